@@ -1,0 +1,577 @@
+/*
+ * File backend: a datastore is a directory named by file:///ABS/PATH.
+ * Devices are sparse files directly inside it, named by the core-chosen
+ * device name (which is also the key); the core's metadata device is
+ * .vsm/meta. Compare-and-write takes an OFD byte-range lock around
+ * read-compare-write, so it is atomic across processes and hosts sharing
+ * the directory (over NFS with lock support as well).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "file.h"
+#include "../../lib/xml.h"
+
+#define META_DIR ".vsm"
+#define META_FILE ".vsm/meta"
+
+struct vsm_backend_ds {
+	char *dir;  /* absolute, no trailing slash */
+	char *name; /* datastore name for messages */
+};
+
+struct vsm_backend_bdev {
+	int fd;
+	char *path;
+	/* OFD locks do not exclude threads sharing one descriptor, so
+	 * compare-and-write also takes this mutex. */
+	pthread_mutex_t caw_lock;
+};
+
+static int errno_code(int e)
+{
+	switch (e) {
+	case ENOENT: return VSM_ENOTFOUND;
+	case EEXIST: return VSM_EEXISTS;
+	case ENOSPC: case EDQUOT: case EFBIG: return VSM_ENOSPC;
+	case EACCES: case EPERM: case EROFS: return VSM_EPERM;
+	case ENOMEM: return VSM_ENOMEM;
+	case EINVAL: return VSM_EINVAL;
+	case EOPNOTSUPP: return VSM_ENOTSUP;
+	default: return VSM_EIO;
+	}
+}
+
+static int sys_error(const char *what, const char *path)
+{
+	int e = errno;
+
+	return vsm_error_set(errno_code(e), "%s '%s': %s", what, path, strerror(e));
+}
+
+/* A key is a single path component of the same alphabet as names, so no
+ * key can reach outside the datastore directory. */
+static int check_key(const vsm_backend_ds *ds, const char *key)
+{
+	size_t i, len = key ? strlen(key) : 0;
+
+	if (len == 0 || len > 200 || !strcmp(key, ".") || !strcmp(key, ".."))
+		goto bad;
+	for (i = 0; i < len; i++) {
+		char c = key[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			goto bad;
+	}
+	return 0;
+bad:
+	return vsm_error_set(VSM_EINVAL, "datastore '%s': device key '%s' is not a plain file name",
+			     ds->name, key ? key : "");
+}
+
+static char *ds_path(const vsm_backend_ds *ds, const char *rel)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s/%s", ds->dir, rel) < 0) {
+		vsm_error_set(VSM_ENOMEM, "out of memory");
+		return NULL;
+	}
+	return p;
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path), i;
+
+	if (len >= sizeof(buf))
+		return vsm_error_set(VSM_EINVAL, "path '%s' is too long", path);
+	memcpy(buf, path, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return sys_error("cannot create directory", buf);
+		buf[i] = path[i];
+	}
+	return 0;
+}
+
+static int file_open(vsm_backend_ds **out, const char *uri,
+		     const vsm_backend_open_args *args)
+{
+	const char *name = args && args->name ? args->name : uri;
+	vsm_backend_ds *ds;
+	const char *path;
+	struct stat st;
+	size_t len;
+	int rc;
+
+	if (strncmp(uri, "file://", 7) != 0 || uri[7] != '/')
+		return vsm_error_set(VSM_EINVAL,
+				     "datastore '%s': URI '%s' is not file:///ABSOLUTE/PATH",
+				     name, uri);
+	path = uri + 7;
+	if (strstr(path, "/../") || (strlen(path) >= 3 && !strcmp(path + strlen(path) - 3, "/..")))
+		return vsm_error_set(VSM_EINVAL, "datastore '%s': URI '%s' contains '..'",
+				     name, uri);
+	if ((rc = mkdir_p(path)) < 0)
+		return rc;
+	if (stat(path, &st) < 0)
+		return sys_error("cannot open datastore directory", path);
+	if (!S_ISDIR(st.st_mode))
+		return vsm_error_set(VSM_EINVAL, "datastore '%s': '%s' is not a directory",
+				     name, path);
+	ds = calloc(1, sizeof(*ds));
+	if (!ds || !(ds->dir = strdup(path)) || !(ds->name = strdup(name))) {
+		if (ds)
+			free(ds->dir);
+		free(ds);
+		return vsm_error_set(VSM_ENOMEM, "out of memory");
+	}
+	len = strlen(ds->dir);
+	while (len > 1 && ds->dir[len - 1] == '/')
+		ds->dir[--len] = '\0';
+	*out = ds;
+	return 0;
+}
+
+static void file_close(vsm_backend_ds *ds)
+{
+	if (!ds)
+		return;
+	free(ds->dir);
+	free(ds->name);
+	free(ds);
+}
+
+static int file_capacity(vsm_backend_ds *ds, uint64_t *total, uint64_t *free_bytes)
+{
+	struct statvfs sv;
+
+	if (statvfs(ds->dir, &sv) < 0)
+		return sys_error("cannot stat datastore directory", ds->dir);
+	if (total)
+		*total = (uint64_t)sv.f_blocks * sv.f_frsize;
+	if (free_bytes)
+		*free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return 0;
+}
+
+static int bdev_from_fd(vsm_backend_bdev **out, int fd, const char *path)
+{
+	vsm_backend_bdev *b = calloc(1, sizeof(*b));
+
+	if (!b || !(b->path = strdup(path))) {
+		free(b);
+		close(fd);
+		return vsm_error_set(VSM_ENOMEM, "out of memory");
+	}
+	b->fd = fd;
+	pthread_mutex_init(&b->caw_lock, NULL);
+	*out = b;
+	return 0;
+}
+
+int vsm__file_bdev_open_path(vsm_backend_bdev **out, const char *path,
+			     unsigned int flags)
+{
+	int oflags = (flags & VSM_BDEV_RDONLY) ? O_RDONLY : O_RDWR;
+	struct stat st;
+	int fd;
+
+	if (flags & VSM_BDEV_CREATE)
+		oflags |= O_CREAT;
+	fd = open(path, oflags | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return sys_error("cannot open", path);
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+		close(fd);
+		return vsm_error_set(VSM_EINVAL, "'%s' is not a regular file or block device",
+				     path);
+	}
+	return bdev_from_fd(out, fd, path);
+}
+
+static int file_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds,
+			  uint64_t min_size, unsigned int flags)
+{
+	char *dir = ds_path(ds, META_DIR), *path = ds_path(ds, META_FILE);
+	vsm_backend_bdev *b = NULL;
+	struct stat st;
+	int rc;
+
+	if (!dir || !path) {
+		rc = -VSM_ENOMEM;
+		goto out;
+	}
+	if (!(flags & VSM_BDEV_CREATE) && access(path, F_OK) < 0) {
+		rc = vsm_error_set(VSM_ENOTFOUND, "datastore '%s' has no metadata (%s)",
+				   ds->name, path);
+		goto out;
+	}
+	if ((flags & VSM_BDEV_CREATE) && mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		rc = sys_error("cannot create", dir);
+		goto out;
+	}
+	if ((rc = vsm__file_bdev_open_path(&b, path, flags)) < 0)
+		goto out;
+	if ((flags & VSM_BDEV_CREATE) && fstat(b->fd, &st) == 0 &&
+	    (uint64_t)st.st_size < min_size && ftruncate(b->fd, (off_t)min_size) < 0) {
+		rc = sys_error("cannot size", path);
+		goto out;
+	}
+	*out = b;
+	b = NULL;
+out:
+	if (b) {
+		close(b->fd);
+		pthread_mutex_destroy(&b->caw_lock);
+		free(b->path);
+		free(b);
+	}
+	free(dir);
+	free(path);
+	return rc;
+}
+
+static int file_device_create(vsm_backend_ds *ds, const vsm_backend_device_spec *spec,
+			      char *key, size_t key_size, unsigned int *out_flags)
+{
+	char *path;
+	int fd, rc = 0;
+	uint64_t size;
+
+	if ((rc = check_key(ds, spec->name)) < 0)
+		return rc;
+	if (strlen(spec->name) >= key_size)
+		return vsm_error_set(VSM_EINVAL, "device name '%s' is too long", spec->name);
+	if (!(path = ds_path(ds, spec->name)))
+		return -VSM_ENOMEM;
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = sys_error("cannot create device", path);
+		free(path);
+		return rc;
+	}
+	/* A raw device is a sparse file of its full size; a qcow2 image
+	 * starts empty and grows as the core writes it. */
+	size = strcmp(spec->format, "raw") == 0 ? spec->size : 0;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		rc = sys_error("cannot size device", path);
+		unlink(path);
+	}
+	close(fd);
+	free(path);
+	if (rc == 0) {
+		strcpy(key, spec->name);
+		*out_flags = 0;
+	}
+	return rc;
+}
+
+static int file_device_delete(vsm_backend_ds *ds, const char *key, unsigned int flags)
+{
+	char *path;
+	int rc = 0;
+
+	(void)flags;
+	if ((rc = check_key(ds, key)) < 0)
+		return rc;
+	if (!(path = ds_path(ds, key)))
+		return -VSM_ENOMEM;
+	if (unlink(path) < 0)
+		rc = sys_error("cannot delete device", path);
+	free(path);
+	return rc;
+}
+
+static int file_device_resize(vsm_backend_ds *ds, const char *key, uint64_t size,
+			      unsigned int flags)
+{
+	char *path;
+	struct stat st;
+	int rc = 0;
+
+	(void)flags;
+	if ((rc = check_key(ds, key)) < 0)
+		return rc;
+	if (!(path = ds_path(ds, key)))
+		return -VSM_ENOMEM;
+	if (stat(path, &st) < 0)
+		rc = sys_error("cannot resize device", path);
+	else if ((uint64_t)st.st_size > size)
+		rc = vsm_error_set(VSM_EINVAL, "device '%s': shrinking is not supported", key);
+	else if (truncate(path, (off_t)size) < 0)
+		rc = sys_error("cannot resize device", path);
+	free(path);
+	return rc;
+}
+
+static int file_host_attach(vsm_backend_ds *ds, const char *host,
+			    const char *host_uri, unsigned int flags)
+{
+	(void)host_uri;
+	(void)flags;
+	/* The directory is all a host needs; make sure it is still there. */
+	if (access(ds->dir, R_OK | W_OK | X_OK) < 0) {
+		int e = errno;
+
+		return vsm_error_set(errno_code(e), "datastore '%s': host '%s' cannot use '%s': %s",
+				     ds->name, host, ds->dir, strerror(e));
+	}
+	return 0;
+}
+
+static int file_host_detach(vsm_backend_ds *ds, const char *host,
+			    const char *host_uri, unsigned int flags)
+{
+	(void)ds; (void)host; (void)host_uri; (void)flags;
+	return 0;
+}
+
+static int file_device_deploy(vsm_backend_ds *ds, const char *key,
+			      const vsm_backend_deploy_req *req, vsm_locator *out)
+{
+	char *path = NULL, *uri = NULL, *xml = NULL;
+	char **chain = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = check_key(ds, key)) < 0)
+		return rc;
+	if (!(path = ds_path(ds, key)))
+		return -VSM_ENOMEM;
+	if (access(path, R_OK | W_OK) < 0) {
+		rc = sys_error("cannot deploy device", path);
+		goto out;
+	}
+	chain = calloc(req->chain_len + 1, sizeof(*chain));
+	if (!chain) {
+		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < req->chain_len; i++) {
+		if ((rc = check_key(ds, req->chain_keys[i])) < 0)
+			goto out;
+		if (!(chain[i] = ds_path(ds, req->chain_keys[i]))) {
+			rc = -VSM_ENOMEM;
+			goto out;
+		}
+	}
+	if (asprintf(&uri, "file://%s", path) < 0) {
+		uri = NULL;
+		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
+		goto out;
+	}
+	xml = vsm__disk_xml_file(path, req->format, req->target, req->bus,
+				 (const char *const *)chain, req->chain_formats,
+				 req->chain_len);
+	if (!xml) {
+		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = vsm_locator_set(out, uri, path, xml);
+out:
+	if (chain)
+		for (i = 0; i < req->chain_len; i++)
+			free(chain[i]);
+	free(chain);
+	free(path);
+	free(uri);
+	free(xml);
+	return rc;
+}
+
+static int file_device_undeploy(vsm_backend_ds *ds, const char *key,
+				const vsm_backend_deploy_req *req)
+{
+	(void)req;
+	/* Nothing was set up for a local file; only check the key. */
+	return check_key(ds, key);
+}
+
+static int file_device_open(vsm_backend_bdev **out, vsm_backend_ds *ds,
+			    const char *key, unsigned int flags)
+{
+	char *path;
+	int rc;
+
+	if ((rc = check_key(ds, key)) < 0)
+		return rc;
+	if (!(path = ds_path(ds, key)))
+		return -VSM_ENOMEM;
+	rc = vsm__file_bdev_open_path(out, path, flags & VSM_BDEV_RDONLY);
+	free(path);
+	return rc;
+}
+
+static void file_bdev_close(vsm_backend_bdev *b)
+{
+	if (!b)
+		return;
+	close(b->fd);
+	pthread_mutex_destroy(&b->caw_lock);
+	free(b->path);
+	free(b);
+}
+
+static int file_bdev_read(vsm_backend_bdev *b, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(b->fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return sys_error("read failed on", b->path);
+		}
+		if (n == 0) { /* past the end: reads as zeros */
+			memset(p, 0, len);
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int file_bdev_write(vsm_backend_bdev *b, const void *buf, size_t len,
+			   uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(b->fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return sys_error("write failed on", b->path);
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int file_bdev_flush(vsm_backend_bdev *b)
+{
+	if (fdatasync(b->fd) < 0)
+		return sys_error("flush failed on", b->path);
+	return 0;
+}
+
+static int file_bdev_size(vsm_backend_bdev *b, uint64_t *out)
+{
+	struct stat st;
+
+	if (fstat(b->fd, &st) < 0)
+		return sys_error("cannot stat", b->path);
+	if (S_ISBLK(st.st_mode)) {
+		off_t end = lseek(b->fd, 0, SEEK_END);
+
+		if (end < 0)
+			return sys_error("cannot size", b->path);
+		*out = (uint64_t)end;
+	} else {
+		*out = (uint64_t)st.st_size;
+	}
+	return 0;
+}
+
+static int ofd_lock(int fd, short type, uint64_t off, size_t len)
+{
+	struct flock fl = {
+		.l_type = type, .l_whence = SEEK_SET,
+		.l_start = (off_t)off, .l_len = (off_t)len,
+	};
+
+	while (fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+static int file_bdev_caw(vsm_backend_bdev *b, const void *expected,
+			 const void *buf, size_t len, uint64_t off)
+{
+	uint8_t *cur = malloc(len ? len : 1);
+	int rc;
+
+	if (!cur)
+		return vsm_error_set(VSM_ENOMEM, "out of memory");
+	pthread_mutex_lock(&b->caw_lock);
+	if (ofd_lock(b->fd, F_WRLCK, off, len) < 0) {
+		rc = sys_error("cannot lock range of", b->path);
+		goto out;
+	}
+	rc = file_bdev_read(b, cur, len, off);
+	if (rc == 0 && memcmp(cur, expected, len) != 0)
+		rc = -VSM_EMISMATCH;
+	if (rc == 0)
+		rc = file_bdev_write(b, buf, len, off);
+	ofd_lock(b->fd, F_UNLCK, off, len);
+out:
+	pthread_mutex_unlock(&b->caw_lock);
+	free(cur);
+	return rc;
+}
+
+static int file_bdev_discard(vsm_backend_bdev *b, uint64_t off, uint64_t len)
+{
+	if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) < 0)
+		return sys_error("cannot discard on", b->path);
+	return 0;
+}
+
+static int file_bdev_block_size(vsm_backend_bdev *b, uint32_t *out)
+{
+	(void)b;
+	*out = 512;
+	return 0;
+}
+
+const struct vsm_backend_ops vsm__file_backend_ops = {
+	.version = VSM_BACKEND_OPS_VERSION,
+	.size = sizeof(struct vsm_backend_ops),
+	.scheme = "file",
+	.description = "directory of sparse image files",
+	.open = file_open,
+	.close = file_close,
+	.capacity = file_capacity,
+	.meta_open = file_meta_open,
+	.device_create = file_device_create,
+	.device_delete = file_device_delete,
+	.device_resize = file_device_resize,
+	.host_attach = file_host_attach,
+	.host_detach = file_host_detach,
+	.device_deploy = file_device_deploy,
+	.device_undeploy = file_device_undeploy,
+	.device_open = file_device_open,
+	.bdev_close = file_bdev_close,
+	.bdev_read = file_bdev_read,
+	.bdev_write = file_bdev_write,
+	.bdev_flush = file_bdev_flush,
+	.bdev_size = file_bdev_size,
+	.bdev_compare_and_write = file_bdev_caw,
+	.bdev_discard = file_bdev_discard,
+	.bdev_block_size = file_bdev_block_size,
+};

@@ -1,0 +1,726 @@
+/*
+ * vsmctl - command-line client of libvsm. It uses only the public API:
+ * anything it can do, a management tool linking libvsm can do too.
+ *
+ * The command set and output are a contract scripts rely on: exit status
+ * 0 on success; otherwise non-zero with "vsmctl: <library message>" on
+ * stderr.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vsm/vsm.h>
+
+#ifdef VSMCTL_HAVE_IMAGE
+#include "vsmctl-image.h"
+#endif
+
+static int json_out;
+
+static const char usage[] =
+	"usage: vsmctl [--state DIR] [--json] COMMAND ...\n"
+	"  datastore add NAME URI | datastore list | datastore show NAME\n"
+	"  datastore remove NAME [--force]\n"
+	"  host add NAME [--hypervisor URI] | host link HOST DATASTORE\n"
+	"  host unlink HOST DATASTORE | host list | host remove NAME\n"
+	"  container create NAME --datastore DS --disk DEV:SIZE[:FORMAT] [--disk ...]\n"
+	"                   [--state-size SIZE] [--thin]\n"
+	"  container list [--datastore DS] | container show NAME\n"
+	"  container destroy NAME [--force]\n"
+	"  attach CONTAINER HOST | detach CONTAINER [--force]\n"
+	"  deploy CONTAINER DEVICE [--domain NAME] [--target DEV] [--bus BUS]\n"
+	"  undeploy CONTAINER DEVICE\n"
+	"  demo [DIR]\n"
+#ifdef VSMCTL_HAVE_IMAGE
+	"  image create|info|write|read|map|check|commit|flatten|convert|resize ...\n"
+#endif
+	"  version\n"
+	"CONTAINER may be written DATASTORE/NAME when the name exists on several.\n"
+	"DIR defaults to $VSM_STATE_DIR, else ~/.local/state/vsm.\n";
+
+static int fail(void)
+{
+	const vsm_error *e = vsm_error_last();
+
+	fprintf(stderr, "vsmctl: %s\n", e && e->message ? e->message : "unknown error");
+	return 1;
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "vsmctl: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", usage);
+	return 2;
+}
+
+/* Sizes: an integer with an optional K/M/G/T/P suffix (powers of 1024). */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	errno = 0;
+	if (!s || !*s || *s == '-')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case '\0': break;
+	case 'K': case 'k': shift = 10; break;
+	case 'M': case 'm': shift = 20; break;
+	case 'G': case 'g': shift = 30; break;
+	case 'T': case 't': shift = 40; break;
+	case 'P': case 'p': shift = 50; break;
+	default: return -1;
+	}
+	if (*end && end[1] != '\0' && strcmp(end + 1, "iB") && strcmp(end + 1, "B"))
+		return -1;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static void print_json(json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+static json_object *jstr(const char *s)
+{
+	return s ? json_object_new_string(s) : json_object_new_null();
+}
+
+/* --- datastores --- */
+
+static json_object *datastore_json(vsm_ctx *ctx, const vsm_datastore *ds)
+{
+	json_object *o = json_object_new_object();
+	uint64_t total = 0, free_bytes = 0;
+
+	json_object_object_add(o, "name", jstr(vsm_datastore_name(ds)));
+	json_object_object_add(o, "uri", jstr(vsm_datastore_uri(ds)));
+	json_object_object_add(o, "uuid", jstr(vsm_datastore_uuid(ds)));
+	if (vsm_datastore_capacity(ctx, vsm_datastore_name(ds), &total, &free_bytes) == 0) {
+		json_object_object_add(o, "capacity", json_object_new_uint64(total));
+		json_object_object_add(o, "free", json_object_new_uint64(free_bytes));
+	}
+	return o;
+}
+
+static int cmd_datastore(vsm_ctx *ctx, int argc, char **argv)
+{
+	if (argc >= 4 && !strcmp(argv[1], "add")) {
+		if (vsm_datastore_add(ctx, argv[2], argv[3], 0) < 0)
+			return fail();
+		if (json_out) {
+			vsm_datastore *ds;
+
+			if (vsm_datastore_lookup(&ds, ctx, argv[2]) < 0)
+				return fail();
+			print_json(datastore_json(ctx, ds));
+			vsm_datastore_free(ds);
+		} else {
+			printf("datastore '%s' added\n", argv[2]);
+		}
+		return 0;
+	}
+	if (argc >= 3 && !strcmp(argv[1], "remove")) {
+		unsigned int flags = argc >= 4 && !strcmp(argv[3], "--force") ?
+				     VSM_DATASTORE_REMOVE_FORCE : 0;
+
+		if (vsm_datastore_remove(ctx, argv[2], flags) < 0)
+			return fail();
+		if (!json_out)
+			printf("datastore '%s' removed\n", argv[2]);
+		else
+			print_json(json_object_new_object());
+		return 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "list")) {
+		vsm_datastore **list;
+		size_t n, i;
+		json_object *arr = json_object_new_array();
+
+		if (vsm_datastore_list(&list, &n, ctx) < 0) {
+			json_object_put(arr);
+			return fail();
+		}
+		for (i = 0; i < n; i++) {
+			if (json_out)
+				json_object_array_add(arr, datastore_json(ctx, list[i]));
+			else
+				printf("%-20s %s\n", vsm_datastore_name(list[i]),
+				       vsm_datastore_uri(list[i]));
+		}
+		if (json_out)
+			print_json(arr);
+		else
+			json_object_put(arr);
+		vsm_datastore_list_free(list, n);
+		return 0;
+	}
+	if (argc >= 3 && !strcmp(argv[1], "show")) {
+		vsm_datastore *ds;
+		json_object *o;
+
+		if (vsm_datastore_lookup(&ds, ctx, argv[2]) < 0)
+			return fail();
+		o = datastore_json(ctx, ds);
+		if (json_out) {
+			print_json(o);
+		} else {
+			json_object *v;
+
+			printf("name:     %s\nuri:      %s\nuuid:     %s\n", vsm_datastore_name(ds),
+			       vsm_datastore_uri(ds), vsm_datastore_uuid(ds));
+			if (json_object_object_get_ex(o, "capacity", &v))
+				printf("capacity: %" PRIu64 "\n", json_object_get_uint64(v));
+			if (json_object_object_get_ex(o, "free", &v))
+				printf("free:     %" PRIu64 "\n", json_object_get_uint64(v));
+			json_object_put(o);
+		}
+		vsm_datastore_free(ds);
+		return 0;
+	}
+	return usage_error("unknown datastore command%s", "");
+}
+
+/* --- hosts --- */
+
+static json_object *host_json(const vsm_host *h)
+{
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	size_t i;
+
+	json_object_object_add(o, "name", jstr(vsm_host_name(h)));
+	json_object_object_add(o, "hypervisor_uri", jstr(vsm_host_hypervisor_uri(h)));
+	for (i = 0; i < vsm_host_datastore_count(h); i++)
+		json_object_array_add(arr, jstr(vsm_host_datastore(h, i)));
+	json_object_object_add(o, "datastores", arr);
+	return o;
+}
+
+static int cmd_host(vsm_ctx *ctx, int argc, char **argv)
+{
+	if (argc >= 3 && !strcmp(argv[1], "add")) {
+		vsm_host_opts opts = VSM_HOST_OPTS_INIT;
+		int i;
+
+		for (i = 3; i < argc; i++) {
+			if (!strcmp(argv[i], "--hypervisor") && i + 1 < argc)
+				opts.hypervisor_uri = argv[++i];
+			else
+				return usage_error("unknown option '%s'", argv[i]);
+		}
+		if (vsm_host_add(ctx, argv[2], &opts) < 0)
+			return fail();
+		if (json_out) {
+			vsm_host *h;
+
+			if (vsm_host_lookup(&h, ctx, argv[2]) < 0)
+				return fail();
+			print_json(host_json(h));
+			vsm_host_free(h);
+		} else {
+			printf("host '%s' added\n", argv[2]);
+		}
+		return 0;
+	}
+	if (argc >= 4 && (!strcmp(argv[1], "link") || !strcmp(argv[1], "unlink"))) {
+		bool link = !strcmp(argv[1], "link");
+
+		if ((link ? vsm_host_link(ctx, argv[2], argv[3], 0)
+			  : vsm_host_unlink(ctx, argv[2], argv[3], 0)) < 0)
+			return fail();
+		if (json_out)
+			print_json(json_object_new_object());
+		else
+			printf("host '%s' %s datastore '%s'\n", argv[2],
+			       link ? "linked to" : "unlinked from", argv[3]);
+		return 0;
+	}
+	if (argc >= 3 && !strcmp(argv[1], "remove")) {
+		if (vsm_host_remove(ctx, argv[2], 0) < 0)
+			return fail();
+		if (json_out)
+			print_json(json_object_new_object());
+		else
+			printf("host '%s' removed\n", argv[2]);
+		return 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "list")) {
+		vsm_host **list;
+		size_t n, i, j;
+		json_object *arr = json_object_new_array();
+
+		if (vsm_host_list(&list, &n, ctx) < 0) {
+			json_object_put(arr);
+			return fail();
+		}
+		for (i = 0; i < n; i++) {
+			if (json_out) {
+				json_object_array_add(arr, host_json(list[i]));
+				continue;
+			}
+			printf("%-20s", vsm_host_name(list[i]));
+			for (j = 0; j < vsm_host_datastore_count(list[i]); j++)
+				printf("%s%s", j ? "," : " ", vsm_host_datastore(list[i], j));
+			if (vsm_host_hypervisor_uri(list[i]))
+				printf(" (%s)", vsm_host_hypervisor_uri(list[i]));
+			printf("\n");
+		}
+		if (json_out)
+			print_json(arr);
+		else
+			json_object_put(arr);
+		vsm_host_list_free(list, n);
+		return 0;
+	}
+	return usage_error("unknown host command%s", "");
+}
+
+/* --- containers --- */
+
+static json_object *container_json(const vsm_container *c)
+{
+	json_object *o = json_object_new_object(), *devs = json_object_new_array();
+	size_t i;
+
+	json_object_object_add(o, "name", jstr(vsm_container_name(c)));
+	json_object_object_add(o, "uuid", jstr(vsm_container_uuid(c)));
+	json_object_object_add(o, "datastore", jstr(vsm_container_datastore(c)));
+	json_object_object_add(o, "attached_host", jstr(vsm_container_attached_host(c)));
+	json_object_object_add(o, "state_size", json_object_new_uint64(vsm_container_state_size(c)));
+	json_object_object_add(o, "ctime", json_object_new_int64(vsm_container_ctime(c)));
+	for (i = 0; i < vsm_container_device_count(c); i++) {
+		const vsm_device *d = vsm_container_device(c, i);
+		const vsm_locator *loc = vsm_device_locator(d);
+		json_object *jd = json_object_new_object();
+
+		json_object_object_add(jd, "name", jstr(vsm_device_name(d)));
+		json_object_object_add(jd, "size", json_object_new_uint64(vsm_device_size(d)));
+		json_object_object_add(jd, "format", jstr(vsm_format_name(vsm_device_format(d))));
+		json_object_object_add(jd, "locator", jstr(loc ? vsm_locator_uri(loc) : NULL));
+		if (loc)
+			json_object_object_add(jd, "disk_xml", jstr(vsm_locator_disk_xml(loc)));
+		json_object_array_add(devs, jd);
+	}
+	json_object_object_add(o, "devices", devs);
+	return o;
+}
+
+static void container_print(const vsm_container *c)
+{
+	size_t i;
+
+	printf("name:      %s\nuuid:      %s\ndatastore: %s\nattached:  %s\n",
+	       vsm_container_name(c), vsm_container_uuid(c), vsm_container_datastore(c),
+	       vsm_container_attached_host(c) ? vsm_container_attached_host(c) : "-");
+	printf("devices:\n");
+	for (i = 0; i < vsm_container_device_count(c); i++) {
+		const vsm_device *d = vsm_container_device(c, i);
+		const vsm_locator *loc = vsm_device_locator(d);
+
+		printf("  %-12s %14" PRIu64 " %-6s %s\n", vsm_device_name(d), vsm_device_size(d),
+		       vsm_format_name(vsm_device_format(d)), loc ? vsm_locator_uri(loc) : "-");
+	}
+}
+
+/* "NAME" or "DATASTORE/NAME". */
+static int container_find(vsm_container **out, vsm_ctx *ctx, const char *arg)
+{
+	const char *slash = strchr(arg, '/');
+	char *ds;
+	int rc;
+
+	if (!slash)
+		return vsm_container_lookup(out, ctx, NULL, arg);
+	if (!(ds = strndup(arg, (size_t)(slash - arg))))
+		return -1;
+	rc = vsm_container_lookup(out, ctx, ds, slash + 1);
+	free(ds);
+	return rc;
+}
+
+static int cmd_container_create(vsm_ctx *ctx, int argc, char **argv)
+{
+	vsm_container_opts opts = VSM_CONTAINER_OPTS_INIT;
+	vsm_device_spec specs[64];
+	const vsm_device_spec *ptrs[64];
+	char *names[64];
+	const char *datastore = NULL;
+	vsm_container *c = NULL;
+	size_t n = 0, i;
+	int a, rc = 2;
+
+	for (a = 3; a < argc; a++) {
+		if (!strcmp(argv[a], "--datastore") && a + 1 < argc) {
+			datastore = argv[++a];
+		} else if (!strcmp(argv[a], "--thin")) {
+			opts.flags |= VSM_CONTAINER_CREATE_THIN;
+		} else if (!strcmp(argv[a], "--state-size") && a + 1 < argc) {
+			if (parse_size(argv[++a], &opts.state_size) < 0) {
+				rc = usage_error("bad size '%s'", argv[a]);
+				goto out;
+			}
+		} else if (!strcmp(argv[a], "--disk") && a + 1 < argc) {
+			char *spec = argv[++a], *c1 = strchr(spec, ':'), *c2;
+			vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
+
+			if (n == 64 || !c1) {
+				rc = usage_error("bad --disk '%s' (want DEV:SIZE[:FORMAT])", spec);
+				goto out;
+			}
+			names[n] = strndup(spec, (size_t)(c1 - spec));
+			c2 = strchr(c1 + 1, ':');
+			if (c2)
+				*c2 = '\0';
+			if (!names[n] || parse_size(c1 + 1, &d.size) < 0 ||
+			    (c2 && vsm_format_parse(&d.format, c2 + 1) < 0)) {
+				free(names[n]);
+				if (c2)
+					*c2 = ':';
+				rc = usage_error("bad --disk '%s' (want DEV:SIZE[:raw|qcow2])", spec);
+				goto out;
+			}
+			if (c2)
+				*c2 = ':';
+			d.name = names[n];
+			specs[n] = d;
+			n++;
+		} else {
+			rc = usage_error("unknown option '%s'", argv[a]);
+			goto out;
+		}
+	}
+	if (!datastore || n == 0) {
+		rc = usage_error("container create needs --datastore and at least one --disk%s", "");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		ptrs[i] = &specs[i];
+	opts.devices = ptrs;
+	opts.n_devices = n;
+	if (vsm_container_create(&c, ctx, datastore, argv[2], &opts) < 0) {
+		rc = fail();
+		goto out;
+	}
+	if (json_out)
+		print_json(container_json(c));
+	else
+		printf("container '%s' created on datastore '%s' (%s)\n", argv[2], datastore,
+		       vsm_container_uuid(c));
+	rc = 0;
+out:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	vsm_container_free(c);
+	return rc;
+}
+
+static int cmd_container(vsm_ctx *ctx, int argc, char **argv)
+{
+	vsm_container *c = NULL;
+	int rc;
+
+	if (argc >= 3 && !strcmp(argv[1], "create"))
+		return cmd_container_create(ctx, argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "list")) {
+		const char *ds = argc >= 4 && !strcmp(argv[2], "--datastore") ? argv[3] : NULL;
+		json_object *arr = json_object_new_array();
+		vsm_container **list;
+		size_t n, i;
+
+		if (vsm_container_list(&list, &n, ctx, ds) < 0) {
+			json_object_put(arr);
+			return fail();
+		}
+		for (i = 0; i < n; i++) {
+			if (json_out)
+				json_object_array_add(arr, container_json(list[i]));
+			else
+				printf("%-20s %-16s %-16s %zu device(s)\n", vsm_container_name(list[i]),
+				       vsm_container_datastore(list[i]),
+				       vsm_container_attached_host(list[i]) ?
+				       vsm_container_attached_host(list[i]) : "-",
+				       vsm_container_device_count(list[i]));
+		}
+		if (json_out)
+			print_json(arr);
+		else
+			json_object_put(arr);
+		vsm_container_list_free(list, n);
+		return 0;
+	}
+	if (argc >= 3 && !strcmp(argv[1], "show")) {
+		if (container_find(&c, ctx, argv[2]) < 0)
+			return fail();
+		if (json_out)
+			print_json(container_json(c));
+		else
+			container_print(c);
+		vsm_container_free(c);
+		return 0;
+	}
+	if (argc >= 3 && !strcmp(argv[1], "destroy")) {
+		unsigned int flags = argc >= 4 && !strcmp(argv[3], "--force") ?
+				     VSM_CONTAINER_DESTROY_FORCE : 0;
+
+		if (container_find(&c, ctx, argv[2]) < 0)
+			return fail();
+		rc = vsm_container_destroy(c, flags);
+		vsm_container_free(c);
+		if (rc < 0)
+			return fail();
+		if (json_out)
+			print_json(json_object_new_object());
+		else
+			printf("container '%s' destroyed\n", argv[2]);
+		return 0;
+	}
+	return usage_error("unknown container command%s", "");
+}
+
+static int cmd_attach(vsm_ctx *ctx, int argc, char **argv, bool attach)
+{
+	vsm_container *c;
+	int rc;
+
+	if (argc < (attach ? 3 : 2))
+		return usage_error("%s needs its arguments", argv[0]);
+	if (container_find(&c, ctx, argv[1]) < 0)
+		return fail();
+	if (attach)
+		rc = vsm_attach(c, argv[2], 0);
+	else
+		rc = vsm_detach(c, argc >= 3 && !strcmp(argv[2], "--force") ? VSM_DETACH_FORCE : 0);
+	if (rc < 0) {
+		vsm_container_free(c);
+		return fail();
+	}
+	if (json_out)
+		print_json(container_json(c));
+	else if (attach)
+		printf("container '%s' attached to host '%s'\n", vsm_container_name(c), argv[2]);
+	else
+		printf("container '%s' detached\n", vsm_container_name(c));
+	vsm_container_free(c);
+	return 0;
+}
+
+static int cmd_deploy(vsm_ctx *ctx, int argc, char **argv)
+{
+	vsm_deploy_opts opts = VSM_DEPLOY_OPTS_INIT;
+	vsm_container *c;
+	vsm_locator *loc = NULL;
+	int a;
+
+	if (argc < 3)
+		return usage_error("deploy needs CONTAINER DEVICE%s", "");
+	for (a = 3; a < argc; a++) {
+		if (!strcmp(argv[a], "--domain") && a + 1 < argc)
+			opts.domain = argv[++a];
+		else if (!strcmp(argv[a], "--target") && a + 1 < argc)
+			opts.target = argv[++a];
+		else if (!strcmp(argv[a], "--bus") && a + 1 < argc)
+			opts.bus = argv[++a];
+		else
+			return usage_error("unknown option '%s'", argv[a]);
+	}
+	if (container_find(&c, ctx, argv[1]) < 0)
+		return fail();
+	if (vsm_device_deploy(&loc, c, argv[2], &opts) < 0) {
+		vsm_container_free(c);
+		return fail();
+	}
+	if (json_out) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "container", jstr(vsm_container_name(c)));
+		json_object_object_add(o, "device", jstr(argv[2]));
+		json_object_object_add(o, "host", jstr(vsm_locator_host(loc)));
+		json_object_object_add(o, "locator", jstr(vsm_locator_uri(loc)));
+		json_object_object_add(o, "path", jstr(vsm_locator_path(loc)));
+		json_object_object_add(o, "disk_xml", jstr(vsm_locator_disk_xml(loc)));
+		print_json(o);
+	} else {
+		printf("%s\n", vsm_locator_uri(loc));
+	}
+	vsm_locator_free(loc);
+	vsm_container_free(c);
+	return 0;
+}
+
+static int cmd_undeploy(vsm_ctx *ctx, int argc, char **argv)
+{
+	vsm_container *c;
+	int rc;
+
+	if (argc < 3)
+		return usage_error("undeploy needs CONTAINER DEVICE%s", "");
+	if (container_find(&c, ctx, argv[1]) < 0)
+		return fail();
+	rc = vsm_device_undeploy(c, argv[2], 0);
+	vsm_container_free(c);
+	if (rc < 0)
+		return fail();
+	if (json_out)
+		print_json(json_object_new_object());
+	else
+		printf("device '%s' of container '%s' undeployed\n", argv[2], argv[1]);
+	return 0;
+}
+
+/* --- demo: the library's main job, end to end, on a file datastore --- */
+
+#define STEP(...) do { printf("==> " __VA_ARGS__); printf("\n"); fflush(stdout); } while (0)
+#define CHECK(call) do { if ((call) < 0) { rc = fail(); goto out; } } while (0)
+
+static int cmd_demo(int argc, char **argv)
+{
+	vsm_ctx_opts opts = VSM_CTX_OPTS_INIT;
+	vsm_device_spec root = VSM_DEVICE_SPEC_INIT, data = VSM_DEVICE_SPEC_INIT;
+	const vsm_device_spec *devs[] = {&root, &data};
+	vsm_container_opts copts = VSM_CONTAINER_OPTS_INIT;
+	vsm_ctx *ctx = NULL, *ctx2 = NULL;
+	vsm_container *c = NULL;
+	vsm_container **list = NULL;
+	vsm_locator *loc = NULL;
+	size_t n = 0, i;
+	char tmpl[] = "/tmp/vsm-demo.XXXXXX", *dir, *state = NULL, *state2 = NULL, *uri = NULL;
+	int rc = 0;
+
+	if (argc >= 2) {
+		dir = argv[1];
+	} else if (!(dir = mkdtemp(tmpl))) {
+		perror("vsmctl: mkdtemp");
+		return 1;
+	}
+	if (asprintf(&state, "%s/state", dir) < 0 || asprintf(&state2, "%s/state2", dir) < 0 ||
+	    asprintf(&uri, "file://%s/datastore", dir) < 0)
+		return 1;
+	if (uri[7] != '/') {
+		fprintf(stderr, "vsmctl: demo DIR must be an absolute path\n");
+		return 2;
+	}
+	STEP("open a context with its catalog in %s", state);
+	opts.state_dir = state;
+	CHECK(vsm_ctx_open(&ctx, &opts));
+	STEP("register datastore 'ds1' at %s", uri);
+	CHECK(vsm_datastore_add(ctx, "ds1", uri, 0));
+	STEP("register host 'host1' and link it to 'ds1'");
+	CHECK(vsm_host_add(ctx, "host1", NULL));
+	CHECK(vsm_host_link(ctx, "host1", "ds1", 0));
+
+	root.name = "root";
+	root.size = 1ull << 30;
+	data.name = "data";
+	data.size = 512ull << 20;
+	copts.devices = devs;
+	copts.n_devices = 2;
+	STEP("create container 'web' with devices root (1 GiB) and data (512 MiB), raw");
+	CHECK(vsm_container_create(&c, ctx, "ds1", "web", &copts));
+	printf("    uuid %s\n", vsm_container_uuid(c));
+
+	STEP("attach 'web' to 'host1'");
+	CHECK(vsm_attach(c, "host1", 0));
+	STEP("deploy device 'root' for the hypervisor on 'host1'");
+	CHECK(vsm_device_deploy(&loc, c, "root", NULL));
+	printf("    locator: %s\n    libvirt disk:\n", vsm_locator_uri(loc));
+	printf("%s", vsm_locator_disk_xml(loc));
+
+	STEP("a second context on a fresh catalog finds 'web' by rescanning 'ds1'");
+	opts.state_dir = state2;
+	CHECK(vsm_ctx_open(&ctx2, &opts));
+	CHECK(vsm_datastore_add(ctx2, "ds1", uri, 0));
+	CHECK(vsm_container_list(&list, &n, ctx2, NULL));
+	for (i = 0; i < n; i++)
+		printf("    found '%s' attached to '%s'\n", vsm_container_name(list[i]),
+		       vsm_container_attached_host(list[i]) ? vsm_container_attached_host(list[i])
+							    : "-");
+
+	STEP("undeploy 'root', detach, destroy 'web'");
+	CHECK(vsm_device_undeploy(c, "root", 0));
+	CHECK(vsm_detach(c, 0));
+	CHECK(vsm_container_destroy(c, 0));
+	STEP("done: every step succeeded");
+out:
+	vsm_container_list_free(list, n);
+	vsm_locator_free(loc);
+	vsm_container_free(c);
+	vsm_ctx_free(ctx2);
+	vsm_ctx_free(ctx);
+	free(state);
+	free(state2);
+	free(uri);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	vsm_ctx_opts opts = VSM_CTX_OPTS_INIT;
+	vsm_ctx *ctx = NULL;
+	int a = 1, rc;
+
+	while (a < argc && argv[a][0] == '-') {
+		if (!strcmp(argv[a], "--json")) {
+			json_out = 1;
+			a++;
+		} else if (!strcmp(argv[a], "--state") && a + 1 < argc) {
+			opts.state_dir = argv[a + 1];
+			a += 2;
+		} else if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
+			fputs(usage, stdout);
+			return 0;
+		} else {
+			return usage_error("unknown option '%s'", argv[a]);
+		}
+	}
+	if (a >= argc)
+		return usage_error("no command given%s", "");
+	argc -= a;
+	argv += a;
+	if (!strcmp(argv[0], "version")) {
+		printf("vsmctl %s (libvsm %d)\n", VSM_VERSION_STRING, vsm_version(NULL, NULL, NULL));
+		return 0;
+	}
+	if (!strcmp(argv[0], "demo"))
+		return cmd_demo(argc, argv);
+#ifdef VSMCTL_HAVE_IMAGE
+	if (!strcmp(argv[0], "image"))
+		return vsmctl_image_main(argc, argv, json_out);
+#endif
+	if (vsm_ctx_open(&ctx, &opts) < 0)
+		return fail();
+	if (!strcmp(argv[0], "datastore"))
+		rc = cmd_datastore(ctx, argc, argv);
+	else if (!strcmp(argv[0], "host"))
+		rc = cmd_host(ctx, argc, argv);
+	else if (!strcmp(argv[0], "container"))
+		rc = cmd_container(ctx, argc, argv);
+	else if (!strcmp(argv[0], "attach"))
+		rc = cmd_attach(ctx, argc, argv, true);
+	else if (!strcmp(argv[0], "detach"))
+		rc = cmd_attach(ctx, argc, argv, false);
+	else if (!strcmp(argv[0], "deploy"))
+		rc = cmd_deploy(ctx, argc, argv);
+	else if (!strcmp(argv[0], "undeploy"))
+		rc = cmd_undeploy(ctx, argc, argv);
+	else
+		rc = usage_error("unknown command '%s'", argv[0]);
+	vsm_ctx_free(ctx);
+	return rc;
+}

@@ -1,0 +1,267 @@
+/*
+ * Context lifetime, backend registration and logging.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ctx.h"
+#include "../backends/file/file.h"
+
+void vsm__ctx_lock(vsm_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->lock);
+}
+
+void vsm__ctx_unlock(vsm_ctx *ctx)
+{
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+void vsm__log(vsm_ctx *ctx, int level, const char *fmt, ...)
+{
+	char *msg = NULL;
+	va_list ap;
+
+	if (!ctx->log_cb || level < ctx->log_level)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (msg)
+		ctx->log_cb(level, msg, ctx->log_payload);
+	free(msg);
+}
+
+static int mkdirs(const char *path)
+{
+	char *buf = vsm__strdup(path), *p;
+	int rc = 0;
+
+	if (!buf)
+		return -VSM_ENOMEM;
+	for (p = buf + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
+			rc = vsm_err(errno == EACCES ? VSM_EPERM : VSM_EIO,
+				     "cannot create state directory '%s': %s", buf, strerror(errno));
+			break;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	free(buf);
+	return rc;
+}
+
+static char *default_state_dir(void)
+{
+	const char *env = getenv("VSM_STATE_DIR"), *home;
+	char *dir = NULL;
+
+	if (env && *env)
+		return vsm__strdup(env);
+	home = getenv("HOME");
+	if (!home || !*home) {
+		vsm_err(VSM_EINVAL, "no state directory given and neither VSM_STATE_DIR "
+			"nor HOME is set");
+		return NULL;
+	}
+	if (asprintf(&dir, "%s/.local/state/vsm", home) < 0) {
+		vsm_err(VSM_ENOMEM, "out of memory");
+		return NULL;
+	}
+	return dir;
+}
+
+VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts)
+{
+	vsm_ctx_opts defaults = VSM_CTX_OPTS_INIT;
+	pthread_mutexattr_t attr;
+	char *catalog_path = NULL;
+	vsm_ctx *ctx;
+	int rc;
+
+	vsm__error_reset();
+	if (!out)
+		return vsm_err(VSM_EINVAL, "vsm_ctx_open: out is NULL");
+	if (!opts)
+		opts = &defaults;
+	if (opts->version == 0 || opts->version > VSM_CTX_OPTS_VERSION)
+		return vsm_err(VSM_EVERSION, "vsm_ctx_opts version %u is not supported",
+			       opts->version);
+	if (!(ctx = vsm__calloc(1, sizeof(*ctx))))
+		return -VSM_ENOMEM;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&ctx->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	ctx->log_cb = opts->log_cb;
+	ctx->log_payload = opts->log_payload;
+	ctx->log_level = opts->log_level;
+	ctx->state_dir = opts->state_dir ? vsm__strdup(opts->state_dir) : default_state_dir();
+	if (!ctx->state_dir) {
+		rc = -vsm__error_code();
+		goto fail;
+	}
+	if ((rc = mkdirs(ctx->state_dir)) < 0)
+		goto fail;
+	if (asprintf(&catalog_path, "%s/catalog.db", ctx->state_dir) < 0) {
+		catalog_path = NULL;
+		rc = vsm_err(VSM_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = vsm_backend_register(ctx, &vsm__file_backend_ops, NULL)) < 0)
+		goto fail;
+	if ((rc = vsm_catalog_open(&ctx->cat, catalog_path)) < 0)
+		goto fail;
+	free(catalog_path);
+	catalog_path = NULL;
+	/* A previous process may have died mid-workflow. */
+	vsm__wf_recover(ctx, NULL);
+	*out = ctx;
+	vsm__error_reset();
+	return 0;
+fail:
+	free(catalog_path);
+	vsm__saved_error saved;
+
+	vsm__error_save(&saved);
+	vsm_ctx_free(ctx);
+	vsm__error_restore(&saved);
+	return rc;
+}
+
+VSM_API void vsm_ctx_free(vsm_ctx *ctx)
+{
+	vsm_dstore *ds, *next;
+
+	if (!ctx)
+		return;
+	for (ds = ctx->open; ds; ds = next) {
+		next = ds->next;
+		vsm__ds_close(ds);
+	}
+	vsm_catalog_close(ctx->cat);
+	for (size_t i = 0; i < ctx->n_backends; i++)
+		free(ctx->backends[i]);
+	free(ctx->backends);
+	free(ctx->state_dir);
+	pthread_mutex_destroy(&ctx->lock);
+	free(ctx);
+}
+
+VSM_API const char *vsm_ctx_state_dir(const vsm_ctx *ctx)
+{
+	return ctx ? ctx->state_dir : NULL;
+}
+
+/* The part of version 1 every backend must provide. */
+#define OPS_V1_SIZE (offsetof(struct vsm_backend_ops, bdev_block_size) + \
+		     sizeof(((struct vsm_backend_ops *)0)->bdev_block_size))
+
+VSM_API int vsm_backend_register(vsm_ctx *ctx, const struct vsm_backend_ops *ops,
+				 void *payload)
+{
+	struct vsm_backend_ops copy;
+	vsm_backend_reg **grown, *reg;
+	const char *missing = NULL;
+	size_t i;
+	int rc = 0;
+
+	vsm__error_reset();
+	if (!ctx || !ops)
+		return vsm_err(VSM_EINVAL, "vsm_backend_register: ctx or ops is NULL");
+	if (ops->version == 0 || ops->version > VSM_BACKEND_OPS_VERSION)
+		return vsm_err(VSM_EVERSION, "backend '%s': ops version %u is not supported "
+			       "(this library knows 1..%d)", ops->scheme ? ops->scheme : "?",
+			       ops->version, VSM_BACKEND_OPS_VERSION);
+	if (ops->size < OPS_V1_SIZE)
+		return vsm_err(VSM_EINVAL, "backend '%s': ops size %u is smaller than version "
+			       "1 needs (%zu)", ops->scheme ? ops->scheme : "?", ops->size,
+			       (size_t)OPS_V1_SIZE);
+	/* Never read past what the backend says it has. */
+	memset(&copy, 0, sizeof(copy));
+	memcpy(&copy, ops, ops->size < sizeof(copy) ? ops->size : sizeof(copy));
+#define REQUIRE(f) if (!missing && !copy.f) missing = #f
+	REQUIRE(scheme);
+	REQUIRE(open);
+	REQUIRE(close);
+	REQUIRE(capacity);
+	REQUIRE(meta_open);
+	REQUIRE(device_create);
+	REQUIRE(device_delete);
+	REQUIRE(host_attach);
+	REQUIRE(host_detach);
+	REQUIRE(device_deploy);
+	REQUIRE(device_undeploy);
+	REQUIRE(device_open);
+	REQUIRE(bdev_close);
+	REQUIRE(bdev_read);
+	REQUIRE(bdev_write);
+	REQUIRE(bdev_flush);
+	REQUIRE(bdev_size);
+#undef REQUIRE
+	if (missing)
+		return vsm_err(VSM_EINVAL, "backend '%s': required callback '%s' is missing",
+			       copy.scheme ? copy.scheme : "?", missing);
+	if (vsm__name_check("backend scheme", copy.scheme) < 0)
+		return -VSM_EINVAL;
+	vsm__ctx_lock(ctx);
+	for (i = 0; i < ctx->n_backends; i++) {
+		if (!strcmp(ctx->backends[i]->ops.scheme, copy.scheme)) {
+			rc = vsm_err(VSM_EEXISTS, "backend for scheme '%s' is already registered",
+				     copy.scheme);
+			goto out;
+		}
+	}
+	if (!(reg = vsm__calloc(1, sizeof(*reg)))) {
+		rc = -VSM_ENOMEM;
+		goto out;
+	}
+	if (!(grown = realloc(ctx->backends, (ctx->n_backends + 1) * sizeof(*grown)))) {
+		free(reg);
+		rc = vsm_err(VSM_ENOMEM, "out of memory");
+		goto out;
+	}
+	reg->ops = copy;
+	reg->payload = payload;
+	ctx->backends = grown;
+	ctx->backends[ctx->n_backends++] = reg;
+	/* Workflows on datastores of this scheme could not be finished
+	 * before; they can now. */
+	if (ctx->cat)
+		vsm__wf_recover(ctx, NULL);
+	vsm__error_reset();
+out:
+	vsm__ctx_unlock(ctx);
+	return rc;
+}
+
+const vsm_backend_reg *vsm__backend_for_uri(vsm_ctx *ctx, const char *uri)
+{
+	const char *colon = strchr(uri, ':');
+	size_t i, len;
+
+	if (!colon) {
+		vsm_err(VSM_EINVAL, "'%s' is not a URI (no scheme)", uri);
+		return NULL;
+	}
+	len = (size_t)(colon - uri);
+	for (i = 0; i < ctx->n_backends; i++)
+		if (strlen(ctx->backends[i]->ops.scheme) == len &&
+		    !strncmp(ctx->backends[i]->ops.scheme, uri, len))
+			return ctx->backends[i];
+	vsm_err(VSM_ENOTSUP, "no backend handles URI scheme '%.*s' (in '%s')", (int)len,
+		uri, uri);
+	return NULL;
+}

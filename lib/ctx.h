@@ -1,0 +1,95 @@
+/*
+ * Private view of a context and of the datastores it has open. Shared by
+ * the core's files; never exported.
+ */
+#ifndef VSM_CTX_H
+#define VSM_CTX_H
+
+#include <pthread.h>
+
+#include "catalog.h"
+#include "internal.h"
+#include "meta.h"
+#include "record.h"
+
+typedef struct {
+	struct vsm_backend_ops ops; /* our copy, zero-filled past the caller's size */
+	void *payload;
+} vsm_backend_reg;
+
+/* A datastore opened by this context, with the container records read
+ * at generation @gen (0: nothing cached yet). */
+typedef struct vsm_dstore {
+	char *name;
+	char *uri;
+	const vsm_backend_reg *be;
+	vsm_backend_ds *h;
+	vsm_meta *meta;
+	uint64_t gen;
+	vsm_record **recs;
+	size_t n_recs;
+	uint32_t *damaged;     /* slots no copy of which is readable */
+	char **damaged_why;
+	size_t n_damaged;
+	bool recovering;       /* journal recovery in progress on it */
+	struct vsm_dstore *next;
+} vsm_dstore;
+
+struct vsm_ctx {
+	pthread_mutex_t lock; /* recursive: public calls nest internal ones */
+	char *state_dir;
+	vsm_catalog *cat;
+	vsm_backend_reg **backends; /* each allocated once: datastores point at them */
+	size_t n_backends;
+	vsm_dstore *open;
+	vsm_log_cb log_cb;
+	void *log_payload;
+	int log_level;
+};
+
+struct vsm_locator {
+	char *uri;
+	char *path;
+	char *xml;
+	char *host;
+};
+
+void vsm__log(vsm_ctx *ctx, int level, const char *fmt, ...) VSM_PRINTF(3, 4);
+
+void vsm__ctx_lock(vsm_ctx *ctx);
+void vsm__ctx_unlock(vsm_ctx *ctx);
+
+const vsm_backend_reg *vsm__backend_for_uri(vsm_ctx *ctx, const char *uri);
+
+/* Open (once) the registered datastore @name. */
+int vsm__ds_get(vsm_dstore **out, vsm_ctx *ctx, const char *name);
+void vsm__ds_close(vsm_dstore *ds);
+void vsm__ds_forget(vsm_ctx *ctx, const char *name);
+/* Bring the cached records up to the datastore's current generation. */
+int vsm__ds_refresh(vsm_ctx *ctx, vsm_dstore *ds);
+/* Write @r to its slot, bump the generation, update the cache. */
+int vsm__ds_put_record(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r);
+/* Tombstone @slot if it still holds @uuid (absent is not an error). */
+int vsm__ds_free_slot(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot, const char *uuid);
+/* A slot that is empty or free on disk right now. */
+int vsm__ds_alloc_slot(vsm_ctx *ctx, vsm_dstore *ds, uint32_t *out);
+/* Cached record by name / uuid / slot, or NULL. */
+vsm_record *vsm__ds_find(vsm_dstore *ds, const char *name, const char *uuid);
+/* The current on-disk record at @slot if it still has @uuid. */
+int vsm__ds_read_record(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot,
+			const char *uuid, vsm_record **out);
+
+/* Open one of the datastore's devices as a core bdev. */
+int vsm__ds_open_device(vsm_dstore *ds, const char *key, unsigned int flags,
+			struct vsm_bdev **out);
+
+/* Finish workflows a dead process left in the journal: those on
+ * @datastore, or on every datastore whose backend is registered when
+ * NULL. A workflow that cannot be finished now stays for later. */
+int vsm__wf_recover(vsm_ctx *ctx, const char *datastore);
+
+/* Container destroy's tail, also run by journal recovery. */
+int vsm__container_finish_destroy(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot,
+				  const char *uuid);
+
+#endif /* VSM_CTX_H */

@@ -1,0 +1,68 @@
+/*
+ * Internal helpers shared by the core's files: error raising, allocation,
+ * name validation. Nothing here is exported.
+ */
+#ifndef VSM_INTERNAL_H
+#define VSM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vsm/backend.h"
+#include "vsm/vsm.h"
+
+/* Set the thread's error and return the negated code (like vsm_error_set,
+ * but usable on internal paths without the public entry clearing). */
+#define vsm_err(code, ...) vsm_error_set((code), __VA_ARGS__)
+
+/* Clear the thread's error on entry to a public call. */
+void vsm__error_reset(void);
+
+/* Prefix the current error message with "what: ", keeping its code. */
+void vsm__error_prefix(const char *fmt, ...) VSM_PRINTF(1, 2);
+
+/* Code of the last error (positive), or 0. */
+int vsm__error_code(void);
+
+/* Allocation that reports -VSM_ENOMEM in the thread error. */
+void *vsm__calloc(size_t n, size_t size);
+char *vsm__strdup(const char *s);
+/* Saved/restored so cleanup after a failure keeps the first error. */
+typedef struct { int code; char *message; } vsm__saved_error;
+void vsm__error_save(vsm__saved_error *s);
+void vsm__error_restore(vsm__saved_error *s);
+
+/* Names of datastores, hosts, containers, devices: 1-64 characters of
+ * [A-Za-z0-9._-], not "." or "..". @what names the kind in the message. */
+int vsm__name_check(const char *what, const char *name);
+
+/* Format a UUID freshly generated (random). */
+void vsm__uuid_new(char out[VSM_UUID_STRLEN + 1]);
+bool vsm__uuid_valid(const char *s);
+
+/* CRC-32 (zlib's polynomial) of a buffer. */
+uint32_t vsm__crc32(const void *buf, size_t len);
+
+/* Little-endian codecs for on-disk structures. */
+static inline void vsm__put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+static inline void vsm__put_le64(uint8_t *p, uint64_t v)
+{
+	vsm__put_le32(p, (uint32_t)v);
+	vsm__put_le32(p + 4, (uint32_t)(v >> 32));
+}
+static inline uint32_t vsm__get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+static inline uint64_t vsm__get_le64(const uint8_t *p)
+{
+	return (uint64_t)vsm__get_le32(p) | (uint64_t)vsm__get_le32(p + 4) << 32;
+}
+
+#endif /* VSM_INTERNAL_H */

@@ -1,0 +1,73 @@
+/*
+ * Container records: the in-memory form of what the datastore stores for
+ * each container, and its JSON encoding. Decoding validates every field,
+ * so a record that passed its checksum but holds nonsense is still refused.
+ */
+#ifndef VSM_RECORD_H
+#define VSM_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vsm/common.h"
+
+/* Version of the JSON payload layout inside a record. */
+#define VSM_RECORD_PAYLOAD_VERSION 1
+
+typedef struct {
+	char *key;
+	int format;
+} vsm_rec_layer;
+
+typedef struct {
+	char *name;
+	char *key;          /* backend key of the top (writable) layer */
+	uint64_t size;      /* virtual size */
+	int format;         /* vsm_format of the top layer */
+	vsm_rec_layer *chain; /* backing layers, nearest first */
+	size_t chain_len;
+} vsm_rec_device;
+
+typedef struct {
+	char *device;
+	char *host;
+	char *uri;
+	char *path; /* may be NULL */
+	char *xml;
+} vsm_rec_deploy;
+
+typedef struct vsm_record {
+	uint32_t slot; /* where it lives on the datastore (not in the JSON) */
+	char uuid[VSM_UUID_STRLEN + 1];
+	char *name;
+	int64_t ctime;
+	char *state_key;
+	uint64_t state_size;
+	vsm_rec_device *devices;
+	size_t n_devices;
+	char *attached_host; /* NULL when detached */
+	vsm_rec_deploy *deploys;
+	size_t n_deploys;
+	bool destroying;       /* destroy began; finish it, never use it */
+	uint64_t lease_version; /* fencing token, owned by the lease module */
+} vsm_record;
+
+void vsm_record_free(vsm_record *r);
+vsm_record *vsm_record_dup(const vsm_record *r);
+
+/* Encode to a NUL-terminated JSON string (malloc'd). */
+int vsm_record_encode(char **out, const vsm_record *r);
+/* Decode and validate; @what names the record in messages
+ * ("datastore 'ds1' slot 3"). */
+int vsm_record_decode(vsm_record **out, const char *json, size_t len,
+		      const char *what);
+
+const vsm_rec_device *vsm_record_device(const vsm_record *r, const char *name);
+const vsm_rec_deploy *vsm_record_deploy(const vsm_record *r, const char *device);
+/* Add or replace the deployment of @d->device (copies the strings). */
+int vsm_record_set_deploy(vsm_record *r, const vsm_rec_deploy *d);
+void vsm_record_remove_deploy(vsm_record *r, const char *device);
+int vsm_record_set_host(vsm_record *r, const char *host);
+
+#endif /* VSM_RECORD_H */

@@ -1,0 +1,43 @@
+/*
+ * Journalled workflows. Each step is recorded in the catalog, with how to
+ * undo it (or, for steps past the point of no return, how to finish it),
+ * before it touches storage. A failure runs the undo log backwards; a
+ * crash leaves it in the catalog, and the next context that opens the
+ * datastore runs it.
+ */
+#ifndef VSM_WORKFLOW_H
+#define VSM_WORKFLOW_H
+
+#include <stdint.h>
+
+#include "ctx.h"
+
+typedef struct {
+	vsm_ctx *ctx;
+	int64_t id;
+	int64_t seq; /* last step written */
+} vsm_wf;
+
+/* Step actions the journal can replay. */
+#define VSM_WF_DEVICE_DELETE "device_delete"         /* arg: device key */
+#define VSM_WF_SLOT_FREE "slot_free"                 /* arg: "SLOT UUID" */
+#define VSM_WF_CONTAINER_DESTROY "container_destroy" /* arg: "SLOT UUID" */
+
+int vsm__wf_begin(vsm_wf *wf, vsm_ctx *ctx, const char *kind, const char *datastore,
+		  const char *subject);
+/* Record how to undo the step about to run. */
+int vsm__wf_undo(vsm_wf *wf, const char *action, const char *arg);
+/* Record how to finish the workflow if it is interrupted from here on. */
+int vsm__wf_redo(vsm_wf *wf, const char *action, const char *arg);
+/* Replace the argument of the last step (e.g. once a key is known). */
+int vsm__wf_update(vsm_wf *wf, const char *arg);
+/* Success: forget the journal entry. */
+int vsm__wf_end(vsm_wf *wf);
+/* Failure: undo what was done, keep the caller's error, forget. */
+void vsm__wf_abort(vsm_wf *wf);
+
+/* Test hook: when set, called after each journalled step is written, with
+ * the step's action (used to simulate crashes between steps). */
+extern void (*vsm__wf_test_hook)(const char *action);
+
+#endif /* VSM_WORKFLOW_H */
