@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 
 #include "ctx.h"
-#include "../backends/file/file.h"
 
 void vsm__ctx_lock(vsm_ctx *ctx)
 {
@@ -120,7 +119,7 @@ VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts)
 		rc = vsm_err(VSM_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((rc = vsm_backend_register(ctx, &vsm__file_backend_ops, NULL)) < 0)
+	if ((rc = vsm__register_builtins(ctx)) < 0)
 		goto fail;
 	if ((rc = vsm_catalog_open(&ctx->cat, catalog_path)) < 0)
 		goto fail;

@@ -56,6 +56,9 @@ struct vsm_locator {
 
 void vsm__log(vsm_ctx *ctx, int level, const char *fmt, ...) VSM_PRINTF(3, 4);
 
+/* Register the file backend and every backend built in (builtins.c). */
+int vsm__register_builtins(vsm_ctx *ctx);
+
 void vsm__ctx_lock(vsm_ctx *ctx);
 void vsm__ctx_unlock(vsm_ctx *ctx);
 
