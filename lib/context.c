@@ -112,7 +112,7 @@ VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts)
 		rc = -vsm__error_code();
 		goto fail;
 	}
-	if ((rc = mkdirs(ctx->state_dir)) < 0)
+	if ((rc = mkdirs(ctx->state_dir)) < 0 || (rc = vsm__events_init(&ctx->events)) < 0)
 		goto fail;
 	if (asprintf(&catalog_path, "%s/catalog.db", ctx->state_dir) < 0) {
 		catalog_path = NULL;
@@ -150,6 +150,8 @@ VSM_API void vsm_ctx_free(vsm_ctx *ctx)
 		next = ds->next;
 		vsm__ds_close(ds);
 	}
+	/* Stop event delivery before anything a callback might touch goes. */
+	vsm__events_free(ctx->events);
 	vsm_catalog_close(ctx->cat);
 	for (size_t i = 0; i < ctx->n_backends; i++)
 		free(ctx->backends[i]);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "catalog.h"
+#include "events.h"
 #include "internal.h"
 #include "meta.h"
 #include "record.h"
@@ -32,6 +33,7 @@ typedef struct vsm_dstore {
 	char **damaged_why;
 	size_t n_damaged;
 	bool recovering;       /* journal recovery in progress on it */
+	struct vsm_ctx *ctx;   /* owner, for backend notifications */
 	struct vsm_dstore *next;
 } vsm_dstore;
 
@@ -45,6 +47,7 @@ struct vsm_ctx {
 	vsm_log_cb log_cb;
 	void *log_payload;
 	int log_level;
+	vsm_event_hub *events;
 };
 
 struct vsm_locator {

@@ -64,6 +64,16 @@ void vsm__ds_forget(vsm_ctx *ctx, const char *name)
 	}
 }
 
+/* A backend saw its storage change or vanish: tell the caller. */
+static void backend_notify(void *cookie, int event, const char *detail)
+{
+	vsm_dstore *ds = cookie;
+
+	vsm__event_emit(ds->ctx->events, event == VSM_BACKEND_EVENT_LOST ?
+			VSM_EVENT_DATASTORE_LOST : VSM_EVENT_DATASTORE_CHANGED,
+			ds->name, NULL, NULL, detail, 0);
+}
+
 /* Open a datastore's backend and metadata; @format makes a blank one. */
 static int ds_open(vsm_dstore **out, vsm_ctx *ctx, const char *name, const char *uri,
 		   bool format)
@@ -86,6 +96,9 @@ static int ds_open(vsm_dstore **out, vsm_ctx *ctx, const char *name, const char 
 		goto fail;
 	}
 	args.payload = ds->be->payload;
+	args.notify = backend_notify;
+	args.notify_cookie = ds;
+	ds->ctx = ctx;
 	if ((rc = ds->be->ops.open(&ds->h, uri, &args)) < 0)
 		goto fail;
 	rc = ds->be->ops.meta_open(&mh, ds->h, vsm_meta_default_size(512),
@@ -378,6 +391,10 @@ int vsm__ds_refresh(vsm_ctx *ctx, vsm_dstore *ds)
 		return rc;
 	if (gen == ds->gen)
 		return 0;
+	/* A change we did not make ourselves (ours update ds->gen). */
+	if (ds->gen != 0)
+		vsm__event_emit(ctx->events, VSM_EVENT_DATASTORE_CHANGED, ds->name, NULL, NULL,
+				"generation moved", gen);
 	return cache_load(ctx, ds, gen);
 }
 

@@ -14,5 +14,6 @@
 #include "context.h"
 #include "inventory.h"
 #include "container.h"
+#include "events.h"
 
 #endif /* VSM_VSM_H */
