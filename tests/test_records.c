@@ -1,0 +1,369 @@
+/*
+ * Suite "records": the metadata device layout, atomic record replacement,
+ * and refusal of damaged superblocks, generation blocks and records.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "bdev.h"
+#include "meta.h"
+
+static char *dir;
+static char *path;
+
+static void setup(void)
+{
+	dir = tu_dir("meta");
+	ck_assert(asprintf(&path, "%s/meta", dir) > 0);
+	/* Sparse, as the file backend makes it. */
+	ck_assert(truncate(path, 0) == 0 || 1);
+	int fd = open(path, O_CREAT | O_RDWR, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)vsm_meta_default_size(512)), 0);
+	close(fd);
+}
+
+static void teardown(void)
+{
+	free(path);
+	free(dir);
+}
+
+static vsm_meta *meta_open(bool format)
+{
+	vsm_bdev *b = NULL;
+	vsm_meta *m = NULL;
+
+	ck_vsm(vsm_bdev_open_path(&b, path, 0));
+	ck_vsm(vsm_meta_open(&m, b, "t", format));
+	return m;
+}
+
+/* Flip one byte of the file at @off. */
+static void poke(uint64_t off)
+{
+	int fd = open(path, O_RDWR);
+	unsigned char c = 0;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &c, 1, (off_t)off), 1);
+	c ^= 0x5a;
+	ck_assert_int_eq(pwrite(fd, &c, 1, (off_t)off), 1);
+	close(fd);
+}
+
+static uint64_t copy_off(const vsm_meta *m, uint32_t slot, int copy)
+{
+	return m->geom.record_off + ((uint64_t)slot * 2 + (uint64_t)copy) * m->geom.record_size;
+}
+
+static char *slot_get(vsm_meta *m, uint32_t slot, vsm_slot_state *st)
+{
+	char *payload = NULL, *why = NULL;
+	size_t len = 0;
+
+	ck_vsm(vsm_meta_slot_read(m, slot, st, &payload, &len, &why));
+	free(why);
+	return payload;
+}
+
+START_TEST(format_then_reopen)
+{
+	vsm_meta *m = meta_open(true);
+	vsm_meta_geom g = m->geom;
+	uint64_t gen = 0;
+
+	ck_vsm(vsm_meta_generation(m, &gen));
+	ck_assert_uint_eq(gen, 1);
+	vsm_meta_close(m);
+	m = meta_open(false);
+	ck_assert_str_eq(m->geom.uuid, g.uuid);
+	ck_assert_uint_eq(m->geom.slot_count, g.slot_count);
+	ck_assert_uint_eq(m->geom.record_off, g.record_off);
+	ck_assert_uint_ge(m->geom.record_off, m->geom.lease_off +
+			  (uint64_t)m->geom.lease_block * m->geom.max_hosts +
+			  VSM_META_LEASE_BYTES(&m->geom) * m->geom.n_leases);
+	vsm_meta_close(m);
+}
+END_TEST
+
+START_TEST(blank_not_formatted_without_asking)
+{
+	vsm_bdev *b = NULL;
+	vsm_meta *m = NULL;
+
+	ck_vsm(vsm_bdev_open_path(&b, path, 0));
+	ck_vsm_refused(vsm_meta_open(&m, b, "t", false), VSM_ENOTFOUND, "not formatted");
+}
+END_TEST
+
+START_TEST(generation_bumps)
+{
+	vsm_meta *m = meta_open(true);
+	uint64_t prev = 0, now = 0, gen = 0;
+
+	ck_vsm(vsm_meta_bump_generation(m, &prev, &now));
+	ck_assert_uint_eq(prev, 1);
+	ck_assert_uint_eq(now, 2);
+	ck_vsm(vsm_meta_bump_generation(m, &prev, &now));
+	ck_vsm(vsm_meta_generation(m, &gen));
+	ck_assert_uint_eq(gen, 3);
+	poke(m->geom.gen_off + 9);
+	ck_vsm_refused(vsm_meta_generation(m, &gen), VSM_ECORRUPT, "generation block");
+	vsm_meta_close(m);
+}
+END_TEST
+
+START_TEST(record_replace_alternates_copies)
+{
+	vsm_meta *m = meta_open(true);
+	vsm_slot_state st;
+	char *p;
+
+	p = slot_get(m, 5, &st);
+	ck_assert_int_eq(st, VSM_SLOT_EMPTY);
+	ck_vsm(vsm_meta_slot_write(m, 5, "{\"v\":1}", 7));
+	ck_vsm(vsm_meta_slot_write(m, 5, "{\"v\":2}", 7));
+	ck_vsm(vsm_meta_slot_write(m, 5, "{\"v\":3}", 7));
+	p = slot_get(m, 5, &st);
+	ck_assert_int_eq(st, VSM_SLOT_USED);
+	ck_assert_str_eq(p, "{\"v\":3}");
+	free(p);
+	ck_vsm(vsm_meta_slot_write(m, 5, NULL, 0));
+	p = slot_get(m, 5, &st);
+	ck_assert_int_eq(st, VSM_SLOT_FREE);
+	ck_assert_ptr_null(p);
+	ck_vsm_refused(vsm_meta_slot_write(m, m->geom.slot_count, "{}", 2), VSM_EINVAL,
+		       "out of range");
+	vsm_meta_close(m);
+}
+END_TEST
+
+START_TEST(torn_write_reads_old_version)
+{
+	vsm_meta *m = meta_open(true);
+	vsm_slot_state st;
+	char *p;
+
+	ck_vsm(vsm_meta_slot_write(m, 2, "{\"v\":1}", 7)); /* copy 0 */
+	ck_vsm(vsm_meta_slot_write(m, 2, "{\"v\":2}", 7)); /* copy 1 */
+	/* A crash half-way through writing v2: its payload is wrong. */
+	poke(copy_off(m, 2, 1) + 40 + 3);
+	p = slot_get(m, 2, &st);
+	ck_assert_int_eq(st, VSM_SLOT_USED);
+	ck_assert_str_eq(p, "{\"v\":1}");
+	free(p);
+	/* The next write goes over the torn copy and wins. */
+	ck_vsm(vsm_meta_slot_write(m, 2, "{\"v\":3}", 7));
+	p = slot_get(m, 2, &st);
+	ck_assert_str_eq(p, "{\"v\":3}");
+	free(p);
+	vsm_meta_close(m);
+}
+END_TEST
+
+START_TEST(damaged_slot_refused_and_kept)
+{
+	vsm_meta *m = meta_open(true);
+	vsm_slot_state st;
+	char *payload = NULL, *why = NULL;
+
+	ck_vsm(vsm_meta_slot_write(m, 7, "{\"v\":1}", 7));
+	poke(copy_off(m, 7, 0) + 40);
+	ck_vsm(vsm_meta_slot_read(m, 7, &st, &payload, NULL, &why));
+	ck_assert_int_eq(st, VSM_SLOT_DAMAGED);
+	ck_assert_ptr_null(payload);
+	ck_assert_str_eq(why, "checksum mismatch");
+	free(why);
+	ck_vsm_refused(vsm_meta_slot_write(m, 7, "{}", 2), VSM_ECORRUPT, "slot 7");
+	/* Garbage that was never a record is damage too. */
+	poke(copy_off(m, 9, 1));
+	ck_vsm(vsm_meta_slot_read(m, 9, &st, NULL, NULL, NULL));
+	ck_assert_int_eq(st, VSM_SLOT_DAMAGED);
+	vsm_meta_close(m);
+}
+END_TEST
+
+START_TEST(record_too_large_refused)
+{
+	vsm_meta *m = meta_open(true);
+	size_t big = m->geom.record_size;
+	char *buf = calloc(1, big);
+
+	ck_assert_ptr_nonnull(buf);
+	ck_vsm_refused(vsm_meta_slot_write(m, 1, buf, big), VSM_EINVAL, "exceeds");
+	free(buf);
+	vsm_meta_close(m);
+}
+END_TEST
+
+START_TEST(superblock_one_copy_damaged_survives)
+{
+	vsm_meta *m = meta_open(true);
+	char uuid[VSM_UUID_STRLEN + 1];
+
+	memcpy(uuid, m->geom.uuid, sizeof(uuid));
+	vsm_meta_close(m);
+	poke(30);
+	m = meta_open(false);
+	ck_assert_str_eq(m->geom.uuid, uuid);
+	vsm_meta_close(m);
+}
+END_TEST
+
+START_TEST(superblock_both_damaged_refused)
+{
+	vsm_meta *m = meta_open(true);
+	vsm_bdev *b = NULL;
+
+	vsm_meta_close(m);
+	poke(30);
+	poke(4096 + 30);
+	ck_vsm(vsm_bdev_open_path(&b, path, 0));
+	ck_vsm_refused(vsm_meta_open(&m, b, "t", true), VSM_ECORRUPT, "superblock");
+}
+END_TEST
+
+/* --- through the public API --- */
+
+static char *find_record(const char *dsdir, const char *needle, uint64_t *off)
+{
+	char *meta = NULL, *buf;
+	FILE *f;
+	long size;
+
+	ck_assert(asprintf(&meta, "%s/.vsm/meta", dsdir) > 0);
+	f = fopen(meta, "rb");
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)size);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
+	fclose(f);
+	*off = 0;
+	for (long i = 0; i + (long)strlen(needle) < size; i++) {
+		if (!memcmp(buf + i, needle, strlen(needle))) {
+			*off = (uint64_t)i;
+			break;
+		}
+	}
+	free(buf);
+	ck_assert_msg(*off, "record '%s' not found in %s", needle, meta);
+	return meta;
+}
+
+START_TEST(damaged_container_record_refused)
+{
+	char *state = tu_dir("state"), *state2 = tu_dir("state2"), *ds = tu_dir("ds");
+	char *uri = tu_uri(ds), *meta;
+	vsm_ctx *ctx = tu_ctx(state), *ctx2;
+	vsm_container *c = NULL, **list = NULL;
+	size_t n = 0;
+	uint64_t off;
+
+	ck_vsm(vsm_datastore_add(ctx, "ds1", uri, 0));
+	ck_vsm(tu_create(NULL, ctx, "ds1", "web", 1, 1 << 20));
+	ck_vsm(tu_create(NULL, ctx, "ds1", "db", 1, 1 << 20));
+	vsm_ctx_free(ctx);
+	/* Damage the only copy of web's record, inside its payload. */
+	meta = find_record(ds, "\"name\":\"web\"", &off);
+	free(meta);
+	{
+		int fd;
+		char *p = NULL;
+
+		ck_assert(asprintf(&p, "%s/.vsm/meta", ds) > 0);
+		fd = open(p, O_RDWR);
+		ck_assert_int_eq(pwrite(fd, "X", 1, (off_t)off + 9), 1);
+		close(fd);
+		free(p);
+	}
+	ctx2 = tu_ctx(state2);
+	ck_vsm(vsm_datastore_add(ctx2, "ds1", uri, 0));
+	ck_vsm_refused(vsm_container_lookup(&c, ctx2, "ds1", "web"), VSM_ECORRUPT,
+		       "damaged (checksum mismatch)");
+	ck_assert_ptr_nonnull(strstr(tu_msg(), "slot 0"));
+	/* The intact one is still there, and listing skips the damage. */
+	ck_vsm(vsm_container_lookup(&c, ctx2, "ds1", "db"));
+	vsm_container_free(c);
+	ck_vsm(vsm_container_list(&list, &n, ctx2, NULL));
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(vsm_container_name(list[0]), "db");
+	vsm_container_list_free(list, n);
+	/* A new container never reuses the damaged slot. */
+	ck_vsm(tu_create(&c, ctx2, "ds1", "new", 1, 1 << 20));
+	vsm_container_free(c);
+	ck_vsm_refused(vsm_container_lookup(&c, ctx2, "ds1", "web"), VSM_ECORRUPT, "slot 0");
+	vsm_ctx_free(ctx2);
+	free(uri);
+	free(ds);
+	free(state);
+	free(state2);
+}
+END_TEST
+
+START_TEST(well_checksummed_nonsense_refused)
+{
+	char *state = tu_dir("state"), *ds = tu_dir("ds"), *uri = tu_uri(ds), *mp = NULL;
+	vsm_ctx *ctx = tu_ctx(state);
+	vsm_container *c = NULL;
+	vsm_bdev *b = NULL;
+	vsm_meta *m = NULL;
+	const char *bad = "{\"version\":1,\"name\":\"../../etc\",\"uuid\":\"x\"}";
+
+	ck_vsm(vsm_datastore_add(ctx, "ds1", uri, 0));
+	vsm_ctx_free(ctx);
+	/* A record with a valid checksum whose content we would never write. */
+	ck_assert(asprintf(&mp, "%s/.vsm/meta", ds) > 0);
+	ck_vsm(vsm_bdev_open_path(&b, mp, 0));
+	ck_vsm(vsm_meta_open(&m, b, "ds1", false));
+	ck_vsm(vsm_meta_slot_write(m, 3, bad, strlen(bad)));
+	ck_vsm(vsm_meta_bump_generation(m, NULL, NULL));
+	vsm_meta_close(m);
+	ctx = tu_ctx(state);
+	ck_vsm_refused(vsm_container_lookup(&c, ctx, "ds1", "anything"), VSM_ECORRUPT,
+		       "slot 3");
+	ck_assert_ptr_nonnull(strstr(tu_msg(), "../../etc"));
+	vsm_ctx_free(ctx);
+	free(mp);
+	free(uri);
+	free(ds);
+	free(state);
+}
+END_TEST
+
+static Suite *records_suite(void)
+{
+	Suite *s = suite_create("records");
+	TCase *tc = tcase_create("meta");
+	TCase *api = tcase_create("api");
+
+	tcase_add_unchecked_fixture(tc, tu_root_setup, tu_root_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, format_then_reopen);
+	tcase_add_test(tc, blank_not_formatted_without_asking);
+	tcase_add_test(tc, generation_bumps);
+	tcase_add_test(tc, record_replace_alternates_copies);
+	tcase_add_test(tc, torn_write_reads_old_version);
+	tcase_add_test(tc, damaged_slot_refused_and_kept);
+	tcase_add_test(tc, record_too_large_refused);
+	tcase_add_test(tc, superblock_one_copy_damaged_survives);
+	tcase_add_test(tc, superblock_both_damaged_refused);
+	suite_add_tcase(s, tc);
+	tcase_add_unchecked_fixture(api, tu_root_setup, tu_root_teardown);
+	tcase_add_test(api, damaged_container_record_refused);
+	tcase_add_test(api, well_checksummed_nonsense_refused);
+	suite_add_tcase(s, api);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run(records_suite());
+}
