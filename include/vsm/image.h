@@ -1,0 +1,286 @@
+/*
+ * libvsm - disk images: qcow2 (v2 and v3) and raw, with backing chains.
+ *
+ * The same copy-on-write engine that serves container devices, over
+ * image files named by path. A backing reference stored in an image is
+ * resolved relative to the directory of the image that was opened (the
+ * top of the chain) and may not leave that directory: names with ".."
+ * components, and absolute names outside it, are refused.
+ *
+ * Copyright (C) 2026 The libvsm authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef VSM_IMAGE_H
+#define VSM_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "errors.h"
+
+VSM_BEGIN_DECL
+
+/** An open image with its backing chain. Since: 0.1 */
+typedef struct vsm_image vsm_image;
+
+/** Version of vsm_image_create_opts. Since: 0.1 */
+#define VSM_IMAGE_CREATE_OPTS_VERSION 1
+
+/** How vsm_image_create() makes a qcow2 image. Since: 0.1 */
+typedef struct {
+	unsigned int version;       /**< VSM_IMAGE_CREATE_OPTS_VERSION */
+	uint64_t size;              /**< virtual size in bytes; 0 = the backing image's */
+	uint32_t cluster_size;      /**< 512..2097152, a power of two; 0 = 65536 */
+	unsigned int refcount_bits; /**< 1, 2, 4, ..., 64; 0 = 16 */
+	const char *backing;        /**< backing image reference, stored as given; NULL for none */
+	const char *backing_format; /**< "raw" or "qcow2"; NULL = probe the backing image */
+} vsm_image_create_opts;
+
+/** Initializer for vsm_image_create_opts. Since: 0.1 */
+#define VSM_IMAGE_CREATE_OPTS_INIT { VSM_IMAGE_CREATE_OPTS_VERSION, 0, 0, 0, NULL, NULL }
+
+/**
+ * Create a new qcow2 v3 image at @path, which must not exist. Creating an
+ * overlay writes only its header and empty tables: it takes the same time
+ * whatever the size of the backing image.
+ *
+ * @opts: NULL is not allowed (a size or a backing image is required)
+ * @flags: 0
+ * Returns 0, -VSM_EEXISTS if @path exists, -VSM_EINVAL for bad options,
+ * -VSM_ENOTFOUND if the backing image cannot be found.
+ * Since: 0.1
+ */
+VSM_API int vsm_image_create(const char *path, const vsm_image_create_opts *opts,
+			     unsigned int flags);
+
+/** Open flag: read-only. Since: 0.1 */
+#define VSM_IMAGE_OPEN_RDONLY (1u << 0)
+/** Open flag: do not open the backing chain (reads of unallocated
+ *  clusters then fail). Since: 0.1 */
+#define VSM_IMAGE_OPEN_NO_BACKING (1u << 1)
+
+/** Version of vsm_image_open_opts. Since: 0.1 */
+#define VSM_IMAGE_OPEN_OPTS_VERSION 1
+
+/** How vsm_image_open() opens an image. Since: 0.1 */
+typedef struct {
+	unsigned int version;  /**< VSM_IMAGE_OPEN_OPTS_VERSION */
+	unsigned int flags;    /**< VSM_IMAGE_OPEN_* */
+	const char *format;    /**< "raw", "qcow2", or NULL to probe */
+	uint64_t cache_max;    /**< memory bound in bytes for the metadata caches
+	                        *   of each image in the chain; 0 = 64 MiB. The L2
+	                        *   cache covers the whole image when it fits. */
+} vsm_image_open_opts;
+
+/** Initializer for vsm_image_open_opts. Since: 0.1 */
+#define VSM_IMAGE_OPEN_OPTS_INIT { VSM_IMAGE_OPEN_OPTS_VERSION, 0, NULL, 0 }
+
+/**
+ * Open the image at @path and its backing chain. An image marked corrupt
+ * opens read-only. Images using features this library does not support
+ * (encryption, external data files, extended L2 entries, zstd, unknown
+ * incompatible bits) are refused with -VSM_ENOTSUP naming the feature;
+ * damaged ones with -VSM_ECORRUPT.
+ *
+ * @out: receives the handle, freed with vsm_image_close()
+ * @opts: NULL for defaults
+ * Since: 0.1
+ */
+VSM_API int vsm_image_open(vsm_image **out, const char *path,
+			   const vsm_image_open_opts *opts);
+
+/**
+ * Flush, mark the image clean and close it with its chain. The handle is
+ * freed even when the final flush fails. NULL is ignored.
+ *
+ * Returns 0 or the error of the final flush.
+ * Since: 0.1
+ */
+VSM_API int vsm_image_close(vsm_image *img);
+
+/** Virtual size in bytes (0 for NULL). Since: 0.1 */
+VSM_API uint64_t vsm_image_size(vsm_image *img);
+
+/**
+ * Read @len bytes at guest offset @off, through the backing chain.
+ * Since: 0.1
+ */
+VSM_API int vsm_image_read(vsm_image *img, void *buf, size_t len, uint64_t off);
+
+/**
+ * Write @len bytes at guest offset @off. Durable after vsm_image_flush().
+ * @flags: 0
+ * Since: 0.1
+ */
+VSM_API int vsm_image_write(vsm_image *img, const void *buf, size_t len,
+			    uint64_t off, unsigned int flags);
+
+/** vsm_image_write_zeroes() flag: release the storage too. Since: 0.1 */
+#define VSM_IMAGE_ZERO_UNMAP (1u << 0)
+
+/**
+ * Make [@off, @off+@len) read as zeros. Whole clusters become zero
+ * clusters (qcow2 v3) without data being written.
+ * Since: 0.1
+ */
+VSM_API int vsm_image_write_zeroes(vsm_image *img, uint64_t off, uint64_t len,
+				   unsigned int flags);
+
+/**
+ * Discard [@off, @off+@len): the range then reads as zeros and whole
+ * clusters release their storage.
+ * @flags: 0
+ * Since: 0.1
+ */
+VSM_API int vsm_image_discard(vsm_image *img, uint64_t off, uint64_t len,
+			      unsigned int flags);
+
+/** Make every completed write durable. Since: 0.1 */
+VSM_API int vsm_image_flush(vsm_image *img);
+
+/** Image formats. Since: 0.1 */
+typedef enum {
+	VSM_IMAGE_FORMAT_RAW = 1,
+	VSM_IMAGE_FORMAT_QCOW2 = 2,
+} vsm_image_format;
+
+/** Version of vsm_image_info. Since: 0.1 */
+#define VSM_IMAGE_INFO_VERSION 1
+
+/** What vsm_image_info_get() reports about one image of a chain. Since: 0.1 */
+typedef struct {
+	unsigned int version;       /**< VSM_IMAGE_INFO_VERSION */
+	const char *filename;       /**< the image's path */
+	int format;                 /**< vsm_image_format */
+	uint64_t virtual_size;      /**< bytes */
+	uint32_t cluster_size;      /**< bytes; 0 for raw */
+	unsigned int qcow2_version; /**< 2 or 3; 0 for raw */
+	unsigned int refcount_bits; /**< 0 for raw */
+	unsigned int snapshots;     /**< internal snapshots (kept untouched) */
+	int dirty;                  /**< the dirty bit is set */
+	int corrupt;                /**< the corrupt bit is set */
+	uint64_t file_size;         /**< bytes of the image file */
+	uint64_t allocated_bytes;   /**< guest bytes stored in this image */
+	const char *backing;        /**< backing reference as stored, or NULL */
+	const char *backing_format; /**< as stored, or NULL */
+} vsm_image_info;
+
+/**
+ * Describe the image at @depth in the chain (0 = @img itself, 1 = its
+ * backing image, ...).
+ *
+ * @out: receives the description, freed with vsm_image_info_free()
+ * Returns -VSM_ENOTFOUND past the end of the chain.
+ * Since: 0.1
+ */
+VSM_API int vsm_image_info_get(vsm_image_info **out, vsm_image *img,
+			       unsigned int depth);
+
+/** Free an info from vsm_image_info_get(); NULL is ignored. Since: 0.1 */
+VSM_API void vsm_image_info_free(vsm_image_info *info);
+
+/** One range of the guest disk, as vsm_image_map() reports it. Since: 0.1 */
+typedef struct {
+	uint64_t start;        /**< guest offset */
+	uint64_t length;       /**< bytes */
+	unsigned int depth;    /**< chain depth that answers (0 = this image) */
+	int present;           /**< allocated in some image of the chain */
+	int data;              /**< reads stored data */
+	int zero;              /**< reads as zeros */
+	int compressed;        /**< stored as compressed clusters */
+	uint64_t offset;       /**< host offset of the data at @depth, or UINT64_MAX */
+} vsm_image_extent;
+
+/**
+ * Map the whole guest disk into ranges of like status (similar to
+ * `qemu-img map`). Adjacent ranges of the same status are merged.
+ *
+ * @out: receives the array, freed with vsm_image_extent_list_free()
+ * @out_count: number of entries
+ * Since: 0.1
+ */
+VSM_API int vsm_image_map(vsm_image_extent **out, size_t *out_count, vsm_image *img);
+
+/** Free a list from vsm_image_map(); NULL is ignored. Since: 0.1 */
+VSM_API void vsm_image_extent_list_free(vsm_image_extent *list);
+
+/** vsm_image_check() flag: repair what is found. Since: 0.1 */
+#define VSM_IMAGE_CHECK_REPAIR (1u << 0)
+
+/** Version of vsm_image_check_result. Since: 0.1 */
+#define VSM_IMAGE_CHECK_RESULT_VERSION 1
+
+/** What vsm_image_check() found. Since: 0.1 */
+typedef struct {
+	unsigned int version;        /**< VSM_IMAGE_CHECK_RESULT_VERSION, set by the caller */
+	uint64_t corruptions;        /**< refcounts too low, wrong COPIED flags, bad offsets */
+	uint64_t leaks;              /**< clusters counted but not referenced */
+	uint64_t corruptions_fixed;
+	uint64_t leaks_fixed;
+	uint64_t allocated_clusters;
+	uint64_t image_end;          /**< bytes: end of the last cluster in use */
+} vsm_image_check_result;
+
+/** Initializer for vsm_image_check_result. Since: 0.1 */
+#define VSM_IMAGE_CHECK_RESULT_INIT { VSM_IMAGE_CHECK_RESULT_VERSION, 0, 0, 0, 0, 0, 0 }
+
+/**
+ * Check the image's metadata (qcow2; raw images are always clean). With
+ * VSM_IMAGE_CHECK_REPAIR (image open read-write), fix leaks, refcounts
+ * and COPIED flags.
+ *
+ * @out: filled in; its version must be set (VSM_IMAGE_CHECK_RESULT_INIT)
+ * Since: 0.1
+ */
+VSM_API int vsm_image_check(vsm_image_check_result *out, vsm_image *img,
+			    unsigned int flags);
+
+/**
+ * Write the image's own data into its backing image (opened read-write
+ * for the purpose), then empty the image, which keeps reading the same.
+ * @flags: 0
+ * Since: 0.1
+ */
+VSM_API int vsm_image_commit(vsm_image *img, unsigned int flags);
+
+/**
+ * Copy into the image everything it reads through its backing chain, and
+ * drop the backing reference. Zeros are not copied.
+ * @flags: 0
+ * Since: 0.1
+ */
+VSM_API int vsm_image_flatten(vsm_image *img, unsigned int flags);
+
+/**
+ * Grow the virtual size to @size bytes. Shrinking gives -VSM_ENOTSUP.
+ * @flags: 0
+ * Since: 0.1
+ */
+VSM_API int vsm_image_resize(vsm_image *img, uint64_t size, unsigned int flags);
+
+/** Version of vsm_image_convert_opts. Since: 0.1 */
+#define VSM_IMAGE_CONVERT_OPTS_VERSION 1
+
+/** How vsm_image_convert() writes its target. Since: 0.1 */
+typedef struct {
+	unsigned int version;  /**< VSM_IMAGE_CONVERT_OPTS_VERSION */
+	const char *format;    /**< target format: "raw" or "qcow2" */
+	uint32_t cluster_size; /**< qcow2 target; 0 = 65536 */
+} vsm_image_convert_opts;
+
+/** Initializer for vsm_image_convert_opts. Since: 0.1 */
+#define VSM_IMAGE_CONVERT_OPTS_INIT { VSM_IMAGE_CONVERT_OPTS_VERSION, "qcow2", 0 }
+
+/**
+ * Copy what the image at @src reads (through its chain) into a new image
+ * at @dst, which must not exist. Unallocated and zero ranges are not
+ * written, so the target stays sparse. On failure @dst is removed.
+ * Since: 0.1
+ */
+VSM_API int vsm_image_convert(const char *src, const char *dst,
+			      const vsm_image_convert_opts *opts);
+
+VSM_END_DECL
+
+#endif /* VSM_IMAGE_H */

@@ -1,0 +1,138 @@
+/*
+ * The COW engine's internal API: an image (raw or qcow2, with its backing
+ * chain) over any backend's block I/O. The container code uses this on a
+ * vsm_bdev from device_open(); the public vsm_image_* calls (image.c) use
+ * it over files named by path.
+ *
+ * None of these functions clear the thread's error; they set it on failure.
+ */
+#ifndef VSM_COW_H
+#define VSM_COW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bdev.h"
+
+typedef struct vsm_cow vsm_cow;
+
+enum { VSM_COW_RAW = 1, VSM_COW_QCOW2 = 2 };
+
+/*
+ * Open the backing image recorded as @name in an overlay. @name is the
+ * string exactly as stored in the image; the callback decides what it
+ * means (a path under the image's directory, a device key on the same
+ * datastore) and must refuse names that would leave that namespace.
+ * @readonly is false only when the engine commits into the backing image.
+ * The engine takes ownership of *out.
+ */
+typedef int (*vsm_cow_backing_fn)(vsm_bdev **out, const char *name,
+				  bool readonly, void *payload);
+
+/* Open flags. */
+#define VSM_COW_RDONLY     (1u << 0)
+/* Do not open the backing chain (info about one layer, check). */
+#define VSM_COW_NO_BACKING (1u << 1)
+/* Open for check/repair: a dirty image with lazy refcounts is allowed. */
+#define VSM_COW_CHECK      (1u << 2)
+
+typedef struct {
+	const char *format;   /* "raw", "qcow2", or NULL to probe the magic */
+	unsigned int flags;   /* VSM_COW_* */
+	uint64_t cache_max;   /* bound for the L2 + refcount caches; 0 = 64 MiB */
+	vsm_cow_backing_fn open_backing; /* NULL: an image with a backing
+	                                  * reference fails to open */
+	void *payload;        /* handed to open_backing */
+} vsm_cow_open_opts;
+
+/*
+ * Open the image on @bdev. The engine owns @bdev from here on, also when
+ * this fails. @label names the image in messages ("image '/x/a.qcow2'").
+ */
+int vsm_cow_open(vsm_cow **out, vsm_bdev *bdev, const char *label,
+		 const vsm_cow_open_opts *opts);
+/* Flush, clear the dirty bit, close the chain. Returns the first error;
+ * @c is freed in every case. NULL is ignored. */
+int vsm_cow_close(vsm_cow *c);
+
+typedef struct {
+	uint64_t size;            /* virtual size; 0 = the backing image's */
+	uint32_t cluster_size;    /* 512..2 MiB power of two; 0 = 64 KiB */
+	unsigned int refcount_bits; /* 1..64 power of two; 0 = 16 */
+	const char *backing;      /* backing reference as it will be stored */
+	const char *backing_format; /* "raw"/"qcow2"; NULL = probe it */
+	vsm_cow_backing_fn open_backing; /* to read the backing's size/format */
+	void *payload;
+} vsm_cow_create_opts;
+
+/*
+ * Write a new, empty qcow2 v3 image onto @bdev (which the caller keeps).
+ * Only the header, refcount structures and L1 table are written, so an
+ * overlay is O(1) in the size of its backing image.
+ */
+int vsm_cow_create_qcow2(vsm_bdev *bdev, const char *label,
+			 const vsm_cow_create_opts *opts);
+
+/* Guest I/O. Reads go through the backing chain. */
+int vsm_cow_read(vsm_cow *c, void *buf, size_t len, uint64_t off);
+int vsm_cow_write(vsm_cow *c, const void *buf, size_t len, uint64_t off);
+/* Make [off, off+len) read as zeros; with @unmap, release storage. */
+int vsm_cow_write_zeroes(vsm_cow *c, uint64_t off, uint64_t len, bool unmap);
+int vsm_cow_flush(vsm_cow *c);
+
+/* Block status of the range at @off: how many bytes (*pnum, > 0) share
+ * the answer. */
+typedef struct {
+	bool data;        /* reads data stored in some layer */
+	bool zero;        /* reads as zeros */
+	bool present;     /* allocated (data or zero flag) in some layer */
+	unsigned int depth; /* layer that answers: 0 = this image */
+	uint64_t offset;  /* host offset in that layer, or UINT64_MAX */
+	bool compressed;
+} vsm_cow_status;
+int vsm_cow_block_status(vsm_cow *c, uint64_t off, uint64_t len,
+			 uint64_t *pnum, vsm_cow_status *st);
+
+typedef struct {
+	uint64_t corruptions;
+	uint64_t leaks;
+	uint64_t corruptions_fixed;
+	uint64_t leaks_fixed;
+	uint64_t allocated_clusters;
+	uint64_t image_end;
+} vsm_cow_check_result;
+/* qcow2 only: verify refcounts, COPIED flags and table offsets; with
+ * @repair, fix refcounts and flags. Raw images are always clean. */
+int vsm_cow_check(vsm_cow *c, vsm_cow_check_result *res, bool repair);
+
+/* Copy the overlay's data into its backing image, then empty the overlay. */
+int vsm_cow_commit(vsm_cow *c);
+/* Copy up everything read through the backing chain and drop the
+ * backing reference. */
+int vsm_cow_flatten(vsm_cow *c);
+/* Grow the virtual size. */
+int vsm_cow_resize(vsm_cow *c, uint64_t size);
+
+/* Accessors. @depth 0 is @c itself. NULL past the end of the chain. */
+vsm_cow *vsm_cow_backing(vsm_cow *c);
+int vsm_cow_format(const vsm_cow *c);
+uint64_t vsm_cow_size(const vsm_cow *c);
+const char *vsm_cow_label(const vsm_cow *c);
+
+typedef struct {
+	int format;
+	uint64_t virtual_size;
+	uint32_t cluster_size;     /* 0 for raw */
+	unsigned int qcow2_version;
+	unsigned int refcount_bits;
+	unsigned int nb_snapshots;
+	bool dirty, corrupt, readonly;
+	uint64_t file_size;        /* bytes the device holds */
+	uint64_t allocated_bytes;  /* guest-visible bytes stored in this layer */
+	const char *backing;       /* borrowed from @c */
+	const char *backing_format;
+} vsm_cow_info;
+int vsm_cow_get_info(vsm_cow *c, vsm_cow_info *out);
+
+#endif /* VSM_COW_H */

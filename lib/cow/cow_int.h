@@ -1,0 +1,222 @@
+/*
+ * Private structures of the COW engine: the qcow2 state (header fields,
+ * L1 and refcount tables, the L2 and refcount-block caches) and the
+ * big-endian codecs qcow2 needs. Shared by the files of lib/cow only.
+ */
+#ifndef VSM_COW_INT_H
+#define VSM_COW_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cow.h"
+#include "internal.h"
+
+static inline uint16_t cow_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+static inline uint32_t cow_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+static inline uint64_t cow_be64(const uint8_t *p)
+{
+	return (uint64_t)cow_be32(p) << 32 | cow_be32(p + 4);
+}
+static inline void cow_put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v;
+}
+static inline void cow_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+static inline void cow_put_be64(uint8_t *p, uint64_t v)
+{
+	cow_put_be32(p, (uint32_t)(v >> 32));
+	cow_put_be32(p + 4, (uint32_t)v);
+}
+
+#define QCOW_MAGIC 0x514649fbu
+#define QCOW_V3_HEADER_LEN 104u
+
+#define QC_INCOMPAT_DIRTY      (1ull << 0)
+#define QC_INCOMPAT_CORRUPT    (1ull << 1)
+#define QC_INCOMPAT_DATA_FILE  (1ull << 2)
+#define QC_INCOMPAT_COMPRESSION (1ull << 3)
+#define QC_INCOMPAT_EXTL2      (1ull << 4)
+#define QC_COMPAT_LAZY_REFCOUNTS (1ull << 0)
+
+#define QC_EXT_END          0x00000000u
+#define QC_EXT_BACKING_FMT  0xe2792acau
+#define QC_EXT_FEATURES     0x6803f857u
+#define QC_EXT_BITMAPS      0x23852875u
+#define QC_EXT_CRYPTO       0x0537be77u
+#define QC_EXT_DATA_FILE    0x44415441u
+
+#define QC_OFLAG_COPIED     (1ull << 63)
+#define QC_OFLAG_COMPRESSED (1ull << 62)
+#define QC_OFLAG_ZERO       (1ull << 0)
+#define QC_OFFSET_MASK      0x00fffffffffffe00ull
+#define QC_L1_RESERVED      0x7f000000000001ffull
+#define QC_L2_STD_RESERVED  0x3f000000000001feull
+#define QC_RT_RESERVED      0x00000000000001ffull
+
+/* Largest L1 / refcount table we accept (QEMU's limits). */
+#define QC_MAX_L1_BYTES (32u << 20)
+#define QC_MAX_RT_BYTES (8u << 20)
+
+/* One cached table (an L2 table or a refcount block). */
+struct cow_slot {
+	uint8_t *buf;
+	uint64_t key;    /* L1 index or refcount-table index */
+	uint64_t off;    /* where it lives in the image */
+	uint64_t tick;
+	bool used;
+	bool dirty;
+};
+
+struct cow_cache {
+	struct cow_slot *slots;
+	unsigned int nslots, maxslots;
+	int32_t *map;      /* key -> slot, -1 when not cached */
+	uint64_t map_len;
+	uint64_t tick;
+	unsigned int ndirty;
+};
+
+struct qcow2 {
+	vsm_bdev *bdev;
+	const char *label;        /* borrowed from the vsm_cow */
+	bool readonly;
+
+	uint32_t version;
+	uint32_t cluster_bits;
+	uint64_t cs;              /* cluster size */
+	uint32_t l2_bits;         /* log2 of entries per L2 table */
+	uint64_t size;
+	uint64_t incompat, compat, autoclear;
+	uint32_t header_length;
+	uint32_t refcount_order;
+	uint32_t rc_bits;
+	uint64_t rc_max;
+	uint32_t rb_bits;         /* log2 of entries per refcount block */
+
+	uint64_t l1_offset;
+	uint32_t l1_size;
+	uint64_t *l1;             /* host byte order */
+	uint8_t *l1_dirty;        /* one flag per 512 entries */
+
+	uint64_t rt_offset;
+	uint32_t rt_clusters;
+	uint64_t rt_entries;      /* capacity in memory (may exceed disk) */
+	uint64_t *rt;
+	uint8_t *rt_dirty;        /* one flag per rt cluster */
+	bool rt_moved;            /* new table location not yet in the header */
+
+	uint32_t nb_snapshots;
+	uint64_t snapshots_offset;
+
+	uint8_t *hdr;             /* the first cluster as read/written */
+	char *backing;
+	char *backing_format;
+
+	struct cow_cache l2c, rbc;
+
+	uint64_t file_end;        /* bytes: past every cluster in use */
+	uint64_t free_hint;       /* lowest cluster that may be free */
+	uint64_t fresh_from;      /* clusters >= this never written: read 0 */
+	uint64_t res_start, res_end; /* clusters being allocated */
+	uint64_t *guard;    /* during repair: clusters in use */
+	uint64_t guard_len;
+
+	uint64_t *pend;           /* clusters to unreference after L1 sync */
+	size_t npend, pend_cap;
+
+	bool unflushed;           /* writes since the last bdev flush */
+	bool marked_dirty;        /* header dirty bit written by us */
+	bool zero_extent;         /* file must end at file_end */
+
+	uint8_t *cbuf;            /* last decompressed cluster */
+	uint64_t cbuf_entry;
+	bool cbuf_valid;
+	uint8_t *tmp;             /* one cluster of scratch */
+	uint8_t *ztmp;            /* compressed bytes scratch (2 clusters) */
+};
+
+struct vsm_cow {
+	int format;
+	vsm_bdev *bdev;
+	char *label;
+	bool readonly;
+	uint64_t size;            /* virtual size */
+	struct qcow2 *q;          /* qcow2 only */
+	vsm_cow *backing;
+	vsm_cow_backing_fn open_backing;
+	void *payload;
+	char *name;               /* the name the overlay recorded, or NULL */
+	pthread_mutex_t lock;
+	uint64_t cache_max;
+	unsigned int depth;
+};
+
+/* qcow2.c */
+int qc_open(struct qcow2 **out, vsm_bdev *bdev, const char *label,
+	    bool readonly, unsigned int flags, uint64_t cache_max);
+int qc_close(struct qcow2 *q);   /* flush + clean; frees */
+void qc_free(struct qcow2 *q);
+int qc_write_header(struct qcow2 *q, bool full);
+int qc_mark_dirty(struct qcow2 *q);
+int qc_resize(struct qcow2 *q, uint64_t size);
+int qc_drop_backing(struct qcow2 *q);
+int qc_create(vsm_bdev *bdev, const char *label, const vsm_cow_create_opts *o);
+
+/* cow.c: unlocked I/O on any layer (the chain below the top). */
+int cow_do_read(vsm_cow *c, uint8_t *buf, uint64_t len, uint64_t off);
+int cow_do_write(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off);
+int cow_do_zero(vsm_cow *c, uint64_t off, uint64_t len, bool unmap);
+
+/* qcow2_meta.c: caches, refcounts, allocation, ordered flush */
+int qc_cache_init(struct qcow2 *q, uint64_t cache_max);
+void qc_cache_free(struct qcow2 *q);
+int qc_l2_get(struct qcow2 *q, uint64_t l1i, bool write, uint64_t **tbl,
+	      struct cow_slot **slot);
+int qc_rc_get(struct qcow2 *q, uint64_t cluster, uint64_t *out);
+int qc_rc_set(struct qcow2 *q, uint64_t cluster, uint64_t val);
+int qc_rc_add(struct qcow2 *q, uint64_t cluster, int delta);
+int qc_alloc(struct qcow2 *q, uint64_t n, uint64_t *out_off, bool *fresh);
+int qc_defer_free(struct qcow2 *q, uint64_t off, uint64_t len);
+int qc_free_entry(struct qcow2 *q, uint64_t l2e);
+int qc_flush(struct qcow2 *q);
+void qc_l2_mark(struct qcow2 *q, struct cow_slot *s);
+int qc_flush_all(struct qcow2 *q);
+int qc_bwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off);
+int qc_grow_map(struct cow_cache *c, uint64_t len);
+uint64_t qc_rb_get_entry(const struct qcow2 *q, const uint8_t *rb, uint64_t i);
+void qc_rb_set_entry(const struct qcow2 *q, uint8_t *rb, uint64_t i, uint64_t v);
+
+/* qcow2_io.c */
+int qc_read(vsm_cow *c, uint8_t *buf, uint64_t len, uint64_t off);
+int qc_write(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off);
+int qc_zero(vsm_cow *c, uint64_t off, uint64_t len, bool unmap);
+int qc_status(vsm_cow *c, uint64_t off, uint64_t len, uint64_t *pnum,
+	      uint64_t *entry);
+int qc_read_compressed(struct qcow2 *q, uint64_t entry, uint8_t *out);
+void qc_compressed_range(const struct qcow2 *q, uint64_t entry,
+			 uint64_t *off, uint64_t *len);
+int qc_make_empty(vsm_cow *c);
+
+/* qcow2_check.c */
+int qc_check(struct qcow2 *q, vsm_cow_check_result *res, bool repair);
+
+/* helpers */
+static inline uint64_t qc_l2_entries(const struct qcow2 *q)
+{
+	return 1ull << q->l2_bits;
+}
+
+#endif /* VSM_COW_INT_H */

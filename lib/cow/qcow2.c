@@ -1,0 +1,680 @@
+/*
+ * qcow2 header: parsing and validating an image on open (refusing what
+ * we do not support by name), writing the header back (dirty bit, table
+ * moves, dropping the backing reference), creating new v3 images, and
+ * growing the virtual size.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cow_int.h"
+
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+static int corrupt(struct qcow2 *q, const char *what)
+{
+	return vsm_err(VSM_ECORRUPT, "%s: %s", q->label, what);
+}
+
+/* Name of an incompatible feature bit from the image's own table. */
+static const char *feature_name(const uint8_t *hdr, uint64_t cs, uint32_t start,
+				uint32_t bit, char *buf, size_t bufsz)
+{
+	uint64_t p = start;
+
+	while (p + 8 <= cs) {
+		uint32_t type = cow_be32(hdr + p), len = cow_be32(hdr + p + 4);
+
+		if (type == QC_EXT_END || p + 8 + len > cs)
+			break;
+		if (type == QC_EXT_FEATURES) {
+			uint32_t i;
+
+			for (i = 0; i + 48 <= len; i += 48) {
+				const uint8_t *e = hdr + p + 8 + i;
+
+				if (e[0] == 0 && e[1] == bit) {
+					snprintf(buf, bufsz, "%.46s", (const char *)e + 2);
+					return buf;
+				}
+			}
+		}
+		p += 8 + round_up(len, 8);
+	}
+	return NULL;
+}
+
+static int parse_extensions(struct qcow2 *q)
+{
+	uint64_t p = q->header_length, limit = q->cs;
+
+	if (q->version == 2)
+		p = 72;
+	if (cow_be64(q->hdr + 8) && cow_be64(q->hdr + 8) < limit)
+		limit = cow_be64(q->hdr + 8);
+	while (p + 8 <= limit) {
+		uint32_t type = cow_be32(q->hdr + p), len = cow_be32(q->hdr + p + 4);
+
+		if (type == QC_EXT_END)
+			break;
+		if (p + 8 + len > limit)
+			return corrupt(q, "header extension runs past the header cluster");
+		switch (type) {
+		case QC_EXT_BACKING_FMT:
+			free(q->backing_format);
+			q->backing_format = calloc(1, len + 1);
+			if (!q->backing_format)
+				return vsm_err(VSM_ENOMEM, "out of memory");
+			memcpy(q->backing_format, q->hdr + p + 8, len);
+			break;
+		case QC_EXT_DATA_FILE:
+			return vsm_err(VSM_ENOTSUP, "%s: external data files are not supported",
+				       q->label);
+		case QC_EXT_CRYPTO:
+			return vsm_err(VSM_ENOTSUP, "%s: encryption is not supported",
+				       q->label);
+		default:
+			break;
+		}
+		p += 8 + round_up(len, 8);
+	}
+	return 0;
+}
+
+int qc_open(struct qcow2 **out, vsm_bdev *bdev, const char *label,
+	    bool readonly, unsigned int flags, uint64_t cache_max)
+{
+	struct qcow2 *q = vsm__calloc(1, sizeof(*q));
+	uint8_t h[QCOW_V3_HEADER_LEN];
+	uint64_t fsize, l2_cover, need_l1, known, i, boff;
+	uint32_t blen;
+	uint8_t *buf = NULL;
+	char name[64];
+	int rc;
+
+	if (!q)
+		return -VSM_ENOMEM;
+	q->bdev = bdev;
+	q->label = label;
+	q->readonly = readonly;
+	rc = vsm_bdev_size(bdev, &fsize);
+	if (rc < 0)
+		goto fail;
+	memset(h, 0, sizeof(h));
+	rc = vsm_bdev_read(bdev, h, sizeof(h), 0);
+	if (rc < 0)
+		goto fail;
+	rc = -VSM_ECORRUPT;
+	if (cow_be32(h) != QCOW_MAGIC) {
+		rc = vsm_err(VSM_EINVAL, "%s: not a qcow2 image", label);
+		goto fail;
+	}
+	q->version = cow_be32(h + 4);
+	if (q->version != 2 && q->version != 3) {
+		rc = vsm_err(VSM_EVERSION, "%s: qcow2 version %u is not supported",
+			     label, q->version);
+		goto fail;
+	}
+	q->cluster_bits = cow_be32(h + 20);
+	if (q->cluster_bits < 9 || q->cluster_bits > 21) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: cluster size 2^%u is outside 512 B..2 MiB",
+			     label, q->cluster_bits);
+		goto fail;
+	}
+	q->cs = 1ull << q->cluster_bits;
+	q->l2_bits = q->cluster_bits - 3;
+	q->size = cow_be64(h + 24);
+	if (cow_be32(h + 32) != 0) {
+		rc = vsm_err(VSM_ENOTSUP, "%s: encryption (method %u) is not supported",
+			     label, cow_be32(h + 32));
+		goto fail;
+	}
+	q->l1_size = cow_be32(h + 36);
+	q->l1_offset = cow_be64(h + 40);
+	q->rt_offset = cow_be64(h + 48);
+	q->rt_clusters = cow_be32(h + 56);
+	q->nb_snapshots = cow_be32(h + 60);
+	q->snapshots_offset = cow_be64(h + 64);
+	if (q->version == 3) {
+		q->incompat = cow_be64(h + 72);
+		q->compat = cow_be64(h + 80);
+		q->autoclear = cow_be64(h + 88);
+		q->refcount_order = cow_be32(h + 96);
+		q->header_length = cow_be32(h + 100);
+		if (q->header_length < QCOW_V3_HEADER_LEN || (q->header_length & 7) ||
+		    q->header_length > q->cs) {
+			rc = vsm_err(VSM_ECORRUPT, "%s: header length %u is invalid",
+				     label, q->header_length);
+			goto fail;
+		}
+	} else {
+		q->refcount_order = 4;
+		q->header_length = 72;
+	}
+	q->hdr = calloc(1, q->cs);
+	if (!q->hdr) {
+		rc = vsm_err(VSM_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = vsm_bdev_read(bdev, q->hdr, q->cs, 0);
+	if (rc < 0)
+		goto fail;
+	rc = -VSM_ECORRUPT;
+	if (q->incompat & QC_INCOMPAT_DATA_FILE) {
+		rc = vsm_err(VSM_ENOTSUP, "%s: external data files are not supported", label);
+		goto fail;
+	}
+	if (q->incompat & QC_INCOMPAT_EXTL2) {
+		rc = vsm_err(VSM_ENOTSUP, "%s: extended L2 entries are not supported", label);
+		goto fail;
+	}
+	if (q->incompat & QC_INCOMPAT_COMPRESSION) {
+		uint8_t ct = q->header_length > 104 ? q->hdr[104] : 0;
+
+		rc = vsm_err(VSM_ENOTSUP, "%s: compression type %s is not supported",
+			     label, ct == 1 ? "zstd" : "unknown");
+		goto fail;
+	}
+	known = QC_INCOMPAT_DIRTY | QC_INCOMPAT_CORRUPT;
+	if (q->incompat & ~known) {
+		for (i = 0; i < 64; i++)
+			if ((q->incompat & ~known) & (1ull << i))
+				break;
+		if (feature_name(q->hdr, q->cs, q->header_length, (uint32_t)i, name, sizeof(name)))
+			rc = vsm_err(VSM_ENOTSUP, "%s: unsupported incompatible feature '%s' (bit %llu)",
+				     label, name, (unsigned long long)i);
+		else
+			rc = vsm_err(VSM_ENOTSUP, "%s: unknown incompatible feature bit %llu",
+				     label, (unsigned long long)i);
+		goto fail;
+	}
+	if (q->refcount_order > 6) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: refcount order %u is invalid", label,
+			     q->refcount_order);
+		goto fail;
+	}
+	q->rc_bits = 1u << q->refcount_order;
+	q->rc_max = q->rc_bits == 64 ? UINT64_MAX : (1ull << q->rc_bits) - 1;
+	q->rb_bits = q->cluster_bits + 3 - q->refcount_order;
+
+	rc = parse_extensions(q);
+	if (rc < 0)
+		goto fail;
+	rc = -VSM_ECORRUPT;
+	boff = cow_be64(h + 8);
+	blen = cow_be32(h + 16);
+	if (boff) {
+		if (blen == 0 || blen > 1023 || boff >= q->cs || boff + blen > q->cs) {
+			corrupt(q, "backing file name is out of the header cluster or too long");
+			goto fail;
+		}
+		q->backing = calloc(1, blen + 1);
+		if (!q->backing) {
+			rc = vsm_err(VSM_ENOMEM, "out of memory");
+			goto fail;
+		}
+		memcpy(q->backing, q->hdr + boff, blen);
+		if (strlen(q->backing) != blen) {
+			corrupt(q, "backing file name contains a NUL byte");
+			goto fail;
+		}
+	}
+
+	/* Tables must lie inside the file and be sane in size. */
+	if (fsize < q->cs) {
+		corrupt(q, "image is shorter than one cluster");
+		goto fail;
+	}
+	q->file_end = round_up(fsize, q->cs);
+	l2_cover = q->cs * qc_l2_entries(q);
+	need_l1 = q->size / l2_cover + (q->size % l2_cover != 0);
+	if ((uint64_t)q->l1_size * 8 > QC_MAX_L1_BYTES) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: L1 table size %u is absurd", label, q->l1_size);
+		goto fail;
+	}
+	if (q->l1_size < need_l1) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: L1 table (%u entries) is too small for %llu bytes",
+			     label, q->l1_size, (unsigned long long)q->size);
+		goto fail;
+	}
+	if (q->l1_offset & (q->cs - 1)) {
+		corrupt(q, "L1 table offset is not cluster aligned");
+		goto fail;
+	}
+	if (q->l1_size && (q->l1_offset == 0 || q->l1_offset + (uint64_t)q->l1_size * 8 > fsize)) {
+		corrupt(q, "L1 table offset past end of file");
+		goto fail;
+	}
+	if (q->rt_offset & (q->cs - 1) || q->rt_offset == 0) {
+		corrupt(q, "refcount table offset is invalid");
+		goto fail;
+	}
+	if (q->rt_clusters == 0 || (uint64_t)q->rt_clusters * q->cs > QC_MAX_RT_BYTES * 8ull) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: refcount table size %u clusters is absurd",
+			     label, q->rt_clusters);
+		goto fail;
+	}
+	if (q->rt_offset + (uint64_t)q->rt_clusters * q->cs > q->file_end) {
+		corrupt(q, "refcount table offset past end of file");
+		goto fail;
+	}
+	if (q->nb_snapshots > 65536) {
+		corrupt(q, "too many snapshots");
+		goto fail;
+	}
+	if (q->nb_snapshots && ((q->snapshots_offset & (q->cs - 1)) ||
+				q->snapshots_offset >= fsize)) {
+		corrupt(q, "snapshot table offset is invalid");
+		goto fail;
+	}
+
+	q->l1 = vsm__calloc(q->l1_size ? q->l1_size : 1, sizeof(uint64_t));
+	q->l1_dirty = vsm__calloc(((uint64_t)q->l1_size + 511) / 512 + 1, 1);
+	buf = malloc(q->l1_size ? (size_t)q->l1_size * 8 : 8);
+	if (!q->l1 || !q->l1_dirty || !buf) {
+		rc = vsm_err(VSM_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = vsm_bdev_read(bdev, buf, (size_t)q->l1_size * 8, q->l1_offset);
+	if (rc < 0)
+		goto fail;
+	for (i = 0; i < q->l1_size; i++)
+		q->l1[i] = cow_be64(buf + 8 * i);
+	free(buf);
+	q->rt_entries = (uint64_t)q->rt_clusters * q->cs / 8;
+	q->rt = vsm__calloc(q->rt_entries, sizeof(uint64_t));
+	q->rt_dirty = vsm__calloc(q->rt_clusters, 1);
+	buf = malloc((size_t)q->rt_clusters * q->cs);
+	if (!q->rt || !q->rt_dirty || !buf) {
+		rc = vsm_err(VSM_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = vsm_bdev_read(bdev, buf, (size_t)q->rt_clusters * q->cs, q->rt_offset);
+	if (rc < 0)
+		goto fail;
+	for (i = 0; i < q->rt_entries; i++)
+		q->rt[i] = cow_be64(buf + 8 * i);
+	free(buf);
+	buf = NULL;
+
+	if (q->incompat & QC_INCOMPAT_CORRUPT)
+		q->readonly = true;
+	if (!q->readonly && (q->incompat & QC_INCOMPAT_DIRTY) &&
+	    (q->compat & QC_COMPAT_LAZY_REFCOUNTS) && !(flags & VSM_COW_CHECK)) {
+		rc = vsm_err(VSM_ESTATE, "%s: image with lazy refcounts was not closed "
+			     "cleanly; run check --repair first", label);
+		goto fail;
+	}
+	q->fresh_from = q->file_end / q->cs;
+	q->free_hint = 1;
+	q->tmp = malloc(q->cs);
+	q->cbuf = malloc(q->cs);
+	q->ztmp = malloc(2 * q->cs + 1024);
+	if (!q->tmp || !q->cbuf || !q->ztmp) {
+		rc = vsm_err(VSM_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = qc_cache_init(q, cache_max);
+	if (rc < 0)
+		goto fail;
+	*out = q;
+	return 0;
+fail:
+	free(buf);
+	qc_free(q);
+	return rc;
+}
+
+void qc_free(struct qcow2 *q)
+{
+	if (!q)
+		return;
+	qc_cache_free(q);
+	free(q->l1);
+	free(q->l1_dirty);
+	free(q->rt);
+	free(q->rt_dirty);
+	free(q->hdr);
+	free(q->backing);
+	free(q->backing_format);
+	free(q->pend);
+	free(q->tmp);
+	free(q->cbuf);
+	free(q->ztmp);
+	free(q);
+}
+
+int qc_write_header(struct qcow2 *q, bool full)
+{
+	uint8_t *h = q->hdr;
+
+	cow_put_be64(h + 24, q->size);
+	cow_put_be32(h + 36, q->l1_size);
+	cow_put_be64(h + 40, q->l1_offset);
+	cow_put_be64(h + 48, q->rt_offset);
+	cow_put_be32(h + 56, q->rt_clusters);
+	if (q->version == 3) {
+		cow_put_be64(h + 72, q->incompat);
+		cow_put_be64(h + 88, q->autoclear);
+	}
+	return qc_bwrite(q, h, full ? q->cs : (q->version == 3 ? QCOW_V3_HEADER_LEN : 72), 0);
+}
+
+int qc_mark_dirty(struct qcow2 *q)
+{
+	int rc;
+
+	if (q->readonly)
+		return vsm_err((q->incompat & QC_INCOMPAT_CORRUPT) ? VSM_ESTATE : VSM_EPERM,
+			       "%s: image is %s", q->label,
+			       (q->incompat & QC_INCOMPAT_CORRUPT) ?
+			       "marked corrupt and open read-only" : "open read-only");
+	if (q->marked_dirty)
+		return 0;
+	if (q->version == 3) {
+		q->incompat |= QC_INCOMPAT_DIRTY;
+		/* We do not maintain bitmaps or anything else an auto-clear bit
+		 * vouches for. */
+		q->autoclear = 0;
+		rc = qc_write_header(q, false);
+		if (rc == 0)
+			rc = vsm_bdev_flush(q->bdev);
+		if (rc < 0)
+			return rc;
+		q->unflushed = false;
+	}
+	q->marked_dirty = true;
+	return 0;
+}
+
+int qc_close(struct qcow2 *q)
+{
+	int rc = 0;
+
+	if (!q)
+		return 0;
+	if (!q->readonly) {
+		rc = qc_flush_all(q);
+		if (rc == 0 && q->marked_dirty && q->version == 3) {
+			q->incompat &= ~QC_INCOMPAT_DIRTY;
+			rc = qc_write_header(q, false);
+			if (rc == 0)
+				rc = vsm_bdev_flush(q->bdev);
+		}
+	}
+	qc_free(q);
+	return rc;
+}
+
+/* Rebuild the header cluster: fixed fields, the extensions we keep
+ * (everything but the backing format, which is rewritten), the backing
+ * name last. */
+static int build_header(uint8_t *h, uint64_t cs, uint32_t version,
+			const uint8_t *old_ext, size_t old_ext_len,
+			const char *backing, const char *bfmt)
+{
+	size_t p = version == 3 ? 112 : 72, blen = backing ? strlen(backing) : 0;
+	size_t flen = bfmt ? strlen(bfmt) : 0;
+
+	if (p + old_ext_len + 16 + round_up(flen, 8) + 8 + blen > cs)
+		return -1;
+	if (bfmt) {
+		cow_put_be32(h + p, QC_EXT_BACKING_FMT);
+		cow_put_be32(h + p + 4, (uint32_t)flen);
+		memset(h + p + 8, 0, round_up(flen, 8));
+		memcpy(h + p + 8, bfmt, flen);
+		p += 8 + round_up(flen, 8);
+	}
+	if (old_ext_len) {
+		memmove(h + p, old_ext, old_ext_len);
+		p += old_ext_len;
+	}
+	memset(h + p, 0, 8);
+	p += 8;
+	if (backing) {
+		memcpy(h + p, backing, blen);
+		cow_put_be64(h + 8, p);
+		cow_put_be32(h + 16, (uint32_t)blen);
+		p += blen;
+	} else {
+		cow_put_be64(h + 8, 0);
+		cow_put_be32(h + 16, 0);
+	}
+	memset(h + p, 0, cs - p);
+	return 0;
+}
+
+/* Extensions other than the backing format, verbatim. */
+static size_t kept_extensions(struct qcow2 *q, uint8_t *out)
+{
+	uint64_t p = q->version == 3 ? q->header_length : 72, limit = q->cs;
+	size_t n = 0;
+
+	if (cow_be64(q->hdr + 8) && cow_be64(q->hdr + 8) < limit)
+		limit = cow_be64(q->hdr + 8);
+	while (p + 8 <= limit) {
+		uint32_t type = cow_be32(q->hdr + p), len = cow_be32(q->hdr + p + 4);
+		uint64_t total = 8 + round_up(len, 8);
+
+		if (type == QC_EXT_END || p + total > limit)
+			break;
+		if (type != QC_EXT_BACKING_FMT) {
+			memcpy(out + n, q->hdr + p, total);
+			n += total;
+		}
+		p += total;
+	}
+	return n;
+}
+
+int qc_drop_backing(struct qcow2 *q)
+{
+	uint8_t *ext = calloc(1, q->cs), *nh = calloc(1, q->cs);
+	size_t n;
+	int rc;
+
+	if (!ext || !nh) {
+		free(ext);
+		free(nh);
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	}
+	n = kept_extensions(q, ext);
+	memcpy(nh, q->hdr, q->version == 3 ? 112 : 72);
+	if (q->version == 3 && q->header_length > 112)
+		memcpy(nh, q->hdr, 112);
+	if (q->version == 3)
+		cow_put_be32(nh + 100, 112);
+	build_header(nh, q->cs, q->version, ext, n, NULL, NULL);
+	free(ext);
+	memcpy(q->hdr, nh, q->cs);
+	free(nh);
+	q->header_length = q->version == 3 ? 112 : 72;
+	free(q->backing);
+	free(q->backing_format);
+	q->backing = q->backing_format = NULL;
+	rc = qc_flush_all(q);
+	if (rc == 0)
+		rc = qc_write_header(q, true);
+	if (rc == 0)
+		rc = vsm_bdev_flush(q->bdev);
+	return rc;
+}
+
+int qc_resize(struct qcow2 *q, uint64_t size)
+{
+	uint64_t l2_cover = q->cs * qc_l2_entries(q), need, noff, old_off, i;
+	uint32_t old_size = q->l1_size;
+	uint64_t *nl1;
+	uint8_t *nd, *buf;
+	int rc;
+
+	if (size < q->size)
+		return vsm_err(VSM_ENOTSUP, "%s: shrinking is not supported", q->label);
+	need = size / l2_cover + (size % l2_cover != 0);
+	if (need * 8 > QC_MAX_L1_BYTES)
+		return vsm_err(VSM_EINVAL, "%s: %llu bytes need an L1 table larger than %u MiB",
+			       q->label, (unsigned long long)size, QC_MAX_L1_BYTES >> 20);
+	rc = qc_mark_dirty(q);
+	if (rc < 0)
+		return rc;
+	if (need > q->l1_size) {
+		uint64_t bytes = round_up(need * 8, q->cs);
+
+		need = bytes / 8 < QC_MAX_L1_BYTES / 8 ? bytes / 8 : need;
+		rc = qc_flush_all(q);
+		if (rc < 0)
+			return rc;
+		nl1 = realloc(q->l1, need * sizeof(*nl1));
+		if (!nl1)
+			return vsm_err(VSM_ENOMEM, "out of memory");
+		memset(nl1 + q->l1_size, 0, (need - q->l1_size) * sizeof(*nl1));
+		q->l1 = nl1;
+		nd = realloc(q->l1_dirty, (need + 511) / 512 + 1);
+		if (!nd)
+			return vsm_err(VSM_ENOMEM, "out of memory");
+		q->l1_dirty = nd;
+		memset(q->l1_dirty, 0, (need + 511) / 512 + 1);
+		rc = qc_grow_map(&q->l2c, need);
+		if (rc < 0)
+			return rc;
+		rc = qc_alloc(q, bytes / q->cs, &noff, NULL);
+		if (rc < 0)
+			return rc;
+		buf = calloc(1, bytes);
+		if (!buf)
+			return vsm_err(VSM_ENOMEM, "out of memory");
+		for (i = 0; i < need; i++)
+			cow_put_be64(buf + 8 * i, q->l1[i]);
+		/* New table, refcounts for it, then the header switch. */
+		rc = qc_bwrite(q, buf, bytes, noff);
+		free(buf);
+		if (rc == 0)
+			rc = qc_flush(q);
+		if (rc < 0)
+			return rc;
+		old_off = q->l1_offset;
+		q->l1_offset = noff;
+		q->l1_size = (uint32_t)need;
+		q->size = size;
+		rc = qc_write_header(q, false);
+		if (rc == 0)
+			rc = vsm_bdev_flush(q->bdev);
+		if (rc < 0)
+			return rc;
+		rc = qc_defer_free(q, old_off, round_up((uint64_t)old_size * 8, q->cs));
+		if (rc == 0)
+			rc = qc_flush_all(q);
+		return rc;
+	}
+	q->size = size;
+	rc = qc_write_header(q, false);
+	if (rc == 0)
+		rc = vsm_bdev_flush(q->bdev);
+	return rc;
+}
+
+int qc_create(vsm_bdev *bdev, const char *label, const vsm_cow_create_opts *o)
+{
+	uint64_t cs = o->cluster_size ? o->cluster_size : 65536, size = o->size;
+	unsigned int rbits = o->refcount_bits ? o->refcount_bits : 16, order = 0;
+	uint64_t l1_size, l1c, rtc = 1, rbc = 1, meta, rb_entries, i, l2_cover;
+	uint32_t cbits = 0;
+	uint8_t *h = NULL, *buf = NULL;
+	size_t bytes;
+	int rc;
+
+	while ((1ull << cbits) < cs)
+		cbits++;
+	if ((1ull << cbits) != cs || cbits < 9 || cbits > 21)
+		return vsm_err(VSM_EINVAL, "%s: cluster size %llu is not a power of two "
+			       "between 512 and 2097152", label, (unsigned long long)cs);
+	while ((1u << order) < rbits)
+		order++;
+	if ((1u << order) != rbits || order > 6)
+		return vsm_err(VSM_EINVAL, "%s: refcount width %u is not 1, 2, 4, ..., 64 bits",
+			       label, rbits);
+	if (o->backing && strlen(o->backing) > 1023)
+		return vsm_err(VSM_EINVAL, "%s: backing name is longer than 1023 bytes", label);
+	if (o->backing && !*o->backing)
+		return vsm_err(VSM_EINVAL, "%s: backing name is empty", label);
+	if (o->backing_format && strcmp(o->backing_format, "raw") &&
+	    strcmp(o->backing_format, "qcow2"))
+		return vsm_err(VSM_EINVAL, "%s: backing format '%s' is not raw or qcow2",
+			       label, o->backing_format);
+	if (size == 0 && !o->backing)
+		return vsm_err(VSM_EINVAL, "%s: a size is required without a backing image",
+			       label);
+	l2_cover = cs * (cs / 8);
+	l1_size = size / l2_cover + (size % l2_cover != 0);
+	if (l1_size == 0)
+		l1_size = 1;
+	if (l1_size * 8 > QC_MAX_L1_BYTES)
+		return vsm_err(VSM_EINVAL, "%s: %llu bytes need an L1 table larger than 32 MiB "
+			       "with %llu-byte clusters", label, (unsigned long long)size,
+			       (unsigned long long)cs);
+	l1c = round_up(l1_size * 8, cs) / cs;
+	rb_entries = cs * 8 / rbits;
+	for (;;) {
+		uint64_t nrbc, nrtc;
+
+		meta = 1 + rtc + rbc + l1c;
+		nrbc = (meta + rb_entries - 1) / rb_entries;
+		nrtc = round_up(nrbc * 8, cs) / cs;
+		if (nrbc == rbc && nrtc == rtc)
+			break;
+		rbc = nrbc;
+		rtc = nrtc;
+	}
+	bytes = (size_t)((rtc + rbc + l1c) * cs);
+	buf = calloc(1, bytes);
+	h = calloc(1, cs);
+	if (!buf || !h) {
+		rc = vsm_err(VSM_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* Layout: header | refcount table | refcount blocks | L1 table. */
+	for (i = 0; i < rbc; i++)
+		cow_put_be64(buf + 8 * i, (1 + rtc + i) * cs);
+	{
+		struct qcow2 tmp;
+
+		memset(&tmp, 0, sizeof(tmp));
+		tmp.refcount_order = order;
+		tmp.rc_bits = rbits;
+		for (i = 0; i < meta; i++)
+			qc_rb_set_entry(&tmp, buf + rtc * cs + (i / rb_entries) * cs,
+					i % rb_entries, 1);
+	}
+	cow_put_be32(h, QCOW_MAGIC);
+	cow_put_be32(h + 4, 3);
+	cow_put_be32(h + 20, cbits);
+	cow_put_be64(h + 24, size);
+	cow_put_be32(h + 36, (uint32_t)l1_size);
+	cow_put_be64(h + 40, (1 + rtc + rbc) * cs);
+	cow_put_be64(h + 48, cs);
+	cow_put_be32(h + 56, (uint32_t)rtc);
+	cow_put_be32(h + 96, order);
+	cow_put_be32(h + 100, 112);
+	if (build_header(h, cs, 3, NULL, 0, o->backing,
+			 o->backing ? o->backing_format : NULL) < 0) {
+		rc = vsm_err(VSM_EINVAL, "%s: backing name does not fit the header cluster",
+			     label);
+		goto out;
+	}
+	/* Tables first, the header (which makes it an image) last. */
+	rc = vsm_bdev_write(bdev, buf, bytes, cs);
+	if (rc == 0)
+		rc = vsm_bdev_flush(bdev);
+	if (rc == 0)
+		rc = vsm_bdev_write(bdev, h, cs, 0);
+	if (rc == 0)
+		rc = vsm_bdev_flush(bdev);
+out:
+	free(h);
+	free(buf);
+	return rc;
+}
