@@ -1,0 +1,99 @@
+#!/bin/bash
+# vsmctl end to end: the command contract other tools script against.
+# usage: vsmctl.sh PATH_TO_VSMCTL
+set -u
+vsmctl=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export VSM_STATE_DIR=$tmp/state
+failures=0
+checks=0
+
+ok()   { checks=$((checks + 1)); echo "ok: $*"; }
+bad()  { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL: $*"; }
+
+# run: expect success; output in $out
+run() {
+	if out=$("$vsmctl" "$@" 2>"$tmp/err"); then ok "vsmctl $*"
+	else bad "vsmctl $* exited $?: $(cat "$tmp/err")"; fi
+}
+# refuse CODE_SUBSTRING ARGS...: expect failure with the library's message
+refuse() {
+	local want=$1; shift
+	if "$vsmctl" "$@" >/dev/null 2>"$tmp/err"; then bad "vsmctl $* succeeded"
+	elif grep -q "^vsmctl: .*$want" "$tmp/err"; then ok "vsmctl $* refused: $(cat "$tmp/err")"
+	else bad "vsmctl $* refused without '$want': $(cat "$tmp/err")"; fi
+}
+# jget EXPR: evaluate a Python expression on the last JSON output ($out as j)
+jget() { python3 -c "import json,sys; j=json.loads(sys.stdin.read()); print($1)" <<<"$out"; }
+expect() { if [ "$1" = "$2" ]; then ok "$3"; else bad "$3: got '$1', want '$2'"; fi; }
+
+mkdir -p "$tmp/ds1"
+run datastore add ds1 "file://$tmp/ds1"
+run --json datastore show ds1
+expect "$(jget 'j["uri"]')" "file://$tmp/ds1" "datastore show --json uri"
+expect "$(jget 'j["capacity"] > 0')" "True" "datastore capacity reported"
+run datastore list
+expect "$(echo "$out" | awk '{print $1}')" "ds1" "datastore list"
+run host add h1
+run host add h2 --hypervisor qemu:///system
+run host link h1 ds1
+run --json host list
+expect "$(jget 'j[0]["datastores"]')" "['ds1']" "host list shows the link"
+expect "$(jget 'j[1]["hypervisor_uri"]')" "qemu:///system" "host hypervisor URI"
+
+run --json container create web --datastore ds1 --disk root:64M --disk data:1G:raw
+expect "$(jget 'len(j["devices"])')" "2" "two devices created"
+expect "$(jget 'j["devices"][1]["size"]')" "1073741824" "SIZE suffixes are binary"
+expect "$(jget 'j["devices"][0]["format"]')" "raw" "default format raw"
+uuid=$(jget 'j["uuid"]')
+run container list
+expect "$(echo "$out" | awk '{print $1}')" "web" "container list"
+run --json container show web
+expect "$(jget 'j["uuid"]')" "$uuid" "show finds the same container"
+expect "$(jget 'j["attached_host"]')" "None" "not attached yet"
+
+refuse "not attached" deploy web root
+refuse "not linked" attach web h2
+run attach web h1
+run deploy web root
+loc=$out
+case "$loc" in file://"$tmp"/ds1/*) ok "deploy prints the locator";; *) bad "locator '$loc'";; esac
+[ -f "${loc#file://}" ] && ok "locator names an existing file" || bad "no file at $loc"
+run --json deploy web data
+expect "$(jget '"<disk type=" in j["disk_xml"]')" "True" "deploy --json has the disk XML"
+expect "$(jget 'j["host"]')" "h1" "deployed on h1"
+run --json container show ds1/web
+expect "$(jget 'j["devices"][0]["locator"]')" "$loc" "show lists the locator"
+refuse "deployed" detach web
+refuse "attached to host 'h1'" container destroy web
+run undeploy web root
+refuse "not deployed" undeploy web root
+run detach web --force
+run container destroy web
+refuse "does not exist" container show web
+expect "$(ls "$tmp/ds1" | wc -l)" "0" "destroy removed every device file"
+
+refuse "already exists" datastore add ds1 "file://$tmp/other"
+refuse "no backend handles URI scheme 'nfs'" datastore add ds2 nfs://x/y
+refuse "bad --disk" container create x --datastore ds1 --disk nosize
+refuse "needs --datastore" container create x --disk a:1M
+refuse "has size 0" container create x --datastore ds1 --disk a:0
+refuse "outside" container create "x y" --datastore ds1 --disk a:1M
+refuse "does not exist" attach ghost h1
+refuse "unknown command" frobnicate
+if "$vsmctl" --state "$tmp/elsewhere" datastore list >/dev/null; then
+	[ -f "$tmp/elsewhere/catalog.db" ] && ok "--state overrides VSM_STATE_DIR" || bad "--state ignored"
+else bad "--state"; fi
+
+# A second catalog adopts the same datastore and sees its containers.
+run container create db --datastore ds1 --disk d:1M
+run --state "$tmp/state2" datastore add again "file://$tmp/ds1"
+run --state "$tmp/state2" --json container list
+expect "$(jget 'j[0]["name"]')" "db" "rescan from a fresh state dir"
+
+run demo "$tmp/demo"
+echo "$out" | grep -q "done: every step succeeded" && ok "demo completes" || bad "demo output"
+
+echo "$checks checks, $failures failures"
+[ "$failures" -eq 0 ]
