@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Print one 'N passed, N failed' line from meson testlog.json files.
+
+Check suites print 'Checks: N, Failures: F, Errors: E'; shell tests print
+'N checks, M failures'. Each check counts; a test that printed neither
+counts as one. A test meson saw fail counts at least one failure even if
+its own summary was clean (a sanitizer report after the summary, say)."""
+import json
+import re
+import sys
+
+CHECK = re.compile(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)")
+SHELL = re.compile(r"^(\d+) checks, (\d+) failures$", re.M)
+
+passed = failed = 0
+for path in sys.argv[1:]:
+    with open(path) as f:
+        for line in f:
+            t = json.loads(line)
+            out = t.get("stdout") or ""
+            ok = t.get("result") in ("OK", "EXPECTEDFAIL")
+            p = fl = 0
+            for m in CHECK.finditer(out):
+                n, fa, er = map(int, m.groups())
+                p += n - fa - er
+                fl += fa + er
+            for m in SHELL.finditer(out):
+                n, fa = map(int, m.groups())
+                p += n - fa
+                fl += fa
+            if p == 0 and fl == 0:
+                p, fl = (1, 0) if ok else (0, 1)
+            elif not ok and fl == 0:
+                fl = 1
+            passed += p
+            failed += fl
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
