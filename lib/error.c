@@ -2,6 +2,7 @@
  * The thread-local last error: every public call clears it on entry and
  * every failure path sets it with a message naming the object.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +16,26 @@ static _Thread_local vsm_error tls_error;
 static _Thread_local char *tls_message;
 static _Thread_local bool tls_set;
 
-static void set_message(int code, char *msg)
+/* Frees a thread's last message when the thread exits. */
+static pthread_key_t message_key;
+static pthread_once_t message_once = PTHREAD_ONCE_INIT;
+
+static void make_key(void)
+{
+	pthread_key_create(&message_key, free);
+}
+
+static void own_message(char *msg)
 {
 	free(tls_message);
 	tls_message = msg;
+	pthread_once(&message_once, make_key);
+	pthread_setspecific(message_key, msg);
+}
+
+static void set_message(int code, char *msg)
+{
+	own_message(msg);
 	tls_error.code = code < 0 ? -code : code;
 	tls_error.message = msg ? msg : vsm_strerror(code);
 	tls_set = true;
@@ -31,8 +48,7 @@ VSM_API const vsm_error *vsm_error_last(void)
 
 VSM_API void vsm_error_clear(void)
 {
-	free(tls_message);
-	tls_message = NULL;
+	own_message(NULL);
 	tls_error.code = 0;
 	tls_error.message = NULL;
 	tls_set = false;

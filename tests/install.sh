@@ -17,7 +17,9 @@ flags=$(PKG_CONFIG_PATH="$pc" PKG_CONFIG_SYSROOT_DIR="$tmp/root" pkg-config --cf
 $cc -std=c99 -Wall -Werror "$src/examples/hello.c" $flags -o "$tmp/hello"
 libdir=$(dirname "$(find "$tmp/root" -name 'libvsm.so.0' | head -n1)")
 mkdir "$tmp/ds"
-LD_LIBRARY_PATH="$libdir" "$tmp/hello" "$tmp/state" "file://$tmp/ds" > "$tmp/out"
+# A sanitizer build of the library needs its runtime loaded first.
+asan=$(ldd "$libdir/libvsm.so.0" | awk '/libasan/ { print $3 }')
+LD_PRELOAD="$asan" LD_LIBRARY_PATH="$libdir" "$tmp/hello" "$tmp/state" "file://$tmp/ds" > "$tmp/out"
 grep -q "^file://$tmp/ds/" "$tmp/out" || { echo "FAIL: hello printed:"; cat "$tmp/out"; exit 1; }
 grep -q "<disk type='file'" "$tmp/out" || { echo "FAIL: no disk XML"; exit 1; }
 echo "ok: installed library, headers and vsm.pc build and run an out-of-tree program"
