@@ -173,6 +173,14 @@ static int path_open_backing(vsm_bdev **out, const char *name, bool readonly,
 		pc->seen[pc->nseen++] = real;
 		return vsm_bdev_open_path(out, real, VSM_BDEV_RDONLY);
 	}
+	/* Reopened writable for commit: the chain below it is opened again,
+	 * so forget what was seen below it. */
+	for (i = 0; i < pc->nseen; i++)
+		if (!strcmp(pc->seen[i], real)) {
+			while (pc->nseen > i + 1)
+				free(pc->seen[--pc->nseen]);
+			break;
+		}
 	rc = vsm_bdev_open_path(out, real, 0);
 	free(real);
 	return rc;
