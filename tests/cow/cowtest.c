@@ -76,9 +76,11 @@ int ct_sh(const char *fmt, ...)
 	va_list ap;
 	int st;
 
+	strcpy(cmd, "( ");
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd) - 32, fmt, ap);
+	vsnprintf(cmd + 2, sizeof(cmd) - 40, fmt, ap);
 	va_end(ap);
+	strcat(cmd, " )");
 	if (!getenv("CT_VERBOSE"))
 		strcat(cmd, " >/dev/null 2>&1");
 	else
