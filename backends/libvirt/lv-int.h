@@ -1,0 +1,99 @@
+/*
+ * Private to the libvirt backend: the datastore handle, the process-wide
+ * libvirt setup (error printing, event loop thread), error translation,
+ * and the XML helpers.
+ */
+#ifndef VSM_LV_INT_H
+#define VSM_LV_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libvirt/libvirt.h>
+
+#include "libvirt-backend.h"
+
+/* How volumes of a pool type are reached. */
+typedef enum {
+	LV_ACCESS_FILE,    /* a local file: dir, fs, netfs, vstorage */
+	LV_ACCESS_BLOCK,   /* a local block device: logical, disk, iscsi, scsi, mpath, zfs */
+	LV_ACCESS_NETWORK, /* no local path: rbd, gluster, sheepdog, iscsi-direct */
+} lv_access;
+
+struct lv_watch;
+
+struct vsm_backend_ds {
+	char *name;        /* datastore name, for messages */
+	char *pool_name;
+	char *connect_uri; /* passed to libvirt untouched */
+	virConnectPtr conn;
+	virStoragePoolPtr pool;
+	char pool_type[32];
+	lv_access access;
+	struct lv_watch *watch; /* NULL when events are not available */
+	int cb_ids[2];          /* -1 when not registered */
+	bool loop_ref;          /* holds a reference on the event loop thread */
+};
+
+/* --- lv-conn.c --- */
+
+/* Split libvirt:///POOL[?connect=URI]; everything after "connect=" is the
+ * connection URI, verbatim. Caller frees both. */
+int lv_uri_parse(const char *uri, char **pool, char **connect);
+
+/* Once per process (lv_init): silence libvirt's stderr printing and,
+ * unless the application registered its own event loop, register
+ * libvirt's default one. Each open datastore then holds a reference on
+ * the thread that runs that loop (started on the first reference, joined
+ * on the last); @ref tells whether a reference was taken. */
+int lv_init(void);
+int lv_loop_ref(bool *ref);
+void lv_loop_unref(void);
+
+/* Map libvirt's last error on this thread to a VSM code and set our
+ * message: "<ours>: <libvirt's>". Returns the negated code. */
+int lv_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* libvirt's last error number on this thread (VIR_ERR_OK if none). */
+int lv_last_code(void);
+
+/* Open a connection, mapping failure with lv_error. */
+int lv_connect(virConnectPtr *out, const char *uri, const char *who);
+
+/* Pool lifecycle/refresh events -> args->notify. Failure to register is
+ * not fatal: a driver without events just never reports. */
+void lv_watch_start(vsm_backend_ds *ds, const vsm_backend_open_args *args);
+void lv_watch_stop(vsm_backend_ds *ds);
+
+/* --- lv-xml.c --- */
+
+/* One layer of a disk: the device itself or a backing layer. */
+typedef struct {
+	lv_access access;
+	const char *path;   /* FILE/BLOCK */
+	const char *pool;   /* NETWORK: referenced as a pool volume */
+	const char *volume;
+	const char *format;
+} lv_layer;
+
+/* <disk> for @layers[0] with @layers[1..n-1] as its backing chain. */
+char *lv_disk_xml(const lv_layer *layers, size_t n, const char *target,
+		  const char *bus);
+
+/* <volume> for virStorageVolCreateXML. @with_format: spell a raw
+ * volume's format (file pools); qcow2 always gets it, with compat 1.1. */
+char *lv_volume_xml(const char *name, uint64_t size, uint64_t allocation,
+		    const char *format, bool with_format,
+		    const char *backing_path, const char *backing_format);
+
+/* The root element's @attr of an XML document, or NULL. Caller frees. */
+char *lv_xml_root_attr(const char *xml, const char *attr);
+
+/* For each <disk> of a domain's XML whose source is @layer, call @cb
+ * with that element serialised. Returns the number found, or a negative
+ * VSM code (message set) if the XML does not parse or @cb fails. */
+int lv_domain_disks_matching(const char *domain_xml, const lv_layer *layer,
+			     int (*cb)(const char *disk_xml, void *payload),
+			     void *payload);
+
+#endif /* VSM_LV_INT_H */
