@@ -1,0 +1,503 @@
+/*
+ * `vsmctl image ...`: create, inspect, read, write, map, check, commit,
+ * flatten, convert and resize disk images through the public
+ * <vsm/image.h> API only. Errors print "vsmctl: <message>" and exit 1;
+ * check exits 0 clean, 2 corrupt, 3 leaks only.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vsm/vsm.h>
+#include <vsm/image.h>
+
+#include "vsmctl-image.h"
+
+static const char usage_text[] =
+	"usage: vsmctl image create PATH SIZE [--cluster-size N] [--backing PATH [--backing-format raw|qcow2]]\n"
+	"       vsmctl image info PATH [--json]\n"
+	"       vsmctl image write PATH OFFSET        (data from stdin)\n"
+	"       vsmctl image read PATH OFFSET LENGTH  (data to stdout)\n"
+	"       vsmctl image map PATH [--json]\n"
+	"       vsmctl image check PATH [--repair]\n"
+	"       vsmctl image commit PATH | flatten PATH | resize PATH SIZE\n"
+	"       vsmctl image convert SRC DST --format raw|qcow2\n";
+
+static int usage(const char *why)
+{
+	if (why)
+		fprintf(stderr, "vsmctl: %s\n", why);
+	fputs(usage_text, stderr);
+	return 1;
+}
+
+static int fail(void)
+{
+	const vsm_error *e = vsm_error_last();
+
+	fprintf(stderr, "vsmctl: %s\n", e && e->message ? e->message : "unknown error");
+	return 1;
+}
+
+/* Bytes, with an optional K/M/G/T/P suffix (powers of 1024). */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; break;
+	case 'm': case 'M': shift = 20; break;
+	case 'g': case 'G': shift = 30; break;
+	case 't': case 'T': shift = 40; break;
+	case 'p': case 'P': shift = 50; break;
+	default: return -1;
+	}
+	if (*end && end[1] && !(end[1] == 'i' && end[2] == 'B' && !end[3]) &&
+	    !(end[1] == 'B' && !end[2]))
+		return -1;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* Positional arguments after the subcommand, with the flags taken out. */
+struct args {
+	const char *pos[4];
+	int npos;
+	int json, repair;
+	const char *cluster_size, *backing, *backing_format, *format;
+};
+
+static int parse_args(struct args *a, int argc, char **argv)
+{
+	int i;
+
+	for (i = 2; i < argc; i++) {
+		const char *s = argv[i];
+		const char **val = NULL;
+
+		if (!strcmp(s, "--json"))
+			a->json = 1;
+		else if (!strcmp(s, "--repair"))
+			a->repair = 1;
+		else if (!strcmp(s, "--cluster-size"))
+			val = &a->cluster_size;
+		else if (!strcmp(s, "--backing"))
+			val = &a->backing;
+		else if (!strcmp(s, "--backing-format"))
+			val = &a->backing_format;
+		else if (!strcmp(s, "--format"))
+			val = &a->format;
+		else if (s[0] == '-' && s[1] == '-') {
+			fprintf(stderr, "vsmctl: unknown option '%s'\n", s);
+			return -1;
+		} else if (a->npos < 4)
+			a->pos[a->npos++] = s;
+		else {
+			fprintf(stderr, "vsmctl: too many arguments\n");
+			return -1;
+		}
+		if (val) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "vsmctl: %s needs a value\n", s);
+				return -1;
+			}
+			*val = argv[++i];
+		}
+	}
+	return 0;
+}
+
+static int open_image(vsm_image **img, const char *path, int rdonly)
+{
+	vsm_image_open_opts o = VSM_IMAGE_OPEN_OPTS_INIT;
+
+	o.flags = rdonly ? VSM_IMAGE_OPEN_RDONLY : 0;
+	return vsm_image_open(img, path, &o);
+}
+
+static void print_json(json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+static int cmd_create(struct args *a)
+{
+	vsm_image_create_opts co = VSM_IMAGE_CREATE_OPTS_INIT;
+	uint64_t v;
+
+	if (a->npos != 2 && !(a->npos == 1 && a->backing))
+		return usage("image create needs PATH and SIZE");
+	if (a->npos == 2 && parse_size(a->pos[1], &co.size) < 0)
+		return usage("SIZE is not a size");
+	if (a->cluster_size) {
+		if (parse_size(a->cluster_size, &v) < 0 || v > UINT32_MAX)
+			return usage("--cluster-size is not a size");
+		co.cluster_size = (uint32_t)v;
+	}
+	if (a->backing_format && !a->backing)
+		return usage("--backing-format needs --backing");
+	co.backing = a->backing;
+	co.backing_format = a->backing_format;
+	if (vsm_image_create(a->pos[0], &co, 0) < 0)
+		return fail();
+	return 0;
+}
+
+static int cmd_info(struct args *a)
+{
+	json_object *arr = NULL;
+	vsm_image_info *inf;
+	vsm_image *img;
+	unsigned int d;
+	int rc = 0;
+
+	if (a->npos != 1)
+		return usage("image info needs PATH");
+	if (open_image(&img, a->pos[0], 1) < 0)
+		return fail();
+	if (a->json)
+		arr = json_object_new_array();
+	for (d = 0; ; d++) {
+		const char *fmt;
+
+		rc = vsm_image_info_get(&inf, img, d);
+		if (rc == -VSM_ENOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc < 0) {
+			rc = fail();
+			break;
+		}
+		fmt = inf->format == VSM_IMAGE_FORMAT_QCOW2 ? "qcow2" : "raw";
+		if (arr) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "filename", json_object_new_string(inf->filename));
+			json_object_object_add(o, "format", json_object_new_string(fmt));
+			json_object_object_add(o, "depth", json_object_new_int((int)d));
+			json_object_object_add(o, "virtual-size", json_object_new_uint64(inf->virtual_size));
+			if (inf->cluster_size)
+				json_object_object_add(o, "cluster-size",
+						       json_object_new_uint64(inf->cluster_size));
+			if (inf->qcow2_version) {
+				json_object_object_add(o, "qcow2-version",
+						       json_object_new_int((int)inf->qcow2_version));
+				json_object_object_add(o, "refcount-bits",
+						       json_object_new_int((int)inf->refcount_bits));
+				json_object_object_add(o, "snapshots",
+						       json_object_new_int((int)inf->snapshots));
+				json_object_object_add(o, "dirty", json_object_new_boolean(inf->dirty));
+				json_object_object_add(o, "corrupt", json_object_new_boolean(inf->corrupt));
+			}
+			json_object_object_add(o, "file-size", json_object_new_uint64(inf->file_size));
+			json_object_object_add(o, "allocated-bytes",
+					       json_object_new_uint64(inf->allocated_bytes));
+			if (inf->backing)
+				json_object_object_add(o, "backing-filename",
+						       json_object_new_string(inf->backing));
+			if (inf->backing_format)
+				json_object_object_add(o, "backing-format",
+						       json_object_new_string(inf->backing_format));
+			json_object_array_add(arr, o);
+		} else {
+			if (d)
+				printf("\n");
+			printf("image: %s\n", inf->filename);
+			printf("depth: %u\n", d);
+			printf("format: %s\n", fmt);
+			printf("virtual size: %" PRIu64 "\n", inf->virtual_size);
+			if (inf->cluster_size)
+				printf("cluster size: %u\n", inf->cluster_size);
+			if (inf->qcow2_version)
+				printf("qcow2 version: %u\nrefcount bits: %u\nsnapshots: %u\n"
+				       "dirty: %s\ncorrupt: %s\n", inf->qcow2_version,
+				       inf->refcount_bits, inf->snapshots,
+				       inf->dirty ? "yes" : "no", inf->corrupt ? "yes" : "no");
+			printf("file size: %" PRIu64 "\n", inf->file_size);
+			printf("allocated bytes: %" PRIu64 "\n", inf->allocated_bytes);
+			if (inf->backing)
+				printf("backing file: %s\n", inf->backing);
+			if (inf->backing_format)
+				printf("backing format: %s\n", inf->backing_format);
+		}
+		vsm_image_info_free(inf);
+	}
+	if (arr) {
+		if (rc == 0)
+			print_json(arr);
+		else
+			json_object_put(arr);
+	}
+	vsm_image_close(img);
+	return rc;
+}
+
+static int cmd_write(struct args *a)
+{
+	uint64_t off;
+	size_t cap = 1 << 20, len = 0;
+	char *buf = NULL, *nb;
+	vsm_image *img;
+	int rc = 0;
+
+	if (a->npos != 2 || parse_size(a->pos[1], &off) < 0)
+		return usage("image write needs PATH and OFFSET");
+	buf = malloc(cap);
+	if (!buf)
+		return usage("out of memory");
+	for (;;) {
+		size_t n;
+
+		if (len == cap) {
+			nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				fprintf(stderr, "vsmctl: out of memory\n");
+				return 1;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		n = fread(buf + len, 1, cap - len, stdin);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	if (ferror(stdin)) {
+		free(buf);
+		fprintf(stderr, "vsmctl: cannot read standard input\n");
+		return 1;
+	}
+	if (open_image(&img, a->pos[0], 0) < 0) {
+		free(buf);
+		return fail();
+	}
+	if (vsm_image_write(img, buf, len, off, 0) < 0 || vsm_image_flush(img) < 0)
+		rc = fail();
+	free(buf);
+	if (vsm_image_close(img) < 0 && rc == 0)
+		rc = fail();
+	return rc;
+}
+
+static int cmd_read(struct args *a)
+{
+	uint64_t off, len;
+	vsm_image *img;
+	char *buf;
+	int rc = 0;
+
+	if (a->npos != 3 || parse_size(a->pos[1], &off) < 0 || parse_size(a->pos[2], &len) < 0)
+		return usage("image read needs PATH, OFFSET and LENGTH");
+	if (open_image(&img, a->pos[0], 1) < 0)
+		return fail();
+	buf = malloc(1 << 20);
+	while (rc == 0 && len && buf) {
+		size_t n = len < (1u << 20) ? (size_t)len : (1u << 20);
+
+		if (vsm_image_read(img, buf, n, off) < 0) {
+			rc = fail();
+			break;
+		}
+		if (fwrite(buf, 1, n, stdout) != n) {
+			fprintf(stderr, "vsmctl: cannot write standard output\n");
+			rc = 1;
+		}
+		off += n;
+		len -= n;
+	}
+	if (!buf)
+		rc = usage("out of memory");
+	free(buf);
+	vsm_image_close(img);
+	return rc;
+}
+
+static int cmd_map(struct args *a)
+{
+	vsm_image_extent *map;
+	vsm_image *img;
+	size_t n, i;
+
+	if (a->npos != 1)
+		return usage("image map needs PATH");
+	if (open_image(&img, a->pos[0], 1) < 0)
+		return fail();
+	if (vsm_image_map(&map, &n, img) < 0) {
+		int rc = fail();
+
+		vsm_image_close(img);
+		return rc;
+	}
+	if (a->json) {
+		json_object *arr = json_object_new_array();
+
+		for (i = 0; i < n; i++) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "start", json_object_new_uint64(map[i].start));
+			json_object_object_add(o, "length", json_object_new_uint64(map[i].length));
+			json_object_object_add(o, "depth", json_object_new_int((int)map[i].depth));
+			json_object_object_add(o, "present", json_object_new_boolean(map[i].present));
+			json_object_object_add(o, "zero", json_object_new_boolean(map[i].zero));
+			json_object_object_add(o, "data", json_object_new_boolean(map[i].data));
+			if (map[i].compressed)
+				json_object_object_add(o, "compressed", json_object_new_boolean(1));
+			if (map[i].offset != UINT64_MAX)
+				json_object_object_add(o, "offset", json_object_new_uint64(map[i].offset));
+			json_object_array_add(arr, o);
+		}
+		print_json(arr);
+	} else {
+		printf("%-20s %-20s %-5s %s\n", "start", "length", "depth", "kind");
+		for (i = 0; i < n; i++)
+			printf("%-20" PRIu64 " %-20" PRIu64 " %-5u %s\n", map[i].start, map[i].length,
+			       map[i].depth, map[i].data ? (map[i].compressed ? "compressed" : "data") :
+			       map[i].present ? "zero" : "unallocated");
+	}
+	vsm_image_extent_list_free(map);
+	vsm_image_close(img);
+	return 0;
+}
+
+static int cmd_check(struct args *a)
+{
+	vsm_image_check_result r = VSM_IMAGE_CHECK_RESULT_INIT;
+	vsm_image *img;
+	uint64_t corrupt, leaks;
+	int rc;
+
+	if (a->npos != 1)
+		return usage("image check needs PATH");
+	rc = open_image(&img, a->pos[0], !a->repair);
+	if (rc < 0) {
+		fail();
+		return rc == -VSM_ECORRUPT ? 2 : 1;
+	}
+	rc = vsm_image_check(&r, img, a->repair ? VSM_IMAGE_CHECK_REPAIR : 0);
+	if (rc < 0) {
+		fail();
+		vsm_image_close(img);
+		return rc == -VSM_ECORRUPT ? 2 : 1;
+	}
+	if (vsm_image_close(img) < 0)
+		return fail();
+	corrupt = r.corruptions - r.corruptions_fixed;
+	leaks = r.leaks - r.leaks_fixed;
+	if (a->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "filename", json_object_new_string(a->pos[0]));
+		json_object_object_add(o, "corruptions", json_object_new_uint64(r.corruptions));
+		json_object_object_add(o, "leaks", json_object_new_uint64(r.leaks));
+		json_object_object_add(o, "corruptions-fixed", json_object_new_uint64(r.corruptions_fixed));
+		json_object_object_add(o, "leaks-fixed", json_object_new_uint64(r.leaks_fixed));
+		json_object_object_add(o, "allocated-clusters", json_object_new_uint64(r.allocated_clusters));
+		json_object_object_add(o, "image-end-offset", json_object_new_uint64(r.image_end));
+		print_json(o);
+	} else {
+		if (r.corruptions_fixed || r.leaks_fixed)
+			printf("repaired: %" PRIu64 " corruptions, %" PRIu64 " leaked clusters\n",
+			       r.corruptions_fixed, r.leaks_fixed);
+		if (corrupt)
+			printf("%" PRIu64 " errors were found on the image\n", corrupt);
+		if (leaks)
+			printf("%" PRIu64 " leaked clusters were found on the image\n", leaks);
+		if (!corrupt && !leaks)
+			printf("no errors were found on the image\n");
+		printf("allocated clusters: %" PRIu64 "\nimage end offset: %" PRIu64 "\n",
+		       r.allocated_clusters, r.image_end);
+	}
+	return corrupt ? 2 : leaks ? 3 : 0;
+}
+
+static int cmd_simple(struct args *a, const char *what)
+{
+	vsm_image *img;
+	uint64_t size = 0;
+	int rc = 0;
+
+	if (!strcmp(what, "resize")) {
+		if (a->npos != 2 || parse_size(a->pos[1], &size) < 0)
+			return usage("image resize needs PATH and SIZE");
+	} else if (a->npos != 1) {
+		return usage("this command needs PATH");
+	}
+	if (open_image(&img, a->pos[0], 0) < 0)
+		return fail();
+	if (!strcmp(what, "commit"))
+		rc = vsm_image_commit(img, 0);
+	else if (!strcmp(what, "flatten"))
+		rc = vsm_image_flatten(img, 0);
+	else
+		rc = vsm_image_resize(img, size, 0);
+	if (rc < 0) {
+		rc = fail();
+		vsm_image_close(img);
+		return rc;
+	}
+	if (vsm_image_close(img) < 0)
+		return fail();
+	return 0;
+}
+
+static int cmd_convert(struct args *a)
+{
+	vsm_image_convert_opts o = VSM_IMAGE_CONVERT_OPTS_INIT;
+
+	if (a->npos != 2 || !a->format)
+		return usage("image convert needs SRC, DST and --format raw|qcow2");
+	o.format = a->format;
+	if (vsm_image_convert(a->pos[0], a->pos[1], &o) < 0)
+		return fail();
+	return 0;
+}
+
+int vsmctl_image_main(int argc, char **argv, int json)
+{
+	struct args a;
+	const char *cmd;
+
+	memset(&a, 0, sizeof(a));
+	if (argc < 2)
+		return usage(NULL);
+	cmd = argv[1];
+	if (parse_args(&a, argc, argv) < 0)
+		return usage(NULL);
+	a.json |= json;
+	if (!strcmp(cmd, "create"))
+		return cmd_create(&a);
+	if (!strcmp(cmd, "info"))
+		return cmd_info(&a);
+	if (!strcmp(cmd, "write"))
+		return cmd_write(&a);
+	if (!strcmp(cmd, "read"))
+		return cmd_read(&a);
+	if (!strcmp(cmd, "map"))
+		return cmd_map(&a);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(&a);
+	if (!strcmp(cmd, "commit") || !strcmp(cmd, "flatten") || !strcmp(cmd, "resize"))
+		return cmd_simple(&a, cmd);
+	if (!strcmp(cmd, "convert"))
+		return cmd_convert(&a);
+	fprintf(stderr, "vsmctl: unknown image command '%s'\n", cmd);
+	return usage(NULL);
+}
