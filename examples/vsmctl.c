@@ -31,7 +31,7 @@ static const char usage[] =
 	"  host add NAME [--hypervisor URI] | host link HOST DATASTORE\n"
 	"  host unlink HOST DATASTORE | host list | host remove NAME\n"
 	"  container create NAME --datastore DS --disk DEV:SIZE[:FORMAT] [--disk ...]\n"
-	"                   [--state-size SIZE] [--thin]\n"
+	"                   [--base DEV=IMAGE] [--state-size SIZE] [--thin]\n"
 	"  container list [--datastore DS] | container show NAME\n"
 	"  container destroy NAME [--force]\n"
 	"  attach CONTAINER HOST | detach CONTAINER [--force]\n"
@@ -361,7 +361,9 @@ static int cmd_container_create(vsm_ctx *ctx, int argc, char **argv)
 	vsm_device_spec specs[64];
 	const vsm_device_spec *ptrs[64];
 	char *names[64];
-	const char *datastore = NULL;
+	bool format_given[64];
+	const char *datastore = NULL, *bases[64];
+	size_t n_bases = 0;
 	vsm_container *c = NULL;
 	size_t n = 0, i;
 	int a, rc = 2;
@@ -376,6 +378,12 @@ static int cmd_container_create(vsm_ctx *ctx, int argc, char **argv)
 				rc = usage_error("bad size '%s'", argv[a]);
 				goto out;
 			}
+		} else if (!strcmp(argv[a], "--base") && a + 1 < argc) {
+			if (n_bases == 64 || !strchr(argv[a + 1], '=')) {
+				rc = usage_error("bad --base '%s' (want DEV=IMAGE)", argv[a + 1]);
+				goto out;
+			}
+			bases[n_bases++] = argv[++a];
 		} else if (!strcmp(argv[a], "--disk") && a + 1 < argc) {
 			char *spec = argv[++a], *c1 = strchr(spec, ':'), *c2;
 			vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
@@ -399,12 +407,37 @@ static int cmd_container_create(vsm_ctx *ctx, int argc, char **argv)
 			if (c2)
 				*c2 = ':';
 			d.name = names[n];
+			format_given[n] = c2 != NULL;
 			specs[n] = d;
 			n++;
 		} else {
 			rc = usage_error("unknown option '%s'", argv[a]);
 			goto out;
 		}
+	}
+	/* --base DEV=IMAGE makes DEV a qcow2 overlay of IMAGE, a golden image
+	 * on the datastore; without a --disk for DEV it takes IMAGE's size. */
+	for (i = 0; i < n_bases; i++) {
+		const char *eq = strchr(bases[i], '=');
+		size_t j, len = (size_t)(eq - bases[i]);
+
+		for (j = 0; j < n; j++)
+			if (strlen(specs[j].name) == len && !strncmp(specs[j].name, bases[i], len))
+				break;
+		if (j == n) {
+			vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
+
+			if (n == 64 || !(names[n] = strndup(bases[i], len))) {
+				rc = usage_error("too many devices%s", "");
+				goto out;
+			}
+			d.name = names[n];
+			format_given[n] = false;
+			specs[n++] = d;
+		}
+		specs[j].base = eq + 1;
+		if (!format_given[j])
+			specs[j].format = VSM_FORMAT_QCOW2;
 	}
 	if (!datastore || n == 0) {
 		rc = usage_error("container create needs --datastore and at least one --disk%s", "");

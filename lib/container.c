@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "ctx.h"
+#include "devimage.h"
 #include "workflow.h"
 
 #define DEFAULT_STATE_SIZE (4u << 20)
@@ -162,7 +163,7 @@ static int check_opts(const vsm_container_opts *o, const char *name)
 			vsm__error_prefix("container '%s'", name);
 			return rc;
 		}
-		if (d->size == 0)
+		if (d->size == 0 && !d->base)
 			return vsm_err(VSM_EINVAL, "container '%s': device '%s' has size 0", name,
 				       d->name);
 		if (d->size > (UINT64_C(1) << 56))
@@ -171,9 +172,9 @@ static int check_opts(const vsm_container_opts *o, const char *name)
 		if (!vsm_format_name(d->format))
 			return vsm_err(VSM_EINVAL, "container '%s': device '%s' has unknown "
 				       "format %d", name, d->name, d->format);
-		if (d->format == VSM_FORMAT_QCOW2)
-			return vsm_err(VSM_ENOTSUP, "container '%s': device '%s': qcow2 devices "
-				       "are not available in this build yet", name, d->name);
+		if (d->base && d->format != VSM_FORMAT_QCOW2)
+			return vsm_err(VSM_EINVAL, "container '%s': device '%s' has a base image, "
+				       "so it must be qcow2", name, d->name);
 		for (j = 0; j < i; j++)
 			if (!strcmp(o->devices[j]->name, d->name))
 				return vsm_err(VSM_EEXISTS, "container '%s': device '%s' is given "
@@ -208,11 +209,12 @@ VSM_API int vsm_format_parse(int *out, const char *name)
 /* Create one backend device under the journal: the undo step is written
  * with the name before the device exists, then updated with its key. */
 static int create_device(vsm_wf *wf, vsm_dstore *ds, const char *dev_name,
-			 uint64_t size, const char *format, unsigned int flags,
-			 char key[VSM_BACKEND_KEY_MAX])
+			 uint64_t size, const char *format, const vsm_rec_layer *base,
+			 unsigned int flags, char key[VSM_BACKEND_KEY_MAX])
 {
 	vsm_backend_device_spec spec = {
-		VSM_BACKEND_DEVICE_SPEC_VERSION, dev_name, size, format, NULL, NULL, flags,
+		VSM_BACKEND_DEVICE_SPEC_VERSION, dev_name, size, format,
+		base ? base->key : NULL, base ? vsm_format_name(base->format) : NULL, flags,
 	};
 	unsigned int out_flags = 0;
 	int rc;
@@ -228,20 +230,76 @@ static int create_device(vsm_wf *wf, vsm_dstore *ds, const char *dev_name,
 	if (!key[0] || memchr(key, '\0', VSM_BACKEND_KEY_MAX) == NULL)
 		return vsm_err(VSM_EINTERNAL, "datastore '%s': backend '%s' returned no key for "
 			       "device '%s'", ds->name, ds->be->ops.scheme, dev_name);
-	return strcmp(key, dev_name) ? vsm__wf_update(wf, key) : 0;
+	if (strcmp(key, dev_name) && (rc = vsm__wf_update(wf, key)) < 0)
+		return rc;
+	/* The core writes the image format itself unless the backend did. */
+	if (!strcmp(format, "qcow2") && !(out_flags & VSM_BACKEND_CREATED_FORMATTED))
+		return vsm__dev_format_qcow2(ds, key, size, spec.backing_key,
+					     spec.backing_format);
+	return 0;
 }
 
-static int rec_add_device(vsm_record *r, const char *name, const char *key, uint64_t size,
-			  int format)
+/* A device's size and backing chain, resolved before anything is made:
+ * with a base image the chain is the base and whatever it stands on. */
+typedef struct {
+	uint64_t size;
+	vsm_rec_layer *chain;
+	size_t chain_len;
+} planned_device;
+
+static int plan_device(vsm_dstore *ds, const char *container, const vsm_device_spec *d,
+		       planned_device *p)
+{
+	vsm_rec_layer *below = NULL;
+	uint64_t base_size = 0;
+	size_t n = 0;
+	int fmt = VSM_FORMAT_RAW, rc;
+
+	memset(p, 0, sizeof(*p));
+	p->size = d->size;
+	if (!d->base)
+		return 0;
+	if ((rc = vsm__dev_probe(ds, d->base, NULL, &base_size, &fmt, &below, &n)) < 0) {
+		vsm__error_prefix("container '%s': device '%s': base image '%s'", container,
+				  d->name, d->base);
+		return rc;
+	}
+	if (!(p->chain = vsm__calloc(n + 1, sizeof(*p->chain))) ||
+	    !(p->chain[0].key = vsm__strdup(d->base))) {
+		vsm__layers_free(below, n);
+		return -VSM_ENOMEM;
+	}
+	p->chain[0].format = fmt;
+	if (n)
+		memcpy(&p->chain[1], below, n * sizeof(*below));
+	free(below);
+	p->chain_len = n + 1;
+	if (p->size == 0)
+		p->size = base_size;
+	if (p->size < base_size)
+		return vsm_err(VSM_EINVAL, "container '%s': device '%s' (%llu bytes) is smaller "
+			       "than its base image '%s' (%llu bytes)", container, d->name,
+			       (unsigned long long)p->size, d->base,
+			       (unsigned long long)base_size);
+	return 0;
+}
+
+/* The record takes over @p's chain. */
+static int rec_add_device(vsm_record *r, const char *name, const char *key, int format,
+			  planned_device *p)
 {
 	vsm_rec_device *d = &r->devices[r->n_devices];
 
 	memset(d, 0, sizeof(*d));
+	r->n_devices++;
+	d->size = p->size;
+	d->format = format;
+	d->chain = p->chain;
+	d->chain_len = p->chain_len;
+	p->chain = NULL;
+	p->chain_len = 0;
 	if (!(d->name = vsm__strdup(name)) || !(d->key = vsm__strdup(key)))
 		return -VSM_ENOMEM;
-	d->size = size;
-	d->format = format;
-	r->n_devices++;
 	return 0;
 }
 
@@ -249,11 +307,12 @@ VSM_API int vsm_container_create(vsm_container **out, vsm_ctx *ctx, const char *
 				 const char *name, const vsm_container_opts *opts)
 {
 	char key[VSM_BACKEND_KEY_MAX], dev_name[160], arg[64];
+	planned_device plan[64];
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	vsm_wf wf = {0};
 	uint64_t need, free_bytes = 0;
-	size_t i;
+	size_t i, planned = 0;
 	int rc;
 
 	vsm__error_reset();
@@ -270,8 +329,13 @@ VSM_API int vsm_container_create(vsm_container **out, vsm_ctx *ctx, const char *
 		goto out;
 	}
 	need = opts->state_size ? opts->state_size : DEFAULT_STATE_SIZE;
-	for (i = 0; i < opts->n_devices; i++)
-		need += opts->devices[i]->size;
+	for (i = 0; i < opts->n_devices; i++) {
+		rc = plan_device(ds, name, opts->devices[i], &plan[i]);
+		planned = i + 1;
+		if (rc < 0)
+			goto out;
+		need += plan[i].size;
+	}
 	if (!(opts->flags & VSM_CONTAINER_CREATE_THIN)) {
 		if ((rc = ds->be->ops.capacity(ds->h, NULL, &free_bytes)) < 0) {
 			vsm__error_prefix("datastore '%s'", datastore);
@@ -304,13 +368,14 @@ VSM_API int vsm_container_create(vsm_container **out, vsm_ctx *ctx, const char *
 
 		snprintf(dev_name, sizeof(dev_name), "%s-%s.%s", r->uuid, d->name,
 			 vsm_format_name(d->format));
-		if ((rc = create_device(&wf, ds, dev_name, d->size, vsm_format_name(d->format),
+		if ((rc = create_device(&wf, ds, dev_name, plan[i].size, vsm_format_name(d->format),
+					plan[i].chain_len ? &plan[i].chain[0] : NULL,
 					VSM_BACKEND_DEVICE_THIN, key)) < 0 ||
-		    (rc = rec_add_device(r, d->name, key, d->size, d->format)) < 0)
+		    (rc = rec_add_device(r, d->name, key, d->format, &plan[i])) < 0)
 			goto abort;
 	}
 	snprintf(dev_name, sizeof(dev_name), "%s.state", r->uuid);
-	if ((rc = create_device(&wf, ds, dev_name, r->state_size, "raw",
+	if ((rc = create_device(&wf, ds, dev_name, r->state_size, "raw", NULL,
 				VSM_BACKEND_DEVICE_THIN, key)) < 0)
 		goto abort;
 	if (!(r->state_key = vsm__strdup(key))) {
@@ -331,6 +396,8 @@ VSM_API int vsm_container_create(vsm_container **out, vsm_ctx *ctx, const char *
 abort:
 	vsm__wf_abort(&wf);
 out:
+	for (i = 0; i < planned; i++)
+		vsm__layers_free(plan[i].chain, plan[i].chain_len);
 	vsm_record_free(r);
 	vsm__ctx_unlock(ctx);
 	return rc;

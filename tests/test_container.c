@@ -377,6 +377,151 @@ START_TEST(null_arguments_refused)
 }
 END_TEST
 
+
+/* --- qcow2 devices and linked clones, checked by qemu-img --- */
+
+static int sh(const char *fmt, const char *a, const char *b)
+{
+	char *cmd = NULL;
+	int rc;
+
+	ck_assert(asprintf(&cmd, fmt, a, b) > 0);
+	rc = system(cmd);
+	free(cmd);
+	return rc;
+}
+
+static char *device_path(const vsm_container *c, const char *dev)
+{
+	char *p = NULL;
+
+	ck_assert(asprintf(&p, "%s/%s", dsdir,
+			   vsm_device_key(vsm_container_device_by_name(c, dev))) > 0);
+	return p;
+}
+
+START_TEST(qcow2_device_is_clean_qcow2)
+{
+	vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
+	const vsm_device_spec *ptrs[] = { &d };
+	vsm_container_opts opts = VSM_CONTAINER_OPTS_INIT;
+	vsm_container *c = NULL;
+	vsm_locator *loc = NULL;
+	char *p;
+
+	d.name = "root";
+	d.size = 1ull << 30;
+	d.format = VSM_FORMAT_QCOW2;
+	opts.devices = ptrs;
+	opts.n_devices = 1;
+	ck_vsm(vsm_container_create(&c, ctx, "ds1", "q", &opts));
+	ck_assert_int_eq(vsm_device_format(vsm_container_device(c, 0)), VSM_FORMAT_QCOW2);
+	p = device_path(c, "root");
+	ck_assert_int_eq(sh("qemu-img check -q '%s'%s", p, ""), 0);
+	ck_assert_int_eq(sh("qemu-img info --output=json '%s' | grep -q '\"virtual-size\": %s'",
+			    p, "1073741824"), 0);
+	ck_assert_int_eq(sh("qemu-img info '%s' | grep -q 'compat: 1.1'%s", p, ""), 0);
+	ck_vsm(vsm_attach(c, "h1", 0));
+	ck_vsm(vsm_device_deploy(&loc, c, "root", NULL));
+	ck_assert_ptr_nonnull(strstr(vsm_locator_disk_xml(loc), "<driver name='qemu' type='qcow2'/>"));
+	vsm_locator_free(loc);
+	ck_vsm(vsm_container_destroy(c, VSM_CONTAINER_DESTROY_FORCE));
+	vsm_container_free(c);
+	free(p);
+}
+END_TEST
+
+START_TEST(linked_clone_of_golden_image)
+{
+	vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
+	const vsm_device_spec *ptrs[] = { &d };
+	vsm_container_opts opts = VSM_CONTAINER_OPTS_INIT;
+	vsm_container *c = NULL, *c2 = NULL;
+	vsm_locator *loc = NULL;
+	char *golden = NULL, *base = NULL, *p;
+	const char *xml;
+
+	/* A two-layer golden image made by qemu-img: base.raw <- golden.qcow2 */
+	ck_assert(asprintf(&golden, "%s/golden.qcow2", dsdir) > 0);
+	ck_assert(asprintf(&base, "%s/base.raw", dsdir) > 0);
+	ck_assert_int_eq(sh("qemu-img create -q -f raw '%s' 64M && qemu-io -f raw -c "
+			    "'write -P 0x11 0 1M' '%s' >/dev/null", base, base), 0);
+	ck_assert_int_eq(sh("qemu-img create -q -f qcow2 -b base.raw -F raw '%s' && qemu-io -c "
+			    "'write -P 0x22 4M 1M' '%s' >/dev/null", golden, golden), 0);
+
+	d.name = "root";
+	d.format = VSM_FORMAT_QCOW2;
+	d.base = "golden.qcow2";
+	opts.devices = ptrs;
+	opts.n_devices = 1;
+	ck_vsm(vsm_container_create(&c, ctx, "ds1", "clone1", &opts));
+	ck_assert_uint_eq(vsm_device_size(vsm_container_device(c, 0)), 64 << 20);
+	d.size = 128 << 20; /* a clone may be larger than its base */
+	ck_vsm(vsm_container_create(&c2, ctx, "ds1", "clone2", &opts));
+	p = device_path(c, "root");
+	ck_assert_int_eq(sh("qemu-img check -q '%s'%s", p, ""), 0);
+	ck_assert_int_eq(sh("qemu-img compare -q '%s' '%s'", p, golden), 0);
+	ck_assert_int_eq(sh("qemu-img info --backing-chain '%s' | grep -c '^image:' | "
+			    "grep -qx 3%s", p, ""), 0);
+	/* Linked, not copied: the overlay holds no data of its own. */
+	ck_assert_int_eq(sh("test $(stat -c %%s '%s') -lt 1048576%s", p, ""), 0);
+
+	ck_vsm(vsm_attach(c, "h1", 0));
+	ck_vsm(vsm_device_deploy(&loc, c, "root", NULL));
+	xml = vsm_locator_disk_xml(loc);
+	ck_assert_ptr_nonnull(strstr(xml, "golden.qcow2'/>"));
+	ck_assert_ptr_nonnull(strstr(xml, "<format type='raw'/>"));
+	ck_assert_ptr_nonnull(strstr(xml, "base.raw'/>"));
+	vsm_locator_free(loc);
+	/* Destroying clones leaves the golden image alone. */
+	ck_vsm(vsm_container_destroy(c, VSM_CONTAINER_DESTROY_FORCE));
+	ck_vsm(vsm_container_destroy(c2, 0));
+	ck_assert(tu_exists(golden));
+	ck_assert_int_eq(tu_count_files(dsdir), 2);
+	vsm_container_free(c);
+	vsm_container_free(c2);
+	free(p);
+	free(golden);
+	free(base);
+}
+END_TEST
+
+START_TEST(base_image_refusals)
+{
+	vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
+	const vsm_device_spec *ptrs[] = { &d };
+	vsm_container_opts opts = VSM_CONTAINER_OPTS_INIT;
+	vsm_container *c = NULL;
+	char *golden = NULL;
+
+	ck_assert(asprintf(&golden, "%s/golden.qcow2", dsdir) > 0);
+	ck_assert_int_eq(sh("qemu-img create -q -f qcow2 '%s' 64M%s", golden, ""), 0);
+	d.name = "root";
+	d.format = VSM_FORMAT_QCOW2;
+	opts.devices = ptrs;
+	opts.n_devices = 1;
+	d.base = "../golden.qcow2";
+	ck_vsm_refused(vsm_container_create(&c, ctx, "ds1", "x", &opts), VSM_EINVAL,
+		       "not a device of this datastore");
+	d.base = "/etc/passwd";
+	ck_vsm_refused(vsm_container_create(&c, ctx, "ds1", "x", &opts), VSM_EINVAL,
+		       "not a device of this datastore");
+	d.base = "missing.qcow2";
+	ck_vsm_refused(vsm_container_create(&c, ctx, "ds1", "x", &opts), VSM_ENOTFOUND,
+		       "missing.qcow2");
+	d.base = "golden.qcow2";
+	d.size = 1 << 20;
+	ck_vsm_refused(vsm_container_create(&c, ctx, "ds1", "x", &opts), VSM_EINVAL,
+		       "smaller than its base image");
+	d.size = 0;
+	d.format = VSM_FORMAT_RAW;
+	ck_vsm_refused(vsm_container_create(&c, ctx, "ds1", "x", &opts), VSM_EINVAL,
+		       "must be qcow2");
+	ck_assert_int_eq(tu_count_files(dsdir), 1);
+	free(golden);
+}
+END_TEST
+
 static Suite *container_suite(void)
 {
 	Suite *s = suite_create("container");
@@ -395,6 +540,16 @@ static Suite *container_suite(void)
 	tcase_add_test(tc, datastore_refusals);
 	tcase_add_test(tc, null_arguments_refused);
 	suite_add_tcase(s, tc);
+
+	TCase *q = tcase_create("qcow2");
+
+	tcase_add_unchecked_fixture(q, tu_root_setup, tu_root_teardown);
+	tcase_add_checked_fixture(q, setup, teardown);
+	tcase_set_timeout(q, 60);
+	tcase_add_test(q, qcow2_device_is_clean_qcow2);
+	tcase_add_test(q, linked_clone_of_golden_image);
+	tcase_add_test(q, base_image_refusals);
+	suite_add_tcase(s, q);
 	return s;
 }
 

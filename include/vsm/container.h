@@ -38,12 +38,17 @@ VSM_API int vsm_format_parse(int *out, const char *name);
 typedef struct {
 	unsigned int version; /**< VSM_DEVICE_SPEC_VERSION */
 	const char *name;     /**< 1-64 chars of [A-Za-z0-9._-], unique in the container */
-	uint64_t size;        /**< virtual size in bytes, > 0 */
+	uint64_t size;        /**< virtual size in bytes; > 0, or 0 with @base
+	                       *   to take the base image's size */
 	int format;           /**< a vsm_format */
+	/** A golden image on the same datastore (its backend key, e.g. a file
+	 *  name in a file datastore's directory) to make this device a linked
+	 *  clone of: a qcow2 overlay, O(1) in the image's size. NULL: none. */
+	const char *base;
 } vsm_device_spec;
 
 /** Default device spec. Since: 0.1 */
-#define VSM_DEVICE_SPEC_INIT { VSM_DEVICE_SPEC_VERSION, NULL, 0, VSM_FORMAT_RAW }
+#define VSM_DEVICE_SPEC_INIT { VSM_DEVICE_SPEC_VERSION, NULL, 0, VSM_FORMAT_RAW, NULL }
 
 /** Version of vsm_container_opts understood by this header. Since: 0.1 */
 #define VSM_CONTAINER_OPTS_VERSION 1

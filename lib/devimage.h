@@ -1,0 +1,28 @@
+/*
+ * Glue between containers and the COW engine: devices whose format is
+ * qcow2 are written through the engine over the backend's block I/O, and
+ * backing references inside images are keys on the same datastore.
+ */
+#ifndef VSM_DEVIMAGE_H
+#define VSM_DEVIMAGE_H
+
+#include "ctx.h"
+
+/* vsm_cow_backing_fn for images on a datastore (@payload: vsm_dstore *).
+ * A backing name is a device key on that datastore and nothing else. */
+int vsm__ds_backing_open(struct vsm_bdev **out, const char *name, bool readonly,
+			 void *payload);
+
+/* Write an empty qcow2 image of @size onto device @key, as an overlay of
+ * @base (a key on the same datastore) when it is not NULL. */
+int vsm__dev_format_qcow2(vsm_dstore *ds, const char *key, uint64_t size,
+			  const char *base, const char *base_format);
+
+/* What the image at @key says of itself: virtual size, format and
+ * backing chain (keys and formats, nearest first; free with
+ * vsm__layers_free). @format NULL probes it. */
+int vsm__dev_probe(vsm_dstore *ds, const char *key, const char *format, uint64_t *size,
+		   int *format_out, vsm_rec_layer **chain, size_t *chain_len);
+void vsm__layers_free(vsm_rec_layer *chain, size_t n);
+
+#endif /* VSM_DEVIMAGE_H */
