@@ -96,7 +96,7 @@ expect "$(jget 'j[0]["name"]')" "db" "rescan from a fresh state dir"
 qemu-img create -q -f qcow2 "$tmp/ds1/golden.qcow2" 32M
 run --json container create vm --datastore ds1 --base root=golden.qcow2 --disk swap:8M:qcow2
 expect "$(jget 'j["devices"][1]["name"], j["devices"][1]["size"], j["devices"][1]["format"]')" \
-	"('root', 33554432, 'qcow2')" "--base takes the golden image's size"
+	"root 33554432 qcow2" "--base takes the golden image's size"
 root=$("$vsmctl" --json container show vm | python3 -c 'import json,sys; print([d for d in json.load(sys.stdin)["devices"] if d["name"]=="root"][0]["name"])')
 expect "$root" "root" "overlay device listed"
 qemu-img check -q "$tmp"/ds1/*-root.qcow2 && ok "qemu-img check: overlay clean" || bad "overlay check"
