@@ -546,6 +546,7 @@ out:
 
 typedef struct {
 	virDomainPtr dom;
+	const char *name; /* fetched up front: every libvirt call resets its error */
 	const char *host;
 	const char *key;
 } detach_ctx;
@@ -556,7 +557,7 @@ static int detach_one(const char *disk_xml, void *payload)
 
 	if (virDomainDetachDeviceFlags(d->dom, disk_xml, VIR_DOMAIN_AFFECT_LIVE) < 0)
 		return lv_error("host '%s': cannot detach volume '%s' from domain '%s'", d->host,
-				d->key, virDomainGetName(d->dom));
+				d->key, d->name);
 	return 0;
 }
 
@@ -569,8 +570,8 @@ static int count_only(const char *disk_xml, void *payload)
 
 /* How many disks of @dom's live XML use @layer: <0 on error, and a
  * domain that has gone away uses none. */
-static int disks_using(virDomainPtr dom, const lv_layer *layer, detach_ctx *detach,
-		       const char *host)
+static int disks_using(virDomainPtr dom, const char *name, const lv_layer *layer,
+		       detach_ctx *detach, const char *host)
 {
 	char *xml = virDomainGetXMLDesc(dom, 0);
 	int rc;
@@ -582,7 +583,7 @@ static int disks_using(virDomainPtr dom, const lv_layer *layer, detach_ctx *deta
 			virResetLastError();
 			return 0;
 		}
-		return lv_error("host '%s': domain '%s'", host, virDomainGetName(dom));
+		return lv_error("host '%s': domain '%s'", host, name);
 	}
 	rc = lv_domain_disks_matching(xml, layer, detach ? detach_one : count_only, detach);
 	free(xml);
@@ -592,22 +593,23 @@ static int disks_using(virDomainPtr dom, const lv_layer *layer, detach_ctx *deta
 static int detach_from(virDomainPtr dom, const lv_layer *layer, const char *host,
 		       const char *key)
 {
-	detach_ctx d = { dom, host, key };
+	const char *name = virDomainGetName(dom);
+	detach_ctx d = { dom, name ? name : "?", host, key };
 	struct timespec pause = { 0, 100 * 1000 * 1000 };
 	int rc, waited;
 
-	if ((rc = disks_using(dom, layer, &d, host)) <= 0)
+	if ((rc = disks_using(dom, d.name, layer, &d, host)) <= 0)
 		return rc;
 	/* Unplug completes when the guest lets go; SCSI and a guest without
 	 * an OS are quick, virtio needs the guest's driver. */
 	for (waited = 0; waited < DETACH_WAIT_MS; waited += 100) {
-		if ((rc = disks_using(dom, layer, NULL, host)) <= 0)
+		if ((rc = disks_using(dom, d.name, layer, NULL, host)) <= 0)
 			return rc;
 		nanosleep(&pause, NULL);
 	}
 	return vsm_error_set(VSM_EBUSY, "host '%s': domain '%s' has not released volume '%s' "
 			     "(the guest must acknowledge the unplug); undeploy again later",
-			     host, virDomainGetName(dom), key);
+			     host, d.name, key);
 }
 
 static int lv_device_undeploy(vsm_backend_ds *ds, const char *key,
