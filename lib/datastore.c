@@ -455,7 +455,14 @@ static int commit_change(vsm_ctx *ctx, vsm_dstore *ds)
 	 * cache misses their change: rescan on next use. */
 	if (prev == ds->gen) {
 		ds->gen = now;
-		return cache_save(ctx, ds) < 0 ? (vsm__error_reset(), 0) : 0;
+		/* The change is on the datastore; a catalog that failed to
+		 * record it only costs the next process a rescan. */
+		if (cache_save(ctx, ds) < 0) {
+			vsm__log(ctx, VSM_LOG_WARN, "datastore '%s': catalog cache not updated: %s",
+				 ds->name, vsm_error_last()->message);
+			vsm__error_reset();
+		}
+		return 0;
 	}
 	ds->gen = 0;
 	return 0;
