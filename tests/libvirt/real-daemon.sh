@@ -1,0 +1,161 @@
+#!/bin/bash
+# The libvirt backend against a real libvirtd that this script starts as
+# an unprivileged user on qemu:///session, with a dir pool under a temp
+# directory and a tiny TCG domain:
+#   - vsmctl drives a container from create to a device hot-attached in
+#     the live domain and back, and a second state directory rescans it;
+#   - test-libvirt runs its real-daemon cases (qcow2 through libvirt
+#     checked by qemu-img and virsh, block I/O, hot-attach of a qcow2
+#     overlay, events over the remote driver).
+# Everything it started is stopped by pid and the temp dir removed, in a
+# trap, on success and failure alike. A step that cannot run fails.
+#
+# usage: real-daemon.sh VSMCTL TEST-LIBVIRT
+set -euo pipefail
+
+VSMCTL=$1
+TESTBIN=$2
+DOM=vsm-lv-dom
+URI=qemu:///session
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+for p in libvirtd virsh qemu-system-x86_64 qemu-img setpriv; do
+	command -v "$p" >/dev/null ||
+		fail "'$p' is not installed (apt-get install libvirt-daemon libvirt-clients qemu-system-x86 qemu-utils)"
+done
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/vsm-lvd.XXXXXX")
+chmod 755 "$T"
+mkdir -p "$T/home" "$T/run" "$T/config" "$T/cache" "$T/pool" "$T/pool2" "$T/state" "$T/state2"
+chmod 700 "$T/run"
+DAEMON_PID=
+
+# Run as the unprivileged user with the session daemon's environment; the
+# sanitizer settings meson gives the test pass through.
+if [ "$(id -u)" = 0 ]; then
+	chown -R nobody:nogroup "$T"
+	AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+else
+	AS=()
+fi
+ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$T/home" XDG_RUNTIME_DIR="$T/run"
+     XDG_CONFIG_HOME="$T/config" XDG_CACHE_HOME="$T/cache" TMPDIR="$T"
+     "ASAN_OPTIONS=${ASAN_OPTIONS:-}" "UBSAN_OPTIONS=${UBSAN_OPTIONS:-}"
+     "LSAN_OPTIONS=${LSAN_OPTIONS:-}" "MALLOC_PERTURB_=${MALLOC_PERTURB_:-0}")
+as_user() { "${AS[@]}" "${ENV[@]}" "$@"; }
+virsh_u() { as_user virsh -q -c "$URI" "$@"; }
+vsm() { as_user "$VSMCTL" --state "$T/state" "$@"; }
+
+cleanup() {
+	local rc=$?
+	set +e
+	if [ -n "$DAEMON_PID" ]; then
+		virsh_u destroy "$DOM" >/dev/null 2>&1
+		# A qemu the daemon could not stop is ended by its own pid file.
+		local qpid
+		qpid=$(cat "$T/run/libvirt/qemu/run/$DOM.pid" 2>/dev/null)
+		[ -n "$qpid" ] && kill "$qpid" 2>/dev/null
+		kill "$DAEMON_PID" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$DAEMON_PID" 2>/dev/null
+		wait "$DAEMON_PID" 2>/dev/null
+	fi
+	if [ $rc -ne 0 ] && [ -f "$T/daemon.log" ]; then
+		echo "--- libvirtd log (last 30 lines) ---" >&2
+		tail -30 "$T/daemon.log" >&2
+	fi
+	rm -rf "$T"
+	exit $rc
+}
+trap cleanup EXIT
+
+as_user test -x "$VSMCTL" || fail "$VSMCTL is not executable by the unprivileged user"
+as_user test -x "$TESTBIN" || fail "$TESTBIN is not executable by the unprivileged user"
+
+echo "== starting libvirtd as $(as_user id -un) in $T"
+"${AS[@]}" "${ENV[@]}" libvirtd --timeout 0 >"$T/daemon.log" 2>&1 &
+DAEMON_PID=$!
+for _ in $(seq 100); do
+	[ -S "$T/run/libvirt/libvirt-sock" ] && break
+	kill -0 "$DAEMON_PID" 2>/dev/null || fail "libvirtd exited: $(tail -5 "$T/daemon.log")"
+	sleep 0.1
+done
+[ -S "$T/run/libvirt/libvirt-sock" ] || fail "libvirtd did not open its socket"
+virsh_u version >/dev/null || fail "virsh cannot reach the session daemon"
+
+echo "== pools and a TCG domain"
+virsh_u pool-create-as vsmpool dir --target "$T/pool" >/dev/null
+virsh_u pool-create-as vsmpool2 dir --target "$T/pool2" >/dev/null
+cat >"$T/dom.xml" <<EOF
+<domain type='qemu'>
+  <name>$DOM</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <features><acpi/></features>
+  <devices>
+    <controller type='scsi' index='0' model='virtio-scsi'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+EOF
+chmod 644 "$T/dom.xml"
+virsh_u define "$T/dom.xml" >/dev/null
+virsh_u start "$DOM" >/dev/null
+[ "$(virsh_u domstate "$DOM")" = running ] || fail "domain $DOM is not running"
+
+DS="libvirt:///vsmpool?connect=$URI"
+echo "== vsmctl: container create, attach, deploy --domain, undeploy"
+vsm datastore add ds1 "$DS"
+virsh_u vol-info --pool vsmpool vsm-meta >/dev/null || fail "no vsm-meta volume in the pool"
+vsm host add h1 --hypervisor "$URI"
+vsm host link h1 ds1
+DISKS=(--disk root:64M --disk data:32M)
+QCOW2=no
+if vsm container create probe --datastore ds1 --thin --disk q:16M:qcow2 >/dev/null 2>"$T/probe.err"; then
+	QCOW2=yes
+	vsm container destroy probe >/dev/null
+	DISKS+=(--disk scratch:16M:qcow2)
+else
+	echo "   (qcow2 devices through the container API: $(cat "$T/probe.err"))"
+fi
+vsm container create web --datastore ds1 --thin "${DISKS[@]}"
+NVOL=$(virsh_u vol-list vsmpool | grep -c .)
+[ "$NVOL" -eq $((2 + ${#DISKS[@]} / 2)) ] || fail "pool has $NVOL volumes: $(virsh_u vol-list vsmpool)"
+if [ $QCOW2 = yes ]; then
+	QPATH=$(virsh_u vol-list vsmpool | awk '/-scratch\.qcow2/ {print $2}')
+	as_user qemu-img check -q "$QPATH" || fail "qemu-img check failed on $QPATH"
+fi
+vsm attach web h1
+vsm --json deploy web data --domain "$DOM" --bus scsi --target sda >"$T/deploy.json"
+DPATH=$(virsh_u vol-list vsmpool | awk '/-data\.raw/ {print $2}')
+[ -n "$DPATH" ] || fail "no data volume in the pool"
+grep -q "file://$DPATH" "$T/deploy.json" || fail "deploy locator is not file://$DPATH: $(cat "$T/deploy.json")"
+virsh_u dumpxml "$DOM" >"$T/live1.xml"
+grep -q "<source file='$DPATH'" "$T/live1.xml" || fail "live XML lacks $DPATH"
+grep -q "<target dev='sda' bus='scsi'/>" "$T/live1.xml" || fail "live XML lacks target sda"
+if [ $QCOW2 = yes ]; then
+	vsm deploy web scratch --domain "$DOM" --bus scsi --target sdc >/dev/null
+	virsh_u dumpxml "$DOM" | grep -q "<source file='$QPATH'" || fail "qcow2 device not hot-attached"
+	vsm undeploy web scratch
+fi
+# A deployed device keeps the container attached.
+if vsm detach web 2>/dev/null; then fail "detach succeeded with a device deployed"; fi
+vsm undeploy web data
+virsh_u dumpxml "$DOM" >"$T/live2.xml"
+if grep -q "$DPATH" "$T/live2.xml"; then fail "disk still in the live XML after undeploy"; fi
+vsm detach web
+
+echo "== a second state directory rescans the pool"
+as_user "$VSMCTL" --state "$T/state2" datastore add ds1 "$DS" >/dev/null
+as_user "$VSMCTL" --state "$T/state2" container list | grep -q web || fail "rescan did not find 'web'"
+vsm container destroy web
+NVOL=$(virsh_u vol-list vsmpool | grep -c .)
+[ "$NVOL" -eq 1 ] || fail "destroy left volumes: $(virsh_u vol-list vsmpool)"
+
+echo "== backend cases against the daemon (qcow2, block I/O, hot-attach, events)"
+as_user env LV_REAL=1 LV_CONNECT="$URI" LV_POOL=vsmpool2 LV_DOMAIN="$DOM" "$TESTBIN"
+
+virsh_u destroy "$DOM" >/dev/null
+echo "== done"
