@@ -426,6 +426,22 @@ static int ds_names(vsm_ctx *ctx, const char *datastore, char ***names, size_t *
 				   "name", NULL);
 }
 
+/* Open and refresh one of the datastores a search walks. When the caller
+ * named it, failure is the answer; when walking all of them, one
+ * unreachable datastore must not hide the others: log it and return 1. */
+static int walk_open(vsm_dstore **out, vsm_ctx *ctx, const char *name, bool named)
+{
+	int rc;
+
+	if ((rc = vsm__ds_get(out, ctx, name)) == 0 && (rc = vsm__ds_refresh(ctx, *out)) == 0)
+		return 0;
+	if (named)
+		return rc;
+	vsm__log(ctx, VSM_LOG_WARN, "%s", vsm_error_last()->message);
+	vsm__error_reset();
+	return 1;
+}
+
 static int lookup(vsm_container **out, vsm_ctx *ctx, const char *datastore,
 		  const char *name, const char *uuid)
 {
@@ -441,13 +457,9 @@ static int lookup(vsm_container **out, vsm_ctx *ctx, const char *datastore,
 		vsm_dstore *ds;
 		vsm_record *r;
 
-		if ((rc = vsm__ds_get(&ds, ctx, names[i])) < 0 ||
-		    (rc = vsm__ds_refresh(ctx, ds)) < 0) {
-			if (datastore)
-				goto out;
-			/* One unreachable datastore must not hide the others. */
-			vsm__log(ctx, VSM_LOG_WARN, "%s", vsm_error_last()->message);
-			vsm__error_reset();
+		if ((rc = walk_open(&ds, ctx, names[i], datastore != NULL)) < 0)
+			goto out;
+		if (rc > 0) {
 			rc = 0;
 			continue;
 		}
@@ -539,12 +551,9 @@ VSM_API int vsm_container_list(vsm_container ***out, size_t *count, vsm_ctx *ctx
 	for (i = 0; i < n; i++) {
 		vsm_dstore *ds;
 
-		if ((rc = vsm__ds_get(&ds, ctx, names[i])) < 0 ||
-		    (rc = vsm__ds_refresh(ctx, ds)) < 0) {
-			if (datastore)
-				goto fail;
-			vsm__log(ctx, VSM_LOG_WARN, "%s", vsm_error_last()->message);
-			vsm__error_reset();
+		if ((rc = walk_open(&ds, ctx, names[i], datastore != NULL)) < 0)
+			goto fail;
+		if (rc > 0) {
 			rc = 0;
 			continue;
 		}
