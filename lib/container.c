@@ -9,6 +9,7 @@
 
 #include "ctx.h"
 #include "devimage.h"
+#include "lease/lease.h"
 #include "workflow.h"
 
 #define DEFAULT_STATE_SIZE (4u << 20)
@@ -723,6 +724,13 @@ VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c, const char *d
 			     "before deploying device '%s'", r->name, device);
 		goto out;
 	}
+	/* Deploy only while the container's lease is ours (doc/leases.md). */
+	{
+		uint64_t lver = 0;
+
+		if ((rc = vsm__lease_fence(c->ctx, ds, r, &lver)) < 0)
+			goto out;
+	}
 	if (!vsm_record_deploy(r, device)) {
 		if (d->chain_len > 64) {
 			rc = vsm_err(VSM_EINVAL, "device '%s': backing chain too deep", device);
@@ -804,6 +812,12 @@ VSM_API int vsm_device_undeploy(vsm_container *c, const char *device, unsigned i
 			     device);
 		goto out;
 	}
+	if (r->attached_host) {
+		uint64_t lver = 0;
+
+		if ((rc = vsm__lease_fence(c->ctx, ds, r, &lver)) < 0)
+			goto out;
+	}
 	if ((rc = undeploy_one(c->ctx, ds, r, device)) < 0 ||
 	    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0)
 		goto out;
@@ -822,6 +836,8 @@ VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 	vsm_dstore *ds;
 	int64_t n = 0;
 	char *hv = NULL;
+	bool took_over = false, same, acquired = false;
+	uint64_t lver = 0;
 	int rc;
 
 	vsm__error_reset();
@@ -851,30 +867,68 @@ VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 		rc = vsm_err(VSM_ESTATE, "container '%s' is being destroyed", r->name);
 		goto out;
 	}
-	if (r->attached_host) {
-		if (strcmp(r->attached_host, host))
-			rc = vsm_err(VSM_EBUSY, "container '%s' is attached to host '%s'; detach "
-				     "it first", r->name, r->attached_host);
-		else
-			rc = handle_set(c, r);
+	same = r->attached_host && !strcmp(r->attached_host, host);
+	/* Attached to another host this context itself manages: a local
+	 * conflict, not a lease question. */
+	if (r->attached_host && !same && vsm__lease_acts_for(c->ctx, r->attached_host)) {
+		rc = vsm_err(VSM_EBUSY, "container '%s' is attached to host '%s'; detach "
+			     "it first", r->name, r->attached_host);
 		goto out;
 	}
-	hv = host_uri(c->ctx, host);
-	if ((rc = ds->be->ops.host_attach(ds->h, host, hv, 0)) < 0) {
-		vsm__error_prefix("datastore '%s'", ds->name);
+	if (same && vsm__lease_held(ds, r, host, &lver) && lver == r->lease_version) {
+		rc = handle_set(c, r);
 		goto out;
 	}
+	/* The lease decides: free, ours, or its holder dead (doc/leases.md). */
+	if ((rc = vsm__lease_acquire(c->ctx, ds, r, host, (flags & VSM_ATTACH_TAKEOVER) ?
+				     VSM__LEASE_WAIT : 0, &lver, &took_over)) < 0)
+		goto out;
+	acquired = true;
+	if (r->attached_host && !same && !took_over) {
+		/* Attached without a lease (a datastore from before leases):
+		 * only its host may let go of it. */
+		rc = vsm_err(VSM_EBUSY, "container '%s' is attached to host '%s'; detach "
+			     "it first", r->name, r->attached_host);
+		goto out;
+	}
+	if (!same) {
+		hv = host_uri(c->ctx, host);
+		if ((rc = ds->be->ops.host_attach(ds->h, host, hv, 0)) < 0) {
+			vsm__error_prefix("datastore '%s'", ds->name);
+			goto out;
+		}
+	}
+	if (took_over) {
+		/* The dead host's deployments died with it. */
+		vsm__log(c->ctx, VSM_LOG_WARN, "datastore '%s': container '%s' taken over from "
+			 "dead host '%s'", ds->name, r->name, r->attached_host);
+		while (r->n_deploys)
+			vsm_record_remove_deploy(r, r->deploys[0].device);
+	}
+	r->lease_version = lver;
+	/* After a takeover the record is written twice, so that a late write
+	 * the old holder had in flight can never be the newest copy. */
 	if ((rc = vsm_record_set_host(r, host)) < 0 ||
-	    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0) {
+	    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0 ||
+	    (took_over && (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0)) {
 		vsm__saved_error saved;
 
 		vsm__error_save(&saved);
-		ds->be->ops.host_detach(ds->h, host, hv, 0);
+		if (!same)
+			ds->be->ops.host_detach(ds->h, host, hv, 0);
 		vsm__error_restore(&saved);
 		goto out;
 	}
+	acquired = false;
 	rc = handle_set(c, r);
 out:
+	if (acquired && !same) {
+		vsm__saved_error saved;
+
+		vsm__error_save(&saved);
+		vsm__lease_release(c->ctx, ds, r);
+		vsm__error_restore(&saved);
+	}
 	free(hv);
 	vsm_record_free(r);
 	vsm__ctx_unlock(c->ctx);
@@ -907,6 +961,7 @@ VSM_API int vsm_detach(vsm_container *c, unsigned int flags)
 {
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
+	uint64_t lver = 0;
 	int rc;
 
 	vsm__error_reset();
@@ -921,9 +976,18 @@ VSM_API int vsm_detach(vsm_container *c, unsigned int flags)
 		rc = vsm_err(VSM_ESTATE, "container '%s' is not attached", r->name);
 		goto out;
 	}
+	/* Only the lease holder touches the host's side. */
+	if ((rc = vsm__lease_fence(c->ctx, ds, r, &lver)) < 0)
+		goto out;
 	if ((rc = detach_record(c->ctx, ds, r, flags & VSM_DETACH_FORCE)) < 0 ||
 	    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0)
 		goto out;
+	/* The record says detached: a failed release only delays others
+	 * until our heartbeat stops. */
+	if (vsm__lease_release(c->ctx, ds, r) < 0) {
+		vsm__log(c->ctx, VSM_LOG_WARN, "%s", vsm_error_last()->message);
+		vsm__error_reset();
+	}
 	rc = handle_set(c, r);
 out:
 	vsm_record_free(r);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "ctx.h"
+#include "lease/lease.h"
 
 void vsm__ctx_lock(vsm_ctx *ctx)
 {
@@ -112,7 +113,9 @@ VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts)
 		rc = -vsm__error_code();
 		goto fail;
 	}
-	if ((rc = mkdirs(ctx->state_dir)) < 0 || (rc = vsm__events_init(&ctx->events)) < 0)
+	if ((rc = mkdirs(ctx->state_dir)) < 0 || (rc = vsm__events_init(&ctx->events)) < 0 ||
+	    (rc = vsm__lease_mgr_new(&ctx->leases, ctx,
+				     (opts->flags & VSM_CTX_LEASE_MANUAL) != 0)) < 0)
 		goto fail;
 	if (asprintf(&catalog_path, "%s/catalog.db", ctx->state_dir) < 0) {
 		catalog_path = NULL;
@@ -146,10 +149,13 @@ VSM_API void vsm_ctx_free(vsm_ctx *ctx)
 
 	if (!ctx)
 		return;
+	/* No renewal may touch a datastore while it closes. */
+	vsm__lease_mgr_stop(ctx->leases);
 	for (ds = ctx->open; ds; ds = next) {
 		next = ds->next;
 		vsm__ds_close(ds);
 	}
+	vsm__lease_mgr_free(ctx->leases);
 	/* Stop event delivery before anything a callback might touch goes. */
 	vsm__events_free(ctx->events);
 	vsm_catalog_close(ctx->cat);

@@ -34,6 +34,7 @@ typedef struct vsm_dstore {
 	size_t n_damaged;
 	bool recovering;       /* journal recovery in progress on it */
 	struct vsm_ctx *ctx;   /* owner, for backend notifications */
+	struct vsm_lease_ds *lease; /* heartbeats and leases (lib/lease) */
 	struct vsm_dstore *next;
 } vsm_dstore;
 
@@ -48,6 +49,7 @@ struct vsm_ctx {
 	void *log_payload;
 	int log_level;
 	vsm_event_hub *events;
+	struct vsm_lease_mgr *leases; /* lib/lease: renewal thread and held leases */
 };
 
 struct vsm_locator {

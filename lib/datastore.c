@@ -9,6 +9,7 @@
 
 #include "bdev.h"
 #include "ctx.h"
+#include "lease/lease.h"
 
 struct vsm_datastore {
 	char *name;
@@ -41,6 +42,7 @@ void vsm__ds_close(vsm_dstore *ds)
 	if (!ds)
 		return;
 	cache_clear(ds);
+	vsm__lease_ds_close(ds);
 	vsm_meta_close(ds->meta);
 	if (ds->h)
 		ds->be->ops.close(ds->h);
@@ -108,7 +110,8 @@ static int ds_open(vsm_dstore **out, vsm_ctx *ctx, const char *name, const char 
 	snprintf(label, sizeof(label), "datastore '%s' metadata", name);
 	if ((rc = vsm_bdev_wrap(&mb, &ds->be->ops, mh, label, false)) < 0)
 		goto fail;
-	if ((rc = vsm_meta_open(&ds->meta, mb, name, format)) < 0)
+	if ((rc = vsm_meta_open(&ds->meta, mb, name, format)) < 0 ||
+	    (rc = vsm__lease_ds_open(ctx, ds)) < 0)
 		goto fail;
 	*out = ds;
 	return 0;
@@ -391,8 +394,9 @@ int vsm__ds_refresh(vsm_ctx *ctx, vsm_dstore *ds)
 		return rc;
 	if (gen == ds->gen)
 		return 0;
-	/* A change we did not make ourselves (ours update ds->gen). */
-	if (ds->gen != 0)
+	/* A change we did not make ourselves (ours update ds->gen), unless
+	 * the lease renewal already announced it. */
+	if (ds->gen != 0 && vsm__lease_gen_unseen(ds, gen))
 		vsm__event_emit(ctx->events, VSM_EVENT_DATASTORE_CHANGED, ds->name, NULL, NULL,
 				"generation moved", gen);
 	return cache_load(ctx, ds, gen);
@@ -451,6 +455,7 @@ static int commit_change(vsm_ctx *ctx, vsm_dstore *ds)
 
 	if (rc < 0)
 		return rc;
+	vsm__lease_note_gen(ds, now);
 	/* If someone else changed the datastore since we last read it, our
 	 * cache misses their change: rescan on next use. */
 	if (prev == ds->gen) {
@@ -468,23 +473,73 @@ static int commit_change(vsm_ctx *ctx, vsm_dstore *ds)
 	return 0;
 }
 
+/* An attached container's record is written only under its lease, and
+ * carries the lease version as its fencing token (lib/lease). */
+static int fence(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, vsm_record **fenced)
+{
+	const vsm_record *prev = NULL;
+	vsm_record *probe = NULL;
+	uint64_t lver = 0;
+	size_t i;
+	int rc;
+
+	*fenced = NULL;
+	for (i = 0; i < ds->n_recs; i++)
+		if (ds->recs[i]->slot == r->slot && !strcmp(ds->recs[i]->uuid, r->uuid))
+			prev = ds->recs[i];
+	if (!r->attached_host && !(prev && prev->attached_host))
+		return 0;
+	/* Check against the host the write is for: the new one on attach,
+	 * the old one on detach; the newest token seen on disk must not be
+	 * above ours. */
+	if (!(probe = vsm_record_dup(r)))
+		return -VSM_ENOMEM;
+	if (!r->attached_host) {
+		rc = vsm_record_set_host(probe, prev->attached_host);
+		if (rc < 0)
+			goto out;
+	}
+	if (prev && prev->lease_version > probe->lease_version)
+		probe->lease_version = prev->lease_version;
+	if ((rc = vsm__lease_fence(ctx, ds, probe, &lver)) < 0)
+		goto out;
+	if (!(*fenced = vsm_record_dup(r))) {
+		rc = -VSM_ENOMEM;
+		goto out;
+	}
+	(*fenced)->lease_version = lver;
+out:
+	vsm_record_free(probe);
+	return rc;
+}
+
 int vsm__ds_put_record(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r)
 {
-	vsm_record *copy;
+	vsm_record *copy, *fenced = NULL;
 	char *json = NULL;
 	int rc;
 
-	if ((rc = vsm_record_encode(&json, r)) < 0)
+	if ((rc = fence(ctx, ds, r, &fenced)) < 0)
 		return rc;
+	if (fenced)
+		r = fenced;
+	rc = vsm_record_encode(&json, r);
+	if (rc < 0) {
+		vsm_record_free(fenced);
+		return rc;
+	}
 	rc = vsm_meta_slot_write(ds->meta, r->slot, json, strlen(json));
 	free(json);
-	if (rc < 0)
+	if (rc < 0) {
+		vsm_record_free(fenced);
 		return rc;
+	}
 	cache_remove_slot(ds, r->slot);
 	if ((copy = vsm_record_dup(r)) && cache_add(ds, copy) < 0)
 		vsm_record_free(copy);
 	if (!copy)
 		ds->gen = 0;
+	vsm_record_free(fenced);
 	return commit_change(ctx, ds);
 }
 

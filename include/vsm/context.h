@@ -52,8 +52,15 @@ typedef struct {
 	vsm_log_cb log_cb;     /**< NULL: log lines are dropped */
 	void *log_payload;     /**< passed back to @log_cb */
 	int log_level;         /**< lowest vsm_log_level delivered */
-	unsigned int flags;    /**< 0 */
+	unsigned int flags;    /**< VSM_CTX_* */
 } vsm_ctx_opts;
+
+/**
+ * Flag for vsm_ctx_opts.flags: start no lease renewal thread; the
+ * embedder calls vsm_lease_renew() itself, at least as often as it asks.
+ * Since: 0.1
+ */
+#define VSM_CTX_LEASE_MANUAL (1u << 0)
 
 /** Default settings. Since: 0.1 */
 #define VSM_CTX_OPTS_INIT { VSM_CTX_OPTS_VERSION, NULL, NULL, NULL, VSM_LOG_INFO, 0 }

@@ -15,5 +15,6 @@
 #include "inventory.h"
 #include "container.h"
 #include "events.h"
+#include "lease.h"
 
 #endif /* VSM_VSM_H */
