@@ -13,8 +13,9 @@
 # usage: real-daemon.sh VSMCTL TEST-LIBVIRT
 set -euo pipefail
 
-VSMCTL=$1
-TESTBIN=$2
+VSMCTL_BUILD=$1
+TESTBIN_BUILD=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
 DOM=vsm-lv-dom
 URI=qemu:///session
 
@@ -27,9 +28,21 @@ done
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/vsm-lvd.XXXXXX")
 chmod 755 "$T"
-mkdir -p "$T/home" "$T/run" "$T/config" "$T/cache" "$T/pool" "$T/pool2" "$T/state" "$T/state2"
+mkdir -p "$T/home" "$T/run" "$T/config" "$T/cache" "$T/pool" "$T/pool2" "$T/state" \
+	"$T/state2" "$T/bin"
 chmod 700 "$T/run"
 DAEMON_PID=
+
+# The unprivileged user may not reach the build tree (a clone under
+# /root), so it runs copies: vsmctl with the libvsm it was linked with,
+# and the statically linked test program.
+cp "$VSMCTL_BUILD" "$TESTBIN_BUILD" "$T/bin/"
+LIBVSM=$(ldd "$VSMCTL_BUILD" | awk '/libvsm\.so/ {print $3}')
+[ -n "$LIBVSM" ] || fail "cannot find the libvsm that $VSMCTL_BUILD uses"
+cp -L "$LIBVSM" "$T/bin/$(basename "$LIBVSM")"
+cp "$HERE/lsan.supp" "$T/lsan.supp"
+VSMCTL=$T/bin/$(basename "$VSMCTL_BUILD")
+TESTBIN=$T/bin/$(basename "$TESTBIN_BUILD")
 
 # Run as the unprivileged user with the session daemon's environment; the
 # sanitizer settings meson gives the test pass through.
@@ -41,8 +54,9 @@ else
 fi
 ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$T/home" XDG_RUNTIME_DIR="$T/run"
      XDG_CONFIG_HOME="$T/config" XDG_CACHE_HOME="$T/cache" TMPDIR="$T"
+     LD_LIBRARY_PATH="$T/bin" LSAN_OPTIONS="suppressions=$T/lsan.supp"
      "ASAN_OPTIONS=${ASAN_OPTIONS:-}" "UBSAN_OPTIONS=${UBSAN_OPTIONS:-}"
-     "LSAN_OPTIONS=${LSAN_OPTIONS:-}" "MALLOC_PERTURB_=${MALLOC_PERTURB_:-0}")
+     "MALLOC_PERTURB_=${MALLOC_PERTURB_:-0}")
 as_user() { "${AS[@]}" "${ENV[@]}" "$@"; }
 virsh_u() { as_user virsh -q -c "$URI" "$@"; }
 vsm() { as_user "$VSMCTL" --state "$T/state" "$@"; }
@@ -70,8 +84,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-as_user test -x "$VSMCTL" || fail "$VSMCTL is not executable by the unprivileged user"
-as_user test -x "$TESTBIN" || fail "$TESTBIN is not executable by the unprivileged user"
+as_user "$VSMCTL" --state "$T/state" datastore list >/dev/null || fail "the unprivileged user cannot run $VSMCTL"
 
 echo "== starting libvirtd as $(as_user id -un) in $T"
 "${AS[@]}" "${ENV[@]}" libvirtd --timeout 0 >"$T/daemon.log" 2>&1 &
@@ -117,9 +130,8 @@ if vsm container create probe --datastore ds1 --thin --disk q:16M:qcow2 >/dev/nu
 	QCOW2=yes
 	vsm container destroy probe >/dev/null
 	DISKS+=(--disk scratch:16M:qcow2)
-else
-	echo "   (qcow2 devices through the container API: $(cat "$T/probe.err"))"
 fi
+echo "   qcow2 devices through the container API: $QCOW2 $(cat "$T/probe.err")"
 vsm container create web --datastore ds1 --thin "${DISKS[@]}"
 NVOL=$(virsh_u vol-list vsmpool | grep -c .)
 [ "$NVOL" -eq $((2 + ${#DISKS[@]} / 2)) ] || fail "pool has $NVOL volumes: $(virsh_u vol-list vsmpool)"
