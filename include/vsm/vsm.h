@@ -15,6 +15,7 @@
 #include "inventory.h"
 #include "container.h"
 #include "events.h"
+#include "image.h"
 #include "lease.h"
 
 #endif /* VSM_VSM_H */
