@@ -228,8 +228,15 @@ static int lv_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds, uint64_t min
 {
 	virStorageVolPtr v = NULL;
 	virStorageVolInfo info;
-	int rc = vol_get(ds, VSM_LV_META_VOLUME, &v);
+	bool created = false;
+	int rc;
 
+	/* Refuse before creating anything: a failed open changes nothing. */
+	if (ds->access == LV_ACCESS_NETWORK)
+		return vsm_error_set(VSM_ENOTSUP, "pool '%s': block I/O is not supported on "
+				     "pool type %s, and the datastore's metadata needs it",
+				     ds->pool_name, ds->pool_type);
+	rc = vol_get(ds, VSM_LV_META_VOLUME, &v);
 	if (rc == -VSM_ENOTFOUND) {
 		if (!(flags & VSM_BDEV_CREATE))
 			return vsm_error_set(VSM_ENOTFOUND, "pool '%s' has no metadata (no volume "
@@ -238,6 +245,7 @@ static int lv_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds, uint64_t min
 					NULL)) < 0 ||
 		    (rc = vol_get(ds, VSM_LV_META_VOLUME, &v)) < 0)
 			return rc;
+		created = true;
 	} else if (rc < 0) {
 		return rc;
 	}
@@ -254,6 +262,8 @@ static int lv_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds, uint64_t min
 	}
 	rc = open_path(out, ds, v, VSM_LV_META_VOLUME, flags);
 out:
+	if (rc < 0 && created && virStorageVolDelete(v, 0) < 0)
+		virResetLastError(); /* keep the error that matters */
 	virStorageVolFree(v);
 	return rc;
 }

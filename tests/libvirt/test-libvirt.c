@@ -173,6 +173,10 @@ static void test_pool(const char *name, const char *type, const char *path)
 	if (!strcmp(type, "dir"))
 		snprintf(xml, sizeof(xml), "<pool type='dir'><name>%s</name><target><path>%s"
 			 "</path></target></pool>", name, path);
+	else if (!strcmp(type, "logical"))
+		snprintf(xml, sizeof(xml), "<pool type='logical'><name>%s</name><source><name>"
+			 "%s</name><format type='lvm2'/></source><target><path>/dev/%s</path>"
+			 "</target></pool>", name, name, name);
 	else
 		snprintf(xml, sizeof(xml), "<pool type='%s'><name>%s</name><source><name>%s"
 			 "</name><host name='127.0.0.1'/></source></pool>", type, name, name);
@@ -346,10 +350,11 @@ START_TEST(meta_and_block_io_errors)
 	ck_assert_rc(O->meta_open(&b, ds, MiB, 0), -VSM_ENOTFOUND);
 	ck_assert_msg_has("has no metadata");
 	/* The test driver's default pool lives at /default-pool, which is
-	 * not on this machine: the volume is made, block I/O is refused. */
+	 * not on this machine: block I/O is refused, and the volume made
+	 * for it is removed again. */
 	ck_assert_rc(O->meta_open(&b, ds, MiB, VSM_BDEV_CREATE), -VSM_ENOTSUP);
 	ck_assert_msg_has("not present on this machine");
-	ck_assert(vol_exists("default-pool", VSM_LV_META_VOLUME));
+	ck_assert(!vol_exists("default-pool", VSM_LV_META_VOLUME));
 	s = spec("t-io.raw", MiB, "raw", NULL, NULL);
 	ck_assert_rc(O->device_create(ds, &s, key, sizeof(key), &fl), 0);
 	ck_assert_rc(O->device_open(&b, ds, key, 0), -VSM_ENOTSUP);
@@ -363,6 +368,7 @@ START_TEST(meta_and_block_io_errors)
 	ck_assert_msg_has("block I/O is not supported on pool type rbd");
 	ck_assert_rc(O->meta_open(&b, ds, MiB, VSM_BDEV_CREATE), -VSM_ENOTSUP);
 	ck_assert_msg_has("block I/O is not supported on pool type rbd");
+	ck_assert(!vol_exists("rbdp", VSM_LV_META_VOLUME));
 	ck_assert_rc(O->device_delete(ds, key, 0), 0);
 	O->close(ds);
 }
@@ -466,6 +472,36 @@ START_TEST(deploy_network_pool)
 	ck_assert_ptr_nonnull(strstr(vsm_locator_disk_xml(loc), "<disk type='volume' device='disk'>"));
 	ck_assert_ptr_nonnull(strstr(vsm_locator_disk_xml(loc), "<source pool='rbdp' volume='n1'/>"));
 	ck_assert_rc(O->device_undeploy(ds, key, &r), 0);
+	vsm_locator_free(loc);
+	O->close(ds);
+}
+END_TEST
+
+START_TEST(deploy_block_pool)
+{
+	vsm_backend_device_spec s = spec("b1", MiB, "raw", NULL, NULL);
+	vsm_backend_deploy_req r = req_for("raw", NULL, NULL, 0);
+	vsm_backend_ds *ds;
+	vsm_backend_bdev *b;
+	vsm_locator *loc = locator_new();
+	char key[VSM_BACKEND_KEY_MAX];
+	unsigned int fl;
+
+	test_pool("vsmvg", "logical", NULL);
+	ck_assert_rc(ds_open(&ds, "vsmvg", TEST_URI, false), 0);
+	ck_assert_rc(O->device_create(ds, &s, key, sizeof(key), &fl), 0);
+	r.target = "sdb";
+	r.bus = "scsi";
+	ck_assert_rc(O->device_deploy(ds, key, &r, loc), 0);
+	ck_assert_str_eq(vsm_locator_uri(loc), "file:///dev/vsmvg/b1");
+	ck_assert_str_eq(vsm_locator_path(loc), "/dev/vsmvg/b1");
+	ck_assert_ptr_nonnull(strstr(vsm_locator_disk_xml(loc), "<disk type='block' device='disk'>"));
+	ck_assert_ptr_nonnull(strstr(vsm_locator_disk_xml(loc), "<source dev='/dev/vsmvg/b1'/>"));
+	ck_assert_ptr_nonnull(strstr(vsm_locator_disk_xml(loc), "<target dev='sdb' bus='scsi'/>"));
+	/* The volume group is simulated: its device node is not here. */
+	ck_assert_rc(O->device_open(&b, ds, key, 0), -VSM_ENOTSUP);
+	ck_assert_msg_has("not present on this machine");
+	ck_assert_rc(O->device_delete(ds, key, 0), 0);
 	vsm_locator_free(loc);
 	O->close(ds);
 }
@@ -620,6 +656,22 @@ static int w_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds, uint64_t min,
 {
 	int rc = vsm__libvirt_backend_ops.meta_open(out, ds, min, flags);
 
+	/* The backend removed the volume it could not open; make it again,
+	 * with its file this time. */
+	if (rc == -VSM_ENOTSUP && (flags & VSM_BDEV_CREATE)) {
+		virStoragePoolPtr p = virStoragePoolLookupByName(tc, ds->pool_name);
+		char xml[300];
+
+		snprintf(xml, sizeof(xml), "<volume><name>%s</name><capacity unit='bytes'>%llu"
+			 "</capacity></volume>", VSM_LV_META_VOLUME, (unsigned long long)min);
+		if (p) {
+			virStorageVolPtr v = virStorageVolCreateXML(p, xml, 0);
+
+			if (v)
+				virStorageVolFree(v);
+			virStoragePoolFree(p);
+		}
+	}
 	if (rc == -VSM_ENOTSUP && materialise(ds, VSM_LV_META_VOLUME) == 0)
 		rc = vsm__libvirt_backend_ops.meta_open(out, ds, min, flags);
 	return rc;
@@ -990,6 +1042,7 @@ static Suite *test_driver_suite(void)
 	tcase_add_test(t, meta_and_block_io_errors);
 	tcase_add_test(t, deploy_xml);
 	tcase_add_test(t, deploy_network_pool);
+	tcase_add_test(t, deploy_block_pool);
 	tcase_add_test(t, undeploy_finds_domain_disk);
 	tcase_add_test(t, host_attach);
 	tcase_add_test(t, events);
