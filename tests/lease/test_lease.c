@@ -1,0 +1,376 @@
+/*
+ * Lease suite: acquisition and its refusals, fencing of metadata writes,
+ * takeover of a killed holder only after the timeout, a paused holder
+ * that loses its lease, manual renewal, and change notification between
+ * two contexts. Every case runs under both protocols.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "leasetest.h"
+
+static bool plain;
+
+static void setup_caw(void)
+{
+	tu_root_setup();
+	plain = false;
+	lt_env(false);
+}
+
+static void setup_plain(void)
+{
+	tu_root_setup();
+	plain = true;
+	lt_env(true);
+}
+
+/* A datastore directory and its URI, fresh for each test. */
+static char *dsdir, *dsuri;
+
+static void fresh_ds(void)
+{
+	dsdir = tu_dir("ds");
+	dsuri = tu_uri(dsdir);
+}
+
+static vsm_ctx *host_ctx(const char *host)
+{
+	char *dir = tu_dir(host);
+	vsm_ctx *ctx = lt_host_ctx(dir, dsuri, host);
+
+	free(dir);
+	return ctx;
+}
+
+static vsm_lease *find_lease(vsm_lease **list, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(vsm_lease_container(list[i]), name))
+			return list[i];
+	return NULL;
+}
+
+START_TEST(acquire_refuse_release)
+{
+	vsm_ctx *a, *b;
+	vsm_container *ca = NULL, *cb = NULL;
+	vsm_lease **list = NULL;
+	vsm_lease *l;
+	size_t n = 0;
+	uint64_t v1;
+
+	fresh_ds();
+	a = host_ctx("h1");
+	b = host_ctx("h2");
+	ck_vsm(tu_create(&ca, a, "ds", "web", 1, 1 << 20));
+	ck_vsm(vsm_attach(ca, "h1", 0));
+	ck_assert_str_eq(vsm_container_attached_host(ca), "h1");
+
+	ck_vsm(vsm_container_lookup(&cb, b, "ds", "web"));
+	ck_vsm_refused(vsm_attach(cb, "h2", 0), VSM_ELEASE, "lease is held by host 'h1' since ");
+	ck_assert_msg(strstr(tu_msg(), "(heartbeat moving)"), "%s", tu_msg());
+	/* Not attached here: deploying from h2 is refused before any I/O. */
+	ck_vsm_refused(vsm_device_deploy(NULL, cb, "d0", NULL), VSM_ESTALE, "h1");
+
+	ck_vsm(vsm_lease_status(&list, &n, b, "ds", VSM_LEASE_STATUS_WATCH));
+	ck_assert_uint_eq(n, 1);
+	l = find_lease(list, n, "web");
+	ck_assert_ptr_nonnull(l);
+	ck_assert_str_eq(vsm_lease_host(l), "h1");
+	ck_assert_int_eq(vsm_lease_state_of(l), VSM_LEASE_LIVE);
+	ck_assert_int_eq(vsm_lease_is_mine(l), 0);
+	ck_assert_int_gt(vsm_lease_since(l), 0);
+	v1 = vsm_lease_version(l);
+	ck_assert_uint_gt(v1, 0);
+	vsm_lease_list_free(list, n);
+
+	ck_vsm(vsm_lease_status(&list, &n, a, "ds", 0));
+	ck_assert_int_eq(vsm_lease_is_mine(find_lease(list, n, "web")), 1);
+	vsm_lease_list_free(list, n);
+
+	/* The holder deploys and detaches; the lease becomes free. */
+	ck_vsm(vsm_device_deploy(NULL, ca, "d0", NULL));
+	ck_vsm(vsm_detach(ca, VSM_DETACH_FORCE));
+	ck_vsm(vsm_lease_status(&list, &n, b, "ds", 0));
+	ck_assert_int_eq(vsm_lease_state_of(find_lease(list, n, "web")), VSM_LEASE_FREE);
+	vsm_lease_list_free(list, n);
+
+	ck_vsm(vsm_attach(cb, "h2", 0));
+	ck_vsm(vsm_lease_status(&list, &n, b, "ds", 0));
+	l = find_lease(list, n, "web");
+	ck_assert_str_eq(vsm_lease_host(l), "h2");
+	ck_assert_uint_gt(vsm_lease_version(l), v1);
+	vsm_lease_list_free(list, n);
+	/* h1's context now acts for nobody who holds it. */
+	ck_vsm_refused(vsm_detach(ca, 0), VSM_ESTALE, "h2");
+	ck_vsm(vsm_device_deploy(NULL, cb, "d0", NULL));
+	ck_vsm(vsm_detach(cb, VSM_DETACH_FORCE));
+	/* Attaching twice to the same host stays a no-op. */
+	ck_vsm(vsm_attach(ca, "h1", 0));
+	ck_vsm(vsm_attach(ca, "h1", 0));
+	ck_vsm(vsm_detach(ca, 0));
+
+	vsm_container_free(ca);
+	vsm_container_free(cb);
+	vsm_ctx_free(a);
+	vsm_ctx_free(b);
+}
+END_TEST
+
+/* --- a holder in a child process --- */
+
+typedef struct {
+	const char *dir, *host, *container;
+	int ready[2];  /* child -> parent: 'R' once attached */
+	int cmd[2];    /* parent -> child: any byte to continue */
+} holder_args;
+
+static volatile int lost_events;
+
+static void on_event(const vsm_event *ev, void *payload)
+{
+	(void)payload;
+	if (vsm_event_type_of(ev) == VSM_EVENT_LEASE_LOST)
+		__atomic_add_fetch(&lost_events, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Exit codes: 0 all as expected; 10+ setup; 20+ what went wrong after. */
+static int holder_main(void *arg)
+{
+	holder_args *h = arg;
+	vsm_container *c = NULL;
+	vsm_ctx *ctx = lt_host_ctx_nock(h->dir, dsuri, h->host, 0);
+	char byte = 'R';
+	int64_t until;
+	int rc;
+
+	if (!ctx)
+		return 10;
+	if (vsm_event_register(ctx, on_event, NULL, NULL) < 0)
+		return 11;
+	if (vsm_container_lookup(&c, ctx, "ds", h->container) < 0 || vsm_attach(c, h->host, 0) < 0) {
+		fprintf(stderr, "holder: %s\n", tu_msg());
+		return 12;
+	}
+	if (write(h->ready[1], &byte, 1) != 1)
+		return 13;
+	if (read(h->cmd[0], &byte, 1) != 1)
+		return 14;
+	/* Resumed after the lease was taken over: we must hear about it... */
+	until = lt_now_ms() + 10000;
+	while (!__atomic_load_n(&lost_events, __ATOMIC_SEQ_CST) && lt_now_ms() < until)
+		lt_sleep_ms(5);
+	if (!__atomic_load_n(&lost_events, __ATOMIC_SEQ_CST))
+		return 20;
+	/* ... and our late metadata writes must be refused. */
+	rc = vsm_device_deploy(NULL, c, "d0", NULL);
+	if (rc != -VSM_ESTALE) {
+		fprintf(stderr, "late deploy gave %d: %s\n", rc, tu_msg());
+		return 21;
+	}
+	rc = vsm_detach(c, VSM_DETACH_FORCE);
+	if (rc != -VSM_ESTALE) {
+		fprintf(stderr, "late detach gave %d: %s\n", rc, tu_msg());
+		return 22;
+	}
+	vsm_container_free(c);
+	vsm_ctx_free(ctx);
+	return 0;
+}
+
+static pid_t start_holder(holder_args *h, const char *host)
+{
+	char byte = 0;
+	pid_t pid;
+
+	h->dir = tu_dir(host);
+	h->host = host;
+	h->container = "web";
+	ck_assert(pipe(h->ready) == 0 && pipe(h->cmd) == 0);
+	pid = lt_fork(holder_main, h);
+	ck_assert_msg(read(h->ready[0], &byte, 1) == 1 && byte == 'R',
+		      "holder failed to attach (exit %d)", lt_reap(pid));
+	return pid;
+}
+
+START_TEST(killed_holder_taken_after_timeout)
+{
+	holder_args h;
+	vsm_ctx *a, *b;
+	vsm_container *c = NULL;
+	lt_watch *w;
+	int64_t before, t_end = 0;
+	int rc, refused = 0;
+	pid_t pid;
+
+	fresh_ds();
+	a = host_ctx("h0");
+	ck_vsm(tu_create(NULL, a, "ds", "web", 1, 1 << 20));
+	vsm_ctx_free(a);
+	pid = start_holder(&h, "h1");
+	w = lt_watch_start(dsdir, "h1");
+	b = host_ctx("h2");
+	ck_vsm(vsm_container_lookup(&c, b, "ds", "web"));
+	ck_vsm_refused(vsm_attach(c, "h2", 0), VSM_ELEASE, "(heartbeat moving)");
+
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(lt_reap(pid), 128 + SIGKILL);
+	for (;;) {
+		rc = vsm_attach(c, "h2", 0);
+		t_end = lt_now_ms();
+		if (rc == 0)
+			break;
+		ck_assert_msg(rc == -VSM_ELEASE, "attach: %d %s", rc, tu_msg());
+		refused++;
+		lt_sleep_ms(5);
+	}
+	/* The holder's last heartbeat became visible after @before; nobody
+	 * may take over before it has stood still for the timeout. */
+	before = lt_watch_before_last_change(w);
+	lt_watch_stop(w);
+	ck_assert_int_gt(before, 0);
+	ck_assert_msg(t_end >= before + LT_TIMEOUT_MS, "taken over %lld ms after the last "
+		      "heartbeat, timeout is %d", (long long)(t_end - before), LT_TIMEOUT_MS);
+	ck_assert_int_gt(refused, 0);
+	ck_assert_str_eq(vsm_container_attached_host(c), "h2");
+	ck_vsm(vsm_device_deploy(NULL, c, "d0", NULL));
+	vsm_container_free(c);
+	vsm_ctx_free(b);
+	close(h.ready[0]);
+	close(h.ready[1]);
+	close(h.cmd[0]);
+	close(h.cmd[1]);
+	free((char *)h.dir);
+}
+END_TEST
+
+START_TEST(paused_holder_loses_and_is_fenced)
+{
+	holder_args h;
+	vsm_ctx *b;
+	vsm_container *c = NULL;
+	char byte = 'G';
+	pid_t pid;
+
+	fresh_ds();
+	b = host_ctx("h2");
+	ck_vsm(tu_create(NULL, b, "ds", "web", 1, 1 << 20));
+	vsm_ctx_free(b);
+	pid = start_holder(&h, "h1");
+	b = host_ctx("h2");
+	ck_vsm(vsm_container_lookup(&c, b, "ds", "web"));
+	kill(pid, SIGSTOP);
+	/* Asked to take over, attach watches the stopped heartbeat until the
+	 * timeout has passed, then takes the lease. */
+	ck_vsm(vsm_attach(c, "h2", VSM_ATTACH_TAKEOVER));
+	ck_assert_str_eq(vsm_container_attached_host(c), "h2");
+	kill(pid, SIGCONT);
+	ck_assert(write(h.cmd[1], &byte, 1) == 1);
+	ck_assert_int_eq(lt_reap(pid), 0);
+	/* Nothing the old holder tried reached the record. */
+	ck_vsm(vsm_container_refresh(c));
+	ck_assert_str_eq(vsm_container_attached_host(c), "h2");
+	ck_assert_ptr_null(vsm_device_locator(vsm_container_device(c, 0)));
+	ck_vsm(vsm_device_deploy(NULL, c, "d0", NULL));
+	ck_vsm(vsm_detach(c, VSM_DETACH_FORCE));
+	vsm_container_free(c);
+	vsm_ctx_free(b);
+	close(h.ready[0]);
+	close(h.ready[1]);
+	close(h.cmd[0]);
+	close(h.cmd[1]);
+	free((char *)h.dir);
+}
+END_TEST
+
+START_TEST(manual_renewal)
+{
+	char *dir;
+	vsm_ctx *a;
+	vsm_container *c = NULL;
+	int ms;
+
+	fresh_ds();
+	dir = tu_dir("m1");
+	a = lt_host_ctx_nock(dir, dsuri, "m1", VSM_CTX_LEASE_MANUAL);
+	ck_assert_ptr_nonnull(a);
+	ck_vsm(tu_create(&c, a, "ds", "web", 1, 1 << 20));
+	ck_vsm(vsm_attach(c, "m1", 0));
+	ms = vsm_lease_renew(a, 0);
+	ck_assert_int_ge(ms, 0);
+	ck_assert_int_le(ms, LT_RENEW_MS);
+	ck_vsm_refused(vsm_lease_renew(a, 1), VSM_EINVAL, "flags");
+	ck_vsm(vsm_device_deploy(NULL, c, "d0", NULL));
+	ck_vsm(vsm_detach(c, VSM_DETACH_FORCE));
+	vsm_container_free(c);
+	vsm_ctx_free(a);
+	free(dir);
+}
+END_TEST
+
+static volatile int changed_events;
+
+static void on_changed(const vsm_event *ev, void *payload)
+{
+	(void)payload;
+	if (vsm_event_type_of(ev) == VSM_EVENT_DATASTORE_CHANGED)
+		__atomic_add_fetch(&changed_events, 1, __ATOMIC_SEQ_CST);
+}
+
+START_TEST(other_context_sees_change)
+{
+	vsm_ctx *a, *b;
+	vsm_container **list = NULL;
+	size_t n = 0;
+	int64_t until;
+
+	fresh_ds();
+	a = host_ctx("h1");
+	b = host_ctx("h2");
+	ck_vsm(vsm_container_list(&list, &n, b, "ds"));
+	ck_assert_uint_eq(n, 0);
+	vsm_container_list_free(list, n);
+	ck_vsm(vsm_event_register(b, on_changed, NULL, NULL));
+	ck_vsm(tu_create(NULL, a, "ds", "db", 1, 1 << 20));
+	/* B is told without asking (its renewal reads the generation). */
+	until = lt_now_ms() + 20000;
+	while (!__atomic_load_n(&changed_events, __ATOMIC_SEQ_CST) && lt_now_ms() < until)
+		lt_sleep_ms(5);
+	ck_assert_int_gt(changed_events, 0);
+	ck_vsm(vsm_container_list(&list, &n, b, "ds"));
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(vsm_container_name(list[0]), "db");
+	vsm_container_list_free(list, n);
+	vsm_ctx_free(a);
+	vsm_ctx_free(b);
+}
+END_TEST
+
+static TCase *cases(const char *name, void (*setup)(void))
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_unchecked_fixture(tc, setup, tu_root_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, acquire_refuse_release);
+	tcase_add_test(tc, killed_holder_taken_after_timeout);
+	tcase_add_test(tc, paused_holder_loses_and_is_fenced);
+	tcase_add_test(tc, manual_renewal);
+	tcase_add_test(tc, other_context_sees_change);
+	return tc;
+}
+
+int main(void)
+{
+	Suite *s = suite_create("lease");
+
+	suite_add_tcase(s, cases("caw", setup_caw));
+	suite_add_tcase(s, cases("plain", setup_plain));
+	return tu_run(s);
+}
