@@ -140,6 +140,12 @@ if [ $QCOW2 = yes ]; then
 	as_user qemu-img check -q "$QPATH" || fail "qemu-img check failed on $QPATH"
 fi
 vsm attach web h1
+# libvirt's refusal reaches the caller in our words, and nothing is recorded.
+if vsm deploy web data --domain no-such-dom --bus scsi --target sda 2>"$T/err"; then
+	fail "deploy into a missing domain succeeded"
+fi
+grep -q "domain 'no-such-dom'" "$T/err" && grep -qi "domain not found" "$T/err" ||
+	fail "unexpected error for a missing domain: $(cat "$T/err")"
 vsm --json deploy web data --domain "$DOM" --bus scsi --target sda >"$T/deploy.json"
 DPATH=$(virsh_u vol-list vsmpool | awk '/-data\.raw/ {print $2}')
 [ -n "$DPATH" ] || fail "no data volume in the pool"

@@ -431,6 +431,32 @@ START_TEST(deploy_xml)
 	/* Not hot-attached anywhere: undeploy finds it in no domain. */
 	ck_assert_rc(O->device_undeploy(ds, "d-over.qcow2", &r), 0);
 
+	/* Two backing layers nest, and the result is well-formed XML. */
+	{
+		static const char *const k2[] = { "d-over.qcow2", "d-base.raw" },
+				  *const f2[] = { "qcow2", "raw" };
+		vsm_backend_deploy_req r2 = req_for("qcow2", k2, f2, 2);
+		char *type;
+
+		s = spec("d-top.qcow2", MiB, "qcow2", "d-over.qcow2", "qcow2");
+		ck_assert_rc(O->device_create(ds, &s, key, sizeof(key), &fl), 0);
+		ck_assert_rc(O->device_deploy(ds, key, &r2, loc), 0);
+		x = vsm_locator_disk_xml(loc);
+		ck_assert_ptr_nonnull(strstr(x, "  <backingStore type='file'>\n"
+					       "    <format type='qcow2'/>\n"
+					       "    <source file='/default-pool/d-over.qcow2'/>\n"
+					       "    <backingStore type='file'>\n"
+					       "      <format type='raw'/>\n"
+					       "      <source file='/default-pool/d-base.raw'/>\n"
+					       "      <backingStore/>\n"
+					       "    </backingStore>\n"
+					       "  </backingStore>\n"));
+		type = lv_xml_root_attr(x, "type");
+		ck_assert_ptr_nonnull(type);
+		ck_assert_str_eq(type, "file");
+		free(type);
+	}
+
 	/* Hot-attach on the test driver: the domain must exist, and the
 	 * driver's refusal comes back with libvirt's words. */
 	r.domain = "nosuchdomain";
