@@ -629,9 +629,27 @@ static int lv_device_undeploy(vsm_backend_ds *ds, const char *key,
 	virConnectPtr conn;
 	bool owned;
 	layer_set ls;
+	lv_layer gone;
 	int rc, n = 0, i;
 
-	if ((rc = layers_get(&ls, ds, key, req, false)) < 0)
+	rc = layers_get(&ls, ds, key, req, false);
+	if (rc == -VSM_ENOTFOUND) {
+		/* The volume went away under us: its path is unknown, but a
+		 * disk naming it as a pool volume can still be let go of, and
+		 * a forced detach must not stall on it. */
+		memset(&gone, 0, sizeof(gone));
+		gone.access = LV_ACCESS_NETWORK;
+		gone.pool = ds->pool_name;
+		gone.volume = key;
+		if (!(ls.layers = malloc(sizeof(*ls.layers))))
+			return vsm_error_set(VSM_ENOMEM, "out of memory");
+		ls.layers[0] = gone;
+		ls.paths = NULL;
+		ls.n = 1;
+		vsm_error_clear();
+		rc = 0;
+	}
+	if (rc < 0)
 		return rc;
 	if ((rc = host_conn(ds, req->host, req->host_uri, &conn, &owned)) < 0)
 		goto out;

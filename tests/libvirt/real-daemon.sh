@@ -144,8 +144,9 @@ vsm attach web h1
 if vsm deploy web data --domain no-such-dom --bus scsi --target sda 2>"$T/err"; then
 	fail "deploy into a missing domain succeeded"
 fi
-grep -q "domain 'no-such-dom'" "$T/err" && grep -qi "domain not found" "$T/err" ||
+if ! grep -q "domain 'no-such-dom'" "$T/err" || ! grep -qi "domain not found" "$T/err"; then
 	fail "unexpected error for a missing domain: $(cat "$T/err")"
+fi
 vsm --json deploy web data --domain "$DOM" --bus scsi --target sda >"$T/deploy.json"
 DPATH=$(virsh_u vol-list vsmpool | awk '/-data\.raw/ {print $2}')
 [ -n "$DPATH" ] || fail "no data volume in the pool"

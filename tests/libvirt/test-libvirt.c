@@ -498,6 +498,9 @@ START_TEST(deploy_network_pool)
 	ck_assert_ptr_nonnull(strstr(vsm_locator_disk_xml(loc), "<disk type='volume' device='disk'>"));
 	ck_assert_ptr_nonnull(strstr(vsm_locator_disk_xml(loc), "<source pool='rbdp' volume='n1'/>"));
 	ck_assert_rc(O->device_undeploy(ds, key, &r), 0);
+	/* A volume deleted behind our back does not block undeploy. */
+	ck_assert_rc(O->device_delete(ds, key, 0), 0);
+	ck_assert_rc(O->device_undeploy(ds, key, &r), 0);
 	vsm_locator_free(loc);
 	O->close(ds);
 }
