@@ -608,6 +608,50 @@ START_TEST(host_attach)
 }
 END_TEST
 
+/* A host whose hypervisor is another libvirt (a second test-driver
+ * instance from a config file) gets its own connection. */
+START_TEST(host_other_connection)
+{
+	vsm_backend_deploy_req r = req_for("raw", NULL, NULL, 0);
+	vsm_backend_device_spec s = spec("o1", MiB, "raw", NULL, NULL);
+	char empty[400], other[400], uri_e[420], uri_o[420], key[VSM_BACKEND_KEY_MAX];
+	vsm_locator *loc = locator_new();
+	vsm_backend_ds *ds;
+	unsigned int fl;
+	FILE *f;
+
+	snprintf(empty, sizeof(empty), "%s/empty.xml", tmpdir);
+	snprintf(other, sizeof(other), "%s/other.xml", tmpdir);
+	ck_assert_ptr_nonnull(f = fopen(empty, "w"));
+	fputs("<node/>\n", f);
+	fclose(f);
+	ck_assert_ptr_nonnull(f = fopen(other, "w"));
+	fputs("<node><pool type='dir'><name>default-pool</name><target><path>/elsewhere"
+	      "</path></target></pool></node>\n", f);
+	fclose(f);
+	snprintf(uri_e, sizeof(uri_e), "test://%s", empty);
+	snprintf(uri_o, sizeof(uri_o), "test://%s", other);
+
+	ck_assert_rc(ds_open(&ds, "default-pool", TEST_URI, false), 0);
+	ck_assert_rc(O->host_attach(ds, "h3", uri_e, 0), -VSM_ENOTFOUND);
+	ck_assert_msg_has("host 'h3': pool 'default-pool' on 'test://");
+	ck_assert_msg_has("no storage pool with matching name");
+	ck_assert_rc(O->host_attach(ds, "h4", uri_o, 0), 0);
+
+	ck_assert_rc(O->device_create(ds, &s, key, sizeof(key), &fl), 0);
+	r.host = "h4";
+	r.host_uri = uri_o;
+	r.domain = "test"; /* runs on test:///default, not on h4 */
+	ck_assert_rc(O->device_deploy(ds, key, &r, loc), -VSM_ENOTFOUND);
+	ck_assert_msg_has("host 'h4': domain 'test'");
+	r.domain = NULL;
+	ck_assert_rc(O->device_undeploy(ds, key, &r), 0);
+	ck_assert_rc(O->device_delete(ds, key, 0), 0);
+	vsm_locator_free(loc);
+	O->close(ds);
+}
+END_TEST
+
 START_TEST(events)
 {
 	vsm_backend_ds *ds, *ds2;
@@ -1074,6 +1118,7 @@ static Suite *test_driver_suite(void)
 	tcase_add_test(t, deploy_block_pool);
 	tcase_add_test(t, undeploy_finds_domain_disk);
 	tcase_add_test(t, host_attach);
+	tcase_add_test(t, host_other_connection);
 	tcase_add_test(t, events);
 	tcase_add_test(t, container_api);
 	suite_add_tcase(s, t);
