@@ -1025,9 +1025,13 @@ int vsm__container_finish_destroy(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot,
 		}
 	}
 	if (rc == 0)
+		rc = vsm__ckpt_destroy_hook(ctx, ds, r, false);
+	if (rc == 0)
 		rc = vsm__ds_free_slot(ctx, ds, slot, uuid);
 	else
 		vsm__error_prefix("datastore '%s': destroying container '%s'", ds->name, r->name);
+	if (rc == 0)
+		vsm__ckpt_destroy_hook(ctx, ds, r, true);
 	vsm_record_free(r);
 	return rc;
 }
@@ -1078,6 +1082,11 @@ out:
 }
 
 /* --- getters --- */
+
+vsm_ctx *vsm__container_ctx(const vsm_container *c)
+{
+	return c->ctx;
+}
 
 VSM_API const char *vsm_container_name(const vsm_container *c)
 {

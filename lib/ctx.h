@@ -96,6 +96,9 @@ int vsm__ds_open_device(vsm_dstore *ds, const char *key, unsigned int flags,
  * NULL. A workflow that cannot be finished now stays for later. */
 int vsm__wf_recover(vsm_ctx *ctx, const char *datastore);
 
+/* The context behind a container handle. */
+vsm_ctx *vsm__container_ctx(const vsm_container *c);
+
 /* Container destroy's tail, also run by journal recovery. */
 int vsm__container_finish_destroy(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot,
 				  const char *uuid);

@@ -4,6 +4,7 @@
  * that every name, key and size in it is one we would have written.
  */
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,12 +31,40 @@ static void rec_deploy_clear(vsm_rec_deploy *d)
 	free(d->xml);
 }
 
+static void rec_ckpt_clear(vsm_rec_checkpoint *c)
+{
+	size_t i;
+
+	free(c->name);
+	free(c->parent);
+	free(c->state_key);
+	for (i = 0; i < c->n_layers; i++) {
+		free(c->layers[i].device);
+		free(c->layers[i].key);
+	}
+	free(c->layers);
+}
+
+static void rec_frozen_clear(vsm_rec_frozen *l)
+{
+	free(l->key);
+	free(l->backing);
+	free(l->cid);
+}
+
 void vsm_record_free(vsm_record *r)
 {
 	size_t i;
 
 	if (!r)
 		return;
+	for (i = 0; i < r->n_ckpts; i++)
+		rec_ckpt_clear(&r->ckpts[i]);
+	free(r->ckpts);
+	free(r->ckpt_current);
+	for (i = 0; i < r->n_layers; i++)
+		rec_frozen_clear(&r->layers[i]);
+	free(r->layers);
 	free(r->name);
 	free(r->state_key);
 	for (i = 0; i < r->n_devices; i++)
@@ -66,6 +95,51 @@ vsm_record *vsm_record_dup(const vsm_record *r)
 static json_object *jstr(const char *s)
 {
 	return s ? json_object_new_string(s) : json_object_new_null();
+}
+
+static void encode_checkpoints(json_object *o, const vsm_record *r)
+{
+	json_object *cps = json_object_new_array(), *lays = json_object_new_array();
+	char sum[17];
+	size_t i, j;
+
+	for (i = 0; i < r->n_ckpts; i++) {
+		const vsm_rec_checkpoint *c = &r->ckpts[i];
+		json_object *jc = json_object_new_object(), *jl = json_object_new_array();
+
+		json_object_object_add(jc, "name", jstr(c->name));
+		json_object_object_add(jc, "parent", jstr(c->parent));
+		json_object_object_add(jc, "ctime", json_object_new_int64(c->ctime));
+		json_object_object_add(jc, "state_key", jstr(c->state_key));
+		json_object_object_add(jc, "state_size", json_object_new_uint64(c->state_size));
+		snprintf(sum, sizeof(sum), "%016llx", (unsigned long long)c->state_sum);
+		json_object_object_add(jc, "state_sum", jstr(sum));
+		for (j = 0; j < c->n_layers; j++) {
+			json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "device", jstr(c->layers[j].device));
+			json_object_object_add(e, "key", jstr(c->layers[j].key));
+			json_object_array_add(jl, e);
+		}
+		json_object_object_add(jc, "layers", jl);
+		json_object_array_add(cps, jc);
+	}
+	for (i = 0; i < r->n_layers; i++) {
+		const vsm_rec_frozen *l = &r->layers[i];
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "key", jstr(l->key));
+		json_object_object_add(e, "format", jstr(vsm_format_name(l->format)));
+		json_object_object_add(e, "backing", jstr(l->backing));
+		json_object_object_add(e, "backing_format",
+				       jstr(l->backing ? vsm_format_name(l->backing_format) : NULL));
+		json_object_object_add(e, "cid", jstr(l->cid));
+		json_object_object_add(e, "managed", json_object_new_boolean(l->managed));
+		json_object_array_add(lays, e);
+	}
+	json_object_object_add(o, "checkpoints", cps);
+	json_object_object_add(o, "current_checkpoint", jstr(r->ckpt_current));
+	json_object_object_add(o, "layers", lays);
 }
 
 int vsm_record_encode(char **out, const vsm_record *r)
@@ -119,6 +193,10 @@ int vsm_record_encode(char **out, const vsm_record *r)
 	json_object_object_add(o, "deployments", deps);
 	json_object_object_add(o, "destroying", json_object_new_boolean(r->destroying));
 	json_object_object_add(o, "lease_version", json_object_new_uint64(r->lease_version));
+	/* Checkpoint fields only when there is something to say, so records
+	 * of containers that never had a checkpoint stay as they were. */
+	if (r->n_ckpts || r->n_layers || r->ckpt_current)
+		encode_checkpoints(o, r);
 
 	*out = vsm__strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	if (!*out)
@@ -241,6 +319,175 @@ static int decode_deploy(vsm_rec_deploy *d, json_object *jd, const char *what)
 	return 0;
 }
 
+static int decode_frozen(vsm_rec_frozen *l, json_object *jl, const char *what)
+{
+	json_object *v;
+	char *bf = NULL;
+	int rc;
+
+	if (!json_object_is_type(jl, json_type_object))
+		return vsm_err(VSM_ECORRUPT, "%s: a layer is not an object", what);
+	if ((rc = get_str(&l->key, jl, "key", false, what)) < 0 ||
+	    (rc = get_format(&l->format, jl, "format", what)) < 0 ||
+	    (rc = get_str(&l->backing, jl, "backing", true, what)) < 0 ||
+	    (rc = get_str(&bf, jl, "backing_format", true, what)) < 0 ||
+	    (rc = get_str(&l->cid, jl, "cid", true, what)) < 0 ||
+	    (rc = get_field(&v, jl, "managed", json_type_boolean, false, what)) < 0)
+		goto out;
+	l->managed = json_object_get_boolean(v);
+	if (!l->key[0] || (l->backing && !l->backing[0])) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: a layer has an empty key", what);
+		goto out;
+	}
+	if (!!l->backing != !!bf || (bf && vsm_format_parse(&l->backing_format, bf) < 0)) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: layer '%s' has a bad backing format", what, l->key);
+		goto out;
+	}
+	if ((l->cid && !vsm__uuid_valid(l->cid)) || (l->managed && !l->cid)) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: layer '%s' has a bad content ID", what, l->key);
+		goto out;
+	}
+out:
+	free(bf);
+	return rc;
+}
+
+static const vsm_rec_frozen *find_layer(const vsm_record *r, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_layers; i++)
+		if (!strcmp(r->layers[i].key, key))
+			return &r->layers[i];
+	return NULL;
+}
+
+static const vsm_rec_checkpoint *find_ckpt(const vsm_record *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_ckpts; i++)
+		if (!strcmp(r->ckpts[i].name, name))
+			return &r->ckpts[i];
+	return NULL;
+}
+
+static int decode_ckpt(vsm_rec_checkpoint *c, json_object *jc, const char *what)
+{
+	json_object *arr;
+	char *sum = NULL, *end;
+	uint64_t ctime;
+	size_t i, n;
+	int rc;
+
+	if (!json_object_is_type(jc, json_type_object))
+		return vsm_err(VSM_ECORRUPT, "%s: a checkpoint is not an object", what);
+	if ((rc = get_str(&c->name, jc, "name", false, what)) < 0 ||
+	    (rc = check_name("checkpoint", c->name, what)) < 0 ||
+	    (rc = get_str(&c->parent, jc, "parent", true, what)) < 0 ||
+	    (rc = get_u64(&ctime, jc, "ctime", what)) < 0 ||
+	    (rc = get_str(&c->state_key, jc, "state_key", true, what)) < 0 ||
+	    (rc = get_u64(&c->state_size, jc, "state_size", what)) < 0 ||
+	    (rc = get_str(&sum, jc, "state_sum", false, what)) < 0 ||
+	    (rc = get_field(&arr, jc, "layers", json_type_array, false, what)) < 0)
+		goto out;
+	c->ctime = (int64_t)ctime;
+	c->state_sum = strtoull(sum, &end, 16);
+	if (strlen(sum) != 16 || *end) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' has a bad state checksum", what,
+			     c->name);
+		goto out;
+	}
+	n = json_object_array_length(arr);
+	if (n && !(c->layers = vsm__calloc(n, sizeof(*c->layers)))) {
+		rc = -VSM_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(arr, i);
+
+		c->n_layers = i + 1;
+		if (!json_object_is_type(e, json_type_object)) {
+			rc = vsm_err(VSM_ECORRUPT, "%s: a checkpoint layer is not an object", what);
+			goto out;
+		}
+		if ((rc = get_str(&c->layers[i].device, e, "device", false, what)) < 0 ||
+		    (rc = get_str(&c->layers[i].key, e, "key", false, what)) < 0)
+			goto out;
+	}
+out:
+	free(sum);
+	return rc;
+}
+
+/* The optional checkpoint fields, checked against each other: parents
+ * exist and form no cycle, every frozen layer is in the layer table. */
+static int decode_checkpoints(vsm_record *r, json_object *o, const char *what)
+{
+	json_object *arr, *v;
+	size_t i, j, n;
+	int rc;
+
+	if (!json_object_object_get_ex(o, "checkpoints", &arr) &&
+	    !json_object_object_get_ex(o, "layers", &v) &&
+	    !json_object_object_get_ex(o, "current_checkpoint", &v))
+		return 0; /* a record from before checkpoints */
+	if ((rc = get_field(&arr, o, "layers", json_type_array, false, what)) < 0)
+		return rc;
+	n = json_object_array_length(arr);
+	if (n && !(r->layers = vsm__calloc(n, sizeof(*r->layers))))
+		return -VSM_ENOMEM;
+	for (i = 0; i < n; i++) {
+		r->n_layers = i + 1;
+		if ((rc = decode_frozen(&r->layers[i], json_object_array_get_idx(arr, i), what)) < 0)
+			return rc;
+		for (j = 0; j < i; j++)
+			if (!strcmp(r->layers[j].key, r->layers[i].key))
+				return vsm_err(VSM_ECORRUPT, "%s: layer '%s' is listed twice", what,
+					       r->layers[i].key);
+	}
+	if ((rc = get_field(&arr, o, "checkpoints", json_type_array, false, what)) < 0 ||
+	    (rc = get_str(&r->ckpt_current, o, "current_checkpoint", true, what)) < 0)
+		return rc;
+	n = json_object_array_length(arr);
+	if (n && !(r->ckpts = vsm__calloc(n, sizeof(*r->ckpts))))
+		return -VSM_ENOMEM;
+	for (i = 0; i < n; i++) {
+		r->n_ckpts = i + 1;
+		if ((rc = decode_ckpt(&r->ckpts[i], json_object_array_get_idx(arr, i), what)) < 0)
+			return rc;
+		for (j = 0; j < i; j++)
+			if (!strcmp(r->ckpts[j].name, r->ckpts[i].name))
+				return vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' is listed twice",
+					       what, r->ckpts[i].name);
+	}
+	for (i = 0; i < r->n_ckpts; i++) {
+		const vsm_rec_checkpoint *c = &r->ckpts[i], *p = c;
+		size_t steps = 0;
+
+		while (p->parent && steps++ <= r->n_ckpts)
+			if (!(p = find_ckpt(r, p->parent)))
+				return vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' has an unknown "
+					       "ancestor", what, c->name);
+		if (steps > r->n_ckpts)
+			return vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' is its own ancestor", what,
+				       c->name);
+		for (j = 0; j < c->n_layers; j++)
+			if (!vsm_record_device(r, c->layers[j].device) ||
+			    !find_layer(r, c->layers[j].key))
+				return vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' names an unknown "
+					       "device or layer", what, c->name);
+	}
+	if (r->ckpt_current && !find_ckpt(r, r->ckpt_current))
+		return vsm_err(VSM_ECORRUPT, "%s: current checkpoint '%s' does not exist", what,
+			       r->ckpt_current);
+	for (i = 0; i < r->n_layers; i++)
+		if (r->layers[i].backing && !find_layer(r, r->layers[i].backing))
+			return vsm_err(VSM_ECORRUPT, "%s: layer '%s' stands on unknown layer '%s'",
+				       what, r->layers[i].key, r->layers[i].backing);
+	return 0;
+}
+
 int vsm_record_decode(vsm_record **out, const char *json, size_t len, const char *what)
 {
 	json_tokener *tok = json_tokener_new();
@@ -323,6 +570,8 @@ int vsm_record_decode(vsm_record **out, const char *json, size_t len, const char
 			goto out;
 		}
 	}
+	if ((rc = decode_checkpoints(r, o, what)) < 0)
+		goto out;
 	*out = r;
 	r = NULL;
 out:

@@ -37,6 +37,39 @@ typedef struct {
 	char *xml;
 } vsm_rec_deploy;
 
+/* A checkpoint's frozen layer for one device. */
+typedef struct {
+	char *device;
+	char *key;
+} vsm_rec_ckpt_layer;
+
+/* A checkpoint (lib/checkpoint): a frozen layer per device and an
+ * optional VM-state blob in a device of its own. */
+typedef struct {
+	char *name;
+	char *parent;       /* NULL for a root */
+	int64_t ctime;
+	char *state_key;    /* NULL: no blob */
+	uint64_t state_size;
+	uint64_t state_sum; /* CRC-32 << 32 | Adler-32 of the blob */
+	vsm_rec_ckpt_layer *layers;
+	size_t n_layers;
+} vsm_rec_checkpoint;
+
+/* A read-only layer below some top that the record references, with its
+ * own backing (so the whole layer graph is known without opening
+ * images). @managed: libvsm froze it and deletes it once no record on the
+ * datastore references it; an unmanaged layer (a golden image) is never
+ * deleted. */
+typedef struct {
+	char *key;
+	int format;
+	char *backing;      /* NULL: none */
+	int backing_format;
+	char *cid;          /* content ID (a UUID), NULL for unmanaged layers */
+	bool managed;
+} vsm_rec_frozen;
+
 typedef struct vsm_record {
 	uint32_t slot; /* where it lives on the datastore (not in the JSON) */
 	char uuid[VSM_UUID_STRLEN + 1];
@@ -51,6 +84,12 @@ typedef struct vsm_record {
 	size_t n_deploys;
 	bool destroying;       /* destroy began; finish it, never use it */
 	uint64_t lease_version; /* fencing token, owned by the lease module */
+	/* Checkpoints (optional in the JSON; absent in older records). */
+	vsm_rec_checkpoint *ckpts;
+	size_t n_ckpts;
+	char *ckpt_current;  /* checkpoint the tops descend from, or NULL */
+	vsm_rec_frozen *layers;
+	size_t n_layers;
 } vsm_record;
 
 void vsm_record_free(vsm_record *r);

@@ -150,6 +150,8 @@ static int run_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const ch
 			return rc;
 		return vsm__container_finish_destroy(ctx, ds, slot, uuid);
 	}
+	if (!strncmp(action, "ckpt_", 5))
+		return vsm__ckpt_wf_action(ctx, ds, action, arg);
 	return vsm_err(VSM_ECORRUPT, "journal names unknown action '%s'", action);
 }
 

@@ -36,6 +36,12 @@ int vsm__wf_end(vsm_wf *wf);
 /* Failure: undo what was done, keep the caller's error, forget. */
 void vsm__wf_abort(vsm_wf *wf);
 
+/* Steps of the checkpoint module ("ckpt_*" actions), and its part of a
+ * container destroy: before the slot is freed (@after false) it deletes
+ * blobs and layers only @r reads; after, it merges what is left. */
+int vsm__ckpt_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const char *arg);
+int vsm__ckpt_destroy_hook(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, bool after);
+
 /* Test hook: when set, called after each journalled step is written, with
  * the step's action (used to simulate crashes between steps). */
 extern void (*vsm__wf_test_hook)(const char *action);

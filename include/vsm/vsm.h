@@ -17,5 +17,6 @@
 #include "events.h"
 #include "image.h"
 #include "lease.h"
+#include "checkpoint.h"
 
 #endif /* VSM_VSM_H */

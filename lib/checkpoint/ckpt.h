@@ -1,0 +1,94 @@
+/*
+ * Private interface of the checkpoint module: the layer graph of a
+ * datastore (derived from every container record on it), journal
+ * actions, device helpers and checksums shared by checkpoint.c,
+ * graph.c and bundle.c.
+ */
+#ifndef VSM_CKPT_H
+#define VSM_CKPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bdev.h"
+#include "ctx.h"
+#include "workflow.h"
+
+/* Journal action: delete device KEY unless a record on the datastore
+ * references it (and never an unmanaged layer). The same step serves
+ * rollback and roll-forward: which record version is on disk decides. */
+#define CK_WF_DELETE_UNREF "ckpt_delete_unref"
+/* Journal action (redo): "T X DIR CID" merge layer T with its only
+ * child X, DIR "commit" (X into T) or "stream" (T into X). */
+#define CK_WF_MERGE "ckpt_merge"
+
+/* 64-bit checksum: zlib's CRC-32 and Adler-32 side by side. It finds
+ * damage, not tampering (a bundle is not signed). */
+typedef struct {
+	uint32_t crc, adler;
+} ck_sum;
+void ck_sum_init(ck_sum *s);
+void ck_sum_add(ck_sum *s, const void *buf, size_t len);
+uint64_t ck_sum_value(const ck_sum *s);
+
+/* Every record of a datastore, as private copies we can edit. */
+typedef struct {
+	vsm_record **v;
+	size_t n;
+	bool *dirty;
+} ck_recs;
+int ck_recs_load(ck_recs *rs, vsm_ctx *ctx, vsm_dstore *ds);
+int ck_recs_store(ck_recs *rs, vsm_ctx *ctx, vsm_dstore *ds); /* dirty ones */
+void ck_recs_free(ck_recs *rs);
+vsm_record *ck_recs_find(ck_recs *rs, const char *uuid);
+
+/* Record helpers. */
+vsm_rec_checkpoint *ck_find(const vsm_record *r, const char *name);
+vsm_rec_frozen *ck_layer(const vsm_record *r, const char *key);
+int ck_layer_put(vsm_record *r, const vsm_rec_frozen *l); /* copy in, or replace */
+void ck_layer_remove(vsm_record *r, const char *key);
+/* Backing chain of @key from @r's layer table, nearest first (not
+ * including @key). Free with vsm__layers_free. */
+int ck_chain_of(const vsm_record *r, const char *key, vsm_rec_layer **chain, size_t *n);
+/* Make sure every layer of every device chain is in the layer table
+ * (records from before checkpoints have none). */
+int ck_table_fill(vsm_record *r);
+/* Copy @key's table entry and those below it from @from into @to. */
+int ck_table_copy(vsm_record *to, const vsm_record *from, const char *key);
+
+/* Who references @key: a device top, a chain, a checkpoint layer, a
+ * state area or blob, or a table entry's backing. */
+bool ck_referenced(const ck_recs *rs, const char *key);
+bool ck_rec_references(const vsm_record *r, const char *key);
+/* Distinct layers standing directly on @key (up to @max written). */
+size_t ck_children(const ck_recs *rs, const char *key, const char **out, size_t max);
+bool ck_is_top(const ck_recs *rs, const char *key, const vsm_record **owner,
+	       const char **device);
+bool ck_is_ckpt_layer(const ck_recs *rs, const char *key);
+bool ck_is_managed(const ck_recs *rs, const char *key);
+
+/* A fresh device name: "<uuid>-<what>.<8 hex>.<ext>". */
+void ck_name(char *buf, size_t size, const char *uuid, const char *what, const char *ext);
+/* Create a device under the journal (undo: CK_WF_DELETE_UNREF), qcow2
+ * formatted over @backing when @format is "qcow2". */
+int ck_device_create(vsm_wf *wf, vsm_dstore *ds, const char *name, uint64_t size,
+		     const char *format, const char *backing, int backing_format,
+		     char key[VSM_BACKEND_KEY_MAX]);
+/* Delete @key unless referenced (see CK_WF_DELETE_UNREF). */
+int ck_delete_unref(vsm_ctx *ctx, vsm_dstore *ds, const char *key);
+/* Allocated bytes stored in the layer @key itself. */
+int ck_layer_alloc(vsm_dstore *ds, const char *key, uint64_t *out);
+/* Open @key with its chain on @ds. */
+struct vsm_cow;
+int ck_cow_open(struct vsm_cow **out, vsm_dstore *ds, const char *key, bool rdonly,
+		bool no_backing);
+/* Copy what @src (opened with its chain) reads into @dst, skipping
+ * zeros; progress is reported through @prog. */
+int ck_copy_view(struct vsm_cow *src, struct vsm_cow *dst, uint64_t *written);
+
+/* Merge anonymous layers that have one child and delete those with
+ * none, on the whole datastore. @allow_deployed: a record uuid whose
+ * deployed devices may be changed (the caller stopped its VM), or NULL. */
+int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *allow_deployed);
+
+#endif /* VSM_CKPT_H */

@@ -1,0 +1,895 @@
+/*
+ * The layer graph of a datastore and its upkeep. Nothing stores a
+ * reference count: who reads a layer is derived from every container
+ * record on the datastore (tops, chains, checkpoint layers, the layer
+ * tables' backing links), so counts cannot drift from the truth. Here
+ * too: merging a layer into its only child (compaction), deleting
+ * layers nobody reads, and the journal actions that finish both after
+ * a crash.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "checkpoint/ckpt.h"
+#include "cow/cow.h"
+#include "devimage.h"
+
+/* --- checksums --- */
+
+void ck_sum_init(ck_sum *s)
+{
+	s->crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	s->adler = (uint32_t)adler32(0L, Z_NULL, 0);
+}
+
+void ck_sum_add(ck_sum *s, const void *buf, size_t len)
+{
+	const Bytef *p = buf;
+
+	while (len) {
+		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+
+		s->crc = (uint32_t)crc32(s->crc, p, n);
+		s->adler = (uint32_t)adler32(s->adler, p, n);
+		p += n;
+		len -= n;
+	}
+}
+
+uint64_t ck_sum_value(const ck_sum *s)
+{
+	return (uint64_t)s->crc << 32 | s->adler;
+}
+
+/* --- record helpers --- */
+
+vsm_rec_checkpoint *ck_find(const vsm_record *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < r->n_ckpts; i++)
+		if (!strcmp(r->ckpts[i].name, name))
+			return &r->ckpts[i];
+	return NULL;
+}
+
+vsm_rec_frozen *ck_layer(const vsm_record *r, const char *key)
+{
+	size_t i;
+
+	for (i = 0; key && i < r->n_layers; i++)
+		if (!strcmp(r->layers[i].key, key))
+			return &r->layers[i];
+	return NULL;
+}
+
+int ck_layer_put(vsm_record *r, const vsm_rec_frozen *l)
+{
+	vsm_rec_frozen copy = *l, *slot = ck_layer(r, l->key), *grown;
+
+	copy.key = vsm__strdup(l->key);
+	copy.backing = l->backing ? vsm__strdup(l->backing) : NULL;
+	copy.cid = l->cid ? vsm__strdup(l->cid) : NULL;
+	if (!copy.key || (l->backing && !copy.backing) || (l->cid && !copy.cid)) {
+		free(copy.key);
+		free(copy.backing);
+		free(copy.cid);
+		return -VSM_ENOMEM;
+	}
+	if (slot) {
+		free(slot->key);
+		free(slot->backing);
+		free(slot->cid);
+		*slot = copy;
+		return 0;
+	}
+	if (!(grown = realloc(r->layers, (r->n_layers + 1) * sizeof(*grown)))) {
+		free(copy.key);
+		free(copy.backing);
+		free(copy.cid);
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	}
+	r->layers = grown;
+	r->layers[r->n_layers++] = copy;
+	return 0;
+}
+
+void ck_layer_remove(vsm_record *r, const char *key)
+{
+	vsm_rec_frozen *l = ck_layer(r, key);
+	size_t i;
+
+	if (!l)
+		return;
+	i = (size_t)(l - r->layers);
+	free(l->key);
+	free(l->backing);
+	free(l->cid);
+	memmove(&r->layers[i], &r->layers[i + 1], (r->n_layers - i - 1) * sizeof(*l));
+	r->n_layers--;
+}
+
+int ck_chain_of(const vsm_record *r, const char *key, vsm_rec_layer **chain, size_t *n)
+{
+	const vsm_rec_frozen *l = ck_layer(r, key);
+	vsm_rec_layer *v = NULL;
+	size_t len = 0;
+
+	while (l && l->backing) {
+		vsm_rec_layer *grown;
+
+		if (len > 256) {
+			vsm__layers_free(v, len);
+			return vsm_err(VSM_ECORRUPT, "container '%s': layer '%s' has a looping "
+				       "chain", r->name, key);
+		}
+		if (!(grown = realloc(v, (len + 1) * sizeof(*grown)))) {
+			vsm__layers_free(v, len);
+			return vsm_err(VSM_ENOMEM, "out of memory");
+		}
+		v = grown;
+		v[len].format = l->backing_format;
+		if (!(v[len].key = vsm__strdup(l->backing))) {
+			vsm__layers_free(v, len);
+			return -VSM_ENOMEM;
+		}
+		len++;
+		l = ck_layer(r, l->backing);
+	}
+	*chain = v;
+	*n = len;
+	return 0;
+}
+
+int ck_table_fill(vsm_record *r)
+{
+	size_t i, j;
+	int rc;
+
+	for (i = 0; i < r->n_devices; i++) {
+		const vsm_rec_device *d = &r->devices[i];
+
+		for (j = 0; j < d->chain_len; j++) {
+			vsm_rec_frozen l = {0};
+
+			if (ck_layer(r, d->chain[j].key))
+				continue;
+			l.key = d->chain[j].key;
+			l.format = d->chain[j].format;
+			if (j + 1 < d->chain_len) {
+				l.backing = d->chain[j + 1].key;
+				l.backing_format = d->chain[j + 1].format;
+			}
+			if ((rc = ck_layer_put(r, &l)) < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int ck_table_copy(vsm_record *to, const vsm_record *from, const char *key)
+{
+	const vsm_rec_frozen *l = ck_layer(from, key);
+	size_t guard = 0;
+	int rc;
+
+	for (; l && guard++ < 256; l = ck_layer(from, l->backing))
+		if ((rc = ck_layer_put(to, l)) < 0)
+			return rc;
+	return 0;
+}
+
+/* --- the datastore's records --- */
+
+int ck_recs_load(ck_recs *rs, vsm_ctx *ctx, vsm_dstore *ds)
+{
+	size_t i;
+	int rc;
+
+	memset(rs, 0, sizeof(*rs));
+	if ((rc = vsm__ds_refresh(ctx, ds)) < 0)
+		return rc;
+	if (ds->n_damaged)
+		/* A record we cannot read may reference any layer: deleting
+		 * or merging on a guess could lose its data. */
+		return vsm_err(VSM_ECORRUPT, "datastore '%s': container record in slot %u is "
+			       "damaged (%s); layers are left alone until it is repaired",
+			       ds->name, ds->damaged[0], ds->damaged_why[0]);
+	rs->v = vsm__calloc(ds->n_recs, sizeof(*rs->v));
+	rs->dirty = vsm__calloc(ds->n_recs, sizeof(*rs->dirty));
+	if (!rs->v || !rs->dirty) {
+		ck_recs_free(rs);
+		return -VSM_ENOMEM;
+	}
+	for (i = 0; i < ds->n_recs; i++) {
+		if (!(rs->v[i] = vsm_record_dup(ds->recs[i]))) {
+			ck_recs_free(rs);
+			return vsm_err(VSM_ENOMEM, "out of memory");
+		}
+		rs->n++;
+	}
+	return 0;
+}
+
+int ck_recs_store(ck_recs *rs, vsm_ctx *ctx, vsm_dstore *ds)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < rs->n; i++) {
+		if (!rs->dirty[i])
+			continue;
+		if ((rc = vsm__ds_put_record(ctx, ds, rs->v[i])) < 0)
+			return rc;
+		rs->dirty[i] = false;
+	}
+	return 0;
+}
+
+void ck_recs_free(ck_recs *rs)
+{
+	size_t i;
+
+	for (i = 0; rs->v && i < rs->n; i++)
+		vsm_record_free(rs->v[i]);
+	free(rs->v);
+	free(rs->dirty);
+	memset(rs, 0, sizeof(*rs));
+}
+
+vsm_record *ck_recs_find(ck_recs *rs, const char *uuid)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++)
+		if (!strcmp(rs->v[i]->uuid, uuid))
+			return rs->v[i];
+	return NULL;
+}
+
+/* --- references --- */
+
+static bool eq(const char *a, const char *b)
+{
+	return a && b && !strcmp(a, b);
+}
+
+bool ck_rec_references(const vsm_record *r, const char *key)
+{
+	size_t i, j;
+
+	if (r->destroying)
+		return false; /* its devices are going away */
+	if (eq(r->state_key, key))
+		return true;
+	for (i = 0; i < r->n_devices; i++) {
+		if (eq(r->devices[i].key, key))
+			return true;
+		for (j = 0; j < r->devices[i].chain_len; j++)
+			if (eq(r->devices[i].chain[j].key, key))
+				return true;
+	}
+	for (i = 0; i < r->n_ckpts; i++) {
+		if (eq(r->ckpts[i].state_key, key))
+			return true;
+		for (j = 0; j < r->ckpts[i].n_layers; j++)
+			if (eq(r->ckpts[i].layers[j].key, key))
+				return true;
+	}
+	for (i = 0; i < r->n_layers; i++)
+		if (eq(r->layers[i].backing, key))
+			return true;
+	return false;
+}
+
+bool ck_referenced(const ck_recs *rs, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++)
+		if (ck_rec_references(rs->v[i], key))
+			return true;
+	return false;
+}
+
+static size_t add_child(const char **out, size_t n, size_t max, const char *k)
+{
+	size_t i;
+
+	for (i = 0; i < n && i < max; i++)
+		if (!strcmp(out[i], k))
+			return n;
+	if (n < max)
+		out[n] = k;
+	return n + 1;
+}
+
+size_t ck_children(const ck_recs *rs, const char *key, const char **out, size_t max)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < rs->n; i++) {
+		const vsm_record *r = rs->v[i];
+
+		if (r->destroying)
+			continue;
+		for (j = 0; j < r->n_devices; j++) {
+			const vsm_rec_device *d = &r->devices[j];
+
+			if (d->chain_len && eq(d->chain[0].key, key))
+				n = add_child(out, n, max, d->key);
+		}
+		for (j = 0; j < r->n_layers; j++)
+			if (eq(r->layers[j].backing, key))
+				n = add_child(out, n, max, r->layers[j].key);
+	}
+	return n;
+}
+
+bool ck_is_top(const ck_recs *rs, const char *key, const vsm_record **owner,
+	       const char **device)
+{
+	size_t i, j;
+
+	for (i = 0; i < rs->n; i++)
+		for (j = 0; j < rs->v[i]->n_devices; j++)
+			if (eq(rs->v[i]->devices[j].key, key)) {
+				if (owner)
+					*owner = rs->v[i];
+				if (device)
+					*device = rs->v[i]->devices[j].name;
+				return true;
+			}
+	return false;
+}
+
+bool ck_is_ckpt_layer(const ck_recs *rs, const char *key)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < rs->n; i++)
+		for (j = 0; j < rs->v[i]->n_ckpts; j++)
+			for (k = 0; k < rs->v[i]->ckpts[j].n_layers; k++)
+				if (eq(rs->v[i]->ckpts[j].layers[k].key, key))
+					return true;
+	return false;
+}
+
+bool ck_is_managed(const ck_recs *rs, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++) {
+		const vsm_rec_frozen *l = ck_layer(rs->v[i], key);
+
+		if (l && l->managed)
+			return true;
+	}
+	return false;
+}
+
+/* --- devices --- */
+
+void ck_name(char *buf, size_t size, const char *uuid, const char *what, const char *ext)
+{
+	char id[VSM_UUID_STRLEN + 1];
+
+	vsm__uuid_new(id);
+	snprintf(buf, size, "%s-%s.%.8s.%s", uuid, what, id, ext);
+}
+
+int ck_device_create(vsm_wf *wf, vsm_dstore *ds, const char *name, uint64_t size,
+		     const char *format, const char *backing, int backing_format,
+		     char key[VSM_BACKEND_KEY_MAX])
+{
+	vsm_backend_device_spec spec = {
+		VSM_BACKEND_DEVICE_SPEC_VERSION, name, size, format, backing,
+		backing ? vsm_format_name(backing_format) : NULL, VSM_BACKEND_DEVICE_THIN,
+	};
+	unsigned int out_flags = 0;
+	int rc;
+
+	if ((rc = vsm__wf_undo(wf, CK_WF_DELETE_UNREF, name)) < 0)
+		return rc;
+	memset(key, 0, VSM_BACKEND_KEY_MAX);
+	rc = ds->be->ops.device_create(ds->h, &spec, key, VSM_BACKEND_KEY_MAX, &out_flags);
+	if (rc < 0) {
+		vsm__error_prefix("datastore '%s'", ds->name);
+		return rc;
+	}
+	if (!key[0] || memchr(key, '\0', VSM_BACKEND_KEY_MAX) == NULL)
+		return vsm_err(VSM_EINTERNAL, "datastore '%s': backend returned no key for "
+			       "device '%s'", ds->name, name);
+	if (strcmp(key, name) && (rc = vsm__wf_update(wf, key)) < 0)
+		return rc;
+	if (!strcmp(format, "qcow2") && !(out_flags & VSM_BACKEND_CREATED_FORMATTED))
+		return vsm__dev_format_qcow2(ds, key, size, backing, spec.backing_format);
+	return 0;
+}
+
+int ck_delete_unref(vsm_ctx *ctx, vsm_dstore *ds, const char *key)
+{
+	ck_recs rs;
+	size_t i;
+	bool managed, listed = false;
+	int rc;
+
+	if ((rc = ck_recs_load(&rs, ctx, ds)) < 0)
+		return rc;
+	if (ck_referenced(&rs, key)) {
+		ck_recs_free(&rs);
+		return 0;
+	}
+	managed = ck_is_managed(&rs, key);
+	for (i = 0; i < rs.n; i++)
+		if (ck_layer(rs.v[i], key))
+			listed = true;
+	/* A golden image someone else put there is never ours to delete. */
+	if (managed || !listed) {
+		rc = ds->be->ops.device_delete(ds->h, key, 0);
+		if (rc == -VSM_ENOTFOUND) {
+			vsm__error_reset();
+			rc = 0;
+		}
+		if (rc < 0) {
+			vsm__error_prefix("datastore '%s'", ds->name);
+			goto out;
+		}
+	}
+	/* Table entries go after the device, so a crash in between leaves
+	 * an entry that the next run removes, never an orphaned device. */
+	for (i = 0; i < rs.n; i++)
+		if (ck_layer(rs.v[i], key)) {
+			ck_layer_remove(rs.v[i], key);
+			rs.dirty[i] = true;
+		}
+	rc = ck_recs_store(&rs, ctx, ds);
+out:
+	ck_recs_free(&rs);
+	return rc;
+}
+
+int ck_cow_open(vsm_cow **out, vsm_dstore *ds, const char *key, bool rdonly, bool no_backing)
+{
+	vsm_cow_open_opts o = {0};
+	vsm_bdev *b = NULL;
+	char label[VSM_BACKEND_KEY_MAX + 64];
+	int rc;
+
+	if ((rc = vsm__ds_backing_open(&b, key, rdonly, ds)) < 0)
+		return rc;
+	snprintf(label, sizeof(label), "datastore '%s' layer '%s'", ds->name, key);
+	o.flags = (rdonly ? VSM_COW_RDONLY : 0) | (no_backing ? VSM_COW_NO_BACKING : 0);
+	o.open_backing = vsm__ds_backing_open;
+	o.payload = ds;
+	return vsm_cow_open(out, b, label, &o);
+}
+
+int ck_layer_alloc(vsm_dstore *ds, const char *key, uint64_t *out)
+{
+	vsm_cow *c = NULL;
+	vsm_cow_info info;
+	int rc;
+
+	if ((rc = ck_cow_open(&c, ds, key, true, true)) < 0)
+		return rc;
+	rc = vsm_cow_get_info(c, &info);
+	vsm_cow_close(c);
+	if (rc == 0)
+		*out = info.allocated_bytes;
+	return rc;
+}
+
+#define CK_CHUNK (1u << 20)
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+int ck_copy_view(vsm_cow *src, vsm_cow *dst, uint64_t *written)
+{
+	uint64_t size = vsm_cow_size(src), off = 0, pnum;
+	uint8_t *buf = malloc(CK_CHUNK);
+	int rc = 0;
+
+	if (!buf)
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	while (off < size && rc == 0) {
+		vsm_cow_status st;
+		uint64_t len = size - off < CK_CHUNK ? size - off : CK_CHUNK, p;
+
+		if ((rc = vsm_cow_block_status(src, off, len, &pnum, &st)) < 0)
+			break;
+		if (pnum > len)
+			pnum = len;
+		if (st.data && !st.zero) {
+			if ((rc = vsm_cow_read(src, buf, (size_t)pnum, off)) < 0)
+				break;
+			for (p = 0; p < pnum && rc == 0; p += 65536) {
+				size_t n = (size_t)(pnum - p < 65536 ? pnum - p : 65536);
+
+				if (all_zero(buf + p, n))
+					continue;
+				rc = vsm_cow_write(dst, buf + p, n, off + p);
+				if (written)
+					*written += n;
+			}
+		}
+		off += pnum;
+	}
+	free(buf);
+	if (rc == 0)
+		rc = vsm_cow_flush(dst);
+	return rc;
+}
+
+/* --- merging --- */
+
+/* In every record: X (the committed child) is replaced by T, which now
+ * holds X's view. */
+static int rename_child(ck_recs *rs, const char *t, const char *x, const char *cid)
+{
+	size_t i, j, k;
+	int rc;
+
+	for (i = 0; i < rs->n; i++) {
+		vsm_record *r = rs->v[i];
+		vsm_rec_frozen *lx = ck_layer(r, x), *lt = ck_layer(r, t);
+		bool touched = false;
+
+		for (j = 0; j < r->n_devices; j++) {
+			vsm_rec_device *d = &r->devices[j];
+
+			if (eq(d->key, x) && d->chain_len && eq(d->chain[0].key, t)) {
+				free(d->key);
+				d->key = d->chain[0].key;
+				d->format = d->chain[0].format;
+				memmove(&d->chain[0], &d->chain[1],
+					(d->chain_len - 1) * sizeof(*d->chain));
+				d->chain_len--;
+				/* T is a writable top now: no longer a table layer. */
+				ck_layer_remove(r, t);
+				lt = NULL;
+				lx = ck_layer(r, x);
+				touched = true;
+			}
+			for (k = 0; k + 1 < d->chain_len; k++)
+				if (eq(d->chain[k].key, x) && eq(d->chain[k + 1].key, t)) {
+					free(d->chain[k].key);
+					memmove(&d->chain[k], &d->chain[k + 1],
+						(d->chain_len - k - 1) * sizeof(*d->chain));
+					d->chain_len--;
+					touched = true;
+				}
+		}
+		for (j = 0; j < r->n_ckpts; j++)
+			for (k = 0; k < r->ckpts[j].n_layers; k++)
+				if (eq(r->ckpts[j].layers[k].key, x)) {
+					char *copy = vsm__strdup(t);
+
+					if (!copy)
+						return -VSM_ENOMEM;
+					free(r->ckpts[j].layers[k].key);
+					r->ckpts[j].layers[k].key = copy;
+					touched = true;
+				}
+		if (lx) {
+			/* Layers on X stand on T now; T takes X's place. */
+			for (j = 0; j < r->n_layers; j++)
+				if (eq(r->layers[j].backing, x)) {
+					char *copy = vsm__strdup(t);
+
+					if (!copy)
+						return -VSM_ENOMEM;
+					free(r->layers[j].backing);
+					r->layers[j].backing = copy;
+					r->layers[j].backing_format = lt ? lt->format :
+								     r->layers[j].backing_format;
+				}
+			if (lt) {
+				char *c = vsm__strdup(cid);
+
+				if (!c)
+					return -VSM_ENOMEM;
+				free(lt->cid);
+				lt->cid = c;
+				lt->managed = true;
+			}
+			ck_layer_remove(r, x);
+			touched = true;
+		}
+		if (touched)
+			rs->dirty[i] = true;
+	}
+	(void)rc;
+	return 0;
+}
+
+/* In every record: T (streamed into X) leaves the chains. T had no
+ * backing, so X has none now either. */
+static int drop_streamed(ck_recs *rs, const char *t, const char *x, const char *cid)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < rs->n; i++) {
+		vsm_record *r = rs->v[i];
+		vsm_rec_frozen *lx = ck_layer(r, x);
+		bool touched = false;
+
+		for (j = 0; j < r->n_devices; j++) {
+			vsm_rec_device *d = &r->devices[j];
+
+			for (k = 0; k < d->chain_len; k++)
+				if (eq(d->chain[k].key, t)) {
+					free(d->chain[k].key);
+					memmove(&d->chain[k], &d->chain[k + 1],
+						(d->chain_len - k - 1) * sizeof(*d->chain));
+					d->chain_len--;
+					k--;
+					touched = true;
+				}
+		}
+		if (lx && lx->backing && eq(lx->backing, t)) {
+			char *c = vsm__strdup(cid);
+
+			if (!c)
+				return -VSM_ENOMEM;
+			free(lx->backing);
+			lx->backing = NULL;
+			free(lx->cid);
+			lx->cid = c;
+			touched = true;
+		}
+		if (ck_layer(r, t)) {
+			ck_layer_remove(r, t);
+			touched = true;
+		}
+		if (touched)
+			rs->dirty[i] = true;
+	}
+	return 0;
+}
+
+/* One merge, idempotent: run again after a crash at any point it ends
+ * in the same place. */
+static int merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,
+		 const char *dir, const char *cid)
+{
+	ck_recs rs;
+	vsm_cow *c = NULL;
+	bool commit = !strcmp(dir, "commit");
+	const char *gone = commit ? x : t;
+	int rc;
+
+	if ((rc = ck_recs_load(&rs, ctx, ds)) < 0)
+		return rc;
+	if (ck_referenced(&rs, gone) || ck_is_top(&rs, gone, NULL, NULL)) {
+		if ((rc = ck_cow_open(&c, ds, x, false, false)) < 0)
+			goto out;
+		if (commit) {
+			vsm_cow_info info;
+
+			/* Committed already (X empty, or X no longer on T)? */
+			if ((rc = vsm_cow_get_info(c, &info)) == 0 && info.backing &&
+			    !strcmp(info.backing, t))
+				rc = vsm_cow_commit(c);
+		} else {
+			rc = vsm_cow_flatten(c);
+		}
+		if (rc == 0)
+			rc = vsm_cow_close(c);
+		else
+			vsm_cow_close(c);
+		if (rc < 0) {
+			vsm__error_prefix("datastore '%s': merging layer '%s' %s '%s'", ds->name,
+					  commit ? x : t, "into", commit ? t : x);
+			goto out;
+		}
+		rc = commit ? rename_child(&rs, t, x, cid) : drop_streamed(&rs, t, x, cid);
+		if (rc == 0)
+			rc = ck_recs_store(&rs, ctx, ds);
+		if (rc < 0)
+			goto out;
+	}
+	ck_recs_free(&rs);
+	return ck_delete_unref(ctx, ds, gone);
+out:
+	ck_recs_free(&rs);
+	return rc;
+}
+
+static bool deployed_top(const ck_recs *rs, const char *key, const char *allow)
+{
+	const vsm_record *owner = NULL;
+	const char *dev = NULL;
+
+	if (!ck_is_top(rs, key, &owner, &dev))
+		return false;
+	if (allow && !strcmp(owner->uuid, allow))
+		return false;
+	return vsm_record_deploy(owner, dev) != NULL;
+}
+
+/* Find one thing to do: an anonymous managed layer with no child (to
+ * delete) or one child (to merge). */
+static int next_job(const ck_recs *rs, const char *allow, char **t, char **x)
+{
+	size_t i, j;
+
+	for (i = 0; i < rs->n; i++) {
+		for (j = 0; j < rs->v[i]->n_layers; j++) {
+			const vsm_rec_frozen *l = &rs->v[i]->layers[j];
+			const char *kids[2];
+			size_t n;
+
+			if (!l->managed || ck_is_ckpt_layer(rs, l->key) ||
+			    ck_is_top(rs, l->key, NULL, NULL))
+				continue;
+			n = ck_children(rs, l->key, kids, 2);
+			if (n >= 2 || (n == 1 && deployed_top(rs, kids[0], allow)))
+				continue;
+			if (!(*t = vsm__strdup(l->key)))
+				return -VSM_ENOMEM;
+			*x = NULL;
+			if (n == 1 && !(*x = vsm__strdup(kids[0]))) {
+				free(*t);
+				return -VSM_ENOMEM;
+			}
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *allow_deployed)
+{
+	int rounds, rc = 0;
+
+	for (rounds = 0; rounds < 1024; rounds++) {
+		ck_recs rs;
+		char *t = NULL, *x = NULL, arg[3 * VSM_BACKEND_KEY_MAX], cid[VSM_UUID_STRLEN + 1];
+		uint64_t cost_commit = 0, cost_stream = UINT64_MAX;
+		const vsm_rec_frozen *lt = NULL;
+		bool stream;
+		vsm_wf wf = {0};
+		size_t i;
+
+		if ((rc = ck_recs_load(&rs, ctx, ds)) < 0)
+			return rc;
+		rc = next_job(&rs, allow_deployed, &t, &x);
+		if (rc <= 0) {
+			ck_recs_free(&rs);
+			return rc;
+		}
+		for (i = 0; i < rs.n && !lt; i++)
+			lt = ck_layer(rs.v[i], t);
+		if (!x) {
+			ck_recs_free(&rs);
+			if ((rc = vsm__wf_begin(&wf, ctx, "checkpoint-merge", ds->name, t)) < 0 ||
+			    (rc = vsm__wf_redo(&wf, CK_WF_DELETE_UNREF, t)) < 0 ||
+			    (rc = ck_delete_unref(ctx, ds, t)) < 0 || (rc = vsm__wf_end(&wf)) < 0) {
+				free(t);
+				return rc;
+			}
+			free(t);
+			continue;
+		}
+		/* Whichever copies less: X's own data into T, or T's into X.
+		 * T into X needs T at the bottom (the engine has no rebase). */
+		stream = false;
+		if ((rc = ck_layer_alloc(ds, x, &cost_commit)) == 0 && lt && !lt->backing &&
+		    lt->format == VSM_FORMAT_QCOW2 && ck_layer_alloc(ds, t, &cost_stream) == 0)
+			stream = cost_stream < cost_commit;
+		ck_recs_free(&rs);
+		if (rc < 0) {
+			free(t);
+			free(x);
+			return rc;
+		}
+		vsm__uuid_new(cid);
+		snprintf(arg, sizeof(arg), "%s %s %s %s", t, x, stream ? "stream" : "commit", cid);
+		vsm__log(ctx, VSM_LOG_INFO, "datastore '%s': merging layer '%s' into '%s'",
+			 ds->name, stream ? t : x, stream ? x : t);
+		if ((rc = vsm__wf_begin(&wf, ctx, "checkpoint-merge", ds->name, t)) < 0 ||
+		    (rc = vsm__wf_redo(&wf, CK_WF_MERGE, arg)) < 0 ||
+		    (rc = merge(ctx, ds, t, x, stream ? "stream" : "commit", cid)) < 0 ||
+		    (rc = vsm__wf_end(&wf)) < 0) {
+			/* Stays in the journal: the next open finishes it. */
+			free(t);
+			free(x);
+			return rc;
+		}
+		free(t);
+		free(x);
+	}
+	return rc;
+}
+
+/* --- journal actions (workflow.c hands us every "ckpt_" step) --- */
+
+int vsm__ckpt_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const char *arg)
+{
+	if (!strcmp(action, CK_WF_DELETE_UNREF))
+		return ck_delete_unref(ctx, ds, arg);
+	if (!strcmp(action, CK_WF_MERGE)) {
+		char t[VSM_BACKEND_KEY_MAX], x[VSM_BACKEND_KEY_MAX], dir[16], cid[40];
+
+		if (sscanf(arg, "%255s %255s %15s %39s", t, x, dir, cid) != 4 ||
+		    (strcmp(dir, "commit") && strcmp(dir, "stream")) || !vsm__uuid_valid(cid))
+			return vsm_err(VSM_ECORRUPT, "journal step argument '%s' is malformed", arg);
+		return merge(ctx, ds, t, x, dir, cid);
+	}
+	return vsm_err(VSM_ECORRUPT, "journal names unknown action '%s'", action);
+}
+
+/* Container destroy: blobs and layers only this record read go with it;
+ * layers a linked clone still reads stay, and are merged into it. */
+int vsm__ckpt_destroy_hook(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, bool after)
+{
+	ck_recs rs;
+	size_t i, j;
+	int rc;
+
+	if (after)
+		return ck_compact(ctx, ds, NULL) < 0 ? (vsm__error_reset(), 0) : 0;
+	if (!r->n_ckpts && !r->n_layers)
+		return 0;
+	if ((rc = ck_recs_load(&rs, ctx, ds)) < 0)
+		return rc;
+	for (i = 0; i < rs.n; i++)
+		if (!strcmp(rs.v[i]->uuid, r->uuid))
+			rs.v[i]->destroying = true; /* reads nothing any more */
+	for (i = 0; i < r->n_ckpts && rc == 0; i++)
+		if (r->ckpts[i].state_key && !ck_referenced(&rs, r->ckpts[i].state_key)) {
+			rc = ds->be->ops.device_delete(ds->h, r->ckpts[i].state_key, 0);
+			if (rc == -VSM_ENOTFOUND) {
+				vsm__error_reset();
+				rc = 0;
+			}
+		}
+	/* Bottom-up is not needed: a layer is deleted only when nothing,
+	 * not even a layer above it, is left that reads it. Repeat until
+	 * nothing more goes. */
+	for (j = 0; j <= r->n_layers && rc == 0; j++) {
+		bool more = false;
+
+		for (i = 0; i < r->n_layers && rc == 0; i++) {
+			const vsm_rec_frozen *l = &r->layers[i];
+			size_t k;
+			bool others = false;
+
+			if (!l->managed)
+				continue;
+			for (k = 0; k < rs.n; k++)
+				if (strcmp(rs.v[k]->uuid, r->uuid) && ck_layer(rs.v[k], l->key))
+					others = true;
+			if (others || ck_referenced(&rs, l->key))
+				continue;
+			/* Drop it from our copy so layers above no longer count. */
+			rc = ds->be->ops.device_delete(ds->h, l->key, 0);
+			if (rc == -VSM_ENOTFOUND) {
+				vsm__error_reset();
+				rc = 0;
+			}
+			for (k = 0; k < rs.n; k++)
+				if (!strcmp(rs.v[k]->uuid, r->uuid) && ck_layer(rs.v[k], l->key)) {
+					ck_layer_remove(rs.v[k], l->key);
+					more = true;
+				}
+		}
+		if (!more)
+			break;
+	}
+	ck_recs_free(&rs);
+	if (rc < 0)
+		vsm__error_prefix("datastore '%s': destroying container '%s'", ds->name, r->name);
+	return rc;
+}
