@@ -74,6 +74,10 @@ cleanup() {
 		for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$DAEMON_PID" 2>/dev/null
 		wait "$DAEMON_PID" 2>/dev/null
+		# libvirtd spawned a virtlogd for the session; end it by its pid file.
+		local lpid
+		lpid=$(cat "$T/run/libvirt/virtlogd.pid" 2>/dev/null)
+		[ -n "$lpid" ] && kill "$lpid" 2>/dev/null
 	fi
 	if [ $rc -ne 0 ] && [ -f "$T/daemon.log" ]; then
 		echo "--- libvirtd log (last 30 lines) ---" >&2
