@@ -53,7 +53,7 @@ void lv_loop_unref(void);
 
 /* Map libvirt's last error on this thread to a VSM code and set our
  * message: "<ours>: <libvirt's>". Returns the negated code. */
-int lv_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int lv_error(const char *fmt, ...) VSM_PRINTF(1, 2);
 /* libvirt's last error number on this thread (VIR_ERR_OK if none). */
 int lv_last_code(void);
 

@@ -26,7 +26,9 @@ for p in libvirtd virsh qemu-system-x86_64 qemu-img setpriv; do
 		fail "'$p' is not installed (apt-get install libvirt-daemon libvirt-clients qemu-system-x86 qemu-utils)"
 done
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/vsm-lvd.XXXXXX")
+# Under /tmp, not $TMPDIR: the unprivileged user must reach it, and the
+# daemon's socket path must stay short.
+T=$(mktemp -d /tmp/vsm-lvd.XXXXXX)
 chmod 755 "$T"
 mkdir -p "$T/home" "$T/run" "$T/config" "$T/cache" "$T/pool" "$T/pool2" "$T/state" \
 	"$T/state2" "$T/bin"
