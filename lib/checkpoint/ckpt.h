@@ -86,6 +86,9 @@ int ck_cow_open(struct vsm_cow **out, vsm_dstore *ds, const char *key, bool rdon
  * zeros; progress is reported through @prog. */
 int ck_copy_view(struct vsm_cow *src, struct vsm_cow *dst, uint64_t *written);
 
+/* Point qcow2 layer @key at @backing (NULL: none), data untouched. */
+int ck_rebase(vsm_dstore *ds, const char *key, const char *backing, int backing_format);
+
 /* Merge anonymous layers that have one child and delete those with
  * none, on the whole datastore. @allow_deployed: a record uuid whose
  * deployed devices may be changed (the caller stopped its VM), or NULL. */

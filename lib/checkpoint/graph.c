@@ -613,15 +613,15 @@ static int rename_child(ck_recs *rs, const char *t, const char *x, const char *c
 	return 0;
 }
 
-/* In every record: T (streamed into X) leaves the chains. T had no
- * backing, so X has none now either. */
+/* In every record: T (streamed into X) leaves the chains; X stands on
+ * what T stood on. */
 static int drop_streamed(ck_recs *rs, const char *t, const char *x, const char *cid)
 {
 	size_t i, j, k;
 
 	for (i = 0; i < rs->n; i++) {
 		vsm_record *r = rs->v[i];
-		vsm_rec_frozen *lx = ck_layer(r, x);
+		vsm_rec_frozen *lx = ck_layer(r, x), *lt = ck_layer(r, t);
 		bool touched = false;
 
 		for (j = 0; j < r->n_devices; j++) {
@@ -637,18 +637,21 @@ static int drop_streamed(ck_recs *rs, const char *t, const char *x, const char *
 					touched = true;
 				}
 		}
-		if (lx && lx->backing && eq(lx->backing, t)) {
-			char *c = vsm__strdup(cid);
+		if (lx && eq(lx->backing, t)) {
+			char *c = vsm__strdup(cid), *b = NULL;
 
-			if (!c)
+			if (!c || (lt && lt->backing && !(b = vsm__strdup(lt->backing)))) {
+				free(c);
 				return -VSM_ENOMEM;
+			}
 			free(lx->backing);
-			lx->backing = NULL;
+			lx->backing = b;
+			lx->backing_format = lt ? lt->backing_format : 0;
 			free(lx->cid);
 			lx->cid = c;
 			touched = true;
 		}
-		if (ck_layer(r, t)) {
+		if (lt) {
 			ck_layer_remove(r, t);
 			touched = true;
 		}
@@ -658,50 +661,134 @@ static int drop_streamed(ck_recs *rs, const char *t, const char *x, const char *
 	return 0;
 }
 
-/* One merge, idempotent: run again after a crash at any point it ends
- * in the same place. */
+/* Copy into X what T itself holds and X does not (one level of
+ * streaming: what is below T stays below). */
+static int stream_one(vsm_cow *x, bool bottom)
+{
+	uint64_t size = vsm_cow_size(x), off = 0, pnum;
+	uint8_t *buf = malloc(CK_CHUNK);
+	int rc = 0;
+
+	if (!buf)
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	while (off < size && rc == 0) {
+		vsm_cow_status st;
+		uint64_t len = size - off < CK_CHUNK ? size - off : CK_CHUNK, p;
+
+		if ((rc = vsm_cow_block_status(x, off, len, &pnum, &st)) < 0)
+			break;
+		if (pnum > len)
+			pnum = len;
+		if (st.present && st.depth == 1) {
+			if (st.zero && !st.data) {
+				if (!bottom)
+					rc = vsm_cow_write_zeroes(x, off, pnum, false);
+			} else if ((rc = vsm_cow_read(x, buf, (size_t)pnum, off)) == 0) {
+				for (p = 0; p < pnum && rc == 0; p += 65536) {
+					size_t n = (size_t)(pnum - p < 65536 ? pnum - p : 65536);
+
+					/* With nothing below T, zeros read as zeros anyway. */
+					if (bottom && all_zero(buf + p, n))
+						continue;
+					rc = vsm_cow_write(x, buf + p, n, off + p);
+				}
+			}
+		}
+		off += pnum;
+	}
+	free(buf);
+	if (rc == 0)
+		rc = vsm_cow_flush(x);
+	return rc;
+}
+
+static const vsm_rec_frozen *find_any(const ck_recs *rs, const char *key)
+{
+	const vsm_rec_frozen *l = NULL;
+	size_t i;
+
+	for (i = 0; i < rs->n && !l; i++)
+		l = ck_layer(rs->v[i], key);
+	return l;
+}
+
+/* Is @key's image still standing on @on? */
+static int backing_is(vsm_cow *c, const char *on, bool *out)
+{
+	vsm_cow_info info;
+	int rc = vsm_cow_get_info(c, &info);
+
+	*out = rc == 0 && info.backing && !strcmp(info.backing, on);
+	return rc;
+}
+
+/*
+ * One merge, idempotent: run again after a crash at any point, it ends
+ * in the same place. Images change first (the data copy, then the
+ * backing references of the layers above), records next, and the layer
+ * that went away is deleted last, once no record names it.
+ */
 static int merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,
 		 const char *dir, const char *cid)
 {
 	ck_recs rs;
 	vsm_cow *c = NULL;
-	bool commit = !strcmp(dir, "commit");
+	bool commit = !strcmp(dir, "commit"), on;
 	const char *gone = commit ? x : t;
+	const char **kids = NULL;
+	const vsm_rec_frozen *lt;
+	size_t n, i;
 	int rc;
 
 	if ((rc = ck_recs_load(&rs, ctx, ds)) < 0)
 		return rc;
-	if (ck_referenced(&rs, gone) || ck_is_top(&rs, gone, NULL, NULL)) {
-		if ((rc = ck_cow_open(&c, ds, x, false, false)) < 0)
-			goto out;
-		if (commit) {
-			vsm_cow_info info;
-
-			/* Committed already (X empty, or X no longer on T)? */
-			if ((rc = vsm_cow_get_info(c, &info)) == 0 && info.backing &&
-			    !strcmp(info.backing, t))
-				rc = vsm_cow_commit(c);
-		} else {
-			rc = vsm_cow_flatten(c);
-		}
-		if (rc == 0)
-			rc = vsm_cow_close(c);
-		else
-			vsm_cow_close(c);
-		if (rc < 0) {
-			vsm__error_prefix("datastore '%s': merging layer '%s' %s '%s'", ds->name,
-					  commit ? x : t, "into", commit ? t : x);
-			goto out;
-		}
-		rc = commit ? rename_child(&rs, t, x, cid) : drop_streamed(&rs, t, x, cid);
-		if (rc == 0)
-			rc = ck_recs_store(&rs, ctx, ds);
-		if (rc < 0)
-			goto out;
+	if (!ck_referenced(&rs, gone))
+		goto done;
+	if (!(lt = find_any(&rs, t))) {
+		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': layer '%s' is in no layer table",
+			     ds->name, t);
+		goto out;
 	}
+	if ((rc = ck_cow_open(&c, ds, x, false, false)) < 0)
+		goto out;
+	if ((rc = backing_is(c, t, &on)) == 0 && on)
+		rc = commit ? vsm_cow_commit(c) : stream_one(c, lt->backing == NULL);
+	if (rc == 0)
+		rc = vsm_cow_close(c);
+	else
+		vsm_cow_close(c);
+	if (rc == 0 && commit) {
+		/* Whatever stood on X stands on T now. */
+		size_t cap = 0;
+
+		for (i = 0; i < rs.n; i++)
+			cap += rs.v[i]->n_devices + rs.v[i]->n_layers;
+		if (!(kids = vsm__calloc(cap + 1, sizeof(*kids)))) {
+			rc = -VSM_ENOMEM;
+			goto out;
+		}
+		n = ck_children(&rs, x, kids, cap + 1);
+		for (i = 0; i < n && rc == 0; i++)
+			rc = ck_rebase(ds, kids[i], t, lt->format);
+	} else if (rc == 0) {
+		rc = ck_rebase(ds, x, lt->backing, lt->backing_format);
+	}
+	if (rc < 0) {
+		vsm__error_prefix("datastore '%s': merging layer '%s' into '%s'", ds->name,
+				  commit ? x : t, commit ? t : x);
+		goto out;
+	}
+	rc = commit ? rename_child(&rs, t, x, cid) : drop_streamed(&rs, t, x, cid);
+	if (rc == 0)
+		rc = ck_recs_store(&rs, ctx, ds);
+	if (rc < 0)
+		goto out;
+done:
+	free(kids);
 	ck_recs_free(&rs);
 	return ck_delete_unref(ctx, ds, gone);
 out:
+	free(kids);
 	ck_recs_free(&rs);
 	return rc;
 }
@@ -782,11 +869,10 @@ int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *allow_deployed)
 			free(t);
 			continue;
 		}
-		/* Whichever copies less: X's own data into T, or T's into X.
-		 * T into X needs T at the bottom (the engine has no rebase). */
+		/* Whichever copies less: X's own data into T, or T's into X. */
 		stream = false;
-		if ((rc = ck_layer_alloc(ds, x, &cost_commit)) == 0 && lt && !lt->backing &&
-		    lt->format == VSM_FORMAT_QCOW2 && ck_layer_alloc(ds, t, &cost_stream) == 0)
+		if ((rc = ck_layer_alloc(ds, x, &cost_commit)) == 0 && lt &&
+		    ck_layer_alloc(ds, t, &cost_stream) == 0)
 			stream = cost_stream < cost_commit;
 		ck_recs_free(&rs);
 		if (rc < 0) {
