@@ -296,9 +296,17 @@ static int lv_device_create(vsm_backend_ds *ds, const vsm_backend_device_spec *s
 	}
 	virResetLastError();
 	if (spec->backing_key) {
-		if ((rc = vol_get(ds, spec->backing_key, &b)) < 0)
+		if ((rc = check_key(ds, spec->backing_key)) < 0 ||
+		    (rc = vol_get(ds, spec->backing_key, &b)) < 0)
 			return rc;
-		rc = vol_path(ds, b, spec->backing_key, &bpath);
+		/* In a file pool the backing reference is the volume's name,
+		 * relative to the overlay's directory: that is the key the core
+		 * reads back from the qcow2 header, and the pool stays movable.
+		 * libvirt resolves it against the pool's directory itself. */
+		if (ds->access == LV_ACCESS_FILE && !(bpath = strdup(spec->backing_key)))
+			rc = vsm_error_set(VSM_ENOMEM, "out of memory");
+		else if (ds->access != LV_ACCESS_FILE)
+			rc = vol_path(ds, b, spec->backing_key, &bpath);
 		virStorageVolFree(b);
 		if (rc < 0)
 			return rc;

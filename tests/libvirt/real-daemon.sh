@@ -179,6 +179,42 @@ vsm container destroy web
 NVOL=$(virsh_u vol-list vsmpool | grep -c .)
 [ "$NVOL" -eq 1 ] || fail "destroy left volumes: $(virsh_u vol-list vsmpool)"
 
+echo "== a linked clone of a golden image in the pool (qcow2 made by libvirt, read by the core)"
+virsh_u vol-create-as vsmpool golden.raw 8M --format raw >/dev/null
+GPATH=$(virsh_u vol-path --pool vsmpool golden.raw)
+head -c 65536 /dev/urandom >"$T/pattern"
+chmod 644 "$T/pattern"
+as_user dd if="$T/pattern" of="$GPATH" bs=64k conv=notrunc status=none
+vsm container create gold --datastore ds1 --thin --disk root:0:qcow2 --base root=golden.raw
+OPATH=$(virsh_u vol-list vsmpool | awk '/-root\.qcow2/ {print $2}')
+[ -n "$OPATH" ] || fail "no overlay volume for the clone"
+as_user qemu-img check -q "$OPATH" || fail "qemu-img check failed on the clone $OPATH"
+as_user qemu-img info "$OPATH" | grep -q "^backing file: golden.raw" ||
+	fail "clone's backing file is not golden.raw: $(as_user qemu-img info "$OPATH")"
+as_user qemu-img compare -q "$OPATH" "$GPATH" || fail "clone does not read as its golden image"
+virsh_u vol-dumpxml --pool vsmpool "$(basename "$OPATH")" | grep -q "<path>golden.raw</path>" ||
+	fail "vol-dumpxml of the clone shows no backing chain"
+# A clone of the clone: the core opens libvirt's overlay through the
+# backend and follows its backing reference (a volume name) as a key.
+vsm container create gold2 --datastore ds1 --thin --disk root:0:qcow2 \
+	--base "root=$(basename "$OPATH")"
+O2PATH=$(virsh_u vol-list vsmpool | awk -v o="$OPATH" '/-root\.qcow2/ && $2 != o {print $2}')
+[ -n "$O2PATH" ] || fail "no overlay volume for the second clone"
+as_user qemu-img compare -q "$O2PATH" "$GPATH" || fail "second clone does not read as golden"
+vsm attach gold2 h1
+vsm deploy gold2 root --domain "$DOM" --bus scsi --target sdb >/dev/null
+virsh_u dumpxml "$DOM" >"$T/live3.xml"
+for p in "$O2PATH" "$OPATH" "$GPATH"; do
+	grep -q "<source file='$p'" "$T/live3.xml" || fail "live XML lacks chain layer $p"
+done
+vsm undeploy gold2 root
+if virsh_u dumpxml "$DOM" | grep -q "$O2PATH"; then fail "clone still attached after undeploy"; fi
+vsm detach gold2
+vsm container destroy gold2
+vsm container destroy gold
+virsh_u vol-info --pool vsmpool golden.raw >/dev/null || fail "destroying the clone removed the golden image"
+[ ! -e "$OPATH" ] || fail "destroy left the clone's overlay"
+
 echo "== backend cases against the daemon (qcow2, block I/O, hot-attach, events)"
 as_user env LV_REAL=1 LV_CONNECT="$URI" LV_POOL=vsmpool2 LV_DOMAIN="$DOM" "$TESTBIN"
 
