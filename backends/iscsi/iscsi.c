@@ -1406,8 +1406,8 @@ static int resolve(vsm_backend_ds *ds, const char *key, lun_info *out)
 	pthread_mutex_lock(&ds->lock);
 	if ((rc = with_table(ds, &v, &table)) < 0 || (rc = lookup(ds, v, table, key, &c)) < 0)
 		goto out;
-	if (!(li = find_lun(ds, (int)c.lun)) && (rc = scan_luns(ds)) == 0)
-		li = find_lun(ds, (int)c.lun);
+	/* The target may have dropped or renumbered LUNs since we looked. */
+	li = (rc = scan_luns(ds)) == 0 ? find_lun(ds, (int)c.lun) : NULL;
 	if (rc == 0 && (!li || !is_data_lun(li)))
 		rc = vsm_error_set(VSM_ENOTFOUND, "datastore '%s': device '%s': LUN %u is gone "
 				   "from %s", ds->name, key, c.lun, isc_sess_label(ds->s));
