@@ -10,6 +10,8 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <json-c/json.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +36,11 @@ static const char usage[] =
 	"                   [--base DEV=IMAGE] [--state-size SIZE] [--thin]\n"
 	"  container list [--datastore DS] | container show NAME\n"
 	"  container destroy NAME [--force]\n"
-	"  attach CONTAINER HOST | detach CONTAINER [--force]\n"
+	"  attach CONTAINER HOST [--takeover] | detach CONTAINER [--force]\n"
 	"  deploy CONTAINER DEVICE [--domain NAME] [--target DEV] [--bus BUS]\n"
 	"  undeploy CONTAINER DEVICE\n"
+	"  lease status DATASTORE [--json]\n"
+	"  agent [--host HOST ...]   keep heartbeats alive, print events as JSON lines\n"
 	"  demo [DIR]\n"
 #ifdef VSMCTL_HAVE_IMAGE
 	"  image create|info|write|read|map|check|commit|flatten|convert|resize ...\n"
@@ -537,7 +541,9 @@ static int cmd_attach(vsm_ctx *ctx, int argc, char **argv, bool attach)
 	if (container_find(&c, ctx, argv[1]) < 0)
 		return fail();
 	if (attach)
-		rc = vsm_attach(c, argv[2], 0);
+		/* --takeover: wait out a stopped holder's timeout and take over. */
+		rc = vsm_attach(c, argv[2], argc >= 4 && !strcmp(argv[3], "--takeover") ?
+				VSM_ATTACH_TAKEOVER : 0);
 	else
 		rc = vsm_detach(c, argc >= 3 && !strcmp(argv[2], "--force") ? VSM_DETACH_FORCE : 0);
 	if (rc < 0) {
@@ -551,6 +557,132 @@ static int cmd_attach(vsm_ctx *ctx, int argc, char **argv, bool attach)
 	else
 		printf("container '%s' detached\n", vsm_container_name(c));
 	vsm_container_free(c);
+	return 0;
+}
+
+/* --- leases --- */
+
+static void iso_time(char *buf, size_t size, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0 || !gmtime_r(&t, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, size, "-");
+}
+
+static int cmd_lease(vsm_ctx *ctx, int argc, char **argv)
+{
+	vsm_lease **list = NULL;
+	size_t n = 0, i;
+	bool as_json = json_out || (argc >= 4 && !strcmp(argv[3], "--json"));
+	json_object *arr;
+
+	if (argc < 3 || strcmp(argv[1], "status"))
+		return usage_error("lease needs: status DATASTORE%s", "");
+	/* A fresh process has watched nobody yet: watch one renewal. */
+	if (vsm_lease_status(&list, &n, ctx, argv[2], VSM_LEASE_STATUS_WATCH) < 0)
+		return fail();
+	arr = json_object_new_array();
+	if (!as_json && n)
+		printf("%-24s %-16s %-8s %-8s %-21s %s\n", "CONTAINER", "HOST", "STATE", "VERSION",
+		       "SINCE", "STOPPED");
+	for (i = 0; i < n; i++) {
+		const vsm_lease *l = list[i];
+		char since[40];
+
+		iso_time(since, sizeof(since), vsm_lease_since(l));
+		if (as_json) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "container", jstr(vsm_lease_container(l)));
+			json_object_object_add(o, "host", jstr(vsm_lease_host(l)));
+			json_object_object_add(o, "state", jstr(vsm_lease_state_name(vsm_lease_state_of(l))));
+			json_object_object_add(o, "version", json_object_new_uint64(vsm_lease_version(l)));
+			json_object_object_add(o, "since", vsm_lease_since(l) ? jstr(since) :
+					       json_object_new_null());
+			json_object_object_add(o, "stopped_ms", json_object_new_int64(vsm_lease_stopped_ms(l)));
+			json_object_array_add(arr, o);
+		} else {
+			int st = vsm_lease_state_of(l);
+			char stopped[32] = "-";
+
+			if (st == VSM_LEASE_STOPPED || st == VSM_LEASE_DEAD)
+				snprintf(stopped, sizeof(stopped), "%.1fs",
+					 (double)vsm_lease_stopped_ms(l) / 1000);
+			printf("%-24s %-16s %-8s %-8" PRIu64 " %-21s %s\n", vsm_lease_container(l),
+			       vsm_lease_host(l) ? vsm_lease_host(l) : "-", vsm_lease_state_name(st),
+			       vsm_lease_version(l), since, stopped);
+		}
+	}
+	if (as_json)
+		print_json(arr);
+	else
+		json_object_put(arr);
+	vsm_lease_list_free(list, n);
+	return 0;
+}
+
+static void agent_event(const vsm_event *ev, void *payload)
+{
+	json_object *o = json_object_new_object();
+
+	(void)payload;
+	json_object_object_add(o, "event", jstr(vsm_event_type_name(vsm_event_type_of(ev))));
+	json_object_object_add(o, "datastore", jstr(vsm_event_datastore(ev)));
+	json_object_object_add(o, "container", jstr(vsm_event_container(ev)));
+	json_object_object_add(o, "host", jstr(vsm_event_host(ev)));
+	json_object_object_add(o, "detail", jstr(vsm_event_detail(ev)));
+	json_object_object_add(o, "generation", json_object_new_uint64(vsm_event_generation(ev)));
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	fflush(stdout);
+	json_object_put(o);
+}
+
+/* Keep this host's heartbeats (and so its leases) alive until SIGTERM. */
+static int cmd_agent(vsm_ctx *ctx, int argc, char **argv)
+{
+	sigset_t set;
+	vsm_host **hosts = NULL;
+	size_t n = 0, i, kept = 0;
+	int a, sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	/* Before any library thread exists, so that all inherit the mask. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (vsm_event_register(ctx, agent_event, NULL, NULL) < 0)
+		return fail();
+	for (a = 1; a < argc; a++) {
+		if (!strcmp(argv[a], "--host") && a + 1 < argc) {
+			if (vsm_lease_keep(ctx, argv[++a], 0) < 0)
+				return fail();
+			kept++;
+		} else {
+			return usage_error("agent: unknown argument '%s'", argv[a]);
+		}
+	}
+	if (!kept) {
+		if (vsm_host_list(&hosts, &n, ctx) < 0)
+			return fail();
+		for (i = 0; i < n; i++) {
+			if (!vsm_host_datastore_count(hosts[i]))
+				continue;
+			if (vsm_lease_keep(ctx, vsm_host_name(hosts[i]), 0) < 0) {
+				vsm_host_list_free(hosts, n);
+				return fail();
+			}
+			kept++;
+		}
+		vsm_host_list_free(hosts, n);
+	}
+	fprintf(stderr, "vsmctl agent: keeping %zu host%s alive; SIGTERM stops\n", kept,
+		kept == 1 ? "" : "s");
+	while (sigwait(&set, &sig) != 0)
+		;
+	fprintf(stderr, "vsmctl agent: signal %d, stopping\n", sig);
 	return 0;
 }
 
@@ -752,6 +884,10 @@ int main(int argc, char **argv)
 		rc = cmd_deploy(ctx, argc, argv);
 	else if (!strcmp(argv[0], "undeploy"))
 		rc = cmd_undeploy(ctx, argc, argv);
+	else if (!strcmp(argv[0], "lease"))
+		rc = cmd_lease(ctx, argc, argv);
+	else if (!strcmp(argv[0], "agent"))
+		rc = cmd_agent(ctx, argc, argv);
 	else
 		rc = usage_error("unknown command '%s'", argv[0]);
 	vsm_ctx_free(ctx);

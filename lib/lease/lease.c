@@ -250,7 +250,9 @@ static int judge(const vsm_lease_ds *l, const vsm_lv *v, const char *uuid,
 		*stopped_ms = 0;
 	if (*stopped_ms >= (int64_t)l->timeout)
 		return J_DEAD;
-	if (o->moved && mono_ms() - o->first_seen < (int64_t)l->timeout)
+	/* Seen moving within the last few renewals: live. Longer still is
+	 * "stopped", which only the full timeout turns into dead. */
+	if (o->moved && mono_ms() - o->first_seen < 3 * (int64_t)l->renew)
 		return J_LIVE;
 	return J_STOPPED;
 }
@@ -1073,7 +1075,7 @@ static int acquire_locked(vsm_lease_ds *l, const vsm_record *r, const char *host
 			free(raw);
 			return held_by_error(VSM_ESTALE, r, &cur, j, stopped, l->timeout);
 		}
-		if (j == J_STOPPED) {
+		if (j == J_STOPPED || (j == J_LIVE && (flags & VSM__LEASE_WAIT))) {
 			int64_t now = mono_ms();
 
 			/* A holder we have not watched long enough: watch a little

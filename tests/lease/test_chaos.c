@@ -275,6 +275,9 @@ static void run_chaos(bool plain)
 	ck_assert_int_gt(sh->acquisitions, 0);
 	for (i = 0; i < N_HOSTS; i++)
 		free(hostdir[i]);
+	free(dsdir);
+	free(dsuri);
+	free(cntdir);
 	munmap((void *)sh, sizeof(*sh));
 }
 
