@@ -23,6 +23,9 @@
 #ifdef VSMCTL_HAVE_IMAGE
 #include "vsmctl-image.h"
 #endif
+#ifdef VSMCTL_HAVE_CHECKPOINT
+#include "vsmctl-checkpoint.h"
+#endif
 
 static int json_out;
 
@@ -44,6 +47,11 @@ static const char usage[] =
 	"  demo [DIR]\n"
 #ifdef VSMCTL_HAVE_IMAGE
 	"  image create|info|write|read|map|check|commit|flatten|convert|resize ...\n"
+#endif
+#ifdef VSMCTL_HAVE_CHECKPOINT
+	"  checkpoint create|list|revert|delete CONTAINER [NAME] [--state-file F] [--stopped]\n"
+	"  container clone SRC NEW --checkpoint NAME [--full]\n"
+	"  export CONTAINER FILE [--checkpoint NAME] | import FILE --datastore DS [--name NEW]\n"
 #endif
 	"  version\n"
 	"CONTAINER may be written DATASTORE/NAME when the name exists on several.\n"
@@ -528,6 +536,10 @@ static int cmd_container(vsm_ctx *ctx, int argc, char **argv)
 			printf("container '%s' destroyed\n", argv[2]);
 		return 0;
 	}
+#ifdef VSMCTL_HAVE_CHECKPOINT
+	if (argc >= 2 && !strcmp(argv[1], "clone"))
+		return vsmctl_clone_main(ctx, argc, argv, json_out);
+#endif
 	return usage_error("unknown container command%s", "");
 }
 
@@ -884,6 +896,14 @@ int main(int argc, char **argv)
 		rc = cmd_deploy(ctx, argc, argv);
 	else if (!strcmp(argv[0], "undeploy"))
 		rc = cmd_undeploy(ctx, argc, argv);
+#ifdef VSMCTL_HAVE_CHECKPOINT
+	else if (!strcmp(argv[0], "checkpoint"))
+		rc = vsmctl_checkpoint_main(ctx, argc, argv, json_out);
+	else if (!strcmp(argv[0], "export"))
+		rc = vsmctl_export_main(ctx, argc, argv, json_out);
+	else if (!strcmp(argv[0], "import"))
+		rc = vsmctl_import_main(ctx, argc, argv, json_out);
+#endif
 	else if (!strcmp(argv[0], "lease"))
 		rc = cmd_lease(ctx, argc, argv);
 	else if (!strcmp(argv[0], "agent"))
