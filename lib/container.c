@@ -1058,6 +1058,13 @@ VSM_API int vsm_container_destroy(vsm_container *c, unsigned int flags)
 				     "or force the destroy", r->name, r->attached_host);
 			goto out;
 		}
+		/* Only the lease holder may undeploy and detach it. */
+		{
+			uint64_t lver = 0;
+
+			if ((rc = vsm__lease_fence(c->ctx, ds, r, &lver)) < 0)
+				goto out;
+		}
 		if ((rc = detach_record(c->ctx, ds, r, true)) < 0)
 			goto out;
 	}
@@ -1069,6 +1076,8 @@ VSM_API int vsm_container_destroy(vsm_container *c, unsigned int flags)
 	    (rc = vsm__wf_begin(&wf, c->ctx, "container-destroy", ds->name, r->name)) < 0 ||
 	    (rc = vsm__wf_redo(&wf, VSM_WF_CONTAINER_DESTROY, arg)) < 0)
 		goto out;
+	if (vsm__lease_release(c->ctx, ds, r) < 0)
+		vsm__error_reset(); /* a lease of a gone container is free anyway */
 	if ((rc = vsm__container_finish_destroy(c->ctx, ds, r->slot, r->uuid)) < 0)
 		goto out; /* stays journalled; the next open finishes it */
 	rc = vsm__wf_end(&wf);

@@ -399,8 +399,12 @@ static int hb_claim(vsm_lease_ds *l, const char *host, uint32_t *slot, uint64_t 
 			if ((rc = vsm_bdev_write(l->bdev, buf, l->lb, off)) < 0)
 				goto out;
 			/* Anyone who read the slot blank before our write has
-			 * written by now, or sees ours first (doc: rule C). */
+			 * written by now, or sees ours first (doc: rule C). The
+			 * renewals of our other heartbeats go on meanwhile; the
+			 * caller's context lock keeps @l open. */
+			pthread_mutex_unlock(&l->mgr->lock);
 			sleep_ms(2 * (int64_t)l->renew);
+			pthread_mutex_lock(&l->mgr->lock);
 			if ((rc = vsm_bdev_read(l->bdev, old, l->lb, off)) < 0)
 				goto out;
 			if (ls_hb_decode(old, &back) != 1 || back.nonce != r.nonce)

@@ -22,8 +22,8 @@
 #include "leasetest.h"
 
 #define N_HOSTS 8
-#define N_CONT 3
-#define CHAOS_MS 20000
+#define N_CONT 4
+#define CHAOS_MS 35000
 
 typedef struct {
 	volatile int stop;
@@ -299,7 +299,7 @@ int main(void)
 	TCase *tc = tcase_create("chaos");
 
 	tcase_add_unchecked_fixture(tc, tu_root_setup, tu_root_teardown);
-	tcase_set_timeout(tc, 100);
+	tcase_set_timeout(tc, 150);
 	tcase_add_test(tc, chaos_caw);
 	tcase_add_test(tc, chaos_plain);
 	suite_add_tcase(s, tc);
