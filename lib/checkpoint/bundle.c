@@ -223,20 +223,29 @@ static int export_layer(bfile *f, vsm_dstore *ds, const xlayer *l)
 		if (st.present && st.data) {
 			if ((rc = vsm_cow_read(c, buf, (size_t)pnum, off)) < 0)
 				break;
-			for (p = 0; p < pnum && rc == 0; p += 65536) {
-				uint64_t n = pnum - p < 65536 ? pnum - p : 65536;
+			/* Runs of non-zero 64 KiB pieces make one data record;
+			 * zero pieces are left out (bottom) or said in a word. */
+			for (p = 0; p < pnum && rc == 0;) {
+				uint64_t n = pnum - p < 65536 ? pnum - p : 65536, run = 0;
+				bool z = zero_buf(buf + p, (size_t)n);
 
-				if (zero_buf(buf + p, (size_t)n)) {
-					if (bottom)
-						continue;
-					put_rec(h, REC_ZERO, off + p, n);
-					rc = b_write(f, h, sizeof(h));
-					continue;
+				while (p + run < pnum) {
+					uint64_t k = pnum - p - run < 65536 ? pnum - p - run : 65536;
+
+					if (zero_buf(buf + p + run, (size_t)k) != z)
+						break;
+					run += k;
 				}
-				put_rec(h, REC_DATA, off + p, n);
-				if ((rc = b_write(f, h, sizeof(h))) == 0 &&
-				    (rc = b_write(f, buf + p, (size_t)n)) == 0)
-					data += n;
+				if (z && !bottom) {
+					put_rec(h, REC_ZERO, off + p, run);
+					rc = b_write(f, h, sizeof(h));
+				} else if (!z) {
+					put_rec(h, REC_DATA, off + p, run);
+					if ((rc = b_write(f, h, sizeof(h))) == 0 &&
+					    (rc = b_write(f, buf + p, (size_t)run)) == 0)
+						data += run;
+				}
+				p += run;
 			}
 			if (rc == 0)
 				rc = tick(f, pnum);
