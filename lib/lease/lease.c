@@ -978,7 +978,7 @@ static int paxos(vsm_lease_ds *l, uint32_t idx, const lease_hb *me, uint64_t ins
 		/* Chosen. Record the decision in our sector: it is the commit. */
 		*chosen = b.inp;
 		b.dec = b.inp;
-		if ((rc = ballot_write(l, idx, &b)) < 0 || (rc = vsm_bdev_flush(l->bdev)) < 0)
+		if ((rc = ballot_write(l, idx, &b)) < 0)
 			return rc;
 		return PX_OK;
 	}
@@ -1122,7 +1122,9 @@ static int acquire_locked(vsm_lease_ds *l, const vsm_record *r, const char *host
 				vsm__error_reset();
 				continue;
 			}
-			if (rc < 0 || (rc = vsm_bdev_flush(l->bdev)) < 0)
+			/* No flush: a completed write is what other hosts see
+			 * (doc/leases.md, "Limits"). */
+			if (rc < 0)
 				return rc;
 			chosen = want;
 		} else {
@@ -1213,8 +1215,6 @@ int vsm__lease_release(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r)
 				rc = 0;
 				continue;
 			}
-			if (rc == 0)
-				rc = vsm_bdev_flush(l->bdev);
 			break;
 		}
 		free(raw);
