@@ -674,6 +674,7 @@ static int undeploy_one(vsm_ctx *ctx, vsm_dstore *ds, vsm_record *r, const char 
 		return vsm_err(VSM_EINVAL, "device '%s': backing chain too deep", device);
 	hv = host_uri(ctx, dep->host);
 	deploy_req_init(&req, r, d, dep->host, hv, keys, formats);
+	req.domain = dep->domain; /* unplug from where it was plugged */
 	rc = ds->be->ops.device_undeploy(ds->h, d->key, &req);
 	free(hv);
 	if (rc < 0) {
@@ -763,6 +764,7 @@ VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c, const char *d
 		dep.uri = loc->uri;
 		dep.path = loc->path;
 		dep.xml = loc->xml;
+		dep.domain = (char *)opts->domain;
 		if ((rc = vsm_record_set_deploy(r, &dep)) < 0 ||
 		    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0) {
 			vsm__saved_error saved;

@@ -29,6 +29,7 @@ static void rec_deploy_clear(vsm_rec_deploy *d)
 	free(d->uri);
 	free(d->path);
 	free(d->xml);
+	free(d->domain);
 }
 
 static void rec_ckpt_clear(vsm_rec_checkpoint *c)
@@ -188,6 +189,7 @@ int vsm_record_encode(char **out, const vsm_record *r)
 		json_object_object_add(jd, "uri", jstr(d->uri));
 		json_object_object_add(jd, "path", jstr(d->path));
 		json_object_object_add(jd, "xml", jstr(d->xml));
+		json_object_object_add(jd, "domain", jstr(d->domain));
 		json_object_array_add(deps, jd);
 	}
 	json_object_object_add(o, "deployments", deps);
@@ -315,6 +317,10 @@ static int decode_deploy(vsm_rec_deploy *d, json_object *jd, const char *what)
 	    (rc = get_str(&d->uri, jd, "uri", false, what)) < 0 ||
 	    (rc = get_str(&d->path, jd, "path", true, what)) < 0 ||
 	    (rc = get_str(&d->xml, jd, "xml", false, what)) < 0)
+		return rc;
+	/* Absent in records written before hot-plug was recorded. */
+	if (json_object_object_get_ex(jd, "domain", NULL) &&
+	    (rc = get_str(&d->domain, jd, "domain", true, what)) < 0)
 		return rc;
 	return 0;
 }
@@ -609,7 +615,8 @@ int vsm_record_set_deploy(vsm_record *r, const vsm_rec_deploy *d)
 
 	if (!(copy.device = vsm__strdup(d->device)) || !(copy.host = vsm__strdup(d->host)) ||
 	    !(copy.uri = vsm__strdup(d->uri)) || (d->path && !(copy.path = vsm__strdup(d->path))) ||
-	    !(copy.xml = vsm__strdup(d->xml))) {
+	    !(copy.xml = vsm__strdup(d->xml)) ||
+	    (d->domain && !(copy.domain = vsm__strdup(d->domain)))) {
 		rec_deploy_clear(&copy);
 		return -VSM_ENOMEM;
 	}

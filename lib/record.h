@@ -35,6 +35,7 @@ typedef struct {
 	char *uri;
 	char *path; /* may be NULL */
 	char *xml;
+	char *domain; /* domain it was hot-plugged into, or NULL */
 } vsm_rec_deploy;
 
 /* A checkpoint's frozen layer for one device. */
