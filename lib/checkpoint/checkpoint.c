@@ -742,7 +742,7 @@ VSM_API int vsm_checkpoint_revert(vsm_container *c, const char *name,
 	if ((rc = vsm__wf_end(&wf)) < 0)
 		goto out;
 	vsm__log(ctx, VSM_LOG_INFO, "container '%s': reverted to checkpoint '%s'", r->name, name);
-	if (ck_compact(ctx, ds, NULL) < 0) {
+	if (ck_compact(ctx, ds, r->uuid, false) < 0) {
 		vsm__log(ctx, VSM_LOG_WARN, "%s", vsm_error_last()->message);
 		vsm__error_reset();
 	}
@@ -845,7 +845,7 @@ VSM_API int vsm_checkpoint_delete(vsm_container *c, const char *name, unsigned i
 	if ((flags & VSM_CHECKPOINT_STOPPED) &&
 	    (rc = undeploy_for(c, flags, &saved, &n_saved)) < 0)
 		goto out;
-	rc = ck_compact(ctx, ds, (flags & VSM_CHECKPOINT_STOPPED) ? uuid : NULL);
+	rc = ck_compact(ctx, ds, uuid, (flags & VSM_CHECKPOINT_STOPPED) != 0);
 out:
 	free(state_key);
 	vsm_record_free(r);

@@ -90,8 +90,10 @@ int ck_copy_view(struct vsm_cow *src, struct vsm_cow *dst, uint64_t *written);
 int ck_rebase(vsm_dstore *ds, const char *key, const char *backing, int backing_format);
 
 /* Merge anonymous layers that have one child and delete those with
- * none, on the whole datastore. @allow_deployed: a record uuid whose
- * deployed devices may be changed (the caller stopped its VM), or NULL. */
-int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *allow_deployed);
+ * none, on the whole datastore. @self: the caller's container (its
+ * record may be rewritten while attached), or NULL; @stopped: its
+ * deployed devices may change too (its VM is stopped). Layers read by
+ * other attached containers or their deployed tops are left alone. */
+int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped);
 
 #endif /* VSM_CKPT_H */

@@ -793,6 +793,20 @@ out:
 	return rc;
 }
 
+/* A merge rewrites every record naming T or X; a container attached
+ * somewhere is fenced by its lease, so only its own host (the caller,
+ * @self) may rewrite it. */
+static bool attached_reader(const ck_recs *rs, const char *key, const char *self)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++)
+		if (rs->v[i]->attached_host && (!self || strcmp(rs->v[i]->uuid, self)) &&
+		    ck_rec_references(rs->v[i], key))
+			return true;
+	return false;
+}
+
 static bool deployed_top(const ck_recs *rs, const char *key, const char *allow)
 {
 	const vsm_record *owner = NULL;
@@ -807,7 +821,7 @@ static bool deployed_top(const ck_recs *rs, const char *key, const char *allow)
 
 /* Find one thing to do: an anonymous managed layer with no child (to
  * delete) or one child (to merge). */
-static int next_job(const ck_recs *rs, const char *allow, char **t, char **x)
+static int next_job(const ck_recs *rs, const char *self, bool stopped, char **t, char **x)
 {
 	size_t i, j;
 
@@ -821,7 +835,9 @@ static int next_job(const ck_recs *rs, const char *allow, char **t, char **x)
 			    ck_is_top(rs, l->key, NULL, NULL))
 				continue;
 			n = ck_children(rs, l->key, kids, 2);
-			if (n >= 2 || (n == 1 && deployed_top(rs, kids[0], allow)))
+			if (n >= 2 || (n == 1 && (deployed_top(rs, kids[0], stopped ? self : NULL) ||
+						  attached_reader(rs, l->key, self) ||
+						  attached_reader(rs, kids[0], self))))
 				continue;
 			if (!(*t = vsm__strdup(l->key)))
 				return -VSM_ENOMEM;
@@ -836,7 +852,7 @@ static int next_job(const ck_recs *rs, const char *allow, char **t, char **x)
 	return 0;
 }
 
-int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *allow_deployed)
+int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped)
 {
 	int rounds, rc = 0;
 
@@ -851,7 +867,7 @@ int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *allow_deployed)
 
 		if ((rc = ck_recs_load(&rs, ctx, ds)) < 0)
 			return rc;
-		rc = next_job(&rs, allow_deployed, &t, &x);
+		rc = next_job(&rs, self, stopped, &t, &x);
 		if (rc <= 0) {
 			ck_recs_free(&rs);
 			return rc;
@@ -925,7 +941,7 @@ int vsm__ckpt_destroy_hook(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, bo
 	int rc;
 
 	if (after)
-		return ck_compact(ctx, ds, NULL) < 0 ? (vsm__error_reset(), 0) : 0;
+		return ck_compact(ctx, ds, NULL, false) < 0 ? (vsm__error_reset(), 0) : 0;
 	if (!r->n_ckpts && !r->n_layers)
 		return 0;
 	if ((rc = ck_recs_load(&rs, ctx, ds)) < 0)

@@ -419,6 +419,28 @@ START_TEST(deployed_refused)
 	}
 	ref_init("c1", 1);
 	same_as(c, "c1");
+	{
+		vsm_checkpoint_opts o = VSM_CHECKPOINT_OPTS_INIT;
+		int files;
+
+		o.flags = VSM_CHECKPOINT_STOPPED;
+		ck_vsm(vsm_checkpoint_create(NULL, c, "c2", &o));
+		ref_copy("c1", "cur", 1);
+		scribble(c, 0, p, 10);
+		/* A merge into the running disk waits; the checkpoint goes. */
+		files = tu_count_files(dsdir);
+		ck_vsm(vsm_checkpoint_delete(c, "c2", 0));
+		ck_assert_int_eq(tu_count_files(dsdir), files);
+		same_as(c, "cur");
+		/* The VM stopped: everything collapses into one layer. */
+		ck_vsm(vsm_checkpoint_delete(c, "c1", VSM_CHECKPOINT_STOPPED));
+		ck_assert_int_eq(tu_count_files(dsdir), 2);
+		same_as(c, "cur");
+		ck_assert_ptr_nonnull(vsm_device_locator(vsm_container_device(c, 0)));
+		ck_assert_ptr_nonnull(strstr(vsm_locator_path(vsm_device_locator(
+			vsm_container_device(c, 0))), vsm_device_key(vsm_container_device(c, 0))));
+		all_clean();
+	}
 	vsm_container_free(c);
 	free(p);
 }
