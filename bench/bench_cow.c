@@ -1,15 +1,59 @@
 /*
  * bench_cow: the COW engine against its peers in one run, on the same
- * filesystem: `qemu-img bench` (queue depth 1, the same access pattern),
- * a raw file through pread/pwrite (the physical reference), `qemu-img
- * commit` and `qemu-img convert`. Prints each figure and libvsm/peer.
+ * filesystem and the same images: `qemu-img bench` (queue depth 1,
+ * writeback cache, the same offsets), a raw file through pread/pwrite
+ * (the physical reference), `qemu-img commit` and `qemu-img convert`.
+ * Prints, per row, the median of --reps runs of each contender and the
+ * ratios libvsm/qemu-img and libvsm/raw. Not a test: nothing here
+ * asserts a timing.
  *
- * usage: bench_cow [--dir DIR] [--size MiB] [--qemu-img PATH]
- * Not a test: nothing here asserts a timing.
+ * usage: bench_cow [--dir DIR] [--size MiB] [--reps N] [--qemu-img PATH]
+ *
+ * What each row measures (S = the image size, 64 KiB clusters):
+ *
+ *  1 MiB sequential write (allocating)  S/1 MiB writes of 1 MiB at 0, 1 MiB,
+ *      ... into a fresh empty image (libvsm: created by libvsm; qemu-img:
+ *      by `qemu-img create`; raw: a fresh sparse file).
+ *  1 MiB sequential read  the same S/1 MiB requests reading back the image
+ *      libvsm wrote in the last run of the row above (libvsm and qemu-img
+ *      read the very same file) and the raw file.
+ *  4 KiB random read / write (overwrite)  40000 requests of 4 KiB at
+ *      offsets i * STEP mod S, i = 0, 1, ... STEP is the odd multiple of
+ *      4 KiB nearest S / golden ratio, so the offsets are 4 KiB aligned,
+ *      pairwise distinct and spread over the whole image (every L2 table)
+ *      like a low-discrepancy random sequence. `qemu-img bench` has no
+ *      random mode (only -o start offset and -S step, wrapping modulo the
+ *      image size), so both run exactly this sequence: qemu-img bench -o 0
+ *      -S STEP. Same image file for both; the raw file for raw.
+ *  4 KiB random write (allocating)  10000 such requests into a fresh empty
+ *      image (one libvsm-created empty image, copied for each contender);
+ *      most allocate a cluster (and with it the rest of the cluster reads
+ *      as zeros), a few land in a cluster allocated earlier in the run.
+ *      Raw: a fresh sparse file.
+ *  commit 1 GiB overlay  an overlay fully written (1 MiB pattern writes)
+ *      over an empty base, both copied afresh from one template for every
+ *      run: libvsm open + commit + close vs the whole `qemu-img commit -t
+ *      writeback` process (its exec and open are inside its time, a few
+ *      ms). Both end with the data durable (flushed) and the overlay
+ *      emptied. Raw: copying S bytes between two raw files with
+ *      pread/pwrite of 1 MiB + fdatasync.
+ *  convert raw -> qcow2  the raw file of the first row into a new qcow2:
+ *      libvsm vs the whole `qemu-img convert -t writeback` process. Raw:
+ *      copying it to a new raw file + fdatasync.
+ *
+ * Cache state: the page cache is warm for every read (an untimed `cat` of
+ * the file right before the timed run) and `sync` runs (untimed) before
+ * every timed run, so nobody pays for another contender's writeback.
+ * The I/O rows (1-5) do not include a final flush for any contender:
+ * `qemu-img bench` stops its clock before it flushes on close, so libvsm
+ * and raw stop theirs there too (each then flushes, untimed). The commit
+ * and convert rows include everything up to the durable end.
+ * Contenders run in a rotating order from run to run.
  */
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +69,20 @@
 #define QEMU_IMG "qemu-img"
 #endif
 
+#define MAX_REPS 15
+enum { VSM, QEMU, RAW };
+
 static const char *dir = ".";
 static const char *qemu_img = QEMU_IMG;
 static uint64_t size = 1ull << 30;
+static int reps = 3;
 static const uint64_t rnd_ops = 40000;
-/* The 4 KiB "random" pattern: a stride that wraps, so that qemu-img bench
- * (which has only strides) and we touch the same offsets. */
-static uint64_t stride;
+static uint64_t step;
+
+static char img[PATH_MAX], qimg[PATH_MAX], raw[PATH_MAX], raw2[PATH_MAX];
+static char empty_t[PATH_MAX], fresh[PATH_MAX];
+static char base_t[PATH_MAX], ov_t[PATH_MAX], base[PATH_MAX], ov[PATH_MAX];
+static char dst[PATH_MAX];
 
 static double now(void)
 {
@@ -67,7 +118,15 @@ static int sh(const char *fmt, ...)
 	return system(cmd);
 }
 
-/* Seconds `qemu-img bench` reports, or -1. */
+static void must(int status, const char *what)
+{
+	if (status != 0) {
+		fprintf(stderr, "bench_cow: %s failed\n", what);
+		exit(1);
+	}
+}
+
+/* Seconds `qemu-img bench` reports for @file, or exit. */
 static double qbench(const char *args, const char *file)
 {
 	char cmd[4096], line[512];
@@ -78,11 +137,15 @@ static double qbench(const char *args, const char *file)
 		 qemu_img, args, file);
 	p = popen(cmd, "r");
 	if (!p)
-		return -1;
+		die("popen");
 	while (fgets(line, sizeof(line), p))
 		if (sscanf(line, "Run completed in %lf seconds", &secs) == 1)
 			break;
 	pclose(p);
+	if (secs <= 0) {
+		fprintf(stderr, "bench_cow: %s gave no time\n", cmd);
+		exit(1);
+	}
 	return secs;
 }
 
@@ -90,52 +153,52 @@ static double timed_sh(const char *cmd)
 {
 	double t = now();
 
-	if (system(cmd) != 0)
-		return -1;
+	must(system(cmd), cmd);
 	return now() - t;
 }
 
-static uint64_t rnd_off(uint64_t i)
+/* Offsets of the I/O rows: sequential, or the wrapping golden-ratio step. */
+static uint64_t offset_of(uint64_t i, uint64_t bs, bool random)
 {
-	return (i * stride) % size / 4096 * 4096;
+	return random ? i * step % size : i * bs % size;
 }
 
 static vsm_image *open_img(const char *p)
 {
-	vsm_image *img;
+	vsm_image *im;
 
-	if (vsm_image_open(&img, p, NULL) < 0)
+	if (vsm_image_open(&im, p, NULL) < 0)
 		die(p);
-	return img;
+	return im;
 }
 
-static double vsm_rw(const char *p, int write, uint64_t bs, uint64_t count, int random)
+static double vsm_rw(const char *p, bool write, uint64_t bs, uint64_t count, bool random)
 {
-	vsm_image *img = open_img(p);
+	vsm_image *im = open_img(p);
 	uint8_t *buf = aligned_alloc(4096, bs);
-	uint64_t i, off = 0;
+	uint64_t i;
 	double t;
 
 	memset(buf, 0xa5, bs);
 	t = now();
 	for (i = 0; i < count; i++) {
-		off = random ? rnd_off(i) : (i * bs) % size;
-		if ((write ? vsm_image_write(img, buf, bs, off, 0) : vsm_image_read(img, buf, bs, off)) < 0)
+		uint64_t off = offset_of(i, bs, random);
+
+		if ((write ? vsm_image_write(im, buf, bs, off, 0) : vsm_image_read(im, buf, bs, off)) < 0)
 			die("I/O");
 	}
-	if (write && vsm_image_flush(img) < 0)
-		die("flush");
 	t = now() - t;
-	vsm_image_close(img);
+	if (vsm_image_close(im) < 0)
+		die("close");
 	free(buf);
 	return t;
 }
 
-static double raw_rw(const char *p, int write, uint64_t bs, uint64_t count, int random)
+static double raw_rw(const char *p, bool write, uint64_t bs, uint64_t count, bool random)
 {
 	int fd = open(p, O_RDWR);
 	uint8_t *buf = aligned_alloc(4096, bs);
-	uint64_t i, off;
+	uint64_t i;
 	double t;
 
 	if (fd < 0)
@@ -143,26 +206,91 @@ static double raw_rw(const char *p, int write, uint64_t bs, uint64_t count, int 
 	memset(buf, 0xa5, bs);
 	t = now();
 	for (i = 0; i < count; i++) {
-		off = random ? rnd_off(i) : (i * bs) % size;
-		if ((write ? pwrite(fd, buf, bs, (off_t)off) : pread(fd, buf, bs, (off_t)off)) != (ssize_t)bs)
+		off_t off = (off_t)offset_of(i, bs, random);
+
+		if ((write ? pwrite(fd, buf, bs, off) : pread(fd, buf, bs, off)) != (ssize_t)bs)
 			die("raw I/O");
 	}
+	t = now() - t;
 	if (write)
 		fdatasync(fd);
-	t = now() - t;
 	close(fd);
 	free(buf);
 	return t;
 }
 
-static void row(const char *name, double ops_or_bytes, const char *unit,
-		double t_vsm, double t_qemu, double t_raw)
+/* Copy @src to @dst (created) with pread/pwrite of 1 MiB, then fdatasync. */
+static double raw_copy(const char *src, const char *d)
 {
-	double v = t_vsm > 0 ? ops_or_bytes / t_vsm : 0, q = t_qemu > 0 ? ops_or_bytes / t_qemu : 0;
-	double r = t_raw > 0 ? ops_or_bytes / t_raw : 0;
+	uint8_t *buf = aligned_alloc(4096, 1 << 20);
+	int in, out;
+	uint64_t off;
+	double t;
 
-	printf("| %-34s | %10.0f | %10.0f | %5.2f | ", name, v, q, q > 0 ? v / q : 0);
-	if (r > 0)
+	t = now();
+	in = open(src, O_RDONLY);
+	out = open(d, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (in < 0 || out < 0)
+		die("raw copy open");
+	for (off = 0; off < size; off += 1 << 20)
+		if (pread(in, buf, 1 << 20, (off_t)off) != 1 << 20 ||
+		    pwrite(out, buf, 1 << 20, (off_t)off) != 1 << 20)
+			die("raw copy");
+	if (fdatasync(out) < 0)
+		die("fdatasync");
+	close(in);
+	close(out);
+	t = now() - t;
+	free(buf);
+	return t;
+}
+
+static void warm(const char *p)
+{
+	must(sh("cat '%s' > /dev/null", p), "cat");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	double s[MAX_REPS];
+
+	memcpy(s, v, (size_t)n * sizeof(*s));
+	qsort(s, (size_t)n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* One contender's run of a row; returns seconds. */
+typedef double (*run_fn)(int who);
+
+/* Run every contender @reps times in rotating order; print the medians. */
+static void row(const char *name, double amount, const char *unit, run_fn fn, bool has_raw)
+{
+	double t[3][MAX_REPS], v, q, r = 0;
+	int rep, k;
+
+	for (rep = 0; rep < reps; rep++) {
+		for (k = 0; k < 3; k++) {
+			int who = (rep + k) % 3;
+
+			if (who == RAW && !has_raw)
+				continue;
+			sync();
+			t[who][rep] = fn(who);
+		}
+	}
+	v = amount / median(t[VSM], reps);
+	q = amount / median(t[QEMU], reps);
+	if (has_raw)
+		r = amount / median(t[RAW], reps);
+	printf("| %-36s | %10.0f | %10.0f | %5.2f | ", name, v, q, v / q);
+	if (has_raw)
 		printf("%10.0f | %5.2f |", r, v / r);
 	else
 		printf("%10s | %5s |", "-", "-");
@@ -170,14 +298,187 @@ static void row(const char *name, double ops_or_bytes, const char *unit,
 	fflush(stdout);
 }
 
+static double seq_write(int who)
+{
+	char args[256];
+
+	switch (who) {
+	case VSM: {
+		vsm_image_create_opts co = VSM_IMAGE_CREATE_OPTS_INIT;
+
+		unlink(img);
+		co.size = size;
+		if (vsm_image_create(img, &co, 0) < 0)
+			die("create");
+		sync();
+		return vsm_rw(img, true, 1 << 20, size >> 20, false);
+	}
+	case QEMU:
+		unlink(qimg);
+		must(sh("%s create -q -f qcow2 '%s' %" PRIu64, qemu_img, qimg, size), "create");
+		sync();
+		snprintf(args, sizeof(args), "-w -c %" PRIu64 " -s 1M -S 1M --pattern=165",
+			 size >> 20);
+		return qbench(args, qimg);
+	default:
+		unlink(raw);
+		must(sh("truncate -s %" PRIu64 " '%s'", size, raw), "truncate");
+		return raw_rw(raw, true, 1 << 20, size >> 20, false);
+	}
+}
+
+static double seq_read(int who)
+{
+	char args[256];
+
+	warm(who == RAW ? raw : img);
+	switch (who) {
+	case VSM:
+		return vsm_rw(img, false, 1 << 20, size >> 20, false);
+	case QEMU:
+		snprintf(args, sizeof(args), "-c %" PRIu64 " -s 1M -S 1M", size >> 20);
+		return qbench(args, img);
+	default:
+		return raw_rw(raw, false, 1 << 20, size >> 20, false);
+	}
+}
+
+static double rnd_io(int who, bool write, const char *file, uint64_t ops)
+{
+	char args[256];
+
+	switch (who) {
+	case VSM:
+		return vsm_rw(file, write, 4096, ops, true);
+	case QEMU:
+		snprintf(args, sizeof(args), "%s-c %" PRIu64 " -s 4k -o 0 -S %" PRIu64 "%s",
+			 write ? "-w " : "", ops, step, write ? " --pattern=165" : "");
+		return qbench(args, file);
+	default:
+		return raw_rw(raw, write, 4096, ops, true);
+	}
+}
+
+static double rnd_read(int who)
+{
+	warm(who == RAW ? raw : img);
+	return rnd_io(who, false, img, rnd_ops);
+}
+
+static double rnd_overwrite(int who)
+{
+	warm(who == RAW ? raw : img);
+	return rnd_io(who, true, img, rnd_ops);
+}
+
+static double rnd_alloc(int who)
+{
+	if (who == RAW) {
+		unlink(raw2);
+		must(sh("truncate -s %" PRIu64 " '%s'", size, raw2), "truncate");
+		return raw_rw(raw2, true, 4096, rnd_ops / 4, true);
+	}
+	must(sh("cp '%s' '%s'", empty_t, fresh), "cp");
+	sync();
+	return rnd_io(who, true, fresh, rnd_ops / 4);
+}
+
+static double commit(int who)
+{
+	char cmd[PATH_MAX + 256];
+	double t;
+
+	if (who == RAW) {
+		warm(raw);
+		unlink(raw2);
+		return raw_copy(raw, raw2);
+	}
+	must(sh("cp --sparse=always '%s' '%s' && cp --sparse=always '%s' '%s'",
+		base_t, base, ov_t, ov), "cp");
+	sync();
+	warm(ov);
+	if (who == VSM) {
+		vsm_image *o;
+
+		t = now();
+		o = open_img(ov);
+		if (vsm_image_commit(o, 0) < 0)
+			die("commit");
+		if (vsm_image_close(o) < 0)
+			die("close");
+		return now() - t;
+	}
+	snprintf(cmd, sizeof(cmd), "%s commit -q -t writeback '%s'", qemu_img, ov);
+	return timed_sh(cmd);
+}
+
+static double convert(int who)
+{
+	vsm_image_convert_opts cv = VSM_IMAGE_CONVERT_OPTS_INIT;
+	char cmd[3 * PATH_MAX];
+	double t;
+
+	warm(raw);
+	unlink(dst);
+	unlink(raw2);
+	sync();
+	switch (who) {
+	case VSM:
+		t = now();
+		if (vsm_image_convert(raw, dst, &cv) < 0)
+			die("convert");
+		return now() - t;
+	case QEMU:
+		snprintf(cmd, sizeof(cmd), "%s convert -t writeback -f raw -O qcow2 '%s' '%s'",
+			 qemu_img, raw, dst);
+		return timed_sh(cmd);
+	default:
+		return raw_copy(raw, raw2);
+	}
+}
+
+/* The odd multiple of 4 KiB nearest size / golden ratio: coprime with
+ * the (power-of-two) number of 4 KiB blocks when that is a power of two,
+ * so that the offsets do not repeat within size / 4 KiB requests. */
+static uint64_t golden_step(void)
+{
+	uint64_t blocks = (uint64_t)((double)(size / 4096) / 1.6180339887498949);
+
+	if (blocks % 2 == 0)
+		blocks++;
+	return blocks * 4096;
+}
+
+static void make_templates(void)
+{
+	vsm_image_create_opts co = VSM_IMAGE_CREATE_OPTS_INIT;
+
+	co.size = size;
+	if (vsm_image_create(empty_t, &co, 0) < 0 || vsm_image_create(base_t, &co, 0) < 0)
+		die("create");
+	/* The overlay names its backing image "bench-base.qcow2": the copy
+	 * of the template base that each run commits into. */
+	must(sh("cp '%s' '%s'", base_t, base), "cp");
+	co.size = 0;
+	co.backing = "bench-base.qcow2";
+	co.backing_format = "qcow2";
+	if (vsm_image_create(ov_t, &co, 0) < 0)
+		die("create");
+	vsm_rw(ov_t, true, 1 << 20, size >> 20, false);
+}
+
+static void cleanup(void)
+{
+	const char *all[] = { img, qimg, raw, raw2, empty_t, fresh, base_t, ov_t, base, ov, dst };
+	size_t i;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		unlink(all[i]);
+}
+
 int main(int argc, char **argv)
 {
-	char img[PATH_MAX], qimg[PATH_MAX], raw[PATH_MAX], fresh[PATH_MAX], qfresh[PATH_MAX];
-	char base[PATH_MAX], ov[PATH_MAX], qbase[PATH_MAX], qov[PATH_MAX], dst[PATH_MAX];
-	char args[256], cmd[3 * PATH_MAX + 512];
-	vsm_image_create_opts co = VSM_IMAGE_CREATE_OPTS_INIT;
-	vsm_image_convert_opts cv = VSM_IMAGE_CONVERT_OPTS_INIT;
-	double tv, tq, tr, mib;
+	double mib;
 	int a;
 
 	for (a = 1; a < argc; a++) {
@@ -185,116 +486,49 @@ int main(int argc, char **argv)
 			dir = argv[++a];
 		else if (!strcmp(argv[a], "--size") && a + 1 < argc)
 			size = strtoull(argv[++a], NULL, 0) << 20;
+		else if (!strcmp(argv[a], "--reps") && a + 1 < argc)
+			reps = atoi(argv[++a]);
 		else if (!strcmp(argv[a], "--qemu-img") && a + 1 < argc)
 			qemu_img = argv[++a];
-		else {
-			fprintf(stderr, "usage: bench_cow [--dir DIR] [--size MiB] [--qemu-img PATH]\n");
-			return 2;
-		}
+		else
+			break;
 	}
-	stride = (size / 7) + 4096 * 13; /* touches every L2 table */
+	if (a < argc || reps < 1 || reps > MAX_REPS || size < (4u << 20)) {
+		fprintf(stderr, "usage: bench_cow [--dir DIR] [--size MiB (>= 4)] "
+			"[--reps N (1..%d)] [--qemu-img PATH]\n", MAX_REPS);
+		return 2;
+	}
+	step = golden_step();
 	mib = (double)size / 1048576.0;
 	path(img, "bench-vsm.qcow2");
 	path(qimg, "bench-qemu.qcow2");
 	path(raw, "bench.raw");
+	path(raw2, "bench2.raw");
+	path(empty_t, "bench-empty-template.qcow2");
 	path(fresh, "bench-fresh.qcow2");
-	path(qfresh, "bench-qfresh.qcow2");
+	path(base_t, "bench-base-template.qcow2");
+	path(ov_t, "bench-ov-template.qcow2");
 	path(base, "bench-base.qcow2");
 	path(ov, "bench-ov.qcow2");
-	path(qbase, "bench-qbase.qcow2");
-	path(qov, "bench-qov.qcow2");
 	path(dst, "bench-dst.qcow2");
-	sh("rm -f '%s' '%s' '%s' '%s' '%s' '%s' '%s' '%s' '%s' '%s'", img, qimg, raw, fresh, qfresh,
-	   base, ov, qbase, qov, dst);
+	cleanup();
+	make_templates();
 
-	printf("libvsm vs qemu-img (%s, queue depth 1, writeback) on %s, %.0f MiB image, "
-	       "64 KiB clusters\n\n", qemu_img, dir, mib);
-	printf("| %-34s | %10s | %10s | %5s | %10s | %5s | unit\n", "test", "libvsm", "qemu-img",
+	printf("libvsm vs %s (queue depth 1, writeback, warm page cache) on %s, "
+	       "%.0f MiB image, 64 KiB clusters; median of %d runs each; random step %"
+	       PRIu64 " bytes\n\n", qemu_img, dir, mib, reps, step);
+	printf("| %-36s | %10s | %10s | %5s | %10s | %5s | unit\n", "test", "libvsm", "qemu-img",
 	       "ratio", "raw file", "ratio");
-	printf("|%s|%s|%s|%s|%s|%s|\n", "------------------------------------",
+	printf("|%s|%s|%s|%s|%s|%s|\n", "--------------------------------------",
 	       "------------", "------------", "-------", "------------", "-------");
 
-	/* 1 MiB sequential write into fresh images (allocating). */
-	co.size = size;
-	if (vsm_image_create(img, &co, 0) < 0)
-		die("create");
-	tv = vsm_rw(img, 1, 1 << 20, size >> 20, 0);
-	sh("%s create -f qcow2 '%s' %" PRIu64, qemu_img, qimg, size);
-	snprintf(args, sizeof(args), "-w -c %" PRIu64 " -s 1M -S 1M --pattern=165", size >> 20);
-	tq = qbench(args, qimg);
-	sh("truncate -s %" PRIu64 " '%s'", size, raw);
-	tr = raw_rw(raw, 1, 1 << 20, size >> 20, 0);
-	row("1 MiB sequential write (allocating)", mib, "MiB/s", tv, tq, tr);
-
-	/* 1 MiB sequential read of the fully allocated images. */
-	sh("sync; echo 1 > /proc/sys/vm/drop_caches");
-	tv = vsm_rw(img, 0, 1 << 20, size >> 20, 0);
-	snprintf(args, sizeof(args), "-c %" PRIu64 " -s 1M -S 1M", size >> 20);
-	tq = qbench(args, img);
-	tr = raw_rw(raw, 0, 1 << 20, size >> 20, 0);
-	row("1 MiB sequential read", mib, "MiB/s", tv, tq, tr);
-
-	/* 4 KiB strided ("random") reads and overwrites of allocated data. */
-	tv = vsm_rw(img, 0, 4096, rnd_ops, 1);
-	snprintf(args, sizeof(args), "-c %" PRIu64 " -s 4k -S %" PRIu64, rnd_ops, stride);
-	tq = qbench(args, img);
-	tr = raw_rw(raw, 0, 4096, rnd_ops, 1);
-	row("4 KiB random read", (double)rnd_ops, "IOPS", tv, tq, tr);
-	tv = vsm_rw(img, 1, 4096, rnd_ops, 1);
-	snprintf(args, sizeof(args), "-w -c %" PRIu64 " -s 4k -S %" PRIu64, rnd_ops, stride);
-	tq = qbench(args, qimg);
-	tr = raw_rw(raw, 1, 4096, rnd_ops, 1);
-	row("4 KiB random write (overwrite)", (double)rnd_ops, "IOPS", tv, tq, tr);
-
-	/* 4 KiB random writes into empty images: each allocates a cluster. */
-	if (vsm_image_create(fresh, &co, 0) < 0)
-		die("create");
-	tv = vsm_rw(fresh, 1, 4096, rnd_ops / 4, 1);
-	sh("%s create -f qcow2 '%s' %" PRIu64, qemu_img, qfresh, size);
-	snprintf(args, sizeof(args), "-w -c %" PRIu64 " -s 4k -S %" PRIu64, rnd_ops / 4, stride);
-	tq = qbench(args, qfresh);
-	row("4 KiB random write (allocating)", (double)(rnd_ops / 4), "IOPS", tv, tq, 0);
-
-	/* Commit of a fully allocated overlay, on identical copies. */
-	co.size = size;
-	if (vsm_image_create(base, &co, 0) < 0)
-		die("create");
-	co.size = 0;
-	co.backing = "bench-base.qcow2";
-	co.backing_format = "qcow2";
-	if (vsm_image_create(ov, &co, 0) < 0)
-		die("create");
-	vsm_rw(ov, 1, 1 << 20, size >> 20, 0);
-	sh("cp --sparse=always '%s' '%s' && cp --sparse=always '%s' '%s'", base, qbase, ov, qov);
-	sh("%s rebase -u -b bench-qbase.qcow2 -F qcow2 '%s'", qemu_img, qov);
-	sh("sync");
-	{
-		vsm_image *o = open_img(ov);
-		double t = now();
-
-		if (vsm_image_commit(o, 0) < 0)
-			die("commit");
-		if (vsm_image_close(o) < 0)
-			die("close");
-		tv = now() - t;
-	}
-	snprintf(cmd, sizeof(cmd), "%s commit -q -t writeback '%s'", qemu_img, qov);
-	tq = timed_sh(cmd);
-	row("commit 1 GiB overlay", mib, "MiB/s", tv, tq, 0);
-
-	/* raw -> qcow2 convert of a fully written raw file. */
-	sh("sync");
-	tv = now();
-	if (vsm_image_convert(raw, dst, &cv) < 0)
-		die("convert");
-	tv = now() - tv;
-	sh("rm -f '%s'", dst);
-	snprintf(cmd, sizeof(cmd), "%s convert -t writeback -f raw -O qcow2 '%s' '%s'",
-		 qemu_img, raw, dst);
-	tq = timed_sh(cmd);
-	row("convert raw -> qcow2", mib, "MiB/s", tv, tq, 0);
-
-	sh("rm -f '%s' '%s' '%s' '%s' '%s' '%s' '%s' '%s' '%s' '%s'", img, qimg, raw, fresh, qfresh,
-	   base, ov, qbase, qov, dst);
+	row("1 MiB sequential write (allocating)", mib, "MiB/s", seq_write, true);
+	row("1 MiB sequential read", mib, "MiB/s", seq_read, true);
+	row("4 KiB random read", (double)rnd_ops, "IOPS", rnd_read, true);
+	row("4 KiB random write (overwrite)", (double)rnd_ops, "IOPS", rnd_overwrite, true);
+	row("4 KiB random write (allocating)", (double)(rnd_ops / 4), "IOPS", rnd_alloc, true);
+	row("commit (fully allocated overlay)", mib, "MiB/s", commit, true);
+	row("convert raw -> qcow2", mib, "MiB/s", convert, true);
+	cleanup();
 	return 0;
 }

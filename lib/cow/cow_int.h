@@ -193,6 +193,7 @@ int qc_defer_free(struct qcow2 *q, uint64_t off, uint64_t len);
 int qc_free_entry(struct qcow2 *q, uint64_t l2e);
 int qc_flush(struct qcow2 *q);
 void qc_l2_mark(struct qcow2 *q, struct cow_slot *s);
+bool qc_l2_may_evict(const struct qcow2 *q, uint64_t l1i);
 int qc_flush_all(struct qcow2 *q);
 int qc_bwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off);
 int qc_grow_map(struct cow_cache *c, uint64_t len);

@@ -620,17 +620,26 @@ VSM_API int vsm_image_convert(const char *src, const char *dst,
 		if (rc < 0)
 			goto out;
 		if (st.data) {
+			uint64_t run = 0; /* non-zero bytes gathered before p */
+
 			rc = vsm_cow_read(s->cow, buf, pnum, off);
-			/* Skip zero blocks, aligned to the target's grain. */
+			/* Skip zero blocks, aligned to the target's grain; the
+			 * blocks between them go out as one write. */
 			while (rc == 0 && p < pnum) {
 				uint64_t step = gran - ((off + p) % gran);
 
 				if (step > pnum - p)
 					step = pnum - p;
-				if (!zero_buf(buf + p, (size_t)step))
-					rc = vsm_cow_write(d->cow, buf + p, step, off + p);
+				if (!zero_buf(buf + p, (size_t)step)) {
+					run += step;
+				} else if (run) {
+					rc = vsm_cow_write(d->cow, buf + p - run, run, off + p - run);
+					run = 0;
+				}
 				p += step;
 			}
+			if (rc == 0 && run)
+				rc = vsm_cow_write(d->cow, buf + p - run, run, off + p - run);
 			if (rc < 0)
 				goto out;
 		}

@@ -167,9 +167,10 @@ int qc_read(vsm_cow *c, uint8_t *buf, uint64_t len, uint64_t off)
 		uint64_t l1i = off >> (q->cluster_bits + q->l2_bits);
 		uint64_t l2i = (off >> q->cluster_bits) & (l2n - 1);
 
-		rc = run_flush(c, &r);
-		if (rc < 0)
-			return rc;
+		/* A pending read run stays open across L2 tables: loading or
+		 * evicting a table never touches the data clusters it reads
+		 * or the buffer it fills, so host-contiguous data spanning
+		 * several tables goes out as one I/O. */
 		rc = qc_l2_get(q, l1i, false, &tbl, NULL);
 		if (rc < 0)
 			return rc;
@@ -264,10 +265,16 @@ int qc_write(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off)
 		uint64_t l1i = off >> (q->cluster_bits + q->l2_bits);
 		uint64_t l2i = (off >> q->cluster_bits) & (l2n - 1);
 
-		/* Data goes out before any L2 table can be evicted. */
-		rc = run_flush(c, &r);
-		if (rc < 0)
-			return rc;
+		/* Data goes out before any L2 table can be evicted: a dirty
+		 * table written back now could point at clusters whose data
+		 * is still in the pending run. When the next table is cached
+		 * or a free slot takes it, nothing is evicted and the run
+		 * continues across the table boundary. */
+		if (qc_l2_may_evict(q, l1i)) {
+			rc = run_flush(c, &r);
+			if (rc < 0)
+				return rc;
+		}
 		rc = qc_l2_get(q, l1i, true, &tbl, &slot);
 		if (rc < 0)
 			return rc;

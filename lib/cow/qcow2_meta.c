@@ -725,6 +725,76 @@ int qc_flush_all(struct qcow2 *q)
 	return rc;
 }
 
+/* Largest read-ahead of L2 tables in one I/O. */
+#define QC_L2_READAHEAD (1u << 20)
+
+/* How many tables from @l1i on (its own included) lie back to back on
+ * disk from @off, are not cached, and fit free cache slots: read-ahead
+ * never evicts, so it can never push out a dirty table. */
+static uint64_t l2_readahead_count(const struct qcow2 *q, uint64_t l1i, uint64_t off)
+{
+	const struct cow_cache *c = &q->l2c;
+	uint64_t max, n;
+
+	if (c->nslots >= c->maxslots)
+		return 1;
+	max = c->maxslots - c->nslots;
+	if (max > QC_L2_READAHEAD / q->cs)
+		max = QC_L2_READAHEAD / q->cs;
+	for (n = 1; n < max && l1i + n < q->l1_size; n++) {
+		uint64_t e = q->l1[l1i + n], noff = off + n * q->cs;
+
+		if ((e & QC_L1_RESERVED) || (e & QC_OFFSET_MASK) != noff ||
+		    noff + q->cs > q->file_end)
+			break;
+		if (l1i + n < c->map_len && c->map[l1i + n] >= 0)
+			break;
+	}
+	return n;
+}
+
+/* Load the L2 table of @l1i from @off into the cache, with the tables
+ * that follow it on disk when they are cheap to take along. */
+static int l2_load(struct qcow2 *q, uint64_t l1i, uint64_t off, struct cow_slot **out)
+{
+	uint64_t n = l2_readahead_count(q, l1i, off), j;
+	struct cow_slot *s;
+	uint8_t *buf;
+	int rc;
+
+	if (n > 1) {
+		buf = malloc((size_t)(n * q->cs));
+		if (!buf)
+			n = 1;
+	}
+	if (n == 1) {
+		rc = cache_take(q, &q->l2c, l1i, &s);
+		if (rc < 0)
+			return rc;
+		s->off = off;
+		rc = vsm_bdev_read(q->bdev, s->buf, q->cs, off);
+		if (rc < 0) {
+			slot_drop(&q->l2c, s);
+			return rc;
+		}
+		*out = s;
+		return 0;
+	}
+	rc = vsm_bdev_read(q->bdev, buf, (size_t)(n * q->cs), off);
+	/* The tables after the wanted one first, so that it is the most
+	 * recently used. */
+	for (j = n; rc == 0 && j-- > 0;) {
+		rc = cache_take(q, &q->l2c, l1i + j, &s);
+		if (rc < 0)
+			break;
+		s->off = off + j * q->cs;
+		memcpy(s->buf, buf + j * q->cs, q->cs);
+		*out = s;
+	}
+	free(buf);
+	return rc;
+}
+
 int qc_l2_get(struct qcow2 *q, uint64_t l1i, bool write, uint64_t **tbl,
 	      struct cow_slot **slot)
 {
@@ -770,15 +840,9 @@ int qc_l2_get(struct qcow2 *q, uint64_t l1i, bool write, uint64_t **tbl,
 			return vsm_err(VSM_ECORRUPT,
 				       "%s: L2 table offset 0x%llx is past end of file",
 				       q->label, (unsigned long long)off);
-		rc = cache_take(q, &q->l2c, l1i, &s);
+		rc = l2_load(q, l1i, off, &s);
 		if (rc < 0)
 			return rc;
-		s->off = off;
-		rc = vsm_bdev_read(q->bdev, s->buf, q->cs, off);
-		if (rc < 0) {
-			slot_drop(&q->l2c, s);
-			return rc;
-		}
 	}
 	if (write && !(s->dirty && (l1e & QC_OFLAG_COPIED))) {
 		rc = qc_rc_get(q, s->off / q->cs, &rcnt);
@@ -824,6 +888,16 @@ done:
 	if (slot)
 		*slot = s;
 	return 0;
+}
+
+/* Would qc_l2_get() for @l1i have to evict a cached table? */
+bool qc_l2_may_evict(const struct qcow2 *q, uint64_t l1i)
+{
+	const struct cow_cache *c = &q->l2c;
+
+	if (l1i < c->map_len && c->map[l1i] >= 0)
+		return false;
+	return c->nslots >= c->maxslots;
 }
 
 void qc_l2_mark(struct qcow2 *q, struct cow_slot *s)

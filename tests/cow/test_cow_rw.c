@@ -263,6 +263,123 @@ START_TEST(map_matches_model)
 }
 END_TEST
 
+/* Requests spanning many clusters and several L2 tables, over a mix of
+ * backing, allocated and zero clusters: with the default cache (a read or
+ * write run continues across tables, L2 tables lying back to back are read
+ * ahead) and with a 4-table cache (runs are cut before an eviction). The
+ * result is compared with the model, with qemu-img convert's output and
+ * with qemu-img check. */
+static const uint32_t span_cs[] = { 512, 4096, 512, 4096 };
+
+static void span_read_check(vsm_image *img, const uint8_t *model, size_t size,
+			    uint64_t *rs, uint64_t cover)
+{
+	uint8_t *buf = malloc(6 * cover + 4096);
+	int i;
+
+	ck_assert_ptr_nonnull(buf);
+	for (i = 0; i < 40; i++) {
+		uint64_t off = ct_rand(rs) % size, len = 1 + ct_rand(rs) % (6 * cover);
+
+		if (i % 3 == 0)
+			off -= off % cover; /* start on a table boundary */
+		if (off + len > size)
+			len = size - off;
+		CT_OK(vsm_image_read(img, buf, len, off));
+		ck_assert_msg(memcmp(buf, model + off, len) == 0,
+			      "read %llu+%llu differs", (unsigned long long)off,
+			      (unsigned long long)len);
+	}
+	free(buf);
+}
+
+START_TEST(io_spanning_l2_tables)
+{
+	vsm_image_create_opts co = VSM_IMAGE_CREATE_OPTS_INIT;
+	vsm_image_open_opts oo = VSM_IMAGE_OPEN_OPTS_INIT;
+	uint64_t cs = span_cs[_i], cover = cs * (cs / 8), rs = 777 + (uint64_t)_i, r;
+	size_t size = (size_t)(_i % 2 ? 24 : 2) << 20, n, k;
+	char base[PATH_MAX], ov[PATH_MAX];
+	uint8_t *model = calloc(1, size), *buf = malloc(6 * cover + 4096);
+	vsm_image_extent *map;
+	vsm_image *img;
+	bool spans = false;
+	int i;
+
+	ck_assert_ptr_nonnull(model);
+	ck_assert_ptr_nonnull(buf);
+	snprintf(base, sizeof(base), "%s/span-base%d.qcow2", ct_dir(), _i);
+	snprintf(ov, sizeof(ov), "%s/span-ov%d.qcow2", ct_dir(), _i);
+	co.size = size;
+	co.cluster_size = (uint32_t)cs;
+	CT_OK(vsm_image_create(base, &co, 0));
+	img = open_rw(base);
+	for (i = 0; i < 30; i++)
+		ct_random_op(img, model, size, &rs, (uint32_t)(3 * cover));
+	CT_OK(vsm_image_close(img));
+
+	co.size = 0;
+	co.backing = strrchr(base, '/') + 1;
+	co.backing_format = "qcow2";
+	CT_OK(vsm_image_create(ov, &co, 0));
+	img = open_rw(ov);
+	/* Zeroing one cluster per table allocates the L2 tables back to back
+	 * (no data cluster between them), so later data allocations are
+	 * host-contiguous across table boundaries. */
+	for (r = 0; r < size; r += cover) {
+		CT_OK(vsm_image_write_zeroes(img, r + cs, cs, 0));
+		memset(model + r + cs, 0, cs);
+	}
+	for (i = 0; i < 10; i++)
+		ct_random_op(img, model, size, &rs, (uint32_t)cover);
+	CT_OK(vsm_image_close(img));
+
+	/* Cold caches: read-ahead of the back-to-back tables. */
+	oo.cache_max = _i < 2 ? 0 : 4 * cs;
+	CT_OK(vsm_image_open(&img, ov, &oo));
+	span_read_check(img, model, size, &rs, cover);
+	/* Large unaligned writes over several tables and every kind of
+	 * cluster (backing, zero, allocated). */
+	for (i = 0; i < 25; i++) {
+		uint64_t off = ct_rand(&rs) % size, len = 1 + ct_rand(&rs) % (5 * cover);
+		uint8_t v = (uint8_t)(1 + ct_rand(&rs) % 250);
+
+		if (i % 2)
+			off -= off % cs;
+		if (off + len > size)
+			len = size - off;
+		for (k = 0; k < len; k++)
+			buf[k] = (uint8_t)(v + k / 777);
+		CT_OK(vsm_image_write(img, buf, len, off, 0));
+		memcpy(model + off, buf, len);
+		if (i % 8 == 7)
+			CT_OK(vsm_image_flush(img));
+	}
+	span_read_check(img, model, size, &rs, cover);
+	CT_OK(vsm_image_close(img));
+
+	CT_OK(vsm_image_open(&img, ov, &oo));
+	span_read_check(img, model, size, &rs, cover);
+	/* The path under test was taken: some data in the overlay is
+	 * host-contiguous across an L2 table boundary. */
+	CT_OK(vsm_image_map(&map, &n, img));
+	for (k = 0; k < n; k++)
+		if (map[k].depth == 0 && map[k].data && map[k].offset != UINT64_MAX &&
+		    map[k].start / cover != (map[k].start + map[k].length - 1) / cover)
+			spans = true;
+	vsm_image_extent_list_free(map);
+	ck_assert(spans);
+	CT_OK(vsm_image_close(img));
+
+	ck_assert_int_eq(ct_qemu_check(ov), 0);
+	ck_assert_int_eq(ct_qemu_check(base), 0);
+	ck_assert(ct_qemu_matches(ov, model, size));
+	ck_assert(ct_vsm_matches(ov, model, size));
+	free(model);
+	free(buf);
+}
+END_TEST
+
 /* libqcow reads what we write: single images and overlays. */
 START_TEST(libqcow_reads_ours)
 {
@@ -324,6 +441,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, overlay_create_is_cheap);
 	tcase_add_test(tc, map_matches_model);
 	tcase_add_loop_test(tc, libqcow_reads_ours, 0, 3);
+	tcase_add_loop_test(tc, io_spanning_l2_tables, 0,
+			    (int)(sizeof(span_cs) / sizeof(span_cs[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }
