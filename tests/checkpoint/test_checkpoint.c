@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "record.h"
 #include "workflow.h"
 #include <vsm/checkpoint.h>
 
@@ -815,6 +816,72 @@ START_TEST(crash_delete)
 END_TEST
 
 
+/* --- record fields --- */
+
+#define REC_HEAD "{\"version\":1,\"name\":\"vm\",\"uuid\":\"0fb88dbb-a382-403b-a3b9-334603fd0056\"," \
+	"\"ctime\":1,\"state_key\":null,\"state_size\":0,\"devices\":[{\"name\":\"d0\",\"key\":\"top\"," \
+	"\"size\":4096,\"format\":\"qcow2\",\"chain\":[{\"key\":\"L1\",\"format\":\"raw\"}]}]," \
+	"\"attached_host\":null,\"deployments\":[],\"destroying\":false,\"lease_version\":0"
+#define LAYER_OK "\"layers\":[{\"key\":\"L1\",\"format\":\"raw\",\"backing\":null," \
+	"\"backing_format\":null,\"cid\":\"d306a7e3-1055-415b-ba24-c4f33cb815a2\",\"managed\":true}]"
+#define CKPT(name, parent, key) "{\"name\":\"" name "\",\"parent\":" parent ",\"ctime\":1," \
+	"\"state_key\":null,\"state_size\":0,\"state_sum\":\"0000000000000000\",\"layers\":[" \
+	"{\"device\":\"d0\",\"key\":\"" key "\"}]}"
+
+static int decode(const char *json)
+{
+	vsm_record *r = NULL;
+	int rc = vsm_record_decode(&r, json, strlen(json), "test");
+
+	vsm_record_free(r);
+	return rc;
+}
+
+START_TEST(record_fields)
+{
+	vsm_record *r = NULL;
+	char *enc = NULL;
+	const char *good = REC_HEAD "," LAYER_OK ",\"current_checkpoint\":\"c1\",\"checkpoints\":["
+			   CKPT("c1", "null", "L1") "]}";
+
+	/* A record from before checkpoints reads, and is written back the same way. */
+	ck_vsm(vsm_record_decode(&r, REC_HEAD "}", strlen(REC_HEAD "}"), "old"));
+	ck_assert_uint_eq(r->n_ckpts, 0);
+	ck_vsm(vsm_record_encode(&enc, r));
+	ck_assert_ptr_null(strstr(enc, "checkpoints"));
+	free(enc);
+	vsm_record_free(r);
+	r = NULL;
+	ck_vsm(vsm_record_decode(&r, good, strlen(good), "good"));
+	ck_assert_uint_eq(r->n_ckpts, 1);
+	ck_assert_str_eq(r->ckpt_current, "c1");
+	ck_vsm(vsm_record_encode(&enc, r));
+	ck_assert_ptr_nonnull(strstr(enc, "\"current_checkpoint\":\"c1\""));
+	free(enc);
+	vsm_record_free(r);
+	/* Each inconsistency is refused. */
+	ck_assert_int_eq(decode(REC_HEAD "," LAYER_OK ",\"current_checkpoint\":null,\"checkpoints\":["
+				CKPT("c1", "\"nope\"", "L1") "]}"), -VSM_ECORRUPT);
+	ck_assert_int_eq(decode(REC_HEAD "," LAYER_OK ",\"current_checkpoint\":null,\"checkpoints\":["
+				CKPT("c1", "\"c2\"", "L1") "," CKPT("c2", "\"c1\"", "L1") "]}"),
+			 -VSM_ECORRUPT);
+	ck_assert_int_eq(decode(REC_HEAD "," LAYER_OK ",\"current_checkpoint\":null,\"checkpoints\":["
+				CKPT("c1", "null", "L9") "]}"), -VSM_ECORRUPT);
+	ck_assert_int_eq(decode(REC_HEAD "," LAYER_OK ",\"current_checkpoint\":\"c3\",\"checkpoints\":["
+				CKPT("c1", "null", "L1") "]}"), -VSM_ECORRUPT);
+	ck_assert_int_eq(decode(REC_HEAD "," LAYER_OK ",\"current_checkpoint\":null,\"checkpoints\":["
+				CKPT("c1", "null", "L1") "," CKPT("c1", "null", "L1") "]}"),
+			 -VSM_ECORRUPT);
+	ck_assert_int_eq(decode(REC_HEAD ",\"layers\":[{\"key\":\"L1\",\"format\":\"raw\",\"backing\":"
+				"null,\"backing_format\":null,\"cid\":null,\"managed\":true}],"
+				"\"current_checkpoint\":null,\"checkpoints\":[]}"), -VSM_ECORRUPT);
+	ck_assert_int_eq(decode(REC_HEAD ",\"layers\":[{\"key\":\"L1\",\"format\":\"raw\",\"backing\":"
+				"\"L0\",\"backing_format\":\"raw\",\"cid\":null,\"managed\":false}],"
+				"\"current_checkpoint\":null,\"checkpoints\":[]}"), -VSM_ECORRUPT);
+	ck_assert_int_eq(decode(REC_HEAD "," LAYER_OK "}"), -VSM_ECORRUPT);
+}
+END_TEST
+
 /* --- bundles --- */
 
 static int progress_calls;
@@ -1127,6 +1194,7 @@ int main(void)
 	tcase_add_unchecked_fixture(t, tu_root_setup, tu_root_teardown);
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_set_timeout(t, 120);
+	tcase_add_test(t, record_fields);
 	tcase_add_test(t, revert_cycles);
 	tcase_add_test(t, deployed_refused);
 	tcase_add_test(t, full_clone);
