@@ -663,7 +663,7 @@ static int cmd_agent(vsm_ctx *ctx, int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	/* Before any library thread exists, so that all inherit the mask. */
+	/* Also blocked in main() before the context (and its threads) exist. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (vsm_event_register(ctx, agent_event, NULL, NULL) < 0)
 		return fail();
@@ -880,6 +880,16 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[0], "image"))
 		return vsmctl_image_main(argc, argv, json_out);
 #endif
+	if (!strcmp(argv[0], "agent")) {
+		sigset_t stop;
+
+		/* Every thread the library starts inherits this: the agent
+		 * takes SIGTERM/SIGINT with sigwait(). */
+		sigemptyset(&stop);
+		sigaddset(&stop, SIGTERM);
+		sigaddset(&stop, SIGINT);
+		pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	}
 	if (vsm_ctx_open(&ctx, &opts) < 0)
 		return fail();
 	if (!strcmp(argv[0], "datastore"))

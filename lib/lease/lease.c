@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,18 @@ typedef struct lease_held {
 	lease_hb *hb;
 	uint64_t lver;
 	bool lost;
+	uint8_t *mine;   /* owner sector as we wrote it (compare-and-write) */
 	struct lease_held *next;
 } lease_held;
+
+/* Owner sectors as this context last wrote them on release: the next
+ * acquisition of the same lease tries them as its expectation, which
+ * makes an uncontended acquire one atomic I/O. */
+typedef struct lease_cache {
+	uint32_t idx;
+	uint8_t *bytes;
+	struct lease_cache *next;
+} lease_cache;
 
 struct vsm_lease_ds {
 	vsm_lease_mgr *mgr;
@@ -63,6 +74,7 @@ struct vsm_lease_ds {
 	bool watched_once;
 	lease_hb *hbs;
 	lease_held *held;
+	lease_cache *cache;
 	uint64_t seen_gen;
 	int64_t next_due;
 	struct vsm_lease_ds *next;
@@ -538,12 +550,19 @@ static void *renewer(void *arg)
 
 static void start_thread(vsm_lease_mgr *m)
 {
+	sigset_t all, old;
+
 	if (m->running || m->manual || m->stopping)
 		return;
+	/* A library thread must never be the one the process's signals
+	 * (SIGTERM to an agent, ...) are delivered to. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (pthread_create(&m->thread, NULL, renewer, m) == 0)
 		m->running = true;
 	else
 		vsm__log(m->ctx, VSM_LOG_ERROR, "cannot start the lease renewal thread");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 int vsm__lease_mgr_new(vsm_lease_mgr **out, vsm_ctx *ctx, bool manual)
@@ -591,7 +610,15 @@ static void lds_free(vsm_lease_ds *l)
 
 		l->held = e->next;
 		free(e->container);
+		free(e->mine);
 		free(e);
+	}
+	while (l->cache) {
+		lease_cache *k = l->cache;
+
+		l->cache = k->next;
+		free(k->bytes);
+		free(k);
 	}
 	free(l->obs);
 	free(l);
@@ -1005,6 +1032,7 @@ static void held_drop(vsm_lease_ds *l, lease_held *gone)
 		if (*pp == gone) {
 			*pp = gone->next;
 			free(gone->container);
+			free(gone->mine);
 			free(gone);
 			return;
 		}
@@ -1045,6 +1073,41 @@ static int held_by_error(int code, const vsm_record *r, const vsm_lv *cur, int j
 		       cur->owner, when, (double)stopped / 1000, (double)timeout / 1000);
 }
 
+/* Take (and forget) the cached owner sector of lease @idx, or NULL. */
+static uint8_t *cache_take(vsm_lease_ds *l, uint32_t idx)
+{
+	lease_cache **pp, *k;
+	uint8_t *b;
+
+	for (pp = &l->cache; (k = *pp); pp = &k->next) {
+		if (k->idx == idx) {
+			*pp = k->next;
+			b = k->bytes;
+			free(k);
+			return b;
+		}
+	}
+	return NULL;
+}
+
+static void cache_put(vsm_lease_ds *l, uint32_t idx, uint8_t *bytes)
+{
+	lease_cache *k;
+	int n = 0;
+
+	free(cache_take(l, idx));
+	for (k = l->cache; k; k = k->next)
+		n++;
+	if (n >= 64 || !(k = calloc(1, sizeof(*k)))) {
+		free(bytes);
+		return;
+	}
+	k->idx = idx;
+	k->bytes = bytes;
+	k->next = l->cache;
+	l->cache = k;
+}
+
 /* Called with the manager locked; may unlock it while watching. */
 static int acquire_locked(vsm_lease_ds *l, const vsm_record *r, const char *host,
 			  unsigned int flags, uint64_t *lver, bool *took_over)
@@ -1058,23 +1121,33 @@ static int acquire_locked(vsm_lease_ds *l, const vsm_record *r, const char *host
 		return vsm_err(VSM_EINVAL, "datastore '%s': no lease for slot %u", l->ds->name,
 			       r->slot);
 	for (tries = 0; tries < 200; tries++) {
-		uint8_t *raw = NULL;
+		uint8_t *raw = NULL, *mine = NULL;
 		uint64_t inst_max = 0;
 		vsm_lv cur, want, chosen;
 		int64_t stopped = 0;
+		lease_held *e;
 		int j;
 
 		if ((rc = hb_join(l, host, &me)) < 0)
 			return rc;
+		/* What we last wrote ourselves, if anything: compare-and-write
+		 * checks it is still there. */
+		if (!l->plain && (raw = cache_take(l, idx)) && ls_owner_decode(raw, &cur) != 1) {
+			free(raw);
+			raw = NULL;
+		}
 		/* Read the lease first, then the heartbeats: a holder that
 		 * renewed before our read of the lease is seen moving. */
-		if ((rc = lease_read(l, idx, &cur, &raw, &inst_max)) < 0)
+		if (!raw && (rc = lease_read(l, idx, &cur, &raw, &inst_max)) < 0)
 			return rc;
-		if ((rc = obs_refresh(l, NULL)) < 0) {
-			free(raw);
-			return rc;
-		}
 		j = judge(l, &cur, r->uuid, me, &stopped);
+		if (j != J_FREE && j != J_OURS) {
+			if ((rc = obs_refresh(l, NULL)) < 0) {
+				free(raw);
+				return rc;
+			}
+			j = judge(l, &cur, r->uuid, me, &stopped);
+		}
 		if ((flags & VSM__LEASE_SAME_HOST) && j != J_FREE && j != J_OURS) {
 			free(raw);
 			return held_by_error(VSM_ESTALE, r, &cur, j, stopped, l->timeout);
@@ -1116,17 +1189,20 @@ static int acquire_locked(vsm_lease_ds *l, const vsm_record *r, const char *host
 			}
 			ls_owner_encode(buf, &want);
 			rc = vsm_bdev_compare_and_write(l->bdev, raw, buf, l->lb, area_off(l, idx));
-			free(buf);
 			free(raw);
 			if (rc == -VSM_EMISMATCH) {
+				free(buf);
 				vsm__error_reset();
 				continue;
 			}
 			/* No flush: a completed write is what other hosts see
 			 * (doc/leases.md, "Limits"). */
-			if (rc < 0)
+			if (rc < 0) {
+				free(buf);
 				return rc;
+			}
 			chosen = want;
+			mine = buf;
 		} else {
 			free(raw);
 			if (inst_max > cur.lver)
@@ -1139,8 +1215,13 @@ static int acquire_locked(vsm_lease_ds *l, const vsm_record *r, const char *host
 				continue; /* someone else's value: judge it afresh */
 			}
 		}
-		if ((rc = held_set(l, r, me, chosen.lver)) < 0)
+		if ((rc = held_set(l, r, me, chosen.lver)) < 0) {
+			free(mine);
 			return rc;
+		}
+		e = held_find(l, r->slot, r->uuid);
+		free(e->mine);
+		e->mine = mine;
 		*lver = chosen.lver;
 		if (took_over)
 			*took_over = j == J_DEAD;
@@ -1179,6 +1260,33 @@ int vsm__lease_release(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r)
 	pthread_mutex_lock(&l->mgr->lock);
 	if (!(e = held_find(l, r->slot, r->uuid)))
 		goto out;
+	if (!l->plain && e->mine) {
+		/* Still exactly what we wrote? Then one compare-and-write frees it. */
+		uint8_t *buf = sector_buf(l);
+		vsm_lv want;
+
+		if (!buf) {
+			rc = -VSM_ENOMEM;
+			goto drop;
+		}
+		memset(&want, 0, sizeof(want));
+		want.lver = e->lver + 1;
+		want.flags = LV_FREE;
+		want.owner_slot = UINT32_MAX;
+		want.since_ms = wall_ms();
+		memcpy(want.uuid, r->uuid, sizeof(want.uuid));
+		ls_owner_encode(buf, &want);
+		rc = vsm_bdev_compare_and_write(l->bdev, e->mine, buf, l->lb, area_off(l, idx));
+		if (rc == 0) {
+			cache_put(l, idx, buf);
+			goto drop;
+		}
+		free(buf);
+		if (rc != -VSM_EMISMATCH)
+			goto drop;
+		vsm__error_reset();
+		rc = 0;
+	}
 	for (tries = 0; tries < 50; tries++) {
 		uint8_t *raw = NULL;
 		uint64_t inst_max = 0;
@@ -1227,6 +1335,7 @@ int vsm__lease_release(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r)
 			break;
 		rc = 0;
 	}
+drop:
 	held_drop(l, e);
 out:
 	pthread_mutex_unlock(&l->mgr->lock);
