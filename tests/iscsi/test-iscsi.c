@@ -90,21 +90,6 @@ static vsm_ctx *ctx_on(const char *tag, unsigned int flags)
 	return ctx;
 }
 
-static void tgtadm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void tgtadm(const char *fmt, ...)
-{
-	char args[512], *cmd = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	ck_assert_int_ge(asprintf(&cmd, "tgtadm -C %s --lld iscsi %s",
-				  env("VSM_TEST_TGT_CPORT"), args), 0);
-	ck_assert_msg(system(cmd) == 0, "'%s' failed", cmd);
-	free(cmd);
-}
-
 static void fill(uint8_t *p, size_t n, unsigned seed)
 {
 	size_t i;
@@ -749,7 +734,18 @@ START_TEST(lun_vanishes_mid_io)
 	pthread_create(&t, NULL, writer, &w);
 	for (i = 0; i < 200 && w.ok < 20; i++)
 		usleep(10000);
-	tgtadm("--mode logicalunit --op delete --tid 5 --lun %d", atoi(key + 3));
+	/* tgt refuses while a command is running on the LUN: try again. */
+	{
+		char cmd[200];
+		int tries;
+
+		snprintf(cmd, sizeof(cmd), "tgtadm -C %s --lld iscsi --mode logicalunit --op "
+			 "delete --tid 5 --lun %d 2>/dev/null", env("VSM_TEST_TGT_CPORT"),
+			 atoi(key + 3));
+		for (tries = 0; tries < 500 && system(cmd) != 0; tries++)
+			usleep(10000);
+		ck_assert_msg(tries < 500, "'%s' kept failing", cmd);
+	}
 	for (i = 0; i < 1000 && w.rc == 0; i++)
 		usleep(10000);
 	w.stop = 1;
