@@ -39,7 +39,7 @@ static int sh(const char *fmt, ...)
 	va_start(ap, fmt);
 	ck_assert(vasprintf(&cmd, fmt, ap) > 0);
 	va_end(ap);
-	ck_assert(asprintf(&full, getenv("CKPT_DEBUG") ? "%s 1>&2" : "%s >/dev/null 2>&1",
+	ck_assert(asprintf(&full, getenv("CKPT_DEBUG") ? "( %s ) 1>&2" : "( %s ) >/dev/null 2>&1",
 			   cmd) > 0);
 	st = system(full);
 	free(cmd);
@@ -816,6 +816,72 @@ START_TEST(crash_delete)
 END_TEST
 
 
+/* A golden image (vsm_device_spec.base) is read by checkpoints and
+ * merges but never changed or deleted. */
+START_TEST(golden_base)
+{
+	vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
+	const vsm_device_spec *ptrs[1] = { &d };
+	vsm_container_opts o = VSM_CONTAINER_OPTS_INIT;
+	vsm_container *c = NULL, *c2 = NULL;
+	char *gold = path_in(dsdir, "golden.qcow2"), *p = ref_path("cur", 0);
+	vsm_image_create_opts io = VSM_IMAGE_CREATE_OPTS_INIT;
+	vsm_image *img = NULL;
+	uint8_t buf[65536];
+
+	io.size = DEV_SIZE;
+	ck_vsm(vsm_image_create(gold, &io, 0));
+	memset(buf, 0x5a, sizeof(buf));
+	ck_vsm(vsm_image_open(&img, gold, NULL));
+	ck_vsm(vsm_image_write(img, buf, sizeof(buf), 0, 0));
+	ck_vsm(vsm_image_close(img));
+	ck_assert_int_eq(sh("md5sum '%s' > '%s/golden.md5'", gold, refdir), 0);
+	ref_init("cur", 1);
+	{
+		int fd = open(p, O_RDWR);
+
+		ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+		close(fd);
+	}
+	d.name = "d0";
+	d.format = VSM_FORMAT_QCOW2;
+	d.base = "golden.qcow2";
+	o.devices = ptrs;
+	o.n_devices = 1;
+	o.flags = VSM_CONTAINER_CREATE_THIN;
+	ck_vsm(vsm_container_create(&c, ctx, "ds1", "vm", &o));
+	ck_vsm(vsm_container_create(&c2, ctx, "ds1", "vm2", &o));
+	scribble(c, 0, p, 1);
+	ref_copy("cur", "c1", 1);
+	ckpt(c, "c1", NULL);
+	scribble(c, 0, p, 2);
+	ckpt(c, "c2", NULL);
+	scribble(c, 0, p, 3);
+	ref_copy("cur", "top", 1);
+	ck_vsm(vsm_checkpoint_delete(c, "c1", 0));
+	ck_vsm(vsm_checkpoint_delete(c, "c2", 0));
+	same_as(c, "top");
+	all_clean();
+	ck_vsm(vsm_container_destroy(c, 0));
+	ck_assert_int_eq(sh("cd '%s' && md5sum -c '%s/golden.md5'", dsdir, refdir), 0);
+	ck_assert(tu_exists(gold));
+	ref_init("g", 1);
+	{
+		char *g = ref_path("g", 0);
+		int fd = open(g, O_RDWR);
+
+		ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+		close(fd);
+		free(g);
+	}
+	same_as(c2, "g");
+	vsm_container_free(c);
+	vsm_container_free(c2);
+	free(gold);
+	free(p);
+}
+END_TEST
+
 /* --- record fields --- */
 
 #define REC_HEAD "{\"version\":1,\"name\":\"vm\",\"uuid\":\"0fb88dbb-a382-403b-a3b9-334603fd0056\"," \
@@ -1198,6 +1264,7 @@ int main(void)
 	tcase_add_test(t, revert_cycles);
 	tcase_add_test(t, deployed_refused);
 	tcase_add_test(t, full_clone);
+	tcase_add_test(t, golden_base);
 	tcase_add_test(t, export_import);
 	tcase_add_test(t, import_skips_base);
 	tcase_add_test(t, damaged_bundles);
