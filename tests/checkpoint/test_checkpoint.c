@@ -377,6 +377,40 @@ START_TEST(revert_cycles)
 		ck_assert_int_eq(strlen(vsm_checkpoint_layer_cid(list[i], 0)), VSM_UUID_STRLEN);
 	}
 	vsm_checkpoint_list_free(list, n);
+	/* The blob read back to an fd, then damaged on disk: refused. */
+	{
+		char *out = path_in(refdir, "out"), *cmd = NULL;
+		int ofd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+		ck_vsm(vsm_checkpoint_state_read(c, "c1", ofd, NULL, NULL));
+		close(ofd);
+		{
+			char *want = path_in(refdir, "want");
+			int wfd = open(want, O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+			ck_assert_int_eq(write(wfd, s1.data, s1.size), (ssize_t)s1.size);
+			close(wfd);
+			ck_assert_int_eq(sh("cmp '%s' '%s'", want, out), 0);
+			free(want);
+		}
+		{
+			blob back2 = blob_make(s1.size, 0);
+
+			ck_vsm(vsm_checkpoint_state_read(c, "c1", -1, blob_write, &back2));
+			ck_assert(memcmp(back2.data, s1.data, s1.size) == 0);
+			free(back2.data);
+		}
+		ck_assert(asprintf(&cmd, "for g in '%s'/*-state.*.raw; do "
+				   "printf '\\001' | dd of=\"$g\" bs=1 seek=1000 conv=notrunc status=none; "
+				   "done", dsdir) > 0);
+		ck_assert_int_eq(sh("%s", cmd), 0);
+		free(cmd);
+		ofd = open(out, O_RDWR | O_TRUNC);
+		ck_vsm_refused(vsm_checkpoint_state_read(c, "c1", ofd, NULL, NULL), VSM_ECORRUPT,
+			       "checksum");
+		close(ofd);
+		free(out);
+	}
 	ck_vsm_refused(vsm_checkpoint_create(NULL, c, "c1", NULL), VSM_EEXISTS, "already exists");
 	ck_vsm_refused(vsm_checkpoint_revert(c, "nope", NULL), VSM_ENOTFOUND, "nope");
 	all_clean();
