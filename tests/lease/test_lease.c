@@ -352,6 +352,34 @@ START_TEST(other_context_sees_change)
 }
 END_TEST
 
+START_TEST(protocol_is_per_datastore)
+{
+	vsm_ctx *a, *b;
+	char *dir;
+	int rc;
+
+	fresh_ds();
+	a = host_ctx("h1");
+	vsm_ctx_free(a);
+	/* A process told to use the other protocol is refused, not mixed in. */
+	setenv("VSM_LEASE_PROTOCOL", plain ? "caw" : "plain", 1);
+	dir = tu_dir("h2");
+	b = tu_ctx(dir);
+	rc = vsm_datastore_add(b, "ds", dsuri, 0);
+	if (plain) {
+		/* A datastore recorded as plain stays plain, whatever the backend
+		 * or the environment offer. */
+		ck_assert_int_eq(rc, 0);
+	} else {
+		ck_assert_int_eq(rc, -VSM_ESTATE);
+		ck_assert_msg(strstr(tu_msg(), "compare-and-write"), "%s", tu_msg());
+	}
+	lt_env(plain);
+	vsm_ctx_free(b);
+	free(dir);
+}
+END_TEST
+
 static TCase *cases(const char *name, void (*setup)(void))
 {
 	TCase *tc = tcase_create(name);
@@ -363,6 +391,7 @@ static TCase *cases(const char *name, void (*setup)(void))
 	tcase_add_test(tc, paused_holder_loses_and_is_fenced);
 	tcase_add_test(tc, manual_renewal);
 	tcase_add_test(tc, other_context_sees_change);
+	tcase_add_test(tc, protocol_is_per_datastore);
 	return tc;
 }
 
