@@ -957,38 +957,25 @@ int vsm__ckpt_destroy_hook(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, bo
 				rc = 0;
 			}
 		}
-	/* Bottom-up is not needed: a layer is deleted only when nothing,
-	 * not even a layer above it, is left that reads it. Repeat until
-	 * nothing more goes. */
-	for (j = 0; j <= r->n_layers && rc == 0; j++) {
-		bool more = false;
+	/* The destroyed record counts for nothing (it is marked destroying),
+	 * so a layer goes when no other record names it: not in a chain, a
+	 * checkpoint, a table's backing link, nor its own table. */
+	for (i = 0; i < r->n_layers && rc == 0; i++) {
+		const vsm_rec_frozen *l = &r->layers[i];
+		bool others = false;
 
-		for (i = 0; i < r->n_layers && rc == 0; i++) {
-			const vsm_rec_frozen *l = &r->layers[i];
-			size_t k;
-			bool others = false;
-
-			if (!l->managed)
-				continue;
-			for (k = 0; k < rs.n; k++)
-				if (strcmp(rs.v[k]->uuid, r->uuid) && ck_layer(rs.v[k], l->key))
-					others = true;
-			if (others || ck_referenced(&rs, l->key))
-				continue;
-			/* Drop it from our copy so layers above no longer count. */
-			rc = ds->be->ops.device_delete(ds->h, l->key, 0);
-			if (rc == -VSM_ENOTFOUND) {
-				vsm__error_reset();
-				rc = 0;
-			}
-			for (k = 0; k < rs.n; k++)
-				if (!strcmp(rs.v[k]->uuid, r->uuid) && ck_layer(rs.v[k], l->key)) {
-					ck_layer_remove(rs.v[k], l->key);
-					more = true;
-				}
+		if (!l->managed)
+			continue;
+		for (j = 0; j < rs.n; j++)
+			if (strcmp(rs.v[j]->uuid, r->uuid) && ck_layer(rs.v[j], l->key))
+				others = true;
+		if (others || ck_referenced(&rs, l->key))
+			continue;
+		rc = ds->be->ops.device_delete(ds->h, l->key, 0);
+		if (rc == -VSM_ENOTFOUND) {
+			vsm__error_reset();
+			rc = 0;
 		}
-		if (!more)
-			break;
 	}
 	ck_recs_free(&rs);
 	if (rc < 0)
