@@ -1,0 +1,131 @@
+#!/bin/bash
+# Two hosts and a target in three network namespaces (veth pairs, 192.0.2.x
+# addresses that exist only inside them): tgtd runs in the target's
+# namespace, each host runs vsmctl in its own. Both open the datastore;
+# host A attaches a container and keeps its lease with `vsmctl agent`;
+# host B is refused. A's link goes down: A's lease lapses and B takes
+# over, after the lease timeout and never before; with the link back, A is
+# fenced off. Namespaces, processes and temp files are removed in a trap.
+#
+# usage: netns-run.sh VSMCTL
+set -euo pipefail
+
+VSMCTL=$1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || fail "needs root for network namespaces"
+for p in ip tgtd tgtadm; do command -v "$p" >/dev/null || fail "'$p' is not installed"; done
+
+TAG=vsm$$
+NS_T=$TAG-t NS_A=$TAG-a NS_B=$TAG-b
+T=$(mktemp -d "${TMPDIR:-/tmp}/vsm-netns.XXXXXX")
+TGTD_PID= AGENT_PID= CPORT=
+TIMEOUT_MS=3000
+RENEW_MS=300
+
+cleanup() {
+	local rc=$?
+	set +e
+	[ -n "$AGENT_PID" ] && kill -KILL "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null
+	if [ -n "$TGTD_PID" ] && kill -0 "$TGTD_PID" 2>/dev/null; then
+		ip netns exec "$NS_T" tgtadm -C "$CPORT" --op delete --mode system >/dev/null 2>&1
+		for _ in $(seq 50); do kill -0 "$TGTD_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$TGTD_PID" 2>/dev/null
+		wait "$TGTD_PID" 2>/dev/null
+	fi
+	[ -n "$CPORT" ] && rm -f "/var/run/tgtd/socket.$CPORT" "/var/run/tgtd/socket.$CPORT.lock"
+	for ns in "$NS_A" "$NS_B" "$NS_T"; do ip netns del "$ns" 2>/dev/null; done
+	if [ $rc -ne 0 ]; then
+		for f in "$T"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -15 "$f" >&2; }; done
+	fi
+	rm -rf "$T"
+	exit $rc
+}
+trap cleanup EXIT INT TERM
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+ip netns add "$NS_T"
+ip netns add "$NS_A"
+ip netns add "$NS_B"
+ip link add "$TAG-a0" netns "$NS_A" type veth peer name "$TAG-ta" netns "$NS_T"
+ip link add "$TAG-b0" netns "$NS_B" type veth peer name "$TAG-tb" netns "$NS_T"
+ip -n "$NS_A" addr add 192.0.2.1/30 dev "$TAG-a0"
+ip -n "$NS_T" addr add 192.0.2.2/30 dev "$TAG-ta"
+ip -n "$NS_B" addr add 192.0.2.5/30 dev "$TAG-b0"
+ip -n "$NS_T" addr add 192.0.2.6/30 dev "$TAG-tb"
+for ns in "$NS_A" "$NS_B" "$NS_T"; do ip -n "$ns" link set lo up; done
+ip -n "$NS_A" link set "$TAG-a0" up
+ip -n "$NS_B" link set "$TAG-b0" up
+ip -n "$NS_T" link set "$TAG-ta" up
+ip -n "$NS_T" link set "$TAG-tb" up
+
+for _ in $(seq 100); do
+	CPORT=$((1000 + RANDOM % 30000))
+	[ ! -e "/var/run/tgtd/socket.$CPORT" ] && break
+done
+ip netns exec "$NS_T" tgtd -f -C "$CPORT" --iscsi portal=0.0.0.0:3260 >"$T/tgtd.log" 2>&1 &
+TGTD_PID=$!
+TA=(ip netns exec "$NS_T" tgtadm -C "$CPORT" --lld iscsi)
+for _ in $(seq 100); do "${TA[@]}" --mode target --op show >/dev/null 2>&1 && break; sleep 0.05; done
+IQN=iqn.2026-01.org.libvsm.test:netns
+"${TA[@]}" --mode target --op new --tid 1 --targetname "$IQN"
+"${TA[@]}" --mode target --op bind --tid 1 --initiator-address ALL
+for l in 1 2 3; do
+	truncate -s 16M "$T/lun$l.img"
+	"${TA[@]}" --mode logicalunit --op new --tid 1 --lun "$l" --backing-store "$T/lun$l.img"
+done
+
+# Host A formats the datastore with short lease timings.
+A=(ip netns exec "$NS_A" env VSM_LEASE_TIMEOUT_MS=$TIMEOUT_MS VSM_LEASE_RENEW_MS=$RENEW_MS
+   VSM_ISCSI_INITIATOR=iqn.2026-01.org.libvsm.test:host-a "$VSMCTL" --state "$T/state-a")
+B=(ip netns exec "$NS_B" env VSM_ISCSI_INITIATOR=iqn.2026-01.org.libvsm.test:host-b
+   "$VSMCTL" --state "$T/state-b")
+"${A[@]}" datastore add san "iscsi://192.0.2.2:3260/$IQN?timeout=2" >/dev/null
+"${A[@]}" host add ha >/dev/null
+"${A[@]}" host link ha san >/dev/null
+"${A[@]}" container create web --datastore san --disk d0:4M >/dev/null
+"${A[@]}" attach web ha >/dev/null
+"${A[@]}" agent --host ha >"$T/agent.log" 2>&1 &
+AGENT_PID=$!
+
+"${B[@]}" datastore add san "iscsi://192.0.2.6:3260/$IQN?timeout=2" >/dev/null
+"${B[@]}" host add hb >/dev/null
+"${B[@]}" host link hb san >/dev/null
+sleep 1
+if "${B[@]}" attach web hb >"$T/b-refused.log" 2>&1; then
+	fail "host B attached while A holds the lease"
+fi
+grep -q "ha" "$T/b-refused.log" || fail "refusal does not name host A: $(cat "$T/b-refused.log")"
+echo "ok: B refused while A's heartbeat moves"
+
+# Cut A off from the target.
+ip -n "$NS_A" link set "$TAG-a0" down
+T_DOWN=$(now_ms)
+# A fresh vsmctl cannot know for how long the heartbeat has stood still
+# before it started looking: a plain attach is refused, and attach
+# --takeover watches the heartbeat for the timeout, then takes over.
+if "${B[@]}" attach web hb >"$T/b-attach.log" 2>&1; then
+	fail "B attached at once after A's link went down"
+fi
+grep -q "ha" "$T/b-attach.log" || fail "refusal does not name host A: $(cat "$T/b-attach.log")"
+"${B[@]}" attach web hb --takeover >"$T/b-takeover.log" 2>&1 ||
+	fail "takeover failed: $(cat "$T/b-takeover.log")"
+T_OK=$(now_ms)
+ELAPSED=$((T_OK - T_DOWN))
+echo "ok: B took over $ELAPSED ms after A's link went down (lease timeout $TIMEOUT_MS ms)"
+# A's last heartbeat landed at most one renewal before the link went down.
+[ "$ELAPSED" -ge $((TIMEOUT_MS - RENEW_MS)) ] ||
+	fail "takeover $ELAPSED ms after the link went down, before the lease timeout"
+
+# With its link back, A may no longer act for the container.
+ip -n "$NS_A" link set "$TAG-a0" up
+kill -TERM "$AGENT_PID" 2>/dev/null || true
+wait "$AGENT_PID" 2>/dev/null || true
+AGENT_PID=
+if "${A[@]}" deploy web d0 >"$T/a-fenced.log" 2>&1; then
+	fail "host A deployed after losing its lease"
+fi
+echo "ok: A is fenced off: $(tail -1 "$T/a-fenced.log")"
+"${B[@]}" deploy web d0 >/dev/null
+"${B[@]}" container destroy web --force >/dev/null
+echo "ok: B deploys and destroys"
