@@ -2,12 +2,13 @@
  * bench_checkpoint: checkpoints against their peers in one run. Not a
  * test: nothing here asserts a timing.
  *
- * usage: bench_checkpoint [--dir DIR] [--reps N] [--layer MiB]
+ * usage: bench_checkpoint [--dir DIR] [--reps N] [--copy-reps N] [--layer MiB]
  *
  * Rows:
  *  checkpoint create, 4 x 100 GiB (sparse) and 4 x 1 GiB qcow2 devices:
  *      median latency of vsm_checkpoint_create (no state blob) over N
- *      checkpoints of one container each; it must not grow with the size.
+ *      checkpoints of one container each, the two containers taking turns;
+ *      it must not grow with the size.
  *  delete-merge of a 1 GiB layer: a base layer and its child both hold
  *      1 GiB of (different) data, so either direction copies 1 GiB;
  *      vsm_checkpoint_delete of the base's checkpoint vs `qemu-img commit`
@@ -17,7 +18,9 @@
  *      empty datastore; next to `qemu-img convert -O qcow2` of the same
  *      layer file (which reads and writes it once, as export and import
  *      each do).
- * `sync` runs (untimed) before every timed step.
+ * The copy rows are the median of --copy-reps fresh setups (libvsm and
+ * qemu-img take turns going first). `sync` runs (untimed) before every
+ * timed step.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -35,7 +38,7 @@
 
 static const char *dir = "/tmp";
 static char root[4096];
-static int reps = 5;
+static int reps = 9, big_reps = 3;
 static uint64_t layer_mib = 1024;
 
 static double now(void)
@@ -132,24 +135,30 @@ static void fill(vsm_container *c, const char *dsdir, uint64_t mib, unsigned int
 	free(buf);
 }
 
-static double ckpt_latency(vsm_ctx *ctx, const char *name, uint64_t size)
+/* Checkpoints of the two containers alternate, so neither pays for
+ * warming up the catalog or the page cache. */
+static void ckpt_latency(vsm_ctx *ctx, double *big, double *small)
 {
-	vsm_container *c = make(ctx, name, 4, size);
-	double t[64];
+	vsm_container *c[2] = { make(ctx, "big", 4, UINT64_C(100) << 30),
+				make(ctx, "small", 4, UINT64_C(1) << 30) };
+	double t[2][64];
 	char cp[32];
-	int i;
+	int i, k;
 
-	for (i = 0; i < reps; i++) {
-		double t0;
+	for (i = 0; i < reps; i++)
+		for (k = 0; k < 2; k++) {
+			double t0;
 
-		snprintf(cp, sizeof(cp), "c%d", i);
-		t0 = now();
-		if (vsm_checkpoint_create(NULL, c, cp, NULL) < 0)
-			die("checkpoint create");
-		t[i] = now() - t0;
-	}
-	vsm_container_free(c);
-	return median(t, reps);
+			snprintf(cp, sizeof(cp), "c%d", i);
+			t0 = now();
+			if (vsm_checkpoint_create(NULL, c[(i + k) % 2], cp, NULL) < 0)
+				die("checkpoint create");
+			t[(i + k) % 2][i] = now() - t0;
+		}
+	*big = median(t[0], reps);
+	*small = median(t[1], reps);
+	vsm_container_free(c[0]);
+	vsm_container_free(c[1]);
 }
 
 static void row(const char *what, double ours, double theirs, uint64_t bytes)
@@ -170,24 +179,30 @@ int main(int argc, char **argv)
 	vsm_ctx *ctx = NULL;
 	vsm_container *m, *e, *imported = NULL;
 	char state[4200], ds1[4200], ds2[4200], qdir[4200], uri[4300], bundle[4300];
-	double t0, lat_big, lat_small, t_merge, t_commit, t_export, t_import, t_convert;
+	double t0, lat_big, lat_small, t_merge[16], t_commit[16], t_export[16], t_import[16],
+	       t_convert[16];
 	uint64_t bytes;
-	int a;
+	int a, r, k;
 
 	for (a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "--dir") && a + 1 < argc)
 			dir = argv[++a];
 		else if (!strcmp(argv[a], "--reps") && a + 1 < argc)
 			reps = atoi(argv[++a]);
+		else if (!strcmp(argv[a], "--copy-reps") && a + 1 < argc)
+			big_reps = atoi(argv[++a]);
 		else if (!strcmp(argv[a], "--layer") && a + 1 < argc)
 			layer_mib = strtoull(argv[++a], NULL, 10);
 		else {
-			fprintf(stderr, "usage: bench_checkpoint [--dir DIR] [--reps N] [--layer MiB]\n");
+			fprintf(stderr, "usage: bench_checkpoint [--dir DIR] [--reps N] [--copy-reps N] "
+				"[--layer MiB]\n");
 			return 2;
 		}
 	}
 	if (reps < 1 || reps > 64)
 		reps = 5;
+	if (big_reps < 1 || big_reps > 16)
+		big_reps = 3;
 	bytes = layer_mib << 20;
 	snprintf(root, sizeof(root), "%s/bench-ckpt.XXXXXX", dir);
 	if (!mkdtemp(root)) {
@@ -211,86 +226,106 @@ int main(int argc, char **argv)
 	if (vsm_datastore_add(ctx, "ds2", uri, 0) < 0)
 		die("datastore add");
 
-	lat_big = ckpt_latency(ctx, "big", UINT64_C(100) << 30);
-	lat_small = ckpt_latency(ctx, "small", UINT64_C(1) << 30);
+	ckpt_latency(ctx, &lat_big, &lat_small);
 
-	/* Merge: base and child hold layer_mib MiB each. */
-	m = make(ctx, "merge", 1, bytes);
-	fill(m, ds1, layer_mib, 1);
-	if (vsm_checkpoint_create(NULL, m, "base", NULL) < 0)
-		die("checkpoint");
-	fill(m, ds1, layer_mib, 2);
-	if (vsm_checkpoint_create(NULL, m, "child", NULL) < 0)
-		die("checkpoint");
-	{
-		vsm_checkpoint *b = NULL, *c = NULL;
+	for (r = 0; r < big_reps; r++) {
+		char name[32];
 
-		if (vsm_checkpoint_lookup(&b, m, "base") < 0 || vsm_checkpoint_lookup(&c, m, "child") < 0)
-			die("lookup");
-		run("cp --sparse=always '%s/%s' '%s/base.qcow2' && cp --sparse=always '%s/%s' "
-		    "'%s/over.qcow2' && qemu-img rebase -u -F qcow2 -b base.qcow2 '%s/over.qcow2'",
-		    ds1, vsm_checkpoint_layer_key(b, 0), qdir, ds1, vsm_checkpoint_layer_key(c, 0),
-		    qdir, qdir);
-		vsm_checkpoint_free(b);
-		vsm_checkpoint_free(c);
-	}
-	run("sync");
-	t0 = now();
-	if (vsm_checkpoint_delete(m, "base", 0) < 0)
-		die("checkpoint delete");
-	t_merge = now() - t0;
-	run("sync");
-	t0 = now();
-	if (run("cd '%s' && qemu-img commit -q -t writeback over.qcow2", qdir) != 0)
-		die("qemu-img commit");
-	t_commit = now() - t0;
+		/* Merge: base and child hold layer_mib MiB each. */
+		snprintf(name, sizeof(name), "merge%d", r);
+		m = make(ctx, name, 1, bytes);
+		fill(m, ds1, layer_mib, 1);
+		if (vsm_checkpoint_create(NULL, m, "base", NULL) < 0)
+			die("checkpoint");
+		fill(m, ds1, layer_mib, 2);
+		if (vsm_checkpoint_create(NULL, m, "child", NULL) < 0)
+			die("checkpoint");
+		{
+			vsm_checkpoint *b = NULL, *c = NULL;
 
-	/* Export / import of one layer of layer_mib MiB. */
-	e = make(ctx, "exp", 1, bytes);
-	fill(e, ds1, layer_mib, 3);
-	if (vsm_checkpoint_create(NULL, e, "c1", NULL) < 0)
-		die("checkpoint");
-	snprintf(bundle, sizeof(bundle), "%s/exp.bundle", root);
-	run("sync");
-	t0 = now();
-	if (vsm_bundle_export(e, "c1", bundle, NULL) < 0)
-		die("export");
-	t_export = now() - t0;
-	run("sync");
-	t0 = now();
-	if (vsm_bundle_import(&imported, ctx, bundle, "ds2", NULL, NULL) < 0)
-		die("import");
-	t_import = now() - t0;
-	{
-		vsm_checkpoint *c = NULL;
+			if (vsm_checkpoint_lookup(&b, m, "base") < 0 ||
+			    vsm_checkpoint_lookup(&c, m, "child") < 0)
+				die("lookup");
+			run("cp --sparse=always '%s/%s' '%s/base.qcow2' && cp --sparse=always '%s/%s' "
+			    "'%s/over.qcow2' && qemu-img rebase -u -F qcow2 -b base.qcow2 "
+			    "'%s/over.qcow2'", ds1, vsm_checkpoint_layer_key(b, 0), qdir, ds1,
+			    vsm_checkpoint_layer_key(c, 0), qdir, qdir);
+			vsm_checkpoint_free(b);
+			vsm_checkpoint_free(c);
+		}
+		/* Alternate who goes first. */
+		for (k = 0; k < 2; k++) {
+			run("sync");
+			t0 = now();
+			if ((k + r) % 2 == 0) {
+				if (vsm_checkpoint_delete(m, "base", 0) < 0)
+					die("checkpoint delete");
+				t_merge[r] = now() - t0;
+			} else {
+				if (run("cd '%s' && qemu-img commit -q -t writeback over.qcow2", qdir) != 0)
+					die("qemu-img commit");
+				t_commit[r] = now() - t0;
+			}
+		}
+		if (vsm_container_destroy(m, 0) < 0)
+			die("destroy");
+		vsm_container_free(m);
+		run("rm -f '%s'/*.qcow2", qdir);
 
-		if (vsm_checkpoint_lookup(&c, e, "c1") < 0)
-			die("lookup");
+		/* Export / import of one layer of layer_mib MiB. */
+		snprintf(name, sizeof(name), "exp%d", r);
+		e = make(ctx, name, 1, bytes);
+		fill(e, ds1, layer_mib, 3);
+		if (vsm_checkpoint_create(NULL, e, "c1", NULL) < 0)
+			die("checkpoint");
+		snprintf(bundle, sizeof(bundle), "%s/exp.bundle", root);
 		run("sync");
 		t0 = now();
-		if (run("qemu-img convert -t writeback -O qcow2 '%s/%s' '%s/conv.qcow2'", ds1,
-			vsm_checkpoint_layer_key(c, 0), qdir) != 0)
-			die("qemu-img convert");
-		t_convert = now() - t0;
-		vsm_checkpoint_free(c);
+		if (vsm_bundle_export(e, "c1", bundle, NULL) < 0)
+			die("export");
+		t_export[r] = now() - t0;
+		run("sync");
+		t0 = now();
+		if (vsm_bundle_import(&imported, ctx, bundle, "ds2", NULL, NULL) < 0)
+			die("import");
+		t_import[r] = now() - t0;
+		{
+			vsm_checkpoint *c = NULL;
+
+			if (vsm_checkpoint_lookup(&c, e, "c1") < 0)
+				die("lookup");
+			run("sync");
+			t0 = now();
+			if (run("qemu-img convert -t writeback -O qcow2 '%s/%s' '%s/conv.qcow2'", ds1,
+				vsm_checkpoint_layer_key(c, 0), qdir) != 0)
+				die("qemu-img convert");
+			t_convert[r] = now() - t0;
+			vsm_checkpoint_free(c);
+		}
+		if (vsm_container_destroy(imported, 0) < 0 || vsm_container_destroy(e, 0) < 0)
+			die("destroy");
+		vsm_container_free(imported);
+		vsm_container_free(e);
+		imported = NULL;
+		run("rm -f '%s' '%s'/*.qcow2", bundle, qdir);
 	}
 
-	printf("\nbench_checkpoint: %s, median of %d for latencies, layer %" PRIu64 " MiB\n\n",
-	       dir, reps, layer_mib);
+	printf("\nbench_checkpoint: %s, median of %d (latencies) and %d (copies), layer %" PRIu64
+	       " MiB\n\n", dir, reps, big_reps, layer_mib);
 	printf("| %-44s | %12s | %14s | %12s | %14s | %5s |\n", "operation", "libvsm",
 	       "libvsm rate", "qemu-img", "qemu-img rate", "ratio");
 	printf("|%s|%s|%s|%s|%s|%s|\n", "----------------------------------------------",
 	       "--------------", "----------------", "--------------", "----------------", "-------");
 	row("checkpoint create, 4 x 100 GiB devices", lat_big, 0, 0);
 	row("checkpoint create, 4 x 1 GiB devices", lat_small, 0, 0);
-	row("delete-merge 1 GiB layer vs qemu-img commit", t_merge, t_commit, bytes);
-	row("export 1 GiB layer vs qemu-img convert", t_export, t_convert, bytes);
-	row("import 1 GiB layer vs qemu-img convert", t_import, t_convert, bytes);
+	row("delete-merge 1 GiB layer vs qemu-img commit", median(t_merge, big_reps),
+	    median(t_commit, big_reps), bytes);
+	row("export 1 GiB layer vs qemu-img convert", median(t_export, big_reps),
+	    median(t_convert, big_reps), bytes);
+	row("import 1 GiB layer vs qemu-img convert", median(t_import, big_reps),
+	    median(t_convert, big_reps), bytes);
 	printf("\nratio = qemu-img time / libvsm time (> 1: libvsm is faster)\n");
 
-	vsm_container_free(m);
-	vsm_container_free(e);
-	vsm_container_free(imported);
 	vsm_ctx_free(ctx);
 	run("rm -rf '%s'", root);
 	return 0;
