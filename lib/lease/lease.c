@@ -1375,18 +1375,13 @@ int vsm__lease_fence(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *cur, uint64
 		return vsm_err(VSM_EINTERNAL, "lease fence on a detached container");
 	pthread_mutex_lock(&l->mgr->lock);
 	e = held_find(l, cur->slot, cur->uuid);
-	if (e && !e->lost && !strcmp(e->hb->host, host) && mono_ms() < e->hb->deadline) {
-		if (cur->lease_version > e->lver) {
-			rc = vsm_err(VSM_ESTALE, "container '%s': lease version %llu of host '%s' "
-				     "was superseded by version %llu", cur->name,
-				     (unsigned long long)e->lver, host,
-				     (unsigned long long)cur->lease_version);
-		} else {
-			*lver = e->lver;
-			rc = 0;
-		}
+	/* A newer token on disk means someone acquired after us (another
+	 * process of this host, or a takeover): ours is no good any more. */
+	if (e && !e->lost && !strcmp(e->hb->host, host) && mono_ms() < e->hb->deadline &&
+	    cur->lease_version <= e->lver) {
+		*lver = e->lver;
 		pthread_mutex_unlock(&l->mgr->lock);
-		return rc;
+		return 0;
 	}
 	pthread_mutex_unlock(&l->mgr->lock);
 	/* Not held here (another process of this host acquired it, or our
