@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "fault_backend.h"
 #include "testutil.h"
 #include "record.h"
 #include "workflow.h"
@@ -936,6 +937,75 @@ START_TEST(golden_base)
 }
 END_TEST
 
+/* Failures in the middle (not crashes): every call undoes its work. */
+START_TEST(failures_roll_back)
+{
+	vsm_container *c = NULL, *x = NULL;
+	char *fdir = tu_dir("fds"), *furi = NULL, *file = path_in(refdir, "f.bundle");
+	vsm_checkpoint **list = NULL;
+	blob b = blob_make(300000, 3);
+	size_t n;
+	int files, k;
+
+	memset(&fault, 0, sizeof(fault));
+	ck_vsm(fault_register(ctx));
+	ck_assert(asprintf(&furi, "fault://%s", fdir) > 0);
+	ck_vsm(vsm_datastore_add(ctx, "fds", furi, 0));
+	ck_vsm(tu_create(&c, ctx, "fds", "vm", 2, DEV_SIZE));
+	ck_vsm(vsm_checkpoint_create(NULL, c, "c1", NULL));
+	files = tu_count_files(fdir);
+	/* The blob device, then each overlay: fail each in turn. */
+	for (k = 1; k <= 3; k++) {
+		vsm_checkpoint_opts o = VSM_CHECKPOINT_OPTS_INIT;
+
+		b.pos = 0;
+		o.state_read = blob_read;
+		o.state_payload = &b;
+		o.state_size = b.size;
+		fault.create_fail_at = fault.creates + k;
+		fault.create_fail_code = VSM_ENOSPC;
+		ck_vsm_refused(vsm_checkpoint_create(NULL, c, "c2", &o), VSM_ENOSPC, "injected");
+		ck_assert_int_eq(tu_count_files(fdir), files);
+		ck_vsm(vsm_checkpoint_list(&list, &n, c));
+		ck_assert_uint_eq(n, 1);
+		vsm_checkpoint_list_free(list, n);
+	}
+	fault.create_fail_at = 0;
+	/* A write failing while the blob streams in. */
+	b.pos = 0;
+	fault.write_fail_at = fault.writes + 3;
+	{
+		vsm_checkpoint_opts o = VSM_CHECKPOINT_OPTS_INIT;
+
+		o.state_read = blob_read;
+		o.state_payload = &b;
+		o.state_size = b.size;
+		ck_assert_int_lt(vsm_checkpoint_create(NULL, c, "c2", &o), 0);
+	}
+	fault.write_fail_at = 0;
+	ck_assert_int_eq(tu_count_files(fdir), files);
+	/* A revert whose second overlay cannot be made changes nothing. */
+	fault.create_fail_at = fault.creates + 2;
+	fault.create_fail_code = VSM_EIO;
+	ck_vsm_refused(vsm_checkpoint_revert(c, "c1", NULL), VSM_EIO, "injected");
+	ck_assert_int_eq(tu_count_files(fdir), files);
+	fault.create_fail_at = 0;
+	/* An import whose writes fail leaves nothing; the second try works. */
+	ck_vsm(vsm_bundle_export(c, NULL, file, NULL));
+	fault.write_fail_at = fault.writes + 2;
+	ck_assert_int_lt(vsm_bundle_import(&x, ctx, file, "fds", "copy", NULL), 0);
+	ck_assert_int_eq(tu_count_files(fdir), files);
+	fault.write_fail_at = 0;
+	ck_vsm(vsm_bundle_import(&x, ctx, file, "fds", "copy", NULL));
+	vsm_container_free(x);
+	vsm_container_free(c);
+	free(b.data);
+	free(fdir);
+	free(furi);
+	free(file);
+}
+END_TEST
+
 /* --- record fields --- */
 
 #define REC_HEAD "{\"version\":1,\"name\":\"vm\",\"uuid\":\"0fb88dbb-a382-403b-a3b9-334603fd0056\"," \
@@ -1319,6 +1389,7 @@ int main(void)
 	tcase_add_test(t, deployed_refused);
 	tcase_add_test(t, full_clone);
 	tcase_add_test(t, golden_base);
+	tcase_add_test(t, failures_roll_back);
 	tcase_add_test(t, export_import);
 	tcase_add_test(t, import_skips_base);
 	tcase_add_test(t, damaged_bundles);
