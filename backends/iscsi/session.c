@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 typedef struct isc_req isc_req;
 
 struct isc_req {
+	isc_sess *s;
 	const isc_cmd *cmd;
 	isc_result *res;
 	struct scsi_task *task;
@@ -59,10 +61,19 @@ struct isc_sess {
 	struct iscsi_context *iscsi; /* event thread only, once started */
 	req_list pending;            /* under lock */
 	bool closing;                /* under lock */
-	req_list retry;              /* event thread only */
-	req_list inflight;           /* event thread only */
-	bool broken;                 /* event thread only */
-	char last_error[320];        /* event thread only */
+	bool driving;                /* under lock: some thread is the driver */
+	pthread_cond_t idle_cond;    /* the event thread waits here */
+	/* A caller that queued work wakes the driver only when it may be
+	 * asleep in poll(): queue_gen counts queueings, polling is set
+	 * around the poll; each side stores, then loads the other's. */
+	atomic_uint queue_gen;
+	atomic_bool polling;
+	/* The rest belongs to the driver: the one thread (a caller or the
+	 * event thread) that has set @driving and so may call libiscsi. */
+	req_list retry;
+	req_list inflight;
+	bool broken;
+	char last_error[320];
 	uint64_t last_attempt_ms;
 	void (*notify)(void *cookie, int event, const char *detail);
 	void *notify_cookie;
@@ -422,9 +433,6 @@ static int submit(isc_sess *s, isc_req *r)
 	return 0;
 }
 
-/* The event thread's loop owns the session; callbacks run inside it. */
-static isc_sess *current_sess(isc_req *r);
-
 static void retry_later(isc_sess *s, isc_req *r, uint64_t delay_ms)
 {
 	r->not_before_ms = now_ms() + delay_ms;
@@ -434,7 +442,7 @@ static void retry_later(isc_sess *s, isc_req *r, uint64_t delay_ms)
 static void cmd_cb(struct iscsi_context *iscsi, int status, void *data, void *priv)
 {
 	isc_req *r = priv;
-	isc_sess *s = current_sess(r);
+	isc_sess *s = r->s;
 	struct scsi_task *t = r->task;
 	isc_result *res = r->res;
 	uint64_t now = now_ms();
@@ -497,16 +505,6 @@ static void cmd_cb(struct iscsi_context *iscsi, int status, void *data, void *pr
 	complete(s, r, 0);
 }
 
-/* Requests carry no session pointer of their own; the event thread runs
- * one session, so it keeps the pointer in thread-local storage. */
-static _Thread_local isc_sess *tls_sess;
-
-static isc_sess *current_sess(isc_req *r)
-{
-	(void)r;
-	return tls_sess;
-}
-
 /* Fail or keep every request that has no live session to go to. */
 static void fail_expired(isc_sess *s, req_list *l, bool closing)
 {
@@ -554,107 +552,136 @@ static void drop_session(isc_sess *s)
 	}
 }
 
+/*
+ * One turn of the session, by the thread that holds the driver role:
+ * take queued commands, (re)connect if needed, submit, wait up to
+ * @max_wait_ms for the socket, and run libiscsi's callbacks.
+ */
+static void drive_once(isc_sess *s, bool closing, int max_wait_ms)
+{
+	req_list work = { NULL, NULL };
+	struct pollfd pfd[2];
+	int nfds = 1, wait = max_wait_ms, prc;
+	unsigned gen = atomic_load(&s->queue_gen);
+	uint64_t now;
+	isc_req *r, *next;
+
+	pthread_mutex_lock(&s->lock);
+	while ((r = s->pending.head)) {
+		list_remove(&s->pending, r);
+		list_push(&work, r);
+	}
+	pthread_mutex_unlock(&s->lock);
+	now = now_ms();
+	for (r = s->retry.head; r; r = next) {
+		next = r->next;
+		if (r->not_before_ms <= now || closing) {
+			list_remove(&s->retry, r);
+			list_push(&work, r);
+		}
+	}
+	if (!s->iscsi && work.head && !closing && now - s->last_attempt_ms >= 500) {
+		char err[200];
+
+		s->last_attempt_ms = now;
+		if (sess_login(s, &s->iscsi, err, sizeof(err)) < 0)
+			snprintf(s->last_error, sizeof(s->last_error),
+				 "reconnect failed: %.280s", err);
+	}
+	if (!s->iscsi || closing) {
+		/* Nowhere to send them: fail the expired, keep the rest. */
+		while ((r = work.head)) {
+			list_remove(&work, r);
+			list_push(&s->retry, r);
+		}
+		fail_expired(s, &s->retry, closing);
+	} else {
+		while ((r = work.head)) {
+			list_remove(&work, r);
+			r->why[0] = '\0';
+			if (submit(s, r) < 0) {
+				s->broken = true;
+				list_push(&s->retry, r);
+			}
+		}
+	}
+	if (s->retry.head && wait > 20)
+		wait = 20;
+	pfd[0].fd = s->evfd;
+	pfd[0].events = POLLIN;
+	pfd[0].revents = 0;
+	if (s->iscsi) {
+		pfd[1].fd = iscsi_get_fd(s->iscsi);
+		pfd[1].events = (short)iscsi_which_events(s->iscsi);
+		pfd[1].revents = 0;
+		nfds = 2;
+	}
+	atomic_store(&s->polling, true);
+	if (atomic_load(&s->queue_gen) != gen)
+		wait = 0; /* queued meanwhile: do not sleep on it */
+	prc = poll(pfd, (nfds_t)nfds, wait);
+	atomic_store(&s->polling, false);
+	if (prc > 0 && (pfd[0].revents & POLLIN)) {
+		uint64_t v;
+
+		if (read(s->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+			/* nothing to do: the counter is only a wake-up */
+		}
+	}
+	if (!s->iscsi)
+		return;
+	if (iscsi_service(s->iscsi, nfds == 2 && prc > 0 ? pfd[1].revents : 0) < 0) {
+		const char *e = iscsi_get_error(s->iscsi);
+
+		snprintf(s->last_error, sizeof(s->last_error), "%.300s",
+			 e && *e ? e : "connection lost");
+		s->broken = true;
+	}
+	/* A command that overstays its deadline means the path is gone
+	 * even if TCP has not noticed. */
+	now = now_ms();
+	for (r = s->inflight.head; r; r = r->next)
+		if (now > r->deadline_ms + 1000) {
+			snprintf(s->last_error, sizeof(s->last_error), "no answer within %u s",
+				 s->timeout);
+			s->broken = true;
+			break;
+		}
+	if (s->broken)
+		drop_session(s);
+}
+
+static bool has_work(const isc_sess *s)
+{
+	return s->pending.head || s->retry.head || s->inflight.head;
+}
+
+/* The event thread drives whenever there is work and no caller does:
+ * commands of callers that stopped driving, retries, reconnects. */
 static void *event_thread(void *arg)
 {
 	isc_sess *s = arg;
-	req_list work = { NULL, NULL };
 
-	tls_sess = s;
+	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		struct pollfd pfd[2];
-		int nfds = 1, wait = 1000, prc;
-		uint64_t now;
-		isc_req *r, *next;
-		bool closing;
+		bool closing = s->closing, work = has_work(s);
+		struct timespec ts;
 
-		pthread_mutex_lock(&s->lock);
-		closing = s->closing;
-		while ((r = s->pending.head)) {
-			list_remove(&s->pending, r);
-			list_push(&work, r);
-		}
-		pthread_mutex_unlock(&s->lock);
-		if (closing && !work.head && !s->retry.head && !s->inflight.head)
+		if (closing && !s->driving && !work)
 			break;
-		now = now_ms();
-		/* Move due retries to the work list. */
-		for (r = s->retry.head; r; r = next) {
-			next = r->next;
-			if (r->not_before_ms <= now || closing) {
-				list_remove(&s->retry, r);
-				list_push(&work, r);
-			}
+		if (s->driving || !work) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&s->idle_cond, &s->lock, &ts);
+			continue;
 		}
-		if (!s->iscsi && work.head && !closing && now - s->last_attempt_ms >= 500) {
-			char err[200];
-
-			s->last_attempt_ms = now;
-			if (sess_login(s, &s->iscsi, err, sizeof(err)) < 0)
-				snprintf(s->last_error, sizeof(s->last_error),
-					 "reconnect failed: %.280s", err);
-		}
-		if (!s->iscsi || closing) {
-			/* Nowhere to send them: fail the expired, keep the rest. */
-			while ((r = work.head)) {
-				list_remove(&work, r);
-				list_push(&s->retry, r);
-			}
-			fail_expired(s, &s->retry, closing);
-		} else {
-			while ((r = work.head)) {
-				list_remove(&work, r);
-				r->why[0] = '\0';
-				if (submit(s, r) < 0) {
-					s->broken = true;
-					list_push(&s->retry, r);
-				}
-			}
-		}
-		if (s->retry.head)
-			wait = 20;
-		pfd[0].fd = s->evfd;
-		pfd[0].events = POLLIN;
-		pfd[0].revents = 0;
-		if (s->iscsi) {
-			pfd[1].fd = iscsi_get_fd(s->iscsi);
-			pfd[1].events = (short)iscsi_which_events(s->iscsi);
-			pfd[1].revents = 0;
-			nfds = 2;
-			if (s->inflight.head && wait > 250)
-				wait = 250;
-		}
-		prc = poll(pfd, (nfds_t)nfds, wait);
-		if (prc > 0 && (pfd[0].revents & POLLIN)) {
-			uint64_t v;
-
-			if (read(s->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
-				/* nothing to do: the counter is only a wake-up */
-			}
-		}
-		if (s->iscsi) {
-			int rev = nfds == 2 && prc > 0 ? pfd[1].revents : 0;
-
-			if (iscsi_service(s->iscsi, rev) < 0) {
-				const char *e = iscsi_get_error(s->iscsi);
-
-				snprintf(s->last_error, sizeof(s->last_error), "%.300s",
-					 e && *e ? e : "connection lost");
-				s->broken = true;
-			}
-			/* A command that overstays its deadline means the
-			 * path is gone even if TCP has not noticed. */
-			now = now_ms();
-			for (r = s->inflight.head; r; r = r->next)
-				if (now > r->deadline_ms + 1000) {
-					snprintf(s->last_error, sizeof(s->last_error),
-						 "no answer within %u s", s->timeout);
-					s->broken = true;
-					break;
-				}
-			if (s->broken)
-				drop_session(s);
-		}
+		s->driving = true;
+		pthread_mutex_unlock(&s->lock);
+		drive_once(s, closing, 250);
+		pthread_mutex_lock(&s->lock);
+		s->driving = false;
 	}
+	pthread_mutex_unlock(&s->lock);
 	if (s->iscsi) {
 		iscsi_logout_sync(s->iscsi);
 		iscsi_destroy_context(s->iscsi);
@@ -676,6 +703,7 @@ static void sess_free(isc_sess *s)
 		return;
 	if (s->evfd >= 0)
 		close(s->evfd);
+	pthread_cond_destroy(&s->idle_cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s->portal);
 	free(s->iqn);
@@ -702,6 +730,7 @@ int isc_sess_open(isc_sess **out, const isc_uri *u, const char *ds_name,
 		return vsm_error_set(VSM_ENOMEM, "out of memory");
 	s->evfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->idle_cond, NULL);
 	s->timeout = u->timeout;
 	s->notify = notify;
 	s->notify_cookie = notify_cookie;
@@ -753,6 +782,7 @@ void isc_sess_close(isc_sess *s)
 	if (s->thread_started) {
 		pthread_mutex_lock(&s->lock);
 		s->closing = true;
+		pthread_cond_signal(&s->idle_cond);
 		pthread_mutex_unlock(&s->lock);
 		wake(s);
 		pthread_join(s->thread, NULL);
@@ -765,6 +795,7 @@ int isc_sess_run_many(isc_sess *s, const isc_cmd *cmds, isc_result *res, size_t 
 	pthread_cond_t cond;
 	isc_req one, *r = n == 1 ? &one : calloc(n, sizeof(*r));
 	uint64_t deadline = now_ms() + (uint64_t)s->timeout * 1000;
+	bool drive;
 	size_t i;
 	int rc = 0;
 
@@ -780,19 +811,45 @@ int isc_sess_run_many(isc_sess *s, const isc_cmd *cmds, isc_result *res, size_t 
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
+		r[i].s = s;
 		r[i].cmd = &cmds[i];
 		r[i].res = &res[i];
 		r[i].cond = &cond;
 		r[i].deadline_ms = deadline;
 		list_push(&s->pending, &r[i]);
 	}
+	/* An idle session is driven by its caller: no hand-over to another
+	 * thread and back for each command. A busy one is woken instead. */
+	drive = !s->driving;
+	if (drive)
+		s->driving = true;
+	atomic_fetch_add(&s->queue_gen, 1);
 	pthread_mutex_unlock(&s->lock);
-	wake(s);
-	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < n; i++)
-		while (!r[i].done)
-			pthread_cond_wait(&cond, &s->lock);
-	pthread_mutex_unlock(&s->lock);
+	if (!drive && atomic_load(&s->polling))
+		wake(s);
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		for (i = 0; i < n && r[i].done; i++)
+			;
+		if (i == n || !drive) {
+			while (i < n) {
+				if (!r[i].done) {
+					pthread_cond_wait(&cond, &s->lock);
+					continue;
+				}
+				i++;
+			}
+			if (drive) {
+				s->driving = false;
+				if (has_work(s))
+					pthread_cond_signal(&s->idle_cond);
+			}
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
+		pthread_mutex_unlock(&s->lock);
+		drive_once(s, false, 100);
+	}
 	for (i = 0; i < n; i++) {
 		if (r[i].rc < 0) {
 			snprintf(res[i].error, sizeof(res[i].error), "%.190s", r[i].why);
