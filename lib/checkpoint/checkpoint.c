@@ -177,7 +177,8 @@ static int fresh(vsm_container *c, vsm_dstore **ds, vsm_record **out)
 }
 
 /* Deployed devices: refused, or (the VM being stopped) undeployed now
- * and listed in @saved to deploy again afterwards. */
+ * and listed in @saved to deploy again afterwards: pairs of device name
+ * and the domain it was hot-plugged into (or NULL). */
 static int undeploy_for(vsm_container *c, unsigned int flags, char ***saved, size_t *n_saved)
 {
 	vsm_dstore *ds;
@@ -200,12 +201,16 @@ static int undeploy_for(vsm_container *c, unsigned int flags, char ***saved, siz
 		vsm_record_free(r);
 		return rc;
 	}
-	if (!(*saved = vsm__calloc(r->n_deploys, sizeof(char *)))) {
+	if (!(*saved = vsm__calloc(2 * r->n_deploys, sizeof(char *)))) {
 		vsm_record_free(r);
 		return -VSM_ENOMEM;
 	}
 	for (i = 0; i < r->n_deploys; i++) {
-		if (!((*saved)[i] = vsm__strdup(r->deploys[i].device))) {
+		const char *dom = r->deploys[i].domain;
+
+		if (!((*saved)[2 * i] = vsm__strdup(r->deploys[i].device)) ||
+		    (dom && !((*saved)[2 * i + 1] = vsm__strdup(dom)))) {
+			free((*saved)[2 * i]);
 			rc = -VSM_ENOMEM;
 			break;
 		}
@@ -213,7 +218,7 @@ static int undeploy_for(vsm_container *c, unsigned int flags, char ***saved, siz
 	}
 	vsm_record_free(r);
 	for (i = 0; rc == 0 && i < *n_saved; i++)
-		rc = vsm_device_undeploy(c, (*saved)[i], 0);
+		rc = vsm_device_undeploy(c, (*saved)[2 * i], 0);
 	return rc;
 }
 
@@ -224,11 +229,15 @@ static void redeploy(vsm_container *c, char **saved, size_t n)
 
 	vsm__error_save(&err);
 	for (i = 0; i < n; i++) {
-		if (vsm_device_deploy(NULL, c, saved[i], NULL) < 0)
+		vsm_deploy_opts o = VSM_DEPLOY_OPTS_INIT;
+
+		o.domain = saved[2 * i + 1];
+		if (vsm_device_deploy(NULL, c, saved[2 * i], &o) < 0)
 			vsm__log(vsm__container_ctx(c), VSM_LOG_WARN, "container '%s': could not "
-				 "deploy device '%s' again: %s", vsm_container_name(c), saved[i],
+				 "deploy device '%s' again: %s", vsm_container_name(c), saved[2 * i],
 				 vsm_error_last()->message);
-		free(saved[i]);
+		free(saved[2 * i]);
+		free(saved[2 * i + 1]);
 	}
 	free(saved);
 	vsm__error_restore(&err);
