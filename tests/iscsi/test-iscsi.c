@@ -27,6 +27,8 @@
 #include <vsm/lease.h>
 #include "vsm/backend.h"
 #include "backends/iscsi/iscsi-backend.h"
+#include "bdev.h"
+#include "cow/cow.h"
 
 static const char *env(const char *name)
 {
@@ -274,6 +276,82 @@ END_TEST
 START_TEST(block_io_4k)
 {
 	block_io("fourk", 4096);
+}
+END_TEST
+
+/* The core's qcow2 engine over the backend's bdev, on 512 B and 4 KiB
+ * LUNs: scattered and unaligned guest writes, reopen, read back; then
+ * qemu-img checks the image and converts it for a byte comparison. */
+static void qcow2_on_lun(const char *target)
+{
+	char *u = uri_for(target, NULL), key[VSM_BACKEND_KEY_MAX], *cmd = NULL, *out = NULL;
+	vsm_backend_device_spec spec = { VSM_BACKEND_DEVICE_SPEC_VERSION, "q.qcow2", 6 << 20,
+					 "qcow2", NULL, NULL, 0 };
+	vsm_cow_create_opts co = { 0 };
+	vsm_backend_bdev *h = NULL;
+	vsm_bdev *vb = NULL;
+	vsm_cow *c = NULL;
+	uint8_t *want = calloc(1, 6 << 20), *got = malloc(6 << 20);
+	static const struct { uint64_t off; size_t len; } w[] = {
+		{ 0, 4096 }, { 12345, 1000 }, { 65536 - 100, 300 }, { 1 << 20, 131072 },
+		{ (5 << 20) + 7, 5000 }, { (6 << 20) - 512, 512 },
+	};
+	unsigned int of;
+	size_t i;
+	FILE *f;
+	bk b;
+
+	bk_open(&b, u);
+	bk_meta(&b);
+	ck_ok(b.ops->device_create(b.ds, &spec, key, sizeof(key), &of));
+	ck_ok(b.ops->device_open(&h, b.ds, key, 0));
+	ck_ok(vsm_bdev_wrap(&vb, b.ops, h, "lun", false));
+	co.size = 6 << 20;
+	ck_ok(vsm_cow_create_qcow2(vb, "lun", &co));
+	ck_ok(vsm_cow_open(&c, vb, "lun", NULL));
+	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		fill(want + w[i].off, w[i].len, (unsigned)i + 10);
+		ck_ok(vsm_cow_write(c, want + w[i].off, w[i].len, w[i].off));
+	}
+	ck_ok(vsm_cow_close(c));
+	ck_ok(b.ops->device_open(&h, b.ds, key, VSM_BDEV_RDONLY));
+	ck_ok(vsm_bdev_wrap(&vb, b.ops, h, "lun", true));
+	ck_ok(vsm_cow_open(&c, vb, "lun", NULL));
+	ck_ok(vsm_cow_read(c, got, 6 << 20, 0));
+	ck_assert(memcmp(got, want, 6 << 20) == 0);
+	ck_ok(vsm_cow_close(c));
+	/* qemu-img, an independent reader, on the LUN's backing file. */
+	ck_assert_int_ge(asprintf(&out, "%s/conv-%d.raw", env("VSM_TEST_TGT_DIR"), (int)getpid()),
+			 0);
+	ck_assert_int_ge(asprintf(&cmd, "qemu-img check -q -f qcow2 %s/%s/lun%d.img && "
+				  "qemu-img convert -f qcow2 -O raw %s/%s/lun%d.img %s",
+				  env("VSM_TEST_TGT_DIR"), target, atoi(key + 3),
+				  env("VSM_TEST_TGT_DIR"), target, atoi(key + 3), out), 0);
+	ck_assert_msg(system(cmd) == 0, "'%s' failed", cmd);
+	f = fopen(out, "rb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fread(got, 1, 6 << 20, f), 6 << 20);
+	fclose(f);
+	ck_assert(memcmp(got, want, 6 << 20) == 0);
+	unlink(out);
+	ck_ok(b.ops->device_delete(b.ds, key, 0));
+	b.ops->close(b.ds);
+	free(cmd);
+	free(out);
+	free(want);
+	free(got);
+	free(u);
+}
+
+START_TEST(qcow2_on_512_lun)
+{
+	qcow2_on_lun("pool");
+}
+END_TEST
+
+START_TEST(qcow2_on_4k_lun)
+{
+	qcow2_on_lun("fourk");
 }
 END_TEST
 
@@ -1084,6 +1162,8 @@ static Suite *suite(void)
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, block_io_512);
 	tcase_add_test(t, block_io_4k);
+	tcase_add_test(t, qcow2_on_512_lun);
+	tcase_add_test(t, qcow2_on_4k_lun);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("containers");
