@@ -71,8 +71,9 @@ typedef struct {
 	int state_fd;                 /**< read the blob from this fd; -1: none */
 	vsm_state_read_fn state_read; /**< or from this callback; NULL: none */
 	void *state_payload;          /**< for @state_read */
-	/** Bytes of blob. Required with @state_read and with an fd that is
-	 *  not a regular file; 0 with a regular file means its size. */
+	/** Bytes of blob; 0: a regular file's size from its current offset,
+	 *  otherwise the source is read to its end (a callback ends by
+	 *  returning no bytes; this needs a backend that can resize). */
 	uint64_t state_size;
 	unsigned int flags;           /**< VSM_CHECKPOINT_* */
 } vsm_checkpoint_opts;

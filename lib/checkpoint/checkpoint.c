@@ -243,21 +243,26 @@ static void redeploy(vsm_container *c, char **saved, size_t n)
 	vsm__error_restore(&err);
 }
 
+#define STATE_UNKNOWN UINT64_MAX
+#define STATE_FIRST (64u << 20)
+
 /* Stream a blob from fd or callback into a new raw device; sets its
- * checksum. */
+ * checksum. *@size may be STATE_UNKNOWN: then the source is read to its
+ * end, the device grows as needed, and *@size becomes the length. */
 static int state_in(vsm_wf *wf, vsm_dstore *ds, const char *uuid, int fd,
-		    vsm_state_read_fn fn, void *payload, uint64_t size,
+		    vsm_state_read_fn fn, void *payload, uint64_t *size,
 		    char key[VSM_BACKEND_KEY_MAX], uint64_t *sum_out)
 {
 	char name[VSM_BACKEND_KEY_MAX];
 	uint8_t *buf = NULL, extra;
 	vsm_bdev *b = NULL;
-	uint64_t done = 0;
+	bool unknown = *size == STATE_UNKNOWN;
+	uint64_t done = 0, cap = unknown ? STATE_FIRST : *size;
 	ck_sum sum;
 	int rc;
 
 	ck_name(name, sizeof(name), uuid, "state", "raw");
-	if ((rc = ck_device_create(wf, ds, name, size ? size : 1, "raw", NULL, 0, key)) < 0 ||
+	if ((rc = ck_device_create(wf, ds, name, cap ? cap : 1, "raw", NULL, 0, key)) < 0 ||
 	    (rc = vsm__ds_open_device(ds, key, 0, &b)) < 0)
 		return rc;
 	if (!(buf = malloc(CK_BUF))) {
@@ -265,8 +270,9 @@ static int state_in(vsm_wf *wf, vsm_dstore *ds, const char *uuid, int fd,
 		return vsm_err(VSM_ENOMEM, "out of memory");
 	}
 	ck_sum_init(&sum);
-	while (done < size) {
-		size_t want = size - done < CK_BUF ? (size_t)(size - done) : CK_BUF, got = 0;
+	while (unknown || done < *size) {
+		size_t want = unknown || *size - done >= CK_BUF ? CK_BUF : (size_t)(*size - done);
+		size_t got = 0;
 
 		if (fd >= 0) {
 			ssize_t n = read(fd, buf, want);
@@ -283,10 +289,22 @@ static int state_in(vsm_wf *wf, vsm_dstore *ds, const char *uuid, int fd,
 				vsm_err(-rc, "the state source failed (%d)", rc);
 			break;
 		}
+		if (got == 0 && unknown)
+			break;
 		if (got == 0 || got > want) {
 			rc = vsm_err(VSM_EINVAL, "the state blob ended after %llu of %llu bytes",
-				     (unsigned long long)done, (unsigned long long)size);
+				     (unsigned long long)done, (unsigned long long)*size);
 			break;
+		}
+		if (done + got > cap) {
+			/* Grow the device (reopened so no handle sees the old size). */
+			vsm_bdev_close(b);
+			b = NULL;
+			while (cap < done + got)
+				cap *= 2;
+			if ((rc = ds->be->ops.device_resize(ds->h, key, cap, 0)) < 0 ||
+			    (rc = vsm__ds_open_device(ds, key, 0, &b)) < 0)
+				break;
 		}
 		ck_sum_add(&sum, buf, got);
 		if ((rc = vsm_bdev_write(b, buf, got, done)) < 0)
@@ -294,14 +312,17 @@ static int state_in(vsm_wf *wf, vsm_dstore *ds, const char *uuid, int fd,
 		done += got;
 	}
 	/* A source with more than it announced is a caller's mistake. */
-	if (rc == 0 && fd >= 0 && read(fd, &extra, 1) == 1)
+	if (rc == 0 && !unknown && fd >= 0 && read(fd, &extra, 1) == 1)
 		rc = vsm_err(VSM_EINVAL, "the state blob is longer than the %llu bytes announced",
-			     (unsigned long long)size);
+			     (unsigned long long)*size);
 	if (rc == 0)
 		rc = vsm_bdev_flush(b);
 	free(buf);
-	vsm_bdev_close(b);
+	if (b)
+		vsm_bdev_close(b);
 	*sum_out = ck_sum_value(&sum);
+	if (rc == 0)
+		*size = done;
 	return rc;
 }
 
@@ -388,7 +409,8 @@ static int state_size_of(const vsm_checkpoint_opts *o, uint64_t *out)
 		*out = (uint64_t)st.st_size - (pos > 0 ? (uint64_t)pos : 0);
 		return 0;
 	}
-	return vsm_err(VSM_EINVAL, "the size of the state blob is needed (state_size)");
+	*out = STATE_UNKNOWN; /* read to the end; needs a resizable device */
+	return 0;
 }
 
 /* Freeze @d's top as a table layer with a new content ID and put @top
@@ -500,9 +522,14 @@ VSM_API int vsm_checkpoint_create(vsm_checkpoint **out, vsm_container *c, const 
 		goto out;
 	if ((rc = vsm__wf_begin(&wf, ctx, "checkpoint-create", ds->name, r->name)) < 0)
 		goto out;
+	if (size == STATE_UNKNOWN && !ds->be->ops.device_resize) {
+		rc = vsm_err(VSM_ENOTSUP, "datastore '%s' cannot grow a device: give the size of "
+			     "the state blob (state_size)", ds->name);
+		goto abort;
+	}
 	if ((opts->state_fd >= 0 || opts->state_read) &&
 	    (rc = state_in(&wf, ds, r->uuid, opts->state_fd, opts->state_read,
-			   opts->state_payload, size, state_key, &sum)) < 0)
+			   opts->state_payload, &size, state_key, &sum)) < 0)
 		goto abort;
 	for (i = 0; i < r->n_devices; i++) {
 		vsm_rec_device *d = &r->devices[i];

@@ -1006,6 +1006,60 @@ START_TEST(failures_roll_back)
 }
 END_TEST
 
+/* Blobs of unknown size: a pipe read to its end (growing the device
+ * past its first 64 MiB), a callback that says when it is done. */
+START_TEST(state_unknown_size)
+{
+	vsm_container *c = make("vm", 1);
+	blob big = blob_make((70u << 20) + 4321, 7), small = blob_make(5000, 8), back;
+	vsm_checkpoint_opts o = VSM_CHECKPOINT_OPTS_INIT;
+	vsm_checkpoint *cp = NULL;
+	int fds[2];
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		size_t off = 0;
+
+		close(fds[0]);
+		while (off < big.size) {
+			ssize_t w = write(fds[1], big.data + off, big.size - off);
+
+			if (w <= 0)
+				_exit(1);
+			off += (size_t)w;
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	o.state_fd = fds[0];
+	ck_vsm(vsm_checkpoint_create(&cp, c, "c1", &o));
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+	ck_assert_uint_eq(vsm_checkpoint_state_size(cp), big.size);
+	vsm_checkpoint_free(cp);
+	back = blob_make(big.size, 0);
+	ck_vsm(vsm_checkpoint_state_read(c, "c1", -1, blob_write, &back));
+	ck_assert(memcmp(back.data, big.data, big.size) == 0);
+	free(back.data);
+
+	o.state_fd = -1;
+	o.state_read = blob_read;
+	o.state_payload = &small;
+	ck_vsm(vsm_checkpoint_create(&cp, c, "c2", &o));
+	ck_assert_uint_eq(vsm_checkpoint_state_size(cp), small.size);
+	vsm_checkpoint_free(cp);
+	back = blob_make(small.size, 0);
+	ck_vsm(vsm_checkpoint_state_read(c, "c2", -1, blob_write, &back));
+	ck_assert(memcmp(back.data, small.data, small.size) == 0);
+	free(back.data);
+	vsm_container_free(c);
+	free(big.data);
+	free(small.data);
+}
+END_TEST
+
 /* --- record fields --- */
 
 #define REC_HEAD "{\"version\":1,\"name\":\"vm\",\"uuid\":\"0fb88dbb-a382-403b-a3b9-334603fd0056\"," \
@@ -1389,6 +1443,7 @@ int main(void)
 	tcase_add_test(t, deployed_refused);
 	tcase_add_test(t, full_clone);
 	tcase_add_test(t, golden_base);
+	tcase_add_test(t, state_unknown_size);
 	tcase_add_test(t, failures_roll_back);
 	tcase_add_test(t, export_import);
 	tcase_add_test(t, import_skips_base);
