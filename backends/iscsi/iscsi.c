@@ -1328,6 +1328,38 @@ out:
 	return rc;
 }
 
+/* Zero a whole LUN: WRITE SAME(16) of a zero block where the target has
+ * it, plain writes of zeros where it does not. */
+static int zero_lun(vsm_backend_ds *ds, vsm_backend_bdev *b)
+{
+	const lun_info *li = &b->li;
+	uint8_t *zero = calloc(1, li->bs);
+	uint64_t lba = 0;
+	int rc = 0;
+
+	if (!zero)
+		return oom();
+	while (lba < li->nblocks && rc == 0) {
+		uint64_t n = li->nblocks - lba > 32768 ? 32768 : li->nblocks - lba;
+		isc_cmd c = { .kind = ISC_CMD_WRITE_SAME_ZERO, .lun = li->lun, .lba = lba,
+			      .nblocks = (uint32_t)n, .block_size = li->bs, .buf = zero,
+			      .len = li->bs, .retry_conflict = true };
+		isc_result r;
+
+		if ((rc = isc_sess_run(ds->s, &c, &r)) < 0)
+			break;
+		if (r.status == SCSI_STATUS_CHECK_CONDITION && r.sense_key == 0x5 && lba == 0) {
+			free(zero);
+			return write_zeros(b, 0, b->size); /* no WRITE SAME here */
+		}
+		if (r.status != SCSI_STATUS_GOOD)
+			rc = isc_result_error(ds->s, &r, li->lun, "WRITE SAME(16) on");
+		lba += n;
+	}
+	free(zero);
+	return rc;
+}
+
 static int wipe_lun(vsm_backend_ds *ds, const lun_info *li)
 {
 	vsm_backend_bdev *b = NULL;
@@ -1340,7 +1372,7 @@ static int wipe_lun(vsm_backend_ds *ds, const lun_info *li)
 	if (ds->u.wipe == ISC_WIPE_UNMAP && li->unmap)
 		rc = isc_bdev_discard(b, 0, b->size);
 	else
-		rc = write_zeros(b, 0, b->size);
+		rc = zero_lun(ds, b);
 	if (rc == 0)
 		rc = isc_bdev_flush(b);
 	isc_bdev_close(b);

@@ -355,6 +355,40 @@ START_TEST(qcow2_on_4k_lun)
 }
 END_TEST
 
+/* wipe=zero: a released LUN reads as zeros when it is claimed again. */
+START_TEST(wipe_on_delete)
+{
+	char *u = uri_for("pool", "wipe=zero"), key[VSM_BACKEND_KEY_MAX], key2[VSM_BACKEND_KEY_MAX];
+	vsm_backend_device_spec spec = { VSM_BACKEND_DEVICE_SPEC_VERSION, "w.raw", 4 << 20, "raw",
+					 NULL, NULL, 0 };
+	vsm_backend_bdev *d = NULL;
+	uint8_t *buf = malloc(1 << 20);
+	unsigned int of;
+	size_t i;
+	bk b;
+
+	bk_open(&b, u);
+	bk_meta(&b);
+	ck_ok(b.ops->device_create(b.ds, &spec, key, sizeof(key), &of));
+	ck_ok(b.ops->device_open(&d, b.ds, key, 0));
+	fill(buf, 1 << 20, 7);
+	ck_ok(b.ops->bdev_write(d, buf, 1 << 20, 3 << 20));
+	b.ops->bdev_close(d);
+	ck_ok(b.ops->device_delete(b.ds, key, 0));
+	ck_ok(b.ops->device_create(b.ds, &spec, key2, sizeof(key2), &of));
+	ck_assert_int_eq(atoi(key2 + 3), atoi(key + 3)); /* best fit: the same LUN */
+	ck_ok(b.ops->device_open(&d, b.ds, key2, 0));
+	ck_ok(b.ops->bdev_read(d, buf, 1 << 20, 3 << 20));
+	for (i = 0; i < 1 << 20; i++)
+		ck_assert_msg(buf[i] == 0, "byte %zu survived the wipe", i);
+	b.ops->bdev_close(d);
+	ck_ok(b.ops->device_delete(b.ds, key2, 0));
+	b.ops->close(b.ds);
+	free(buf);
+	free(u);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- containers */
 
 static const vsm_device_spec *specs2(vsm_device_spec *s)
@@ -1164,6 +1198,7 @@ static Suite *suite(void)
 	tcase_add_test(t, block_io_4k);
 	tcase_add_test(t, qcow2_on_512_lun);
 	tcase_add_test(t, qcow2_on_4k_lun);
+	tcase_add_test(t, wipe_on_delete);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("containers");
