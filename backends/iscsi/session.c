@@ -54,6 +54,7 @@ typedef struct {
 struct isc_sess {
 	char *portal, *iqn, *user, *password, *initiator, *label, *ds_name;
 	unsigned timeout;
+	uint32_t isid;               /* kept across reconnects */
 	pthread_mutex_t lock;
 	pthread_t thread;
 	bool thread_started;
@@ -294,18 +295,18 @@ static int sess_login(isc_sess *s, struct iscsi_context **out, char *err, size_t
 	struct iscsi_context *c;
 	login_state st = { false, 0 };
 	uint64_t deadline = now_ms() + (uint64_t)s->timeout * 1000;
-	uint32_t rnd = 0;
 
 	*out = NULL;
 	if (!(c = iscsi_create_context(s->initiator))) {
 		snprintf(err, errlen, "cannot create an iSCSI context");
 		return -VSM_ENOMEM;
 	}
-	/* Every session gets its own ISID: two sessions of one initiator
-	 * name with the same ISID would make the target drop the older. */
-	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		rnd = (uint32_t)now_ms() ^ (uint32_t)getpid();
-	iscsi_set_isid_random(c, rnd & 0xffffff, 0);
+	/* Every session has its own ISID (two sessions of one initiator name
+	 * with the same ISID would make the target drop the older), and
+	 * keeps it when it logs in again: the target then reinstates the
+	 * session, ending the old I_T nexus and what it held (an SPC-2
+	 * reservation of the claim table) at once. */
+	iscsi_set_isid_random(c, s->isid, 0);
 	iscsi_set_targetname(c, s->iqn);
 	iscsi_set_session_type(c, ISCSI_SESSION_NORMAL);
 	iscsi_set_header_digest(c, ISCSI_HEADER_DIGEST_NONE_CRC32C);
@@ -731,6 +732,9 @@ int isc_sess_open(isc_sess **out, const isc_uri *u, const char *ds_name,
 	s->evfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->idle_cond, NULL);
+	if (getrandom(&s->isid, sizeof(s->isid), 0) != (ssize_t)sizeof(s->isid))
+		s->isid = (uint32_t)now_ms() ^ (uint32_t)getpid() << 12;
+	s->isid &= 0xffffff;
 	s->timeout = u->timeout;
 	s->notify = notify;
 	s->notify_cookie = notify_cookie;
