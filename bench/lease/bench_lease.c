@@ -89,11 +89,25 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+static char bench_root[800];
+static pid_t main_pid;
+
+static void rm_tree(const char *dir)
+{
+	char cmd[1000];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "bench_lease: could not remove %s\n", dir);
+}
+
 static void die(const char *what)
 {
 	const vsm_error *e = vsm_error_last();
 
 	fprintf(stderr, "bench_lease: %s: %s\n", what, e && e->message ? e->message : strerror(errno));
+	if (bench_root[0] && getpid() == main_pid)
+		rm_tree(bench_root);
 	exit(1);
 }
 
@@ -489,21 +503,11 @@ out:
 }
 #endif
 
-static void rm_tree(const char *dir)
-{
-	char cmd[4200];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "bench_lease: could not remove %s\n", dir);
-}
-
 int main(int argc, char **argv)
 {
 	row rows[3] = { { "libvsm CAW", 0, 0, 0, 0, 0, 0, 0, false },
 			{ "libvsm plain", 0, 0, 0, 0, 0, 0, 0, false },
 			{ "sanlock", 0, 0, 0, 0, 0, 0, 0, false } };
-	char root[800] = "";
 	const char *parent = "/tmp";
 	bool with_sanlock = true;
 	int iters = 200, i;
@@ -522,18 +526,19 @@ int main(int argc, char **argv)
 	}
 	if (iters < 1)
 		iters = 1;
-	snprintf(root, sizeof(root), "%s/bench-lease.XXXXXX", parent);
-	if (!mkdtemp(root))
+	main_pid = getpid();
+	snprintf(bench_root, sizeof(bench_root), "%s/bench-lease.XXXXXX", parent);
+	if (!mkdtemp(bench_root))
 		die("mkdtemp");
-	bench_vsm(&rows[0], root, false, iters);
-	bench_vsm(&rows[1], root, true, iters);
+	bench_vsm(&rows[0], bench_root, false, iters);
+	bench_vsm(&rows[1], bench_root, true, iters);
 #ifdef HAVE_SANLOCK
 	if (with_sanlock)
-		bench_sanlock(&rows[2], root, iters);
+		bench_sanlock(&rows[2], bench_root, iters);
 #else
 	(void)with_sanlock;
 #endif
-	rm_tree(root);
+	rm_tree(bench_root);
 
 	printf("\n%-14s %14s %22s %22s %16s %12s\n", "", "join+acquire",
 	       "acq+rel same host", "acq+rel 2 hosts", "attach+detach", "takeover");
