@@ -11,6 +11,7 @@
  * small machine does not decide a ratio.
  *
  * usage: bench-iscsi DATASTORE-URI LUN-URL SECONDS [REPS]
+ * ($VSM_BENCH_ONLY=TEXT runs only the workloads whose name contains TEXT)
  *   DATASTORE-URI  iscsi://HOST:PORT/IQN?meta-lun=M (pool mode)
  *   LUN-URL        iscsi://HOST:PORT/IQN/N, the data LUN the device lands on
  */
@@ -325,6 +326,8 @@ int main(int argc, char **argv)
 		double scale = j.io >= (1 << 20) ? (double)j.io / 1e6 : 1;
 		char pbuf[32] = "n/a", rbuf[32] = "n/a";
 
+		if (getenv("VSM_BENCH_ONLY") && !strstr(jobs[i].name, getenv("VSM_BENCH_ONLY")))
+			continue;
 		j.secs = secs;
 		for (k = 0; k < reps; k++) {
 			vv[k] = run_vsm(ops, dev, size, &j);
