@@ -862,7 +862,10 @@ START_TEST(lun_vanishes_mid_io)
 		usleep(10000);
 	w.stop = 1;
 	pthread_join(t, NULL);
-	ck_assert_msg(w.rc == -VSM_ENOTFOUND || w.rc == -VSM_EIO, "rc %d: %s", w.rc, w.msg);
+	/* The sense, in words and numbers. */
+	ck_assert_msg(w.rc == -VSM_ENOTFOUND, "rc %d: %s", w.rc, w.msg);
+	ck_assert_msg(strstr(w.msg, "ILLEGAL REQUEST: logical unit not supported (sense key 0x5, "
+			     "ASC/ASCQ 0x25/0x00)"), "%s", w.msg);
 	ck_assert_msg(strstr(w.msg, "LUN") && strstr(w.msg, "iqn.2026-01.org.libvsm.test:vanish"),
 		      "%s", w.msg);
 	b.ops->bdev_close(w.d);
