@@ -375,29 +375,45 @@ static int hb_claim(vsm_lease_ds *l, const char *host, uint32_t *slot, uint64_t 
 {
 	uint32_t start = (uint32_t)(rand64(l->mgr) % l->max_hosts), i;
 	uint8_t *old = sector_buf(l), *buf = sector_buf(l);
-	int rc = 0;
+	uint32_t dead = 0;
+	int rc = 0, pass;
 
 	if (!old || !buf) {
 		rc = -VSM_ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < l->max_hosts; i++) {
+	/* Blank slots first; then slots of hosts we have watched stand still
+	 * for the whole timeout (a new generation makes their leases dead). */
+	for (pass = 0, i = 0; pass < 2; i = (i + 1) % l->max_hosts, pass += i == 0) {
 		uint32_t h = (start + i) % l->max_hosts;
 		uint64_t off = l->hb_off + (uint64_t)h * l->lb;
-		vsm_hbrec r;
+		const hb_obs *o = &l->obs[h];
+		vsm_hbrec r, now;
 
-		if (l->obs[h].state != 0)
+		if (pass == 0 && o->state != 0)
 			continue;
+		if (pass == 1) {
+			if (o->state != 1 || o->last_start - o->first_seen < (int64_t)l->timeout)
+				continue;
+			dead++;
+			/* Still exactly what we watched? */
+			if ((rc = vsm_bdev_read(l->bdev, old, l->lb, off)) < 0)
+				goto out;
+			if (ls_hb_decode(old, &now) != 1 || now.gen != o->rec.gen ||
+			    now.counter != o->rec.counter)
+				continue;
+		} else {
+			memset(old, 0, l->lb);
+		}
 		memset(&r, 0, sizeof(r));
 		r.slot = h;
-		r.gen = 1;
+		r.gen = pass == 1 ? o->rec.gen + 1 : 1;
 		r.counter = 1;
 		r.nonce = rand64(l->mgr) | 1;
 		r.wall_ms = wall_ms();
 		snprintf(r.name, sizeof(r.name), "%s", host);
 		ls_hb_encode(buf, &r);
 		if (!l->plain) {
-			memset(old, 0, l->lb);
 			rc = vsm_bdev_compare_and_write(l->bdev, old, buf, l->lb, off);
 			if (rc == -VSM_EMISMATCH) {
 				vsm__error_reset();
@@ -427,8 +443,9 @@ static int hb_claim(vsm_lease_ds *l, const char *host, uint32_t *slot, uint64_t 
 		*nonce = r.nonce;
 		goto out;
 	}
-	rc = vsm_err(VSM_ENOSPC, "datastore '%s': all %u heartbeat slots are taken",
-		     l->ds->name, l->max_hosts);
+	rc = vsm_err(VSM_ENOSPC, "datastore '%s': all %u heartbeat slots are taken by live "
+		     "hosts (%u watched dead for the timeout could not be claimed)", l->ds->name,
+		     l->max_hosts, dead);
 out:
 	free(old);
 	free(buf);

@@ -380,6 +380,40 @@ START_TEST(protocol_is_per_datastore)
 }
 END_TEST
 
+START_TEST(dead_host_slots_are_reclaimed)
+{
+	vsm_ctx *a, *b;
+	vsm_container *c = NULL;
+	char host[16];
+	int64_t until;
+	int i, rc;
+
+	fresh_ds();
+	a = host_ctx("k0");
+	ck_vsm(tu_create(NULL, a, "ds", "web", 1, 1 << 20));
+	/* One context keeps every heartbeat slot (64 by default) alive. */
+	ck_vsm(vsm_lease_keep(a, "k0", 0));
+	for (i = 1; i < 64; i++) {
+		snprintf(host, sizeof(host), "k%d", i);
+		ck_vsm(vsm_host_add(a, host, NULL));
+		ck_vsm(vsm_host_link(a, host, "ds", 0));
+		ck_vsm(vsm_lease_keep(a, host, 0));
+	}
+	b = host_ctx("late");
+	ck_vsm(vsm_container_lookup(&c, b, "ds", "web"));
+	ck_vsm_refused(vsm_attach(c, "late", 0), VSM_ENOSPC, "heartbeat slots are taken");
+	/* Once those hosts are gone for the timeout, their slots are free. */
+	vsm_ctx_free(a);
+	until = lt_now_ms() + 20000;
+	while ((rc = vsm_attach(c, "late", 0)) == -VSM_ENOSPC && lt_now_ms() < until)
+		lt_sleep_ms(20);
+	ck_assert_msg(rc == 0, "attach after the timeout: %d %s", rc, tu_msg());
+	ck_vsm(vsm_detach(c, 0));
+	vsm_container_free(c);
+	vsm_ctx_free(b);
+}
+END_TEST
+
 static TCase *cases(const char *name, void (*setup)(void))
 {
 	TCase *tc = tcase_create(name);
@@ -392,6 +426,7 @@ static TCase *cases(const char *name, void (*setup)(void))
 	tcase_add_test(tc, manual_renewal);
 	tcase_add_test(tc, other_context_sees_change);
 	tcase_add_test(tc, protocol_is_per_datastore);
+	tcase_add_test(tc, dead_host_slots_are_reclaimed);
 	return tc;
 }
 
