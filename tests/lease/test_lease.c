@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../backends/file/file.h"
 #include "leasetest.h"
 
 static bool plain;
@@ -414,6 +415,76 @@ START_TEST(dead_host_slots_are_reclaimed)
 }
 END_TEST
 
+/* "flaky://DIR": the file backend whose writes fail while @fail_writes. */
+static int fail_writes;
+
+static int flaky_open(vsm_backend_ds **out, const char *uri, const vsm_backend_open_args *args)
+{
+	char u[4096];
+
+	snprintf(u, sizeof(u), "file%s", uri + strlen("flaky"));
+	return vsm__file_backend_ops.open(out, u, args);
+}
+
+static int flaky_write(vsm_backend_bdev *b, const void *buf, size_t len, uint64_t off)
+{
+	if (__atomic_load_n(&fail_writes, __ATOMIC_SEQ_CST))
+		return vsm_error_set(VSM_EIO, "injected write failure");
+	return vsm__file_backend_ops.bdev_write(b, buf, len, off);
+}
+
+static int flaky_caw(vsm_backend_bdev *b, const void *exp, const void *buf, size_t len,
+		     uint64_t off)
+{
+	if (__atomic_load_n(&fail_writes, __ATOMIC_SEQ_CST))
+		return vsm_error_set(VSM_EIO, "injected write failure");
+	return vsm__file_backend_ops.bdev_compare_and_write(b, exp, buf, len, off);
+}
+
+START_TEST(failed_renewals_raise_lease_lost)
+{
+	struct vsm_backend_ops ops = vsm__file_backend_ops;
+	vsm_container *c = NULL;
+	char *dir, *uri;
+	vsm_ctx *a;
+	int64_t until;
+	int rc;
+
+	fresh_ds();
+	ck_assert(asprintf(&uri, "flaky://%s", dsdir) > 0);
+	dir = tu_dir("f1");
+	a = tu_ctx(dir);
+	ops.scheme = "flaky";
+	ops.open = flaky_open;
+	ops.bdev_write = flaky_write;
+	ops.bdev_compare_and_write = flaky_caw;
+	ck_vsm(vsm_backend_register(a, &ops, NULL));
+	ck_vsm(vsm_event_register(a, on_event, NULL, NULL));
+	ck_vsm(vsm_datastore_add(a, "ds", uri, 0));
+	ck_vsm(vsm_host_add(a, "f1", NULL));
+	ck_vsm(vsm_host_link(a, "f1", "ds", 0));
+	ck_vsm(tu_create(&c, a, "ds", "web", 1, 1 << 20));
+	ck_vsm(vsm_attach(c, "f1", 0));
+	/* The storage stops taking writes: renewals fail, and once the lease
+	 * may have been taken the context says so. */
+	__atomic_store_n(&fail_writes, 1, __ATOMIC_SEQ_CST);
+	until = lt_now_ms() + 10000;
+	while (!__atomic_load_n(&lost_events, __ATOMIC_SEQ_CST) && lt_now_ms() < until)
+		lt_sleep_ms(5);
+	ck_assert_int_gt(lost_events, 0);
+	rc = vsm_device_deploy(NULL, c, "d0", NULL);
+	ck_assert_msg(rc == -VSM_EIO, "deploy without storage: %d %s", rc, tu_msg());
+	/* Storage back, nobody took the lease: the host takes it up again. */
+	__atomic_store_n(&fail_writes, 0, __ATOMIC_SEQ_CST);
+	ck_vsm(vsm_device_deploy(NULL, c, "d0", NULL));
+	ck_vsm(vsm_detach(c, VSM_DETACH_FORCE));
+	vsm_container_free(c);
+	vsm_ctx_free(a);
+	free(dir);
+	free(uri);
+}
+END_TEST
+
 static TCase *cases(const char *name, void (*setup)(void))
 {
 	TCase *tc = tcase_create(name);
@@ -427,6 +498,7 @@ static TCase *cases(const char *name, void (*setup)(void))
 	tcase_add_test(tc, other_context_sees_change);
 	tcase_add_test(tc, protocol_is_per_datastore);
 	tcase_add_test(tc, dead_host_slots_are_reclaimed);
+	tcase_add_test(tc, failed_renewals_raise_lease_lost);
 	return tc;
 }
 
