@@ -1,8 +1,8 @@
 #!/bin/bash
 # Start a private tgtd on 127.0.0.1 (free portal port, own control port),
 # give it a target with a small metadata LUN and a 1 GiB data LUN, run
-# bench-iscsi on it, and stop tgtd (tgtadm --op delete --mode system, then
-# by pid) and remove the temp dir, whatever happens.
+# bench-iscsi on it, and stop tgtd (target deleted, tgtadm --op delete
+# --mode system, then by pid) and remove the temp dir, whatever happens.
 #
 # usage: run-bench.sh BENCH-ISCSI [SECONDS-PER-RUN [REPS]]
 set -euo pipefail
@@ -18,11 +18,15 @@ CPORT=
 cleanup() {
 	set +e
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		tgtadm -C "$CPORT" --lld iscsi --mode target --op delete --force --tid 1 \
+			>/dev/null 2>&1
 		tgtadm -C "$CPORT" --op delete --mode system >/dev/null 2>&1
 		for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$PID" 2>/dev/null && echo "tgtd did not stop; killing it" >&2
 		kill -KILL "$PID" 2>/dev/null
 		wait "$PID" 2>/dev/null
 	fi
+	[ -n "$CPORT" ] && rm -f "/var/run/tgtd/socket.$CPORT" "/var/run/tgtd/socket.$CPORT.lock"
 	rm -rf "$T"
 }
 trap cleanup EXIT INT TERM

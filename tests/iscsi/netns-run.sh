@@ -27,8 +27,11 @@ cleanup() {
 	set +e
 	[ -n "$AGENT_PID" ] && kill -KILL "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null
 	if [ -n "$TGTD_PID" ] && kill -0 "$TGTD_PID" 2>/dev/null; then
+		ip netns exec "$NS_T" tgtadm -C "$CPORT" --lld iscsi --mode target --op delete \
+			--force --tid 1 >/dev/null 2>&1
 		ip netns exec "$NS_T" tgtadm -C "$CPORT" --op delete --mode system >/dev/null 2>&1
 		for _ in $(seq 50); do kill -0 "$TGTD_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$TGTD_PID" 2>/dev/null && echo "tgtd did not stop; killing it" >&2
 		kill -KILL "$TGTD_PID" 2>/dev/null
 		wait "$TGTD_PID" 2>/dev/null
 	fi

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Start a private tgtd on 127.0.0.1 (a free portal port, its own control
 # port so a system tgtd is never touched), give it the targets the iSCSI
-# suite expects, run the suite, and stop tgtd again: with
-# `tgtadm --op delete --mode system` (tgtd ignores SIGTERM), then by pid.
+# suite expects, run the suite, and stop tgtd again: its targets deleted,
+# then `tgtadm --op delete --mode system` (tgtd ignores SIGTERM and refuses
+# that while it has targets), then by pid if it is still there.
 # The temp dir goes too. All of it in a trap, on success and failure.
 #
 # usage: tgt-run.sh TEST-BINARY [ARGS...]
@@ -21,11 +22,18 @@ cleanup() {
 	local rc=$?
 	set +e
 	if [ -n "$TGTD_PID" ] && kill -0 "$TGTD_PID" 2>/dev/null; then
+		# tgtd refuses to stop while it has targets: delete them first.
+		for tid in $(tgtadm -C "$CPORT" --lld iscsi --mode target --op show 2>/dev/null |
+			     sed -n 's/^Target \([0-9]*\):.*/\1/p'); do
+			tgtadm -C "$CPORT" --lld iscsi --mode target --op delete --force \
+				--tid "$tid" >/dev/null 2>&1
+		done
 		tgtadm -C "$CPORT" --op delete --mode system >/dev/null 2>&1
 		for _ in $(seq 50); do
 			kill -0 "$TGTD_PID" 2>/dev/null || break
 			sleep 0.1
 		done
+		kill -0 "$TGTD_PID" 2>/dev/null && echo "tgtd did not stop; killing it" >&2
 		kill -KILL "$TGTD_PID" 2>/dev/null
 		wait "$TGTD_PID" 2>/dev/null
 	fi
