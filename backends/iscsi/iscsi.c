@@ -785,6 +785,21 @@ static int table_read(vsm_backend_ds *ds, vsm_backend_bdev *v, uint8_t **table)
 	return rc;
 }
 
+static int with_table(vsm_backend_ds *ds, vsm_backend_bdev **v, uint8_t **table)
+{
+	int rc;
+
+	*v = NULL;
+	*table = NULL;
+	if ((rc = claim_view(ds, v)) < 0)
+		return rc;
+	if ((rc = table_read(ds, *v, table)) < 0) {
+		isc_bdev_close(*v);
+		*v = NULL;
+	}
+	return rc;
+}
+
 static int table_find_name(vsm_backend_ds *ds, vsm_backend_bdev *v, const uint8_t *table,
 			   const char *name, claim *out)
 {
@@ -975,6 +990,67 @@ static int managed_make_meta(vsm_backend_ds *ds, uint64_t min_size)
 	return 0;
 }
 
+/*
+ * tgtd forgets its LUNs when it restarts. In managed mode the backing
+ * files and the claim table say what was exported: put the metadata LUN
+ * back when the target has no disk LUN at all (as the lowest LUN, or
+ * meta-lun=), and, once the claim table is readable, every managed
+ * device whose LUN is missing. Caller holds ds->lock.
+ */
+static int managed_restore_meta(vsm_backend_ds *ds)
+{
+	char *path = NULL;
+	struct stat st;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < ds->n_luns; i++)
+		if (is_data_lun(&ds->luns[i]))
+			return 0;
+	if (asprintf(&path, "%s/%s", ds->u.dir, META_FILE) < 0)
+		return oom();
+	if (stat(path, &st) == 0 &&
+	    (rc = managed_add_lun(ds, ds->u.meta_lun >= 0 ? ds->u.meta_lun : 1, path)) == 0)
+		rc = scan_luns(ds);
+	free(path);
+	return rc;
+}
+
+static int managed_restore_devices(vsm_backend_ds *ds)
+{
+	vsm_backend_bdev *v = NULL;
+	uint8_t *table = NULL;
+	uint32_t n;
+	bool added = false;
+	int rc;
+
+	if ((rc = with_table(ds, &v, &table)) < 0)
+		return rc;
+	for (n = 0; n < max_entries(v) && rc == 0; n++) {
+		const uint8_t *e = table + (size_t)(n + 1) * v->li.bs;
+		char *path = NULL;
+		struct stat st;
+		claim c;
+
+		if (all_zero(e, ENTRY_BYTES) || find_lun(ds, (int)n))
+			continue;
+		if ((rc = entry_decode(e, n, &c, ds->name)) < 0)
+			break;
+		if (!c.claimed || !(c.flags & ENTRY_FLAG_MANAGED))
+			continue;
+		if (asprintf(&path, "%s/%s", ds->u.dir, c.name) < 0)
+			rc = oom();
+		else if (stat(path, &st) == 0 && (rc = managed_add_lun(ds, (int)n, path)) == 0)
+			added = true;
+		free(path);
+	}
+	if (rc == 0 && added)
+		rc = scan_luns(ds);
+	isc_bdev_close(v);
+	free(table);
+	return rc;
+}
+
 static int isc_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds, uint64_t min_size,
 			 unsigned int flags)
 {
@@ -986,6 +1062,8 @@ static int isc_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds, uint64_t mi
 	int rc;
 
 	pthread_mutex_lock(&ds->lock);
+	if (ds->u.mode == ISC_MODE_MANAGED && (rc = managed_restore_meta(ds)) < 0)
+		goto out;
 	if (ds->u.meta_lun >= 0) {
 		li = find_lun(ds, ds->u.meta_lun);
 	} else {
@@ -1046,6 +1124,14 @@ static int isc_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds, uint64_t mi
 		goto out;
 	isc_bdev_close(v);
 	v = NULL;
+	if (ds->u.mode == ISC_MODE_MANAGED && (rc = managed_restore_devices(ds)) < 0)
+		goto out;
+	/* A rescan may have moved the LUN list: find the metadata LUN again. */
+	if (!(li = find_lun(ds, ds->meta_lun))) {
+		rc = vsm_error_set(VSM_ENOTFOUND, "datastore '%s': metadata LUN %d vanished",
+				   ds->name, ds->meta_lun);
+		goto out;
+	}
 	if ((rc = bdev_new(&v, ds, li, CLAIM_AREA, flags & VSM_BDEV_RDONLY)) < 0)
 		goto out;
 	*out = v;
@@ -1178,21 +1264,6 @@ static int lookup(vsm_backend_ds *ds, vsm_backend_bdev *v, const uint8_t *table,
 	}
 	return vsm_error_set(VSM_ENOTFOUND, "datastore '%s': device '%s' is not claimed on %s",
 			     ds->name, key, isc_sess_label(ds->s));
-}
-
-static int with_table(vsm_backend_ds *ds, vsm_backend_bdev **v, uint8_t **table)
-{
-	int rc;
-
-	*v = NULL;
-	*table = NULL;
-	if ((rc = claim_view(ds, v)) < 0)
-		return rc;
-	if ((rc = table_read(ds, *v, table)) < 0) {
-		isc_bdev_close(*v);
-		*v = NULL;
-	}
-	return rc;
 }
 
 static uint64_t managed_file_size(const vsm_backend_device_spec *spec)

@@ -617,6 +617,34 @@ START_TEST(managed_mode)
 		ck_assert_msg(system(cmd) == 0, "%s", cmd);
 		free(cmd);
 	}
+	vsm_locator_free(l);
+	l = NULL;
+	ck_ok(vsm_detach(c, VSM_DETACH_FORCE));
+	vsm_container_free(c);
+	c = NULL;
+	vsm_ctx_free(a);
+
+	/* tgtd restarted (it forgets LUNs): simulated by deleting all of the
+	 * target's LUNs. Opening the datastore exports them again. */
+	{
+		char cmd[400];
+
+		snprintf(cmd, sizeof(cmd), "for l in $(tgtadm -C %s --lld iscsi --mode target "
+			 "--op show --tid 3 | sed -n 's/^ *LUN: \\([1-9][0-9]*\\)$/\\1/p'); do "
+			 "tgtadm -C %s --lld iscsi --mode logicalunit --op delete --tid 3 --lun $l "
+			 "|| exit 1; done", env("VSM_TEST_TGT_CPORT"), env("VSM_TEST_TGT_CPORT"));
+		ck_assert_int_eq(system(cmd), 0);
+		snprintf(cmd, sizeof(cmd), "tgtadm -C %s --lld iscsi --mode target --op show "
+			 "--tid 3 | grep -q 'LUN: [1-9]'", env("VSM_TEST_TGT_CPORT"));
+		ck_assert_msg(system(cmd) != 0, "target 3 still has LUNs");
+	}
+	a = ctx_on("man-2", 0);
+	ck_ok(vsm_datastore_add(a, "tgt", u, 0));
+	ck_ok(vsm_container_lookup(&c, a, "tgt", "db"));
+	ck_ok(vsm_host_add(a, "h1", NULL));
+	ck_ok(vsm_host_link(a, "h1", "tgt", 0));
+	ck_ok(vsm_attach(c, "h1", 0));
+	ck_ok(vsm_device_deploy(&l, c, "d1", NULL));
 	ck_ok(vsm_container_destroy(c, VSM_CONTAINER_DESTROY_FORCE));
 	ck_assert_int_eq(count_files(dir), 1);
 	vsm_locator_free(l);
