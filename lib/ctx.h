@@ -77,6 +77,8 @@ void vsm__ds_forget(vsm_ctx *ctx, const char *name);
 int vsm__ds_refresh(vsm_ctx *ctx, vsm_dstore *ds);
 /* Write @r to its slot, bump the generation, update the cache. */
 int vsm__ds_put_record(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r);
+/* Move the generation on (after journal recovery changed the datastore). */
+int vsm__ds_touch(vsm_ctx *ctx, vsm_dstore *ds);
 /* Tombstone @slot if it still holds @uuid (absent is not an error). */
 int vsm__ds_free_slot(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot, const char *uuid);
 /* A slot that is empty or free on disk right now. */

@@ -448,7 +448,27 @@ int vsm__ds_read_record(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot, const char 
 	return rc;
 }
 
-static int commit_change(vsm_ctx *ctx, vsm_dstore *ds)
+/*
+ * A record change moves the generation twice: once before the slot is
+ * written and once after. A process killed between the slot write and a
+ * single bump would leave the disk changed under an unchanged generation,
+ * and every cache read at that generation stale for good; with the first
+ * bump, any cache taken before the change is already invalid. Returns in
+ * @expect the generation our cache can claim after the second bump, or 0
+ * if someone else's change slipped in first.
+ */
+static int begin_change(vsm_dstore *ds, uint64_t *expect)
+{
+	uint64_t prev = 0, now = 0;
+	int rc = vsm_meta_bump_generation(ds->meta, &prev, &now);
+
+	if (rc < 0)
+		return rc;
+	*expect = prev == ds->gen ? now : 0;
+	return 0;
+}
+
+static int commit_change(vsm_ctx *ctx, vsm_dstore *ds, uint64_t expect)
 {
 	uint64_t prev = 0, now = 0;
 	int rc = vsm_meta_bump_generation(ds->meta, &prev, &now);
@@ -458,7 +478,7 @@ static int commit_change(vsm_ctx *ctx, vsm_dstore *ds)
 	vsm__lease_note_gen(ds, now);
 	/* If someone else changed the datastore since we last read it, our
 	 * cache misses their change: rescan on next use. */
-	if (prev == ds->gen) {
+	if (expect && prev == expect) {
 		ds->gen = now;
 		/* The change is on the datastore; a catalog that failed to
 		 * record it only costs the next process a rescan. */
@@ -471,6 +491,16 @@ static int commit_change(vsm_ctx *ctx, vsm_dstore *ds)
 	}
 	ds->gen = 0;
 	return 0;
+}
+
+/* Journal recovery changed the datastore on behalf of a dead process that
+ * may have died between its two bumps: move the generation on. */
+int vsm__ds_touch(vsm_ctx *ctx, vsm_dstore *ds)
+{
+	uint64_t expect = 0;
+	int rc = begin_change(ds, &expect);
+
+	return rc < 0 ? rc : commit_change(ctx, ds, expect);
 }
 
 /* An attached container's record is written only under its lease, and
@@ -517,6 +547,7 @@ int vsm__ds_put_record(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r)
 {
 	vsm_record *copy, *fenced = NULL;
 	char *json = NULL;
+	uint64_t expect = 0;
 	int rc;
 
 	if ((rc = fence(ctx, ds, r, &fenced)) < 0)
@@ -524,7 +555,8 @@ int vsm__ds_put_record(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r)
 	if (fenced)
 		r = fenced;
 	rc = vsm_record_encode(&json, r);
-	if (rc < 0) {
+	if (rc < 0 || (rc = begin_change(ds, &expect)) < 0) {
+		free(json);
 		vsm_record_free(fenced);
 		return rc;
 	}
@@ -540,11 +572,12 @@ int vsm__ds_put_record(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r)
 	if (!copy)
 		ds->gen = 0;
 	vsm_record_free(fenced);
-	return commit_change(ctx, ds);
+	return commit_change(ctx, ds, expect);
 }
 
 int vsm__ds_free_slot(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot, const char *uuid)
 {
+	uint64_t expect = 0;
 	vsm_record *cur = NULL;
 	int rc = vsm__ds_read_record(ctx, ds, slot, uuid, &cur);
 
@@ -555,10 +588,11 @@ int vsm__ds_free_slot(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot, const char *u
 	if (rc < 0)
 		return rc;
 	vsm_record_free(cur);
-	if ((rc = vsm_meta_slot_write(ds->meta, slot, NULL, 0)) < 0)
+	if ((rc = begin_change(ds, &expect)) < 0 ||
+	    (rc = vsm_meta_slot_write(ds->meta, slot, NULL, 0)) < 0)
 		return rc;
 	cache_remove_slot(ds, slot);
-	return commit_change(ctx, ds);
+	return commit_change(ctx, ds, expect);
 }
 
 int vsm__ds_alloc_slot(vsm_ctx *ctx, vsm_dstore *ds, uint32_t *out)

@@ -219,6 +219,10 @@ static int replay(vsm_ctx *ctx, vsm_dstore *ds, int64_t id)
 		if (!strcmp(s->mode, forward ? "redo" : "undo"))
 			rc = run_action(ctx, ds, s->action, s->arg);
 	}
+	/* The dead process may have changed a record without moving the
+	 * generation; make every cache of this datastore look again. */
+	if (rc == 0 && l.n)
+		rc = vsm__ds_touch(ctx, ds);
 	if (rc == 0)
 		rc = forget(ctx, id);
 out:
