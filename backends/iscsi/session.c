@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,10 +42,9 @@ struct isc_req {
 	uint64_t deadline_ms;   /* CLOCK_MONOTONIC */
 	uint64_t not_before_ms; /* backoff for a retried command */
 	int ua_retries;
-	bool done;
 	int rc;                 /* 0, or -VSM_E* when not delivered */
 	char why[320];
-	pthread_cond_t *cond;
+	atomic_int *remaining;  /* the caller's count of unfinished commands */
 	isc_req *next, *prev;
 };
 
@@ -112,13 +113,28 @@ static void list_remove(req_list *l, isc_req *r)
 	r->next = r->prev = NULL;
 }
 
+/* A caller waits on the count of its commands still running, with a
+ * futex: no mutex is taken on either side for a completion. The wake may
+ * reach the address after the caller has seen zero and returned; a futex
+ * wake on stale memory touches nothing and waiters tolerate it. */
+static void futex_wait_int(atomic_int *addr, int val)
+{
+	syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake_all(atomic_int *addr)
+{
+	syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
 static void complete(isc_sess *s, isc_req *r, int rc)
 {
-	pthread_mutex_lock(&s->lock);
+	atomic_int *left = r->remaining;
+
+	(void)s;
 	r->rc = rc;
-	r->done = true;
-	pthread_cond_signal(r->cond);
-	pthread_mutex_unlock(&s->lock);
+	if (atomic_fetch_sub(left, 1) == 1)
+		futex_wake_all(left);
 }
 
 const char *isc_sess_label(const isc_sess *s)
@@ -796,18 +812,18 @@ void isc_sess_close(isc_sess *s)
 
 int isc_sess_run_many(isc_sess *s, const isc_cmd *cmds, isc_result *res, size_t n)
 {
-	pthread_cond_t cond;
 	isc_req one, *r = n == 1 ? &one : calloc(n, sizeof(*r));
 	uint64_t deadline = now_ms() + (uint64_t)s->timeout * 1000;
+	atomic_int remaining;
 	bool drive;
 	size_t i;
-	int rc = 0;
+	int rc = 0, left;
 
 	if (!r)
 		return vsm_error_set(VSM_ENOMEM, "out of memory");
 	memset(r, 0, n * sizeof(*r));
 	memset(res, 0, n * sizeof(*res));
-	pthread_cond_init(&cond, NULL);
+	atomic_init(&remaining, (int)n);
 	pthread_mutex_lock(&s->lock);
 	if (s->closing) {
 		pthread_mutex_unlock(&s->lock);
@@ -818,7 +834,7 @@ int isc_sess_run_many(isc_sess *s, const isc_cmd *cmds, isc_result *res, size_t 
 		r[i].s = s;
 		r[i].cmd = &cmds[i];
 		r[i].res = &res[i];
-		r[i].cond = &cond;
+		r[i].remaining = &remaining;
 		r[i].deadline_ms = deadline;
 		list_push(&s->pending, &r[i]);
 	}
@@ -831,28 +847,17 @@ int isc_sess_run_many(isc_sess *s, const isc_cmd *cmds, isc_result *res, size_t 
 	pthread_mutex_unlock(&s->lock);
 	if (!drive && atomic_load(&s->polling))
 		wake(s);
-	for (;;) {
+	if (drive) {
+		while (atomic_load(&remaining) > 0)
+			drive_once(s, false, 100);
 		pthread_mutex_lock(&s->lock);
-		for (i = 0; i < n && r[i].done; i++)
-			;
-		if (i == n || !drive) {
-			while (i < n) {
-				if (!r[i].done) {
-					pthread_cond_wait(&cond, &s->lock);
-					continue;
-				}
-				i++;
-			}
-			if (drive) {
-				s->driving = false;
-				if (has_work(s))
-					pthread_cond_signal(&s->idle_cond);
-			}
-			pthread_mutex_unlock(&s->lock);
-			break;
-		}
+		s->driving = false;
+		if (has_work(s))
+			pthread_cond_signal(&s->idle_cond);
 		pthread_mutex_unlock(&s->lock);
-		drive_once(s, false, 100);
+	} else {
+		while ((left = atomic_load(&remaining)) > 0)
+			futex_wait_int(&remaining, left);
 	}
 	for (i = 0; i < n; i++) {
 		if (r[i].rc < 0) {
@@ -865,7 +870,6 @@ int isc_sess_run_many(isc_sess *s, const isc_cmd *cmds, isc_result *res, size_t 
 		}
 	}
 out:
-	pthread_cond_destroy(&cond);
 	if (r != &one)
 		free(r);
 	return rc;
