@@ -23,8 +23,14 @@ int vsm__register_builtins(vsm_ctx *ctx)
 		rc = vsm_backend_register(ctx, &vsm__libvirt_backend_ops, NULL);
 #endif
 #if VSM_BUILTIN_ISCSI
+	/* Two schemes, because vtable v1 fixes compare-and-write per table:
+	 * "iscsi" works on any target (leases take the plain protocol),
+	 * "iscsi-caw" maps to SCSI COMPARE AND WRITE and refuses targets
+	 * without it (doc/iscsi.md). */
 	if (rc == 0)
 		rc = vsm_backend_register(ctx, &vsm__iscsi_backend_ops, NULL);
+	if (rc == 0)
+		rc = vsm_backend_register(ctx, &vsm__iscsi_caw_backend_ops, NULL);
 #endif
 	return rc;
 }

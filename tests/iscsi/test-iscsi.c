@@ -86,8 +86,6 @@ static vsm_ctx *ctx_on(const char *tag, unsigned int flags)
 	o.state_dir = dir;
 	o.flags = flags;
 	ck_ok(vsm_ctx_open(&ctx, &o));
-	/* Not a built-in scheme (doc/iscsi.md): register it as an embedder would. */
-	ck_ok(vsm_backend_register(ctx, &vsm__iscsi_caw_backend_ops, NULL));
 	free(dir);
 	return ctx;
 }
@@ -970,7 +968,6 @@ static int holder(const char *uri, int ready_fd)
 
 	o.state_dir = dir;
 	if (vsm_ctx_open(&ctx, &o) < 0 ||
-	    vsm_backend_register(ctx, &vsm__iscsi_caw_backend_ops, NULL) < 0 ||
 	    vsm_datastore_add(ctx, "ds", uri, 0) < 0 ||
 	    vsm_host_add(ctx, "h1", NULL) < 0 || vsm_host_link(ctx, "h1", "ds", 0) < 0 ||
 	    vsm_container_lookup(&c, ctx, "ds", "web") < 0 || vsm_attach(c, "h1", 0) < 0) {
