@@ -1,0 +1,86 @@
+#!/bin/bash
+# `vsmctl image` end to end, with qemu-img as the independent reader.
+# usage: vsmctl-image.sh PATH_TO_VSMCTL
+set -u
+vsmctl=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+failures=0
+checks=0
+ok()  { checks=$((checks + 1)); echo "ok: $*"; }
+bad() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL: $*"; }
+run() { if out=$("$vsmctl" "$@" 2>err); then ok "vsmctl $*"; else bad "vsmctl $* exited $?: $(cat err)"; fi; }
+expect() { if [ "$1" = "$2" ]; then ok "$3"; else bad "$3: got '$1', want '$2'"; fi; }
+status() { "$vsmctl" "$@" >/dev/null 2>err; echo $?; }
+jget() { python3 -c "import json,sys; j=json.loads(sys.stdin.read()); print($1)" <<<"$out"; }
+
+run image create base.qcow2 64M --cluster-size 4096
+qemu-img check -q base.qcow2 && ok "qemu-img check: created image clean" || bad "created image"
+run --json image info base.qcow2
+expect "$(jget 'j[0]["format"], j[0]["virtual-size"], j[0]["cluster-size"]')" "qcow2 67108864 4096" "info --json"
+
+printf 'hello, base' | "$vsmctl" image write base.qcow2 8192 && ok "write from stdin" || bad "write"
+expect "$("$vsmctl" image read base.qcow2 8192 11)" "hello, base" "read back"
+qemu-img convert -O raw base.qcow2 base.raw
+expect "$(dd if=base.raw bs=1 skip=8192 count=11 status=none)" "hello, base" "qemu-img reads our write"
+
+run image create top.qcow2 64M --backing base.qcow2 --backing-format qcow2
+printf 'TOP' | "$vsmctl" image write top.qcow2 1048576 && ok "write to overlay" || bad "overlay write"
+expect "$("$vsmctl" image read top.qcow2 8192 11)" "hello, base" "read through the backing chain"
+run image map top.qcow2 --json
+expect "$(jget 'sorted(set(e["depth"] for e in j if e["data"]))')" "[0, 1]" "map shows data in both layers"
+qemu-img info --backing-chain top.qcow2 | grep -q "backing file: base.qcow2" && ok "qemu-img sees the chain" || bad "chain"
+
+run image commit top.qcow2
+expect "$("$vsmctl" image read base.qcow2 1048576 3)" "TOP" "commit copied the overlay into its base"
+qemu-img check -q base.qcow2 && qemu-img check -q top.qcow2 && ok "both clean after commit" || bad "check after commit"
+
+printf 'again' | "$vsmctl" image write top.qcow2 2097152
+run image flatten top.qcow2
+qemu-img info top.qcow2 | grep -q "backing file" && bad "flatten left a backing file" || ok "flatten dropped the backing file"
+rm base.qcow2
+expect "$("$vsmctl" image read top.qcow2 8192 11)" "hello, base" "flattened image stands alone"
+
+run image convert top.qcow2 top.raw --format raw
+qemu-img compare -q -f qcow2 -F raw top.qcow2 top.raw && ok "convert to raw matches" || bad "convert raw"
+run image convert top.raw back.qcow2 --format qcow2
+qemu-img compare -q back.qcow2 top.raw && ok "convert to qcow2 matches" || bad "convert qcow2"
+qemu-img check -q back.qcow2 && ok "converted image clean" || bad "converted check"
+
+run image resize back.qcow2 128M
+expect "$(qemu-img info --output=json back.qcow2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')" \
+	"134217728" "resize grows the virtual size"
+
+expect "$(status image check back.qcow2)" "0" "check: clean exits 0"
+# A leak: raise the refcount of a cluster nothing references.
+python3 - back.qcow2 <<'PY'
+import struct, sys
+f = open(sys.argv[1], "r+b")
+h = f.read(104)
+cluster_bits = struct.unpack(">I", h[20:24])[0]
+rt_off = struct.unpack(">Q", h[48:56])[0]
+order = struct.unpack(">I", h[96:100])[0]
+assert order == 4, "test expects 16-bit refcounts"
+f.seek(rt_off); rb = struct.unpack(">Q", f.read(8))[0]
+size = f.seek(0, 2)
+spare = size >> cluster_bits  # first cluster past the end of the file
+assert spare < (1 << cluster_bits) // 2, "image too large for this test"
+f.seek(rb + 2 * spare); f.write(struct.pack(">H", 1))
+PY
+expect "$(status image check back.qcow2)" "3" "check: leaks only exits 3"
+expect "$(status image check back.qcow2 --repair)" "0" "check --repair clears the leak"
+qemu-img check -q back.qcow2 && ok "qemu-img agrees after repair" || bad "repair"
+# Corruption: point the L1 table past the end of the file.
+python3 -c "
+import struct,sys
+f=open('back.qcow2','r+b'); f.seek(40); f.write(struct.pack('>Q', 1<<40))"
+expect "$(status image check back.qcow2)" "2" "check: corrupt exits 2"
+grep -q "^vsmctl: " err || bad "check of a corrupt image says nothing"
+
+[ "$(status image read top.raw)" != 0 ] && grep -q "^vsmctl: " err && ok "missing arguments refused" || bad "missing arguments accepted"
+"$vsmctl" image create esc.qcow2 1M --backing ../../etc/passwd >/dev/null 2>err
+grep -q "^vsmctl: .*" err && ok "escaping backing refused: $(cat err)" || bad "escaping backing accepted"
+
+echo "$checks checks, $failures failures"
+[ "$failures" -eq 0 ]
