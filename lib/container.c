@@ -213,31 +213,9 @@ static int create_device(vsm_wf *wf, vsm_dstore *ds, const char *dev_name,
 			 uint64_t size, const char *format, const vsm_rec_layer *base,
 			 unsigned int flags, char key[VSM_BACKEND_KEY_MAX])
 {
-	vsm_backend_device_spec spec = {
-		VSM_BACKEND_DEVICE_SPEC_VERSION, dev_name, size, format,
-		base ? base->key : NULL, base ? vsm_format_name(base->format) : NULL, flags,
-	};
-	unsigned int out_flags = 0;
-	int rc;
-
-	if ((rc = vsm__wf_undo(wf, VSM_WF_DEVICE_DELETE, dev_name)) < 0)
-		return rc;
-	memset(key, 0, VSM_BACKEND_KEY_MAX);
-	rc = ds->be->ops.device_create(ds->h, &spec, key, VSM_BACKEND_KEY_MAX, &out_flags);
-	if (rc < 0) {
-		vsm__error_prefix("datastore '%s'", ds->name);
-		return rc;
-	}
-	if (!key[0] || memchr(key, '\0', VSM_BACKEND_KEY_MAX) == NULL)
-		return vsm_err(VSM_EINTERNAL, "datastore '%s': backend '%s' returned no key for "
-			       "device '%s'", ds->name, ds->be->ops.scheme, dev_name);
-	if (strcmp(key, dev_name) && (rc = vsm__wf_update(wf, key)) < 0)
-		return rc;
-	/* The core writes the image format itself unless the backend did. */
-	if (!strcmp(format, "qcow2") && !(out_flags & VSM_BACKEND_CREATED_FORMATTED))
-		return vsm__dev_format_qcow2(ds, key, size, spec.backing_key,
-					     spec.backing_format);
-	return 0;
+	return vsm__dev_create(wf, VSM_WF_DEVICE_DELETE, ds, dev_name, size, format,
+			       base ? base->key : NULL,
+			       base ? vsm_format_name(base->format) : NULL, flags, key);
 }
 
 /* A device's size and backing chain, resolved before anything is made:

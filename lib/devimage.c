@@ -20,6 +20,38 @@ int vsm__ds_backing_open(vsm_bdev **out, const char *name, bool readonly, void *
 	return vsm__ds_open_device(ds, name, readonly ? VSM_BDEV_RDONLY : 0, out);
 }
 
+int vsm__dev_create(vsm_wf *wf, const char *undo_action, vsm_dstore *ds,
+		    const char *name, uint64_t size, const char *format,
+		    const char *backing, const char *backing_format, unsigned int flags,
+		    char key[VSM_BACKEND_KEY_MAX])
+{
+	vsm_backend_device_spec spec = {
+		VSM_BACKEND_DEVICE_SPEC_VERSION, name, size, format, backing,
+		backing ? backing_format : NULL, flags,
+	};
+	unsigned int out_flags = 0;
+	int rc;
+
+	if ((rc = vsm__wf_undo(wf, undo_action, name)) < 0)
+		return rc;
+	memset(key, 0, VSM_BACKEND_KEY_MAX);
+	rc = ds->be->ops.device_create(ds->h, &spec, key, VSM_BACKEND_KEY_MAX, &out_flags);
+	if (rc < 0) {
+		vsm__error_prefix("datastore '%s'", ds->name);
+		return rc;
+	}
+	if (!key[0] || memchr(key, '\0', VSM_BACKEND_KEY_MAX) == NULL)
+		return vsm_err(VSM_EINTERNAL, "datastore '%s': backend '%s' returned no key for "
+			       "device '%s'", ds->name, ds->be->ops.scheme, name);
+	if (strcmp(key, name) && (rc = vsm__wf_update(wf, key)) < 0)
+		return rc;
+	/* The core writes the image format itself unless the backend did. */
+	if (!strcmp(format, "qcow2") && !(out_flags & VSM_BACKEND_CREATED_FORMATTED))
+		return vsm__dev_format_qcow2(ds, key, size, spec.backing_key,
+					     spec.backing_format);
+	return 0;
+}
+
 int vsm__dev_format_qcow2(vsm_dstore *ds, const char *key, uint64_t size,
 			  const char *base, const char *base_format)
 {

@@ -7,11 +7,21 @@
 #define VSM_DEVIMAGE_H
 
 #include "ctx.h"
+#include "workflow.h"
 
 /* vsm_cow_backing_fn for images on a datastore (@payload: vsm_dstore *).
  * A backing name is a device key on that datastore and nothing else. */
 int vsm__ds_backing_open(struct vsm_bdev **out, const char *name, bool readonly,
 			 void *payload);
+
+/* Create a device under the journal: @undo_action (with the name, then
+ * the key once known) is journalled before the backend is asked, and a
+ * qcow2 device the backend did not format is formatted here, as an
+ * overlay of @backing (a key on the same datastore) when not NULL. */
+int vsm__dev_create(vsm_wf *wf, const char *undo_action, vsm_dstore *ds,
+		    const char *name, uint64_t size, const char *format,
+		    const char *backing, const char *backing_format, unsigned int flags,
+		    char key[VSM_BACKEND_KEY_MAX]);
 
 /* Write an empty qcow2 image of @size onto device @key, as an overlay of
  * @base (a key on the same datastore) when it is not NULL. */

@@ -384,29 +384,10 @@ int ck_device_create(vsm_wf *wf, vsm_dstore *ds, const char *name, uint64_t size
 		     const char *format, const char *backing, int backing_format,
 		     char key[VSM_BACKEND_KEY_MAX])
 {
-	vsm_backend_device_spec spec = {
-		VSM_BACKEND_DEVICE_SPEC_VERSION, name, size, format, backing,
-		backing ? vsm_format_name(backing_format) : NULL, VSM_BACKEND_DEVICE_THIN,
-	};
-	unsigned int out_flags = 0;
-	int rc;
-
-	if ((rc = vsm__wf_undo(wf, CK_WF_DELETE_UNREF, name)) < 0)
-		return rc;
-	memset(key, 0, VSM_BACKEND_KEY_MAX);
-	rc = ds->be->ops.device_create(ds->h, &spec, key, VSM_BACKEND_KEY_MAX, &out_flags);
-	if (rc < 0) {
-		vsm__error_prefix("datastore '%s'", ds->name);
-		return rc;
-	}
-	if (!key[0] || memchr(key, '\0', VSM_BACKEND_KEY_MAX) == NULL)
-		return vsm_err(VSM_EINTERNAL, "datastore '%s': backend returned no key for "
-			       "device '%s'", ds->name, name);
-	if (strcmp(key, name) && (rc = vsm__wf_update(wf, key)) < 0)
-		return rc;
-	if (!strcmp(format, "qcow2") && !(out_flags & VSM_BACKEND_CREATED_FORMATTED))
-		return vsm__dev_format_qcow2(ds, key, size, backing, spec.backing_format);
-	return 0;
+	/* Undone only if no record came to reference it (see doc). */
+	return vsm__dev_create(wf, CK_WF_DELETE_UNREF, ds, name, size, format, backing,
+			       backing ? vsm_format_name(backing_format) : NULL,
+			       VSM_BACKEND_DEVICE_THIN, key);
 }
 
 int ck_delete_unref(vsm_ctx *ctx, vsm_dstore *ds, const char *key)
