@@ -15,7 +15,7 @@ struct vsm_catalog {
 	char *path;
 };
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION "2"
 
 static const char *const schema =
 	"CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT);"
@@ -27,15 +27,13 @@ static const char *const schema =
 	"CREATE TABLE IF NOT EXISTS links("
 	"  host TEXT NOT NULL, datastore TEXT NOT NULL,"
 	"  PRIMARY KEY(host, datastore));"
-	/* Cache of container records: the JSON payload as read from the
-	 * datastore at 'generation'. */
-	"CREATE TABLE IF NOT EXISTS containers("
-	"  datastore TEXT NOT NULL, slot INTEGER NOT NULL, name TEXT NOT NULL,"
-	"  uuid TEXT NOT NULL, record TEXT NOT NULL, generation INTEGER NOT NULL,"
-	"  PRIMARY KEY(datastore, slot));"
-	/* Slots found damaged at the last rescan, so lookups can say so. */
-	"CREATE TABLE IF NOT EXISTS damaged("
-	"  datastore TEXT NOT NULL, slot INTEGER NOT NULL, reason TEXT NOT NULL,"
+	/* Cache of the datastores' record slots: each row as read from the
+	 * datastore, with the generation its slot was written at (rows only
+	 * move forward). 'datastores.generation' is how far they reach. */
+	"CREATE TABLE IF NOT EXISTS records("
+	"  datastore TEXT NOT NULL, slot INTEGER NOT NULL, state INTEGER NOT NULL,"
+	"  name TEXT, uuid TEXT, record TEXT, seq INTEGER NOT NULL DEFAULT 0,"
+	"  stamp INTEGER NOT NULL DEFAULT 0, cont TEXT, reason TEXT,"
 	"  PRIMARY KEY(datastore, slot));"
 	/* Workflow journal: each step is written before it runs, with how to
 	 * undo it (mode 'undo') or how to finish it (mode 'redo'). */
@@ -74,23 +72,45 @@ int vsm_catalog_open(vsm_catalog **out, const char *path)
 			     : vsm_err(VSM_ENOMEM, "catalog '%s': out of memory", path);
 		goto fail;
 	}
-	sqlite3_busy_timeout(cat->db, 10000);
-	if (sqlite3_exec(cat->db, "PRAGMA synchronous=FULL;", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(cat->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+	sqlite3_busy_timeout(cat->db, 30000);
+	/* WAL: readers never wait for a writer, and a commit is one sync of
+	 * the log, which several processes of one host share. */
+	if (sqlite3_exec(cat->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL,
+			 NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(cat->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = db_error(cat, "cannot open");
+		goto fail;
+	}
+	if (sqlite3_exec(cat->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+		rc = db_error(cat, "cannot create schema");
+		sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+		goto fail;
+	}
+	/* Schema 1 (0.1) cached records in tables of another shape; a cache
+	 * is rebuilt from the datastores, so they are dropped. */
+	if ((rc = vsm_catalog_count(cat, &ver, "SELECT 1 FROM settings WHERE key='schema' "
+				   "AND value = '1'", NULL)) == 0 && ver &&
+	    sqlite3_exec(cat->db, "DROP TABLE IF EXISTS containers; DROP TABLE IF EXISTS "
+			 "damaged; UPDATE datastores SET generation = 0; UPDATE settings SET "
+			 "value = '" SCHEMA_VERSION "' WHERE key = 'schema';", NULL, NULL,
+			 NULL) != SQLITE_OK)
+		rc = db_error(cat, "cannot upgrade schema");
+	if (rc == 0 && (rc = vsm_catalog_count(cat, &ver, "SELECT 1 FROM settings WHERE "
+					       "key='schema' AND value != ?", "s",
+					       SCHEMA_VERSION)) == 0 && ver)
+		rc = vsm_err(VSM_EVERSION, "catalog '%s' has a schema this library does not "
+			     "know", path);
+	if (rc == 0)
+		rc = vsm_catalog_exec(cat, "INSERT OR IGNORE INTO settings VALUES('schema', ?)",
+				      "s", SCHEMA_VERSION);
+	if (rc < 0) {
+		sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+		goto fail;
+	}
+	if (sqlite3_exec(cat->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		rc = db_error(cat, "cannot create schema");
 		goto fail;
 	}
-	if ((rc = vsm_catalog_count(cat, &ver, "SELECT 1 FROM settings WHERE key='schema' "
-				   "AND value != ?", "s", "1")) < 0)
-		goto fail;
-	if (ver) {
-		rc = vsm_err(VSM_EVERSION, "catalog '%s' has a schema this library does not "
-			     "know", path);
-		goto fail;
-	}
-	if ((rc = vsm_catalog_exec(cat, "INSERT OR IGNORE INTO settings VALUES('schema', ?)",
-				   "s", "1")) < 0)
-		goto fail;
 	*out = cat;
 	return 0;
 fail:

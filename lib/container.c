@@ -285,7 +285,7 @@ static int rec_add_device(vsm_record *r, const char *name, const char *key, int 
 VSM_API int vsm_container_create(vsm_container **out, vsm_ctx *ctx, const char *datastore,
 				 const char *name, const vsm_container_opts *opts)
 {
-	char key[VSM_BACKEND_KEY_MAX], dev_name[160], arg[64];
+	char key[VSM_BACKEND_KEY_MAX], dev_name[160];
 	planned_device plan[64];
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
@@ -337,8 +337,6 @@ VSM_API int vsm_container_create(vsm_container **out, vsm_ctx *ctx, const char *
 	vsm__uuid_new(r->uuid);
 	r->ctime = (int64_t)time(NULL);
 	r->state_size = opts->state_size ? opts->state_size : DEFAULT_STATE_SIZE;
-	if ((rc = vsm__ds_alloc_slot(ctx, ds, &r->slot)) < 0)
-		goto out;
 
 	if ((rc = vsm__wf_begin(&wf, ctx, "container-create", datastore, name)) < 0)
 		goto out;
@@ -361,9 +359,10 @@ VSM_API int vsm_container_create(vsm_container **out, vsm_ctx *ctx, const char *
 		rc = -VSM_ENOMEM;
 		goto abort;
 	}
-	snprintf(arg, sizeof(arg), "%u %s", r->slot, r->uuid);
-	if ((rc = vsm__wf_undo(&wf, VSM_WF_SLOT_FREE, arg)) < 0 ||
-	    (rc = vsm__ds_put_record(ctx, ds, r)) < 0)
+	/* The name is claimed here, under the datastore's metadata lock: of
+	 * two hosts creating it at once, one gets EEXISTS and rolls back. */
+	if ((rc = vsm__wf_undo(&wf, VSM_WF_UUID_FREE, r->uuid)) < 0 ||
+	    (rc = vsm__ds_insert_record(ctx, ds, r)) < 0)
 		goto abort;
 	if ((rc = vsm__wf_end(&wf)) < 0)
 		goto out;

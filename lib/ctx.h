@@ -12,14 +12,25 @@
 #include "internal.h"
 #include "meta.h"
 #include "record.h"
+#include "strmap.h"
 
 typedef struct {
 	struct vsm_backend_ops ops; /* our copy, zero-filled past the caller's size */
 	void *payload;
 } vsm_backend_reg;
 
+/* What the cache knows of one slot of a datastore. */
+enum {
+	VSM_DS_SLOT_FREE = 0,    /* empty, tombstoned, or an unreferenced piece */
+	VSM_DS_SLOT_RECORD = 1,
+	VSM_DS_SLOT_DAMAGED = 2,
+	VSM_DS_SLOT_PIECE = 3,   /* continues the record of another slot */
+};
+
 /* A datastore opened by this context, with the container records read
- * at generation @gen (0: nothing cached yet). */
+ * at generation @gen (0: nothing cached yet). recs[] lists them densely
+ * (each record's position is in pos[slot]); by_slot[], the maps and
+ * use[] find them in constant time. */
 typedef struct vsm_dstore {
 	char *name;
 	char *uri;
@@ -27,12 +38,26 @@ typedef struct vsm_dstore {
 	vsm_backend_ds *h;
 	vsm_meta *meta;
 	uint64_t gen;
+	uint64_t cat_gen;      /* generation the catalog's rows reach */
 	vsm_record **recs;
-	size_t n_recs;
+	size_t n_recs, cap_recs;
+	vsm_record **by_slot;  /* [n_slots] */
+	uint32_t *pos;         /* [n_slots]: index in recs[] */
+	uint8_t *use;          /* [n_slots]: VSM_DS_SLOT_* */
+	uint32_t n_slots;
+	uint32_t free_hint;    /* no free slot below it */
+	vsm_strmap names;      /* name -> slot */
+	vsm_strmap uuids;      /* uuid -> slot */
+	vsm_strmap dup_names;  /* name -> records bearing it, when more than one */
 	uint32_t *damaged;     /* slots no copy of which is readable */
 	char **damaged_why;
 	size_t n_damaged;
+	uint32_t *dirty;       /* slots whose catalog row is behind */
+	size_t n_dirty, cap_dirty;
 	bool recovering;       /* journal recovery in progress on it */
+	struct vsm_dslock *lock;
+	int lock_depth;        /* nested metadata changes */
+	bool warned_no_caw;
 	struct vsm_ctx *ctx;   /* owner, for backend notifications */
 	struct vsm_lease_ds *lease; /* heartbeats and leases (lib/lease) */
 	struct vsm_dstore *next;
@@ -72,19 +97,40 @@ const vsm_backend_reg *vsm__backend_for_uri(vsm_ctx *ctx, const char *uri);
 /* Open (once) the registered datastore @name. */
 int vsm__ds_get(vsm_dstore **out, vsm_ctx *ctx, const char *name);
 void vsm__ds_close(vsm_dstore *ds);
+/* Drop every cached record (lib/dscache.c). */
+void vsm__ds_cache_clear(vsm_dstore *ds);
 void vsm__ds_forget(vsm_ctx *ctx, const char *name);
 /* Bring the cached records up to the datastore's current generation. */
 int vsm__ds_refresh(vsm_ctx *ctx, vsm_dstore *ds);
-/* Write @r to its slot, bump the generation, update the cache. */
-int vsm__ds_put_record(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r);
+
+/*
+ * Every change of a datastore's records runs between begin and end, under
+ * the datastore's metadata lock (lib/dslock.c), with the cache refreshed
+ * at begin: what the cache says then is what the datastore holds. Changes
+ * nest; the lock is released by the outermost end.
+ */
+int vsm__ds_change_begin(vsm_ctx *ctx, vsm_dstore *ds);
+void vsm__ds_change_end(vsm_ctx *ctx, vsm_dstore *ds);
+
+/* Write @r to its slot (it must still hold @r's container, unchanged
+ * since @r->seq was read). Updates @r->seq, the cache and the
+ * generation. Takes the lock for its own duration when not held. */
+int vsm__ds_put_record(vsm_ctx *ctx, vsm_dstore *ds, vsm_record *r);
+/* Store a new container: its name must be free on the datastore; a slot
+ * is chosen (the record area grows as needed) and set in @r->slot. */
+int vsm__ds_insert_record(vsm_ctx *ctx, vsm_dstore *ds, vsm_record *r);
 /* Move the generation on (after journal recovery changed the datastore). */
 int vsm__ds_touch(vsm_ctx *ctx, vsm_dstore *ds);
 /* Tombstone @slot if it still holds @uuid (absent is not an error). */
 int vsm__ds_free_slot(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot, const char *uuid);
-/* A slot that is empty or free on disk right now. */
-int vsm__ds_alloc_slot(vsm_ctx *ctx, vsm_dstore *ds, uint32_t *out);
-/* Cached record by name / uuid / slot, or NULL. */
+/* Tombstone the slot holding container @uuid, wherever it is. */
+int vsm__ds_free_uuid(vsm_ctx *ctx, vsm_dstore *ds, const char *uuid);
+/* Cached record by name or uuid, or NULL. A name that two records bear
+ * (left by 0.1's races) finds neither: use vsm__ds_find_name. */
 vsm_record *vsm__ds_find(vsm_dstore *ds, const char *name, const char *uuid);
+/* Cached record by name: -VSM_ENOTFOUND, or -VSM_EEXISTS naming every
+ * record that bears it. */
+int vsm__ds_find_name(vsm_dstore *ds, const char *name, vsm_record **out);
 /* The current on-disk record at @slot if it still has @uuid. */
 int vsm__ds_read_record(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot,
 			const char *uuid, vsm_record **out);

@@ -7,7 +7,12 @@
  * leaves a copy whose CRC fails, and readers fall back to the other copy:
  * old or new, never torn. A slot where no copy is valid but one is not
  * blank was damaged by something other than our own writes; it is
- * reported and never reused.
+ * reported and never reused. A record larger than a slot continues in
+ * other slots, written before the slot that names them, so the switch to
+ * the new version is still one write.
+ *
+ * Only the holder of the metadata lock (lib/dslock.c) writes here; the
+ * change ring tells other hosts which slot each generation changed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,17 +27,49 @@
 #define REC_MAGIC "VSMREC01"
 #define SB_LEN 256
 #define SB_CRC_OFF 252
-#define REC_HDR 40
-#define REC_FORMAT_VERSION 1
+#define REC_HDR1 40            /* layout-1 copy header */
+#define REC_HDR2 80            /* layout-2 copy header */
 #define REC_FLAG_TOMBSTONE 1u
+#define REC_FLAG_CONT 2u
+#define RING_ENTRY 32
+#define RING_MAGIC 0x56524e47u /* "GNRV" */
 
 #define DEFAULT_SLOTS 512
 #define DEFAULT_HOSTS 64
+#define CHUNK_SLOTS 1024
+#define MAX_CHUNKS 1024        /* about a million containers */
+#define LOCK_OFF (16 * 1024)
+#define RING_OFF (32 * 1024)
+#define RING_ENTRIES 1024      /* 32 KiB, up to lease_off */
 #define ALIGN_MB (1024 * 1024)
 
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) / a * a;
+}
+
+static uint64_t chunk_lease_bytes(const vsm_meta_geom *g)
+{
+	return align_up((uint64_t)g->chunk_slots * VSM_META_LEASE_BYTES(g), ALIGN_MB);
+}
+
+static uint64_t chunk_bytes(const vsm_meta_geom *g)
+{
+	return chunk_lease_bytes(g) + (uint64_t)g->chunk_slots * 2 * g->record_size;
+}
+
+/* The layout-2 fields for a geometry whose first area is laid out. */
+static void geom_v2(vsm_meta_geom *g)
+{
+	g->version = 2;
+	g->lock_off = LOCK_OFF;
+	g->ring_off = RING_OFF;
+	g->ring_entries = RING_ENTRIES;
+	g->chunk_slots = CHUNK_SLOTS;
+	g->chunk_off = align_up(g->total_size, ALIGN_MB);
+	g->n_chunks = 0;
+	g->max_chunks = MAX_CHUNKS;
+	g->slot_count = g->base_slots;
 }
 
 static void geom_layout(vsm_meta_geom *g, uint32_t block_size, uint32_t slots)
@@ -42,14 +79,14 @@ static void geom_layout(vsm_meta_geom *g, uint32_t block_size, uint32_t slots)
 	g->lease_off = 64 * 1024;
 	g->max_hosts = DEFAULT_HOSTS;
 	g->lease_block = block_size > 512 ? block_size : 512;
-	g->slot_count = slots;
-	g->n_leases = slots + 1;
+	g->base_slots = slots;
 	g->lease_timeout_ms = 8000;
 	g->renew_interval_ms = 1000;
 	g->record_size = 64 * 1024;
 	g->record_off = align_up(g->lease_off + (uint64_t)g->lease_block * g->max_hosts +
-				 VSM_META_LEASE_BYTES(g) * g->n_leases, ALIGN_MB);
-	g->total_size = g->record_off + (uint64_t)g->slot_count * 2 * g->record_size;
+				 VSM_META_LEASE_BYTES(g) * (slots + 1), ALIGN_MB);
+	g->total_size = g->record_off + (uint64_t)slots * 2 * g->record_size;
+	geom_v2(g);
 }
 
 uint64_t vsm_meta_default_size(uint32_t block_size)
@@ -60,17 +97,44 @@ uint64_t vsm_meta_default_size(uint32_t block_size)
 	return g.total_size;
 }
 
+uint64_t vsm_meta_lease_area_off(const vsm_meta_geom *g, uint32_t idx)
+{
+	uint64_t first = g->lease_off + (uint64_t)g->lease_block * g->max_hosts;
+	uint32_t s, c, j;
+
+	if (idx <= g->base_slots)
+		return first + (uint64_t)idx * VSM_META_LEASE_BYTES(g);
+	s = idx - 1 - g->base_slots;
+	c = s / g->chunk_slots;
+	j = s % g->chunk_slots;
+	return g->chunk_off + (uint64_t)c * chunk_bytes(g) + (uint64_t)j * VSM_META_LEASE_BYTES(g);
+}
+
+static uint64_t copy_off(const vsm_meta *m, uint32_t slot, int copy)
+{
+	const vsm_meta_geom *g = &m->geom;
+	uint32_t s, c, j;
+
+	if (slot < g->base_slots)
+		return g->record_off + ((uint64_t)slot * 2 + (uint64_t)copy) * g->record_size;
+	s = slot - g->base_slots;
+	c = s / g->chunk_slots;
+	j = s % g->chunk_slots;
+	return g->chunk_off + (uint64_t)c * chunk_bytes(g) + chunk_lease_bytes(g) +
+	       ((uint64_t)j * 2 + (uint64_t)copy) * g->record_size;
+}
+
 static void sb_encode(uint8_t *b, const vsm_meta_geom *g, uint64_t seq)
 {
 	memset(b, 0, SB_LEN);
 	memcpy(b, SB_MAGIC, 8);
-	vsm__put_le32(b + 8, VSM_META_LAYOUT_VERSION);
+	vsm__put_le32(b + 8, g->version);
 	vsm__put_le32(b + 12, SB_LEN);
 	vsm__put_le64(b + 16, seq);
 	memcpy(b + 24, g->uuid, VSM_UUID_STRLEN);
 	vsm__put_le64(b + 64, (uint64_t)g->ctime);
 	vsm__put_le32(b + 72, g->block);
-	vsm__put_le32(b + 76, g->slot_count);
+	vsm__put_le32(b + 76, g->base_slots);
 	vsm__put_le64(b + 80, g->record_off);
 	vsm__put_le32(b + 88, g->record_size);
 	vsm__put_le32(b + 92, g->max_hosts);
@@ -78,9 +142,18 @@ static void sb_encode(uint8_t *b, const vsm_meta_geom *g, uint64_t seq)
 	vsm__put_le32(b + 104, g->lease_block);
 	vsm__put_le32(b + 108, g->lease_timeout_ms);
 	vsm__put_le32(b + 112, g->renew_interval_ms);
-	vsm__put_le32(b + 116, g->n_leases);
+	vsm__put_le32(b + 116, g->base_slots + 1);
 	vsm__put_le64(b + 120, g->gen_off);
 	vsm__put_le64(b + 128, g->total_size);
+	if (g->version >= 2) {
+		vsm__put_le64(b + 136, g->lock_off);
+		vsm__put_le64(b + 144, g->ring_off);
+		vsm__put_le32(b + 152, g->ring_entries);
+		vsm__put_le32(b + 156, g->chunk_slots);
+		vsm__put_le64(b + 160, g->chunk_off);
+		vsm__put_le32(b + 168, g->n_chunks);
+		vsm__put_le32(b + 172, g->max_chunks);
+	}
 	vsm__put_le32(b + SB_CRC_OFF, vsm__crc32(b, SB_CRC_OFF));
 }
 
@@ -92,6 +165,22 @@ static bool all_zero(const uint8_t *b, size_t n)
 		if (b[i])
 			return false;
 	return true;
+}
+
+/* The layout-2 fields of @t are sane for its first area. */
+static bool v2_sane(const vsm_meta_geom *t)
+{
+	uint64_t first_leases = t->lease_off + (uint64_t)t->lease_block * t->max_hosts;
+
+	(void)first_leases;
+	return t->lock_off >= t->gen_off + 4096 && t->lock_off % 4096 == 0 &&
+	       t->lock_off + t->lease_block <= t->ring_off && t->ring_off % 512 == 0 &&
+	       t->ring_entries >= 64 && t->ring_entries <= 65536 &&
+	       t->ring_off + (uint64_t)t->ring_entries * RING_ENTRY <= t->lease_off &&
+	       t->chunk_slots >= 16 && t->chunk_slots <= 65536 &&
+	       t->chunk_off >= t->total_size && t->chunk_off % 4096 == 0 &&
+	       t->max_chunks <= MAX_CHUNKS && t->n_chunks <= t->max_chunks &&
+	       (uint64_t)t->base_slots + (uint64_t)t->n_chunks * t->chunk_slots < UINT32_MAX;
 }
 
 /* 1: valid, 0: blank, <0: damaged (reason set in *why). */
@@ -109,15 +198,16 @@ static int sb_decode(const uint8_t *b, vsm_meta_geom *g, uint64_t *seq, const ch
 		*why = "checksum mismatch";
 		return -1;
 	}
-	if (vsm__get_le32(b + 8) != VSM_META_LAYOUT_VERSION) {
+	memset(&t, 0, sizeof(t));
+	t.version = vsm__get_le32(b + 8);
+	if (t.version < 1 || t.version > VSM_META_LAYOUT_VERSION) {
 		*why = "unsupported layout version";
 		return -2;
 	}
-	memset(&t, 0, sizeof(t));
 	memcpy(t.uuid, b + 24, VSM_UUID_STRLEN);
 	t.ctime = (int64_t)vsm__get_le64(b + 64);
 	t.block = vsm__get_le32(b + 72);
-	t.slot_count = vsm__get_le32(b + 76);
+	t.base_slots = vsm__get_le32(b + 76);
 	t.record_off = vsm__get_le64(b + 80);
 	t.record_size = vsm__get_le32(b + 88);
 	t.max_hosts = vsm__get_le32(b + 92);
@@ -125,28 +215,46 @@ static int sb_decode(const uint8_t *b, vsm_meta_geom *g, uint64_t *seq, const ch
 	t.lease_block = vsm__get_le32(b + 104);
 	t.lease_timeout_ms = vsm__get_le32(b + 108);
 	t.renew_interval_ms = vsm__get_le32(b + 112);
-	t.n_leases = vsm__get_le32(b + 116);
 	t.gen_off = vsm__get_le64(b + 120);
 	t.total_size = vsm__get_le64(b + 128);
 	/* The CRC only proves we wrote it; still refuse a geometry we would
 	 * never have written, since it steers every later offset. */
-	if (!vsm__uuid_valid(t.uuid) || t.block != 4096 || t.slot_count == 0 ||
-	    t.slot_count > 65536 || t.record_size < 4096 || t.record_size > (16u << 20) ||
-	    t.record_size % 4096 || t.lease_block < 512 || t.lease_block > 65536 ||
-	    t.max_hosts == 0 || t.max_hosts > 4096 || t.n_leases != t.slot_count + 1 ||
+	if (!vsm__uuid_valid(t.uuid) || t.block != 4096 || t.base_slots == 0 ||
+	    t.base_slots > 65536 || t.record_size < 4096 || t.record_size > (16u << 20) ||
+	    t.record_size % 4096 || t.lease_block < 512 || t.lease_block > 4096 ||
+	    t.max_hosts == 0 || t.max_hosts > 4096 ||
+	    vsm__get_le32(b + 116) != t.base_slots + 1 ||
 	    t.gen_off < 8192 || t.gen_off + 4096 > t.lease_off ||
-	    t.record_off < t.lease_off +
-			   (uint64_t)t.lease_block * t.max_hosts + VSM_META_LEASE_BYTES(&t) * t.n_leases ||
-	    t.total_size != t.record_off + (uint64_t)t.slot_count * 2 * t.record_size) {
+	    t.record_off < t.lease_off + (uint64_t)t.lease_block * t.max_hosts +
+			   VSM_META_LEASE_BYTES(&t) * (t.base_slots + 1) ||
+	    t.total_size != t.record_off + (uint64_t)t.base_slots * 2 * t.record_size) {
 		*why = "impossible geometry";
 		return -1;
 	}
+	if (t.version == 1) {
+		/* Upgraded in memory only; vsm_meta_upgrade() writes it. */
+		geom_v2(&t);
+		t.version = 1;
+	} else {
+		t.lock_off = vsm__get_le64(b + 136);
+		t.ring_off = vsm__get_le64(b + 144);
+		t.ring_entries = vsm__get_le32(b + 152);
+		t.chunk_slots = vsm__get_le32(b + 156);
+		t.chunk_off = vsm__get_le64(b + 160);
+		t.n_chunks = vsm__get_le32(b + 168);
+		t.max_chunks = vsm__get_le32(b + 172);
+		if (!v2_sane(&t)) {
+			*why = "impossible geometry";
+			return -1;
+		}
+	}
+	t.slot_count = t.base_slots + t.n_chunks * t.chunk_slots;
 	*g = t;
 	*seq = vsm__get_le64(b + 16);
 	return 1;
 }
 
-static int gen_write(vsm_meta *m, uint64_t gen, const uint8_t *expect)
+static int gen_write(vsm_meta *m, uint64_t gen)
 {
 	uint8_t blk[512];
 
@@ -154,10 +262,25 @@ static int gen_write(vsm_meta *m, uint64_t gen, const uint8_t *expect)
 	memcpy(blk, GEN_MAGIC, 8);
 	vsm__put_le64(blk + 8, gen);
 	vsm__put_le32(blk + 16, vsm__crc32(blk, 16));
-	if (expect)
-		return vsm_bdev_compare_and_write(m->bdev, expect, blk, sizeof(blk),
-						  m->geom.gen_off);
 	return vsm_bdev_write(m->bdev, blk, sizeof(blk), m->geom.gen_off);
+}
+
+/* Write the superblock copy that does not hold the one in force. */
+static int sb_write(vsm_meta *m, const vsm_meta_geom *g)
+{
+	uint8_t sb[SB_LEN];
+	uint64_t seq = m->sb_seq + 1;
+	int rc;
+
+	sb_encode(sb, g, seq);
+	/* Odd sequences live in copy A, even ones in B: the copy in force is
+	 * never the one overwritten. */
+	if ((rc = vsm_bdev_write(m->bdev, sb, SB_LEN, (seq & 1) ? 0 : 4096)) < 0 ||
+	    (rc = vsm_bdev_flush(m->bdev)) < 0)
+		return rc;
+	m->sb_seq = seq;
+	m->geom = *g;
+	return 0;
 }
 
 static int format(vsm_meta *m)
@@ -181,24 +304,57 @@ static int format(vsm_meta *m)
 	m->geom.ctime = (int64_t)time(NULL);
 	/* Generation first: a superblock is only ever visible with a valid
 	 * generation block behind it. */
-	if ((rc = gen_write(m, 1, NULL)) < 0 || (rc = vsm_bdev_flush(m->bdev)) < 0)
+	if ((rc = gen_write(m, 1)) < 0 || (rc = vsm_bdev_flush(m->bdev)) < 0)
 		return rc;
 	sb_encode(sb, &m->geom, 1);
 	if ((rc = vsm_bdev_write(m->bdev, sb, SB_LEN, 0)) < 0 ||
 	    (rc = vsm_bdev_write(m->bdev, sb, SB_LEN, 4096)) < 0 ||
 	    (rc = vsm_bdev_flush(m->bdev)) < 0)
 		return rc;
+	m->sb_seq = 1;
 	return 0;
 }
 
-int vsm_meta_open(vsm_meta **out, vsm_bdev *bdev, const char *ds_name, bool do_format)
+/* Read both superblock copies; 1 valid geometry in @g, 0 blank. */
+static int sb_load(vsm_meta *m, vsm_meta_geom *g, uint64_t *seq)
 {
 	uint8_t a[SB_LEN], b[SB_LEN];
 	vsm_meta_geom ga, gb;
 	uint64_t sa = 0, sb = 0;
 	const char *wa = NULL, *wb = NULL;
-	vsm_meta *m;
 	int ra, rb, rc;
+
+	if ((rc = vsm_bdev_read(m->bdev, a, SB_LEN, 0)) < 0 ||
+	    (rc = vsm_bdev_read(m->bdev, b, SB_LEN, 4096)) < 0)
+		return rc;
+	ra = sb_decode(a, &ga, &sa, &wa);
+	rb = sb_decode(b, &gb, &sb, &wb);
+	if (ra == -2 || rb == -2)
+		return vsm_err(VSM_EVERSION, "datastore '%s': metadata layout version %u is not "
+			       "supported (this library knows 1 to %d)", m->ds_name,
+			       vsm__get_le32(ra == -2 ? a + 8 : b + 8), VSM_META_LAYOUT_VERSION);
+	if (ra == 1 && (rb != 1 || sa >= sb)) {
+		*g = ga;
+		*seq = sa;
+	} else if (rb == 1) {
+		*g = gb;
+		*seq = sb;
+	} else if (ra == 0 && rb == 0) {
+		return 0;
+	} else {
+		return vsm_err(VSM_ECORRUPT, "datastore '%s': metadata superblock is damaged (%s)",
+			       m->ds_name, wa ? wa : wb);
+	}
+	if ((ra == 1 && rb == 1) && strcmp(ga.uuid, gb.uuid) != 0)
+		return vsm_err(VSM_ECORRUPT, "datastore '%s': the two superblock copies name "
+			       "different datastores", m->ds_name);
+	return 1;
+}
+
+int vsm_meta_open(vsm_meta **out, vsm_bdev *bdev, const char *ds_name, bool do_format)
+{
+	vsm_meta *m;
+	int rc;
 
 	if (!(m = vsm__calloc(1, sizeof(*m))) || !(m->ds_name = vsm__strdup(ds_name))) {
 		free(m);
@@ -206,32 +362,15 @@ int vsm_meta_open(vsm_meta **out, vsm_bdev *bdev, const char *ds_name, bool do_f
 		return -VSM_ENOMEM;
 	}
 	m->bdev = bdev;
-	if ((rc = vsm_bdev_read(bdev, a, SB_LEN, 0)) < 0 ||
-	    (rc = vsm_bdev_read(bdev, b, SB_LEN, 4096)) < 0)
+	if ((rc = sb_load(m, &m->geom, &m->sb_seq)) < 0)
 		goto fail;
-	ra = sb_decode(a, &ga, &sa, &wa);
-	rb = sb_decode(b, &gb, &sb, &wb);
-	if (ra == -2 || rb == -2) {
-		rc = vsm_err(VSM_EVERSION, "datastore '%s': metadata layout version %u is not "
-			     "supported (this library knows %d)", ds_name,
-			     vsm__get_le32(ra == -2 ? a + 8 : b + 8), VSM_META_LAYOUT_VERSION);
-		goto fail;
-	}
-	if (ra == 1 && (rb != 1 || sa >= sb))
-		m->geom = ga;
-	else if (rb == 1)
-		m->geom = gb;
-	else if (ra == 0 && rb == 0) {
+	if (rc == 0) {
 		if (!do_format) {
 			rc = vsm_err(VSM_ENOTFOUND, "datastore '%s' is not formatted", ds_name);
 			goto fail;
 		}
 		if ((rc = format(m)) < 0)
 			goto fail;
-	} else {
-		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': metadata superblock is damaged (%s)",
-			     ds_name, wa ? wa : wb);
-		goto fail;
 	}
 	*out = m;
 	return 0;
@@ -249,8 +388,89 @@ void vsm_meta_close(vsm_meta *m)
 	free(m);
 }
 
-static int gen_read(vsm_meta *m, uint8_t blk[512], uint64_t *out)
+int vsm_meta_reload(vsm_meta *m)
 {
+	vsm_meta_geom g;
+	uint64_t seq = 0;
+	int rc = sb_load(m, &g, &seq);
+
+	if (rc == 0)
+		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': metadata superblock vanished",
+			     m->ds_name);
+	if (rc < 0)
+		return rc;
+	if (strcmp(g.uuid, m->geom.uuid) != 0)
+		return vsm_err(VSM_ECORRUPT, "datastore '%s' now holds datastore %s, not %s",
+			       m->ds_name, g.uuid, m->geom.uuid);
+	/* Geometry only ever grows: keep what this process already knows if a
+	 * read raced a rewrite. */
+	if (seq >= m->sb_seq) {
+		m->geom = g;
+		m->sb_seq = seq;
+	}
+	return 0;
+}
+
+int vsm_meta_upgrade(vsm_meta *m)
+{
+	vsm_meta_geom g;
+	uint8_t *area;
+	uint64_t len;
+	int rc;
+
+	if ((rc = vsm_meta_reload(m)) < 0 || m->geom.version >= 2)
+		return rc;
+	/* Layout 1 never wrote between the generation block and the
+	 * heartbeats, except the lock this upgrade runs under. */
+	len = m->geom.lease_off - m->geom.ring_off;
+	if (!(area = calloc(1, len)))
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	rc = vsm_bdev_read(m->bdev, area, len, m->geom.ring_off);
+	if (rc == 0 && !all_zero(area, len))
+		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': cannot upgrade the metadata layout: "
+			     "the area it needs is not blank", m->ds_name);
+	free(area);
+	if (rc < 0)
+		return rc;
+	g = m->geom;
+	g.version = 2;
+	return sb_write(m, &g);
+}
+
+int vsm_meta_grow(vsm_meta *m)
+{
+	vsm_meta_geom g;
+	uint8_t blk[4096];
+	uint64_t end;
+	int rc;
+
+	if ((rc = vsm_meta_reload(m)) < 0)
+		return rc;
+	g = m->geom;
+	if (g.version < 2)
+		return vsm_err(VSM_EINTERNAL, "datastore '%s': grow before upgrade", m->ds_name);
+	if (g.n_chunks >= g.max_chunks)
+		return vsm_err(VSM_ENOSPC, "datastore '%s': all %u container slots are in use",
+			       m->ds_name, g.slot_count);
+	/* Make sure the device can hold the chunk before anyone is told it
+	 * exists: a file grows, a LUN that is too small says ENOSPC. */
+	end = g.chunk_off + (uint64_t)(g.n_chunks + 1) * chunk_bytes(&g);
+	memset(blk, 0, sizeof(blk));
+	if ((rc = vsm_bdev_write(m->bdev, blk, sizeof(blk), end - sizeof(blk))) < 0) {
+		if (rc == -VSM_ENOSPC)
+			return vsm_err(VSM_ENOSPC, "datastore '%s': all %u container slots are in "
+				       "use and the metadata device has no room for more",
+				       m->ds_name, g.slot_count);
+		return rc;
+	}
+	g.n_chunks++;
+	g.slot_count = g.base_slots + g.n_chunks * g.chunk_slots;
+	return sb_write(m, &g);
+}
+
+static int gen_read(vsm_meta *m, uint64_t *out)
+{
+	uint8_t blk[512];
 	int rc = vsm_bdev_read(m->bdev, blk, 512, m->geom.gen_off);
 
 	if (rc < 0)
@@ -264,52 +484,74 @@ static int gen_read(vsm_meta *m, uint8_t blk[512], uint64_t *out)
 
 int vsm_meta_generation(vsm_meta *m, uint64_t *out)
 {
-	uint8_t blk[512];
-
-	return gen_read(m, blk, out);
+	return gen_read(m, out);
 }
 
-int vsm_meta_bump_generation(vsm_meta *m, uint64_t *prev, uint64_t *now)
+int vsm_meta_set_generation(vsm_meta *m, uint64_t gen)
 {
-	uint8_t blk[512];
-	uint64_t gen;
-	int rc, tries;
+	return gen_write(m, gen);
+}
 
-	/* With compare-and-write, concurrent writers on other hosts cannot
-	 * lose each other's increments; without it the counter may skip a
-	 * change notification but never goes backwards. */
-	for (tries = 0; tries < 1000; tries++) {
-		if ((rc = gen_read(m, blk, &gen)) < 0)
-			return rc;
-		rc = gen_write(m, gen + 1,
-			       vsm_bdev_has_compare_and_write(m->bdev) ? blk : NULL);
-		if (rc == -VSM_EMISMATCH)
-			continue;
-		if (rc < 0 || (rc = vsm_bdev_flush(m->bdev)) < 0)
-			return rc;
-		if (prev)
-			*prev = gen;
-		if (now)
-			*now = gen + 1;
+/* --- the change ring --- */
+
+static uint64_t ring_sector(const vsm_meta *m, uint64_t gen, size_t *at)
+{
+	uint64_t i = gen % m->geom.ring_entries;
+
+	*at = (size_t)(i % (512 / RING_ENTRY)) * RING_ENTRY;
+	return m->geom.ring_off + i / (512 / RING_ENTRY) * 512;
+}
+
+int vsm_meta_ring_put(vsm_meta *m, uint64_t gen, uint32_t slot)
+{
+	uint8_t sec[512], *e;
+	size_t at;
+	uint64_t off = ring_sector(m, gen, &at);
+	int rc;
+
+	if ((rc = vsm_bdev_read(m->bdev, sec, sizeof(sec), off)) < 0)
+		return rc;
+	e = sec + at;
+	memset(e, 0, RING_ENTRY);
+	vsm__put_le64(e, gen);
+	vsm__put_le32(e + 8, slot);
+	vsm__put_le32(e + 12, RING_MAGIC);
+	vsm__put_le32(e + 28, vsm__crc32(e, 28));
+	return vsm_bdev_write(m->bdev, sec, sizeof(sec), off);
+}
+
+int vsm_meta_ring_get(vsm_meta *m, uint64_t gen, uint32_t *slot)
+{
+	uint8_t sec[512], *e;
+	size_t at;
+	int rc = vsm_bdev_read(m->bdev, sec, sizeof(sec), ring_sector(m, gen, &at));
+
+	if (rc < 0)
+		return rc;
+	e = sec + at;
+	if (vsm__get_le32(e + 12) != RING_MAGIC || vsm__get_le32(e + 28) != vsm__crc32(e, 28) ||
+	    vsm__get_le64(e) != gen)
 		return 0;
-	}
-	return vsm_err(VSM_EBUSY, "datastore '%s': generation keeps changing", m->ds_name);
+	*slot = vsm__get_le32(e + 8);
+	return 1;
 }
 
 /* --- record slots --- */
 
 typedef struct {
 	int state; /* 0 blank, 1 valid, -1 damaged */
+	uint32_t version;
 	uint64_t seq;
 	uint32_t flags;
-	uint32_t len;
+	uint32_t len;       /* payload bytes in this copy */
+	uint32_t hdr;       /* bytes before the payload */
+	uint32_t n_cont;
+	uint64_t stamp;
+	uint32_t total_len, total_crc;
+	uint32_t owner, piece;
+	uint64_t owner_seq;
 	const char *why;
 } copy_info;
-
-static uint64_t copy_off(const vsm_meta *m, uint32_t slot, int copy)
-{
-	return m->geom.record_off + ((uint64_t)slot * 2 + (uint64_t)copy) * m->geom.record_size;
-}
 
 /* Read one copy into @buf (record_size bytes) and judge it. */
 static int copy_read(vsm_meta *m, uint32_t slot, int copy, uint8_t *buf, copy_info *ci)
@@ -321,37 +563,55 @@ static int copy_read(vsm_meta *m, uint32_t slot, int copy, uint8_t *buf, copy_in
 	memset(ci, 0, sizeof(*ci));
 	if ((rc = vsm_bdev_read(m->bdev, buf, first, off)) < 0)
 		return rc;
-	if (all_zero(buf, REC_HDR))
+	if (all_zero(buf, REC_HDR1))
 		return 0;
 	ci->state = -1;
 	if (memcmp(buf, REC_MAGIC, 8) != 0) {
 		ci->why = "bad magic";
 		return 0;
 	}
-	if (vsm__get_le32(buf + 8) != REC_FORMAT_VERSION) {
+	ci->version = vsm__get_le32(buf + 8);
+	if (ci->version != 1 && ci->version != 2) {
 		ci->why = "unsupported record format version";
 		return 0;
 	}
 	ci->flags = vsm__get_le32(buf + 12);
 	ci->seq = vsm__get_le64(buf + 16);
 	ci->len = vsm__get_le32(buf + 28);
+	ci->hdr = REC_HDR1;
 	if (vsm__get_le32(buf + 24) != slot) {
 		ci->why = "record belongs to another slot";
 		return 0;
 	}
-	if (ci->len > m->geom.record_size - REC_HDR) {
+	if (ci->version == 2) {
+		ci->n_cont = vsm__get_le32(buf + 36);
+		ci->stamp = vsm__get_le64(buf + 40);
+		ci->total_len = vsm__get_le32(buf + 48);
+		ci->total_crc = vsm__get_le32(buf + 52);
+		ci->owner = vsm__get_le32(buf + 56);
+		ci->piece = vsm__get_le32(buf + 60);
+		ci->owner_seq = vsm__get_le64(buf + 64);
+		if (ci->n_cont > (m->geom.record_size - REC_HDR2) / 4) {
+			ci->why = "continuation list past the slot";
+			return 0;
+		}
+		ci->hdr = REC_HDR2 + 4 * ci->n_cont;
+	}
+	if (ci->len > m->geom.record_size - ci->hdr) {
 		ci->why = "payload length past the slot";
 		return 0;
 	}
-	if (REC_HDR + ci->len > first &&
-	    (rc = vsm_bdev_read(m->bdev, buf + first, REC_HDR + ci->len - first, off + first)) < 0)
+	if (ci->hdr + ci->len > first &&
+	    (rc = vsm_bdev_read(m->bdev, buf + first, ci->hdr + ci->len - first, off + first)) < 0)
 		return rc;
 	crc = vsm__get_le32(buf + 32);
 	vsm__put_le32(buf + 32, 0);
-	if (crc != vsm__crc32(buf, REC_HDR + ci->len)) {
+	if (crc != vsm__crc32(buf, ci->hdr + ci->len)) {
 		ci->why = "checksum mismatch";
 		return 0;
 	}
+	if (ci->version == 1)
+		ci->total_len = ci->len;
 	ci->state = 1;
 	return 0;
 }
@@ -366,101 +626,256 @@ static int newest(const copy_info ci[2])
 
 static int slot_check(vsm_meta *m, uint32_t slot)
 {
+	if (slot >= m->geom.slot_count && vsm_meta_reload(m) < 0)
+		return -vsm__error_code();
 	if (slot >= m->geom.slot_count)
 		return vsm_err(VSM_EINVAL, "datastore '%s': slot %u out of range",
 			       m->ds_name, slot);
 	return 0;
 }
 
-int vsm_meta_slot_read(vsm_meta *m, uint32_t slot, vsm_slot_state *state,
-		       char **payload, size_t *len, char **reason)
+void vsm_slot_info_clear(vsm_slot_info *si)
+{
+	free(si->cont);
+	free(si->payload);
+	free(si->reason);
+	memset(si, 0, sizeof(*si));
+}
+
+/* Read both copies of @slot; *@k the one in force (-1 none). */
+static int slot_copies(vsm_meta *m, uint32_t slot, uint8_t *buf[2], copy_info ci[2], int *k)
+{
+	int c, rc;
+
+	for (c = 0; c < 2; c++) {
+		if (!buf[c] && !(buf[c] = malloc(m->geom.record_size)))
+			return vsm_err(VSM_ENOMEM, "out of memory");
+		if ((rc = copy_read(m, slot, c, buf[c], &ci[c])) < 0)
+			return rc;
+	}
+	*k = newest(ci);
+	return 0;
+}
+
+/* Append the pieces a record continues into; -VSM_EBUSY if one does not
+ * belong to this version (the record is being rewritten). */
+static int gather(vsm_meta *m, uint32_t slot, const copy_info *head, const uint8_t *hbuf,
+		  vsm_slot_info *out)
 {
 	uint8_t *buf[2] = {NULL, NULL};
 	copy_info ci[2];
-	int rc, k, c;
+	size_t have = head->len;
+	uint32_t i;
+	int rc = 0, k;
 
-	if ((rc = slot_check(m, slot)) < 0)
-		return rc;
-	for (c = 0; c < 2; c++) {
-		if (!(buf[c] = malloc(m->geom.record_size))) {
-			rc = vsm_err(VSM_ENOMEM, "out of memory");
-			goto out;
+	if (head->total_len > (size_t)(head->n_cont + 1) * m->geom.record_size)
+		return vsm_err(VSM_EBUSY, "record length past its pieces");
+	if (!(out->payload = malloc((size_t)head->total_len + 1)) ||
+	    (head->n_cont && !(out->cont = calloc(head->n_cont, sizeof(uint32_t)))))
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	memcpy(out->payload, hbuf + head->hdr, head->len);
+	for (i = 0; i < head->n_cont && rc == 0; i++) {
+		uint32_t cs = vsm__get_le32(hbuf + REC_HDR2 + 4 * i);
+		const copy_info *p;
+
+		out->cont[i] = cs;
+		out->n_cont = i + 1;
+		if (cs == slot || (rc = slot_check(m, cs)) < 0 ||
+		    (rc = slot_copies(m, cs, buf, ci, &k)) < 0)
+			break;
+		p = k >= 0 ? &ci[k] : NULL;
+		if (!p || p->version != 2 || !(p->flags & REC_FLAG_CONT) || p->owner != slot ||
+		    p->owner_seq != head->seq || p->piece != i + 1 ||
+		    have + p->len > head->total_len) {
+			rc = vsm_err(VSM_EBUSY, "piece %u of the record is not in slot %u", i + 1,
+				     cs);
+			break;
 		}
-		if ((rc = copy_read(m, slot, c, buf[c], &ci[c])) < 0)
-			goto out;
+		memcpy(out->payload + have, buf[k] + p->hdr, p->len);
+		have += p->len;
 	}
-	k = newest(ci);
+	free(buf[0]);
+	free(buf[1]);
+	if (rc < 0)
+		return rc;
+	if (have != head->total_len ||
+	    (head->version == 2 && vsm__crc32(out->payload, have) != head->total_crc))
+		return vsm_err(VSM_EBUSY, "record pieces do not add up");
+	out->payload[have] = '\0';
+	out->len = have;
+	return 0;
+}
+
+int vsm_meta_slot_read(vsm_meta *m, uint32_t slot, vsm_slot_info *out)
+{
+	uint8_t *buf[2] = {NULL, NULL};
+	copy_info ci[2];
+	int rc, k = -1;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = slot_check(m, slot)) < 0 || (rc = slot_copies(m, slot, buf, ci, &k)) < 0)
+		goto out;
 	if (k < 0) {
 		bool damaged = ci[0].state < 0 || ci[1].state < 0;
 
-		*state = damaged ? VSM_SLOT_DAMAGED : VSM_SLOT_EMPTY;
-		if (damaged && reason) {
-			const char *why = ci[0].state < 0 ? ci[0].why : ci[1].why;
-
-			if (asprintf(reason, "%s", why) < 0)
-				*reason = NULL;
-		}
-	} else if (ci[k].flags & REC_FLAG_TOMBSTONE) {
-		*state = VSM_SLOT_FREE;
+		out->state = damaged ? VSM_SLOT_DAMAGED : VSM_SLOT_EMPTY;
+		if (damaged && !(out->reason = vsm__strdup(ci[0].state < 0 ? ci[0].why
+									   : ci[1].why)))
+			rc = -VSM_ENOMEM;
+		goto out;
+	}
+	out->seq = ci[k].seq;
+	out->stamp = ci[k].stamp;
+	if (ci[k].flags & REC_FLAG_TOMBSTONE) {
+		out->state = VSM_SLOT_FREE;
+	} else if (ci[k].flags & REC_FLAG_CONT) {
+		out->state = VSM_SLOT_CONT;
+		out->owner = ci[k].owner;
+		out->owner_seq = ci[k].owner_seq;
 	} else {
-		*state = VSM_SLOT_USED;
-		if (payload) {
-			if (!(*payload = malloc(ci[k].len + 1))) {
-				rc = vsm_err(VSM_ENOMEM, "out of memory");
-				goto out;
-			}
-			memcpy(*payload, buf[k] + REC_HDR, ci[k].len);
-			(*payload)[ci[k].len] = '\0';
-		}
-		if (len)
-			*len = ci[k].len;
+		out->state = VSM_SLOT_USED;
+		rc = gather(m, slot, &ci[k], buf[k], out);
 	}
 out:
 	free(buf[0]);
 	free(buf[1]);
+	if (rc < 0) {
+		vsm_slot_info_clear(out);
+		if (rc == -VSM_EBUSY)
+			vsm_err(VSM_EBUSY, "datastore '%s': the record in slot %u changed while "
+				"it was read", m->ds_name, slot);
+	}
 	return rc;
 }
 
-int vsm_meta_slot_write(vsm_meta *m, uint32_t slot, const char *payload, size_t len)
+size_t vsm_meta_slot_capacity(const vsm_meta *m, uint32_t n_cont)
 {
-	uint8_t *buf = NULL;
-	copy_info ci[2];
-	int rc, k, target, c;
-	uint64_t seq;
+	return m->geom.record_size - REC_HDR2 - 4 * (size_t)n_cont;
+}
 
-	if ((rc = slot_check(m, slot)) < 0)
-		return rc;
-	if (len > m->geom.record_size - REC_HDR)
-		return vsm_err(VSM_EINVAL, "datastore '%s': record of %zu bytes exceeds the "
-			       "slot size %u", m->ds_name, len, m->geom.record_size - REC_HDR);
-	if (!(buf = malloc(m->geom.record_size)))
-		return vsm_err(VSM_ENOMEM, "out of memory");
-	for (c = 0; c < 2; c++)
-		if ((rc = copy_read(m, slot, c, buf, &ci[c])) < 0)
-			goto out;
-	k = newest(ci);
+uint32_t vsm_meta_cont_needed(const vsm_meta *m, size_t len)
+{
+	size_t per = m->geom.record_size - REC_HDR2;
+	uint32_t n = 0;
+
+	/* The head gives 4 bytes of its room to each piece it names. */
+	while (len > vsm_meta_slot_capacity(m, n) + (size_t)n * per)
+		n++;
+	return n;
+}
+
+typedef struct {
+	uint32_t flags;
+	uint64_t stamp;
+	const uint32_t *cont;
+	uint32_t n_cont;
+	uint32_t total_len, total_crc;
+	uint32_t owner, piece;
+	uint64_t owner_seq;
+} copy_hdr;
+
+/* Write one copy of @slot (the one not in force); *@seq its sequence. */
+static int copy_write(vsm_meta *m, uint32_t slot, const copy_hdr *h, const char *data,
+		      size_t len, uint64_t seq_floor, uint64_t *seq)
+{
+	uint8_t *buf[2] = {NULL, NULL};
+	copy_info ci[2];
+	uint32_t hdr = REC_HDR2 + 4 * h->n_cont, i;
+	int rc, k = -1, target;
+
+	if ((rc = slot_check(m, slot)) < 0 || (rc = slot_copies(m, slot, buf, ci, &k)) < 0)
+		goto out;
 	if (k < 0 && (ci[0].state < 0 || ci[1].state < 0)) {
 		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': record slot %u is damaged; "
 			     "refusing to overwrite it", m->ds_name, slot);
 		goto out;
 	}
 	target = k < 0 ? 0 : 1 - k;
-	seq = k < 0 ? 1 : ci[k].seq + 1;
-	memset(buf, 0, REC_HDR);
-	memcpy(buf, REC_MAGIC, 8);
-	vsm__put_le32(buf + 8, REC_FORMAT_VERSION);
-	vsm__put_le32(buf + 12, payload ? 0 : REC_FLAG_TOMBSTONE);
-	vsm__put_le64(buf + 16, seq);
-	vsm__put_le32(buf + 24, slot);
-	vsm__put_le32(buf + 28, payload ? (uint32_t)len : 0);
-	if (payload)
-		memcpy(buf + REC_HDR, payload, len);
-	vsm__put_le32(buf + 32, vsm__crc32(buf, REC_HDR + (payload ? len : 0)));
-	if ((rc = vsm_bdev_write(m->bdev, buf, REC_HDR + (payload ? len : 0),
-				 copy_off(m, slot, target))) < 0)
-		goto out;
-	rc = vsm_bdev_flush(m->bdev);
+	*seq = k < 0 ? 1 : ci[k].seq + 1;
+	if (*seq <= seq_floor)
+		*seq = seq_floor + 1;
+	memset(buf[0], 0, hdr);
+	memcpy(buf[0], REC_MAGIC, 8);
+	vsm__put_le32(buf[0] + 8, 2);
+	vsm__put_le32(buf[0] + 12, h->flags);
+	vsm__put_le64(buf[0] + 16, *seq);
+	vsm__put_le32(buf[0] + 24, slot);
+	vsm__put_le32(buf[0] + 28, (uint32_t)len);
+	vsm__put_le32(buf[0] + 36, h->n_cont);
+	vsm__put_le64(buf[0] + 40, h->stamp);
+	vsm__put_le32(buf[0] + 48, h->total_len);
+	vsm__put_le32(buf[0] + 52, h->total_crc);
+	vsm__put_le32(buf[0] + 56, h->owner);
+	vsm__put_le32(buf[0] + 60, h->piece);
+	vsm__put_le64(buf[0] + 64, h->owner_seq);
+	for (i = 0; i < h->n_cont; i++)
+		vsm__put_le32(buf[0] + REC_HDR2 + 4 * i, h->cont[i]);
+	if (len)
+		memcpy(buf[0] + hdr, data, len);
+	vsm__put_le32(buf[0] + 32, vsm__crc32(buf[0], hdr + len));
+	rc = vsm_bdev_write(m->bdev, buf[0], hdr + len, copy_off(m, slot, target));
 out:
-	free(buf);
+	free(buf[0]);
+	free(buf[1]);
+	return rc;
+}
+
+int vsm_meta_slot_write(vsm_meta *m, uint32_t slot, const char *payload, size_t len,
+			uint64_t stamp, const uint32_t *cont, uint32_t n_cont, uint64_t *seq)
+{
+	uint8_t *buf[2] = {NULL, NULL};
+	copy_info ci[2];
+	copy_hdr h;
+	size_t head_len, per = m->geom.record_size - REC_HDR2, at;
+	uint64_t new_seq = 0, piece_seq = 0;
+	uint32_t i;
+	int rc, k = -1;
+
+	if (!payload)
+		len = 0;
+	if (len > UINT32_MAX / 2)
+		return vsm_err(VSM_EINVAL, "datastore '%s': record of %zu bytes is too large",
+			       m->ds_name, len);
+	if (vsm_meta_cont_needed(m, len) != n_cont)
+		return vsm_err(VSM_EINTERNAL, "datastore '%s': record of %zu bytes needs %u "
+			       "continuation slots, %u given", m->ds_name, len,
+			       vsm_meta_cont_needed(m, len), n_cont);
+	/* The head's next sequence number is what the pieces must name. */
+	if ((rc = slot_check(m, slot)) < 0 || (rc = slot_copies(m, slot, buf, ci, &k)) < 0)
+		goto out;
+	new_seq = k < 0 ? 1 : ci[k].seq + 1;
+	head_len = len < vsm_meta_slot_capacity(m, n_cont) ? len
+							   : vsm_meta_slot_capacity(m, n_cont);
+	for (i = 0, at = head_len; i < n_cont; i++) {
+		size_t piece = len - at < per ? len - at : per;
+
+		memset(&h, 0, sizeof(h));
+		h.flags = REC_FLAG_CONT;
+		h.stamp = stamp;
+		h.owner = slot;
+		h.piece = i + 1;
+		h.owner_seq = new_seq;
+		if (cont[i] == slot) {
+			rc = vsm_err(VSM_EINTERNAL, "continuation in the head slot");
+			goto out;
+		}
+		if ((rc = copy_write(m, cont[i], &h, payload + at, piece, 0, &piece_seq)) < 0)
+			goto out;
+		at += piece;
+	}
+	memset(&h, 0, sizeof(h));
+	h.flags = payload ? 0 : REC_FLAG_TOMBSTONE;
+	h.stamp = stamp;
+	h.cont = cont;
+	h.n_cont = n_cont;
+	h.total_len = (uint32_t)len;
+	h.total_crc = vsm__crc32(payload ? payload : "", len);
+	if ((rc = copy_write(m, slot, &h, payload, head_len, new_seq - 1, &new_seq)) < 0)
+		goto out;
+	if (seq)
+		*seq = new_seq;
+out:
+	free(buf[0]);
+	free(buf[1]);
 	return rc;
 }

@@ -75,6 +75,7 @@ void vsm_record_free(vsm_record *r)
 		rec_deploy_clear(&r->deploys[i]);
 	free(r->deploys);
 	free(r->attached_host);
+	free(r->cont);
 	free(r);
 }
 
@@ -87,8 +88,18 @@ vsm_record *vsm_record_dup(const vsm_record *r)
 
 	if (vsm_record_encode(&json, r) < 0)
 		return NULL;
-	if (vsm_record_decode(&copy, json, strlen(json), "record copy") == 0)
+	if (vsm_record_decode(&copy, json, strlen(json), "record copy") == 0) {
 		copy->slot = r->slot;
+		copy->seq = r->seq;
+		copy->stamp = r->stamp;
+		if (r->n_cont && !(copy->cont = malloc(r->n_cont * sizeof(*copy->cont)))) {
+			vsm_record_free(copy);
+			copy = NULL;
+		} else if (r->n_cont) {
+			memcpy(copy->cont, r->cont, r->n_cont * sizeof(*copy->cont));
+			copy->n_cont = r->n_cont;
+		}
+	}
 	free(json);
 	return copy;
 }

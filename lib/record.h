@@ -72,7 +72,15 @@ typedef struct {
 } vsm_rec_frozen;
 
 typedef struct vsm_record {
-	uint32_t slot; /* where it lives on the datastore (not in the JSON) */
+	/* Where it lives on the datastore (not in the JSON): its slot, the
+	 * slots its JSON continues in, the slot's sequence number when read
+	 * (a write based on an older one is refused) and the generation the
+	 * copy was written at. */
+	uint32_t slot;
+	uint32_t *cont;
+	uint32_t n_cont;
+	uint64_t seq;
+	uint64_t stamp;
 	char uuid[VSM_UUID_STRLEN + 1];
 	char *name;
 	int64_t ctime;

@@ -145,6 +145,11 @@ static int run_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const ch
 			return rc;
 		return vsm__ds_free_slot(ctx, ds, slot, uuid);
 	}
+	if (!strcmp(action, VSM_WF_UUID_FREE)) {
+		if (!vsm__uuid_valid(arg))
+			return vsm_err(VSM_ECORRUPT, "journal step argument '%s' is malformed", arg);
+		return vsm__ds_free_uuid(ctx, ds, arg);
+	}
 	if (!strcmp(action, VSM_WF_CONTAINER_DESTROY)) {
 		if ((rc = parse_slot_uuid(arg, &slot, uuid)) < 0)
 			return rc;

@@ -20,7 +20,8 @@ typedef struct {
 
 /* Step actions the journal can replay. */
 #define VSM_WF_DEVICE_DELETE "device_delete"         /* arg: device key */
-#define VSM_WF_SLOT_FREE "slot_free"                 /* arg: "SLOT UUID" */
+#define VSM_WF_SLOT_FREE "slot_free"                 /* arg: "SLOT UUID" (0.1) */
+#define VSM_WF_UUID_FREE "uuid_free"                 /* arg: container UUID */
 #define VSM_WF_CONTAINER_DESTROY "container_destroy" /* arg: "SLOT UUID" */
 
 int vsm__wf_begin(vsm_wf *wf, vsm_ctx *ctx, const char *kind, const char *datastore,

@@ -61,14 +61,25 @@ static uint64_t copy_off(const vsm_meta *m, uint32_t slot, int copy)
 	return m->geom.record_off + ((uint64_t)slot * 2 + (uint64_t)copy) * m->geom.record_size;
 }
 
+/* Bytes before the payload in a layout-2 copy without continuations. */
+#define HDR2 80
+
 static char *slot_get(vsm_meta *m, uint32_t slot, vsm_slot_state *st)
 {
-	char *payload = NULL, *why = NULL;
-	size_t len = 0;
+	vsm_slot_info si;
+	char *p;
 
-	ck_vsm(vsm_meta_slot_read(m, slot, st, &payload, &len, &why));
-	free(why);
-	return payload;
+	ck_vsm(vsm_meta_slot_read(m, slot, &si));
+	*st = si.state;
+	p = si.payload;
+	si.payload = NULL;
+	vsm_slot_info_clear(&si);
+	return p;
+}
+
+static int put(vsm_meta *m, uint32_t slot, const char *payload, size_t len)
+{
+	return vsm_meta_slot_write(m, slot, payload, len, 1, NULL, 0, NULL);
 }
 
 START_TEST(format_then_reopen)
@@ -86,7 +97,7 @@ START_TEST(format_then_reopen)
 	ck_assert_uint_eq(m->geom.record_off, g.record_off);
 	ck_assert_uint_ge(m->geom.record_off, m->geom.lease_off +
 			  (uint64_t)m->geom.lease_block * m->geom.max_hosts +
-			  VSM_META_LEASE_BYTES(&m->geom) * m->geom.n_leases);
+			  VSM_META_LEASE_BYTES(&m->geom) * (m->geom.base_slots + 1));
 	vsm_meta_close(m);
 }
 END_TEST
@@ -104,12 +115,10 @@ END_TEST
 START_TEST(generation_bumps)
 {
 	vsm_meta *m = meta_open(true);
-	uint64_t prev = 0, now = 0, gen = 0;
+	uint64_t gen = 0;
 
-	ck_vsm(vsm_meta_bump_generation(m, &prev, &now));
-	ck_assert_uint_eq(prev, 1);
-	ck_assert_uint_eq(now, 2);
-	ck_vsm(vsm_meta_bump_generation(m, &prev, &now));
+	ck_vsm(vsm_meta_set_generation(m, 2));
+	ck_vsm(vsm_meta_set_generation(m, 3));
 	ck_vsm(vsm_meta_generation(m, &gen));
 	ck_assert_uint_eq(gen, 3);
 	poke(m->geom.gen_off + 9);
@@ -126,18 +135,18 @@ START_TEST(record_replace_alternates_copies)
 
 	p = slot_get(m, 5, &st);
 	ck_assert_int_eq(st, VSM_SLOT_EMPTY);
-	ck_vsm(vsm_meta_slot_write(m, 5, "{\"v\":1}", 7));
-	ck_vsm(vsm_meta_slot_write(m, 5, "{\"v\":2}", 7));
-	ck_vsm(vsm_meta_slot_write(m, 5, "{\"v\":3}", 7));
+	ck_vsm(put(m, 5, "{\"v\":1}", 7));
+	ck_vsm(put(m, 5, "{\"v\":2}", 7));
+	ck_vsm(put(m, 5, "{\"v\":3}", 7));
 	p = slot_get(m, 5, &st);
 	ck_assert_int_eq(st, VSM_SLOT_USED);
 	ck_assert_str_eq(p, "{\"v\":3}");
 	free(p);
-	ck_vsm(vsm_meta_slot_write(m, 5, NULL, 0));
+	ck_vsm(put(m, 5, NULL, 0));
 	p = slot_get(m, 5, &st);
 	ck_assert_int_eq(st, VSM_SLOT_FREE);
 	ck_assert_ptr_null(p);
-	ck_vsm_refused(vsm_meta_slot_write(m, m->geom.slot_count, "{}", 2), VSM_EINVAL,
+	ck_vsm_refused(put(m, m->geom.slot_count, "{}", 2), VSM_EINVAL,
 		       "out of range");
 	vsm_meta_close(m);
 }
@@ -149,16 +158,16 @@ START_TEST(torn_write_reads_old_version)
 	vsm_slot_state st;
 	char *p;
 
-	ck_vsm(vsm_meta_slot_write(m, 2, "{\"v\":1}", 7)); /* copy 0 */
-	ck_vsm(vsm_meta_slot_write(m, 2, "{\"v\":2}", 7)); /* copy 1 */
+	ck_vsm(put(m, 2, "{\"v\":1}", 7)); /* copy 0 */
+	ck_vsm(put(m, 2, "{\"v\":2}", 7)); /* copy 1 */
 	/* A crash half-way through writing v2: its payload is wrong. */
-	poke(copy_off(m, 2, 1) + 40 + 3);
+	poke(copy_off(m, 2, 1) + HDR2 + 3);
 	p = slot_get(m, 2, &st);
 	ck_assert_int_eq(st, VSM_SLOT_USED);
 	ck_assert_str_eq(p, "{\"v\":1}");
 	free(p);
 	/* The next write goes over the torn copy and wins. */
-	ck_vsm(vsm_meta_slot_write(m, 2, "{\"v\":3}", 7));
+	ck_vsm(put(m, 2, "{\"v\":3}", 7));
 	p = slot_get(m, 2, &st);
 	ck_assert_str_eq(p, "{\"v\":3}");
 	free(p);
@@ -169,33 +178,63 @@ END_TEST
 START_TEST(damaged_slot_refused_and_kept)
 {
 	vsm_meta *m = meta_open(true);
-	vsm_slot_state st;
-	char *payload = NULL, *why = NULL;
+	vsm_slot_info si;
 
-	ck_vsm(vsm_meta_slot_write(m, 7, "{\"v\":1}", 7));
-	poke(copy_off(m, 7, 0) + 40);
-	ck_vsm(vsm_meta_slot_read(m, 7, &st, &payload, NULL, &why));
-	ck_assert_int_eq(st, VSM_SLOT_DAMAGED);
-	ck_assert_ptr_null(payload);
-	ck_assert_str_eq(why, "checksum mismatch");
-	free(why);
-	ck_vsm_refused(vsm_meta_slot_write(m, 7, "{}", 2), VSM_ECORRUPT, "slot 7");
+	ck_vsm(put(m, 7, "{\"v\":1}", 7));
+	poke(copy_off(m, 7, 0) + HDR2);
+	ck_vsm(vsm_meta_slot_read(m, 7, &si));
+	ck_assert_int_eq(si.state, VSM_SLOT_DAMAGED);
+	ck_assert_ptr_null(si.payload);
+	ck_assert_str_eq(si.reason, "checksum mismatch");
+	vsm_slot_info_clear(&si);
+	ck_vsm_refused(put(m, 7, "{}", 2), VSM_ECORRUPT, "slot 7");
 	/* Garbage that was never a record is damage too. */
 	poke(copy_off(m, 9, 1));
-	ck_vsm(vsm_meta_slot_read(m, 9, &st, NULL, NULL, NULL));
-	ck_assert_int_eq(st, VSM_SLOT_DAMAGED);
+	ck_vsm(vsm_meta_slot_read(m, 9, &si));
+	ck_assert_int_eq(si.state, VSM_SLOT_DAMAGED);
+	vsm_slot_info_clear(&si);
 	vsm_meta_close(m);
 }
 END_TEST
 
-START_TEST(record_too_large_refused)
+START_TEST(record_continues_in_other_slots)
 {
 	vsm_meta *m = meta_open(true);
-	size_t big = m->geom.record_size;
-	char *buf = calloc(1, big);
+	size_t big = (size_t)m->geom.record_size * 3 + 123, i;
+	char *buf = malloc(big + 1), *p;
+	uint32_t cont[8] = {40, 41, 42, 43, 44, 45, 46, 47}, n;
+	vsm_slot_state st;
 
 	ck_assert_ptr_nonnull(buf);
-	ck_vsm_refused(vsm_meta_slot_write(m, 1, buf, big), VSM_EINVAL, "exceeds");
+	for (i = 0; i < big; i++)
+		buf[i] = (char)('a' + i % 26);
+	buf[big] = '\0';
+	n = vsm_meta_cont_needed(m, big);
+	ck_assert_uint_eq(n, 3);
+	/* The caller must hand over as many free slots as the record needs. */
+	ck_vsm_refused(put(m, 1, buf, big), VSM_EINTERNAL, "continuation");
+	ck_vsm(vsm_meta_slot_write(m, 1, buf, big, 5, cont, n, NULL));
+	p = slot_get(m, 1, &st);
+	ck_assert_int_eq(st, VSM_SLOT_USED);
+	ck_assert_str_eq(p, buf);
+	free(p);
+	p = slot_get(m, 41, &st);
+	ck_assert_int_eq(st, VSM_SLOT_CONT);
+	ck_assert_ptr_null(p);
+	/* A newer, smaller version replaces it in one write; the old pieces
+	 * become free slots. */
+	ck_vsm(put(m, 1, "{\"v\":2}", 7));
+	p = slot_get(m, 1, &st);
+	ck_assert_str_eq(p, "{\"v\":2}");
+	free(p);
+	/* A piece that does not belong to the head's version is noticed. */
+	ck_vsm(vsm_meta_slot_write(m, 2, buf, big, 6, cont + 4, n, NULL));
+	ck_vsm(put(m, cont[5], "{}", 2));
+	{
+		vsm_slot_info si;
+
+		ck_assert_int_eq(vsm_meta_slot_read(m, 2, &si), -VSM_EBUSY);
+	}
 	free(buf);
 	vsm_meta_close(m);
 }
@@ -323,8 +362,13 @@ START_TEST(well_checksummed_nonsense_refused)
 	ck_assert(asprintf(&mp, "%s/.vsm/meta", ds) > 0);
 	ck_vsm(vsm_bdev_open_path(&b, mp, 0));
 	ck_vsm(vsm_meta_open(&m, b, "ds1", false));
-	ck_vsm(vsm_meta_slot_write(m, 3, bad, strlen(bad)));
-	ck_vsm(vsm_meta_bump_generation(m, NULL, NULL));
+	ck_vsm(put(m, 3, bad, strlen(bad)));
+	{
+		uint64_t g = 0;
+
+		ck_vsm(vsm_meta_generation(m, &g));
+		ck_vsm(vsm_meta_set_generation(m, g + 1));
+	}
 	vsm_meta_close(m);
 	ctx = tu_ctx(state);
 	ck_vsm_refused(vsm_container_lookup(&c, ctx, "ds1", "anything"), VSM_ECORRUPT,
@@ -352,7 +396,7 @@ static Suite *records_suite(void)
 	tcase_add_test(tc, record_replace_alternates_copies);
 	tcase_add_test(tc, torn_write_reads_old_version);
 	tcase_add_test(tc, damaged_slot_refused_and_kept);
-	tcase_add_test(tc, record_too_large_refused);
+	tcase_add_test(tc, record_continues_in_other_slots);
 	tcase_add_test(tc, superblock_one_copy_damaged_survives);
 	tcase_add_test(tc, superblock_both_damaged_refused);
 	suite_add_tcase(s, tc);

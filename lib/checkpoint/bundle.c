@@ -717,7 +717,7 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 {
 	vsm_bundle_opts defaults = VSM_BUNDLE_OPTS_INIT;
 	uint8_t hdr[B_HDR], trailer[24], extra;
-	char *json = NULL, dev_name[VSM_BACKEND_KEY_MAX], key[VSM_BACKEND_KEY_MAX], arg[64];
+	char *json = NULL, dev_name[VSM_BACKEND_KEY_MAX], key[VSM_BACKEND_KEY_MAX];
 	json_object *m = NULL, *jl, *jd, *jc, *jb;
 	ilayer *L = NULL;
 	char **blob_keys = NULL;
@@ -977,8 +977,7 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 		f.total += blob_sizes[i];
 	vsm__uuid_new(r->uuid);
 	r->ctime = (int64_t)time(NULL);
-	if ((rc = vsm__ds_alloc_slot(ctx, ds, &r->slot)) < 0 ||
-	    (rc = vsm__wf_begin(&wf, ctx, "bundle-import", datastore, name)) < 0)
+	if ((rc = vsm__wf_begin(&wf, ctx, "bundle-import", datastore, name)) < 0)
 		goto out;
 	began = true;
 	for (i = 0; i < nl; i++) {
@@ -1166,9 +1165,10 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 		if (rc < 0)
 			goto abort;
 	}
-	snprintf(arg, sizeof(arg), "%u %s", r->slot, r->uuid);
-	if ((rc = vsm__wf_undo(&wf, VSM_WF_SLOT_FREE, arg)) < 0 ||
-	    (rc = vsm__ds_put_record(ctx, ds, r)) < 0)
+	/* The name is claimed here, under the datastore's metadata lock: of
+	 * two hosts creating it at once, one gets EEXISTS and rolls back. */
+	if ((rc = vsm__wf_undo(&wf, VSM_WF_UUID_FREE, r->uuid)) < 0 ||
+	    (rc = vsm__ds_insert_record(ctx, ds, r)) < 0)
 		goto abort;
 	if ((rc = vsm__wf_end(&wf)) < 0)
 		goto out;

@@ -946,7 +946,7 @@ static int full_copy(vsm_dstore *ds, const char *src, const char *dst)
 VSM_API int vsm_checkpoint_clone(vsm_container **out, vsm_container *src,
 				 const char *checkpoint, const char *name, unsigned int flags)
 {
-	char key[VSM_BACKEND_KEY_MAX], dev_name[VSM_BACKEND_KEY_MAX], arg[64];
+	char key[VSM_BACKEND_KEY_MAX], dev_name[VSM_BACKEND_KEY_MAX];
 	const vsm_rec_checkpoint *cp;
 	vsm_record *r = NULL, *n = NULL;
 	bool full = flags & VSM_CLONE_FULL;
@@ -987,8 +987,7 @@ VSM_API int vsm_checkpoint_clone(vsm_container **out, vsm_container *src,
 	n->ctime = (int64_t)time(NULL);
 	n->state_size = cp->state_key && cp->state_size > DEFAULT_STATE_SIZE ? cp->state_size :
 			DEFAULT_STATE_SIZE;
-	if ((rc = vsm__ds_alloc_slot(ctx, ds, &n->slot)) < 0 ||
-	    (rc = vsm__wf_begin(&wf, ctx, "checkpoint-clone", ds->name, name)) < 0)
+	if ((rc = vsm__wf_begin(&wf, ctx, "checkpoint-clone", ds->name, name)) < 0)
 		goto out;
 	for (i = 0; i < r->n_devices; i++) {
 		const char *base = layer_for(cp, r->devices[i].name);
@@ -1032,9 +1031,10 @@ VSM_API int vsm_checkpoint_clone(vsm_container **out, vsm_container *src,
 	}
 	if (cp->state_key && (rc = copy_blob(ds, cp->state_key, key, cp->state_size)) < 0)
 		goto abort;
-	snprintf(arg, sizeof(arg), "%u %s", n->slot, n->uuid);
-	if ((rc = vsm__wf_undo(&wf, VSM_WF_SLOT_FREE, arg)) < 0 ||
-	    (rc = vsm__ds_put_record(ctx, ds, n)) < 0)
+	/* The name is claimed here, under the datastore's metadata lock: of
+	 * two hosts creating it at once, one gets EEXISTS and rolls back. */
+	if ((rc = vsm__wf_undo(&wf, VSM_WF_UUID_FREE, n->uuid)) < 0 ||
+	    (rc = vsm__ds_insert_record(ctx, ds, n)) < 0)
 		goto abort;
 	if ((rc = vsm__wf_end(&wf)) < 0)
 		goto out;

@@ -68,7 +68,7 @@ struct vsm_lease_ds {
 	vsm_bdev *bdev;
 	bool plain;
 	uint32_t timeout, renew, margin;
-	uint32_t max_hosts, lb, n_leases;
+	uint32_t max_hosts, lb;
 	uint64_t gen_off, hb_off, areas_off, area_bytes;
 	hb_obs *obs;
 	bool watched_once;
@@ -135,9 +135,11 @@ static uint64_t rand64(vsm_lease_mgr *m)
 
 /* ------------------------------------------------------------ sector I/O */
 
+/* Lease areas of slots past the first record area live in the chunks the
+ * record area grew by (lib/meta.c knows where). */
 static uint64_t area_off(const vsm_lease_ds *l, uint32_t idx)
 {
-	return l->areas_off + (uint64_t)idx * l->area_bytes;
+	return vsm_meta_lease_area_off(&l->ds->meta->geom, idx);
 }
 
 static uint8_t *sector_buf(const vsm_lease_ds *l)
@@ -760,7 +762,6 @@ int vsm__lease_ds_open(vsm_ctx *ctx, vsm_dstore *ds)
 	l->bdev = ds->meta->bdev;
 	l->max_hosts = g->max_hosts;
 	l->lb = g->lease_block;
-	l->n_leases = g->n_leases;
 	l->gen_off = g->gen_off;
 	l->hb_off = g->lease_off;
 	l->areas_off = g->lease_off + (uint64_t)g->lease_block * g->max_hosts;
@@ -1134,7 +1135,9 @@ static int acquire_locked(vsm_lease_ds *l, const vsm_record *r, const char *host
 	lease_hb *me;
 	int tries, rc;
 
-	if (idx >= l->n_leases)
+	if (r->slot >= l->ds->meta->geom.slot_count && vsm_meta_reload(l->ds->meta) < 0)
+		return -vsm__error_code();
+	if (r->slot >= l->ds->meta->geom.slot_count)
 		return vsm_err(VSM_EINVAL, "datastore '%s': no lease for slot %u", l->ds->name,
 			       r->slot);
 	for (tries = 0; tries < 200; tries++) {
