@@ -441,6 +441,13 @@ static int lookup(vsm_container **out, vsm_ctx *ctx, const char *datastore,
 			rc = 0;
 			continue;
 		}
+		/* Two records bearing the name (0.1's races): say so, name
+		 * both, and pick neither. */
+		if (name && vsm__ds_find_name(ds, name, &r) == -VSM_EEXISTS) {
+			rc = -VSM_EEXISTS;
+			goto out;
+		}
+		vsm__error_reset();
 		if ((r = vsm__ds_find(ds, name, uuid))) {
 			if (found) {
 				rc = vsm_err(VSM_EINVAL, "container name '%s' is ambiguous: it exists "
@@ -1009,7 +1016,8 @@ int vsm__container_finish_destroy(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot,
 		rc = vsm__ds_free_slot(ctx, ds, slot, uuid);
 	else
 		vsm__error_prefix("datastore '%s': destroying container '%s'", ds->name, r->name);
-	if (rc == 0)
+	/* Only the call that removed the record merges what it left. */
+	if (rc == 1)
 		vsm__ckpt_destroy_hook(ctx, ds, r, true);
 	vsm_record_free(r);
 	return rc;
@@ -1020,8 +1028,9 @@ VSM_API int vsm_container_destroy(vsm_container *c, unsigned int flags)
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	vsm_wf wf = {0};
+	uint64_t lver = 0;
 	char arg[64];
-	int rc;
+	int rc, tries, removed;
 
 	vsm__error_reset();
 	if (!c)
@@ -1029,37 +1038,54 @@ VSM_API int vsm_container_destroy(vsm_container *c, unsigned int flags)
 	if (flags & ~VSM_CONTAINER_DESTROY_FORCE)
 		return vsm_err(VSM_EINVAL, "vsm_container_destroy: unknown flags 0x%x", flags);
 	vsm__ctx_lock(c->ctx);
-	if ((rc = fresh(c, &ds, &r)) < 0)
-		goto out;
-	if (r->attached_host) {
-		if (!(flags & VSM_CONTAINER_DESTROY_FORCE)) {
-			rc = vsm_err(VSM_EBUSY, "container '%s' is attached to host '%s'; detach it "
-				     "or force the destroy", r->name, r->attached_host);
+	for (tries = 0; ; tries++) {
+		vsm_record_free(r);
+		r = NULL;
+		if ((rc = fresh(c, &ds, &r)) < 0)
 			goto out;
-		}
-		/* Only the lease holder may undeploy and detach it. */
-		{
-			uint64_t lver = 0;
-
-			if ((rc = vsm__lease_fence(c->ctx, ds, r, &lver)) < 0)
+		/* Another process began destroying it (or died doing so):
+		 * help finish; whoever removes the record reports success. */
+		if (r->destroying)
+			break;
+		if (r->attached_host) {
+			if (!(flags & VSM_CONTAINER_DESTROY_FORCE)) {
+				rc = vsm_err(VSM_EBUSY, "container '%s' is attached to host '%s'; "
+					     "detach it or force the destroy", r->name,
+					     r->attached_host);
+				goto out;
+			}
+			/* Only the lease holder may undeploy and detach it. */
+			if ((rc = vsm__lease_fence(c->ctx, ds, r, &lver)) < 0 ||
+			    (rc = detach_record(c->ctx, ds, r, true)) < 0)
 				goto out;
 		}
-		if ((rc = detach_record(c->ctx, ds, r, true)) < 0)
+		/* Past this point the container is going away: mark the record
+		 * so nobody deploys it again, and journal the rest as
+		 * roll-forward. A record changed meanwhile is read again. */
+		r->destroying = true;
+		rc = vsm__ds_put_record(c->ctx, ds, r);
+		if (rc == 0)
+			break;
+		if (rc != -VSM_EBUSY || tries >= 20)
 			goto out;
 	}
-	/* Past this point the container is going away: mark the record so
-	 * nobody deploys it again, and journal the rest as roll-forward. */
-	r->destroying = true;
 	snprintf(arg, sizeof(arg), "%u %s", r->slot, r->uuid);
-	if ((rc = vsm__ds_put_record(c->ctx, ds, r)) < 0 ||
-	    (rc = vsm__wf_begin(&wf, c->ctx, "container-destroy", ds->name, r->name)) < 0 ||
+	if ((rc = vsm__wf_begin(&wf, c->ctx, "container-destroy", ds->name, r->name)) < 0 ||
 	    (rc = vsm__wf_redo(&wf, VSM_WF_CONTAINER_DESTROY, arg)) < 0)
 		goto out;
 	if (vsm__lease_release(c->ctx, ds, r) < 0)
 		vsm__error_reset(); /* a lease of a gone container is free anyway */
-	if ((rc = vsm__container_finish_destroy(c->ctx, ds, r->slot, r->uuid)) < 0)
+	if ((removed = vsm__container_finish_destroy(c->ctx, ds, r->slot, r->uuid)) < 0) {
+		rc = removed;
 		goto out; /* stays journalled; the next open finishes it */
-	rc = vsm__wf_end(&wf);
+	}
+	if ((rc = vsm__wf_end(&wf)) < 0)
+		goto out;
+	if (!removed) {
+		rc = vsm_err(VSM_ENOTFOUND, "datastore '%s': container '%s' was destroyed by "
+			     "another process meanwhile", ds->name, r->name);
+		goto out;
+	}
 	vsm__log(c->ctx, VSM_LOG_INFO, "datastore '%s': container '%s' destroyed", ds->name,
 		 r->name);
 	handle_set(c, r);

@@ -121,7 +121,8 @@ int vsm__ds_put_record(vsm_ctx *ctx, vsm_dstore *ds, vsm_record *r);
 int vsm__ds_insert_record(vsm_ctx *ctx, vsm_dstore *ds, vsm_record *r);
 /* Move the generation on (after journal recovery changed the datastore). */
 int vsm__ds_touch(vsm_ctx *ctx, vsm_dstore *ds);
-/* Tombstone @slot if it still holds @uuid (absent is not an error). */
+/* Tombstone @slot if it still holds @uuid: 1 if this call did, 0 if it
+ * was gone already (absent is not an error). */
 int vsm__ds_free_slot(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot, const char *uuid);
 /* Tombstone the slot holding container @uuid, wherever it is. */
 int vsm__ds_free_uuid(vsm_ctx *ctx, vsm_dstore *ds, const char *uuid);
@@ -147,7 +148,8 @@ int vsm__wf_recover(vsm_ctx *ctx, const char *datastore);
 /* The context behind a container handle. */
 vsm_ctx *vsm__container_ctx(const vsm_container *c);
 
-/* Container destroy's tail, also run by journal recovery. */
+/* Container destroy's tail, also run by journal recovery: 1 if this call
+ * removed the record, 0 if another had already. */
 int vsm__container_finish_destroy(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot,
 				  const char *uuid);
 

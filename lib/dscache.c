@@ -836,8 +836,8 @@ int vsm__ds_free_slot(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot, const char *u
 	if ((rc = vsm__ds_change_begin(ctx, ds)) < 0)
 		return rc;
 	cur = slot < ds->n_slots ? ds->by_slot[slot] : NULL;
-	if (cur && !strcmp(cur->uuid, uuid))
-		rc = commit(ctx, ds, slot, NULL, NULL);
+	if (cur && !strcmp(cur->uuid, uuid) && (rc = commit(ctx, ds, slot, NULL, NULL)) == 0)
+		rc = 1;
 	vsm__ds_change_end(ctx, ds);
 	return rc;
 }

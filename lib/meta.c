@@ -411,6 +411,23 @@ int vsm_meta_reload(vsm_meta *m)
 	return 0;
 }
 
+/* The change ring holds nothing but entries we write (or zeros): what a
+ * torn earlier upgrade left there is ours, anything else is not. */
+static bool ring_ours(const uint8_t *area, uint64_t len)
+{
+	uint64_t at;
+
+	for (at = 0; at + RING_ENTRY <= len; at += RING_ENTRY) {
+		const uint8_t *e = area + at;
+
+		if (all_zero(e, RING_ENTRY))
+			continue;
+		if (vsm__get_le32(e + 12) != RING_MAGIC || vsm__get_le32(e + 28) != vsm__crc32(e, 28))
+			return false;
+	}
+	return true;
+}
+
 int vsm_meta_upgrade(vsm_meta *m)
 {
 	vsm_meta_geom g;
@@ -421,14 +438,15 @@ int vsm_meta_upgrade(vsm_meta *m)
 	if ((rc = vsm_meta_reload(m)) < 0 || m->geom.version >= 2)
 		return rc;
 	/* Layout 1 never wrote between the generation block and the
-	 * heartbeats, except the lock this upgrade runs under. */
-	len = m->geom.lease_off - m->geom.ring_off;
+	 * heartbeats; only the lock this upgrade runs under, and the ring of
+	 * an upgrade whose superblock write was torn, may be there. */
+	len = (uint64_t)m->geom.ring_entries * RING_ENTRY;
 	if (!(area = calloc(1, len)))
 		return vsm_err(VSM_ENOMEM, "out of memory");
 	rc = vsm_bdev_read(m->bdev, area, len, m->geom.ring_off);
-	if (rc == 0 && !all_zero(area, len))
+	if (rc == 0 && !ring_ours(area, len))
 		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': cannot upgrade the metadata layout: "
-			     "the area it needs is not blank", m->ds_name);
+			     "the area it needs holds data libvsm did not write", m->ds_name);
 	free(area);
 	if (rc < 0)
 		return rc;

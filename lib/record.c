@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "record.h"
+#include "strmap.h"
 
 static void rec_device_clear(vsm_rec_device *d)
 {
@@ -79,29 +80,131 @@ void vsm_record_free(vsm_record *r)
 	free(r);
 }
 
-/* Copy through the encoder: one code path for every field, and a dup
- * only happens on metadata updates, never on the I/O path. */
-vsm_record *vsm_record_dup(const vsm_record *r)
+/* Field by field: listings and every metadata update copy records, and a
+ * record with a long checkpoint tree is large. A field added to the
+ * record must be added here too (test_records checks that a copy encodes
+ * to the same JSON as its original). */
+static bool dup_str(char **dst, const char *src)
 {
-	vsm_record *copy = NULL;
-	char *json = NULL;
+	return !src || (*dst = strdup(src)) != NULL;
+}
 
-	if (vsm_record_encode(&json, r) < 0)
+static void *dup_array(const void *src, size_t n, size_t size)
+{
+	void *p;
+
+	if (!n)
 		return NULL;
-	if (vsm_record_decode(&copy, json, strlen(json), "record copy") == 0) {
-		copy->slot = r->slot;
-		copy->seq = r->seq;
-		copy->stamp = r->stamp;
-		if (r->n_cont && !(copy->cont = malloc(r->n_cont * sizeof(*copy->cont)))) {
-			vsm_record_free(copy);
-			copy = NULL;
-		} else if (r->n_cont) {
-			memcpy(copy->cont, r->cont, r->n_cont * sizeof(*copy->cont));
-			copy->n_cont = r->n_cont;
+	if ((p = calloc(n, size)))
+		memcpy(p, src, n * size);
+	return p;
+}
+
+static bool copy_device(vsm_rec_device *d, const vsm_rec_device *s)
+{
+	size_t i;
+
+	*d = *s;
+	d->name = d->key = NULL;
+	d->chain = NULL;
+	d->chain_len = 0;
+	if (!dup_str(&d->name, s->name) || !dup_str(&d->key, s->key))
+		return false;
+	if (s->chain_len && !(d->chain = calloc(s->chain_len, sizeof(*d->chain))))
+		return false;
+	for (d->chain_len = 0; d->chain_len < s->chain_len; d->chain_len++) {
+		i = d->chain_len;
+		d->chain[i].format = s->chain[i].format;
+		if (!dup_str(&d->chain[i].key, s->chain[i].key))
+			return false;
+	}
+	return true;
+}
+
+static bool copy_deploy(vsm_rec_deploy *d, const vsm_rec_deploy *s)
+{
+	memset(d, 0, sizeof(*d));
+	return dup_str(&d->device, s->device) && dup_str(&d->host, s->host) &&
+	       dup_str(&d->uri, s->uri) && dup_str(&d->path, s->path) &&
+	       dup_str(&d->xml, s->xml) && dup_str(&d->domain, s->domain);
+}
+
+static bool copy_ckpt(vsm_rec_checkpoint *d, const vsm_rec_checkpoint *s)
+{
+	*d = *s;
+	d->name = d->parent = d->state_key = NULL;
+	d->layers = NULL;
+	d->n_layers = 0;
+	if (!dup_str(&d->name, s->name) || !dup_str(&d->parent, s->parent) ||
+	    !dup_str(&d->state_key, s->state_key))
+		return false;
+	if (s->n_layers && !(d->layers = calloc(s->n_layers, sizeof(*d->layers))))
+		return false;
+	for (d->n_layers = 0; d->n_layers < s->n_layers; d->n_layers++) {
+		vsm_rec_ckpt_layer *l = &d->layers[d->n_layers];
+
+		if (!dup_str(&l->device, s->layers[d->n_layers].device) ||
+		    !dup_str(&l->key, s->layers[d->n_layers].key)) {
+			d->n_layers++;
+			return false;
 		}
 	}
-	free(json);
-	return copy;
+	return true;
+}
+
+static bool copy_frozen(vsm_rec_frozen *d, const vsm_rec_frozen *s)
+{
+	*d = *s;
+	d->key = d->backing = d->cid = NULL;
+	return dup_str(&d->key, s->key) && dup_str(&d->backing, s->backing) &&
+	       dup_str(&d->cid, s->cid);
+}
+
+vsm_record *vsm_record_dup(const vsm_record *r)
+{
+	vsm_record *c = calloc(1, sizeof(*c));
+	bool ok;
+
+	if (!c) {
+		vsm_err(VSM_ENOMEM, "out of memory");
+		return NULL;
+	}
+	*c = *r;
+	c->cont = NULL;
+	c->name = c->state_key = c->attached_host = c->ckpt_current = NULL;
+	c->devices = NULL;
+	c->deploys = NULL;
+	c->ckpts = NULL;
+	c->layers = NULL;
+	c->n_devices = c->n_deploys = c->n_ckpts = c->n_layers = 0;
+	ok = dup_str(&c->name, r->name) && dup_str(&c->state_key, r->state_key) &&
+	     dup_str(&c->attached_host, r->attached_host) &&
+	     dup_str(&c->ckpt_current, r->ckpt_current) &&
+	     (!r->n_cont || (c->cont = dup_array(r->cont, r->n_cont, sizeof(*r->cont))));
+	if (ok && r->n_devices)
+		ok = (c->devices = calloc(r->n_devices, sizeof(*c->devices))) != NULL;
+	for (; ok && c->n_devices < r->n_devices; c->n_devices++)
+		ok = copy_device(&c->devices[c->n_devices], &r->devices[c->n_devices]);
+	if (ok && r->n_deploys)
+		ok = (c->deploys = calloc(r->n_deploys, sizeof(*c->deploys))) != NULL;
+	for (; ok && c->n_deploys < r->n_deploys; c->n_deploys++)
+		ok = copy_deploy(&c->deploys[c->n_deploys], &r->deploys[c->n_deploys]);
+	if (ok && r->n_ckpts)
+		ok = (c->ckpts = calloc(r->n_ckpts, sizeof(*c->ckpts))) != NULL;
+	for (; ok && c->n_ckpts < r->n_ckpts; c->n_ckpts++)
+		ok = copy_ckpt(&c->ckpts[c->n_ckpts], &r->ckpts[c->n_ckpts]);
+	if (ok && r->n_layers)
+		ok = (c->layers = calloc(r->n_layers, sizeof(*c->layers))) != NULL;
+	for (; ok && c->n_layers < r->n_layers; c->n_layers++)
+		ok = copy_frozen(&c->layers[c->n_layers], &r->layers[c->n_layers]);
+	if (!ok) {
+		/* The counts include an element that failed half-way; its
+		 * unset fields are NULL, which frees. */
+		vsm_record_free(c);
+		vsm_err(VSM_ENOMEM, "out of memory");
+		return NULL;
+	}
+	return c;
 }
 
 static json_object *jstr(const char *s)
@@ -369,26 +472,6 @@ out:
 	return rc;
 }
 
-static const vsm_rec_frozen *find_layer(const vsm_record *r, const char *key)
-{
-	size_t i;
-
-	for (i = 0; i < r->n_layers; i++)
-		if (!strcmp(r->layers[i].key, key))
-			return &r->layers[i];
-	return NULL;
-}
-
-static const vsm_rec_checkpoint *find_ckpt(const vsm_record *r, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < r->n_ckpts; i++)
-		if (!strcmp(r->ckpts[i].name, name))
-			return &r->ckpts[i];
-	return NULL;
-}
-
 static int decode_ckpt(vsm_rec_checkpoint *c, json_object *jc, const char *what)
 {
 	json_object *arr;
@@ -441,6 +524,9 @@ out:
  * exist and form no cycle, every frozen layer is in the layer table. */
 static int decode_checkpoints(vsm_record *r, json_object *o, const char *what)
 {
+	vsm_strmap keys = {0}, names = {0};
+	uint32_t *parent = NULL;
+	uint8_t *mark = NULL;
 	json_object *arr, *v;
 	size_t i, j, n;
 	int rc;
@@ -454,55 +540,95 @@ static int decode_checkpoints(vsm_record *r, json_object *o, const char *what)
 	n = json_object_array_length(arr);
 	if (n && !(r->layers = vsm__calloc(n, sizeof(*r->layers))))
 		return -VSM_ENOMEM;
+	/* Long checkpoint trees are checked in linear time: names and keys
+	 * are found through maps, ancestry walked once per checkpoint. */
 	for (i = 0; i < n; i++) {
 		r->n_layers = i + 1;
 		if ((rc = decode_frozen(&r->layers[i], json_object_array_get_idx(arr, i), what)) < 0)
-			return rc;
-		for (j = 0; j < i; j++)
-			if (!strcmp(r->layers[j].key, r->layers[i].key))
-				return vsm_err(VSM_ECORRUPT, "%s: layer '%s' is listed twice", what,
-					       r->layers[i].key);
+			goto out;
+		if (vsm_strmap_get(&keys, r->layers[i].key, NULL)) {
+			rc = vsm_err(VSM_ECORRUPT, "%s: layer '%s' is listed twice", what,
+				     r->layers[i].key);
+			goto out;
+		}
+		if ((rc = vsm_strmap_put(&keys, r->layers[i].key, (uint32_t)i)) < 0)
+			goto out;
 	}
 	if ((rc = get_field(&arr, o, "checkpoints", json_type_array, false, what)) < 0 ||
 	    (rc = get_str(&r->ckpt_current, o, "current_checkpoint", true, what)) < 0)
-		return rc;
+		goto out;
 	n = json_object_array_length(arr);
-	if (n && !(r->ckpts = vsm__calloc(n, sizeof(*r->ckpts))))
-		return -VSM_ENOMEM;
+	if (n && (!(r->ckpts = vsm__calloc(n, sizeof(*r->ckpts))) ||
+		  !(parent = vsm__calloc(n, sizeof(*parent))) ||
+		  !(mark = vsm__calloc(n, 1)))) {
+		rc = -VSM_ENOMEM;
+		goto out;
+	}
 	for (i = 0; i < n; i++) {
 		r->n_ckpts = i + 1;
 		if ((rc = decode_ckpt(&r->ckpts[i], json_object_array_get_idx(arr, i), what)) < 0)
-			return rc;
-		for (j = 0; j < i; j++)
-			if (!strcmp(r->ckpts[j].name, r->ckpts[i].name))
-				return vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' is listed twice",
-					       what, r->ckpts[i].name);
+			goto out;
+		if (vsm_strmap_get(&names, r->ckpts[i].name, NULL)) {
+			rc = vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' is listed twice", what,
+				     r->ckpts[i].name);
+			goto out;
+		}
+		if ((rc = vsm_strmap_put(&names, r->ckpts[i].name, (uint32_t)i)) < 0)
+			goto out;
 	}
 	for (i = 0; i < r->n_ckpts; i++) {
-		const vsm_rec_checkpoint *c = &r->ckpts[i], *p = c;
-		size_t steps = 0;
+		const vsm_rec_checkpoint *c = &r->ckpts[i];
 
-		while (p->parent && steps++ <= r->n_ckpts)
-			if (!(p = find_ckpt(r, p->parent)))
-				return vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' has an unknown "
-					       "ancestor", what, c->name);
-		if (steps > r->n_ckpts)
-			return vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' is its own ancestor", what,
-				       c->name);
-		for (j = 0; j < c->n_layers; j++)
+		parent[i] = UINT32_MAX;
+		if (c->parent && !vsm_strmap_get(&names, c->parent, &parent[i])) {
+			rc = vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' has an unknown ancestor",
+				     what, c->name);
+			goto out;
+		}
+		for (j = 0; j < c->n_layers; j++) {
 			if (!vsm_record_device(r, c->layers[j].device) ||
-			    !find_layer(r, c->layers[j].key))
-				return vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' names an unknown "
-					       "device or layer", what, c->name);
+			    !vsm_strmap_get(&keys, c->layers[j].key, NULL)) {
+				rc = vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' names an unknown "
+					     "device or layer", what, c->name);
+				goto out;
+			}
+		}
 	}
-	if (r->ckpt_current && !find_ckpt(r, r->ckpt_current))
-		return vsm_err(VSM_ECORRUPT, "%s: current checkpoint '%s' does not exist", what,
-			       r->ckpt_current);
-	for (i = 0; i < r->n_layers; i++)
-		if (r->layers[i].backing && !find_layer(r, r->layers[i].backing))
-			return vsm_err(VSM_ECORRUPT, "%s: layer '%s' stands on unknown layer '%s'",
-				       what, r->layers[i].key, r->layers[i].backing);
-	return 0;
+	/* mark: 0 not seen, 1 on the path being walked, 2 reaches a root. */
+	for (i = 0; i < r->n_ckpts; i++) {
+		uint32_t k = (uint32_t)i;
+
+		while (k != UINT32_MAX && mark[k] == 0) {
+			mark[k] = 1;
+			k = parent[k];
+		}
+		if (k != UINT32_MAX && mark[k] == 1) {
+			rc = vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' is its own ancestor", what,
+				     r->ckpts[k].name);
+			goto out;
+		}
+		for (k = (uint32_t)i; k != UINT32_MAX && mark[k] == 1; k = parent[k])
+			mark[k] = 2;
+	}
+	if (r->ckpt_current && !vsm_strmap_get(&names, r->ckpt_current, NULL)) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: current checkpoint '%s' does not exist", what,
+			     r->ckpt_current);
+		goto out;
+	}
+	for (i = 0; i < r->n_layers; i++) {
+		if (r->layers[i].backing && !vsm_strmap_get(&keys, r->layers[i].backing, NULL)) {
+			rc = vsm_err(VSM_ECORRUPT, "%s: layer '%s' stands on unknown layer '%s'",
+				     what, r->layers[i].key, r->layers[i].backing);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	vsm_strmap_clear(&keys);
+	vsm_strmap_clear(&names);
+	free(parent);
+	free(mark);
+	return rc;
 }
 
 int vsm_record_decode(vsm_record **out, const char *json, size_t len, const char *what)

@@ -143,7 +143,8 @@ static int run_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const ch
 	if (!strcmp(action, VSM_WF_SLOT_FREE)) {
 		if ((rc = parse_slot_uuid(arg, &slot, uuid)) < 0)
 			return rc;
-		return vsm__ds_free_slot(ctx, ds, slot, uuid);
+		rc = vsm__ds_free_slot(ctx, ds, slot, uuid);
+		return rc < 0 ? rc : 0;
 	}
 	if (!strcmp(action, VSM_WF_UUID_FREE)) {
 		if (!vsm__uuid_valid(arg))
@@ -153,7 +154,8 @@ static int run_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const ch
 	if (!strcmp(action, VSM_WF_CONTAINER_DESTROY)) {
 		if ((rc = parse_slot_uuid(arg, &slot, uuid)) < 0)
 			return rc;
-		return vsm__container_finish_destroy(ctx, ds, slot, uuid);
+		rc = vsm__container_finish_destroy(ctx, ds, slot, uuid);
+		return rc < 0 ? rc : 0;
 	}
 	if (!strncmp(action, "ckpt_", 5))
 		return vsm__ckpt_wf_action(ctx, ds, action, arg);

@@ -10,6 +10,7 @@
 #include "testutil.h"
 #include "bdev.h"
 #include "meta.h"
+#include "record.h"
 
 static char *dir;
 static char *path;
@@ -347,6 +348,57 @@ START_TEST(damaged_container_record_refused)
 }
 END_TEST
 
+/* A copy is the record: it encodes to the same JSON. */
+START_TEST(record_copy_is_whole)
+{
+	char *state = tu_dir("state"), *ds = tu_dir("ds"), *uri = tu_uri(ds), *mp = NULL;
+	char *a = NULL, *b = NULL;
+	vsm_ctx *ctx = tu_ctx(state);
+	vsm_container *c = NULL;
+	vsm_locator *loc = NULL;
+	vsm_record *r = NULL, *copy;
+	vsm_slot_info si;
+	vsm_bdev *bd = NULL;
+	vsm_meta *m = NULL;
+
+	ck_vsm(vsm_datastore_add(ctx, "ds1", uri, 0));
+	ck_vsm(vsm_host_add(ctx, "h1", NULL));
+	ck_vsm(vsm_host_link(ctx, "h1", "ds1", 0));
+	ck_vsm(tu_create(&c, ctx, "ds1", "full", 2, 1 << 20));
+	ck_vsm(vsm_checkpoint_create(NULL, c, "one", NULL));
+	ck_vsm(vsm_checkpoint_create(NULL, c, "two", NULL));
+	ck_vsm(vsm_attach(c, "h1", 0));
+	ck_vsm(vsm_device_deploy(&loc, c, "d1", NULL));
+	vsm_locator_free(loc);
+	ck_assert(asprintf(&mp, "%s/.vsm/meta", ds) > 0);
+	ck_vsm(vsm_bdev_open_path(&bd, mp, VSM_BDEV_RDONLY));
+	ck_vsm(vsm_meta_open(&m, bd, "ds1", false));
+	ck_vsm(vsm_meta_slot_read(m, 0, &si));
+	ck_assert_int_eq(si.state, VSM_SLOT_USED);
+	ck_vsm(vsm_record_decode(&r, si.payload, si.len, "slot 0"));
+	ck_assert_uint_eq(r->n_ckpts, 2);
+	ck_assert_uint_eq(r->n_deploys, 1);
+	ck_assert_ptr_nonnull(copy = vsm_record_dup(r));
+	ck_vsm(vsm_record_encode(&a, r));
+	ck_vsm(vsm_record_encode(&b, copy));
+	ck_assert_str_eq(a, b);
+	free(a);
+	free(b);
+	vsm_record_free(copy);
+	vsm_record_free(r);
+	vsm_slot_info_clear(&si);
+	vsm_meta_close(m);
+	ck_vsm(vsm_device_undeploy(c, "d1", 0));
+	ck_vsm(vsm_detach(c, 0));
+	vsm_container_free(c);
+	vsm_ctx_free(ctx);
+	free(mp);
+	free(uri);
+	free(ds);
+	free(state);
+}
+END_TEST
+
 START_TEST(well_checksummed_nonsense_refused)
 {
 	char *state = tu_dir("state"), *ds = tu_dir("ds"), *uri = tu_uri(ds), *mp = NULL;
@@ -397,6 +449,7 @@ static Suite *records_suite(void)
 	tcase_add_test(tc, torn_write_reads_old_version);
 	tcase_add_test(tc, damaged_slot_refused_and_kept);
 	tcase_add_test(tc, record_continues_in_other_slots);
+	tcase_add_test(tc, record_copy_is_whole);
 	tcase_add_test(tc, superblock_one_copy_damaged_survives);
 	tcase_add_test(tc, superblock_both_damaged_refused);
 	suite_add_tcase(s, tc);

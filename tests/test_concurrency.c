@@ -1,0 +1,360 @@
+/*
+ * Suite "concurrency": processes that write one datastore's metadata at
+ * the same time, as two hosts (two state directories) and as several
+ * processes of one host (one state directory). Each round every process
+ * creates its names and destroys half of what it created; afterwards a
+ * fresh state directory must list exactly what was created and not
+ * destroyed: nothing lost, nothing twice, no device left without a record.
+ *
+ * VSM_TEST_ROUNDS and VSM_TEST_NAMES scale it (defaults 20 and 200).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define MAX_PROCS 4
+
+static int env_int(const char *name, int dflt)
+{
+	const char *v = getenv(name);
+
+	return v && atoi(v) > 0 ? atoi(v) : dflt;
+}
+
+/* One expected container: name and how many times it must be listed. */
+typedef struct {
+	char **names;
+	size_t n, cap;
+} name_set;
+
+static void set_add(name_set *s, const char *name)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 256;
+		s->names = realloc(s->names, s->cap * sizeof(*s->names));
+		ck_assert_ptr_nonnull(s->names);
+	}
+	s->names[s->n] = strdup(name);
+	ck_assert_ptr_nonnull(s->names[s->n]);
+	s->n++;
+}
+
+static void set_del(name_set *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		if (!strcmp(s->names[i], name)) {
+			free(s->names[i]);
+			s->names[i] = s->names[--s->n];
+			return;
+		}
+	}
+	ck_abort_msg("'%s' destroyed but never created", name);
+}
+
+static void set_free(name_set *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->names[i]);
+	free(s->names);
+	memset(s, 0, sizeof(*s));
+}
+
+static int by_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A child: create names, then destroy every other one it created. Writes
+ * "C name rc" and "D name rc" lines to @out. Uses no Check calls. */
+static int child(const char *state, const char *out, const char *prefix, int names,
+		 int seed, int done_fd, int go_fd)
+{
+	vsm_ctx_opts o = VSM_CTX_OPTS_INIT;
+	vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
+	const vsm_device_spec *devs[1] = { &d };
+	vsm_container_opts co = VSM_CONTAINER_OPTS_INIT;
+	vsm_ctx *ctx = NULL;
+	FILE *f = fopen(out, "w");
+	char name[64];
+	int i, rc, made = 0;
+
+	if (!f)
+		return 2;
+	o.state_dir = state;
+	if ((rc = vsm_ctx_open(&ctx, &o)) < 0) {
+		fprintf(f, "E open %d %s\n", rc, vsm_error_last()->message);
+		fclose(f);
+		return 1;
+	}
+	d.name = "root";
+	d.size = 1 << 20;
+	co.devices = devs;
+	co.n_devices = 1;
+	co.flags = VSM_CONTAINER_CREATE_THIN;
+	for (i = 0; i < names; i++) {
+		/* Start at different places so same-name runs collide often
+		 * in both orders. */
+		int k = (i + seed * names / MAX_PROCS) % names;
+
+		snprintf(name, sizeof(name), "%s%d", prefix, k);
+		rc = vsm_container_create(NULL, ctx, "ds", name, &co);
+		fprintf(f, "C %s %d %s\n", name, rc, rc ? vsm_error_last()->message : "");
+		made += rc == 0;
+	}
+	fflush(f);
+	/* Every process finishes creating before any destroys, so that "one
+	 * process was told it created each name" holds. */
+	if (write(done_fd, "c", 1) != 1 || read(go_fd, name, 1) != 1)
+		return 3;
+	for (i = 0; i < names; i++) {
+		vsm_container *c = NULL;
+		int k = (i + seed * names / MAX_PROCS) % names;
+
+		if (k % 2)
+			continue; /* the even half goes */
+		snprintf(name, sizeof(name), "%s%d", prefix, k);
+		rc = vsm_container_lookup(&c, ctx, "ds", name);
+		if (rc == 0) {
+			/* With the same names on every process, several may go
+			 * for one container: one destroys it, the others must be
+			 * told it is gone. */
+			rc = vsm_container_destroy(c, 0);
+			vsm_container_free(c);
+		}
+		fprintf(f, "L %s %d %s\n", name, rc, rc ? vsm_error_last()->message : "");
+	}
+	fclose(f);
+	vsm_ctx_free(ctx);
+	(void)made;
+	return 0;
+}
+
+typedef struct {
+	const char *what;
+	int procs;
+	bool shared_state;  /* all processes on one state directory */
+	bool same_names;    /* every process creates the same names */
+} scenario;
+
+static void run(const scenario *sc)
+{
+	char *ds = tu_dir("ds"), *uri = tu_uri(ds), *states[MAX_PROCS], *res[MAX_PROCS];
+	int rounds = env_int("VSM_TEST_ROUNDS", 20), names = env_int("VSM_TEST_NAMES", 200);
+	name_set expect = {0};
+	int r, p, lost_total = 0, dup_total = 0, orphan_total = 0;
+
+	for (p = 0; p < sc->procs; p++) {
+		char sub[32];
+		vsm_ctx *ctx;
+
+		snprintf(sub, sizeof(sub), "state%d", p);
+		states[p] = sc->shared_state && p ? strdup(states[0]) : tu_dir(sub);
+		ck_assert(asprintf(&res[p], "%s/result", states[p]) > 0);
+		if (p == 0 || !sc->shared_state) {
+			ctx = tu_ctx(states[p]);
+			ck_vsm(vsm_datastore_add(ctx, "ds", uri, 0));
+			vsm_ctx_free(ctx);
+		}
+	}
+	for (r = 0; r < rounds; r++) {
+		pid_t pids[MAX_PROCS];
+		int created_by[MAX_PROCS] = {0}, lost = 0, dup = 0, files;
+		vsm_container **list = NULL;
+		size_t n = 0, i;
+		char *fresh, sub[32];
+		vsm_ctx *ctx;
+
+		int done[2], go[2];
+		char buf[MAX_PROCS];
+
+		ck_assert_int_eq(pipe(done), 0);
+		ck_assert_int_eq(pipe(go), 0);
+		for (p = 0; p < sc->procs; p++) {
+			char prefix[32], out[4096];
+
+			snprintf(prefix, sizeof(prefix), "r%d-%c", r, sc->same_names ? 'x' : 'a' + p);
+			snprintf(out, sizeof(out), "%s.%d", res[0], p);
+			pids[p] = fork();
+			ck_assert_int_ge(pids[p], 0);
+			if (pids[p] == 0)
+				_exit(child(states[p], out, prefix, names, p, done[1], go[0]));
+		}
+		for (p = 0; p < sc->procs; p++)
+			ck_assert_int_eq(read(done[0], buf, 1), 1);
+		ck_assert_int_eq(write(go[1], "gggg", (size_t)sc->procs), sc->procs);
+		close(done[0]);
+		close(done[1]);
+		close(go[0]);
+		close(go[1]);
+		for (p = 0; p < sc->procs; p++) {
+			int st = 0;
+
+			ck_assert_int_eq(waitpid(pids[p], &st, 0), pids[p]);
+			ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+				      "%s: process %d ended with status 0x%x", sc->what, p, st);
+		}
+		/* What the processes were told. */
+		{
+			name_set won = {0};
+
+			/* Every create first, then every destroy: a process may
+			 * destroy what another created. */
+			for (int pass = 0; pass < 2; pass++) {
+				for (p = 0; p < sc->procs; p++) {
+					char out[4096], line[1024], kind, nm[64];
+					int rc;
+					FILE *f;
+
+					snprintf(out, sizeof(out), "%s.%d", res[0], p);
+					ck_assert_ptr_nonnull(f = fopen(out, "r"));
+					while (fgets(line, sizeof(line), f)) {
+						ck_assert_msg(sscanf(line, "%c %63s %d", &kind, nm,
+								     &rc) == 3, "bad line '%s'", line);
+						ck_assert_msg(kind == 'C' || kind == 'L', "%s: %s",
+							      sc->what, line);
+						if (kind == 'C' && pass == 0) {
+							ck_assert_msg(rc == 0 || (sc->same_names &&
+										  rc == -VSM_EEXISTS),
+								      "%s: create %s: %s", sc->what,
+								      nm, line);
+							if (rc == 0) {
+								set_add(&won, nm);
+								set_add(&expect, nm);
+								created_by[p]++;
+							}
+						} else if (kind == 'L' && pass == 1 && rc == 0) {
+							set_del(&expect, nm);
+						} else if (kind == 'L' && pass == 1) {
+							/* Another process destroyed it first. */
+							ck_assert_msg(sc->same_names &&
+								      rc == -VSM_ENOTFOUND,
+								      "%s: destroy %s: %s", sc->what,
+								      nm, line);
+						}
+					}
+					fclose(f);
+				}
+			}
+			/* Same names: exactly one process got success for each. */
+			qsort(won.names, won.n, sizeof(char *), by_str);
+			for (i = 1; i < won.n; i++)
+				ck_assert_msg(strcmp(won.names[i - 1], won.names[i]) != 0,
+					      "%s: two processes were told they created '%s'",
+					      sc->what, won.names[i]);
+			ck_assert_int_eq(won.n, sc->same_names ? (size_t)names
+							       : (size_t)names * sc->procs);
+			set_free(&won);
+		}
+		/* What a host that never saw any of it finds. */
+		snprintf(sub, sizeof(sub), "fresh%d", r);
+		fresh = tu_dir(sub);
+		ctx = tu_ctx(fresh);
+		ck_vsm(vsm_datastore_add(ctx, "ds", uri, 0));
+		ck_vsm(vsm_container_list(&list, &n, ctx, "ds"));
+		qsort(expect.names, expect.n, sizeof(char *), by_str);
+		{
+			size_t a = 0, b = 0;
+
+			/* Both sorted by name (the list comes back sorted). */
+			while (a < expect.n || b < n) {
+				int c = a == expect.n ? 1 : b == n ? -1 :
+					strcmp(expect.names[a], vsm_container_name(list[b]));
+
+				if (b > 0 && b < n && !strcmp(vsm_container_name(list[b - 1]),
+							      vsm_container_name(list[b]))) {
+					dup++;
+					b++;
+				} else if (c < 0) {
+					lost++;
+					a++;
+				} else if (c > 0) {
+					ck_abort_msg("%s: '%s' listed but never created (or destroyed)",
+						     sc->what, vsm_container_name(list[b]));
+				} else {
+					a++;
+					b++;
+				}
+			}
+		}
+		vsm_container_list_free(list, n);
+		vsm_ctx_free(ctx);
+		tu_rmrf(fresh);
+		free(fresh);
+		/* Each container has its root device and its state area. */
+		files = tu_count_files(ds);
+		orphan_total += files - 2 * (int)expect.n;
+		lost_total += lost;
+		dup_total += dup;
+		printf("%s round %d: %zu containers expected, lost %d, duplicated %d, "
+		       "device files %d\n", sc->what, r, expect.n, lost, dup, files);
+	}
+	printf("%s: %d rounds x %d processes x %d names: lost %d, duplicated %d, "
+	       "orphans %d\n", sc->what, rounds, sc->procs, names, lost_total, dup_total,
+	       orphan_total);
+	ck_assert_int_eq(lost_total, 0);
+	ck_assert_int_eq(dup_total, 0);
+	ck_assert_int_eq(orphan_total, 0);
+	set_free(&expect);
+	for (p = 0; p < sc->procs; p++) {
+		free(states[p]);
+		free(res[p]);
+	}
+	free(uri);
+	free(ds);
+}
+
+START_TEST(two_hosts_distinct_names)
+{
+	scenario sc = { "two hosts, distinct names", 2, false, false };
+
+	run(&sc);
+}
+END_TEST
+
+START_TEST(two_hosts_same_names)
+{
+	scenario sc = { "two hosts, same names", 2, false, true };
+
+	run(&sc);
+}
+END_TEST
+
+START_TEST(four_processes_one_host)
+{
+	scenario sc = { "four processes of one host", 4, true, false };
+
+	run(&sc);
+}
+END_TEST
+
+START_TEST(four_processes_same_names)
+{
+	scenario sc = { "four processes of one host, same names", 4, true, true };
+
+	run(&sc);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("concurrency");
+	TCase *tc = tcase_create("concurrency");
+
+	tcase_add_unchecked_fixture(tc, tu_root_setup, tu_root_teardown);
+	tcase_set_timeout(tc, 900);
+	tcase_add_test(tc, two_hosts_distinct_names);
+	tcase_add_test(tc, two_hosts_same_names);
+	tcase_add_test(tc, four_processes_one_host);
+	tcase_add_test(tc, four_processes_same_names);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
