@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 #include "file.h"
-#include "../../lib/xml.h"
+#include "../common/diskxml.h"
+#include "../common/fileuri.h"
 
 #define META_DIR ".vsm"
 #define META_FILE ".vsm/meta"
@@ -344,51 +345,50 @@ static int file_host_detach(vsm_backend_ds *ds, const char *host,
 static int file_device_deploy(vsm_backend_ds *ds, const char *key,
 			      const vsm_backend_deploy_req *req, vsm_locator *out)
 {
-	char *path = NULL, *uri = NULL, *xml = NULL;
-	char **chain = NULL;
-	size_t i;
+	size_t n = req->chain_len + 1, i;
+	vsm_disk_xml_layer *layers = NULL;
+	const char **attrs = NULL;
+	char **paths = NULL, *uri = NULL, *xml = NULL;
 	int rc;
 
 	if ((rc = check_key(ds, key)) < 0)
 		return rc;
-	if (!(path = ds_path(ds, key)))
-		return -VSM_ENOMEM;
-	if (access(path, R_OK | W_OK) < 0) {
-		rc = sys_error("cannot deploy device", path);
-		goto out;
-	}
-	chain = calloc(req->chain_len + 1, sizeof(*chain));
-	if (!chain) {
+	layers = calloc(n, sizeof(*layers));
+	attrs = calloc(3 * n, sizeof(*attrs));
+	paths = calloc(n, sizeof(*paths));
+	if (!layers || !attrs || !paths) {
 		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < req->chain_len; i++) {
-		if ((rc = check_key(ds, req->chain_keys[i])) < 0)
+	for (i = 0; i < n; i++) {
+		const char *k = i ? req->chain_keys[i - 1] : key;
+
+		if (i && (rc = check_key(ds, k)) < 0)
 			goto out;
-		if (!(chain[i] = ds_path(ds, req->chain_keys[i]))) {
+		if (!(paths[i] = ds_path(ds, k))) {
 			rc = -VSM_ENOMEM;
 			goto out;
 		}
+		attrs[3 * i] = "file";
+		attrs[3 * i + 1] = paths[i];
+		layers[i].type = "file";
+		layers[i].format = i ? req->chain_formats[i - 1] : req->format;
+		layers[i].source_attrs = &attrs[3 * i];
 	}
-	if (asprintf(&uri, "file://%s", path) < 0) {
-		uri = NULL;
-		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
+	if (access(paths[0], R_OK | W_OK) < 0) {
+		rc = sys_error("cannot deploy device", paths[0]);
 		goto out;
 	}
-	xml = vsm__disk_xml_file(path, req->format, req->target, req->bus,
-				 (const char *const *)chain, req->chain_formats,
-				 req->chain_len);
-	if (!xml) {
-		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
+	if ((rc = vsm__fileuri_from_path(&uri, paths[0])) < 0 ||
+	    (rc = vsm__diskxml_build(&xml, layers, n, req->target, req->bus, 0)) < 0)
 		goto out;
-	}
-	rc = vsm_locator_set(out, uri, path, xml);
+	rc = vsm_locator_set(out, uri, paths[0], xml);
 out:
-	if (chain)
-		for (i = 0; i < req->chain_len; i++)
-			free(chain[i]);
-	free(chain);
-	free(path);
+	for (i = 0; paths && i < n; i++)
+		free(paths[i]);
+	free(paths);
+	free(attrs);
+	free(layers);
 	free(uri);
 	free(xml);
 	return rc;
