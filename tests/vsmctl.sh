@@ -84,6 +84,21 @@ refuse "does not exist" container show web
 expect "$(ls "$tmp/ds1" | wc -l)" "0" "destroy removed every device file"
 
 refuse "already exists" datastore add ds1 "file://$tmp/other"
+# A directory that is not there is refused unless --create asks for it.
+refuse "datastore 'nodir': directory '$tmp/nodir' does not exist (pass VSM_DATASTORE_ADD_CREATE / --create to make it)" \
+	datastore add nodir "file://$tmp/nodir"
+[ -e "$tmp/nodir" ] && bad "a refused datastore add made the directory" || ok "nothing made"
+run datastore add made "file://$tmp/made/sub" --create
+[ -f "$tmp/made/sub/.vsm/meta" ] && ok "--create made the directory" || bad "--create made nothing"
+refuse "unknown option '--bogus'" datastore add x "file://$tmp/x" --bogus
+# file URIs are percent-decoded; NUL, bad escapes and '..' are refused.
+mkdir -p "$tmp/my dir"
+run datastore add spaced "file://$tmp/my%20dir"
+[ -f "$tmp/my dir/.vsm/meta" ] && ok "file:// URI percent-decoded" || bad "my%20dir not decoded"
+refuse "encodes a NUL byte" datastore add z "file://$tmp/a%00b" --create
+refuse "malformed escape '%zz'" datastore add z "file://$tmp/a%zz" --create
+refuse "'..' path component" datastore add z "file://$tmp/a/%2e%2e/b" --create
+[ -e "$tmp/a" ] && bad "a refused URI made a directory" || ok "refused URIs made nothing"
 refuse "no backend handles URI scheme 'nfs'" datastore add ds2 nfs://x/y
 refuse "bad --disk" container create x --datastore ds1 --disk nosize
 refuse "needs --datastore" container create x --disk a:1M

@@ -109,43 +109,53 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
+/* Messages leave out the datastore: the core prefixes "datastore 'NAME': ". */
 static int file_open(vsm_backend_ds **out, const char *uri,
 		     const vsm_backend_open_args *args)
 {
 	const char *name = args && args->name ? args->name : uri;
+	/* open_args before version 2 had no flags: create nothing then. */
+	unsigned int flags = args && args->version >= 2 ? args->flags : 0;
 	vsm_backend_ds *ds;
-	const char *path;
+	char *path = NULL;
 	struct stat st;
 	size_t len;
 	int rc;
 
-	if (strncmp(uri, "file://", 7) != 0 || uri[7] != '/')
-		return vsm_error_set(VSM_EINVAL,
-				     "datastore '%s': URI '%s' is not file:///ABSOLUTE/PATH",
-				     name, uri);
-	path = uri + 7;
-	if (strstr(path, "/../") || (strlen(path) >= 3 && !strcmp(path + strlen(path) - 3, "/..")))
-		return vsm_error_set(VSM_EINVAL, "datastore '%s': URI '%s' contains '..'",
-				     name, uri);
-	if ((rc = mkdir_p(path)) < 0)
+	if ((rc = vsm__fileuri_to_path(&path, uri)) < 0)
 		return rc;
-	if (stat(path, &st) < 0)
-		return sys_error("cannot open datastore directory", path);
-	if (!S_ISDIR(st.st_mode))
-		return vsm_error_set(VSM_EINVAL, "datastore '%s': '%s' is not a directory",
-				     name, path);
-	ds = calloc(1, sizeof(*ds));
-	if (!ds || !(ds->dir = strdup(path)) || !(ds->name = strdup(name))) {
-		if (ds)
-			free(ds->dir);
-		free(ds);
-		return vsm_error_set(VSM_ENOMEM, "out of memory");
+	if (stat(path, &st) < 0 && errno == ENOENT) {
+		if (!(flags & VSM_BACKEND_OPEN_CREATE)) {
+			rc = vsm_error_set(VSM_ENOTFOUND, "directory '%s' does not exist (pass "
+					   "VSM_DATASTORE_ADD_CREATE / --create to make it)", path);
+			goto fail;
+		}
+		if ((rc = mkdir_p(path)) < 0)
+			goto fail;
 	}
+	if (stat(path, &st) < 0) {
+		rc = sys_error("cannot open datastore directory", path);
+		goto fail;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		rc = vsm_error_set(VSM_EINVAL, "'%s' is not a directory", path);
+		goto fail;
+	}
+	ds = calloc(1, sizeof(*ds));
+	if (!ds || !(ds->name = strdup(name))) {
+		free(ds);
+		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
+		goto fail;
+	}
+	ds->dir = path;
 	len = strlen(ds->dir);
 	while (len > 1 && ds->dir[len - 1] == '/')
 		ds->dir[--len] = '\0';
 	*out = ds;
 	return 0;
+fail:
+	free(path);
+	return rc;
 }
 
 static void file_close(vsm_backend_ds *ds)

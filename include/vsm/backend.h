@@ -39,8 +39,21 @@ typedef enum {
 	VSM_BACKEND_EVENT_LOST = 2,    /**< the storage became unreachable */
 } vsm_backend_event;
 
-/** Version of vsm_backend_open_args. Since: 0.1 */
-#define VSM_BACKEND_OPEN_ARGS_VERSION 1
+/**
+ * Version of vsm_backend_open_args: 1 in 0.1; 2 since 0.2 (adds flags).
+ * A backend reads a field only when @version says it is there.
+ * Since: 0.1
+ */
+#define VSM_BACKEND_OPEN_ARGS_VERSION 2
+
+/**
+ * Flag in vsm_backend_open_args.flags: make the storage itself (a file
+ * datastore's directory) if it does not exist. Without it a missing
+ * storage is -VSM_ENOTFOUND. Backends whose storage cannot be made
+ * (a target, a pool) ignore it.
+ * Since: 0.2
+ */
+#define VSM_BACKEND_OPEN_CREATE (1u << 0)
 
 /** What the core hands to open(). Since: 0.1 */
 typedef struct {
@@ -51,6 +64,9 @@ typedef struct {
 	 *  from any thread while the datastore is open). */
 	void (*notify)(void *cookie, int event, const char *detail);
 	void *notify_cookie;
+	/** VSM_BACKEND_OPEN_* (version >= 2 only; treat as 0 below that).
+	 *  Since: 0.2 */
+	unsigned int flags;
 } vsm_backend_open_args;
 
 /** Version of vsm_backend_device_spec. Since: 0.1 */
