@@ -329,7 +329,7 @@ static int lv_device_create(vsm_backend_ds *ds, const vsm_backend_device_spec *s
 
 static int lv_device_delete(vsm_backend_ds *ds, const char *key, unsigned int flags)
 {
-	virStorageVolPtr v;
+	virStorageVolPtr v = NULL;
 	int rc;
 
 	(void)flags;
@@ -345,7 +345,7 @@ static int lv_device_resize(vsm_backend_ds *ds, const char *key, uint64_t size,
 			    unsigned int flags)
 {
 	virStorageVolInfo info;
-	virStorageVolPtr v;
+	virStorageVolPtr v = NULL;
 	int rc;
 
 	(void)flags;
@@ -365,7 +365,7 @@ static int lv_device_resize(vsm_backend_ds *ds, const char *key, uint64_t size,
 static int lv_device_open(vsm_backend_bdev **out, vsm_backend_ds *ds, const char *key,
 			  unsigned int flags)
 {
-	virStorageVolPtr v;
+	virStorageVolPtr v = NULL;
 	int rc;
 
 	if ((rc = check_key(ds, key)) < 0 || (rc = vol_get(ds, key, &v)) < 0)
@@ -475,7 +475,7 @@ static int layers_get(layer_set *ls, vsm_backend_ds *ds, const char *key,
 	for (i = 0; i < n && rc == 0; i++) {
 		const char *k = i == 0 ? key : req->chain_keys[i - 1];
 		lv_layer *l = &ls->layers[i];
-		virStorageVolPtr v;
+		virStorageVolPtr v = NULL;
 
 		if ((rc = check_key(ds, k)) < 0 || (rc = vol_get(ds, k, &v)) < 0)
 			break;
