@@ -31,7 +31,7 @@ static int json_out;
 
 static const char usage[] =
 	"usage: vsmctl [--state DIR] [--json] COMMAND ...\n"
-	"  datastore add NAME URI | datastore list | datastore show NAME\n"
+	"  datastore add NAME URI [--create] | datastore list | datastore show NAME\n"
 	"  datastore remove NAME [--force]\n"
 	"  host add NAME [--hypervisor URI] | host link HOST DATASTORE\n"
 	"  host unlink HOST DATASTORE | host list | host remove NAME\n"
@@ -135,7 +135,16 @@ static json_object *datastore_json(vsm_ctx *ctx, const vsm_datastore *ds)
 static int cmd_datastore(vsm_ctx *ctx, int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "add")) {
-		if (vsm_datastore_add(ctx, argv[2], argv[3], 0) < 0)
+		unsigned int flags = 0;
+		int a;
+
+		for (a = 4; a < argc; a++) {
+			if (!strcmp(argv[a], "--create"))
+				flags |= VSM_DATASTORE_ADD_CREATE;
+			else
+				return usage_error("unknown option '%s'", argv[a]);
+		}
+		if (vsm_datastore_add(ctx, argv[2], argv[3], flags) < 0)
 			return fail();
 		if (json_out) {
 			vsm_datastore *ds;
@@ -797,7 +806,7 @@ static int cmd_demo(int argc, char **argv)
 	opts.state_dir = state;
 	CHECK(vsm_ctx_open(&ctx, &opts));
 	STEP("register datastore 'ds1' at %s", uri);
-	CHECK(vsm_datastore_add(ctx, "ds1", uri, 0));
+	CHECK(vsm_datastore_add(ctx, "ds1", uri, VSM_DATASTORE_ADD_CREATE));
 	STEP("register host 'host1' and link it to 'ds1'");
 	CHECK(vsm_host_add(ctx, "host1", NULL));
 	CHECK(vsm_host_link(ctx, "host1", "ds1", 0));

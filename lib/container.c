@@ -693,6 +693,10 @@ VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c, const char *d
 	if (opts->version == 0 || opts->version > VSM_DEPLOY_OPTS_VERSION)
 		return vsm_err(VSM_EVERSION, "vsm_deploy_opts version %u is not supported",
 			       opts->version);
+	/* Checked here for every backend, not only by the ones that build XML. */
+	if ((opts->target && (rc = vsm_disk_target_check(opts->target)) < 0) ||
+	    (opts->bus && (rc = vsm_disk_bus_check(opts->bus)) < 0))
+		return rc;
 	vsm__ctx_lock(c->ctx);
 	if ((rc = fresh(c, &ds, &r)) < 0)
 		goto out;

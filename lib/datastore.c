@@ -59,11 +59,13 @@ static void backend_notify(void *cookie, int event, const char *detail)
 			ds->name, NULL, NULL, detail, 0);
 }
 
-/* Open a datastore's backend and metadata; @format makes a blank one. */
+/* Open a datastore's backend and metadata; @format makes a blank one,
+ * @open_flags (VSM_BACKEND_OPEN_*) go to the backend. */
 static int ds_open(vsm_dstore **out, vsm_ctx *ctx, const char *name, const char *uri,
-		   bool format)
+		   bool format, unsigned int open_flags)
 {
-	vsm_backend_open_args args = { VSM_BACKEND_OPEN_ARGS_VERSION, name, NULL, NULL, NULL };
+	vsm_backend_open_args args = { VSM_BACKEND_OPEN_ARGS_VERSION, name, NULL, NULL, NULL,
+				       open_flags };
 	vsm_backend_bdev *mh = NULL;
 	vsm_bdev *mb = NULL;
 	vsm_dstore *ds;
@@ -150,7 +152,7 @@ int vsm__ds_get(vsm_dstore **out, vsm_ctx *ctx, const char *name)
 	}
 	if ((rc = ds_row_get(ctx, name, &row)) < 0)
 		return rc;
-	rc = ds_open(&ds, ctx, name, row.uri, false);
+	rc = ds_open(&ds, ctx, name, row.uri, false, 0);
 	if (rc == 0 && strcmp(ds->meta->geom.uuid, row.uuid) != 0) {
 		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': '%s' now holds datastore %s, not "
 			     "the registered %s", name, row.uri, ds->meta->geom.uuid, row.uuid);
@@ -200,7 +202,7 @@ VSM_API int vsm_datastore_add(vsm_ctx *ctx, const char *name, const char *uri,
 	vsm__error_reset();
 	if (!ctx || !uri)
 		return vsm_err(VSM_EINVAL, "vsm_datastore_add: ctx or uri is NULL");
-	if (flags)
+	if (flags & ~VSM_DATASTORE_ADD_CREATE)
 		return vsm_err(VSM_EINVAL, "vsm_datastore_add: unknown flags 0x%x", flags);
 	if ((rc = vsm__name_check("datastore", name)) < 0)
 		return rc;
@@ -212,7 +214,8 @@ VSM_API int vsm_datastore_add(vsm_ctx *ctx, const char *name, const char *uri,
 		rc = vsm_err(VSM_EEXISTS, "datastore '%s' already exists", name);
 		goto out;
 	}
-	if ((rc = ds_open(&ds, ctx, name, uri, true)) < 0)
+	if ((rc = ds_open(&ds, ctx, name, uri, true, (flags & VSM_DATASTORE_ADD_CREATE) ?
+			  VSM_BACKEND_OPEN_CREATE : 0)) < 0)
 		goto out;
 	if ((rc = vsm_catalog_strings(ctx->cat, &same, &n_same, "SELECT name FROM datastores "
 				      "WHERE uuid = ?", "s", ds->meta->geom.uuid)) < 0)

@@ -52,6 +52,13 @@ static int fault_bdev_write(vsm_backend_bdev *b, const void *buf, size_t len, ui
 	return vsm__file_backend_ops.bdev_write(b, buf, len, off);
 }
 
+static int fault_device_deploy(vsm_backend_ds *ds, const char *key,
+			       const vsm_backend_deploy_req *req, vsm_locator *out)
+{
+	fault.deploys++;
+	return vsm__file_backend_ops.device_deploy(ds, key, req, out);
+}
+
 int fault_register(vsm_ctx *ctx)
 {
 	struct vsm_backend_ops ops = vsm__file_backend_ops;
@@ -61,6 +68,7 @@ int fault_register(vsm_ctx *ctx)
 	ops.open = fault_open;
 	ops.device_create = fault_device_create;
 	ops.bdev_write = fault_bdev_write;
+	ops.device_deploy = fault_device_deploy;
 	/* Without compare-and-write the generation bump takes the plain
 	 * write path, which goes through fault_bdev_write. */
 	ops.bdev_compare_and_write = NULL;

@@ -16,6 +16,7 @@ typedef struct {
 	int write_fail_at;   /* the Nth bdev write fails with VSM_EIO */
 	int creates;         /* counters */
 	int writes;
+	int deploys;         /* device_deploy calls that reached the backend */
 } fault_config;
 
 extern fault_config fault;

@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "fault_backend.h"
 #include "testutil.h"
@@ -130,6 +131,128 @@ START_TEST(file_uri_checked)
 }
 END_TEST
 
+/* A mistyped path is refused, not made into an empty datastore. */
+START_TEST(file_dir_must_exist)
+{
+	char *dir = tu_dir("p"), *missing = NULL, *uri = NULL, *want = NULL, *meta = NULL;
+	vsm_datastore **list = NULL;
+	size_t n = 0;
+
+	ck_assert(asprintf(&missing, "%s/missing/sub", dir) > 0);
+	ck_assert(asprintf(&meta, "%s/.vsm/meta", missing) > 0);
+	uri = tu_uri(missing);
+	ck_assert(asprintf(&want, "datastore 'ds': directory '%s' does not exist (pass "
+			   "VSM_DATASTORE_ADD_CREATE / --create to make it)", missing) > 0);
+	ck_assert_int_eq(vsm_datastore_add(ctx, "ds", uri, 0), -VSM_ENOTFOUND);
+	ck_assert_str_eq(tu_msg(), want); /* prefixed once, by the core */
+	ck_assert_int_eq(tu_count_files(dir), 0);
+	ck_vsm(vsm_datastore_list(&list, &n, ctx));
+	ck_assert_uint_eq(n, 0);
+	vsm_datastore_list_free(list, n);
+	ck_vsm_refused(vsm_datastore_add(ctx, "ds", uri, 1u << 5), VSM_EINVAL, "unknown flags");
+
+	ck_vsm(vsm_datastore_add(ctx, "ds", uri, VSM_DATASTORE_ADD_CREATE));
+	ck_assert(tu_exists(meta));
+	/* An existing directory needs no flag, and the flag does no harm. */
+	ck_vsm(vsm_datastore_remove(ctx, "ds", 0));
+	ck_vsm(vsm_datastore_add(ctx, "ds", uri, 0));
+	ck_vsm(vsm_datastore_remove(ctx, "ds", 0));
+	ck_vsm(vsm_datastore_add(ctx, "ds", uri, VSM_DATASTORE_ADD_CREATE));
+	free(dir);
+	free(missing);
+	free(uri);
+	free(want);
+	free(meta);
+}
+END_TEST
+
+START_TEST(file_uri_percent_decoded)
+{
+	char *dir = tu_dir("pct"), *sub = NULL, *uri = NULL, *p = NULL;
+	vsm_datastore *ds = NULL;
+
+	ck_assert(asprintf(&sub, "%s/my dir", dir) > 0);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	ck_assert(asprintf(&uri, "file://%s/my%%20dir", dir) > 0);
+	ck_vsm(vsm_datastore_add(ctx, "sp", uri, 0));
+	ck_assert(asprintf(&p, "%s/.vsm/meta", sub) > 0);
+	ck_assert(tu_exists(p));
+	/* The catalog keeps the URI as the caller wrote it. */
+	ck_vsm(vsm_datastore_lookup(&ds, ctx, "sp"));
+	ck_assert_str_eq(vsm_datastore_uri(ds), uri);
+	vsm_datastore_free(ds);
+	free(uri);
+	free(p);
+
+	/* UTF-8 and reserved characters, made on demand. */
+	ck_assert(asprintf(&uri, "file://%s/%%C3%%A9t%%C3%%A9%%3F%%23%%25", dir) > 0);
+	ck_vsm(vsm_datastore_add(ctx, "utf", uri, VSM_DATASTORE_ADD_CREATE));
+	ck_assert(asprintf(&p, "%s/\xc3\xa9t\xc3\xa9?#%%/.vsm/meta", dir) > 0);
+	ck_assert_msg(tu_exists(p), "%s", p);
+	free(uri);
+	free(p);
+	free(sub);
+	free(dir);
+}
+END_TEST
+
+START_TEST(file_uri_bad_escapes_refused)
+{
+	static const struct { const char *tail, *msg; } bad[] = {
+		{ "/a%00b", "encodes a NUL byte (%00)" },
+		{ "/a%zzb", "malformed escape '%zz'" },
+		{ "/a%2", "malformed escape '%2'" },
+		{ "/a%", "malformed escape" },
+		{ "/a%g0", "malformed escape" },
+		{ "/a/%2e%2e/b", "'..' path component" },
+		{ "/a/%2E%2E", "'..' path component" },
+		{ "/a/.%2e/b", "'..' path component" },
+		{ "/a/../b", "'..' path component" },
+		{ "/..", "'..' path component" },
+	};
+	char *dir = tu_dir("bad"), *uri = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		ck_assert(asprintf(&uri, "file://%s%s", dir, bad[i].tail) > 0);
+		ck_assert_int_eq(vsm_datastore_add(ctx, "ds", uri, VSM_DATASTORE_ADD_CREATE),
+				 -VSM_EINVAL);
+		ck_assert_msg(strstr(tu_msg(), bad[i].msg) && strstr(tu_msg(), uri) &&
+			      !strncmp(tu_msg(), "datastore 'ds': URI '", 21),
+			      "%s: %s", uri, tu_msg());
+		free(uri);
+	}
+	/* Nothing was made for any of them. */
+	ck_assert_int_eq(tu_count_files(dir), 0);
+	free(dir);
+}
+END_TEST
+
+/* open_args before version 2 have no flags field: a backend must not read it. */
+START_TEST(open_args_v1_creates_nothing)
+{
+	char *dir = tu_dir("v1"), *missing = NULL, *uri = NULL;
+	vsm_backend_open_args args = { 1, "t", NULL, NULL, NULL, VSM_BACKEND_OPEN_CREATE };
+	vsm_backend_ds *ds = NULL;
+
+	ck_assert(asprintf(&missing, "%s/m", dir) > 0);
+	uri = tu_uri(missing);
+	ck_assert_int_eq(vsm__file_backend_ops.open(&ds, uri, &args), -VSM_ENOTFOUND);
+	ck_assert(!tu_exists(missing));
+	args.version = 2;
+	args.flags = 0;
+	ck_assert_int_eq(vsm__file_backend_ops.open(&ds, uri, &args), -VSM_ENOTFOUND);
+	ck_assert(!tu_exists(missing));
+	args.flags = VSM_BACKEND_OPEN_CREATE;
+	ck_vsm(vsm__file_backend_ops.open(&ds, uri, &args));
+	ck_assert(tu_exists(missing));
+	vsm__file_backend_ops.close(ds);
+	free(missing);
+	free(uri);
+	free(dir);
+}
+END_TEST
+
 START_TEST(external_backend_end_to_end)
 {
 	char *dir = tu_dir("ds"), *uri = NULL;
@@ -171,6 +294,10 @@ static Suite *backend_suite(void)
 	tcase_add_test(tc, duplicate_scheme_refused);
 	tcase_add_test(tc, unknown_scheme_refused);
 	tcase_add_test(tc, file_uri_checked);
+	tcase_add_test(tc, file_dir_must_exist);
+	tcase_add_test(tc, file_uri_percent_decoded);
+	tcase_add_test(tc, file_uri_bad_escapes_refused);
+	tcase_add_test(tc, open_args_v1_creates_nothing);
 	tcase_add_test(tc, external_backend_end_to_end);
 	suite_add_tcase(s, tc);
 	return s;

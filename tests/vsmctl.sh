@@ -56,6 +56,15 @@ expect "$(jget 'j["attached_host"]')" "None" "not attached yet"
 refuse "not attached" deploy web root
 refuse "not linked" attach web h2
 run attach web h1
+# A target or bus outside libvirt's grammar is refused, never written into
+# the <disk> (it used to add a second <source> or break the XML).
+refuse "deploy: bus 'virtio'/><source file='/etc/shadow'/><x a='' is not one of virtio, scsi" \
+	deploy web root --bus "virtio'/><source file='/etc/shadow'/><x a='"
+refuse "deploy: target 'vd'a' is not a disk name" deploy web root --target "vd'a"
+refuse "is not one of virtio" deploy web root --bus ""
+refuse "is not a disk name" deploy web root --target "sda' bus='ide"
+run --json container show web
+expect "$(jget 'j["devices"][0]["locator"]')" "None" "refused deploys deployed nothing"
 run deploy web root
 loc=$out
 case "$loc" in file://"$tmp"/ds1/*) ok "deploy prints the locator";; *) bad "locator '$loc'";; esac
@@ -75,6 +84,21 @@ refuse "does not exist" container show web
 expect "$(ls "$tmp/ds1" | wc -l)" "0" "destroy removed every device file"
 
 refuse "already exists" datastore add ds1 "file://$tmp/other"
+# A directory that is not there is refused unless --create asks for it.
+refuse "datastore 'nodir': directory '$tmp/nodir' does not exist (pass VSM_DATASTORE_ADD_CREATE / --create to make it)" \
+	datastore add nodir "file://$tmp/nodir"
+[ -e "$tmp/nodir" ] && bad "a refused datastore add made the directory" || ok "nothing made"
+run datastore add made "file://$tmp/made/sub" --create
+[ -f "$tmp/made/sub/.vsm/meta" ] && ok "--create made the directory" || bad "--create made nothing"
+refuse "unknown option '--bogus'" datastore add x "file://$tmp/x" --bogus
+# file URIs are percent-decoded; NUL, bad escapes and '..' are refused.
+mkdir -p "$tmp/my dir"
+run datastore add spaced "file://$tmp/my%20dir"
+[ -f "$tmp/my dir/.vsm/meta" ] && ok "file:// URI percent-decoded" || bad "my%20dir not decoded"
+refuse "encodes a NUL byte" datastore add z "file://$tmp/a%00b" --create
+refuse "malformed escape '%zz'" datastore add z "file://$tmp/a%zz" --create
+refuse "'..' path component" datastore add z "file://$tmp/a/%2e%2e/b" --create
+[ -e "$tmp/a" ] && bad "a refused URI made a directory" || ok "refused URIs made nothing"
 refuse "no backend handles URI scheme 'nfs'" datastore add ds2 nfs://x/y
 refuse "bad --disk" container create x --datastore ds1 --disk nosize
 refuse "needs --datastore" container create x --disk a:1M
@@ -104,6 +128,31 @@ qemu-img info "$tmp"/ds1/*-root.qcow2 | grep -q "backing file: golden.qcow2" && 
 refuse "not a device of this datastore" container create vm2 --datastore ds1 --base root=../x
 run container destroy vm
 [ -f "$tmp/ds1/golden.qcow2" ] && ok "golden image kept" || bad "golden image deleted"
+
+# Paths with every character XML escapes survive into the <disk> element
+# and come back out of a real XML parser unchanged.
+odd="$tmp/it's & <odd> \"ds\""
+mkdir -p "$odd"
+run datastore add odd "file://$odd"
+run host link h1 odd
+run container create oddc --datastore odd --disk d:1M
+run attach oddc h1
+run --json deploy oddc d --target sdb --bus scsi
+xmlcheck() {
+	python3 -c '
+import json, sys, xml.etree.ElementTree as ET
+j = json.loads(sys.stdin.read())
+d = ET.fromstring(j["disk_xml"])
+src = d.findall("source")
+t = d.findall("target")
+print(len(src), src[0].get("file") == j["path"], len(t), t[0].get("dev"), t[0].get("bus"),
+      j["path"].startswith(sys.argv[1] + "/"))' "$odd" <<<"$out"
+}
+expect "$(xmlcheck)" "1 True 1 sdb scsi True" "odd path: one <source>, path and target round-trip"
+expect "$(jget "\"'\" in j['locator'] or ' ' in j['locator']")" "False" "locator URI is percent-encoded"
+run undeploy oddc d
+run detach oddc
+run container destroy oddc
 
 run demo "$tmp/demo"
 echo "$out" | grep -q "done: every step succeeded" && ok "demo completes" || bad "demo output"

@@ -5,6 +5,11 @@
  * .vsm/meta. Compare-and-write takes an OFD byte-range lock around
  * read-compare-write, so it is atomic across processes and hosts sharing
  * the directory (over NFS with lock support as well).
+ *
+ * The metadata device is opened O_DIRECT (dio.c) so that a completed
+ * write is what every other host reads next, NFS included; writes to it
+ * that are not block-aligned are read-modify-write under the same OFD
+ * lock. Devices stay buffered: one host owns a device at a time.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +22,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "dio.h"
 #include "file.h"
-#include "../../lib/xml.h"
+#include "../common/diskxml.h"
+#include "../common/fileuri.h"
 
 #define META_DIR ".vsm"
 #define META_FILE ".vsm/meta"
@@ -32,8 +39,10 @@ struct vsm_backend_bdev {
 	int fd;
 	char *path;
 	/* OFD locks do not exclude threads sharing one descriptor, so
-	 * compare-and-write also takes this mutex. */
-	pthread_mutex_t caw_lock;
+	 * compare-and-write, and every write of an O_DIRECT device, also
+	 * takes this mutex. */
+	pthread_mutex_t lock;
+	vsm__filedio dio; /* dio.align == 0: plain buffered (or O_DSYNC) I/O */
 };
 
 static int errno_code(int e)
@@ -108,43 +117,53 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
+/* Messages leave out the datastore: the core prefixes "datastore 'NAME': ". */
 static int file_open(vsm_backend_ds **out, const char *uri,
 		     const vsm_backend_open_args *args)
 {
 	const char *name = args && args->name ? args->name : uri;
+	/* open_args before version 2 had no flags: create nothing then. */
+	unsigned int flags = args && args->version >= 2 ? args->flags : 0;
 	vsm_backend_ds *ds;
-	const char *path;
+	char *path = NULL;
 	struct stat st;
 	size_t len;
 	int rc;
 
-	if (strncmp(uri, "file://", 7) != 0 || uri[7] != '/')
-		return vsm_error_set(VSM_EINVAL,
-				     "datastore '%s': URI '%s' is not file:///ABSOLUTE/PATH",
-				     name, uri);
-	path = uri + 7;
-	if (strstr(path, "/../") || (strlen(path) >= 3 && !strcmp(path + strlen(path) - 3, "/..")))
-		return vsm_error_set(VSM_EINVAL, "datastore '%s': URI '%s' contains '..'",
-				     name, uri);
-	if ((rc = mkdir_p(path)) < 0)
+	if ((rc = vsm__fileuri_to_path(&path, uri)) < 0)
 		return rc;
-	if (stat(path, &st) < 0)
-		return sys_error("cannot open datastore directory", path);
-	if (!S_ISDIR(st.st_mode))
-		return vsm_error_set(VSM_EINVAL, "datastore '%s': '%s' is not a directory",
-				     name, path);
-	ds = calloc(1, sizeof(*ds));
-	if (!ds || !(ds->dir = strdup(path)) || !(ds->name = strdup(name))) {
-		if (ds)
-			free(ds->dir);
-		free(ds);
-		return vsm_error_set(VSM_ENOMEM, "out of memory");
+	if (stat(path, &st) < 0 && errno == ENOENT) {
+		if (!(flags & VSM_BACKEND_OPEN_CREATE)) {
+			rc = vsm_error_set(VSM_ENOTFOUND, "directory '%s' does not exist (pass "
+					   "VSM_DATASTORE_ADD_CREATE / --create to make it)", path);
+			goto fail;
+		}
+		if ((rc = mkdir_p(path)) < 0)
+			goto fail;
 	}
+	if (stat(path, &st) < 0) {
+		rc = sys_error("cannot open datastore directory", path);
+		goto fail;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		rc = vsm_error_set(VSM_EINVAL, "'%s' is not a directory", path);
+		goto fail;
+	}
+	ds = calloc(1, sizeof(*ds));
+	if (!ds || !(ds->name = strdup(name))) {
+		free(ds);
+		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
+		goto fail;
+	}
+	ds->dir = path;
 	len = strlen(ds->dir);
 	while (len > 1 && ds->dir[len - 1] == '/')
 		ds->dir[--len] = '\0';
 	*out = ds;
 	return 0;
+fail:
+	free(path);
+	return rc;
 }
 
 static void file_close(vsm_backend_ds *ds)
@@ -179,7 +198,7 @@ static int bdev_from_fd(vsm_backend_bdev **out, int fd, const char *path)
 		return vsm_error_set(VSM_ENOMEM, "out of memory");
 	}
 	b->fd = fd;
-	pthread_mutex_init(&b->caw_lock, NULL);
+	pthread_mutex_init(&b->lock, NULL);
 	*out = b;
 	return 0;
 }
@@ -208,27 +227,45 @@ static int file_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds,
 			  uint64_t min_size, unsigned int flags)
 {
 	char *dir = ds_path(ds, META_DIR), *path = ds_path(ds, META_FILE);
+	int oflags = (flags & VSM_BDEV_RDONLY) ? O_RDONLY : O_RDWR;
 	vsm_backend_bdev *b = NULL;
+	vsm__filedio dio;
+	bool fell_back;
 	struct stat st;
-	int rc;
+	int fd, rc;
 
 	if (!dir || !path) {
 		rc = -VSM_ENOMEM;
 		goto out;
 	}
 	if (!(flags & VSM_BDEV_CREATE) && access(path, F_OK) < 0) {
-		rc = vsm_error_set(VSM_ENOTFOUND, "datastore '%s' has no metadata (%s)",
-				   ds->name, path);
+		rc = vsm_error_set(VSM_ENOTFOUND, "no metadata at '%s' (not a datastore yet?)",
+				   path);
 		goto out;
 	}
 	if ((flags & VSM_BDEV_CREATE) && mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		rc = sys_error("cannot create", dir);
 		goto out;
 	}
-	if ((rc = vsm__file_bdev_open_path(&b, path, flags)) < 0)
+	if (flags & VSM_BDEV_CREATE)
+		oflags |= O_CREAT;
+	/* Without O_DIRECT (see doc/datastore-layout.md, "Visibility across
+	 * hosts") writes are O_DSYNC and reads may come from this host's page
+	 * cache: fine for one host, not for several over NFS. */
+	if ((fd = vsm__filedio_open(path, oflags, &dio, &fell_back)) < 0) {
+		rc = sys_error("cannot open", path);
 		goto out;
-	if ((flags & VSM_BDEV_CREATE) && fstat(b->fd, &st) == 0 &&
-	    (uint64_t)st.st_size < min_size && ftruncate(b->fd, (off_t)min_size) < 0) {
+	}
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+		close(fd);
+		rc = vsm_error_set(VSM_EINVAL, "'%s' is not a regular file or block device", path);
+		goto out;
+	}
+	if ((rc = bdev_from_fd(&b, fd, path)) < 0)
+		goto out;
+	b->dio = dio;
+	if ((flags & VSM_BDEV_CREATE) && S_ISREG(st.st_mode) && (uint64_t)st.st_size < min_size &&
+	    ftruncate(b->fd, (off_t)min_size) < 0) {
 		rc = sys_error("cannot size", path);
 		goto out;
 	}
@@ -237,7 +274,7 @@ static int file_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds,
 out:
 	if (b) {
 		close(b->fd);
-		pthread_mutex_destroy(&b->caw_lock);
+		pthread_mutex_destroy(&b->lock);
 		free(b->path);
 		free(b);
 	}
@@ -344,51 +381,50 @@ static int file_host_detach(vsm_backend_ds *ds, const char *host,
 static int file_device_deploy(vsm_backend_ds *ds, const char *key,
 			      const vsm_backend_deploy_req *req, vsm_locator *out)
 {
-	char *path = NULL, *uri = NULL, *xml = NULL;
-	char **chain = NULL;
-	size_t i;
+	size_t n = req->chain_len + 1, i;
+	vsm_disk_xml_layer *layers = NULL;
+	const char **attrs = NULL;
+	char **paths = NULL, *uri = NULL, *xml = NULL;
 	int rc;
 
 	if ((rc = check_key(ds, key)) < 0)
 		return rc;
-	if (!(path = ds_path(ds, key)))
-		return -VSM_ENOMEM;
-	if (access(path, R_OK | W_OK) < 0) {
-		rc = sys_error("cannot deploy device", path);
-		goto out;
-	}
-	chain = calloc(req->chain_len + 1, sizeof(*chain));
-	if (!chain) {
+	layers = calloc(n, sizeof(*layers));
+	attrs = calloc(3 * n, sizeof(*attrs));
+	paths = calloc(n, sizeof(*paths));
+	if (!layers || !attrs || !paths) {
 		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < req->chain_len; i++) {
-		if ((rc = check_key(ds, req->chain_keys[i])) < 0)
+	for (i = 0; i < n; i++) {
+		const char *k = i ? req->chain_keys[i - 1] : key;
+
+		if (i && (rc = check_key(ds, k)) < 0)
 			goto out;
-		if (!(chain[i] = ds_path(ds, req->chain_keys[i]))) {
+		if (!(paths[i] = ds_path(ds, k))) {
 			rc = -VSM_ENOMEM;
 			goto out;
 		}
+		attrs[3 * i] = "file";
+		attrs[3 * i + 1] = paths[i];
+		layers[i].type = "file";
+		layers[i].format = i ? req->chain_formats[i - 1] : req->format;
+		layers[i].source_attrs = &attrs[3 * i];
 	}
-	if (asprintf(&uri, "file://%s", path) < 0) {
-		uri = NULL;
-		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
+	if (access(paths[0], R_OK | W_OK) < 0) {
+		rc = sys_error("cannot deploy device", paths[0]);
 		goto out;
 	}
-	xml = vsm__disk_xml_file(path, req->format, req->target, req->bus,
-				 (const char *const *)chain, req->chain_formats,
-				 req->chain_len);
-	if (!xml) {
-		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
+	if ((rc = vsm__fileuri_from_path(&uri, paths[0])) < 0 ||
+	    (rc = vsm__diskxml_build(&xml, layers, n, req->target, req->bus, 0)) < 0)
 		goto out;
-	}
-	rc = vsm_locator_set(out, uri, path, xml);
+	rc = vsm_locator_set(out, uri, paths[0], xml);
 out:
-	if (chain)
-		for (i = 0; i < req->chain_len; i++)
-			free(chain[i]);
-	free(chain);
-	free(path);
+	for (i = 0; paths && i < n; i++)
+		free(paths[i]);
+	free(paths);
+	free(attrs);
+	free(layers);
 	free(uri);
 	free(xml);
 	return rc;
@@ -422,12 +458,12 @@ static void file_bdev_close(vsm_backend_bdev *b)
 	if (!b)
 		return;
 	close(b->fd);
-	pthread_mutex_destroy(&b->caw_lock);
+	pthread_mutex_destroy(&b->lock);
 	free(b->path);
 	free(b);
 }
 
-static int file_bdev_read(vsm_backend_bdev *b, void *buf, size_t len, uint64_t off)
+static int plain_read(vsm_backend_bdev *b, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *p = buf;
 
@@ -450,8 +486,7 @@ static int file_bdev_read(vsm_backend_bdev *b, void *buf, size_t len, uint64_t o
 	return 0;
 }
 
-static int file_bdev_write(vsm_backend_bdev *b, const void *buf, size_t len,
-			   uint64_t off)
+static int plain_write(vsm_backend_bdev *b, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
 
@@ -468,6 +503,83 @@ static int file_bdev_write(vsm_backend_bdev *b, const void *buf, size_t len,
 		off += (uint64_t)n;
 	}
 	return 0;
+}
+
+static int file_bdev_read(vsm_backend_bdev *b, void *buf, size_t len, uint64_t off)
+{
+	if (!b->dio.align)
+		return plain_read(b, buf, len, off);
+	if (vsm__filedio_read(b->fd, &b->dio, buf, len, off) < 0)
+		return sys_error("read failed on", b->path);
+	return 0;
+}
+
+static int ofd_lock(int fd, short type, uint64_t off, uint64_t len)
+{
+	struct flock fl = {
+		.l_type = type, .l_whence = SEEK_SET,
+		.l_start = (off_t)off, .l_len = (off_t)len,
+	};
+
+	while (fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+/* Lock every block a write of [off, off+len) touches, on this handle
+ * (threads) and on the file (other processes and hosts): a read-modify-
+ * write of a partial block must not lose another writer's bytes. */
+static int write_lock(vsm_backend_bdev *b, uint64_t off, size_t len, uint64_t *lo,
+		      uint64_t *n)
+{
+	pthread_mutex_lock(&b->lock);
+	if (b->dio.align)
+		vsm__filedio_span(&b->dio, off, len, lo, n);
+	else {
+		*lo = off;
+		*n = len;
+	}
+	if (ofd_lock(b->fd, F_WRLCK, *lo, *n) < 0) {
+		int rc = sys_error("cannot lock range of", b->path);
+
+		pthread_mutex_unlock(&b->lock);
+		return rc;
+	}
+	return 0;
+}
+
+static void write_unlock(vsm_backend_bdev *b, uint64_t lo, uint64_t n)
+{
+	ofd_lock(b->fd, F_UNLCK, lo, n);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* The write itself; for an O_DIRECT device, with write_lock() held. */
+static int do_write(vsm_backend_bdev *b, const void *buf, size_t len, uint64_t off)
+{
+	if (!b->dio.align)
+		return plain_write(b, buf, len, off);
+	if (vsm__filedio_write(b->fd, &b->dio, buf, len, off) < 0)
+		return sys_error("write failed on", b->path);
+	return 0;
+}
+
+static int file_bdev_write(vsm_backend_bdev *b, const void *buf, size_t len,
+			   uint64_t off)
+{
+	uint64_t lo, n;
+	int rc;
+
+	/* A buffered device has one writer at a time (its owner): no lock. */
+	if (!b->dio.align || len == 0)
+		return plain_write(b, buf, len, off);
+	if ((rc = write_lock(b, off, len, &lo, &n)) < 0)
+		return rc;
+	rc = do_write(b, buf, len, off);
+	write_unlock(b, lo, n);
+	return rc;
 }
 
 static int file_bdev_flush(vsm_backend_bdev *b)
@@ -495,41 +607,24 @@ static int file_bdev_size(vsm_backend_bdev *b, uint64_t *out)
 	return 0;
 }
 
-static int ofd_lock(int fd, short type, uint64_t off, size_t len)
-{
-	struct flock fl = {
-		.l_type = type, .l_whence = SEEK_SET,
-		.l_start = (off_t)off, .l_len = (off_t)len,
-	};
-
-	while (fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	return 0;
-}
-
 static int file_bdev_caw(vsm_backend_bdev *b, const void *expected,
 			 const void *buf, size_t len, uint64_t off)
 {
 	uint8_t *cur = malloc(len ? len : 1);
+	uint64_t lo, n;
 	int rc;
 
 	if (!cur)
 		return vsm_error_set(VSM_ENOMEM, "out of memory");
-	pthread_mutex_lock(&b->caw_lock);
-	if (ofd_lock(b->fd, F_WRLCK, off, len) < 0) {
-		rc = sys_error("cannot lock range of", b->path);
+	if ((rc = write_lock(b, off, len ? len : 1, &lo, &n)) < 0)
 		goto out;
-	}
 	rc = file_bdev_read(b, cur, len, off);
 	if (rc == 0 && memcmp(cur, expected, len) != 0)
 		rc = -VSM_EMISMATCH;
 	if (rc == 0)
-		rc = file_bdev_write(b, buf, len, off);
-	ofd_lock(b->fd, F_UNLCK, off, len);
+		rc = do_write(b, buf, len, off);
+	write_unlock(b, lo, n);
 out:
-	pthread_mutex_unlock(&b->caw_lock);
 	free(cur);
 	return rc;
 }
@@ -546,6 +641,26 @@ static int file_bdev_block_size(vsm_backend_bdev *b, uint32_t *out)
 {
 	(void)b;
 	*out = 512;
+	return 0;
+}
+
+uint32_t vsm__file_bdev_dio_align(const vsm_backend_bdev *b)
+{
+	return b->dio.align;
+}
+
+unsigned long vsm__file_bdev_rmw_reads(const vsm_backend_bdev *b)
+{
+	return b->dio.rmw_reads;
+}
+
+int vsm__file_bdev_dio_force_align(vsm_backend_bdev *b, uint32_t align)
+{
+	if (!b->dio.align || align < b->dio.align || align % b->dio.align ||
+	    (align & (align - 1)) || align > 65536)
+		return vsm_error_set(VSM_EINVAL, "alignment %u does not fit '%s' (now %u)", align,
+				     b->path, b->dio.align);
+	b->dio.align = align;
 	return 0;
 }
 

@@ -25,7 +25,7 @@
 
 #include "iscsi-backend.h"
 #include "isc-int.h"
-#include "../../lib/xml.h"
+#include "../common/diskxml.h"
 
 #define CLAIM_AREA (1024 * 1024)  /* claim table; the core's view starts here */
 #define TABLE_MAGIC "VSMISCT1"
@@ -1584,87 +1584,84 @@ static int isc_host_detach(vsm_backend_ds *ds, const char *host, const char *hos
 	return 0;
 }
 
-static void xml_network_source(FILE *f, const vsm_backend_ds *ds, int lun, int indent)
+static int isc_device_deploy(vsm_backend_ds *ds, const char *key,
+			     const vsm_backend_deploy_req *req, vsm_locator *out)
 {
-	char *iqn = vsm__xml_escape(ds->u.iqn), *host = vsm__xml_escape(ds->u.host);
-	char *ini = vsm__xml_escape(ds->u.initiator);
+	size_t n = req->chain_len + 1, i;
+	lun_info *luns = NULL;
+	vsm_disk_xml_layer *layers = NULL;
+	const char **attrs = NULL;
+	char **names = NULL, *uri = NULL, *xml = NULL, *usage = NULL, port[16];
+	int rc;
 
-	fprintf(f, "%*s<source protocol='iscsi' name='%s/%d'>\n"
-		   "%*s  <host name='%s' port='%u'/>\n",
-		indent, "", iqn ? iqn : "", lun, indent, "", host ? host : "", ds->u.port);
-	fprintf(f, "%*s  <initiator>\n%*s    <iqn name='%s'/>\n%*s  </initiator>\n",
-		indent, "", indent, "", ini ? ini : "", indent, "");
+	snprintf(port, sizeof(port), "%u", ds->u.port);
 	if (ds->u.user) {
-		char *user = vsm__xml_escape(ds->u.user);
-		char *usage = NULL, *esc;
-
+		/* The libvirt secret holding the CHAP password, by usage name. */
 		if (ds->u.auth_secret)
 			usage = strdup(ds->u.auth_secret);
 		else if (asprintf(&usage, "libvsm/%s", ds->u.iqn) < 0)
 			usage = NULL;
-		esc = usage ? vsm__xml_escape(usage) : NULL;
-		fprintf(f, "%*s  <auth username='%s'>\n"
-			   "%*s    <secret type='iscsi' usage='%s'/>\n"
-			   "%*s  </auth>\n",
-			indent, "", user ? user : "", indent, "", esc ? esc : "", indent, "");
-		free(user);
-		free(usage);
-		free(esc);
+		if (!usage)
+			return oom();
 	}
-	fprintf(f, "%*s</source>\n", indent, "");
-	free(iqn);
-	free(host);
-	free(ini);
-}
+	{
+		/* Every layer is a LUN of the same target: one set of children. */
+		const char *host_a[] = { "name", ds->u.host, "port", port, NULL };
+		const char *iqn_a[] = { "name", ds->u.initiator, NULL };
+		const char *auth_a[] = { "username", ds->u.user, NULL };
+		const char *secret_a[] = { "type", "iscsi", "usage", usage, NULL };
+		const vsm_disk_xml_elem iqn = { "iqn", iqn_a, NULL, 0 };
+		const vsm_disk_xml_elem secret = { "secret", secret_a, NULL, 0 };
+		const vsm_disk_xml_elem kids[3] = {
+			{ "host", host_a, NULL, 0 },
+			{ "initiator", NULL, &iqn, 1 },
+			{ "auth", auth_a, &secret, 1 },
+		};
 
-static int isc_device_deploy(vsm_backend_ds *ds, const char *key,
-			     const vsm_backend_deploy_req *req, vsm_locator *out)
-{
-	lun_info li, *chain = NULL;
-	char *uri = NULL, *xml = NULL;
-	size_t xml_len = 0, i;
-	FILE *f;
-	int rc;
-
-	if ((rc = resolve(ds, key, &li)) < 0)
-		return rc;
-	if (req->chain_len && !(chain = calloc(req->chain_len, sizeof(*chain))))
-		return oom();
-	for (i = 0; i < req->chain_len; i++)
-		if ((rc = resolve(ds, req->chain_keys[i], &chain[i])) < 0)
+		luns = calloc(n, sizeof(*luns));
+		layers = calloc(n, sizeof(*layers));
+		attrs = calloc(5 * n, sizeof(*attrs));
+		names = calloc(n, sizeof(*names));
+		if (!luns || !layers || !attrs || !names) {
+			rc = oom();
 			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			if ((rc = resolve(ds, i ? req->chain_keys[i - 1] : key, &luns[i])) < 0)
+				goto out;
+			if (asprintf(&names[i], "%s/%d", ds->u.iqn, luns[i].lun) < 0) {
+				names[i] = NULL;
+				rc = oom();
+				goto out;
+			}
+			attrs[5 * i] = "protocol";
+			attrs[5 * i + 1] = "iscsi";
+			attrs[5 * i + 2] = "name";
+			attrs[5 * i + 3] = names[i];
+			layers[i].type = "network";
+			layers[i].format = i ? req->chain_formats[i - 1] : req->format;
+			layers[i].source_attrs = &attrs[5 * i];
+			layers[i].source_children = kids;
+			layers[i].n_source_children = ds->u.user ? 3 : 2;
+		}
+		if ((rc = vsm__diskxml_build(&xml, layers, n, req->target, req->bus, 0)) < 0)
+			goto out;
+	}
 	if (asprintf(&uri, strchr(ds->u.host, ':') ? "iscsi://[%s]:%u/%s/%d" :
-		     "iscsi://%s:%u/%s/%d", ds->u.host, ds->u.port, ds->u.iqn, li.lun) < 0) {
+		     "iscsi://%s:%u/%s/%d", ds->u.host, ds->u.port, ds->u.iqn, luns[0].lun) < 0) {
 		uri = NULL;
-		rc = oom();
-		goto out;
-	}
-	if (!(f = open_memstream(&xml, &xml_len))) {
-		rc = oom();
-		goto out;
-	}
-	fprintf(f, "<disk type='network' device='disk'>\n"
-		   "  <driver name='qemu' type='%s'/>\n", req->format);
-	xml_network_source(f, ds, li.lun, 2);
-	for (i = 0; i < req->chain_len; i++) {
-		int ind = (int)(2 + 2 * i);
-
-		fprintf(f, "%*s<backingStore type='network'>\n%*s  <format type='%s'/>\n",
-			ind, "", ind, "", req->chain_formats[i]);
-		xml_network_source(f, ds, chain[i].lun, ind + 2);
-	}
-	fprintf(f, "%*s<backingStore/>\n", (int)(2 + 2 * req->chain_len), "");
-	for (i = req->chain_len; i > 0; i--)
-		fprintf(f, "%*s</backingStore>\n", (int)(2 * i), "");
-	fprintf(f, "  <target dev='%s' bus='%s'/>\n</disk>\n",
-		req->target ? req->target : "vdb", req->bus ? req->bus : "virtio");
-	if (fclose(f) != 0) {
 		rc = oom();
 		goto out;
 	}
 	rc = vsm_locator_set(out, uri, NULL, xml);
 out:
-	free(chain);
+	for (i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+	free(attrs);
+	free(layers);
+	free(luns);
+	free(usage);
 	free(uri);
 	free(xml);
 	return rc;

@@ -15,6 +15,7 @@
 #include <libvirt/virterror.h>
 
 #include "lv-int.h"
+#include "../common/fileuri.h"
 #include "../file/file.h"
 
 /* How long undeploy waits for a guest to let go of a detached disk. */
@@ -208,12 +209,13 @@ static int create_volume(vsm_backend_ds *ds, const char *name, uint64_t size,
 			 const char *backing_path, const char *backing_format)
 {
 	/* Only file pools know raw as a format; the others are raw anyway. */
-	char *xml = lv_volume_xml(name, size, allocation, format,
-				  ds->access == LV_ACCESS_FILE, backing_path, backing_format);
+	char *xml = NULL;
 	virStorageVolPtr v;
+	int rc = lv_volume_xml(&xml, name, size, allocation, format,
+			       ds->access == LV_ACCESS_FILE, backing_path, backing_format);
 
-	if (!xml)
-		return vsm_error_set(VSM_ENOMEM, "out of memory");
+	if (rc < 0)
+		return rc;
 	v = virStorageVolCreateXML(ds->pool, xml, 0);
 	free(xml);
 	if (!v)
@@ -327,7 +329,7 @@ static int lv_device_create(vsm_backend_ds *ds, const vsm_backend_device_spec *s
 
 static int lv_device_delete(vsm_backend_ds *ds, const char *key, unsigned int flags)
 {
-	virStorageVolPtr v;
+	virStorageVolPtr v = NULL;
 	int rc;
 
 	(void)flags;
@@ -343,7 +345,7 @@ static int lv_device_resize(vsm_backend_ds *ds, const char *key, uint64_t size,
 			    unsigned int flags)
 {
 	virStorageVolInfo info;
-	virStorageVolPtr v;
+	virStorageVolPtr v = NULL;
 	int rc;
 
 	(void)flags;
@@ -363,7 +365,7 @@ static int lv_device_resize(vsm_backend_ds *ds, const char *key, uint64_t size,
 static int lv_device_open(vsm_backend_bdev **out, vsm_backend_ds *ds, const char *key,
 			  unsigned int flags)
 {
-	virStorageVolPtr v;
+	virStorageVolPtr v = NULL;
 	int rc;
 
 	if ((rc = check_key(ds, key)) < 0 || (rc = vol_get(ds, key, &v)) < 0)
@@ -473,7 +475,7 @@ static int layers_get(layer_set *ls, vsm_backend_ds *ds, const char *key,
 	for (i = 0; i < n && rc == 0; i++) {
 		const char *k = i == 0 ? key : req->chain_keys[i - 1];
 		lv_layer *l = &ls->layers[i];
-		virStorageVolPtr v;
+		virStorageVolPtr v = NULL;
 
 		if ((rc = check_key(ds, k)) < 0 || (rc = vol_get(ds, k, &v)) < 0)
 			break;
@@ -511,21 +513,17 @@ static int lv_device_deploy(vsm_backend_ds *ds, const char *key,
 
 	if ((rc = layers_get(&ls, ds, key, req, true)) < 0)
 		return rc;
-	if (!(xml = lv_disk_xml(ls.layers, ls.n, req->target, req->bus))) {
-		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
+	if ((rc = lv_disk_xml(&xml, ls.layers, ls.n, req->target, req->bus)) < 0)
 		goto out;
-	}
-	if (ls.layers[0].path)
-		rc = asprintf(&uri, "file://%s", ls.layers[0].path);
-	else
-		rc = asprintf(&uri, "libvirt:///%s/%s?connect=%s", ds->pool_name, key,
-			      ds->connect_uri);
-	if (rc < 0) {
+	if (ls.layers[0].path) {
+		if ((rc = vsm__fileuri_from_path(&uri, ls.layers[0].path)) < 0)
+			goto out;
+	} else if (asprintf(&uri, "libvirt:///%s/%s?connect=%s", ds->pool_name, key,
+			    ds->connect_uri) < 0) {
 		uri = NULL;
 		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = 0;
 	if (req->domain) {
 		if ((rc = host_conn(ds, req->host, req->host_uri, &conn, &owned)) < 0 ||
 		    (rc = get_domain(conn, req->host, req->domain, &dom)) < 0)

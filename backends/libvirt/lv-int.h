@@ -76,15 +76,16 @@ typedef struct {
 	const char *format;
 } lv_layer;
 
-/* <disk> for @layers[0] with @layers[1..n-1] as its backing chain. */
-char *lv_disk_xml(const lv_layer *layers, size_t n, const char *target,
-		  const char *bus);
+/* <disk> for @layers[0] with @layers[1..n-1] as its backing chain, built by
+ * the common disk-XML writer (target and bus checked, values escaped). */
+int lv_disk_xml(char **out, const lv_layer *layers, size_t n, const char *target,
+		const char *bus);
 
 /* <volume> for virStorageVolCreateXML. @with_format: spell a raw
  * volume's format (file pools); qcow2 always gets it, with compat 1.1. */
-char *lv_volume_xml(const char *name, uint64_t size, uint64_t allocation,
-		    const char *format, bool with_format,
-		    const char *backing_path, const char *backing_format);
+int lv_volume_xml(char **out, const char *name, uint64_t size, uint64_t allocation,
+		  const char *format, bool with_format, const char *backing_path,
+		  const char *backing_format);
 
 /* The root element's @attr of an XML document, or NULL. Caller frees. */
 char *lv_xml_root_attr(const char *xml, const char *attr);

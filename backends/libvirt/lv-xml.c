@@ -11,7 +11,7 @@
 #include <libxml/tree.h>
 
 #include "lv-int.h"
-#include "../../lib/xml.h"
+#include "../common/diskxml.h"
 
 static const char *type_name(lv_access a)
 {
@@ -22,80 +22,59 @@ static const char *type_name(lv_access a)
 	}
 }
 
-/* <source .../> for one layer; false if out of memory. */
-static bool put_source(FILE *f, int indent, const lv_layer *l)
+int lv_disk_xml(char **out, const lv_layer *layers, size_t n, const char *target,
+		const char *bus)
 {
-	char *a, *b = NULL;
+	vsm_disk_xml_layer *dl = calloc(n ? n : 1, sizeof(*dl));
+	const char **attrs = calloc(5 * (n ? n : 1), sizeof(*attrs));
+	size_t i;
+	int rc;
 
-	if (l->access == LV_ACCESS_NETWORK) {
-		a = vsm__xml_escape(l->pool);
-		b = vsm__xml_escape(l->volume);
-		if (a && b)
-			fprintf(f, "%*s<source pool='%s' volume='%s'/>\n", indent, "", a, b);
-	} else {
-		a = vsm__xml_escape(l->path);
-		if (a)
-			fprintf(f, "%*s<source %s='%s'/>\n", indent, "",
-				l->access == LV_ACCESS_FILE ? "file" : "dev", a);
+	if (!dl || !attrs) {
+		free(dl);
+		free(attrs);
+		return vsm_error_set(VSM_ENOMEM, "out of memory");
 	}
-	free(b);
-	free(a);
-	return a != NULL && (l->access != LV_ACCESS_NETWORK || b != NULL);
+	for (i = 0; i < n; i++) {
+		const char **a = &attrs[5 * i];
+
+		if (layers[i].access == LV_ACCESS_NETWORK) {
+			a[0] = "pool";
+			a[1] = layers[i].pool;
+			a[2] = "volume";
+			a[3] = layers[i].volume;
+		} else {
+			a[0] = layers[i].access == LV_ACCESS_FILE ? "file" : "dev";
+			a[1] = layers[i].path;
+		}
+		dl[i].type = type_name(layers[i].access);
+		dl[i].format = layers[i].format;
+		dl[i].source_attrs = a;
+	}
+	rc = vsm__diskxml_build(out, dl, n, target, bus, 0);
+	free(dl);
+	free(attrs);
+	return rc;
 }
 
-char *lv_disk_xml(const lv_layer *layers, size_t n, const char *target,
-		  const char *bus)
+int lv_volume_xml(char **out, const char *name, uint64_t size, uint64_t allocation,
+		  const char *format, bool with_format, const char *backing_path,
+		  const char *backing_format)
 {
-	char *buf = NULL, *t = NULL, *bs = NULL;
-	size_t size = 0, i;
-	bool ok = true;
-	FILE *f;
-
-	if (n == 0 || !(f = open_memstream(&buf, &size)))
-		return NULL;
-	t = vsm__xml_escape(target ? target : "vdb");
-	bs = vsm__xml_escape(bus ? bus : "virtio");
-	fprintf(f, "<disk type='%s' device='disk'>\n"
-		   "  <driver name='qemu' type='%s'/>\n",
-		type_name(layers[0].access), layers[0].format);
-	ok = put_source(f, 2, &layers[0]);
-	/* The whole chain is spelled out so libvirt never probes formats. */
-	for (i = 1; i < n && ok; i++) {
-		int ind = (int)(2 * i);
-
-		fprintf(f, "%*s<backingStore type='%s'>\n"
-			   "%*s  <format type='%s'/>\n",
-			ind, "", type_name(layers[i].access), ind, "", layers[i].format);
-		ok = put_source(f, ind + 2, &layers[i]);
-	}
-	fprintf(f, "%*s<backingStore/>\n", (int)(2 * n), "");
-	for (i = n - 1; i > 0; i--)
-		fprintf(f, "%*s</backingStore>\n", (int)(2 * i), "");
-	fprintf(f, "  <target dev='%s' bus='%s'/>\n</disk>\n", t ? t : "", bs ? bs : "");
-	if (fclose(f) != 0 || !ok || !t || !bs) {
-		free(buf);
-		buf = NULL;
-	}
-	free(t);
-	free(bs);
-	return buf;
-}
-
-char *lv_volume_xml(const char *name, uint64_t size, uint64_t allocation,
-		    const char *format, bool with_format,
-		    const char *backing_path, const char *backing_format)
-{
-	char *buf = NULL, *n = vsm__xml_escape(name), *bp = NULL;
+	char *buf = NULL, *n = NULL, *bp = NULL;
 	bool qcow2 = !strcmp(format, "qcow2");
 	size_t len = 0;
 	FILE *f;
+	int rc;
 
-	if (!n || (backing_path && !(bp = vsm__xml_escape(backing_path))) ||
-	    !(f = open_memstream(&buf, &len))) {
-		free(n);
-		free(bp);
-		return NULL;
+	if ((rc = vsm__diskxml_escape(&n, name, "volume name")) < 0 ||
+	    (backing_path && (rc = vsm__diskxml_escape(&bp, backing_path, "backing path")) < 0))
+		goto out;
+	if (!(f = open_memstream(&buf, &len))) {
+		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
+		goto out;
 	}
+	/* The formats come from the core ("raw", "qcow2"), never from a caller. */
 	fprintf(f, "<volume>\n"
 		   "  <name>%s</name>\n"
 		   "  <capacity unit='bytes'>%llu</capacity>\n"
@@ -111,13 +90,16 @@ char *lv_volume_xml(const char *name, uint64_t size, uint64_t allocation,
 			   "    <format type='%s'/>\n  </backingStore>\n",
 			bp, backing_format ? backing_format : "raw");
 	fprintf(f, "</volume>\n");
-	free(n);
-	free(bp);
 	if (fclose(f) != 0) {
 		free(buf);
-		return NULL;
+		rc = vsm_error_set(VSM_ENOMEM, "out of memory");
+		goto out;
 	}
-	return buf;
+	*out = buf;
+out:
+	free(n);
+	free(bp);
+	return rc;
 }
 
 static xmlDocPtr parse(const char *xml)

@@ -285,7 +285,7 @@ int main(int argc, char **argv)
 		{ "1M seq write    QD1 ", { true, false, 1 << 20, 1, 0 } },
 	};
 	const struct vsm_backend_ops *ops = &vsm__iscsi_backend_ops;
-	vsm_backend_open_args args = { VSM_BACKEND_OPEN_ARGS_VERSION, "bench", NULL, NULL, NULL };
+	vsm_backend_open_args args = { VSM_BACKEND_OPEN_ARGS_VERSION, "bench", NULL, NULL, NULL, 0 };
 	vsm_backend_device_spec spec = { VSM_BACKEND_DEVICE_SPEC_VERSION, "bench.raw", 1 << 20,
 					 "raw", NULL, NULL, 0 };
 	vsm_backend_ds *ds = NULL;

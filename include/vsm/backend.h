@@ -39,8 +39,21 @@ typedef enum {
 	VSM_BACKEND_EVENT_LOST = 2,    /**< the storage became unreachable */
 } vsm_backend_event;
 
-/** Version of vsm_backend_open_args. Since: 0.1 */
-#define VSM_BACKEND_OPEN_ARGS_VERSION 1
+/**
+ * Version of vsm_backend_open_args: 1 in 0.1; 2 since 0.2 (adds flags).
+ * A backend reads a field only when @version says it is there.
+ * Since: 0.1
+ */
+#define VSM_BACKEND_OPEN_ARGS_VERSION 2
+
+/**
+ * Flag in vsm_backend_open_args.flags: make the storage itself (a file
+ * datastore's directory) if it does not exist. Without it a missing
+ * storage is -VSM_ENOTFOUND. Backends whose storage cannot be made
+ * (a target, a pool) ignore it.
+ * Since: 0.2
+ */
+#define VSM_BACKEND_OPEN_CREATE (1u << 0)
 
 /** What the core hands to open(). Since: 0.1 */
 typedef struct {
@@ -51,6 +64,9 @@ typedef struct {
 	 *  from any thread while the datastore is open). */
 	void (*notify)(void *cookie, int event, const char *detail);
 	void *notify_cookie;
+	/** VSM_BACKEND_OPEN_* (version >= 2 only; treat as 0 below that).
+	 *  Since: 0.2 */
+	unsigned int flags;
 } vsm_backend_open_args;
 
 /** Version of vsm_backend_device_spec. Since: 0.1 */
@@ -221,6 +237,100 @@ VSM_API int vsm_error_set(int code, const char *fmt, ...) VSM_PRINTF(2, 3);
  */
 VSM_API int vsm_locator_set(vsm_locator *loc, const char *uri, const char *path,
 			    const char *disk_xml);
+
+/* --- libvirt <disk> elements for device_deploy() --- */
+
+/**
+ * An element inside a disk's <source> for vsm_disk_xml_build(), such as
+ * libvirt's <host>, <initiator> or <auth>: a name, attributes and child
+ * elements. The builder escapes every value; names are checked instead.
+ *
+ * Since: 0.2
+ */
+typedef struct vsm_disk_xml_elem {
+	/** Element name: [A-Za-z_][A-Za-z0-9_.-]*, at most 64 characters. */
+	const char *name;
+	/** Attributes as name, value, name, value, ..., NULL (NULL for none).
+	 *  A pair whose value is NULL is left out; a name given twice is refused. */
+	const char *const *attrs;
+	/** @n_children child elements, written in order (NULL when 0). */
+	const struct vsm_disk_xml_elem *children;
+	size_t n_children; /**< number of @children */
+} vsm_disk_xml_elem;
+
+/**
+ * One layer of a disk for vsm_disk_xml_build(). Layer 0 is the deployed
+ * device; layer i + 1 is the backing image of layer i.
+ *
+ * Since: 0.2
+ */
+typedef struct {
+	/** libvirt disk type: "file", "block", "dir", "network", "volume",
+	 *  "nvme" or "vhostuser". */
+	const char *type;
+	/** Image format as libvirt names it: "raw", "qcow2", ... */
+	const char *format;
+	/** Attributes of the <source> element, as in vsm_disk_xml_elem.attrs. */
+	const char *const *source_attrs;
+	/** Child elements of <source> (NULL when 0). */
+	const vsm_disk_xml_elem *source_children;
+	size_t n_source_children; /**< number of @source_children */
+} vsm_disk_xml_layer;
+
+/**
+ * Build the libvirt <disk> element a device_deploy() returns, so that no
+ * backend writes one by hand: one <source> per layer, the backing chain
+ * spelled out as nested <backingStore> elements (so libvirt never probes
+ * formats), and a <target>.
+ *
+ * @out: receives the element as a NUL-terminated string; free it with free()
+ * @layers: the device, then its backing chain nearest first (1 to 256 layers)
+ * @target: the guest device name, checked with vsm_disk_target_check()
+ * @bus: checked with vsm_disk_bus_check(); NULL leaves the attribute out
+ *       (libvirt then derives the bus from the target)
+ * @flags: 0
+ *
+ * Every attribute value goes through vsm_disk_xml_escape(); types, formats
+ * and names outside their grammar are refused. Returns 0, or -VSM_EINVAL
+ * with a message naming the value that was refused, or -VSM_ENOMEM.
+ * Since: 0.2
+ */
+VSM_API int vsm_disk_xml_build(char **out, const vsm_disk_xml_layer *layers,
+			       size_t n_layers, const char *target, const char *bus,
+			       unsigned int flags);
+
+/**
+ * Escape @s for use as an XML attribute value or text: & < > ' " become
+ * entity references, and tab, line feed and carriage return become
+ * character references so they survive attribute normalisation.
+ *
+ * @out: receives the escaped copy; free it with free()
+ *
+ * Returns 0, -VSM_EINVAL if @s is not UTF-8 or holds a character that
+ * XML 1.0 cannot carry (other control characters, U+FFFE, U+FFFF), or
+ * -VSM_ENOMEM.
+ * Since: 0.2
+ */
+VSM_API int vsm_disk_xml_escape(char **out, const char *s);
+
+/**
+ * Check a guest disk target against libvirt's disk names: one of the
+ * prefixes fd, hd, sd, vd, xvd, ubd, then one or more letters a-z, then
+ * optional digits; at most 32 characters ("vdb", "sda", "xvdaa").
+ *
+ * Returns 0, or -VSM_EINVAL with a message naming @target.
+ * Since: 0.2
+ */
+VSM_API int vsm_disk_target_check(const char *target);
+
+/**
+ * Check a disk bus against the ones libvirt accepts for disks: virtio,
+ * scsi, sata, ide, usb, xen, sd, fdc.
+ *
+ * Returns 0, or -VSM_EINVAL with a message naming @bus.
+ * Since: 0.2
+ */
+VSM_API int vsm_disk_bus_check(const char *bus);
 
 VSM_END_DECL
 

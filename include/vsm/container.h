@@ -186,8 +186,13 @@ VSM_API int vsm_detach(vsm_container *c, unsigned int flags);
 typedef struct {
 	unsigned int version; /**< VSM_DEPLOY_OPTS_VERSION */
 	const char *domain;   /**< hot-attach to this running domain; NULL: none */
-	const char *target;   /**< guest target name ("vdb", "sda"); NULL: derived */
-	const char *bus;      /**< "virtio", "scsi", ...; NULL: "virtio" */
+	/** guest target name ("vdb", "sda"); NULL: derived. Must be a libvirt
+	 *  disk name: fd, hd, sd, vd, xvd or ubd, then letters a-z, then
+	 *  optional digits, at most 32 characters. */
+	const char *target;
+	/** one of "virtio", "scsi", "sata", "ide", "usb", "xen", "sd", "fdc";
+	 *  NULL: "virtio" */
+	const char *bus;
 	unsigned int flags;   /**< 0 */
 } vsm_deploy_opts;
 
@@ -197,7 +202,10 @@ typedef struct {
 /**
  * Deploy a device so the hypervisor of the container's host can use it.
  * The container must be attached (-VSM_ESTATE otherwise). Deploying an
- * already deployed device returns its locator again.
+ * already deployed device returns its locator again. A target or bus
+ * outside the grammar above is refused with -VSM_EINVAL naming it, before
+ * any backend is called (the check of vsm_disk_target_check() and
+ * vsm_disk_bus_check() in vsm/backend.h).
  *
  * @out: receives a copy of the locator; may be NULL. Updates @c.
  * @opts: NULL for the defaults

@@ -22,18 +22,29 @@ typedef struct vsm_host vsm_host;
  * Register a datastore under @name and open it. A datastore seen for the
  * first time is formatted (its metadata area is created); one that already
  * holds libvsm records is adopted and its containers become visible
- * (rescan).
+ * (rescan). The storage itself must exist (for file:// the directory),
+ * unless @flags has VSM_DATASTORE_ADD_CREATE: a mistyped path is refused
+ * rather than silently made empty.
  *
  * @name: 1-64 characters of [A-Za-z0-9._-], not "." or ".."
- * @uri: backend URI, e.g. "file:///var/lib/vsm/ds1"
- * @flags: 0
+ * @uri: backend URI, e.g. "file:///var/lib/vsm/ds1"; file URIs are
+ *       percent-decoded ("file:///srv/my%20ds"), and %00, malformed escapes
+ *       and ".." path components are refused
+ * @flags: 0 or VSM_DATASTORE_ADD_CREATE
  *
  * Returns 0, -VSM_EEXISTS if the name is taken, -VSM_ENOTSUP if no
- * backend handles the URI's scheme, or another negative VSM_E* code.
+ * backend handles the URI's scheme, -VSM_ENOTFOUND if the storage does not
+ * exist, or another negative VSM_E* code.
  * Since: 0.1
  */
 VSM_API int vsm_datastore_add(vsm_ctx *ctx, const char *name, const char *uri,
 			      unsigned int flags);
+/**
+ * Flag for vsm_datastore_add(): make the storage if it is missing (for a
+ * file datastore, the directory and its parents).
+ * Since: 0.2
+ */
+#define VSM_DATASTORE_ADD_CREATE (1u << 0)
 
 /**
  * Forget a datastore. Nothing on it is deleted. Refused with -VSM_EBUSY

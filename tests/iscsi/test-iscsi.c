@@ -107,7 +107,7 @@ typedef struct {
 
 static void bk_open(bk *b, const char *uri)
 {
-	vsm_backend_open_args a = { VSM_BACKEND_OPEN_ARGS_VERSION, "t", NULL, NULL, NULL };
+	vsm_backend_open_args a = { VSM_BACKEND_OPEN_ARGS_VERSION, "t", NULL, NULL, NULL, 0 };
 
 	b->ops = strncmp(uri, "iscsi-caw:", 10) ? &vsm__iscsi_backend_ops :
 		 &vsm__iscsi_caw_backend_ops;
@@ -124,7 +124,7 @@ static void bk_meta(bk *b)
 
 static int bk_open_rc(const char *uri)
 {
-	vsm_backend_open_args a = { VSM_BACKEND_OPEN_ARGS_VERSION, "t", NULL, NULL, NULL };
+	vsm_backend_open_args a = { VSM_BACKEND_OPEN_ARGS_VERSION, "t", NULL, NULL, NULL, 0 };
 	vsm_backend_ds *ds = NULL;
 	int rc = vsm__iscsi_backend_ops.open(&ds, uri, &a);
 
@@ -515,7 +515,7 @@ typedef struct {
 static void *claim_thread(void *p)
 {
 	claimer *cl = p;
-	vsm_backend_open_args a = { VSM_BACKEND_OPEN_ARGS_VERSION, "t", NULL, NULL, NULL };
+	vsm_backend_open_args a = { VSM_BACKEND_OPEN_ARGS_VERSION, "t", NULL, NULL, NULL, 0 };
 	vsm_backend_ds *ds = NULL;
 	vsm_backend_bdev *m = NULL;
 	unsigned int of;

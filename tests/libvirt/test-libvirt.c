@@ -121,7 +121,7 @@ static bool wait_note(int *counter, int before)
 
 static int ds_open(vsm_backend_ds **out, const char *pool, const char *connect, bool notify)
 {
-	vsm_backend_open_args args = { VSM_BACKEND_OPEN_ARGS_VERSION, "t", NULL, NULL, NULL };
+	vsm_backend_open_args args = { VSM_BACKEND_OPEN_ARGS_VERSION, "t", NULL, NULL, NULL, 0 };
 	char uri[512];
 
 	if (notify) {
@@ -221,7 +221,7 @@ START_TEST(uri_errors)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		vsm_backend_open_args args = { VSM_BACKEND_OPEN_ARGS_VERSION, "t", NULL, NULL,
-					       NULL };
+					       NULL, 0 };
 
 		ck_assert_rc(O->open(&ds, bad[i], &args), -VSM_EINVAL);
 	}
