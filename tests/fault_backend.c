@@ -52,6 +52,16 @@ static int fault_bdev_write(vsm_backend_bdev *b, const void *buf, size_t len, ui
 	return vsm__file_backend_ops.bdev_write(b, buf, len, off);
 }
 
+static int fault_device_delete(vsm_backend_ds *ds, const char *key, unsigned int flags)
+{
+	fault.deletes++;
+	if (fault.delete_hook)
+		fault.delete_hook(key);
+	if (fault.delete_fail_at == fault.deletes)
+		return vsm_error_set(fault.delete_fail_code, "injected failure deleting '%s'", key);
+	return vsm__file_backend_ops.device_delete(ds, key, flags);
+}
+
 int fault_register(vsm_ctx *ctx)
 {
 	struct vsm_backend_ops ops = vsm__file_backend_ops;
@@ -60,6 +70,7 @@ int fault_register(vsm_ctx *ctx)
 	ops.description = "file backend with injected faults";
 	ops.open = fault_open;
 	ops.device_create = fault_device_create;
+	ops.device_delete = fault_device_delete;
 	ops.bdev_write = fault_bdev_write;
 	/* Without compare-and-write the generation bump takes the plain
 	 * write path, which goes through fault_bdev_write. */
