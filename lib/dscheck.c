@@ -352,28 +352,35 @@ static char *fmt(const char *f, ...)
 
 /* Remove one orphan past its grace period: look at the records and the
  * journal once more first, since another process may have come to use
- * it since the listing. */
-static int repair_one(vsm_ctx *ctx, vsm_dstore *ds, const listed *d, int *state, char **reason)
+ * it since the listing. Earlier orphans may be gone already, so nothing
+ * here fails the call: what cannot be done is reported on the orphan. */
+static void repair_one(vsm_ctx *ctx, vsm_dstore *ds, const listed *d, int *state, char **reason)
 {
 	const char *name = d->name ? d->name : d->key;
 	const char *why;
 	refs r;
 	int rc;
 
-	if ((rc = refs_load(&r, ctx, ds)) < 0)
-		return rc;
+	if (refs_load(&r, ctx, ds) < 0) {
+		*state = VSM_ORPHAN_FAILED;
+		*reason = fmt("kept: the records could not be read again before removing it: %s",
+			      vsm_error_last() && vsm_error_last()->message ?
+			      vsm_error_last()->message : "?");
+		vsm__error_reset();
+		return;
+	}
 	why = referenced_by(&r, d->key, name);
 	if (!why && unsure(ds)) {
 		*state = VSM_ORPHAN_UNSURE;
 		*reason = fmt("kept: %zu record slots became damaged", unsure(ds));
 		refs_clear(&r);
-		return 0;
+		return;
 	}
 	refs_clear(&r);
 	if (why) {
 		*state = VSM_ORPHAN_REFERENCED;
 		*reason = fmt("kept: %s now", why);
-		return 0;
+		return;
 	}
 	rc = ds->be->ops.device_delete(ds->h, d->key, 0);
 	if (rc == 0 || rc == -VSM_ENOTFOUND) {
@@ -382,7 +389,7 @@ static int repair_one(vsm_ctx *ctx, vsm_dstore *ds, const listed *d, int *state,
 		vsm__log(ctx, VSM_LOG_INFO, "datastore '%s': removed orphan device '%s'", ds->name,
 			 d->key);
 		vsm__error_reset();
-		return 0;
+		return;
 	}
 	*state = VSM_ORPHAN_FAILED;
 	*reason = fmt("removal failed: %s", vsm_error_last() && vsm_error_last()->message ?
@@ -390,7 +397,6 @@ static int repair_one(vsm_ctx *ctx, vsm_dstore *ds, const listed *d, int *state,
 	vsm__log(ctx, VSM_LOG_WARN, "datastore '%s': cannot remove orphan device '%s': %s",
 		 ds->name, d->key, *reason ? *reason : "?");
 	vsm__error_reset();
-	return 0;
 }
 
 static int cmp_orphan(const void *a, const void *b)
@@ -442,8 +448,8 @@ static int classify(vsm_check_report *rep, vsm_ctx *ctx, vsm_dstore *ds, const l
 		} else if (!repair) {
 			state = VSM_ORPHAN_FOUND;
 			reason = fmt("no container record or running workflow references it");
-		} else if ((rc = repair_one(ctx, ds, d, &state, &reason)) < 0) {
-			break;
+		} else {
+			repair_one(ctx, ds, d, &state, &reason);
 		}
 		rc = orphan_add(rep, d, age, state, reason);
 	}

@@ -550,6 +550,46 @@ START_TEST(repair_skips_what_became_referenced)
 }
 END_TEST
 
+START_TEST(refused_removal_reported)
+{
+	vsm_ctx *ctx = fault_ctx(state);
+	vsm_check_report *r;
+	const vsm_orphan *o;
+	size_t i, failed = 0;
+
+	ck_vsm(vsm_datastore_add(ctx, "ds1", furi, 0));
+	backend_device(U1 "-d0.raw", MiB);
+	backend_device(U1 "-d1.raw", MiB);
+	/* The backend refuses the first removal; the call still succeeds, says
+	 * which one is left and why, and removes the other. */
+	fault.delete_fail_at = 1;
+	fault.delete_fail_code = VSM_EIO;
+	r = check(ctx, "ds1", VSM_CHECK_REPAIR, 0);
+	ck_assert_uint_eq(vsm_check_report_orphan_count(r), 2);
+	for (i = 0; i < 2; i++) {
+		o = vsm_check_report_orphan(r, i);
+		if (vsm_orphan_state_of(o) == VSM_ORPHAN_FAILED) {
+			failed++;
+			ck_assert_ptr_nonnull(strstr(vsm_orphan_reason(o), "injected"));
+			ck_assert(present(vsm_orphan_key(o)));
+		} else {
+			ck_assert_int_eq(vsm_orphan_state_of(o), VSM_ORPHAN_REMOVED);
+			ck_assert(!present(vsm_orphan_key(o)));
+		}
+	}
+	ck_assert_uint_eq(failed, 1);
+	ck_assert_uint_eq(vsm_check_report_remaining(r), 1);
+	vsm_check_report_free(r);
+	/* The next repair gets it. */
+	r = check(ctx, "ds1", VSM_CHECK_REPAIR, 0);
+	ck_assert_uint_eq(vsm_check_report_count(r, VSM_ORPHAN_REMOVED), 1);
+	ck_assert_uint_eq(vsm_check_report_remaining(r), 0);
+	vsm_check_report_free(r);
+	ck_assert_int_eq(tu_count_files(dsdir), 0);
+	vsm_ctx_free(ctx);
+}
+END_TEST
+
 /* Overwrite a byte inside the payload of the record naming @needle. */
 static void damage_record(const char *needle)
 {
@@ -701,6 +741,7 @@ static Suite *check_suite(void)
 	tcase_add_test(tc, destroy_with_failed_delete_is_not_orphaned);
 	tcase_add_test(tc, running_workflow_protects);
 	tcase_add_test(tc, repair_skips_what_became_referenced);
+	tcase_add_test(tc, refused_removal_reported);
 	tcase_add_test(tc, damaged_records_make_it_unsure);
 	tcase_add_test(tc, version1_backend_not_supported);
 	tcase_add_test(tc, bad_arguments_refused);
