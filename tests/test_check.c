@@ -590,6 +590,84 @@ START_TEST(refused_removal_reported)
 }
 END_TEST
 
+/* Host A: create 40 containers, destroying every other one, then exit
+ * with the number of calls that failed. */
+static int host_a_rounds(void)
+{
+	vsm_ctx *ctx = tu_ctx(state);
+	int i, failures = 0;
+
+	if (vsm_datastore_add(ctx, "ds1", uri, 0) < 0)
+		return 100;
+	for (i = 0; i < 40; i++) {
+		vsm_container *c = NULL;
+		char name[16];
+
+		snprintf(name, sizeof(name), "c%d", i);
+		if (tu_create(&c, ctx, "ds1", name, 2, MiB) < 0) {
+			failures++;
+			continue;
+		}
+		if (i % 2 && vsm_container_destroy(c, 0) < 0)
+			failures++;
+		vsm_container_free(c);
+	}
+	vsm_ctx_free(ctx);
+	return failures;
+}
+
+START_TEST(two_hosts_repair_while_creating)
+{
+	vsm_ctx *b, *init;
+	vsm_container **list = NULL;
+	vsm_check_report *r;
+	char name[80];
+	size_t n = 0, i, lost = 0, rounds = 0;
+	int status, k;
+	pid_t pid;
+
+	init = tu_ctx(state2);
+	ck_vsm(vsm_datastore_add(init, "ds1", uri, 0));
+	vsm_ctx_free(init);
+	/* Old orphans for the repair to find while host A works. */
+	for (k = 0; k < 10; k++) {
+		snprintf(name, sizeof(name), "%08x-0000-4000-8000-000000000000-d0.raw", k);
+		backend_device(name, MiB);
+		age_device(name, 7200);
+	}
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(host_a_rounds());
+	/* Host B repairs with a minute of grace for as long as A creates. */
+	b = tu_ctx(state2); /* ds1 is in its catalog already */
+	do {
+		r = check(b, "ds1", VSM_CHECK_REPAIR, 60);
+		ck_assert_uint_eq(vsm_check_report_count(r, VSM_ORPHAN_FAILED), 0);
+		vsm_check_report_free(r);
+		rounds++;
+	} while (waitpid(pid, &status, WNOHANG) == 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "host A: status 0x%x (%d failed calls)", status, WEXITSTATUS(status));
+	/* Every container A kept is whole (their state areas are counted
+	 * below); every old orphan is gone. */
+	ck_vsm(vsm_container_list(&list, &n, b, "ds1"));
+	ck_assert_uint_eq(n, 20);
+	for (i = 0; i < n; i++)
+		lost += !device_files_present(list[i]);
+	vsm_container_list_free(list, n);
+	ck_assert_msg(lost == 0, "%zu containers lost a device in %zu repair rounds", lost,
+		      rounds);
+	r = check(b, "ds1", VSM_CHECK_REPAIR, 60);
+	ck_assert_uint_eq(vsm_check_report_orphan_count(r), 0);
+	ck_assert_uint_eq(vsm_check_report_referenced(r), 20 * 3);
+	vsm_check_report_free(r);
+	ck_assert_int_eq(tu_count_files(dsdir), 20 * 3);
+	vsm_ctx_free(b);
+}
+END_TEST
+
 /* Overwrite a byte inside the payload of the record naming @needle. */
 static void damage_record(const char *needle)
 {
@@ -742,6 +820,7 @@ static Suite *check_suite(void)
 	tcase_add_test(tc, running_workflow_protects);
 	tcase_add_test(tc, repair_skips_what_became_referenced);
 	tcase_add_test(tc, refused_removal_reported);
+	tcase_add_test(tc, two_hosts_repair_while_creating);
 	tcase_add_test(tc, damaged_records_make_it_unsure);
 	tcase_add_test(tc, version1_backend_not_supported);
 	tcase_add_test(tc, bad_arguments_refused);
