@@ -4,7 +4,8 @@
  *
  * The command set and output are a contract scripts rely on: exit status
  * 0 on success; otherwise non-zero with "vsmctl: <library message>" on
- * stderr.
+ * stderr. `datastore check` also exits 1 when orphans remain (listed on
+ * stdout, nothing on stderr).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,6 +34,9 @@ static const char usage[] =
 	"usage: vsmctl [--state DIR] [--json] COMMAND ...\n"
 	"  datastore add NAME URI [--create] | datastore list | datastore show NAME\n"
 	"  datastore remove NAME [--force]\n"
+	"  datastore check NAME [--repair] [--grace SEC] [--json]\n"
+	"                   orphans: devices nothing references (grace 3600 s; removed\n"
+	"                   only with --repair); exits 0 if none remain, 1 if some do\n"
 	"  host add NAME [--hypervisor URI] | host link HOST DATASTORE\n"
 	"  host unlink HOST DATASTORE | host list | host remove NAME\n"
 	"  container create NAME --datastore DS --disk DEV:SIZE[:FORMAT] [--disk ...]\n"
@@ -132,8 +136,94 @@ static json_object *datastore_json(vsm_ctx *ctx, const vsm_datastore *ds)
 	return o;
 }
 
+/* `datastore check NAME [--repair] [--grace SEC] [--json]`: 0 when no
+ * orphan is left on the datastore, 1 when some are (as for an error). */
+static int cmd_datastore_check(vsm_ctx *ctx, int argc, char **argv)
+{
+	vsm_check_opts opts = VSM_CHECK_OPTS_INIT;
+	vsm_check_report *rep = NULL;
+	bool as_json = json_out;
+	size_t i, n, remaining;
+	int a;
+
+	for (a = 3; a < argc; a++) {
+		if (!strcmp(argv[a], "--repair")) {
+			opts.flags |= VSM_CHECK_REPAIR;
+		} else if (!strcmp(argv[a], "--json")) {
+			as_json = true;
+		} else if (!strcmp(argv[a], "--grace") && a + 1 < argc) {
+			char *end;
+
+			errno = 0;
+			if (argv[a + 1][0] < '0' || argv[a + 1][0] > '9')
+				return usage_error("bad --grace '%s' (want seconds)", argv[a + 1]);
+			opts.grace_seconds = strtoull(argv[++a], &end, 10);
+			if (errno || *end)
+				return usage_error("bad --grace '%s' (want seconds)", argv[a]);
+		} else {
+			return usage_error("unknown option '%s'", argv[a]);
+		}
+	}
+	if (vsm_datastore_check(&rep, ctx, argv[2], &opts) < 0)
+		return fail();
+	n = vsm_check_report_orphan_count(rep);
+	remaining = vsm_check_report_remaining(rep);
+	if (as_json) {
+		json_object *o = json_object_new_object(), *arr = json_object_new_array();
+
+		json_object_object_add(o, "datastore", jstr(vsm_check_report_datastore(rep)));
+		json_object_object_add(o, "devices",
+				       json_object_new_uint64(vsm_check_report_devices(rep)));
+		json_object_object_add(o, "referenced",
+				       json_object_new_uint64(vsm_check_report_referenced(rep)));
+		json_object_object_add(o, "foreign",
+				       json_object_new_uint64(vsm_check_report_foreign(rep)));
+		json_object_object_add(o, "remaining", json_object_new_uint64(remaining));
+		for (i = 0; i < n; i++) {
+			const vsm_orphan *orph = vsm_check_report_orphan(rep, i);
+			json_object *j = json_object_new_object();
+
+			json_object_object_add(j, "key", jstr(vsm_orphan_key(orph)));
+			json_object_object_add(j, "size", json_object_new_uint64(vsm_orphan_size(orph)));
+			json_object_object_add(j, "age", vsm_orphan_age(orph) < 0 ?
+					       json_object_new_null() :
+					       json_object_new_int64(vsm_orphan_age(orph)));
+			json_object_object_add(j, "state",
+					       jstr(vsm_orphan_state_name(vsm_orphan_state_of(orph))));
+			json_object_object_add(j, "reason", jstr(vsm_orphan_reason(orph)));
+			json_object_array_add(arr, j);
+		}
+		json_object_object_add(o, "orphans", arr);
+		print_json(o);
+	} else {
+		printf("datastore '%s': %zu devices, %zu referenced, %zu not made by libvsm, "
+		       "%zu orphans\n", vsm_check_report_datastore(rep),
+		       vsm_check_report_devices(rep), vsm_check_report_referenced(rep),
+		       vsm_check_report_foreign(rep), n);
+		if (n)
+			printf("%-52s %12s %8s %-10s %s\n", "KEY", "SIZE", "AGE", "STATE", "REASON");
+		for (i = 0; i < n; i++) {
+			const vsm_orphan *orph = vsm_check_report_orphan(rep, i);
+			char age[32] = "?";
+
+			if (vsm_orphan_age(orph) >= 0)
+				snprintf(age, sizeof(age), "%" PRId64 "s", vsm_orphan_age(orph));
+			printf("%-52s %12" PRIu64 " %8s %-10s %s\n", vsm_orphan_key(orph),
+			       vsm_orphan_size(orph), age,
+			       vsm_orphan_state_name(vsm_orphan_state_of(orph)),
+			       vsm_orphan_reason(orph));
+		}
+		if (remaining)
+			printf("%zu orphans remain\n", remaining);
+	}
+	vsm_check_report_free(rep);
+	return remaining ? 1 : 0;
+}
+
 static int cmd_datastore(vsm_ctx *ctx, int argc, char **argv)
 {
+	if (argc >= 3 && !strcmp(argv[1], "check"))
+		return cmd_datastore_check(ctx, argc, argv);
 	if (argc >= 4 && !strcmp(argv[1], "add")) {
 		unsigned int flags = 0;
 		int a;

@@ -59,6 +59,16 @@ static int fault_device_deploy(vsm_backend_ds *ds, const char *key,
 	return vsm__file_backend_ops.device_deploy(ds, key, req, out);
 }
 
+static int fault_device_delete(vsm_backend_ds *ds, const char *key, unsigned int flags)
+{
+	fault.deletes++;
+	if (fault.delete_hook)
+		fault.delete_hook(key);
+	if (fault.delete_fail_at == fault.deletes)
+		return vsm_error_set(fault.delete_fail_code, "injected failure deleting '%s'", key);
+	return vsm__file_backend_ops.device_delete(ds, key, flags);
+}
+
 int fault_register(vsm_ctx *ctx)
 {
 	struct vsm_backend_ops ops = vsm__file_backend_ops;
@@ -67,6 +77,7 @@ int fault_register(vsm_ctx *ctx)
 	ops.description = "file backend with injected faults";
 	ops.open = fault_open;
 	ops.device_create = fault_device_create;
+	ops.device_delete = fault_device_delete;
 	ops.bdev_write = fault_bdev_write;
 	ops.device_deploy = fault_device_deploy;
 	/* Without compare-and-write the generation bump takes the plain

@@ -11,10 +11,12 @@
  * that are not block-aligned are read-modify-write under the same OFD
  * lock. Devices stay buffered: one host owns a device at a time.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,21 +70,26 @@ static int sys_error(const char *what, const char *path)
 
 /* A key is a single path component of the same alphabet as names, so no
  * key can reach outside the datastore directory. */
-static int check_key(const vsm_backend_ds *ds, const char *key)
+static bool key_ok(const char *key)
 {
 	size_t i, len = key ? strlen(key) : 0;
 
 	if (len == 0 || len > 200 || !strcmp(key, ".") || !strcmp(key, ".."))
-		goto bad;
+		return false;
 	for (i = 0; i < len; i++) {
 		char c = key[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			goto bad;
+			return false;
 	}
-	return 0;
-bad:
+	return true;
+}
+
+static int check_key(const vsm_backend_ds *ds, const char *key)
+{
+	if (key_ok(key))
+		return 0;
 	return vsm_error_set(VSM_EINVAL, "datastore '%s': device key '%s' is not a plain file name",
 			     ds->name, key ? key : "");
 }
@@ -353,6 +360,51 @@ static int file_device_resize(vsm_backend_ds *ds, const char *key, uint64_t size
 	else if (truncate(path, (off_t)size) < 0)
 		rc = sys_error("cannot resize device", path);
 	free(path);
+	return rc;
+}
+
+/* Every plain file of the directory whose name could be a key: the
+ * metadata lives in .vsm/, which is not one, and neither are a user's
+ * subdirectories or names outside the key alphabet. */
+static int file_device_list(vsm_backend_ds *ds, vsm_backend_device_cb cb, void *payload)
+{
+	DIR *d = opendir(ds->dir);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d)
+		return sys_error("cannot list datastore directory", ds->dir);
+	for (;;) {
+		vsm_backend_device_info info = { VSM_BACKEND_DEVICE_INFO_VERSION, NULL, NULL, 0, 0 };
+		struct stat st;
+
+		errno = 0;
+		if (!(e = readdir(d))) {
+			if (errno)
+				rc = sys_error("cannot list datastore directory", ds->dir);
+			break;
+		}
+		if (e->d_name[0] == '.' && (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+					    !strcmp(e->d_name, META_DIR)))
+			continue;
+		if (!key_ok(e->d_name))
+			continue;
+		/* Gone since readdir (another host deleted it): not there. */
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;
+			rc = sys_error("cannot stat device", e->d_name);
+			break;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		info.key = e->d_name;
+		info.size = (uint64_t)st.st_size;
+		info.mtime = (int64_t)st.st_mtime;
+		if ((rc = cb(&info, payload)) != 0)
+			break;
+	}
+	closedir(d);
 	return rc;
 }
 
@@ -689,4 +741,5 @@ const struct vsm_backend_ops vsm__file_backend_ops = {
 	.bdev_compare_and_write = file_bdev_caw,
 	.bdev_discard = file_bdev_discard,
 	.bdev_block_size = file_bdev_block_size,
+	.device_list = file_device_list,
 };

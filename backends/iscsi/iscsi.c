@@ -691,6 +691,8 @@ typedef struct {
 	bool claimed;
 	uint32_t lun, flags;
 	uint64_t size;
+	uint64_t lun_bytes; /* read back only; entry_encode takes it as an argument */
+	int64_t when;       /* claim time, read back only; entry_encode writes now */
 	char name[ENTRY_NAME_MAX];
 } claim;
 
@@ -724,6 +726,8 @@ static int entry_decode(const uint8_t *e, uint32_t lun, claim *c, const char *ds
 	c->lun = lun;
 	c->flags = get32(e + 20);
 	c->size = get64(e + 24);
+	c->lun_bytes = get64(e + 32);
+	c->when = (int64_t)get64(e + 40);
 	memcpy(c->name, e + ENTRY_NAME_OFF, ENTRY_NAME_MAX);
 	return 0;
 }
@@ -1497,6 +1501,55 @@ out:
 	return rc;
 }
 
+/* Every claimed LUN is a device: claims are what all hosts share, so the
+ * table is read afresh and reported after the lock is dropped. A claim's
+ * time is when its device was created (on the claiming host's clock). */
+static int isc_device_list(vsm_backend_ds *ds, vsm_backend_device_cb cb, void *payload)
+{
+	vsm_backend_bdev *v = NULL;
+	uint8_t *table = NULL;
+	claim *found = NULL;
+	size_t n = 0, i;
+	uint32_t lun, max;
+	int rc;
+
+	pthread_mutex_lock(&ds->lock);
+	if ((rc = with_table(ds, &v, &table)) < 0)
+		goto unlock;
+	max = max_entries(v);
+	if (!(found = calloc(max, sizeof(*found)))) {
+		rc = oom();
+		goto unlock;
+	}
+	for (lun = 0; lun < max; lun++) {
+		const uint8_t *e = table + (size_t)(lun + 1) * v->li.bs;
+
+		if (all_zero(e, ENTRY_BYTES))
+			continue;
+		if ((rc = entry_decode(e, lun, &found[n], ds->name)) < 0)
+			goto unlock;
+		if (found[n].claimed)
+			n++;
+	}
+unlock:
+	pthread_mutex_unlock(&ds->lock);
+	isc_bdev_close(v);
+	free(table);
+	for (i = 0; rc == 0 && i < n; i++) {
+		vsm_backend_device_info info = { VSM_BACKEND_DEVICE_INFO_VERSION, NULL, NULL, 0, 0 };
+		char key[ENTRY_NAME_MAX + 16];
+
+		snprintf(key, sizeof(key), "lun%u/%s", found[i].lun, found[i].name);
+		info.key = key;
+		info.name = found[i].name;
+		info.size = found[i].lun_bytes ? found[i].lun_bytes : found[i].size;
+		info.mtime = found[i].when > 0 ? found[i].when : 0;
+		rc = cb(&info, payload);
+	}
+	free(found);
+	return rc;
+}
+
 /* Find the LUN behind a key, checking the claim. */
 static int resolve(vsm_backend_ds *ds, const char *key, lun_info *out)
 {
@@ -1700,7 +1753,8 @@ static int isc_device_undeploy(vsm_backend_ds *ds, const char *key,
 	.bdev_flush = isc_bdev_flush,                         \
 	.bdev_size = isc_bdev_size,                           \
 	.bdev_discard = isc_bdev_discard,                     \
-	.bdev_block_size = isc_bdev_block_size
+	.bdev_block_size = isc_bdev_block_size,              \
+	.device_list = isc_device_list
 
 const struct vsm_backend_ops vsm__iscsi_backend_ops = {
 	ISC_OPS_COMMON,

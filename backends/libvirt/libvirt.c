@@ -44,26 +44,31 @@ static lv_access access_of(const char *type)
 
 /* Keys are volume names of the same alphabet as the core's device names;
  * the metadata volume is never a device. */
-static int check_key(const vsm_backend_ds *ds, const char *key)
+static bool key_alphabet(const char *key)
 {
 	size_t i, len = key ? strlen(key) : 0;
 
 	if (len == 0 || len > 200 || !strcmp(key, ".") || !strcmp(key, ".."))
-		goto bad;
+		return false;
 	for (i = 0; i < len; i++) {
 		char c = key[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			goto bad;
+			return false;
 	}
+	return true;
+}
+
+static int check_key(const vsm_backend_ds *ds, const char *key)
+{
+	if (!key_alphabet(key))
+		return vsm_error_set(VSM_EINVAL, "pool '%s': device key '%s' is not a plain "
+				     "volume name", ds->pool_name, key ? key : "");
 	if (!strcmp(key, VSM_LV_META_VOLUME))
 		return vsm_error_set(VSM_EINVAL, "pool '%s': '%s' is the metadata volume, "
 				     "not a device", ds->pool_name, key);
 	return 0;
-bad:
-	return vsm_error_set(VSM_EINVAL, "pool '%s': device key '%s' is not a plain volume "
-			     "name", ds->pool_name, key ? key : "");
 }
 
 /* Look a volume up; on a miss, refresh once, since another host may have
@@ -372,6 +377,52 @@ static int lv_device_open(vsm_backend_bdev **out, vsm_backend_ds *ds, const char
 		return rc;
 	rc = open_path(out, ds, v, key, flags);
 	virStorageVolFree(v);
+	return rc;
+}
+
+/* Every volume whose name could be a key, the metadata volume left out.
+ * The pool is refreshed first: this daemon sees volumes another host made
+ * on shared storage only after a refresh (a failed refresh leaves the
+ * listing as libvirt last knew it, which is still safe to report). */
+static int lv_device_list(vsm_backend_ds *ds, vsm_backend_device_cb cb, void *payload)
+{
+	virStorageVolPtr *vols = NULL;
+	int i, n, rc = 0;
+
+	if (virStoragePoolRefresh(ds->pool, 0) < 0)
+		virResetLastError();
+	if ((n = virStoragePoolListAllVolumes(ds->pool, &vols, 0)) < 0)
+		return lv_error("pool '%s': cannot list volumes", ds->pool_name);
+	for (i = 0; i < n && rc == 0; i++) {
+		vsm_backend_device_info info = { VSM_BACKEND_DEVICE_INFO_VERSION, NULL, NULL, 0, 0 };
+		const char *name = virStorageVolGetName(vols[i]);
+		virStorageVolInfo vi;
+		char *xml;
+
+		if (!key_alphabet(name) || !strcmp(name, VSM_LV_META_VOLUME))
+			continue;
+		if (virStorageVolGetInfo(vols[i], &vi) < 0) {
+			/* Deleted since the listing: not there any more. */
+			if (lv_last_code() == VIR_ERR_NO_STORAGE_VOL) {
+				virResetLastError();
+				continue;
+			}
+			rc = lv_error("pool '%s': volume '%s'", ds->pool_name, name);
+			break;
+		}
+		if ((xml = virStorageVolGetXMLDesc(vols[i], 0))) {
+			info.mtime = lv_xml_vol_mtime(xml);
+			free(xml);
+		} else {
+			virResetLastError();
+		}
+		info.key = name;
+		info.size = vi.capacity;
+		rc = cb(&info, payload);
+	}
+	for (i = 0; i < n; i++)
+		virStorageVolFree(vols[i]);
+	free(vols);
 	return rc;
 }
 
@@ -757,4 +808,5 @@ const struct vsm_backend_ops vsm__libvirt_backend_ops = {
 	.bdev_compare_and_write = lv_bdev_caw,
 	.bdev_discard = lv_bdev_discard,
 	.bdev_block_size = lv_bdev_block_size,
+	.device_list = lv_device_list,
 };

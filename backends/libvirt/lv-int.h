@@ -87,6 +87,11 @@ int lv_volume_xml(char **out, const char *name, uint64_t size, uint64_t allocati
 		  const char *format, bool with_format, const char *backing_path,
 		  const char *backing_format);
 
+/* A volume's <target><timestamps><mtime> in whole seconds since the
+ * epoch, or 0 when the XML has none (pools that keep no times, the test
+ * driver). */
+int64_t lv_xml_vol_mtime(const char *xml);
+
 /* The root element's @attr of an XML document, or NULL. Caller frees. */
 char *lv_xml_root_attr(const char *xml, const char *attr);
 

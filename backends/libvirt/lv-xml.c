@@ -134,6 +134,27 @@ static xmlNodePtr child(xmlNodePtr n, const char *name)
 	return NULL;
 }
 
+int64_t lv_xml_vol_mtime(const char *xml)
+{
+	xmlDocPtr doc = parse(xml);
+	xmlNodePtr n;
+	xmlChar *text;
+	int64_t t = 0;
+
+	if (!doc)
+		return 0;
+	n = child(child(child(xmlDocGetRootElement(doc), "target"), "timestamps"), "mtime");
+	if (n && (text = xmlNodeGetContent(n))) {
+		/* "SECONDS.NANOSECONDS"; the whole seconds are enough. */
+		long long v = strtoll((const char *)text, NULL, 10);
+
+		t = v > 0 ? (int64_t)v : 0;
+		xmlFree(text);
+	}
+	xmlFreeDoc(doc);
+	return t;
+}
+
 static bool prop_is(xmlNodePtr n, const char *attr, const char *want)
 {
 	xmlChar *v;

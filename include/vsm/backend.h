@@ -29,9 +29,10 @@ typedef struct vsm_backend_bdev vsm_backend_bdev;
 
 /**
  * Version of struct vsm_backend_ops in this header. Fields are only ever
- * appended; each addition bumps this number. Since: 0.1
+ * appended; each addition bumps this number. Version 2 (Since: 0.2)
+ * appended device_list. Since: 0.1
  */
-#define VSM_BACKEND_OPS_VERSION 1
+#define VSM_BACKEND_OPS_VERSION 2
 
 /** Event kinds a backend may report through vsm_backend_open_args.notify. Since: 0.1 */
 typedef enum {
@@ -110,13 +111,44 @@ typedef struct {
 	size_t chain_len;
 } vsm_backend_deploy_req;
 
+/** Version of vsm_backend_device_info. Since: 0.2 */
+#define VSM_BACKEND_DEVICE_INFO_VERSION 1
+
+/**
+ * One device as device_list() reports it. The strings belong to the
+ * backend and need only live until the callback returns; the core copies
+ * what it keeps.
+ * Since: 0.2
+ */
+typedef struct {
+	uint32_t version;  /**< VSM_BACKEND_DEVICE_INFO_VERSION */
+	const char *key;   /**< the key device_create() returned for it */
+	/** The name the core gave device_create() (vsm_backend_device_spec.name),
+	 *  or NULL when the key is that name. */
+	const char *name;
+	uint64_t size;     /**< bytes: a file's length, a volume's capacity, a
+	                    *   LUN's size; 0 when unknown */
+	/** When it was created or last written, in seconds since the epoch,
+	 *  whichever is later if the backend knows both; 0 when it cannot
+	 *  tell. The core keeps a device that may still be being created by
+	 *  comparing this with its grace period. */
+	int64_t mtime;
+} vsm_backend_device_info;
+
+/**
+ * Receives one device from device_list(). Returning non-zero stops the
+ * listing; device_list() then returns that value.
+ * Since: 0.2
+ */
+typedef int (*vsm_backend_device_cb)(const vsm_backend_device_info *info, void *payload);
+
 /** Flags for device_open() and meta_open(). Since: 0.1 */
 #define VSM_BDEV_RDONLY (1u << 0)
 /** meta_open(): create the metadata device if it does not exist. Since: 0.1 */
 #define VSM_BDEV_CREATE (1u << 1)
 
 /**
- * The backend vtable, version 1.
+ * The backend vtable, version 2.
  *
  * Every callback returns 0 or a negative VSM_E* code and, on failure,
  * sets the message with vsm_error_set(). Callbacks marked optional may be
@@ -207,14 +239,29 @@ struct vsm_backend_ops {
 	int (*bdev_discard)(vsm_backend_bdev *bdev, uint64_t off, uint64_t len);
 	/** Logical block size, 512 or 4096 (optional; 512 assumed). */
 	int (*bdev_block_size)(vsm_backend_bdev *bdev, uint32_t *out);
+
+	/* --- version 2 (Since: 0.2) --- */
+	/**
+	 * Call @cb once for every device on the datastore, in any order; the
+	 * metadata device and anything the backend would refuse as a key are
+	 * left out (optional; without it vsm_datastore_check() answers
+	 * -VSM_ENOTSUP). A device may appear or vanish while the listing runs
+	 * (another host creating or deleting it): report what was seen. The
+	 * core makes no other backend call on @ds from within @cb.
+	 * Returns 0, a non-zero value @cb returned, or a negative VSM_E* code.
+	 * Since: 0.2
+	 */
+	int (*device_list)(vsm_backend_ds *ds, vsm_backend_device_cb cb, void *payload);
 };
 
 /**
  * Register a backend with a context. The core checks @ops->version
  * (-VSM_EVERSION for 0 or newer than this library), @ops->size, and that
  * every required callback is set (-VSM_EINVAL), and copies the table, so
- * @ops need not outlive the call. Registering a scheme that is already
- * served gives -VSM_EEXISTS.
+ * @ops need not outlive the call. It reads only @ops->size bytes: a
+ * table built against an older header (version 1 ends at
+ * bdev_block_size) works, its missing callbacks read as NULL. Registering
+ * a scheme that is already served gives -VSM_EEXISTS.
  *
  * @payload: handed to open() in vsm_backend_open_args
  * Since: 0.1

@@ -18,5 +18,6 @@
 #include "image.h"
 #include "lease.h"
 #include "checkpoint.h"
+#include "check.h"
 
 #endif /* VSM_VSM_H */

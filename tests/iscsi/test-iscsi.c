@@ -25,6 +25,7 @@
 
 #include <vsm/vsm.h>
 #include <vsm/lease.h>
+#include <vsm/check.h>
 #include "vsm/backend.h"
 #include "backends/iscsi/iscsi-backend.h"
 #include "bdev.h"
@@ -654,6 +655,87 @@ START_TEST(managed_mode)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- orphans */
+
+#define ORPHAN "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9-d0.raw"
+
+static int count_devices(const vsm_backend_device_info *info, void *payload)
+{
+	ck_assert_ptr_nonnull(info->name);
+	ck_assert_msg(!strncmp(info->key, "lun", 3) && strstr(info->key, info->name),
+		      "key '%s' for name '%s'", info->key, info->name);
+	(*(int *)payload)++;
+	return 0;
+}
+
+/* A claim made through the backend with a name libvsm would give and no
+ * record: found by its name (the key is lun<N>/<name>), aged by its claim
+ * time, released by the repair; a claim of another name is left alone. */
+START_TEST(orphan_claims)
+{
+	char *u = uri_for("orphans", NULL), key[VSM_BACKEND_KEY_MAX], want[VSM_BACKEND_KEY_MAX];
+	vsm_backend_device_spec spec = { VSM_BACKEND_DEVICE_SPEC_VERSION, ORPHAN, 4 << 20, "raw",
+					 NULL, NULL, 0 };
+	vsm_check_opts o = VSM_CHECK_OPTS_INIT;
+	vsm_check_report *r = NULL;
+	vsm_ctx *a = ctx_on("orph", 0);
+	vsm_container *c = NULL;
+	const vsm_orphan *orph;
+	uint64_t free0 = 0, free1 = 0;
+	unsigned int fl = 0;
+	int listed = 0;
+	bk b;
+
+	ck_ok(vsm_datastore_add(a, "san", u, 0));
+	ck_ok(create1(&c, a, "san", "web", 4 << 20));
+	bk_open(&b, u);
+	bk_meta(&b);
+	ck_ok(b.ops->device_create(b.ds, &spec, key, sizeof(key), &fl));
+	snprintf(want, sizeof(want), "%s", key);
+	spec.name = "golden.raw";
+	ck_ok(b.ops->device_create(b.ds, &spec, key, sizeof(key), &fl));
+	ck_ok(b.ops->device_list(b.ds, count_devices, &listed));
+	ck_assert_int_eq(listed, 4); /* web's d0 and state area, the orphan, golden */
+
+	ck_ok(vsm_datastore_check(&r, a, "san", NULL));
+	ck_assert_uint_eq(vsm_check_report_devices(r), 4);
+	ck_assert_uint_eq(vsm_check_report_referenced(r), 2);
+	ck_assert_uint_eq(vsm_check_report_foreign(r), 1);
+	ck_assert_uint_eq(vsm_check_report_orphan_count(r), 1);
+	orph = vsm_check_report_orphan(r, 0);
+	ck_assert_str_eq(vsm_orphan_key(orph), want);
+	ck_assert_uint_eq(vsm_orphan_size(orph), 8 << 20); /* the LUN it holds */
+	ck_assert_int_ge(vsm_orphan_age(orph), 0);
+	ck_assert_int_lt(vsm_orphan_age(orph), 600);
+	ck_assert_int_eq(vsm_orphan_state_of(orph), VSM_ORPHAN_YOUNG);
+	vsm_check_report_free(r);
+
+	ck_ok(vsm_datastore_capacity(a, "san", NULL, &free0));
+	o.flags = VSM_CHECK_REPAIR;
+	o.grace_seconds = 0;
+	ck_ok(vsm_datastore_check(&r, a, "san", &o));
+	ck_assert_uint_eq(vsm_check_report_orphan_count(r), 1);
+	ck_assert_int_eq(vsm_orphan_state_of(vsm_check_report_orphan(r, 0)), VSM_ORPHAN_REMOVED);
+	vsm_check_report_free(r);
+	ck_ok(vsm_datastore_capacity(a, "san", NULL, &free1));
+	ck_assert_uint_eq(free1, free0 + (8 << 20));
+	/* Left: web's two claims and golden's. */
+	listed = 0;
+	ck_ok(b.ops->device_list(b.ds, count_devices, &listed));
+	ck_assert_int_eq(listed, 3);
+
+	ck_ok(vsm_container_destroy(c, 0));
+	ck_ok(b.ops->device_delete(b.ds, key, 0));
+	listed = 0;
+	ck_ok(b.ops->device_list(b.ds, count_devices, &listed));
+	ck_assert_int_eq(listed, 0);
+	b.ops->close(b.ds);
+	vsm_container_free(c);
+	vsm_ctx_free(a);
+	free(u);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- CHAP */
 
 START_TEST(chap_ok_and_deploy_auth)
@@ -1234,6 +1316,7 @@ static Suite *suite(void)
 	tcase_add_test(t, pool_containers);
 	tcase_add_test(t, concurrent_claims);
 	tcase_add_test(t, managed_mode);
+	tcase_add_test(t, orphan_claims);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("chap");

@@ -121,6 +121,13 @@ mk_lun 7 lease 1 16M
 mk_lun 7 lease 2 8M
 mk_lun 7 lease 3 8M
 
+mk_target 8 orphans
+mk_lun 8 orphans 1 16M
+mk_lun 8 orphans 2 8M
+mk_lun 8 orphans 3 8M
+mk_lun 8 orphans 4 8M
+mk_lun 8 orphans 5 8M
+
 export VSM_TEST_ISCSI_PORT=$PORT VSM_TEST_TGT_CPORT=$CPORT VSM_TEST_TGT_DIR=$T \
 	VSM_TEST_IQN=$IQN VSM_TEST_CLOSED_PORT
 # A port nothing listens on, for the unreachable-portal case.

@@ -4,6 +4,8 @@
 # directory and a tiny TCG domain:
 #   - vsmctl drives a container from create to a device hot-attached in
 #     the live domain and back, and a second state directory rescans it;
+#   - vsmctl datastore check finds an orphan volume, keeps it while young
+#     by the pool's timestamps and removes it once old;
 #   - test-libvirt runs its real-daemon cases (qcow2 through libvirt
 #     checked by qemu-img and virsh, block I/O, hot-attach of a qcow2
 #     overlay, events over the remote driver).
@@ -214,6 +216,26 @@ vsm container destroy gold2
 vsm container destroy gold
 virsh_u vol-info --pool vsmpool golden.raw >/dev/null || fail "destroying the clone removed the golden image"
 [ ! -e "$OPATH" ] || fail "destroy left the clone's overlay"
+
+echo "== datastore check: an orphan volume, aged by the pool's own timestamps"
+ORPH=0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9-d0.raw
+virsh_u vol-create-as vsmpool "$ORPH" 4M --format raw >/dev/null
+if vsm --json datastore check ds1 >"$T/check1.json"; then fail "check with an orphan exited 0"; fi
+python3 - "$T/check1.json" <<'PY' || fail "check of a new orphan: $(cat "$T/check1.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+o = j["orphans"]
+assert len(o) == 1 and o[0]["key"] == "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9-d0.raw", o
+# a dir pool keeps times: the age is known, so the grace period applies
+assert o[0]["state"] == "young" and o[0]["age"] is not None and 0 <= o[0]["age"] < 600, o
+assert j["foreign"] == 1 and j["referenced"] == 0, j  # golden.raw; vsm-meta is not listed
+PY
+as_user touch -d '2 hours ago' "$(virsh_u vol-path --pool vsmpool "$ORPH")"
+vsm datastore check ds1 --repair >"$T/check2.txt" || fail "repair left orphans: $(cat "$T/check2.txt")"
+grep -q "^$ORPH .* removed " "$T/check2.txt" || fail "repair output: $(cat "$T/check2.txt")"
+if virsh_u vol-info --pool vsmpool "$ORPH" >/dev/null 2>&1; then fail "orphan volume still in the pool"; fi
+virsh_u vol-info --pool vsmpool golden.raw >/dev/null || fail "the repair removed the golden image"
+virsh_u vol-info --pool vsmpool vsm-meta >/dev/null || fail "the repair removed the metadata volume"
 
 echo "== backend cases against the daemon (qcow2, block I/O, hot-attach, events)"
 as_user env LV_REAL=1 LV_CONNECT="$URI" LV_POOL=vsmpool2 LV_DOMAIN="$DOM" "$TESTBIN"

@@ -339,6 +339,94 @@ START_TEST(volumes)
 }
 END_TEST
 
+/* device_list: every volume but the metadata volume and names that are
+ * no keys, with its capacity. */
+typedef struct {
+	char names[8][64];
+	uint64_t sizes[8];
+	int64_t mtimes[8];
+	int n;
+} seen_list;
+
+static int collect(const vsm_backend_device_info *info, void *payload)
+{
+	seen_list *l = payload;
+
+	ck_assert_int_eq(info->version, VSM_BACKEND_DEVICE_INFO_VERSION);
+	ck_assert_ptr_null(info->name); /* keys are the names */
+	ck_assert_int_lt(l->n, 8);
+	snprintf(l->names[l->n], sizeof(l->names[0]), "%s", info->key);
+	l->sizes[l->n] = info->size;
+	l->mtimes[l->n] = info->mtime;
+	l->n++;
+	return 0;
+}
+
+static int stop_at_first(const vsm_backend_device_info *info, void *payload)
+{
+	(void)info;
+	(*(int *)payload)++;
+	return 42;
+}
+
+static int seen_index(const seen_list *l, const char *name)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		if (!strcmp(l->names[i], name))
+			return i;
+	return -1;
+}
+
+START_TEST(device_list)
+{
+	vsm_backend_device_spec s;
+	vsm_backend_ds *ds;
+	char key[VSM_BACKEND_KEY_MAX], dir[300], xml[300];
+	unsigned int fl;
+	seen_list l = { .n = 0 };
+	virStoragePoolPtr p;
+	virStorageVolPtr v;
+	int i, calls = 0;
+
+	snprintf(dir, sizeof(dir), "%s", tmpdir);
+	test_pool("vsmlist", "dir", dir);
+	ck_assert_rc(ds_open(&ds, "vsmlist", TEST_URI, false), 0);
+	ck_assert_rc(O->device_list(ds, collect, &l), 0);
+	ck_assert_int_eq(l.n, 0);
+	s = spec("a.raw", MiB, "raw", NULL, NULL);
+	ck_assert_rc(O->device_create(ds, &s, key, sizeof(key), &fl), 0);
+	s = spec("b.qcow2", 3 * MiB, "qcow2", NULL, NULL);
+	ck_assert_rc(O->device_create(ds, &s, key, sizeof(key), &fl), 0);
+	/* The metadata volume, and a volume someone else made with a name no
+	 * key can have. */
+	p = virStoragePoolLookupByName(tc, "vsmlist");
+	ck_assert_ptr_nonnull(p);
+	for (i = 0; i < 2; i++) {
+		snprintf(xml, sizeof(xml), "<volume><name>%s</name><capacity>1024</capacity>"
+			 "</volume>", i ? "has space" : VSM_LV_META_VOLUME);
+		v = virStorageVolCreateXML(p, xml, 0);
+		ck_assert_msg(v != NULL, "%s", virGetLastErrorMessage());
+		virStorageVolFree(v);
+	}
+	virStoragePoolFree(p);
+	ck_assert_int_eq(pool_vol_count("vsmlist"), 4);
+
+	ck_assert_rc(O->device_list(ds, collect, &l), 0);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_int_ge(seen_index(&l, "a.raw"), 0);
+	ck_assert_int_ge(seen_index(&l, "b.qcow2"), 0);
+	ck_assert_int_lt(seen_index(&l, VSM_LV_META_VOLUME), 0);
+	ck_assert_uint_eq(l.sizes[seen_index(&l, "a.raw")], MiB);
+	ck_assert_uint_eq(l.sizes[seen_index(&l, "b.qcow2")], 3 * MiB);
+	/* The callback's answer stops the listing and comes back. */
+	ck_assert_int_eq(O->device_list(ds, stop_at_first, &calls), 42);
+	ck_assert_int_eq(calls, 1);
+	O->close(ds);
+}
+END_TEST
+
 START_TEST(meta_and_block_io_errors)
 {
 	vsm_backend_bdev *b = NULL;
@@ -772,6 +860,31 @@ static int w_delete(vsm_backend_ds *ds, const char *key, unsigned int flags)
 	return rc;
 }
 
+static void wrap_init(void)
+{
+	wrap = vsm__libvirt_backend_ops;
+	wrap.scheme = "lvtest";
+	wrap.open = w_open;
+	wrap.meta_open = w_meta_open;
+	wrap.device_create = w_create;
+	wrap.device_delete = w_delete;
+}
+
+/* Container "web" with one 8 MiB raw device "root". */
+static int tu_create_one(vsm_container **out, vsm_ctx *ctx)
+{
+	vsm_device_spec root = VSM_DEVICE_SPEC_INIT;
+	const vsm_device_spec *devs[] = { &root };
+	vsm_container_opts co = VSM_CONTAINER_OPTS_INIT;
+
+	root.name = "root";
+	root.size = 8 * MiB;
+	co.devices = devs;
+	co.n_devices = 1;
+	co.flags = VSM_CONTAINER_CREATE_THIN;
+	return vsm_container_create(out, ctx, "lv1", "web", &co);
+}
+
 typedef struct {
 	pthread_mutex_t lock;
 	int changed;
@@ -819,12 +932,7 @@ START_TEST(container_api)
 	uint64_t total = 0, avail = 0;
 	int i, seen;
 
-	wrap = vsm__libvirt_backend_ops;
-	wrap.scheme = "lvtest";
-	wrap.open = w_open;
-	wrap.meta_open = w_meta_open;
-	wrap.device_create = w_create;
-	wrap.device_delete = w_delete;
+	wrap_init();
 	snprintf(pooldir, sizeof(pooldir), "%s", tmpdir);
 	test_pool("vsmtp", "dir", pooldir);
 	snprintf(uri, sizeof(uri), "lvtest:///vsmtp?connect=%s", TEST_URI);
@@ -893,6 +1001,74 @@ START_TEST(container_api)
 	vsm_container_free(c);
 	c = NULL;
 	ck_assert_rc(vsm_container_lookup(&c, ctx, "lv1", "web"), -VSM_ENOTFOUND);
+	vsm_ctx_free(ctx);
+}
+END_TEST
+
+#define ORPHAN "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9-d0.raw"
+
+/* vsm_datastore_check on a pool: an orphan volume made through the
+ * backend with a name libvsm would give, next to a container's volumes
+ * and a user's volume. The test driver keeps no timestamps, so ages are
+ * unknown: kept under any grace, removed with none. */
+START_TEST(orphans)
+{
+	vsm_check_opts o = VSM_CHECK_OPTS_INIT;
+	vsm_check_report *r = NULL;
+	vsm_backend_device_spec s;
+	vsm_backend_ds *raw;
+	vsm_container *c = NULL;
+	char uri[400], key[VSM_BACKEND_KEY_MAX];
+	unsigned int fl;
+	vsm_ctx *ctx;
+	const vsm_orphan *orph;
+
+	wrap_init();
+	test_pool("vsmtp", "dir", tmpdir);
+	snprintf(uri, sizeof(uri), "lvtest:///vsmtp?connect=%s", TEST_URI);
+	ctx = ctx_new("state1");
+	ck_assert_rc(vsm_datastore_add(ctx, "lv1", uri, 0), 0);
+	ck_assert_rc(tu_create_one(&c, ctx), 0);
+
+	ck_assert_rc(ds_open(&raw, "vsmtp", TEST_URI, false), 0);
+	s = spec(ORPHAN, MiB, "raw", NULL, NULL);
+	ck_assert_rc(O->device_create(raw, &s, key, sizeof(key), &fl), 0);
+	s = spec("golden.raw", MiB, "raw", NULL, NULL);
+	ck_assert_rc(O->device_create(raw, &s, key, sizeof(key), &fl), 0);
+	O->close(raw);
+
+	ck_assert_rc(vsm_datastore_check(&r, ctx, "lv1", NULL), 0);
+	ck_assert_uint_eq(vsm_check_report_devices(r), 4); /* root, state, orphan, golden */
+	ck_assert_uint_eq(vsm_check_report_referenced(r), 2);
+	ck_assert_uint_eq(vsm_check_report_foreign(r), 1);
+	ck_assert_uint_eq(vsm_check_report_orphan_count(r), 1);
+	orph = vsm_check_report_orphan(r, 0);
+	ck_assert_str_eq(vsm_orphan_key(orph), ORPHAN);
+	ck_assert_uint_eq(vsm_orphan_size(orph), MiB);
+	ck_assert_int_eq(vsm_orphan_age(orph), -1);
+	ck_assert_int_eq(vsm_orphan_state_of(orph), VSM_ORPHAN_YOUNG);
+	vsm_check_report_free(r);
+
+	o.flags = VSM_CHECK_REPAIR;
+	ck_assert_rc(vsm_datastore_check(&r, ctx, "lv1", &o), 0);
+	ck_assert_int_eq(vsm_orphan_state_of(vsm_check_report_orphan(r, 0)), VSM_ORPHAN_YOUNG);
+	vsm_check_report_free(r);
+	ck_assert(vol_exists("vsmtp", ORPHAN));
+
+	o.grace_seconds = 0;
+	ck_assert_rc(vsm_datastore_check(&r, ctx, "lv1", &o), 0);
+	ck_assert_uint_eq(vsm_check_report_orphan_count(r), 1);
+	ck_assert_int_eq(vsm_orphan_state_of(vsm_check_report_orphan(r, 0)), VSM_ORPHAN_REMOVED);
+	ck_assert_uint_eq(vsm_check_report_remaining(r), 0);
+	vsm_check_report_free(r);
+	ck_assert(!vol_exists("vsmtp", ORPHAN));
+	ck_assert(vol_exists("vsmtp", "golden.raw"));
+	ck_assert(vol_exists("vsmtp", VSM_LV_META_VOLUME));
+	ck_assert(vol_exists("vsmtp", vsm_device_key(vsm_container_device(c, 0))));
+	ck_assert_int_eq(pool_vol_count("vsmtp"), 4); /* meta, root, state, golden */
+
+	ck_assert_rc(vsm_container_destroy(c, 0), 0);
+	vsm_container_free(c);
 	vsm_ctx_free(ctx);
 }
 END_TEST
@@ -1115,6 +1291,7 @@ static Suite *test_driver_suite(void)
 	tcase_add_test(t, open_errors);
 	tcase_add_test(t, capacity);
 	tcase_add_test(t, volumes);
+	tcase_add_test(t, device_list);
 	tcase_add_test(t, meta_and_block_io_errors);
 	tcase_add_test(t, deploy_xml);
 	tcase_add_test(t, deploy_network_pool);
@@ -1124,6 +1301,7 @@ static Suite *test_driver_suite(void)
 	tcase_add_test(t, host_other_connection);
 	tcase_add_test(t, events);
 	tcase_add_test(t, container_api);
+	tcase_add_test(t, orphans);
 	suite_add_tcase(s, t);
 	return s;
 }
