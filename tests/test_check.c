@@ -69,7 +69,7 @@ static bool present(const char *name)
 static void backend_device(const char *name, uint64_t size)
 {
 	vsm_backend_open_args args = { VSM_BACKEND_OPEN_ARGS_VERSION, "raw-access", NULL, NULL,
-				       NULL };
+				       NULL, 0 };
 	vsm_backend_device_spec spec = { VSM_BACKEND_DEVICE_SPEC_VERSION, name, size, "raw",
 					 NULL, NULL, 0 };
 	const struct vsm_backend_ops *O = &vsm__file_backend_ops;
