@@ -9,7 +9,7 @@
 
 #include "bdev.h"
 #include "ctx.h"
-#include "dslock.h"
+#include "lease/dslock.h"
 #include "lease/lease.h"
 
 struct vsm_datastore {

@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "ctx.h"
-#include "dslock.h"
+#include "lease/dslock.h"
 #include "lease/lease.h"
 
 #define READ_TRIES 50
@@ -582,14 +582,13 @@ int vsm__ds_change_begin(vsm_ctx *ctx, vsm_dstore *ds)
 
 	if (ds->lock_depth++ > 0)
 		return 0;
-	if (!ds->lock && (rc = vsm__dslock_open(&ds->lock, ds->meta, ctx->state_dir,
-						ds->name)) < 0)
+	if (!ds->lock && (rc = vsm__dslock_open(&ds->lock, ds, ctx->state_dir)) < 0)
 		goto fail;
-	if (!vsm_bdev_has_compare_and_write(ds->meta->bdev) && !ds->warned_no_caw) {
+	if (!ds->lease && !ds->warned_no_caw) {
 		ds->warned_no_caw = true;
-		vsm__log(ctx, VSM_LOG_WARN, "datastore '%s': backend '%s' has no compare-and-"
-			 "write; metadata changes are serialised among the processes of this "
-			 "host only", ds->name, ds->be->ops.scheme);
+		vsm__log(ctx, VSM_LOG_WARN, "datastore '%s': no lease area open; metadata "
+			 "changes are serialised among the processes of this host only",
+			 ds->name);
 	}
 	if ((rc = vsm__dslock_acquire(ds->lock)) < 0)
 		goto fail;

@@ -7,8 +7,15 @@
  * destroyed: nothing lost, nothing twice, no device left without a record.
  *
  * VSM_TEST_ROUNDS and VSM_TEST_NAMES scale it (defaults 20 and 200).
+ * tests/iscsi/concurrent-run.sh runs it against an iSCSI target with each
+ * process in a network namespace of its own: VSM_TEST_URI_<p> is the
+ * datastore as process p reaches it, VSM_TEST_NETNS_<p> its namespace
+ * (VSM_TEST_NETNS_CHECK for the checks), and orphans are counted with
+ * vsm_datastore_check instead of in the directory.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +31,33 @@ static int env_int(const char *name, int dflt)
 	const char *v = getenv(name);
 
 	return v && atoi(v) > 0 ? atoi(v) : dflt;
+}
+
+/* Enter the network namespace the environment names for @who, if any. */
+static int enter_netns(const char *who)
+{
+	char var[64], path[256];
+	const char *ns;
+	int fd, rc;
+
+	snprintf(var, sizeof(var), "VSM_TEST_NETNS_%s", who);
+	if (!(ns = getenv(var)))
+		return 0;
+	snprintf(path, sizeof(path), "/var/run/netns/%s", ns);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	rc = setns(fd, CLONE_NEWNET);
+	close(fd);
+	return rc < 0 ? -errno : 0;
+}
+
+/* The datastore's URI as process @who reaches it. */
+static const char *uri_for(const char *who, const char *dflt)
+{
+	char var[64];
+
+	snprintf(var, sizeof(var), "VSM_TEST_URI_%s", who);
+	return getenv(var) ? getenv(var) : dflt;
 }
 
 /* One expected container: name and how many times it must be listed. */
@@ -78,6 +112,7 @@ static int by_str(const void *a, const void *b)
 static int child(const char *state, const char *out, const char *prefix, int names,
 		 int seed, int done_fd, int go_fd)
 {
+	char who[16];
 	vsm_ctx_opts o = VSM_CTX_OPTS_INIT;
 	vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
 	const vsm_device_spec *devs[1] = { &d };
@@ -89,6 +124,12 @@ static int child(const char *state, const char *out, const char *prefix, int nam
 
 	if (!f)
 		return 2;
+	snprintf(who, sizeof(who), "%d", seed);
+	if ((rc = enter_netns(who)) < 0) {
+		fprintf(f, "E netns %d\n", rc);
+		fclose(f);
+		return 1;
+	}
 	o.state_dir = state;
 	if ((rc = vsm_ctx_open(&ctx, &o)) < 0) {
 		fprintf(f, "E open %d %s\n", rc, vsm_error_last()->message);
@@ -97,6 +138,7 @@ static int child(const char *state, const char *out, const char *prefix, int nam
 	}
 	d.name = "root";
 	d.size = 1 << 20;
+	co.state_size = 1 << 20;
 	co.devices = devs;
 	co.n_devices = 1;
 	co.flags = VSM_CONTAINER_CREATE_THIN;
@@ -152,6 +194,9 @@ static void run(const scenario *sc)
 	name_set expect = {0};
 	int r, p, lost_total = 0, dup_total = 0, orphan_total = 0;
 
+	/* Check's own process for this test: checks run where CHECK says. */
+	ck_assert_int_eq(enter_netns("CHECK"), 0);
+
 	for (p = 0; p < sc->procs; p++) {
 		char sub[32];
 		vsm_ctx *ctx;
@@ -160,9 +205,28 @@ static void run(const scenario *sc)
 		states[p] = sc->shared_state && p ? strdup(states[0]) : tu_dir(sub);
 		ck_assert(asprintf(&res[p], "%s/result", states[p]) > 0);
 		if (p == 0 || !sc->shared_state) {
-			ctx = tu_ctx(states[p]);
-			ck_vsm(vsm_datastore_add(ctx, "ds", uri, 0));
-			vsm_ctx_free(ctx);
+			char who[16];
+			pid_t pid;
+			int st = 0;
+
+			/* In the process's own namespace, as its host sees it. */
+			snprintf(who, sizeof(who), "%d", p);
+			if ((pid = fork()) == 0) {
+				vsm_ctx_opts o = VSM_CTX_OPTS_INIT;
+
+				o.state_dir = states[p];
+				if (enter_netns(who) < 0 || vsm_ctx_open(&ctx, &o) < 0 ||
+				    vsm_datastore_add(ctx, "ds", uri_for(who, uri),
+						      VSM_DATASTORE_ADD_CREATE) < 0) {
+					fprintf(stderr, "datastore add: %s\n",
+						vsm_error_last() ? vsm_error_last()->message : "?");
+					_exit(1);
+				}
+				vsm_ctx_free(ctx);
+				_exit(0);
+			}
+			ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+			ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "datastore add failed");
 		}
 	}
 	for (r = 0; r < rounds; r++) {
@@ -258,7 +322,7 @@ static void run(const scenario *sc)
 		snprintf(sub, sizeof(sub), "fresh%d", r);
 		fresh = tu_dir(sub);
 		ctx = tu_ctx(fresh);
-		ck_vsm(vsm_datastore_add(ctx, "ds", uri, 0));
+		ck_vsm(vsm_datastore_add(ctx, "ds", uri_for("CHECK", uri), 0));
 		ck_vsm(vsm_container_list(&list, &n, ctx, "ds"));
 		qsort(expect.names, expect.n, sizeof(char *), by_str);
 		{
@@ -286,12 +350,25 @@ static void run(const scenario *sc)
 			}
 		}
 		vsm_container_list_free(list, n);
+		/* Devices no record names: on a directory, counted as files (each
+		 * container has its root device and its state area); elsewhere
+		 * by the datastore check, with no grace. */
+		if (!getenv("VSM_TEST_URI_CHECK")) {
+			files = tu_count_files(ds);
+			orphan_total += files - 2 * (int)expect.n;
+		} else {
+			vsm_check_opts co = VSM_CHECK_OPTS_INIT;
+			vsm_check_report *rep = NULL;
+
+			co.grace_seconds = 0;
+			ck_vsm(vsm_datastore_check(&rep, ctx, "ds", &co));
+			files = (int)vsm_check_report_devices(rep);
+			orphan_total += (int)vsm_check_report_orphan_count(rep);
+			vsm_check_report_free(rep);
+		}
 		vsm_ctx_free(ctx);
 		tu_rmrf(fresh);
 		free(fresh);
-		/* Each container has its root device and its state area. */
-		files = tu_count_files(ds);
-		orphan_total += files - 2 * (int)expect.n;
 		lost_total += lost;
 		dup_total += dup;
 		printf("%s round %d: %zu containers expected, lost %d, duplicated %d, "
@@ -303,6 +380,24 @@ static void run(const scenario *sc)
 	ck_assert_int_eq(lost_total, 0);
 	ck_assert_int_eq(dup_total, 0);
 	ck_assert_int_eq(orphan_total, 0);
+	/* Leave the datastore empty for the next scenario (an iSCSI target
+	 * has a few hundred LUNs, not more). */
+	if (getenv("VSM_TEST_URI_CHECK")) {
+		char *st = tu_dir("cleanup");
+		vsm_ctx *ctx = tu_ctx(st);
+		size_t i;
+
+		ck_vsm(vsm_datastore_add(ctx, "ds", uri_for("CHECK", uri), 0));
+		for (i = 0; i < expect.n; i++) {
+			vsm_container *c = NULL;
+
+			ck_vsm(vsm_container_lookup(&c, ctx, "ds", expect.names[i]));
+			ck_vsm(vsm_container_destroy(c, 0));
+			vsm_container_free(c);
+		}
+		vsm_ctx_free(ctx);
+		free(st);
+	}
 	set_free(&expect);
 	for (p = 0; p < sc->procs; p++) {
 		free(states[p]);
@@ -347,14 +442,22 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("concurrency");
-	TCase *tc = tcase_create("concurrency");
+	struct { const char *name; const TTest *test; } cases[] = {
+		{ "distinct", two_hosts_distinct_names },
+		{ "same", two_hosts_same_names },
+		{ "four", four_processes_one_host },
+		{ "four-same", four_processes_same_names },
+	};
+	size_t i;
 
-	tcase_add_unchecked_fixture(tc, tu_root_setup, tu_root_teardown);
-	tcase_set_timeout(tc, 900);
-	tcase_add_test(tc, two_hosts_distinct_names);
-	tcase_add_test(tc, two_hosts_same_names);
-	tcase_add_test(tc, four_processes_one_host);
-	tcase_add_test(tc, four_processes_same_names);
-	suite_add_tcase(s, tc);
+	/* One case each, so that CK_RUN_CASE can pick scenarios. */
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+
+		tcase_add_unchecked_fixture(tc, tu_root_setup, tu_root_teardown);
+		tcase_set_timeout(tc, 900);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
 	return tu_run(s);
 }

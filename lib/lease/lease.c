@@ -1267,6 +1267,89 @@ int vsm__lease_acquire(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, const 
 	return rc;
 }
 
+/* ------------------------------------------- the metadata lock, plainly */
+
+/*
+ * On a datastore without compare-and-write the metadata lock
+ * (lib/dslock.c) is a register decided by Disk Paxos over lease area 0's
+ * ballot sectors, which no container lease uses. Each state directory
+ * takes part through a heartbeat slot of its own (named after its node
+ * id), so each ballot sector keeps a single writer: processes of one
+ * state directory take turns under their local lock first.
+ */
+bool vsm__lease_plain(const vsm_dstore *ds)
+{
+	return ds->lease && ds->lease->plain;
+}
+
+uint32_t vsm__lease_timeout_ms(const vsm_dstore *ds)
+{
+	return ds->lease ? ds->lease->timeout : ds->meta->geom.lease_timeout_ms;
+}
+
+int vsm__lease_lock_read(vsm_dstore *ds, vsm__lease_lockval *out)
+{
+	vsm_lease_ds *l = ds->lease;
+	vsm_lv cur;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!l)
+		return vsm_err(VSM_ENOTSUP, "datastore '%s' has no lease area open", ds->name);
+	pthread_mutex_lock(&l->mgr->lock);
+	rc = lease_read(l, 0, &cur, NULL, NULL);
+	pthread_mutex_unlock(&l->mgr->lock);
+	if (rc < 0)
+		return rc;
+	out->lver = cur.lver;
+	out->held = cur.lver && !(cur.flags & LV_FREE);
+	out->slot = cur.owner_slot;
+	out->gen = cur.owner_gen;
+	snprintf(out->node, sizeof(out->node), "%s", cur.owner);
+	return 0;
+}
+
+int vsm__lease_lock_propose(vsm_dstore *ds, const char *node, const vsm__lease_lockval *cur,
+			    bool take, bool *same_node)
+{
+	vsm_lease_ds *l = ds->lease;
+	char name[LS_NAME_MAX + 1];
+	vsm_lv prop, dec, chosen;
+	lease_hb *me = NULL;
+	struct timespec ts;
+	int rc;
+
+	if (!l)
+		return vsm_err(VSM_ENOTSUP, "datastore '%s' has no lease area open", ds->name);
+	snprintf(name, sizeof(name), "node-%s", node);
+	pthread_mutex_lock(&l->mgr->lock);
+	if ((rc = hb_join(l, name, &me)) < 0)
+		goto out;
+	if (same_node)
+		*same_node = cur->held && cur->slot == me->slot && cur->gen == me->gen;
+	memset(&dec, 0, sizeof(dec));
+	if ((rc = lease_read(l, 0, &dec, NULL, NULL)) < 0)
+		goto out;
+	if (dec.lver != cur->lver) {
+		rc = -VSM_EMISMATCH;
+		goto out;
+	}
+	memset(&prop, 0, sizeof(prop));
+	prop.lver = cur->lver + 1;
+	prop.flags = take ? 0 : LV_FREE;
+	prop.owner_slot = me->slot;
+	prop.owner_gen = me->gen;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	prop.since_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	snprintf(prop.owner, sizeof(prop.owner), "%s", name);
+	rc = paxos(l, 0, me, prop.lver, &prop, &dec, &chosen);
+	if (rc == PX_AGAIN || (rc == PX_OK && !lv_same(&chosen, &prop)))
+		rc = -VSM_EMISMATCH;
+out:
+	pthread_mutex_unlock(&l->mgr->lock);
+	return rc;
+}
+
 int vsm__lease_release(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r)
 {
 	vsm_lease_ds *l = ds->lease;

@@ -68,4 +68,25 @@ int vsm__lease_release(struct vsm_ctx *ctx, struct vsm_dstore *ds,
 int vsm__lease_fence(struct vsm_ctx *ctx, struct vsm_dstore *ds,
 		     const struct vsm_record *cur, uint64_t *lver);
 
+/* The metadata lock's register on a datastore without compare-and-write
+ * (lib/dslock.c): lease area 0, decided by Disk Paxos. */
+typedef struct {
+	uint64_t lver;      /* instance of the value in force (0: never used) */
+	bool held;
+	uint32_t slot;      /* heartbeat slot of the holding state directory */
+	uint64_t gen;
+	char node[65];
+} vsm__lease_lockval;
+
+/* True when the datastore's leases use the plain (Disk Paxos) protocol. */
+bool vsm__lease_plain(const struct vsm_dstore *ds);
+/* The lease timeout in force on the datastore (its lease area header). */
+uint32_t vsm__lease_timeout_ms(const struct vsm_dstore *ds);
+int vsm__lease_lock_read(struct vsm_dstore *ds, vsm__lease_lockval *out);
+/* Propose the next value after @cur: held by @node (@take) or free.
+ * 0 when ours was chosen, -VSM_EMISMATCH when another value was.
+ * *@same_node: @cur is held by this state directory's own slot. */
+int vsm__lease_lock_propose(struct vsm_dstore *ds, const char *node,
+			    const vsm__lease_lockval *cur, bool take, bool *same_node);
+
 #endif /* VSM_LEASE_INT_H */

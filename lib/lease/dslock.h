@@ -9,11 +9,12 @@
 
 #include "meta.h"
 
+struct vsm_dstore;
 typedef struct vsm_dslock vsm_dslock;
 
-/* @state_dir holds the host's node id and the local lock files. */
-int vsm__dslock_open(vsm_dslock **out, vsm_meta *m, const char *state_dir,
-		     const char *ds_name);
+/* @state_dir holds the host's node id and the local lock files. The
+ * datastore's lease area must be open (its protocol picks the lock's). */
+int vsm__dslock_open(vsm_dslock **out, struct vsm_dstore *ds, const char *state_dir);
 void vsm__dslock_close(vsm_dslock *l);
 
 /* Wait for the lock (a holder whose lock stood still for the timeout is

@@ -11,9 +11,10 @@
  *   the lock (the delta-lease rule of doc/leases.md). The holder acts only
  *   until (start of its last successful compare-and-write) + T - T/16.
  *
- * A backend without compare-and-write gets only the first level: changes
- * from processes of one host are serialised, changes from two hosts are
- * not (doc/leases.md says so, and the datastore logs it once).
+ * On a datastore whose leases use the plain protocol (no compare-and-write)
+ * the second level is a register decided by Disk Paxos (lib/lease/lease.c,
+ * vsm__lease_lock_*), with the same holder rules; its value's instance
+ * number plays the counter's part.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,8 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dslock.h"
-#include "internal.h"
+#include "ctx.h"
+#include "lease/dslock.h"
+#include "lease/lease.h"
 
 #define LOCK_MAGIC "VSMDL001"
 #define LOCK_CRC_OFF 508
@@ -34,6 +36,10 @@
 
 struct vsm_dslock {
 	vsm_meta *m;
+	vsm_dstore *ds;
+	bool plain;          /* Disk Paxos register instead of the sector */
+	uint64_t lver;       /* plain: instance of our value while held */
+	char node_name[VSM_UUID_STRLEN + 8];
 	char *ds_name;
 	char node[VSM_UUID_STRLEN + 1];
 	char host[64];
@@ -94,9 +100,10 @@ static int node_id(const char *state_dir, char out[VSM_UUID_STRLEN + 1])
 	return 0;
 }
 
-int vsm__dslock_open(vsm_dslock **out, vsm_meta *m, const char *state_dir,
-		     const char *ds_name)
+int vsm__dslock_open(vsm_dslock **out, vsm_dstore *ds, const char *state_dir)
 {
+	vsm_meta *m = ds->meta;
+	const char *ds_name = ds->name;
 	char path[4096];
 	vsm_dslock *l;
 	int rc;
@@ -105,8 +112,10 @@ int vsm__dslock_open(vsm_dslock **out, vsm_meta *m, const char *state_dir,
 		return -VSM_ENOMEM;
 	l->local_fd = -1;
 	l->m = m;
-	l->caw = vsm_bdev_has_compare_and_write(m->bdev);
-	l->timeout_ms = m->geom.lease_timeout_ms;
+	l->ds = ds;
+	l->plain = vsm__lease_plain(ds);
+	l->caw = !l->plain && vsm_bdev_has_compare_and_write(m->bdev);
+	l->timeout_ms = vsm__lease_timeout_ms(ds);
 	l->len = m->geom.lease_block;
 	l->seed = (unsigned int)(getpid() ^ mono_ms());
 	if (gethostname(l->host, sizeof(l->host) - 1) < 0)
@@ -117,6 +126,7 @@ int vsm__dslock_open(vsm_dslock **out, vsm_meta *m, const char *state_dir,
 	}
 	if ((rc = node_id(state_dir, l->node)) < 0)
 		goto fail;
+	snprintf(l->node_name, sizeof(l->node_name), "node-%s", l->node);
 	snprintf(path, sizeof(path), "%s/locks", state_dir);
 	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
 		rc = vsm_err(VSM_EIO, "cannot make '%s': %s", path, strerror(errno));
@@ -231,6 +241,71 @@ static int busy_error(vsm_dslock *l, const lock_value *v)
 		       l->ds_name, v->host, v->pid, MAX_WAIT_MS / 1000);
 }
 
+/* The plain path: watch the register's instance as the sector's bytes. */
+static int plain_acquire(vsm_dslock *l)
+{
+	int64_t first_seen = 0, begin = mono_ms();
+	uint64_t seen = UINT64_MAX;
+	long backoff = 500;
+	vsm__lease_lockval cur;
+	int rc;
+
+	for (;;) {
+		int64_t t0 = mono_ms(), t1, start;
+
+		if ((rc = vsm__lease_lock_read(l->ds, &cur)) < 0)
+			return rc;
+		t1 = mono_ms();
+		if (cur.held && strcmp(cur.node, l->node_name) != 0) {
+			if (cur.lver != seen) {
+				seen = cur.lver;
+				first_seen = t1;
+				goto wait;
+			}
+			if (t0 - first_seen < l->timeout_ms)
+				goto wait;
+		}
+		start = mono_ms();
+		rc = vsm__lease_lock_propose(l->ds, l->node, &cur, true, NULL);
+		if (rc == 0) {
+			l->lver = cur.lver + 1;
+			l->deadline = start + l->timeout_ms - l->timeout_ms / 16;
+			return 0;
+		}
+		if (rc != -VSM_EMISMATCH)
+			return rc;
+		vsm__error_reset();
+		continue;
+wait:
+		if (mono_ms() - begin > MAX_WAIT_MS)
+			return vsm_err(VSM_EBUSY, "datastore '%s': metadata lock is held by '%s' and "
+				       "keeps changing hands; gave up after %d s", l->ds_name,
+				       cur.node, MAX_WAIT_MS / 1000);
+		sleep_us(backoff / 2 + rand_r(&l->seed) % (backoff + 1));
+		if (backoff < 20000)
+			backoff += backoff / 2;
+	}
+}
+
+/* Replace our value (instance l->lver) by the next: still held, or free. */
+static int plain_next(vsm_dslock *l, bool take)
+{
+	vsm__lease_lockval cur;
+	int64_t start = mono_ms();
+	int rc;
+
+	memset(&cur, 0, sizeof(cur));
+	cur.lver = l->lver;
+	cur.held = true;
+	snprintf(cur.node, sizeof(cur.node), "%s", l->node_name);
+	rc = vsm__lease_lock_propose(l->ds, l->node, &cur, take, NULL);
+	if (rc == 0) {
+		l->lver++;
+		l->deadline = start + l->timeout_ms - l->timeout_ms / 16;
+	}
+	return rc;
+}
+
 int vsm__dslock_acquire(vsm_dslock *l)
 {
 	uint8_t *cur = NULL, *seen = NULL;
@@ -241,6 +316,11 @@ int vsm__dslock_acquire(vsm_dslock *l)
 
 	if ((rc = local_lock(l, F_WRLCK)) < 0)
 		return rc;
+	if (l->plain) {
+		if ((rc = plain_acquire(l)) < 0)
+			local_lock(l, F_UNLCK);
+		return rc;
+	}
 	if (!l->caw) {
 		l->deadline = INT64_MAX;
 		return 0;
@@ -299,7 +379,7 @@ int vsm__dslock_check(vsm_dslock *l)
 	int64_t now = mono_ms();
 	int rc;
 
-	if (!l->caw)
+	if (!l->caw && !l->plain)
 		return 0;
 	/* Renew well before the deadline, so that a long change (a record
 	 * continued over many slots) never runs into it. */
@@ -308,7 +388,7 @@ int vsm__dslock_check(vsm_dslock *l)
 	if (now >= l->deadline)
 		return vsm_err(VSM_ESTALE, "datastore '%s': held the metadata lock past its "
 			       "deadline; it may have been broken", l->ds_name);
-	rc = take(l, l->mine);
+	rc = l->plain ? plain_next(l, true) : take(l, l->mine);
 	if (rc == -VSM_EMISMATCH)
 		return vsm_err(VSM_ESTALE, "datastore '%s': the metadata lock was broken by "
 			       "another host", l->ds_name);
@@ -319,7 +399,14 @@ void vsm__dslock_release(vsm_dslock *l)
 {
 	uint8_t *free_v;
 
-	if (l->caw && (free_v = vsm__calloc(1, l->len))) {
+	if (l->plain) {
+		vsm__saved_error saved;
+
+		/* Not ours any more (broken): nothing to give back. */
+		vsm__error_save(&saved);
+		plain_next(l, false);
+		vsm__error_restore(&saved);
+	} else if (l->caw && (free_v = vsm__calloc(1, l->len))) {
 		vsm__saved_error saved;
 
 		vsm__error_save(&saved);
