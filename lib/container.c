@@ -14,16 +14,37 @@
 
 #define DEFAULT_STATE_SIZE (4u << 20)
 
+/* What a handle hands out through its getters. A call that updates the
+ * handle (attach, deploy, refresh, a checkpoint, ...) swaps in new state
+ * but never frees anything a getter returned: strings are interned in
+ * the handle (an unchanged value keeps its pointer, a new one is added),
+ * and device and locator objects are kept, so that a caller may hold
+ * them, and pass them back into calls on the same handle, until the
+ * handle is freed. A handle grows only by the distinct values it has
+ * seen (new keys after a checkpoint, a new locator per deployment). */
 struct vsm_device {
-	const vsm_rec_device *rec; /* points into the handle's record */
-	vsm_locator *loc;          /* NULL unless deployed */
+	const char *name; /* interned in the handle */
+	const char *key;  /* interned in the handle */
+	uint64_t size;
+	int format;
+	const vsm_locator *loc; /* NULL unless deployed; owned by the handle */
 };
 
 struct vsm_container {
 	vsm_ctx *ctx;
 	char *datastore;
-	vsm_record *rec;
-	vsm_device *devs;
+	vsm_record *rec;     /* current record; internal, never handed out */
+	/* The getters' view of @rec. */
+	const char *name, *uuid, *host;
+	vsm_device **devs;   /* current devices, in record order */
+	size_t n_devs;
+	/* Everything ever handed out, freed with the handle. */
+	char **strs;
+	size_t n_strs, cap_strs;
+	vsm_locator **locs;
+	size_t n_locs, cap_locs;
+	vsm_device **all;
+	size_t n_all, cap_all;
 };
 
 /* --- handles --- */
@@ -53,48 +74,147 @@ static vsm_locator *locator_from(const vsm_rec_deploy *d)
 	return loc;
 }
 
-static void devs_free(vsm_container *c)
+/* @v (of *@cap elements of @elem bytes) with room for element @n. */
+static void *room(void *v, size_t n, size_t *cap, size_t elem)
 {
-	size_t i;
+	size_t want = *cap ? 2 * *cap : 8;
+	void *p;
 
-	if (!c->devs)
-		return;
-	for (i = 0; c->rec && i < c->rec->n_devices; i++)
-		locator_free(c->devs[i].loc);
-	free(c->devs);
-	c->devs = NULL;
+	if (n < *cap)
+		return v;
+	if (!(p = realloc(v, want * elem))) {
+		vsm_err(VSM_ENOMEM, "out of memory");
+		return NULL;
+	}
+	*cap = want;
+	return p;
 }
 
-/* Replace the handle's record with a copy of @r. */
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The handle's copy of @s (NULL for NULL): found, or made and kept. */
+static int intern(vsm_container *c, const char *s, const char **out)
+{
+	char *copy, **v;
+	size_t i;
+
+	*out = NULL;
+	if (!s)
+		return 0;
+	for (i = 0; i < c->n_strs; i++)
+		if (!strcmp(c->strs[i], s)) {
+			*out = c->strs[i];
+			return 0;
+		}
+	if (!(v = room(c->strs, c->n_strs, &c->cap_strs, sizeof(*v))))
+		return -VSM_ENOMEM;
+	c->strs = v;
+	if (!(copy = vsm__strdup(s)))
+		return -VSM_ENOMEM;
+	*out = c->strs[c->n_strs++] = copy;
+	return 0;
+}
+
+/* The handle's locator for deployment @d (NULL for NULL), likewise. */
+static int intern_locator(vsm_container *c, const vsm_rec_deploy *d, const vsm_locator **out)
+{
+	vsm_locator *loc, **v;
+	size_t i;
+
+	*out = NULL;
+	if (!d)
+		return 0;
+	for (i = 0; i < c->n_locs; i++) {
+		loc = c->locs[i];
+		if (str_eq(loc->uri, d->uri) && str_eq(loc->path, d->path) &&
+		    str_eq(loc->xml, d->xml) && str_eq(loc->host, d->host)) {
+			*out = loc;
+			return 0;
+		}
+	}
+	if (!(v = room(c->locs, c->n_locs, &c->cap_locs, sizeof(*v))))
+		return -VSM_ENOMEM;
+	c->locs = v;
+	if (!(loc = locator_from(d)))
+		return -VSM_ENOMEM;
+	*out = c->locs[c->n_locs++] = loc;
+	return 0;
+}
+
+/* The handle's device object named @name, made if it has none. */
+static int device_obj(vsm_container *c, const char *name, vsm_device **out)
+{
+	vsm_device *d, **v;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < c->n_all; i++)
+		if (!strcmp(c->all[i]->name, name)) {
+			*out = c->all[i];
+			return 0;
+		}
+	if (!(v = room(c->all, c->n_all, &c->cap_all, sizeof(*v))))
+		return -VSM_ENOMEM;
+	c->all = v;
+	if (!(d = vsm__calloc(1, sizeof(*d))))
+		return -VSM_ENOMEM;
+	if ((rc = intern(c, name, &d->name)) < 0) {
+		free(d);
+		return rc;
+	}
+	*out = c->all[c->n_all++] = d;
+	return 0;
+}
+
+/* Make a copy of @r the handle's state. Either all of it is swapped in
+ * or, on failure, the handle reads as before. */
 static int handle_set(vsm_container *c, const vsm_record *r)
 {
 	vsm_record *copy = vsm_record_dup(r);
-	vsm_device *devs;
+	const char *name = NULL, *uuid = NULL, *host = NULL;
+	vsm_device **devs = NULL, *vals = NULL;
 	size_t i;
+	int rc = -VSM_ENOMEM;
 
 	if (!copy)
 		return -VSM_ENOMEM;
-	if (!(devs = vsm__calloc(copy->n_devices, sizeof(*devs)))) {
-		vsm_record_free(copy);
-		return -VSM_ENOMEM;
-	}
+	if ((copy->n_devices && (!(devs = vsm__calloc(copy->n_devices, sizeof(*devs))) ||
+				 !(vals = vsm__calloc(copy->n_devices, sizeof(*vals))))) ||
+	    (rc = intern(c, copy->name, &name)) < 0 || (rc = intern(c, copy->uuid, &uuid)) < 0 ||
+	    (rc = intern(c, copy->attached_host, &host)) < 0)
+		goto fail;
 	for (i = 0; i < copy->n_devices; i++) {
-		const vsm_rec_deploy *d = vsm_record_deploy(copy, copy->devices[i].name);
+		const vsm_rec_device *rd = &copy->devices[i];
 
-		devs[i].rec = &copy->devices[i];
-		if (d && !(devs[i].loc = locator_from(d))) {
-			while (i-- > 0)
-				locator_free(devs[i].loc);
-			free(devs);
-			vsm_record_free(copy);
-			return -VSM_ENOMEM;
-		}
+		if ((rc = device_obj(c, rd->name, &devs[i])) < 0 ||
+		    (rc = intern(c, rd->key, &vals[i].key)) < 0 ||
+		    (rc = intern_locator(c, vsm_record_deploy(copy, rd->name), &vals[i].loc)) < 0)
+			goto fail;
+		vals[i].name = devs[i]->name;
+		vals[i].size = rd->size;
+		vals[i].format = rd->format;
 	}
-	devs_free(c);
+	/* Nothing can fail from here on. */
+	for (i = 0; i < copy->n_devices; i++)
+		*devs[i] = vals[i];
+	free(vals);
+	free(c->devs);
 	vsm_record_free(c->rec);
 	c->rec = copy;
 	c->devs = devs;
+	c->n_devs = copy->n_devices;
+	c->name = name;
+	c->uuid = uuid;
+	c->host = host;
 	return 0;
+fail:
+	free(vals);
+	free(devs);
+	vsm_record_free(copy);
+	return rc;
 }
 
 static int handle_new(vsm_container **out, vsm_ctx *ctx, const char *datastore,
@@ -116,9 +236,20 @@ static int handle_new(vsm_container **out, vsm_ctx *ctx, const char *datastore,
 
 VSM_API void vsm_container_free(vsm_container *c)
 {
+	size_t i;
+
 	if (!c)
 		return;
-	devs_free(c);
+	for (i = 0; i < c->n_all; i++)
+		free(c->all[i]);
+	for (i = 0; i < c->n_locs; i++)
+		locator_free(c->locs[i]);
+	for (i = 0; i < c->n_strs; i++)
+		free(c->strs[i]);
+	free(c->all);
+	free(c->locs);
+	free(c->strs);
+	free(c->devs);
 	vsm_record_free(c->rec);
 	free(c->datastore);
 	free(c);
@@ -758,7 +889,7 @@ VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c, const char *d
 	if (out) {
 		const vsm_device *hd = vsm_container_device_by_name(c, device);
 
-		if (!(*out = locator_from(vsm_record_deploy(c->rec, hd->rec->name))))
+		if (!(*out = locator_from(vsm_record_deploy(c->rec, hd->name))))
 			rc = -VSM_ENOMEM;
 	}
 out:
@@ -1079,12 +1210,12 @@ vsm_ctx *vsm__container_ctx(const vsm_container *c)
 
 VSM_API const char *vsm_container_name(const vsm_container *c)
 {
-	return c ? c->rec->name : NULL;
+	return c ? c->name : NULL;
 }
 
 VSM_API const char *vsm_container_uuid(const vsm_container *c)
 {
-	return c ? c->rec->uuid : NULL;
+	return c ? c->uuid : NULL;
 }
 
 VSM_API const char *vsm_container_datastore(const vsm_container *c)
@@ -1094,7 +1225,7 @@ VSM_API const char *vsm_container_datastore(const vsm_container *c)
 
 VSM_API const char *vsm_container_attached_host(const vsm_container *c)
 {
-	return c ? c->rec->attached_host : NULL;
+	return c ? c->host : NULL;
 }
 
 VSM_API uint64_t vsm_container_state_size(const vsm_container *c)
@@ -1109,12 +1240,12 @@ VSM_API int64_t vsm_container_ctime(const vsm_container *c)
 
 VSM_API size_t vsm_container_device_count(const vsm_container *c)
 {
-	return c ? c->rec->n_devices : 0;
+	return c ? c->n_devs : 0;
 }
 
 VSM_API const vsm_device *vsm_container_device(const vsm_container *c, size_t i)
 {
-	return c && i < c->rec->n_devices ? &c->devs[i] : NULL;
+	return c && i < c->n_devs ? c->devs[i] : NULL;
 }
 
 VSM_API const vsm_device *vsm_container_device_by_name(const vsm_container *c,
@@ -1122,30 +1253,30 @@ VSM_API const vsm_device *vsm_container_device_by_name(const vsm_container *c,
 {
 	size_t i;
 
-	for (i = 0; c && name && i < c->rec->n_devices; i++)
-		if (!strcmp(c->rec->devices[i].name, name))
-			return &c->devs[i];
+	for (i = 0; c && name && i < c->n_devs; i++)
+		if (!strcmp(c->devs[i]->name, name))
+			return c->devs[i];
 	return NULL;
 }
 
 VSM_API const char *vsm_device_name(const vsm_device *d)
 {
-	return d ? d->rec->name : NULL;
+	return d ? d->name : NULL;
 }
 
 VSM_API uint64_t vsm_device_size(const vsm_device *d)
 {
-	return d ? d->rec->size : 0;
+	return d ? d->size : 0;
 }
 
 VSM_API int vsm_device_format(const vsm_device *d)
 {
-	return d ? d->rec->format : -1;
+	return d ? d->format : -1;
 }
 
 VSM_API const char *vsm_device_key(const vsm_device *d)
 {
-	return d ? d->rec->key : NULL;
+	return d ? d->key : NULL;
 }
 
 VSM_API const vsm_locator *vsm_device_locator(const vsm_device *d)
