@@ -169,56 +169,96 @@ static int device_obj(vsm_container *c, const char *name, vsm_device **out)
 	return 0;
 }
 
-/* Make a copy of @r the handle's state. Either all of it is swapped in
- * or, on failure, the handle reads as before. */
-static int handle_set(vsm_container *c, const vsm_record *r)
+/* A copy of a record made ready to be the handle's state: everything
+ * allocated, so that applying it cannot fail. */
+struct vsm__handle_stage {
+	vsm_record *rec;
+	const char *name, *uuid, *host;
+	vsm_device **devs; /* the handle's device objects, in record order */
+	vsm_device *vals;  /* what each of them will read */
+	size_t n;
+};
+
+void vsm__container_unstage(vsm__handle_stage *st)
 {
-	vsm_record *copy = vsm_record_dup(r);
-	const char *name = NULL, *uuid = NULL, *host = NULL;
-	vsm_device **devs = NULL, *vals = NULL;
+	if (!st)
+		return;
+	vsm_record_free(st->rec);
+	free(st->devs);
+	free(st->vals);
+	free(st);
+}
+
+/* Staging interns strings and may add device objects to the handle,
+ * but changes nothing its getters show. */
+int vsm__container_stage(vsm__handle_stage **out, vsm_container *c, const vsm_record *r)
+{
+	vsm__handle_stage *st = vsm__calloc(1, sizeof(*st));
 	size_t i;
 	int rc = -VSM_ENOMEM;
 
-	if (!copy)
-		return -VSM_ENOMEM;
-	if ((copy->n_devices && (!(devs = vsm__calloc(copy->n_devices, sizeof(*devs))) ||
-				 !(vals = vsm__calloc(copy->n_devices, sizeof(*vals))))) ||
-	    (rc = intern(c, copy->name, &name)) < 0 || (rc = intern(c, copy->uuid, &uuid)) < 0 ||
-	    (rc = intern(c, copy->attached_host, &host)) < 0)
+	*out = NULL;
+	if (!st || !(st->rec = vsm_record_dup(r)))
 		goto fail;
-	for (i = 0; i < copy->n_devices; i++) {
-		const vsm_rec_device *rd = &copy->devices[i];
+	st->n = st->rec->n_devices;
+	if ((st->n && (!(st->devs = vsm__calloc(st->n, sizeof(*st->devs))) ||
+		       !(st->vals = vsm__calloc(st->n, sizeof(*st->vals))))) ||
+	    (rc = intern(c, st->rec->name, &st->name)) < 0 ||
+	    (rc = intern(c, st->rec->uuid, &st->uuid)) < 0 ||
+	    (rc = intern(c, st->rec->attached_host, &st->host)) < 0)
+		goto fail;
+	for (i = 0; i < st->n; i++) {
+		const vsm_rec_device *rd = &st->rec->devices[i];
+		vsm_device *v = &st->vals[i];
 
-		if ((rc = device_obj(c, rd->name, &devs[i])) < 0 ||
-		    (rc = intern(c, rd->key, &vals[i].key)) < 0 ||
-		    (rc = intern_locator(c, vsm_record_deploy(copy, rd->name), &vals[i].loc)) < 0)
+		if ((rc = device_obj(c, rd->name, &st->devs[i])) < 0 ||
+		    (rc = intern(c, rd->key, &v->key)) < 0 ||
+		    (rc = intern_locator(c, vsm_record_deploy(st->rec, rd->name), &v->loc)) < 0)
 			goto fail;
-		vals[i].name = devs[i]->name;
-		vals[i].size = rd->size;
-		vals[i].format = rd->format;
+		v->name = st->devs[i]->name;
+		v->size = rd->size;
+		v->format = rd->format;
 	}
-	/* Nothing can fail from here on. */
-	for (i = 0; i < copy->n_devices; i++)
-		*devs[i] = vals[i];
-	free(vals);
-	free(c->devs);
-	vsm_record_free(c->rec);
-	c->rec = copy;
-	c->devs = devs;
-	c->n_devs = copy->n_devices;
-	c->name = name;
-	c->uuid = uuid;
-	c->host = host;
+	*out = st;
 	return 0;
 fail:
-	free(vals);
-	free(devs);
-	vsm_record_free(copy);
+	vsm__container_unstage(st);
 	return rc;
 }
 
-static int handle_new(vsm_container **out, vsm_ctx *ctx, const char *datastore,
-		      const vsm_record *r)
+void vsm__container_apply(vsm_container *c, vsm__handle_stage *st)
+{
+	size_t i;
+
+	if (!st)
+		return;
+	for (i = 0; i < st->n; i++)
+		*st->devs[i] = st->vals[i];
+	free(c->devs);
+	vsm_record_free(c->rec);
+	c->rec = st->rec;
+	c->devs = st->devs;
+	c->n_devs = st->n;
+	c->name = st->name;
+	c->uuid = st->uuid;
+	c->host = st->host;
+	free(st->vals);
+	free(st);
+}
+
+/* Make a copy of @r the handle's state; on failure it reads as before. */
+static int handle_set(vsm_container *c, const vsm_record *r)
+{
+	vsm__handle_stage *st;
+	int rc = vsm__container_stage(&st, c, r);
+
+	if (rc == 0)
+		vsm__container_apply(c, st);
+	return rc;
+}
+
+int vsm__container_new(vsm_container **out, vsm_ctx *ctx, const char *datastore,
+		       const vsm_record *r)
 {
 	vsm_container *c = vsm__calloc(1, sizeof(*c));
 	int rc;
@@ -232,6 +272,12 @@ static int handle_new(vsm_container **out, vsm_ctx *ctx, const char *datastore,
 	}
 	*out = c;
 	return 0;
+}
+
+static int handle_new(vsm_container **out, vsm_ctx *ctx, const char *datastore,
+		      const vsm_record *r)
+{
+	return vsm__container_new(out, ctx, datastore, r);
 }
 
 VSM_API void vsm_container_free(vsm_container *c)
@@ -803,7 +849,8 @@ VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c, const char *d
 	vsm_backend_deploy_req req;
 	const vsm_rec_device *d;
 	vsm_rec_deploy dep = {0};
-	vsm_locator *loc = NULL;
+	vsm_locator *loc = NULL, *copy = NULL;
+	vsm__handle_stage *st = NULL;
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	char target[8], *hv = NULL;
@@ -874,7 +921,11 @@ VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c, const char *d
 		dep.path = loc->path;
 		dep.xml = loc->xml;
 		dep.domain = (char *)opts->domain;
+		/* The record write commits: what follows it cannot fail. */
 		if ((rc = vsm_record_set_deploy(r, &dep)) < 0 ||
+		    (rc = vsm__container_stage(&st, c, r)) < 0 ||
+		    (out && !(copy = locator_from(vsm_record_deploy(r, device))) &&
+		     (rc = -VSM_ENOMEM) < 0) ||
 		    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0) {
 			vsm__saved_error saved;
 
@@ -883,16 +934,20 @@ VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c, const char *d
 			vsm__error_restore(&saved);
 			goto out;
 		}
-	}
-	if ((rc = handle_set(c, r)) < 0)
+	} else if ((rc = vsm__container_stage(&st, c, r)) < 0 ||
+		   (out && !(copy = locator_from(vsm_record_deploy(r, device))) &&
+		    (rc = -VSM_ENOMEM) < 0)) {
 		goto out;
+	}
+	vsm__container_apply(c, st);
+	st = NULL;
 	if (out) {
-		const vsm_device *hd = vsm_container_device_by_name(c, device);
-
-		if (!(*out = locator_from(vsm_record_deploy(c->rec, hd->name))))
-			rc = -VSM_ENOMEM;
+		*out = copy;
+		copy = NULL;
 	}
 out:
+	vsm__container_unstage(st);
+	locator_free(copy);
 	locator_free(loc);
 	free(hv);
 	vsm_record_free(r);
@@ -902,6 +957,7 @@ out:
 
 VSM_API int vsm_device_undeploy(vsm_container *c, const char *device, unsigned int flags)
 {
+	vsm__handle_stage *st = NULL;
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	int rc;
@@ -930,10 +986,13 @@ VSM_API int vsm_device_undeploy(vsm_container *c, const char *device, unsigned i
 			goto out;
 	}
 	if ((rc = undeploy_one(c->ctx, ds, r, device)) < 0 ||
+	    (rc = vsm__container_stage(&st, c, r)) < 0 ||
 	    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0)
 		goto out;
-	rc = handle_set(c, r);
+	vsm__container_apply(c, st);
+	st = NULL;
 out:
+	vsm__container_unstage(st);
 	vsm_record_free(r);
 	vsm__ctx_unlock(c->ctx);
 	return rc;
@@ -943,6 +1002,7 @@ out:
 
 VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 {
+	vsm__handle_stage *st = NULL;
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	int64_t n = 0;
@@ -1020,6 +1080,7 @@ VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 	/* After a takeover the record is written twice, so that a late write
 	 * the old holder had in flight can never be the newest copy. */
 	if ((rc = vsm_record_set_host(r, host)) < 0 ||
+	    (rc = vsm__container_stage(&st, c, r)) < 0 ||
 	    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0 ||
 	    (took_over && (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0)) {
 		vsm__saved_error saved;
@@ -1031,8 +1092,10 @@ VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 		goto out;
 	}
 	acquired = false;
-	rc = handle_set(c, r);
+	vsm__container_apply(c, st);
+	st = NULL;
 out:
+	vsm__container_unstage(st);
 	if (acquired && !same) {
 		vsm__saved_error saved;
 
@@ -1070,6 +1133,7 @@ static int detach_record(vsm_ctx *ctx, vsm_dstore *ds, vsm_record *r, bool force
 
 VSM_API int vsm_detach(vsm_container *c, unsigned int flags)
 {
+	vsm__handle_stage *st = NULL;
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	uint64_t lver = 0;
@@ -1091,6 +1155,7 @@ VSM_API int vsm_detach(vsm_container *c, unsigned int flags)
 	if ((rc = vsm__lease_fence(c->ctx, ds, r, &lver)) < 0)
 		goto out;
 	if ((rc = detach_record(c->ctx, ds, r, flags & VSM_DETACH_FORCE)) < 0 ||
+	    (rc = vsm__container_stage(&st, c, r)) < 0 ||
 	    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0)
 		goto out;
 	/* The record says detached: a failed release only delays others
@@ -1099,8 +1164,10 @@ VSM_API int vsm_detach(vsm_container *c, unsigned int flags)
 		vsm__log(c->ctx, VSM_LOG_WARN, "%s", vsm_error_last()->message);
 		vsm__error_reset();
 	}
-	rc = handle_set(c, r);
+	vsm__container_apply(c, st);
+	st = NULL;
 out:
+	vsm__container_unstage(st);
 	vsm_record_free(r);
 	vsm__ctx_unlock(c->ctx);
 	return rc;
