@@ -88,7 +88,9 @@ typedef struct {
  * Create checkpoint @name (unique in the container) of every device of
  * @c, with the VM-state blob that @opts supplies. All devices or none:
  * a failure removes what was made, and a crash is rolled back by the
- * next vsm_ctx_open() on the same state directory. Refused with
+ * next vsm_ctx_open() on the same state directory. Once the checkpoint
+ * is recorded the call succeeds; what it cannot tidy after that is
+ * logged as a warning and left to the journal. Refused with
  * -VSM_EBUSY while a device is deployed, unless VSM_CHECKPOINT_STOPPED.
  * The new checkpoint's parent is the one the devices descend from.
  *
@@ -172,8 +174,12 @@ typedef struct {
  * on the checkpoint's layer, and what was written since the last
  * checkpoint is dropped. Other branches of the tree stay. Refused with
  * -VSM_EBUSY while a device is deployed, unless VSM_CHECKPOINT_STOPPED.
- * The blob is handed back after the devices were switched. Updates @c
- * (what its getters returned stays valid: see vsm_container).
+ * The blob is handed back (and its checksum verified) before the devices
+ * are switched, which is the last step that may fail: when the call
+ * fails, nothing was switched and what was handed back is to be
+ * dropped; once they are switched the call succeeds, logging what it
+ * could not tidy. Updates @c (what its getters returned stays valid: see
+ * vsm_container).
  * Since: 0.1
  */
 VSM_API int vsm_checkpoint_revert(vsm_container *c, const char *name,
@@ -186,7 +192,9 @@ VSM_API int vsm_checkpoint_revert(vsm_container *c, const char *name,
  * read stays until the last of them goes. A merge interrupted by a crash
  * is finished by the next vsm_ctx_open(). A merge into a deployed device
  * is left for later (the checkpoint is gone either way), unless
- * VSM_CHECKPOINT_STOPPED. Updates @c (what its getters returned stays
+ * VSM_CHECKPOINT_STOPPED. The call fails only while the checkpoint is
+ * still there; a merge that fails after it is gone is logged and left
+ * for a later call or the journal. Updates @c (what its getters returned stays
  * valid: see vsm_container).
  * Since: 0.1
  */
@@ -202,7 +210,8 @@ VSM_API int vsm_checkpoint_delete(vsm_container *c, const char *name, unsigned i
  * VSM_CLONE_FULL flattened copies. The clone is a normal container with
  * no checkpoints; its VM-state area holds a copy of the checkpoint's
  * blob when it has one. A linked clone keeps the layers it reads alive
- * after the source or its checkpoint is deleted.
+ * after the source or its checkpoint is deleted. All or nothing: a
+ * failure leaves no clone and no device of it behind.
  *
  * @out: receives the clone; may be NULL
  * Since: 0.1
