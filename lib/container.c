@@ -14,16 +14,37 @@
 
 #define DEFAULT_STATE_SIZE (4u << 20)
 
+/* What a handle hands out through its getters. A call that updates the
+ * handle (attach, deploy, refresh, a checkpoint, ...) swaps in new state
+ * but never frees anything a getter returned: strings are interned in
+ * the handle (an unchanged value keeps its pointer, a new one is added),
+ * and device and locator objects are kept, so that a caller may hold
+ * them, and pass them back into calls on the same handle, until the
+ * handle is freed. A handle grows only by the distinct values it has
+ * seen (new keys after a checkpoint, a new locator per deployment). */
 struct vsm_device {
-	const vsm_rec_device *rec; /* points into the handle's record */
-	vsm_locator *loc;          /* NULL unless deployed */
+	const char *name; /* interned in the handle */
+	const char *key;  /* interned in the handle */
+	uint64_t size;
+	int format;
+	const vsm_locator *loc; /* NULL unless deployed; owned by the handle */
 };
 
 struct vsm_container {
 	vsm_ctx *ctx;
 	char *datastore;
-	vsm_record *rec;
-	vsm_device *devs;
+	vsm_record *rec;     /* current record; internal, never handed out */
+	/* The getters' view of @rec. */
+	const char *name, *uuid, *host;
+	vsm_device **devs;   /* current devices, in record order */
+	size_t n_devs;
+	/* Everything ever handed out, freed with the handle. */
+	char **strs;
+	size_t n_strs, cap_strs;
+	vsm_locator **locs;
+	size_t n_locs, cap_locs;
+	vsm_device **all;
+	size_t n_all, cap_all;
 };
 
 /* --- handles --- */
@@ -53,52 +74,191 @@ static vsm_locator *locator_from(const vsm_rec_deploy *d)
 	return loc;
 }
 
-static void devs_free(vsm_container *c)
+/* @v (of *@cap elements of @elem bytes) with room for element @n. */
+static void *room(void *v, size_t n, size_t *cap, size_t elem)
 {
-	size_t i;
+	size_t want = *cap ? 2 * *cap : 8;
+	void *p;
 
-	if (!c->devs)
-		return;
-	for (i = 0; c->rec && i < c->rec->n_devices; i++)
-		locator_free(c->devs[i].loc);
-	free(c->devs);
-	c->devs = NULL;
+	if (n < *cap)
+		return v;
+	if (!(p = realloc(v, want * elem))) {
+		vsm_err(VSM_ENOMEM, "out of memory");
+		return NULL;
+	}
+	*cap = want;
+	return p;
 }
 
-/* Replace the handle's record with a copy of @r. */
-static int handle_set(vsm_container *c, const vsm_record *r)
+static bool str_eq(const char *a, const char *b)
 {
-	vsm_record *copy = vsm_record_dup(r);
-	vsm_device *devs;
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The handle's copy of @s (NULL for NULL): found, or made and kept. */
+static int intern(vsm_container *c, const char *s, const char **out)
+{
+	char *copy, **v;
 	size_t i;
 
-	if (!copy)
-		return -VSM_ENOMEM;
-	if (!(devs = vsm__calloc(copy->n_devices, sizeof(*devs)))) {
-		vsm_record_free(copy);
-		return -VSM_ENOMEM;
-	}
-	for (i = 0; i < copy->n_devices; i++) {
-		const vsm_rec_deploy *d = vsm_record_deploy(copy, copy->devices[i].name);
-
-		devs[i].rec = &copy->devices[i];
-		if (d && !(devs[i].loc = locator_from(d))) {
-			while (i-- > 0)
-				locator_free(devs[i].loc);
-			free(devs);
-			vsm_record_free(copy);
-			return -VSM_ENOMEM;
+	*out = NULL;
+	if (!s)
+		return 0;
+	for (i = 0; i < c->n_strs; i++)
+		if (!strcmp(c->strs[i], s)) {
+			*out = c->strs[i];
+			return 0;
 		}
-	}
-	devs_free(c);
-	vsm_record_free(c->rec);
-	c->rec = copy;
-	c->devs = devs;
+	if (!(v = room(c->strs, c->n_strs, &c->cap_strs, sizeof(*v))))
+		return -VSM_ENOMEM;
+	c->strs = v;
+	if (!(copy = vsm__strdup(s)))
+		return -VSM_ENOMEM;
+	*out = c->strs[c->n_strs++] = copy;
 	return 0;
 }
 
-static int handle_new(vsm_container **out, vsm_ctx *ctx, const char *datastore,
-		      const vsm_record *r)
+/* The handle's locator for deployment @d (NULL for NULL), likewise. */
+static int intern_locator(vsm_container *c, const vsm_rec_deploy *d, const vsm_locator **out)
+{
+	vsm_locator *loc, **v;
+	size_t i;
+
+	*out = NULL;
+	if (!d)
+		return 0;
+	for (i = 0; i < c->n_locs; i++) {
+		loc = c->locs[i];
+		if (str_eq(loc->uri, d->uri) && str_eq(loc->path, d->path) &&
+		    str_eq(loc->xml, d->xml) && str_eq(loc->host, d->host)) {
+			*out = loc;
+			return 0;
+		}
+	}
+	if (!(v = room(c->locs, c->n_locs, &c->cap_locs, sizeof(*v))))
+		return -VSM_ENOMEM;
+	c->locs = v;
+	if (!(loc = locator_from(d)))
+		return -VSM_ENOMEM;
+	*out = c->locs[c->n_locs++] = loc;
+	return 0;
+}
+
+/* The handle's device object named @name, made if it has none. */
+static int device_obj(vsm_container *c, const char *name, vsm_device **out)
+{
+	vsm_device *d, **v;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < c->n_all; i++)
+		if (!strcmp(c->all[i]->name, name)) {
+			*out = c->all[i];
+			return 0;
+		}
+	if (!(v = room(c->all, c->n_all, &c->cap_all, sizeof(*v))))
+		return -VSM_ENOMEM;
+	c->all = v;
+	if (!(d = vsm__calloc(1, sizeof(*d))))
+		return -VSM_ENOMEM;
+	if ((rc = intern(c, name, &d->name)) < 0) {
+		free(d);
+		return rc;
+	}
+	*out = c->all[c->n_all++] = d;
+	return 0;
+}
+
+/* A copy of a record made ready to be the handle's state: everything
+ * allocated, so that applying it cannot fail. */
+struct vsm__handle_stage {
+	vsm_record *rec;
+	const char *name, *uuid, *host;
+	vsm_device **devs; /* the handle's device objects, in record order */
+	vsm_device *vals;  /* what each of them will read */
+	size_t n;
+};
+
+void vsm__container_unstage(vsm__handle_stage *st)
+{
+	if (!st)
+		return;
+	vsm_record_free(st->rec);
+	free(st->devs);
+	free(st->vals);
+	free(st);
+}
+
+/* Staging interns strings and may add device objects to the handle,
+ * but changes nothing its getters show. */
+int vsm__container_stage(vsm__handle_stage **out, vsm_container *c, const vsm_record *r)
+{
+	vsm__handle_stage *st = vsm__calloc(1, sizeof(*st));
+	size_t i;
+	int rc = -VSM_ENOMEM;
+
+	*out = NULL;
+	if (!st || !(st->rec = vsm_record_dup(r)))
+		goto fail;
+	st->n = st->rec->n_devices;
+	if ((st->n && (!(st->devs = vsm__calloc(st->n, sizeof(*st->devs))) ||
+		       !(st->vals = vsm__calloc(st->n, sizeof(*st->vals))))) ||
+	    (rc = intern(c, st->rec->name, &st->name)) < 0 ||
+	    (rc = intern(c, st->rec->uuid, &st->uuid)) < 0 ||
+	    (rc = intern(c, st->rec->attached_host, &st->host)) < 0)
+		goto fail;
+	for (i = 0; i < st->n; i++) {
+		const vsm_rec_device *rd = &st->rec->devices[i];
+		vsm_device *v = &st->vals[i];
+
+		if ((rc = device_obj(c, rd->name, &st->devs[i])) < 0 ||
+		    (rc = intern(c, rd->key, &v->key)) < 0 ||
+		    (rc = intern_locator(c, vsm_record_deploy(st->rec, rd->name), &v->loc)) < 0)
+			goto fail;
+		v->name = st->devs[i]->name;
+		v->size = rd->size;
+		v->format = rd->format;
+	}
+	*out = st;
+	return 0;
+fail:
+	vsm__container_unstage(st);
+	return rc;
+}
+
+void vsm__container_apply(vsm_container *c, vsm__handle_stage *st)
+{
+	size_t i;
+
+	if (!st)
+		return;
+	for (i = 0; i < st->n; i++)
+		*st->devs[i] = st->vals[i];
+	free(c->devs);
+	vsm_record_free(c->rec);
+	c->rec = st->rec;
+	c->devs = st->devs;
+	c->n_devs = st->n;
+	c->name = st->name;
+	c->uuid = st->uuid;
+	c->host = st->host;
+	free(st->vals);
+	free(st);
+}
+
+/* Make a copy of @r the handle's state; on failure it reads as before. */
+static int handle_set(vsm_container *c, const vsm_record *r)
+{
+	vsm__handle_stage *st;
+	int rc = vsm__container_stage(&st, c, r);
+
+	if (rc == 0)
+		vsm__container_apply(c, st);
+	return rc;
+}
+
+int vsm__container_new(vsm_container **out, vsm_ctx *ctx, const char *datastore,
+		       const vsm_record *r)
 {
 	vsm_container *c = vsm__calloc(1, sizeof(*c));
 	int rc;
@@ -114,11 +274,28 @@ static int handle_new(vsm_container **out, vsm_ctx *ctx, const char *datastore,
 	return 0;
 }
 
+static int handle_new(vsm_container **out, vsm_ctx *ctx, const char *datastore,
+		      const vsm_record *r)
+{
+	return vsm__container_new(out, ctx, datastore, r);
+}
+
 VSM_API void vsm_container_free(vsm_container *c)
 {
+	size_t i;
+
 	if (!c)
 		return;
-	devs_free(c);
+	for (i = 0; i < c->n_all; i++)
+		free(c->all[i]);
+	for (i = 0; i < c->n_locs; i++)
+		locator_free(c->locs[i]);
+	for (i = 0; i < c->n_strs; i++)
+		free(c->strs[i]);
+	free(c->all);
+	free(c->locs);
+	free(c->strs);
+	free(c->devs);
 	vsm_record_free(c->rec);
 	free(c->datastore);
 	free(c);
@@ -678,7 +855,8 @@ VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c, const char *d
 	vsm_backend_deploy_req req;
 	const vsm_rec_device *d;
 	vsm_rec_deploy dep = {0};
-	vsm_locator *loc = NULL;
+	vsm_locator *loc = NULL, *copy = NULL;
+	vsm__handle_stage *st = NULL;
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	char target[8], *hv = NULL;
@@ -753,7 +931,11 @@ VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c, const char *d
 		dep.path = loc->path;
 		dep.xml = loc->xml;
 		dep.domain = (char *)opts->domain;
+		/* The record write commits: what follows it cannot fail. */
 		if ((rc = vsm_record_set_deploy(r, &dep)) < 0 ||
+		    (rc = vsm__container_stage(&st, c, r)) < 0 ||
+		    (out && !(copy = locator_from(vsm_record_deploy(r, device))) &&
+		     (rc = -VSM_ENOMEM) < 0) ||
 		    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0) {
 			vsm__saved_error saved;
 
@@ -762,16 +944,20 @@ VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c, const char *d
 			vsm__error_restore(&saved);
 			goto out;
 		}
-	}
-	if ((rc = handle_set(c, r)) < 0)
+	} else if ((rc = vsm__container_stage(&st, c, r)) < 0 ||
+		   (out && !(copy = locator_from(vsm_record_deploy(r, device))) &&
+		    (rc = -VSM_ENOMEM) < 0)) {
 		goto out;
+	}
+	vsm__container_apply(c, st);
+	st = NULL;
 	if (out) {
-		const vsm_device *hd = vsm_container_device_by_name(c, device);
-
-		if (!(*out = locator_from(vsm_record_deploy(c->rec, hd->rec->name))))
-			rc = -VSM_ENOMEM;
+		*out = copy;
+		copy = NULL;
 	}
 out:
+	vsm__container_unstage(st);
+	locator_free(copy);
 	locator_free(loc);
 	free(hv);
 	vsm_record_free(r);
@@ -781,6 +967,7 @@ out:
 
 VSM_API int vsm_device_undeploy(vsm_container *c, const char *device, unsigned int flags)
 {
+	vsm__handle_stage *st = NULL;
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	int rc;
@@ -809,10 +996,13 @@ VSM_API int vsm_device_undeploy(vsm_container *c, const char *device, unsigned i
 			goto out;
 	}
 	if ((rc = undeploy_one(c->ctx, ds, r, device)) < 0 ||
+	    (rc = vsm__container_stage(&st, c, r)) < 0 ||
 	    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0)
 		goto out;
-	rc = handle_set(c, r);
+	vsm__container_apply(c, st);
+	st = NULL;
 out:
+	vsm__container_unstage(st);
 	vsm_record_free(r);
 	vsm__ctx_unlock(c->ctx);
 	return rc;
@@ -822,6 +1012,7 @@ out:
 
 VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 {
+	vsm__handle_stage *st = NULL;
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	int64_t n = 0;
@@ -899,6 +1090,7 @@ VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 	/* After a takeover the record is written twice, so that a late write
 	 * the old holder had in flight can never be the newest copy. */
 	if ((rc = vsm_record_set_host(r, host)) < 0 ||
+	    (rc = vsm__container_stage(&st, c, r)) < 0 ||
 	    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0 ||
 	    (took_over && (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0)) {
 		vsm__saved_error saved;
@@ -910,8 +1102,10 @@ VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 		goto out;
 	}
 	acquired = false;
-	rc = handle_set(c, r);
+	vsm__container_apply(c, st);
+	st = NULL;
 out:
+	vsm__container_unstage(st);
 	if (acquired && !same) {
 		vsm__saved_error saved;
 
@@ -949,6 +1143,7 @@ static int detach_record(vsm_ctx *ctx, vsm_dstore *ds, vsm_record *r, bool force
 
 VSM_API int vsm_detach(vsm_container *c, unsigned int flags)
 {
+	vsm__handle_stage *st = NULL;
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	uint64_t lver = 0;
@@ -970,6 +1165,7 @@ VSM_API int vsm_detach(vsm_container *c, unsigned int flags)
 	if ((rc = vsm__lease_fence(c->ctx, ds, r, &lver)) < 0)
 		goto out;
 	if ((rc = detach_record(c->ctx, ds, r, flags & VSM_DETACH_FORCE)) < 0 ||
+	    (rc = vsm__container_stage(&st, c, r)) < 0 ||
 	    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0)
 		goto out;
 	/* The record says detached: a failed release only delays others
@@ -978,8 +1174,10 @@ VSM_API int vsm_detach(vsm_container *c, unsigned int flags)
 		vsm__log(c->ctx, VSM_LOG_WARN, "%s", vsm_error_last()->message);
 		vsm__error_reset();
 	}
-	rc = handle_set(c, r);
+	vsm__container_apply(c, st);
+	st = NULL;
 out:
+	vsm__container_unstage(st);
 	vsm_record_free(r);
 	vsm__ctx_unlock(c->ctx);
 	return rc;
@@ -1108,12 +1306,12 @@ vsm_ctx *vsm__container_ctx(const vsm_container *c)
 
 VSM_API const char *vsm_container_name(const vsm_container *c)
 {
-	return c ? c->rec->name : NULL;
+	return c ? c->name : NULL;
 }
 
 VSM_API const char *vsm_container_uuid(const vsm_container *c)
 {
-	return c ? c->rec->uuid : NULL;
+	return c ? c->uuid : NULL;
 }
 
 VSM_API const char *vsm_container_datastore(const vsm_container *c)
@@ -1123,7 +1321,7 @@ VSM_API const char *vsm_container_datastore(const vsm_container *c)
 
 VSM_API const char *vsm_container_attached_host(const vsm_container *c)
 {
-	return c ? c->rec->attached_host : NULL;
+	return c ? c->host : NULL;
 }
 
 VSM_API uint64_t vsm_container_state_size(const vsm_container *c)
@@ -1138,12 +1336,12 @@ VSM_API int64_t vsm_container_ctime(const vsm_container *c)
 
 VSM_API size_t vsm_container_device_count(const vsm_container *c)
 {
-	return c ? c->rec->n_devices : 0;
+	return c ? c->n_devs : 0;
 }
 
 VSM_API const vsm_device *vsm_container_device(const vsm_container *c, size_t i)
 {
-	return c && i < c->rec->n_devices ? &c->devs[i] : NULL;
+	return c && i < c->n_devs ? c->devs[i] : NULL;
 }
 
 VSM_API const vsm_device *vsm_container_device_by_name(const vsm_container *c,
@@ -1151,30 +1349,30 @@ VSM_API const vsm_device *vsm_container_device_by_name(const vsm_container *c,
 {
 	size_t i;
 
-	for (i = 0; c && name && i < c->rec->n_devices; i++)
-		if (!strcmp(c->rec->devices[i].name, name))
-			return &c->devs[i];
+	for (i = 0; c && name && i < c->n_devs; i++)
+		if (!strcmp(c->devs[i]->name, name))
+			return c->devs[i];
 	return NULL;
 }
 
 VSM_API const char *vsm_device_name(const vsm_device *d)
 {
-	return d ? d->rec->name : NULL;
+	return d ? d->name : NULL;
 }
 
 VSM_API uint64_t vsm_device_size(const vsm_device *d)
 {
-	return d ? d->rec->size : 0;
+	return d ? d->size : 0;
 }
 
 VSM_API int vsm_device_format(const vsm_device *d)
 {
-	return d ? d->rec->format : -1;
+	return d ? d->format : -1;
 }
 
 VSM_API const char *vsm_device_key(const vsm_device *d)
 {
-	return d ? d->rec->key : NULL;
+	return d ? d->key : NULL;
 }
 
 VSM_API const vsm_locator *vsm_device_locator(const vsm_device *d)

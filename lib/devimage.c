@@ -11,12 +11,14 @@
 int vsm__ds_backing_open(vsm_bdev **out, const char *name, bool readonly, void *payload)
 {
 	vsm_dstore *ds = payload;
+	const char *why;
 
-	/* Keys are single names in the datastore's namespace; anything that
-	 * looks like a path could point outside it. */
-	if (!name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+	/* A backing reference is a key, verbatim and opaque ('/' included):
+	 * only the backend knows whether it names one of its devices, and
+	 * it refuses a key that does not (a path out of its namespace). */
+	if ((why = vsm__key_invalid(name)))
 		return vsm_err(VSM_EINVAL, "datastore '%s': backing reference '%s' is not a "
-			       "device of this datastore", ds->name, name);
+			       "device of this datastore (%s)", ds->name, name, why);
 	return vsm__ds_open_device(ds, name, readonly ? VSM_BDEV_RDONLY : 0, out);
 }
 
@@ -30,6 +32,7 @@ int vsm__dev_create(vsm_wf *wf, const char *undo_action, vsm_dstore *ds,
 		backing ? backing_format : NULL, flags,
 	};
 	unsigned int out_flags = 0;
+	const char *why;
 	int rc;
 
 	if ((rc = vsm__wf_undo(wf, undo_action, name)) < 0)
@@ -45,6 +48,11 @@ int vsm__dev_create(vsm_wf *wf, const char *undo_action, vsm_dstore *ds,
 			       "device '%s'", ds->name, ds->be->ops.scheme, name);
 	if (strcmp(key, name) && (rc = vsm__wf_update(wf, key)) < 0)
 		return rc;
+	/* Refused before any record names it; the journal deletes it. */
+	if ((why = vsm__key_invalid(key)))
+		return vsm_err(VSM_EINTERNAL, "datastore '%s': backend '%s' returned key '%s' "
+			       "for device '%s', which is not a valid key: %s (see backend.h)",
+			       ds->name, ds->be->ops.scheme, key, name, why);
 	/* The core writes the image format itself unless the backend did. */
 	if (!strcmp(format, "qcow2") && !(out_flags & VSM_BACKEND_CREATED_FORMATTED))
 		return vsm__dev_format_qcow2(ds, key, size, spec.backing_key,

@@ -10,7 +10,9 @@
 #include "workflow.h"
 
 /* vsm_cow_backing_fn for images on a datastore (@payload: vsm_dstore *).
- * A backing name is a device key on that datastore and nothing else. */
+ * A backing name is a device key on that datastore, verbatim, and
+ * nothing else; the backend refuses one that names none of its devices
+ * (see VSM_BACKEND_KEY_MAX). */
 int vsm__ds_backing_open(struct vsm_bdev **out, const char *name, bool readonly,
 			 void *payload);
 

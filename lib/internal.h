@@ -37,6 +37,11 @@ void vsm__error_restore(vsm__saved_error *s);
  * [A-Za-z0-9._-], not "." or "..". @what names the kind in the message. */
 int vsm__name_check(const char *what, const char *name);
 
+/* Device keys are opaque to the core (see backend.h): 1 to
+ * VSM_BACKEND_KEY_MAX - 1 bytes of UTF-8 without control characters,
+ * '/' and all else allowed. NULL for a good key, else why it is not. */
+const char *vsm__key_invalid(const char *key);
+
 /* Format a UUID freshly generated (random). */
 void vsm__uuid_new(char out[VSM_UUID_STRLEN + 1]);
 bool vsm__uuid_valid(const char *s);

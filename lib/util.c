@@ -1,5 +1,6 @@
 /*
- * Small helpers: allocation that reports errors, name rules, UUIDs, CRCs.
+ * Small helpers: allocation that reports errors, name and key rules,
+ * UUIDs, CRCs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,58 @@ int vsm__name_check(const char *what, const char *name)
 			       what, name);
 	}
 	return 0;
+}
+
+/* Length of the UTF-8 sequence at @p (at most @n bytes), 0 if it is
+ * not one: overlong forms, surrogates and code points past U+10FFFF
+ * are not. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	uint32_t cp;
+	size_t len, i;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+const char *vsm__key_invalid(const char *key)
+{
+	const unsigned char *p = (const unsigned char *)key;
+	size_t n, len;
+
+	if (!key || !*key)
+		return "it is empty";
+	n = strlen(key);
+	if (n >= VSM_BACKEND_KEY_MAX)
+		return "it is longer than VSM_BACKEND_KEY_MAX - 1 bytes";
+	while (n) {
+		if (*p < 0x20 || *p == 0x7f)
+			return "it holds a control character";
+		if (!(len = utf8_len(p, n)))
+			return "it is not UTF-8";
+		p += len;
+		n -= len;
+	}
+	return NULL;
 }
 
 void vsm__uuid_new(char out[VSM_UUID_STRLEN + 1])

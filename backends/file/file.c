@@ -69,7 +69,9 @@ static int sys_error(const char *what, const char *path)
 }
 
 /* A key is a single path component of the same alphabet as names, so no
- * key can reach outside the datastore directory. */
+ * key can reach outside the datastore directory. Keys come back from
+ * image headers (backing references) too, which the core passes on
+ * verbatim: this check is what keeps them inside. */
 static bool key_ok(const char *key)
 {
 	size_t i, len = key ? strlen(key) : 0;
@@ -90,8 +92,8 @@ static int check_key(const vsm_backend_ds *ds, const char *key)
 {
 	if (key_ok(key))
 		return 0;
-	return vsm_error_set(VSM_EINVAL, "datastore '%s': device key '%s' is not a plain file name",
-			     ds->name, key ? key : "");
+	return vsm_error_set(VSM_EINVAL, "datastore '%s': '%s' is not a device of this datastore "
+			     "(a key is a plain file name)", ds->name, key ? key : "");
 }
 
 static char *ds_path(const vsm_backend_ds *ds, const char *rel)

@@ -24,7 +24,42 @@ typedef struct vsm_backend_ds vsm_backend_ds;
 /** A backend's open block device; the backend defines the struct. Since: 0.1 */
 typedef struct vsm_backend_bdev vsm_backend_bdev;
 
-/** Longest device key a backend may return, including the NUL. Since: 0.1 */
+/**
+ * Longest device key a backend may return, including the NUL.
+ *
+ * Device keys. device_create() names the device it made by a key of the
+ * backend's choosing, and the core hands that key back, byte for byte, in
+ * every later call. The core treats a key as opaque: it must be 1 to
+ * VSM_BACKEND_KEY_MAX - 1 bytes of UTF-8 without control characters
+ * (U+0000 to U+001F and U+007F), and may otherwise hold anything: '/',
+ * spaces, '%', ':' and ".." included ("lun3/web-d0.raw" is a good key).
+ * The core never splits, escapes into a path, or interprets a key. A key
+ * that breaks these rules is refused when device_create() returns it,
+ * before any record names it (the call fails with -VSM_EINTERNAL and the
+ * device is deleted again).
+ *
+ * Where keys go: into the container records on the metadata device, into
+ * the journal, to the caller (vsm_device_key()), and verbatim into qcow2
+ * headers as backing file names: a qcow2 layer the core makes over device
+ * K names K as its backing file, and a backing file name the core reads
+ * from an image is a key on the same datastore. Whoever else reads the
+ * images sees the key as a backing file name: QEMU and qemu-img resolve
+ * it relative to the image's own location and give some prefixes a
+ * meaning ("json:", "nbd:"). A backend whose images a hypervisor opens by
+ * path should choose keys that resolve that way (the file backend's keys
+ * are file names in the datastore's directory); any backend gets the
+ * chain in vsm_backend_deploy_req.chain_keys to describe it explicitly.
+ *
+ * Keys also come from untrusted places: a backing file name read from an
+ * image header (a golden image someone supplied, an imported bundle)
+ * reaches device_open() as a key. Every callback that takes a key must
+ * refuse one that names none of its devices (-VSM_EINVAL or
+ * -VSM_ENOTFOUND, with a message saying it is "not a device of this
+ * datastore") and never let a key reach outside its own namespace (the
+ * file backend allows only plain file names).
+ *
+ * Since: 0.1
+ */
 #define VSM_BACKEND_KEY_MAX 256
 
 /**
@@ -84,7 +119,9 @@ typedef struct {
 	uint64_t size;        /**< bytes of storage wanted (for qcow2: the
 	                       *   virtual size; the image grows into it) */
 	const char *format;   /**< "raw" or "qcow2": how the core will use it */
-	const char *backing_key;    /**< qcow2 only: backing device, or NULL */
+	const char *backing_key;    /**< qcow2 only: backing device (its key,
+	                             *   which is what the image's header names),
+	                             *   or NULL */
 	const char *backing_format; /**< format of @backing_key */
 	unsigned int flags;   /**< VSM_BACKEND_DEVICE_* */
 } vsm_backend_device_spec;
@@ -183,9 +220,10 @@ struct vsm_backend_ops {
 
 	/* --- devices --- */
 	/**
-	 * Create a device (required). Writes its key (at most
-	 * VSM_BACKEND_KEY_MAX bytes with the NUL) into @key; the core stores
-	 * the key and uses it in every later call. Sets
+	 * Create a device (required). Writes its key (see
+	 * VSM_BACKEND_KEY_MAX for what a key may hold) into @key; the core
+	 * stores the key and uses it in every later call. On failure nothing
+	 * may be left behind. Sets
 	 * VSM_BACKEND_CREATED_FORMATTED in @out_flags if the backend wrote
 	 * the image format; otherwise the core formats the device itself
 	 * through bdev I/O. -VSM_EEXISTS if @spec->name exists.

@@ -25,7 +25,10 @@
 VSM_BEGIN_DECL
 
 /** One checkpoint of a container (a snapshot of its description, owned
- *  by the caller). Since: 0.1 */
+ *  by the caller). No call updates it: what its getters return stays
+ *  valid, and unchanged, until vsm_checkpoint_free() (or
+ *  vsm_checkpoint_list_free()), whatever happens to the container.
+ *  Since: 0.1 */
 typedef struct vsm_checkpoint vsm_checkpoint;
 
 /**
@@ -85,11 +88,14 @@ typedef struct {
  * Create checkpoint @name (unique in the container) of every device of
  * @c, with the VM-state blob that @opts supplies. All devices or none:
  * a failure removes what was made, and a crash is rolled back by the
- * next vsm_ctx_open() on the same state directory. Refused with
+ * next vsm_ctx_open() on the same state directory. Once the checkpoint
+ * is recorded the call succeeds; what it cannot tidy after that is
+ * logged as a warning and left to the journal. Refused with
  * -VSM_EBUSY while a device is deployed, unless VSM_CHECKPOINT_STOPPED.
  * The new checkpoint's parent is the one the devices descend from.
  *
- * @out: receives the new checkpoint; may be NULL. Updates @c.
+ * @out: receives the new checkpoint; may be NULL. Updates @c (what its
+ *       getters returned stays valid: see vsm_container).
  * @opts: NULL for no state blob
  * Returns 0, -VSM_EEXISTS, -VSM_EINVAL, -VSM_EBUSY, -VSM_EIO, ...
  * Since: 0.1
@@ -114,9 +120,10 @@ VSM_API void vsm_checkpoint_list_free(vsm_checkpoint **list, size_t count);
 /** Free a checkpoint handle; NULL is ignored. Since: 0.1 */
 VSM_API void vsm_checkpoint_free(vsm_checkpoint *cp);
 
-/** Name (borrowed). Since: 0.1 */
+/** Name; owned by @cp, valid until it is freed. Since: 0.1 */
 VSM_API const char *vsm_checkpoint_name(const vsm_checkpoint *cp);
-/** Name of the parent checkpoint, NULL for a root (borrowed). Since: 0.1 */
+/** Name of the parent checkpoint, NULL for a root; owned by @cp, valid
+ *  until it is freed. Since: 0.1 */
 VSM_API const char *vsm_checkpoint_parent(const vsm_checkpoint *cp);
 /** Creation time, seconds since the epoch. Since: 0.1 */
 VSM_API int64_t vsm_checkpoint_ctime(const vsm_checkpoint *cp);
@@ -126,11 +133,14 @@ VSM_API uint64_t vsm_checkpoint_state_size(const vsm_checkpoint *cp);
 VSM_API int vsm_checkpoint_is_current(const vsm_checkpoint *cp);
 /** Number of frozen layers (one per device). Since: 0.1 */
 VSM_API size_t vsm_checkpoint_layer_count(const vsm_checkpoint *cp);
-/** Device of the @i-th layer, NULL past the end (borrowed). Since: 0.1 */
+/** Device of the @i-th layer, NULL past the end; owned by @cp, valid
+ *  until it is freed. Since: 0.1 */
 VSM_API const char *vsm_checkpoint_layer_device(const vsm_checkpoint *cp, size_t i);
-/** Backend key of the @i-th layer (borrowed). Since: 0.1 */
+/** Backend key of the @i-th layer; owned by @cp, valid until it is
+ *  freed. Since: 0.1 */
 VSM_API const char *vsm_checkpoint_layer_key(const vsm_checkpoint *cp, size_t i);
-/** Content ID of the @i-th layer (a UUID; borrowed). Since: 0.1 */
+/** Content ID of the @i-th layer (a UUID); owned by @cp, valid until it
+ *  is freed. Since: 0.1 */
 VSM_API const char *vsm_checkpoint_layer_cid(const vsm_checkpoint *cp, size_t i);
 /** Bytes of guest data stored in the @i-th layer itself. Since: 0.1 */
 VSM_API uint64_t vsm_checkpoint_layer_size(const vsm_checkpoint *cp, size_t i);
@@ -164,7 +174,12 @@ typedef struct {
  * on the checkpoint's layer, and what was written since the last
  * checkpoint is dropped. Other branches of the tree stay. Refused with
  * -VSM_EBUSY while a device is deployed, unless VSM_CHECKPOINT_STOPPED.
- * The blob is handed back after the devices were switched. Updates @c.
+ * The blob is handed back (and its checksum verified) before the devices
+ * are switched, which is the last step that may fail: when the call
+ * fails, nothing was switched and what was handed back is to be
+ * dropped; once they are switched the call succeeds, logging what it
+ * could not tidy. Updates @c (what its getters returned stays valid: see
+ * vsm_container).
  * Since: 0.1
  */
 VSM_API int vsm_checkpoint_revert(vsm_container *c, const char *name,
@@ -177,7 +192,10 @@ VSM_API int vsm_checkpoint_revert(vsm_container *c, const char *name,
  * read stays until the last of them goes. A merge interrupted by a crash
  * is finished by the next vsm_ctx_open(). A merge into a deployed device
  * is left for later (the checkpoint is gone either way), unless
- * VSM_CHECKPOINT_STOPPED. Updates @c.
+ * VSM_CHECKPOINT_STOPPED. The call fails only while the checkpoint is
+ * still there; a merge that fails after it is gone is logged and left
+ * for a later call or the journal. Updates @c (what its getters returned stays
+ * valid: see vsm_container).
  * Since: 0.1
  */
 VSM_API int vsm_checkpoint_delete(vsm_container *c, const char *name, unsigned int flags);
@@ -192,7 +210,8 @@ VSM_API int vsm_checkpoint_delete(vsm_container *c, const char *name, unsigned i
  * VSM_CLONE_FULL flattened copies. The clone is a normal container with
  * no checkpoints; its VM-state area holds a copy of the checkpoint's
  * blob when it has one. A linked clone keeps the layers it reads alive
- * after the source or its checkpoint is deleted.
+ * after the source or its checkpoint is deleted. All or nothing: a
+ * failure leaves no clone and no device of it behind.
  *
  * @out: receives the clone; may be NULL
  * Since: 0.1

@@ -13,11 +13,36 @@
 
 VSM_BEGIN_DECL
 
-/** A container (snapshot of its record, owned by the caller). Since: 0.1 */
+/**
+ * A container: a snapshot of its record, owned by the caller.
+ *
+ * Lifetime of what its getters return: every pointer a getter hands out
+ * (strings, vsm_device, vsm_locator and the locator's strings) stays
+ * valid, with the value it had, until vsm_container_free(), also across
+ * calls that update the handle (vsm_attach(), vsm_detach(),
+ * vsm_device_deploy(), vsm_device_undeploy(), vsm_container_refresh(),
+ * vsm_container_destroy(), the checkpoint calls). Such a call swaps in
+ * the new state, so a getter called again gives the new value, but it
+ * frees nothing handed out before. Passing the handle's own strings back
+ * into a call on it is therefore always safe, e.g.
+ * `vsm_device_deploy(&loc, c, vsm_device_name(vsm_container_device(c, 0)), NULL)`.
+ * A handle grows by the new values its updates bring (new keys after a
+ * checkpoint, a locator per deployment); a long-lived program that
+ * updates one handle very often may look it up afresh now and then.
+ * A handle is not safe for use by several threads at once.
+ *
+ * Since: 0.1
+ */
 typedef struct vsm_container vsm_container;
-/** A device inside a container handle (borrowed from it). Since: 0.1 */
+/** A device of a container handle, owned by the handle: valid until
+ *  vsm_container_free(), also after the device is gone from the
+ *  container. Its getters read the state of the handle's last update.
+ *  Since: 0.1 */
 typedef struct vsm_device vsm_device;
-/** Where a hypervisor finds a deployed device. Since: 0.1 */
+/** Where a hypervisor finds a deployed device: owned by the container
+ *  handle when it comes from vsm_device_locator() (valid until
+ *  vsm_container_free(), never changed), by the caller when it comes from
+ *  vsm_device_deploy() (valid until vsm_locator_free()). Since: 0.1 */
 typedef struct vsm_locator vsm_locator;
 
 /** Image format of a device. Since: 0.1 */
@@ -93,7 +118,8 @@ VSM_API int vsm_container_create(vsm_container **out, vsm_ctx *ctx,
 /**
  * Delete a container, its devices and its record. Refused with
  * -VSM_EBUSY while attached unless VSM_CONTAINER_DESTROY_FORCE is given.
- * The handle stays valid (for its getters) and must still be freed.
+ * The handle stays valid (for its getters, and what they returned before
+ * the call) and must still be freed.
  * Since: 0.1
  */
 VSM_API int vsm_container_destroy(vsm_container *c, unsigned int flags);
@@ -120,19 +146,24 @@ VSM_API int vsm_container_list(vsm_container ***out, size_t *count,
 			       vsm_ctx *ctx, const char *datastore);
 /** Free a list from vsm_container_list(); NULL is ignored. Since: 0.1 */
 VSM_API void vsm_container_list_free(vsm_container **list, size_t count);
-/** Free a container handle; NULL is ignored. Since: 0.1 */
+/** Free a container handle and everything its getters returned; NULL is
+ *  ignored. Since: 0.1 */
 VSM_API void vsm_container_free(vsm_container *c);
 
-/** Re-read the container's record from its datastore into @c. Since: 0.1 */
+/** Re-read the container's record from its datastore into @c; what @c's
+ *  getters returned before stays valid (see vsm_container). Since: 0.1 */
 VSM_API int vsm_container_refresh(vsm_container *c);
 
-/** Name (borrowed). Since: 0.1 */
+/** Name; owned by @c, valid until vsm_container_free(). Since: 0.1 */
 VSM_API const char *vsm_container_name(const vsm_container *c);
-/** UUID in canonical text form (borrowed). Since: 0.1 */
+/** UUID in canonical text form; owned by @c, valid until
+ *  vsm_container_free(). Since: 0.1 */
 VSM_API const char *vsm_container_uuid(const vsm_container *c);
-/** Name of the datastore holding it (borrowed). Since: 0.1 */
+/** Name of the datastore holding it; owned by @c, valid until
+ *  vsm_container_free(). Since: 0.1 */
 VSM_API const char *vsm_container_datastore(const vsm_container *c);
-/** Host it is attached to, or NULL (borrowed). Since: 0.1 */
+/** Host it is attached to, or NULL; owned by @c, valid until
+ *  vsm_container_free() (also after a detach). Since: 0.1 */
 VSM_API const char *vsm_container_attached_host(const vsm_container *c);
 /** Size of the VM-state area in bytes. Since: 0.1 */
 VSM_API uint64_t vsm_container_state_size(const vsm_container *c);
@@ -140,21 +171,29 @@ VSM_API uint64_t vsm_container_state_size(const vsm_container *c);
 VSM_API int64_t vsm_container_ctime(const vsm_container *c);
 /** Number of devices. Since: 0.1 */
 VSM_API size_t vsm_container_device_count(const vsm_container *c);
-/** The @i-th device in creation order, NULL past the end (borrowed). Since: 0.1 */
+/** The @i-th device in creation order, NULL past the end; owned by @c,
+ *  valid until vsm_container_free(). Since: 0.1 */
 VSM_API const vsm_device *vsm_container_device(const vsm_container *c, size_t i);
-/** A device by name, NULL if none (borrowed). Since: 0.1 */
+/** A device by name, NULL if none; owned by @c, valid until
+ *  vsm_container_free(). Since: 0.1 */
 VSM_API const vsm_device *vsm_container_device_by_name(const vsm_container *c,
 							const char *name);
 
-/** Device name (borrowed). Since: 0.1 */
+/** Device name; owned by the device's container handle, valid until
+ *  vsm_container_free(). Since: 0.1 */
 VSM_API const char *vsm_device_name(const vsm_device *d);
 /** Virtual size in bytes. Since: 0.1 */
 VSM_API uint64_t vsm_device_size(const vsm_device *d);
 /** A vsm_format. Since: 0.1 */
 VSM_API int vsm_device_format(const vsm_device *d);
-/** The backend's key for the device's storage (borrowed). Since: 0.1 */
+/** The backend's key for the device's storage (opaque to callers; see
+ *  backend.h); owned by the device's container handle, valid until
+ *  vsm_container_free(), also after a checkpoint gave the device a new
+ *  key. Since: 0.1 */
 VSM_API const char *vsm_device_key(const vsm_device *d);
-/** Locator while deployed, else NULL (borrowed from the container). Since: 0.1 */
+/** Locator while deployed, else NULL; owned by the device's container
+ *  handle, valid (and unchanged) until vsm_container_free(), also after
+ *  an undeploy. Since: 0.1 */
 VSM_API const vsm_locator *vsm_device_locator(const vsm_device *d);
 
 /** Flag for vsm_attach(): reserved for lease takeover. Since: 0.1 */
@@ -164,7 +203,8 @@ VSM_API const vsm_locator *vsm_device_locator(const vsm_device *d);
  * Attach a container to a host: the host must be linked to the
  * container's datastore and the container must not be attached elsewhere
  * (-VSM_EBUSY). Attaching again to the same host is a no-op.
- * Updates @c.
+ * Updates @c (what its getters returned stays
+ * valid: see vsm_container).
  * Since: 0.1
  */
 VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags);
@@ -174,7 +214,8 @@ VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags);
 
 /**
  * Detach a container from its host. Refused with -VSM_EBUSY while a
- * device is deployed, unless VSM_DETACH_FORCE. Updates @c.
+ * device is deployed, unless VSM_DETACH_FORCE. Updates @c (what its
+ * getters returned stays valid: see vsm_container).
  * Since: 0.1
  */
 VSM_API int vsm_detach(vsm_container *c, unsigned int flags);
@@ -207,24 +248,30 @@ typedef struct {
  * any backend is called (the check of vsm_disk_target_check() and
  * vsm_disk_bus_check() in vsm/backend.h).
  *
- * @out: receives a copy of the locator; may be NULL. Updates @c.
+ * @out: receives a copy of the locator; may be NULL. Updates @c (what
+ *       its getters returned stays valid: see vsm_container).
  * @opts: NULL for the defaults
  * Since: 0.1
  */
 VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c,
 			      const char *device, const vsm_deploy_opts *opts);
 
-/** Undo vsm_device_deploy(). Updates @c. Since: 0.1 */
+/** Undo vsm_device_deploy(). Updates @c (what its getters returned stays
+ *  valid: see vsm_container). Since: 0.1 */
 VSM_API int vsm_device_undeploy(vsm_container *c, const char *device,
 				unsigned int flags);
 
-/** URI a hypervisor opens: "file:///...", "iscsi://..." (borrowed). Since: 0.1 */
+/** URI a hypervisor opens: "file:///...", "iscsi://...". Owned by @loc:
+ *  valid as long as @loc is (see vsm_locator). Since: 0.1 */
 VSM_API const char *vsm_locator_uri(const vsm_locator *loc);
-/** Local path, or NULL when the device has none (borrowed). Since: 0.1 */
+/** Local path, or NULL when the device has none. Owned by @loc: valid as
+ *  long as @loc is. Since: 0.1 */
 VSM_API const char *vsm_locator_path(const vsm_locator *loc);
-/** The libvirt <disk> element (borrowed). Since: 0.1 */
+/** The libvirt <disk> element. Owned by @loc: valid as long as @loc is.
+ *  Since: 0.1 */
 VSM_API const char *vsm_locator_disk_xml(const vsm_locator *loc);
-/** Host the device is deployed on (borrowed). Since: 0.1 */
+/** Host the device is deployed on. Owned by @loc: valid as long as @loc
+ *  is. Since: 0.1 */
 VSM_API const char *vsm_locator_host(const vsm_locator *loc);
 /** Free a locator returned by vsm_device_deploy(); NULL is ignored. Since: 0.1 */
 VSM_API void vsm_locator_free(vsm_locator *loc);

@@ -81,7 +81,7 @@ VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts);
 /** Close a context and everything it holds open; NULL is ignored. Since: 0.1 */
 VSM_API void vsm_ctx_free(vsm_ctx *ctx);
 
-/** The context's state directory (borrowed). Since: 0.1 */
+/** The context's state directory (owned by @ctx, valid until it is freed). Since: 0.1 */
 VSM_API const char *vsm_ctx_state_dir(const vsm_ctx *ctx);
 
 VSM_END_DECL

@@ -47,13 +47,13 @@ VSM_API int vsm_event_unregister(vsm_ctx *ctx, int id);
 VSM_API int vsm_event_type_of(const vsm_event *ev);
 /** "datastore-changed", "lease-lost", "datastore-lost". Since: 0.1 */
 VSM_API const char *vsm_event_type_name(int type);
-/** Datastore concerned (borrowed), or NULL. Since: 0.1 */
+/** Datastore concerned (owned by @ev, valid during the callback), or NULL. Since: 0.1 */
 VSM_API const char *vsm_event_datastore(const vsm_event *ev);
-/** Container concerned (borrowed), or NULL. Since: 0.1 */
+/** Container concerned (owned by @ev, valid during the callback), or NULL. Since: 0.1 */
 VSM_API const char *vsm_event_container(const vsm_event *ev);
-/** Host concerned (borrowed), or NULL. Since: 0.1 */
+/** Host concerned (owned by @ev, valid during the callback), or NULL. Since: 0.1 */
 VSM_API const char *vsm_event_host(const vsm_event *ev);
-/** Free text from the source (borrowed), or NULL. Since: 0.1 */
+/** Free text from the source (owned by @ev, valid during the callback), or NULL. Since: 0.1 */
 VSM_API const char *vsm_event_detail(const vsm_event *ev);
 /** Datastore generation the event refers to, or 0. Since: 0.1 */
 VSM_API uint64_t vsm_event_generation(const vsm_event *ev);

@@ -74,11 +74,12 @@ VSM_API void vsm_datastore_list_free(vsm_datastore **list, size_t count);
 /** Free a datastore handle; NULL is ignored. Since: 0.1 */
 VSM_API void vsm_datastore_free(vsm_datastore *ds);
 
-/** Name (borrowed). Since: 0.1 */
+/** Name (owned by @ds, valid until it is freed). Since: 0.1 */
 VSM_API const char *vsm_datastore_name(const vsm_datastore *ds);
-/** Backend URI (borrowed). Since: 0.1 */
+/** Backend URI (owned by @ds, valid until it is freed). Since: 0.1 */
 VSM_API const char *vsm_datastore_uri(const vsm_datastore *ds);
-/** UUID written on the datastore when it was formatted (borrowed). Since: 0.1 */
+/** UUID written on the datastore when it was formatted (owned by @ds,
+ *  valid until it is freed). Since: 0.1 */
 VSM_API const char *vsm_datastore_uuid(const vsm_datastore *ds);
 /** The datastore's change generation when the handle was made. Since: 0.1 */
 VSM_API uint64_t vsm_datastore_generation(const vsm_datastore *ds);
@@ -143,13 +144,14 @@ VSM_API void vsm_host_list_free(vsm_host **list, size_t count);
 /** Free a host handle; NULL is ignored. Since: 0.1 */
 VSM_API void vsm_host_free(vsm_host *host);
 
-/** Name (borrowed). Since: 0.1 */
+/** Name (owned by @host, valid until it is freed). Since: 0.1 */
 VSM_API const char *vsm_host_name(const vsm_host *host);
-/** Hypervisor URI or NULL (borrowed). Since: 0.1 */
+/** Hypervisor URI or NULL (owned by @host, valid until it is freed). Since: 0.1 */
 VSM_API const char *vsm_host_hypervisor_uri(const vsm_host *host);
 /** Number of datastores the host is linked to. Since: 0.1 */
 VSM_API size_t vsm_host_datastore_count(const vsm_host *host);
-/** Name of the @i-th linked datastore, sorted; NULL past the end (borrowed). Since: 0.1 */
+/** Name of the @i-th linked datastore, sorted; NULL past the end (owned
+ *  by @host, valid until it is freed). Since: 0.1 */
 VSM_API const char *vsm_host_datastore(const vsm_host *host, size_t i);
 
 VSM_END_DECL

@@ -57,9 +57,10 @@ VSM_API int vsm_lease_status(vsm_lease ***out, size_t *count, vsm_ctx *ctx,
 /** Free a list from vsm_lease_status(); NULL is ignored. Since: 0.1 */
 VSM_API void vsm_lease_list_free(vsm_lease **list, size_t count);
 
-/** Container name (borrowed). Since: 0.1 */
+/** Container name (owned by @l, valid until the list is freed). Since: 0.1 */
 VSM_API const char *vsm_lease_container(const vsm_lease *l);
-/** Holder's host name, or NULL when free (borrowed). Since: 0.1 */
+/** Holder's host name, or NULL when free (owned by @l, valid until the
+ *  list is freed). Since: 0.1 */
 VSM_API const char *vsm_lease_host(const vsm_lease *l);
 /** A vsm_lease_state. Since: 0.1 */
 VSM_API int vsm_lease_state_of(const vsm_lease *l);

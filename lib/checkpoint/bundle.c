@@ -725,6 +725,7 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 	size_t nl = 0, nd, nc, nb = 0, i, j;
 	int state_area = -1, rc;
 	bfile f = { .fd = -1 };
+	vsm_container *h = NULL;
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	vsm_wf wf = {0};
@@ -1165,13 +1166,13 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 		if (rc < 0)
 			goto abort;
 	}
-	/* The name is claimed here, under the datastore's metadata lock: of
-	 * two hosts creating it at once, one gets EEXISTS and rolls back. */
+	/* As for a clone: the name is claimed under the metadata lock, and
+	 * the import is committed once the journal forgets the step. */
 	if ((rc = vsm__wf_undo(&wf, VSM_WF_UUID_FREE, r->uuid)) < 0 ||
-	    (rc = vsm__ds_insert_record(ctx, ds, r)) < 0)
+	    (rc = vsm__ds_insert_record(ctx, ds, r)) < 0 ||
+	    (out && (rc = vsm__container_new(&h, ctx, datastore, r)) < 0) ||
+	    (rc = vsm__wf_end(&wf)) < 0)
 		goto abort;
-	if ((rc = vsm__wf_end(&wf)) < 0)
-		goto out;
 	began = false;
 	if (f.progress && f.done < f.total)
 		tick(&f, f.total - f.done);
@@ -1185,13 +1186,16 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 	}
 	vsm__log(ctx, VSM_LOG_INFO, "datastore '%s': container '%s' imported from '%s'",
 		 datastore, name, path);
-	if (out)
-		rc = vsm_container_lookup_by_uuid(out, ctx, r->uuid);
+	if (out) {
+		*out = h;
+		h = NULL;
+	}
 	goto out;
 abort:
 	if (began)
 		vsm__wf_abort(&wf);
 out:
+	vsm_container_free(h);
 	if (r) {
 		/* Placeholders that were never patched must not be freed. */
 		for (i = 0; i < r->n_ckpts; i++) {

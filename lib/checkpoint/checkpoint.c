@@ -243,6 +243,92 @@ static void redeploy(vsm_container *c, char **saved, size_t n)
 	vsm__error_restore(&err);
 }
 
+/*
+ * Commit points. Create, revert and delete each change the container in
+ * one record write: before it, a failure undoes what was made (the
+ * journal's undo steps delete only devices no record on the datastore
+ * names, so they are right on either side of the write); after it, the
+ * call has happened and only finishes forward, logging what it could
+ * not tidy (a leftover journal entry, a merge left for later) and
+ * reporting success. Clone adds a record with its slot journalled for
+ * release: its commit point is forgetting that journal entry.
+ */
+
+static void warn(vsm_ctx *ctx, const char *what)
+{
+	vsm__log(ctx, VSM_LOG_WARN, "%s%s%s", what ? what : "", what ? ": " : "",
+		 vsm_error_last() ? vsm_error_last()->message : "?");
+	vsm__error_reset();
+}
+
+/* Is @r what the slot holds (but for the lease version, which the write
+ * may have fenced)? */
+static bool on_datastore(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r)
+{
+	vsm_record *disk = NULL, *want = NULL;
+	char *a = NULL, *b = NULL;
+	bool same = false;
+
+	if (vsm__ds_read_record(ctx, ds, r->slot, r->uuid, &disk) == 0 &&
+	    (want = vsm_record_dup(r))) {
+		want->lease_version = disk->lease_version;
+		same = vsm_record_encode(&a, want) == 0 && vsm_record_encode(&b, disk) == 0 &&
+		       !strcmp(a, b);
+	}
+	free(a);
+	free(b);
+	vsm_record_free(want);
+	vsm_record_free(disk);
+	return same;
+}
+
+/* The record write of create, revert and delete. A write reported as
+ * failed may still have reached the datastore (its completion lost, or
+ * the generation bump after it failed): then the slot decides, and a
+ * record that is there is committed. 0: committed. */
+static int commit_record(vsm_ctx *ctx, vsm_dstore *ds, vsm_record *r)
+{
+	vsm__saved_error err;
+	int rc = vsm__ds_put_record(ctx, ds, r);
+
+	if (rc == 0)
+		return 0;
+	vsm__error_save(&err);
+	if (!on_datastore(ctx, ds, r)) {
+		vsm__error_restore(&err);
+		return rc;
+	}
+	vsm__error_restore(&err);
+	vsm__log(ctx, VSM_LOG_WARN, "datastore '%s': container '%s': the record reached the "
+		 "datastore although writing it failed (%s)", ds->name, r->name,
+		 vsm_error_last()->message);
+	vsm__error_reset();
+	ds->gen = 0; /* the cache may have missed it: rescan */
+	return 0;
+}
+
+/* After a commit point: forget the journal entry, or leave it for the
+ * next context to finish (its steps only delete what no record names). */
+static void wf_finish(vsm_ctx *ctx, vsm_wf *wf, bool tidy)
+{
+	if (!tidy) {
+		vsm__log(ctx, VSM_LOG_WARN, "workflow %lld stays in the journal; the next "
+			 "context to open the datastore finishes it", (long long)wf->id);
+		return;
+	}
+	if (vsm__wf_end(wf) < 0)
+		warn(ctx, "the journal keeps a finished workflow (the next context to open the "
+		     "datastore forgets it)");
+}
+
+/* The handle shows the datastore's state, or (logged) the state the
+ * call committed. */
+static void refresh_or_warn(vsm_container *c)
+{
+	if (vsm_container_refresh(c) < 0)
+		warn(vsm__container_ctx(c), "container handle not refreshed");
+}
+
 #define STATE_UNKNOWN UINT64_MAX
 #define STATE_FIRST (64u << 20)
 
@@ -483,6 +569,8 @@ VSM_API int vsm_checkpoint_create(vsm_checkpoint **out, vsm_container *c, const 
 	char dev_name[VSM_BACKEND_KEY_MAX], *frozen[64] = {0}, **saved = NULL;
 	uint64_t size = 0, sum = 0;
 	size_t i, n_saved = 0;
+	vsm_checkpoint *cp = NULL;
+	vsm__handle_stage *st = NULL;
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	vsm_wf wf = {0};
@@ -543,26 +631,31 @@ VSM_API int vsm_checkpoint_create(vsm_checkpoint **out, vsm_container *c, const 
 			goto abort;
 		}
 	}
+	/* Everything the caller gets is made before the commit point. */
 	if ((rc = ckpt_append(r, name, state_key[0] ? state_key : NULL, size, sum, frozen)) < 0 ||
-	    (rc = vsm__ds_put_record(ctx, ds, r)) < 0)
+	    (out && (rc = handle_new(&cp, ds, r, ck_find(r, name))) < 0) ||
+	    (rc = vsm__container_stage(&st, c, r)) < 0 ||
+	    (rc = commit_record(ctx, ds, r)) < 0)
 		goto abort;
-	if ((rc = vsm__wf_end(&wf)) < 0)
-		goto out;
+	wf_finish(ctx, &wf, true);
 	vsm__log(ctx, VSM_LOG_INFO, "container '%s': checkpoint '%s' created", r->name, name);
-	if (out)
-		rc = handle_new(out, ds, r, ck_find(r, name));
+	vsm__container_apply(c, st);
+	st = NULL;
+	if (out) {
+		*out = cp;
+		cp = NULL;
+	}
 	goto out;
 abort:
 	vsm__wf_abort(&wf);
 out:
 	for (i = 0; i < 64; i++)
 		free(frozen[i]);
+	vsm_checkpoint_free(cp);
+	vsm__container_unstage(st);
 	vsm_record_free(r);
 	if (n_saved)
 		redeploy(c, saved, n_saved);
-	if (rc == 0) {
-		rc = vsm_container_refresh(c);
-	}
 	vsm__ctx_unlock(ctx);
 	return rc;
 }
@@ -710,6 +803,8 @@ VSM_API int vsm_checkpoint_revert(vsm_container *c, const char *name,
 	char *old[64] = {0}, **saved = NULL;
 	const vsm_rec_checkpoint *cp;
 	size_t i, n_saved = 0;
+	vsm__handle_stage *st = NULL;
+	bool tidy = true;
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	vsm_wf wf = {0};
@@ -739,7 +834,16 @@ VSM_API int vsm_checkpoint_revert(vsm_container *c, const char *name,
 	if ((rc = undeploy_for(c, opts->flags, &saved, &n_saved)) < 0 ||
 	    (rc = fresh(c, &ds, &r)) < 0)
 		goto out;
-	cp = ck_find(r, name);
+	/* The blob goes out before the switch, which is the last thing
+	 * that may fail; the caller drops it if the call fails. */
+	if (!(cp = ck_find(r, name))) {
+		rc = vsm_err(VSM_ENOTFOUND, "container '%s' has no checkpoint '%s'", r->name, name);
+		goto out;
+	}
+	if ((opts->state_fd >= 0 || opts->state_write) &&
+	    (rc = state_out(ds, r->name, cp, opts->state_fd, opts->state_write,
+			    opts->state_payload)) < 0)
+		goto out;
 	if ((rc = vsm__wf_begin(&wf, ctx, "checkpoint-revert", ds->name, r->name)) < 0)
 		goto out;
 	for (i = 0; i < r->n_devices && i < 64; i++) {
@@ -769,33 +873,32 @@ VSM_API int vsm_checkpoint_revert(vsm_container *c, const char *name,
 		rc = -VSM_ENOMEM;
 		goto abort;
 	}
-	if ((rc = vsm__ds_put_record(ctx, ds, r)) < 0)
+	if ((rc = vsm__container_stage(&st, c, r)) < 0 || (rc = commit_record(ctx, ds, r)) < 0)
 		goto abort;
-	for (i = 0; i < 64 && old[i] && rc == 0; i++)
-		rc = ck_delete_unref(ctx, ds, old[i]);
-	if (rc < 0)
-		goto out; /* journalled: the next open deletes them */
-	if ((rc = vsm__wf_end(&wf)) < 0)
-		goto out;
+	/* Reverted. The old tops go now, or with the journal entry later. */
+	for (i = 0; i < 64 && old[i]; i++)
+		if (ck_delete_unref(ctx, ds, old[i]) < 0) {
+			warn(ctx, NULL);
+			tidy = false;
+		}
+	wf_finish(ctx, &wf, tidy);
 	vsm__log(ctx, VSM_LOG_INFO, "container '%s': reverted to checkpoint '%s'", r->name, name);
-	if (ck_compact(ctx, ds, r->uuid, false) < 0) {
-		vsm__log(ctx, VSM_LOG_WARN, "%s", vsm_error_last()->message);
-		vsm__error_reset();
-	}
-	if (opts->state_fd >= 0 || opts->state_write)
-		rc = state_out(ds, r->name, ck_find(r, name), opts->state_fd, opts->state_write,
-			       opts->state_payload);
+	if (ck_compact(ctx, ds, r->uuid, false) < 0)
+		warn(ctx, NULL);
+	vsm__container_apply(c, st);
+	st = NULL;
 	goto out;
 abort:
 	vsm__wf_abort(&wf);
 out:
 	for (i = 0; i < 64; i++)
 		free(old[i]);
+	vsm__container_unstage(st);
 	vsm_record_free(r);
 	if (n_saved)
 		redeploy(c, saved, n_saved);
 	if (rc == 0)
-		rc = vsm_container_refresh(c);
+		refresh_or_warn(c);
 	vsm__ctx_unlock(ctx);
 	return rc;
 }
@@ -807,6 +910,8 @@ VSM_API int vsm_checkpoint_delete(vsm_container *c, const char *name, unsigned i
 	vsm_rec_checkpoint *cp;
 	char *state_key = NULL, **saved = NULL, uuid[VSM_UUID_STRLEN + 1];
 	size_t i, n_saved = 0;
+	vsm__handle_stage *st = NULL;
+	bool tidy = true;
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	vsm_wf wf = {0};
@@ -822,6 +927,19 @@ VSM_API int vsm_checkpoint_delete(vsm_container *c, const char *name, unsigned i
 	vsm__ctx_lock(ctx);
 	if ((rc = fresh(c, &ds, &r)) < 0)
 		goto out;
+	if (!ck_find(r, name)) {
+		rc = vsm_err(VSM_ENOTFOUND, "container '%s' has no checkpoint '%s'", r->name, name);
+		goto out;
+	}
+	/* A stopped VM's devices are undeployed before the commit point, so
+	 * that the merges after it may reach them. */
+	if (flags & VSM_CHECKPOINT_STOPPED) {
+		vsm_record_free(r);
+		r = NULL;
+		if ((rc = undeploy_for(c, flags, &saved, &n_saved)) < 0 ||
+		    (rc = fresh(c, &ds, &r)) < 0)
+			goto out;
+	}
 	if (!(cp = ck_find(r, name))) {
 		rc = vsm_err(VSM_ENOTFOUND, "container '%s' has no checkpoint '%s'", r->name, name);
 		goto out;
@@ -869,26 +987,30 @@ VSM_API int vsm_checkpoint_delete(vsm_container *c, const char *name, unsigned i
 	if ((rc = vsm__wf_begin(&wf, ctx, "checkpoint-delete", ds->name, r->name)) < 0)
 		goto out;
 	if ((state_key && (rc = vsm__wf_undo(&wf, CK_WF_DELETE_UNREF, state_key)) < 0) ||
-	    (rc = vsm__ds_put_record(ctx, ds, r)) < 0) {
+	    (rc = vsm__container_stage(&st, c, r)) < 0 || (rc = commit_record(ctx, ds, r)) < 0) {
 		vsm__wf_abort(&wf);
 		goto out;
 	}
-	if (state_key && (rc = ck_delete_unref(ctx, ds, state_key)) < 0)
-		goto out;
-	if ((rc = vsm__wf_end(&wf)) < 0)
-		goto out;
+	/* Deleted. The blob goes now, or with the journal entry later; a
+	 * merge that fails is left for a later call or the journal. */
+	if (state_key && ck_delete_unref(ctx, ds, state_key) < 0) {
+		warn(ctx, NULL);
+		tidy = false;
+	}
+	wf_finish(ctx, &wf, tidy);
 	vsm__log(ctx, VSM_LOG_INFO, "container '%s': checkpoint '%s' deleted", r->name, name);
-	if ((flags & VSM_CHECKPOINT_STOPPED) &&
-	    (rc = undeploy_for(c, flags, &saved, &n_saved)) < 0)
-		goto out;
-	rc = ck_compact(ctx, ds, uuid, (flags & VSM_CHECKPOINT_STOPPED) != 0);
+	if (ck_compact(ctx, ds, uuid, (flags & VSM_CHECKPOINT_STOPPED) != 0) < 0)
+		warn(ctx, NULL);
+	vsm__container_apply(c, st);
+	st = NULL;
 out:
 	free(state_key);
+	vsm__container_unstage(st);
 	vsm_record_free(r);
 	if (n_saved)
 		redeploy(c, saved, n_saved);
 	if (rc == 0)
-		rc = vsm_container_refresh(c);
+		refresh_or_warn(c);
 	vsm__ctx_unlock(ctx);
 	return rc;
 }
@@ -949,6 +1071,7 @@ VSM_API int vsm_checkpoint_clone(vsm_container **out, vsm_container *src,
 	char key[VSM_BACKEND_KEY_MAX], dev_name[VSM_BACKEND_KEY_MAX];
 	const vsm_rec_checkpoint *cp;
 	vsm_record *r = NULL, *n = NULL;
+	vsm_container *h = NULL;
 	bool full = flags & VSM_CLONE_FULL;
 	vsm_dstore *ds;
 	vsm_wf wf = {0};
@@ -1031,21 +1154,26 @@ VSM_API int vsm_checkpoint_clone(vsm_container **out, vsm_container *src,
 	}
 	if (cp->state_key && (rc = copy_blob(ds, cp->state_key, key, cp->state_size)) < 0)
 		goto abort;
-	/* The name is claimed here, under the datastore's metadata lock: of
-	 * two hosts creating it at once, one gets EEXISTS and rolls back. */
+	/* The name is claimed under the datastore's metadata lock (of two
+	 * hosts cloning to it at once, one gets EEXISTS and rolls back); until
+	 * the journal forgets the step, a failure (or the next context)
+	 * releases it: that is the commit point. */
 	if ((rc = vsm__wf_undo(&wf, VSM_WF_UUID_FREE, n->uuid)) < 0 ||
-	    (rc = vsm__ds_insert_record(ctx, ds, n)) < 0)
+	    (rc = vsm__ds_insert_record(ctx, ds, n)) < 0 ||
+	    (out && (rc = vsm__container_new(&h, ctx, ds->name, n)) < 0) ||
+	    (rc = vsm__wf_end(&wf)) < 0)
 		goto abort;
-	if ((rc = vsm__wf_end(&wf)) < 0)
-		goto out;
 	vsm__log(ctx, VSM_LOG_INFO, "container '%s': %s clone '%s' of checkpoint '%s'", r->name,
 		 full ? "full" : "linked", name, checkpoint);
-	if (out)
-		rc = vsm_container_lookup_by_uuid(out, ctx, n->uuid);
+	if (out) {
+		*out = h;
+		h = NULL;
+	}
 	goto out;
 abort:
 	vsm__wf_abort(&wf);
 out:
+	vsm_container_free(h);
 	vsm_record_free(n);
 	vsm_record_free(r);
 	vsm__ctx_unlock(ctx);

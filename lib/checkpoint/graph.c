@@ -7,6 +7,7 @@
  * layers nobody reads, and the journal actions that finish both after
  * a crash.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -833,13 +834,63 @@ static int next_job(const ck_recs *rs, const char *self, bool stopped, char **t,
 	return 0;
 }
 
+/* A merge step's argument is "T X DIR CID". Keys may hold spaces (they
+ * are opaque), so in the argument '%', controls, space and DEL are
+ * written as %XX; a key with none of them reads as itself, as in
+ * journals written before keys were escaped. */
+#define MERGE_ARG_MAX (2 * 3 * VSM_BACKEND_KEY_MAX + 64)
+
+static void arg_put(char *buf, size_t size, const char *key)
+{
+	size_t n = strlen(buf);
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)key; *p && n + 4 < size; p++) {
+		if (*p <= ' ' || *p == '%' || *p == 0x7f)
+			n += (size_t)snprintf(buf + n, size - n, "%%%02X", *p);
+		else
+			buf[n++] = (char)*p;
+	}
+	buf[n] = '\0';
+}
+
+/* Next space-separated field of *@p, unescaped into @out; false when
+ * there is none or it does not fit. */
+static bool arg_get(const char **p, char *out, size_t size)
+{
+	const char *s = *p;
+	size_t n = 0;
+
+	while (*s && *s != ' ') {
+		unsigned int v;
+		char c = *s;
+
+		if (c == '%') {
+			if (sscanf(s + 1, "%2X", &v) != 1 || !isxdigit((unsigned char)s[1]) ||
+			    !isxdigit((unsigned char)s[2]) || v == 0)
+				return false;
+			c = (char)v;
+			s += 2;
+		}
+		if (n + 1 >= size)
+			return false;
+		out[n++] = c;
+		s++;
+	}
+	out[n] = '\0';
+	if (!n)
+		return false;
+	*p = *s ? s + 1 : s;
+	return true;
+}
+
 int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped)
 {
 	int rounds, rc = 0;
 
 	for (rounds = 0; rounds < 1024; rounds++) {
 		ck_recs rs;
-		char *t = NULL, *x = NULL, arg[3 * VSM_BACKEND_KEY_MAX], cid[VSM_UUID_STRLEN + 1];
+		char *t = NULL, *x = NULL, arg[MERGE_ARG_MAX], cid[VSM_UUID_STRLEN + 1];
 		uint64_t cost_commit = 0, cost_stream = UINT64_MAX;
 		const vsm_rec_frozen *lt = NULL;
 		bool stream;
@@ -878,7 +929,11 @@ int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped)
 			return rc;
 		}
 		vsm__uuid_new(cid);
-		snprintf(arg, sizeof(arg), "%s %s %s %s", t, x, stream ? "stream" : "commit", cid);
+		arg_put(arg, sizeof(arg), t);
+		strcat(arg, " ");
+		arg_put(arg, sizeof(arg), x);
+		snprintf(arg + strlen(arg), sizeof(arg) - strlen(arg), " %s %s",
+			 stream ? "stream" : "commit", cid);
 		vsm__log(ctx, VSM_LOG_INFO, "datastore '%s': merging layer '%s' into '%s'",
 			 ds->name, stream ? t : x, stream ? x : t);
 		if ((rc = vsm__wf_begin(&wf, ctx, "checkpoint-merge", ds->name, t)) < 0 ||
@@ -904,8 +959,10 @@ int vsm__ckpt_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const 
 		return ck_delete_unref(ctx, ds, arg);
 	if (!strcmp(action, CK_WF_MERGE)) {
 		char t[VSM_BACKEND_KEY_MAX], x[VSM_BACKEND_KEY_MAX], dir[16], cid[40];
+		const char *p = arg;
 
-		if (sscanf(arg, "%255s %255s %15s %39s", t, x, dir, cid) != 4 ||
+		if (!arg_get(&p, t, sizeof(t)) || !arg_get(&p, x, sizeof(x)) ||
+		    !arg_get(&p, dir, sizeof(dir)) || !arg_get(&p, cid, sizeof(cid)) || *p ||
 		    (strcmp(dir, "commit") && strcmp(dir, "stream")) || !vsm__uuid_valid(cid))
 			return vsm_err(VSM_ECORRUPT, "journal step argument '%s' is malformed", arg);
 		return merge(ctx, ds, t, x, dir, cid);
