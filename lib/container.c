@@ -465,6 +465,7 @@ VSM_API int vsm_container_create(vsm_container **out, vsm_ctx *ctx, const char *
 	char key[VSM_BACKEND_KEY_MAX], dev_name[160];
 	planned_device plan[64];
 	vsm_record *r = NULL;
+	vsm_container *h = NULL;
 	vsm_dstore *ds;
 	vsm_wf wf = {0};
 	uint64_t need, free_bytes = 0;
@@ -538,19 +539,25 @@ VSM_API int vsm_container_create(vsm_container **out, vsm_ctx *ctx, const char *
 	}
 	/* The name is claimed here, under the datastore's metadata lock: of
 	 * two hosts creating it at once, one gets EEXISTS and rolls back. */
+	/* Until the journal forgets the steps, a failure (or the next
+	 * context) removes it all again: forgetting them is the commit point,
+	 * so the handle is made before it. */
 	if ((rc = vsm__wf_undo(&wf, VSM_WF_UUID_FREE, r->uuid)) < 0 ||
-	    (rc = vsm__ds_insert_record(ctx, ds, r)) < 0)
+	    (rc = vsm__ds_insert_record(ctx, ds, r)) < 0 ||
+	    (out && (rc = handle_new(&h, ctx, datastore, r)) < 0) ||
+	    (rc = vsm__wf_end(&wf)) < 0)
 		goto abort;
-	if ((rc = vsm__wf_end(&wf)) < 0)
-		goto out;
 	vsm__log(ctx, VSM_LOG_INFO, "datastore '%s': container '%s' created (%s)", datastore,
 		 name, r->uuid);
-	if (out && (rc = handle_new(out, ctx, datastore, r)) < 0)
-		goto out;
+	if (out) {
+		*out = h;
+		h = NULL;
+	}
 	goto out;
 abort:
 	vsm__wf_abort(&wf);
 out:
+	vsm_container_free(h);
 	for (i = 0; i < planned; i++)
 		vsm__layers_free(plan[i].chain, plan[i].chain_len);
 	vsm_record_free(r);

@@ -392,9 +392,11 @@ START_TEST(dead_host_slots_are_reclaimed)
 	fresh_ds();
 	a = host_ctx("k0");
 	ck_vsm(tu_create(NULL, a, "ds", "web", 1, 1 << 20));
-	/* One context keeps every heartbeat slot (64 by default) alive. */
+	/* One context keeps every heartbeat slot (64 by default) alive. On
+	 * the plain protocol its state directory already holds one, for the
+	 * metadata lock (doc/leases.md), so one host fewer fits. */
 	ck_vsm(vsm_lease_keep(a, "k0", 0));
-	for (i = 1; i < 64; i++) {
+	for (i = 1; i < (plain ? 63 : 64); i++) {
 		snprintf(host, sizeof(host), "k%d", i);
 		ck_vsm(vsm_host_add(a, host, NULL));
 		ck_vsm(vsm_host_link(a, host, "ds", 0));
