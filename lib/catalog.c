@@ -75,7 +75,7 @@ int vsm_catalog_open(vsm_catalog **out, const char *path)
 	sqlite3_busy_timeout(cat->db, 30000);
 	/* WAL: readers never wait for a writer, and a commit is one sync of
 	 * the log, which several processes of one host share. */
-	if (sqlite3_exec(cat->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL,
+	if (sqlite3_exec(cat->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
 			 NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(cat->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
 		rc = db_error(cat, "cannot open");
