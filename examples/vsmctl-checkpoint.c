@@ -162,7 +162,8 @@ static void print_tree(vsm_checkpoint **list, size_t n, const char *parent, int 
 		time_t t = (time_t)vsm_checkpoint_ctime(list[i]);
 		struct tm tm;
 
-		if ((p == NULL) != (parent == NULL) || (p && strcmp(p, parent)))
+		/* Roots when @parent is NULL, else the children of @parent. */
+		if (parent ? !p || strcmp(p, parent) != 0 : p != NULL)
 			continue;
 		for (j = 0; j < vsm_checkpoint_layer_count(list[i]); j++)
 			bytes += vsm_checkpoint_layer_size(list[i], j);

@@ -326,7 +326,7 @@ int vsm_record_encode(char **out, const vsm_record *r)
 static int get_field(json_object **out, json_object *o, const char *field,
 		     json_type type, bool nullable, const char *what)
 {
-	json_object *v;
+	json_object *v = NULL;
 
 	if (!json_object_object_get_ex(o, field, &v) || (!v && !nullable))
 		return vsm_err(VSM_ECORRUPT, "%s: field '%s' is missing", what, field);
@@ -343,7 +343,7 @@ static int get_field(json_object **out, json_object *o, const char *field,
 static int get_str(char **out, json_object *o, const char *field, bool nullable,
 		   const char *what)
 {
-	json_object *v;
+	json_object *v = NULL;
 	int rc = get_field(&v, o, field, json_type_string, nullable, what);
 
 	if (rc < 0)
@@ -356,7 +356,7 @@ static int get_str(char **out, json_object *o, const char *field, bool nullable,
 
 static int get_u64(uint64_t *out, json_object *o, const char *field, const char *what)
 {
-	json_object *v;
+	json_object *v = NULL;
 	int rc = get_field(&v, o, field, json_type_int, false, what);
 
 	if (rc < 0)
@@ -441,7 +441,7 @@ static int decode_deploy(vsm_rec_deploy *d, json_object *jd, const char *what)
 
 static int decode_frozen(vsm_rec_frozen *l, json_object *jl, const char *what)
 {
-	json_object *v;
+	json_object *v = NULL;
 	char *bf = NULL;
 	int rc;
 
@@ -474,7 +474,7 @@ out:
 
 static int decode_ckpt(vsm_rec_checkpoint *c, json_object *jc, const char *what)
 {
-	json_object *arr;
+	json_object *arr = NULL;
 	char *sum = NULL, *end;
 	uint64_t ctime;
 	size_t i, n;
@@ -527,7 +527,7 @@ static int decode_checkpoints(vsm_record *r, json_object *o, const char *what)
 	vsm_strmap keys = {0}, names = {0};
 	uint32_t *parent = NULL;
 	uint8_t *mark = NULL;
-	json_object *arr, *v;
+	json_object *arr = NULL, *v = NULL;
 	size_t i, j, n;
 	int rc;
 
@@ -634,7 +634,7 @@ out:
 int vsm_record_decode(vsm_record **out, const char *json, size_t len, const char *what)
 {
 	json_tokener *tok = json_tokener_new();
-	json_object *o = NULL, *v, *arr;
+	json_object *o = NULL, *v = NULL, *arr = NULL;
 	vsm_record *r = NULL;
 	char *uuid = NULL;
 	uint64_t ver, ctime;

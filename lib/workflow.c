@@ -129,7 +129,7 @@ static int parse_slot_uuid(const char *arg, uint32_t *slot, char uuid[VSM_UUID_S
 static int run_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const char *arg)
 {
 	char uuid[VSM_UUID_STRLEN + 1];
-	uint32_t slot;
+	uint32_t slot = 0;
 	int rc;
 
 	if (!strcmp(action, VSM_WF_DEVICE_DELETE)) {
