@@ -31,6 +31,13 @@ VSM_BEGIN_DECL
  * updates one handle very often may look it up afresh now and then.
  * A handle is not safe for use by several threads at once.
  *
+ * Other hosts and processes may change the same datastore at the same
+ * time: every change of a container's record is made under the
+ * datastore's metadata lock against the record as it is on the datastore.
+ * A call whose change is based on a record that another process changed
+ * since this handle's last update answers -VSM_EBUSY ("changed by another
+ * process meanwhile; try again") and changes nothing; call it again.
+ *
  * Since: 0.1
  */
 typedef struct vsm_container vsm_container;
@@ -103,6 +110,10 @@ typedef struct {
  * datastore. All or nothing: if any step fails, what was made is removed
  * and no record remains; if the process dies mid-way, the next
  * vsm_ctx_open() on the same state directory finishes the rollback.
+ * The name is unique on the datastore across every host: of two creates
+ * of one name at once, on any hosts, one succeeds and the other gets
+ * -VSM_EEXISTS with nothing left behind. Once it returns 0 the container
+ * is on the datastore and in every host's next listing.
  *
  * @out: receives the new container; may be NULL
  * Returns 0, -VSM_EEXISTS, -VSM_EINVAL, -VSM_ENOSPC, -VSM_EIO, ...
@@ -119,7 +130,10 @@ VSM_API int vsm_container_create(vsm_container **out, vsm_ctx *ctx,
  * Delete a container, its devices and its record. Refused with
  * -VSM_EBUSY while attached unless VSM_CONTAINER_DESTROY_FORCE is given.
  * The handle stays valid (for its getters, and what they returned before
- * the call) and must still be freed.
+ * the call) and must still be freed. Of several destroys of one container
+ * at once (on any hosts), the one that removes the record returns 0 and
+ * the others -VSM_ENOTFOUND; a destroy that a dead process began is
+ * finished by the next one.
  * Since: 0.1
  */
 VSM_API int vsm_container_destroy(vsm_container *c, unsigned int flags);
@@ -127,7 +141,9 @@ VSM_API int vsm_container_destroy(vsm_container *c, unsigned int flags);
 /**
  * Look up a container by name. @datastore may be NULL to search every
  * registered datastore; a name found on several gives -VSM_EINVAL
- * ("ambiguous"). -VSM_ENOTFOUND if none.
+ * ("ambiguous"). -VSM_ENOTFOUND if none. A datastore holding two records
+ * of that name (written by libvsm 0.1's racing creates) gives
+ * -VSM_EEXISTS naming both UUIDs: look them up by UUID.
  * Since: 0.1
  */
 VSM_API int vsm_container_lookup(vsm_container **out, vsm_ctx *ctx,
