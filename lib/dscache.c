@@ -706,7 +706,9 @@ static int commit(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot, const char *json,
 		copy->cont = cont;
 		copy->n_cont = n_cont;
 		cont = NULL;
-		if (cache_put(ds, copy) < 0)
+		rc = cache_put(ds, copy); /* takes @copy, also on failure */
+		copy = NULL;
+		if (rc < 0)
 			vsm__error_reset(); /* ds->gen = 0: rebuilt on next use */
 	} else {
 		cache_drop(ds, slot);
@@ -715,6 +717,7 @@ static int commit(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot, const char *json,
 		vsm__error_reset();
 	rc = 0;
 out:
+	vsm_record_free(copy);
 	free(cont);
 	return rc;
 }

@@ -49,7 +49,8 @@ export VSM_TEST_URI_0="iscsi://192.0.2.2:3260/$IQN?initiator=$INI:host-a&timeout
 export VSM_TEST_URI_1="iscsi://192.0.2.6:3260/$IQN?initiator=$INI:host-b&timeout=20"
 export VSM_TEST_URI_CHECK="iscsi://192.0.2.2:3260/$IQN?initiator=$INI:checker&timeout=20"
 export VSM_LEASE_TIMEOUT_MS=3000 VSM_LEASE_RENEW_MS=300
-export VSM_TEST_ROUNDS=${VSM_TEST_ROUNDS:-5} VSM_TEST_NAMES=${VSM_TEST_NAMES:-10}
+# Its own sizes, not the file runs' (a container takes two of the LUNs).
+export VSM_TEST_ROUNDS=${VSM_TEST_ISCSI_ROUNDS:-5} VSM_TEST_NAMES=${VSM_TEST_ISCSI_NAMES:-10}
 status=0
 for c in distinct same; do
 	CK_RUN_CASE=$c "$TEST" || status=1
