@@ -1,7 +1,7 @@
 /*
  * Datastores: registration in the catalog, opening through their backend,
- * and the cache of container records kept in step with the datastore's
- * generation counter.
+ * and the public datastore calls. The cache of their container records and
+ * the one way records change are in dscache.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
