@@ -544,13 +544,11 @@ out:
 	return rc;
 }
 
-int vsm__ds_refresh(vsm_ctx *ctx, vsm_dstore *ds)
+/* Bring the cache to generation @gen, just read from the datastore. */
+static int refresh_to(vsm_ctx *ctx, vsm_dstore *ds, uint64_t gen)
 {
-	uint64_t gen;
-	int rc = vsm_meta_generation(ds->meta, &gen);
+	int rc;
 
-	if (rc < 0)
-		return rc;
 	if (gen == ds->gen)
 		return 0;
 	/* A change we did not make ourselves (ours update ds->gen), unless
@@ -570,6 +568,14 @@ int vsm__ds_refresh(vsm_ctx *ctx, vsm_dstore *ds)
 	vsm__lease_note_gen(ds, gen);
 	catalog_sync(ctx, ds);
 	return 0;
+}
+
+int vsm__ds_refresh(vsm_ctx *ctx, vsm_dstore *ds)
+{
+	uint64_t gen;
+	int rc = vsm_meta_generation(ds->meta, &gen);
+
+	return rc < 0 ? rc : refresh_to(ctx, ds, gen);
 }
 
 /* --- changing it --- */
@@ -600,9 +606,11 @@ int vsm__ds_change_begin(vsm_ctx *ctx, vsm_dstore *ds)
 	    (rc = vsm_meta_ring_get(ds->meta, gen + 1, &slot)) < 0)
 		goto unlock;
 	if (rc == 1 && ((rc = vsm__dslock_check(ds->lock)) < 0 ||
-			(rc = vsm_meta_set_generation(ds->meta, gen + 1)) < 0))
+			(rc = vsm_meta_set_generation(ds->meta, ++gen)) < 0))
 		goto unlock;
-	if ((rc = vsm__ds_refresh(ctx, ds)) < 0)
+	/* Under the lock nobody else moves the generation: no need to read
+	 * it again. */
+	if ((rc = refresh_to(ctx, ds, gen)) < 0)
 		goto unlock;
 	return 0;
 unlock:

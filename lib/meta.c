@@ -792,14 +792,18 @@ typedef struct {
 	uint64_t owner_seq;
 } copy_hdr;
 
-/* Write one copy of @slot (the one not in force); *@seq its sequence. */
-static int copy_write(vsm_meta *m, uint32_t slot, const copy_hdr *h, const char *data,
-		      size_t len, uint64_t seq_floor, uint64_t *seq)
+/* Where the next version of @slot goes: the copy not in force, with the
+ * next sequence number. Refuses a slot no copy of which is readable. */
+typedef struct {
+	int target;
+	uint64_t seq;
+} copy_plan;
+
+static int copy_plan_for(vsm_meta *m, uint32_t slot, copy_plan *plan)
 {
 	uint8_t *buf[2] = {NULL, NULL};
 	copy_info ci[2];
-	uint32_t hdr = REC_HDR2 + 4 * h->n_cont, i;
-	int rc, k = -1, target;
+	int rc, k = -1;
 
 	if ((rc = slot_check(m, slot)) < 0 || (rc = slot_copies(m, slot, buf, ci, &k)) < 0)
 		goto out;
@@ -808,46 +812,56 @@ static int copy_write(vsm_meta *m, uint32_t slot, const copy_hdr *h, const char 
 			     "refusing to overwrite it", m->ds_name, slot);
 		goto out;
 	}
-	target = k < 0 ? 0 : 1 - k;
-	*seq = k < 0 ? 1 : ci[k].seq + 1;
-	if (*seq <= seq_floor)
-		*seq = seq_floor + 1;
-	memset(buf[0], 0, hdr);
-	memcpy(buf[0], REC_MAGIC, 8);
-	vsm__put_le32(buf[0] + 8, 2);
-	vsm__put_le32(buf[0] + 12, h->flags);
-	vsm__put_le64(buf[0] + 16, *seq);
-	vsm__put_le32(buf[0] + 24, slot);
-	vsm__put_le32(buf[0] + 28, (uint32_t)len);
-	vsm__put_le32(buf[0] + 36, h->n_cont);
-	vsm__put_le64(buf[0] + 40, h->stamp);
-	vsm__put_le32(buf[0] + 48, h->total_len);
-	vsm__put_le32(buf[0] + 52, h->total_crc);
-	vsm__put_le32(buf[0] + 56, h->owner);
-	vsm__put_le32(buf[0] + 60, h->piece);
-	vsm__put_le64(buf[0] + 64, h->owner_seq);
-	for (i = 0; i < h->n_cont; i++)
-		vsm__put_le32(buf[0] + REC_HDR2 + 4 * i, h->cont[i]);
-	if (len)
-		memcpy(buf[0] + hdr, data, len);
-	vsm__put_le32(buf[0] + 32, vsm__crc32(buf[0], hdr + len));
-	rc = vsm_bdev_write(m->bdev, buf[0], hdr + len, copy_off(m, slot, target));
+	plan->target = k < 0 ? 0 : 1 - k;
+	plan->seq = k < 0 ? 1 : ci[k].seq + 1;
 out:
 	free(buf[0]);
 	free(buf[1]);
 	return rc;
 }
 
+/* Write one copy of @slot as @plan says. */
+static int copy_write(vsm_meta *m, uint32_t slot, const copy_plan *plan, const copy_hdr *h,
+		      const char *data, size_t len)
+{
+	uint32_t hdr = REC_HDR2 + 4 * h->n_cont, i;
+	uint8_t *buf = malloc(hdr + len);
+	int rc;
+
+	if (!buf)
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	memset(buf, 0, hdr);
+	memcpy(buf, REC_MAGIC, 8);
+	vsm__put_le32(buf + 8, 2);
+	vsm__put_le32(buf + 12, h->flags);
+	vsm__put_le64(buf + 16, plan->seq);
+	vsm__put_le32(buf + 24, slot);
+	vsm__put_le32(buf + 28, (uint32_t)len);
+	vsm__put_le32(buf + 36, h->n_cont);
+	vsm__put_le64(buf + 40, h->stamp);
+	vsm__put_le32(buf + 48, h->total_len);
+	vsm__put_le32(buf + 52, h->total_crc);
+	vsm__put_le32(buf + 56, h->owner);
+	vsm__put_le32(buf + 60, h->piece);
+	vsm__put_le64(buf + 64, h->owner_seq);
+	for (i = 0; i < h->n_cont; i++)
+		vsm__put_le32(buf + REC_HDR2 + 4 * i, h->cont[i]);
+	if (len)
+		memcpy(buf + hdr, data, len);
+	vsm__put_le32(buf + 32, vsm__crc32(buf, hdr + len));
+	rc = vsm_bdev_write(m->bdev, buf, hdr + len, copy_off(m, slot, plan->target));
+	free(buf);
+	return rc;
+}
+
 int vsm_meta_slot_write(vsm_meta *m, uint32_t slot, const char *payload, size_t len,
 			uint64_t stamp, const uint32_t *cont, uint32_t n_cont, uint64_t *seq)
 {
-	uint8_t *buf[2] = {NULL, NULL};
-	copy_info ci[2];
+	copy_plan head, piece_plan;
 	copy_hdr h;
 	size_t head_len, per = m->geom.record_size - REC_HDR2, at;
-	uint64_t new_seq = 0, piece_seq = 0;
 	uint32_t i;
-	int rc, k = -1;
+	int rc;
 
 	if (!payload)
 		len = 0;
@@ -858,27 +872,26 @@ int vsm_meta_slot_write(vsm_meta *m, uint32_t slot, const char *payload, size_t 
 		return vsm_err(VSM_EINTERNAL, "datastore '%s': record of %zu bytes needs %u "
 			       "continuation slots, %u given", m->ds_name, len,
 			       vsm_meta_cont_needed(m, len), n_cont);
-	/* The head's next sequence number is what the pieces must name. */
-	if ((rc = slot_check(m, slot)) < 0 || (rc = slot_copies(m, slot, buf, ci, &k)) < 0)
-		goto out;
-	new_seq = k < 0 ? 1 : ci[k].seq + 1;
+	/* The head is read once: its next sequence number is what the pieces
+	 * must name, and a damaged head is refused before anything is written. */
+	if ((rc = copy_plan_for(m, slot, &head)) < 0)
+		return rc;
 	head_len = len < vsm_meta_slot_capacity(m, n_cont) ? len
 							   : vsm_meta_slot_capacity(m, n_cont);
 	for (i = 0, at = head_len; i < n_cont; i++) {
 		size_t piece = len - at < per ? len - at : per;
 
+		if (cont[i] == slot)
+			return vsm_err(VSM_EINTERNAL, "continuation in the head slot");
 		memset(&h, 0, sizeof(h));
 		h.flags = REC_FLAG_CONT;
 		h.stamp = stamp;
 		h.owner = slot;
 		h.piece = i + 1;
-		h.owner_seq = new_seq;
-		if (cont[i] == slot) {
-			rc = vsm_err(VSM_EINTERNAL, "continuation in the head slot");
-			goto out;
-		}
-		if ((rc = copy_write(m, cont[i], &h, payload + at, piece, 0, &piece_seq)) < 0)
-			goto out;
+		h.owner_seq = head.seq;
+		if ((rc = copy_plan_for(m, cont[i], &piece_plan)) < 0 ||
+		    (rc = copy_write(m, cont[i], &piece_plan, &h, payload + at, piece)) < 0)
+			return rc;
 		at += piece;
 	}
 	memset(&h, 0, sizeof(h));
@@ -888,12 +901,9 @@ int vsm_meta_slot_write(vsm_meta *m, uint32_t slot, const char *payload, size_t 
 	h.n_cont = n_cont;
 	h.total_len = (uint32_t)len;
 	h.total_crc = vsm__crc32(payload ? payload : "", len);
-	if ((rc = copy_write(m, slot, &h, payload, head_len, new_seq - 1, &new_seq)) < 0)
-		goto out;
+	if ((rc = copy_write(m, slot, &head, &h, payload, head_len)) < 0)
+		return rc;
 	if (seq)
-		*seq = new_seq;
-out:
-	free(buf[0]);
-	free(buf[1]);
-	return rc;
+		*seq = head.seq;
+	return 0;
 }
