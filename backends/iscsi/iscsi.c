@@ -1482,9 +1482,12 @@ static int isc_device_delete(vsm_backend_ds *ds, const char *key, unsigned int f
 	}
 	freed.lun = c.lun;
 	rc = entry_replace(ds, v, c.lun, table + (size_t)(c.lun + 1) * v->li.bs, &freed, 0);
+	/* Claims change only by a create or a delete: one that changed under
+	 * us no longer names this device, which another host (finishing the
+	 * same destroy) released first. Deleting is idempotent: say it is gone. */
 	if (rc == -VSM_EMISMATCH)
-		rc = vsm_error_set(VSM_EBUSY, "datastore '%s': the claim of device '%s' changed "
-				   "while deleting it", ds->name, key);
+		rc = vsm_error_set(VSM_ENOTFOUND, "datastore '%s': device '%s' was released by "
+				   "another host meanwhile", ds->name, key);
 	if (rc == 0 && (c.flags & ENTRY_FLAG_MANAGED)) {
 		if (asprintf(&path, "%s/%s", ds->u.dir, c.name) < 0)
 			path = NULL;
