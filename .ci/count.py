@@ -13,6 +13,7 @@ CHECK = re.compile(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)")
 SHELL = re.compile(r"^(\d+) checks, (\d+) failures$", re.M)
 
 passed = failed = 0
+failures = []  # (log, test name, why): printed so CI's tail says which
 for path in sys.argv[1:]:
     with open(path) as f:
         for line in f:
@@ -34,5 +35,14 @@ for path in sys.argv[1:]:
                 fl = 1
             passed += p
             failed += fl
+            if fl:
+                lines = [l for l in out.splitlines()
+                         if ":F:" in l or ":E:" in l or "FAIL" in l
+                         or "ERROR" in l][:5]
+                failures.append((path, t.get("name"), t.get("result"), lines))
+for path, name, result, lines in failures:
+    print(f"FAILED {name} ({result}) in {path}")
+    for l in lines:
+        print(f"    {l[:300]}")
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
