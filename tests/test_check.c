@@ -156,6 +156,7 @@ static vsm_ctx *fault_ctx(const char *dir)
 	vsm_ctx *ctx = tu_ctx(dir);
 
 	ck_vsm(fault_register(ctx));
+	ck_assert_int_ge(vsm_ctx_recover(ctx, NULL, 0), 0);
 	return ctx;
 }
 

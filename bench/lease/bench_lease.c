@@ -189,17 +189,17 @@ static void bench_vsm(row *rw, const char *root, bool plain, int iters)
 		die("create");
 	r = record_of(a, c, &ds);
 	t0 = now_ms();
-	if (vsm__lease_acquire(a, ds, r, plain ? "pa" : "ca", 0, &lver, NULL) < 0)
+	if (vsm__lease_acquire(ds->lease, r, plain ? "pa" : "ca", 0, &lver, NULL) < 0)
 		die("first acquire");
 	rw->join_ms = now_ms() - t0;
-	if (vsm__lease_release(a, ds, r) < 0)
+	if (vsm__lease_release(ds->lease, r) < 0)
 		die("release");
 
 	io = io_now();
 	t0 = now_ms();
 	for (i = 0; i < iters; i++)
-		if (vsm__lease_acquire(a, ds, r, plain ? "pa" : "ca", 0, &lver, NULL) < 0 ||
-		    vsm__lease_release(a, ds, r) < 0)
+		if (vsm__lease_acquire(ds->lease, r, plain ? "pa" : "ca", 0, &lver, NULL) < 0 ||
+		    vsm__lease_release(ds->lease, r) < 0)
 			die("acquire/release");
 	rw->acq_rel_ms = (now_ms() - t0) / iters;
 	rw->io_same = (double)(io_now() - io) / iters;
@@ -215,16 +215,16 @@ static void bench_vsm(row *rw, const char *root, bool plain, int iters)
 		r2 = record_of(a2, cx, &ds2);
 		vsm_container_free(cx);
 	}
-	if (vsm__lease_acquire(a2, ds2, r2, plain ? "px" : "cx", 0, &lver, NULL) < 0 ||
-	    vsm__lease_release(a2, ds2, r2) < 0)
+	if (vsm__lease_acquire(ds2->lease, r2, plain ? "px" : "cx", 0, &lver, NULL) < 0 ||
+	    vsm__lease_release(ds2->lease, r2) < 0)
 		die("second host");
 	io = io_now();
 	t0 = now_ms();
 	for (i = 0; i < iters; i++)
-		if (vsm__lease_acquire(a, ds, r, plain ? "pa" : "ca", 0, &lver, NULL) < 0 ||
-		    vsm__lease_release(a, ds, r) < 0 ||
-		    vsm__lease_acquire(a2, ds2, r2, plain ? "px" : "cx", 0, &lver, NULL) < 0 ||
-		    vsm__lease_release(a2, ds2, r2) < 0)
+		if (vsm__lease_acquire(ds->lease, r, plain ? "pa" : "ca", 0, &lver, NULL) < 0 ||
+		    vsm__lease_release(ds->lease, r) < 0 ||
+		    vsm__lease_acquire(ds2->lease, r2, plain ? "px" : "cx", 0, &lver, NULL) < 0 ||
+		    vsm__lease_release(ds2->lease, r2) < 0)
 			die("alternating acquire/release");
 	rw->alt_ms = (now_ms() - t0) / (2.0 * iters);
 	rw->io_alt = (double)(io_now() - io) / (2.0 * iters);

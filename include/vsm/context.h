@@ -68,7 +68,10 @@ typedef struct {
 /**
  * Open a context on a state directory. Opening also finishes (rolls back)
  * any workflow that a previous process left half done in that directory's
- * journal.
+ * journal, on every datastore whose backend is known at open (built in,
+ * or loaded as a module). Work on datastores of a backend registered
+ * later is finished by vsm_ctx_recover(), or by the first change this
+ * context makes to such a datastore. Lookups and listings never run it.
  *
  * @out: receives the context; free it with vsm_ctx_free()
  * @opts: settings, or NULL for the defaults
@@ -77,6 +80,22 @@ typedef struct {
  * Since: 0.1
  */
 VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts);
+
+/**
+ * Finish the workflows that dead processes left half done in the journal
+ * (roll back, or forward past their point of no return), on @datastore,
+ * or on every registered datastore when it is NULL. Call it after
+ * registering a backend with vsm_backend_register() to finish interrupted
+ * work on that backend's datastores now rather than at their first change.
+ *
+ * @flags: 0
+ *
+ * Returns how many interrupted workflows could not be finished yet (their
+ * backend is missing, their storage unreachable; they stay in the journal),
+ * or a negative VSM_E* code.
+ * Since: 0.2
+ */
+VSM_API int vsm_ctx_recover(vsm_ctx *ctx, const char *datastore, unsigned int flags);
 
 /** Close a context and everything it holds open; NULL is ignored. Since: 0.1 */
 VSM_API void vsm_ctx_free(vsm_ctx *ctx);

@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "checkpoint/ckpt.h"
-#include "cow/cow.h"
+#include "ckpt.h"
+#include "cow.h"
 #include "devimage.h"
 #include "vsm/checkpoint.h"
 

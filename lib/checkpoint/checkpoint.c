@@ -13,8 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "checkpoint/ckpt.h"
-#include "cow/cow.h"
+#include "becall.h"
+#include "ckpt.h"
+#include "cow.h"
 #include "devimage.h"
 #include "vsm/checkpoint.h"
 
@@ -388,7 +389,7 @@ static int state_in(vsm_wf *wf, vsm_dstore *ds, const char *uuid, int fd,
 			b = NULL;
 			while (cap < done + got)
 				cap *= 2;
-			if ((rc = ds->be->ops.device_resize(ds->h, key, cap, 0)) < 0 ||
+			if ((rc = vsm__be_device_resize(ds, key, cap, 0)) < 0 ||
 			    (rc = vsm__ds_open_device(ds, key, 0, &b)) < 0)
 				break;
 		}
@@ -610,7 +611,7 @@ VSM_API int vsm_checkpoint_create(vsm_checkpoint **out, vsm_container *c, const 
 		goto out;
 	if ((rc = vsm__wf_begin(&wf, ctx, "checkpoint-create", ds->name, r->name)) < 0)
 		goto out;
-	if (size == STATE_UNKNOWN && !ds->be->ops.device_resize) {
+	if (size == STATE_UNKNOWN && !vsm__be_can_resize(ds)) {
 		rc = vsm_err(VSM_ENOTSUP, "datastore '%s' cannot grow a device: give the size of "
 			     "the state blob (state_size)", ds->name);
 		goto abort;

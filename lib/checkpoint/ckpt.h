@@ -11,7 +11,8 @@
 #include <stdint.h>
 
 #include "bdev.h"
-#include "ctx.h"
+#include "cow.h"
+#include "ops.h"
 #include "workflow.h"
 
 /* Journal action: delete device KEY unless a record on the datastore
@@ -95,5 +96,12 @@ int ck_rebase(vsm_dstore *ds, const char *key, const char *backing, int backing_
  * deployed devices may change too (its VM is stopped). Layers read by
  * other attached containers or their deployed tops are left alone. */
 int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped);
+
+/* What lib/open.c registers for this module: its journal actions
+ * ("ckpt_*") and its part of a container destroy (before the record goes,
+ * @after false, it deletes blobs and layers only @r reads; after, it
+ * merges what is left). graph.c. */
+int vsm__ckpt_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const char *arg);
+int vsm__ckpt_destroy_hook(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, bool after);
 
 #endif /* VSM_CKPT_H */

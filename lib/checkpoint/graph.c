@@ -13,9 +13,25 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "checkpoint/ckpt.h"
-#include "cow/cow.h"
+#include "becall.h"
+#include "ckpt.h"
+#include "cow.h"
 #include "devimage.h"
+
+int ck_rebase(vsm_dstore *ds, const char *key, const char *backing, int backing_format)
+{
+	vsm_bdev *b = NULL;
+	char label[VSM_BACKEND_KEY_MAX + 64];
+	int rc;
+
+	if ((rc = vsm__ds_open_device(ds, key, 0, &b)) < 0)
+		return rc;
+	snprintf(label, sizeof(label), "datastore '%s': layer '%s'", ds->name, key);
+	rc = vsm_cow_rebase_header(b, label, backing,
+				   backing ? vsm_format_name(backing_format) : NULL);
+	vsm_bdev_close(b);
+	return rc;
+}
 
 /* --- checksums --- */
 
@@ -410,7 +426,7 @@ int ck_delete_unref(vsm_ctx *ctx, vsm_dstore *ds, const char *key)
 			listed = true;
 	/* A golden image someone else put there is never ours to delete. */
 	if (managed || !listed) {
-		rc = ds->be->ops.device_delete(ds->h, key, 0);
+		rc = vsm__be_device_delete(ds, key, 0);
 		if (rc == -VSM_ENOTFOUND) {
 			vsm__error_reset();
 			rc = 0;
@@ -989,7 +1005,7 @@ int vsm__ckpt_destroy_hook(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, bo
 			rs.v[i]->destroying = true; /* reads nothing any more */
 	for (i = 0; i < r->n_ckpts && rc == 0; i++)
 		if (r->ckpts[i].state_key && !ck_referenced(&rs, r->ckpts[i].state_key)) {
-			rc = ds->be->ops.device_delete(ds->h, r->ckpts[i].state_key, 0);
+			rc = vsm__be_device_delete(ds, r->ckpts[i].state_key, 0);
 			if (rc == -VSM_ENOTFOUND) {
 				vsm__error_reset();
 				rc = 0;
@@ -1009,7 +1025,7 @@ int vsm__ckpt_destroy_hook(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, bo
 				others = true;
 		if (others || ck_referenced(&rs, l->key))
 			continue;
-		rc = ds->be->ops.device_delete(ds->h, l->key, 0);
+		rc = vsm__be_device_delete(ds, l->key, 0);
 		if (rc == -VSM_ENOTFOUND) {
 			vsm__error_reset();
 			rc = 0;

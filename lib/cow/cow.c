@@ -104,7 +104,7 @@ static int cow_open_chain(vsm_cow **out, vsm_bdev *bdev, const char *label,
 			goto fail;
 	}
 	if ((o->format && !strcmp(o->format, "qcow2")) ||
-	    (!o->format && cow_be32(magic) == QCOW_MAGIC)) {
+	    (!o->format && vsm__get_be32(magic) == QCOW_MAGIC)) {
 		c->format = VSM_COW_QCOW2;
 		rc = qc_open(&c->q, bdev, c->label, c->readonly, o->flags, o->cache_max);
 		if (rc < 0)

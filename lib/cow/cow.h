@@ -135,4 +135,14 @@ typedef struct {
 } vsm_cow_info;
 int vsm_cow_get_info(vsm_cow *c, vsm_cow_info *out);
 
+/*
+ * Point the qcow2 image on @b at another backing image (@backing of format
+ * @fmt, or none when @backing is NULL) without touching its data, as
+ * `qemu-img rebase -u` does. Only the header cluster is rewritten; the
+ * caller guarantees the new backing reads as the old one did. @label
+ * names the image in messages. (rebase.c)
+ */
+int vsm_cow_rebase_header(vsm_bdev *b, const char *label, const char *backing,
+			  const char *fmt);
+
 #endif /* VSM_COW_H */

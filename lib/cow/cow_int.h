@@ -1,7 +1,7 @@
 /*
  * Private structures of the COW engine: the qcow2 state (header fields,
  * L1 and refcount tables, the L2 and refcount-block caches) and the
- * big-endian codecs qcow2 needs. Shared by the files of lib/cow only.
+ * qcow2 constants (integers go through base/codec.h). Shared by the files of lib/cow only.
  */
 #ifndef VSM_COW_INT_H
 #define VSM_COW_INT_H
@@ -12,34 +12,6 @@
 
 #include "cow.h"
 #include "internal.h"
-
-static inline uint16_t cow_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-static inline uint32_t cow_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-static inline uint64_t cow_be64(const uint8_t *p)
-{
-	return (uint64_t)cow_be32(p) << 32 | cow_be32(p + 4);
-}
-static inline void cow_put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v;
-}
-static inline void cow_put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
-}
-static inline void cow_put_be64(uint8_t *p, uint64_t v)
-{
-	cow_put_be32(p, (uint32_t)(v >> 32));
-	cow_put_be32(p + 4, (uint32_t)v);
-}
 
 #define QCOW_MAGIC 0x514649fbu
 #define QCOW_V3_HEADER_LEN 104u

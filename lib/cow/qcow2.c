@@ -27,7 +27,7 @@ static const char *feature_name(const uint8_t *hdr, uint64_t cs, uint32_t start,
 	uint64_t p = start;
 
 	while (p + 8 <= cs) {
-		uint32_t type = cow_be32(hdr + p), len = cow_be32(hdr + p + 4);
+		uint32_t type = vsm__get_be32(hdr + p), len = vsm__get_be32(hdr + p + 4);
 
 		if (type == QC_EXT_END || p + 8 + len > cs)
 			break;
@@ -54,10 +54,10 @@ static int parse_extensions(struct qcow2 *q)
 
 	if (q->version == 2)
 		p = 72;
-	if (cow_be64(q->hdr + 8) && cow_be64(q->hdr + 8) < limit)
-		limit = cow_be64(q->hdr + 8);
+	if (vsm__get_be64(q->hdr + 8) && vsm__get_be64(q->hdr + 8) < limit)
+		limit = vsm__get_be64(q->hdr + 8);
 	while (p + 8 <= limit) {
-		uint32_t type = cow_be32(q->hdr + p), len = cow_be32(q->hdr + p + 4);
+		uint32_t type = vsm__get_be32(q->hdr + p), len = vsm__get_be32(q->hdr + p + 4);
 
 		if (type == QC_EXT_END)
 			break;
@@ -109,17 +109,17 @@ int qc_open(struct qcow2 **out, vsm_bdev *bdev, const char *label,
 	if (rc < 0)
 		goto fail;
 	rc = -VSM_ECORRUPT;
-	if (cow_be32(h) != QCOW_MAGIC) {
+	if (vsm__get_be32(h) != QCOW_MAGIC) {
 		rc = vsm_err(VSM_EINVAL, "%s: not a qcow2 image", label);
 		goto fail;
 	}
-	q->version = cow_be32(h + 4);
+	q->version = vsm__get_be32(h + 4);
 	if (q->version != 2 && q->version != 3) {
 		rc = vsm_err(VSM_EVERSION, "%s: qcow2 version %u is not supported",
 			     label, q->version);
 		goto fail;
 	}
-	q->cluster_bits = cow_be32(h + 20);
+	q->cluster_bits = vsm__get_be32(h + 20);
 	if (q->cluster_bits < 9 || q->cluster_bits > 21) {
 		rc = vsm_err(VSM_ECORRUPT, "%s: cluster size 2^%u is outside 512 B..2 MiB",
 			     label, q->cluster_bits);
@@ -127,24 +127,24 @@ int qc_open(struct qcow2 **out, vsm_bdev *bdev, const char *label,
 	}
 	q->cs = 1ull << q->cluster_bits;
 	q->l2_bits = q->cluster_bits - 3;
-	q->size = cow_be64(h + 24);
-	if (cow_be32(h + 32) != 0) {
+	q->size = vsm__get_be64(h + 24);
+	if (vsm__get_be32(h + 32) != 0) {
 		rc = vsm_err(VSM_ENOTSUP, "%s: encryption (method %u) is not supported",
-			     label, cow_be32(h + 32));
+			     label, vsm__get_be32(h + 32));
 		goto fail;
 	}
-	q->l1_size = cow_be32(h + 36);
-	q->l1_offset = cow_be64(h + 40);
-	q->rt_offset = cow_be64(h + 48);
-	q->rt_clusters = cow_be32(h + 56);
-	q->nb_snapshots = cow_be32(h + 60);
-	q->snapshots_offset = cow_be64(h + 64);
+	q->l1_size = vsm__get_be32(h + 36);
+	q->l1_offset = vsm__get_be64(h + 40);
+	q->rt_offset = vsm__get_be64(h + 48);
+	q->rt_clusters = vsm__get_be32(h + 56);
+	q->nb_snapshots = vsm__get_be32(h + 60);
+	q->snapshots_offset = vsm__get_be64(h + 64);
 	if (q->version == 3) {
-		q->incompat = cow_be64(h + 72);
-		q->compat = cow_be64(h + 80);
-		q->autoclear = cow_be64(h + 88);
-		q->refcount_order = cow_be32(h + 96);
-		q->header_length = cow_be32(h + 100);
+		q->incompat = vsm__get_be64(h + 72);
+		q->compat = vsm__get_be64(h + 80);
+		q->autoclear = vsm__get_be64(h + 88);
+		q->refcount_order = vsm__get_be32(h + 96);
+		q->header_length = vsm__get_be32(h + 100);
 		if (q->header_length < QCOW_V3_HEADER_LEN || (q->header_length & 7) ||
 		    q->header_length > q->cs) {
 			rc = vsm_err(VSM_ECORRUPT, "%s: header length %u is invalid",
@@ -205,8 +205,8 @@ int qc_open(struct qcow2 **out, vsm_bdev *bdev, const char *label,
 	if (rc < 0)
 		goto fail;
 	rc = -VSM_ECORRUPT;
-	boff = cow_be64(h + 8);
-	blen = cow_be32(h + 16);
+	boff = vsm__get_be64(h + 8);
+	blen = vsm__get_be32(h + 16);
 	if (boff) {
 		if (blen == 0 || blen > 1023 || boff >= q->cs || boff + blen > q->cs) {
 			corrupt(q, "backing file name is out of the header cluster or too long");
@@ -283,7 +283,7 @@ int qc_open(struct qcow2 **out, vsm_bdev *bdev, const char *label,
 	if (rc < 0)
 		goto fail;
 	for (i = 0; i < q->l1_size; i++)
-		q->l1[i] = cow_be64(buf + 8 * i);
+		q->l1[i] = vsm__get_be64(buf + 8 * i);
 	free(buf);
 	q->rt_entries = (uint64_t)q->rt_clusters * q->cs / 8;
 	q->rt = vsm__calloc(q->rt_entries, sizeof(uint64_t));
@@ -297,7 +297,7 @@ int qc_open(struct qcow2 **out, vsm_bdev *bdev, const char *label,
 	if (rc < 0)
 		goto fail;
 	for (i = 0; i < q->rt_entries; i++)
-		q->rt[i] = cow_be64(buf + 8 * i);
+		q->rt[i] = vsm__get_be64(buf + 8 * i);
 	free(buf);
 	buf = NULL;
 
@@ -352,14 +352,14 @@ int qc_write_header(struct qcow2 *q, bool full)
 {
 	uint8_t *h = q->hdr;
 
-	cow_put_be64(h + 24, q->size);
-	cow_put_be32(h + 36, q->l1_size);
-	cow_put_be64(h + 40, q->l1_offset);
-	cow_put_be64(h + 48, q->rt_offset);
-	cow_put_be32(h + 56, q->rt_clusters);
+	vsm__put_be64(h + 24, q->size);
+	vsm__put_be32(h + 36, q->l1_size);
+	vsm__put_be64(h + 40, q->l1_offset);
+	vsm__put_be64(h + 48, q->rt_offset);
+	vsm__put_be32(h + 56, q->rt_clusters);
 	if (q->version == 3) {
-		cow_put_be64(h + 72, q->incompat);
-		cow_put_be64(h + 88, q->autoclear);
+		vsm__put_be64(h + 72, q->incompat);
+		vsm__put_be64(h + 88, q->autoclear);
 	}
 	return qc_bwrite(q, h, full ? q->cs : (q->version == 3 ? QCOW_V3_HEADER_LEN : 72), 0);
 }
@@ -423,8 +423,8 @@ static int build_header(uint8_t *h, uint64_t cs, uint32_t version,
 	if (p + old_ext_len + 16 + round_up(flen, 8) + 8 + blen > cs)
 		return -1;
 	if (bfmt) {
-		cow_put_be32(h + p, QC_EXT_BACKING_FMT);
-		cow_put_be32(h + p + 4, (uint32_t)flen);
+		vsm__put_be32(h + p, QC_EXT_BACKING_FMT);
+		vsm__put_be32(h + p + 4, (uint32_t)flen);
 		memset(h + p + 8, 0, round_up(flen, 8));
 		memcpy(h + p + 8, bfmt, flen);
 		p += 8 + round_up(flen, 8);
@@ -437,12 +437,12 @@ static int build_header(uint8_t *h, uint64_t cs, uint32_t version,
 	p += 8;
 	if (backing) {
 		memcpy(h + p, backing, blen);
-		cow_put_be64(h + 8, p);
-		cow_put_be32(h + 16, (uint32_t)blen);
+		vsm__put_be64(h + 8, p);
+		vsm__put_be32(h + 16, (uint32_t)blen);
 		p += blen;
 	} else {
-		cow_put_be64(h + 8, 0);
-		cow_put_be32(h + 16, 0);
+		vsm__put_be64(h + 8, 0);
+		vsm__put_be32(h + 16, 0);
 	}
 	memset(h + p, 0, cs - p);
 	return 0;
@@ -454,10 +454,10 @@ static size_t kept_extensions(struct qcow2 *q, uint8_t *out)
 	uint64_t p = q->version == 3 ? q->header_length : 72, limit = q->cs;
 	size_t n = 0;
 
-	if (cow_be64(q->hdr + 8) && cow_be64(q->hdr + 8) < limit)
-		limit = cow_be64(q->hdr + 8);
+	if (vsm__get_be64(q->hdr + 8) && vsm__get_be64(q->hdr + 8) < limit)
+		limit = vsm__get_be64(q->hdr + 8);
 	while (p + 8 <= limit) {
-		uint32_t type = cow_be32(q->hdr + p), len = cow_be32(q->hdr + p + 4);
+		uint32_t type = vsm__get_be32(q->hdr + p), len = vsm__get_be32(q->hdr + p + 4);
 		uint64_t total = 8 + round_up(len, 8);
 
 		if (type == QC_EXT_END || p + total > limit)
@@ -487,7 +487,7 @@ int qc_drop_backing(struct qcow2 *q)
 	if (q->version == 3 && q->header_length > 112)
 		memcpy(nh, q->hdr, 112);
 	if (q->version == 3)
-		cow_put_be32(nh + 100, 112);
+		vsm__put_be32(nh + 100, 112);
 	build_header(nh, q->cs, q->version, ext, n, NULL, NULL);
 	free(ext);
 	memcpy(q->hdr, nh, q->cs);
@@ -548,7 +548,7 @@ int qc_resize(struct qcow2 *q, uint64_t size)
 		if (!buf)
 			return vsm_err(VSM_ENOMEM, "out of memory");
 		for (i = 0; i < need; i++)
-			cow_put_be64(buf + 8 * i, q->l1[i]);
+			vsm__put_be64(buf + 8 * i, q->l1[i]);
 		/* New table, refcounts for it, then the header switch. */
 		rc = qc_bwrite(q, buf, bytes, noff);
 		free(buf);
@@ -638,7 +638,7 @@ int qc_create(vsm_bdev *bdev, const char *label, const vsm_cow_create_opts *o)
 	}
 	/* Layout: header | refcount table | refcount blocks | L1 table. */
 	for (i = 0; i < rbc; i++)
-		cow_put_be64(buf + 8 * i, (1 + rtc + i) * cs);
+		vsm__put_be64(buf + 8 * i, (1 + rtc + i) * cs);
 	{
 		struct qcow2 tmp;
 
@@ -649,16 +649,16 @@ int qc_create(vsm_bdev *bdev, const char *label, const vsm_cow_create_opts *o)
 			qc_rb_set_entry(&tmp, buf + rtc * cs + (i / rb_entries) * cs,
 					i % rb_entries, 1);
 	}
-	cow_put_be32(h, QCOW_MAGIC);
-	cow_put_be32(h + 4, 3);
-	cow_put_be32(h + 20, cbits);
-	cow_put_be64(h + 24, size);
-	cow_put_be32(h + 36, (uint32_t)l1_size);
-	cow_put_be64(h + 40, (1 + rtc + rbc) * cs);
-	cow_put_be64(h + 48, cs);
-	cow_put_be32(h + 56, (uint32_t)rtc);
-	cow_put_be32(h + 96, order);
-	cow_put_be32(h + 100, 112);
+	vsm__put_be32(h, QCOW_MAGIC);
+	vsm__put_be32(h + 4, 3);
+	vsm__put_be32(h + 20, cbits);
+	vsm__put_be64(h + 24, size);
+	vsm__put_be32(h + 36, (uint32_t)l1_size);
+	vsm__put_be64(h + 40, (1 + rtc + rbc) * cs);
+	vsm__put_be64(h + 48, cs);
+	vsm__put_be32(h + 56, (uint32_t)rtc);
+	vsm__put_be32(h + 96, order);
+	vsm__put_be32(h + 100, 112);
 	if (build_header(h, cs, 3, NULL, 0, o->backing,
 			 o->backing ? o->backing_format : NULL) < 0) {
 		rc = vsm_err(VSM_EINVAL, "%s: backing name does not fit the header cluster",

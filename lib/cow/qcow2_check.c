@@ -55,7 +55,7 @@ static int walk_l2(struct chk *k, uint64_t l2off)
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < n; i++) {
-		e = cow_be64(k->buf + 8 * i);
+		e = vsm__get_be64(k->buf + 8 * i);
 		if (e & QC_OFLAG_COMPRESSED) {
 			qc_compressed_range(q, e & ~QC_OFLAG_COPIED, &host, &clen);
 			if (host + clen > k->ncl * q->cs + q->cs)
@@ -115,11 +115,11 @@ static int walk_snapshots(struct chk *k)
 		rc = vsm_bdev_read(q->bdev, e, sizeof(e), p);
 		if (rc < 0)
 			return rc;
-		l1off = cow_be64(e);
-		l1n = cow_be32(e + 8);
-		idl = cow_be16(e + 12);
-		namel = cow_be16(e + 14);
-		extra = cow_be32(e + 36);
+		l1off = vsm__get_be64(e);
+		l1n = vsm__get_be32(e + 8);
+		idl = vsm__get_be16(e + 12);
+		namel = vsm__get_be16(e + 14);
+		extra = vsm__get_be32(e + 36);
 		total = 40 + (uint64_t)extra + idl + namel;
 		total = (total + 7) & ~7ull;
 		p += total;
@@ -138,7 +138,7 @@ static int walk_snapshots(struct chk *k)
 		}
 		rc = vsm_bdev_read(q->bdev, raw, (size_t)l1n * 8, l1off);
 		for (j = 0; rc == 0 && j < l1n; j++)
-			l1[j] = cow_be64(raw + 8 * j);
+			l1[j] = vsm__get_be64(raw + 8 * j);
 		if (rc == 0)
 			rc = walk_l1(k, l1, l1n);
 		free(raw);
@@ -157,13 +157,13 @@ static int walk_bitmaps(struct chk *k)
 	uint64_t p = q->version == 3 ? q->header_length : 72;
 
 	while (p + 8 <= q->cs) {
-		uint32_t type = cow_be32(q->hdr + p), len = cow_be32(q->hdr + p + 4);
+		uint32_t type = vsm__get_be32(q->hdr + p), len = vsm__get_be32(q->hdr + p + 4);
 
 		if (type == QC_EXT_END || p + 8 + len > q->cs)
 			break;
 		if (type == QC_EXT_BITMAPS && len >= 24) {
-			uint32_t nb = cow_be32(q->hdr + p + 8), i;
-			uint64_t dsize = cow_be64(q->hdr + p + 16), doff = cow_be64(q->hdr + p + 24);
+			uint32_t nb = vsm__get_be32(q->hdr + p + 8), i;
+			uint64_t dsize = vsm__get_be64(q->hdr + p + 16), doff = vsm__get_be64(q->hdr + p + 24);
 			uint8_t *dir;
 			uint64_t d = 0;
 
@@ -178,9 +178,9 @@ static int walk_bitmaps(struct chk *k)
 				return -VSM_EIO;
 			}
 			for (i = 0; i < nb && d + 24 <= dsize; i++) {
-				uint64_t toff = cow_be64(dir + d), j;
-				uint32_t tsize = cow_be32(dir + d + 8);
-				uint32_t nsz = cow_be16(dir + d + 18), esz = cow_be32(dir + d + 20);
+				uint64_t toff = vsm__get_be64(dir + d), j;
+				uint32_t tsize = vsm__get_be32(dir + d + 8);
+				uint32_t nsz = vsm__get_be16(dir + d + 18), esz = vsm__get_be32(dir + d + 20);
 				uint8_t *t;
 
 				d += (24 + esz + nsz + 7) & ~7ull;
@@ -193,7 +193,7 @@ static int walk_bitmaps(struct chk *k)
 					break;
 				if (vsm_bdev_read(q->bdev, t, (size_t)tsize * 8, toff) == 0)
 					for (j = 0; j < tsize; j++) {
-						uint64_t be = cow_be64(t + 8 * j) & QC_OFFSET_MASK;
+						uint64_t be = vsm__get_be64(t + 8 * j) & QC_OFFSET_MASK;
 
 						if (be && !bad_offset(k, be, q->cs))
 							add_ref(k, be, q->cs);
@@ -239,7 +239,7 @@ static int check_copied(struct chk *k, bool repair)
 			return rc;
 		for (j = 0; tbl && j < n; j++) {
 			uint8_t *p = (uint8_t *)&tbl[j];
-			uint64_t e = cow_be64(p), h = e & QC_OFFSET_MASK, hc;
+			uint64_t e = vsm__get_be64(p), h = e & QC_OFFSET_MASK, hc;
 
 			if ((e & QC_OFLAG_COMPRESSED) || !h || (h & (q->cs - 1)) ||
 			    h / q->cs >= k->ncl || (e & QC_L2_STD_RESERVED))
@@ -251,7 +251,7 @@ static int check_copied(struct chk *k, bool repair)
 			if (want != !!(e & QC_OFLAG_COPIED)) {
 				k->res->corruptions++;
 				if (repair) {
-					cow_put_be64(p, want ? e | QC_OFLAG_COPIED : e & ~QC_OFLAG_COPIED);
+					vsm__put_be64(p, want ? e | QC_OFLAG_COPIED : e & ~QC_OFLAG_COPIED);
 					fix_l2 = true;
 					k->res->corruptions_fixed++;
 				}

@@ -143,12 +143,12 @@ static int std_entry(struct qcow2 *q, uint64_t e, uint64_t *host)
 
 static inline uint64_t l2e_get(const uint64_t *t, uint64_t i)
 {
-	return cow_be64((const uint8_t *)&t[i]);
+	return vsm__get_be64((const uint8_t *)&t[i]);
 }
 
 static inline void l2e_set(uint64_t *t, uint64_t i, uint64_t v)
 {
-	cow_put_be64((uint8_t *)&t[i], v);
+	vsm__put_be64((uint8_t *)&t[i], v);
 }
 
 static bool is_zero_entry(const struct qcow2 *q, uint64_t e)

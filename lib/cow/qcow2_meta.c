@@ -211,9 +211,9 @@ uint64_t qc_rb_get_entry(const struct qcow2 *q, const uint8_t *rb, uint64_t i)
 		bits = q->rc_bits;
 		return (rb[(i * bits) >> 3] >> ((i * bits) & 7)) & ((1u << bits) - 1);
 	case 3: return rb[i];
-	case 4: return cow_be16(rb + 2 * i);
-	case 5: return cow_be32(rb + 4 * i);
-	default: return cow_be64(rb + 8 * i);
+	case 4: return vsm__get_be16(rb + 2 * i);
+	case 5: return vsm__get_be32(rb + 4 * i);
+	default: return vsm__get_be64(rb + 8 * i);
 	}
 }
 
@@ -231,9 +231,9 @@ void qc_rb_set_entry(const struct qcow2 *q, uint8_t *rb, uint64_t i, uint64_t v)
 		*p = (uint8_t)((*p & ~mask) | (((uint32_t)v << shift) & mask));
 		break;
 	case 3: rb[i] = (uint8_t)v; break;
-	case 4: cow_put_be16(rb + 2 * i, (uint16_t)v); break;
-	case 5: cow_put_be32(rb + 4 * i, (uint32_t)v); break;
-	default: cow_put_be64(rb + 8 * i, v); break;
+	case 4: vsm__put_be16(rb + 2 * i, (uint16_t)v); break;
+	case 5: vsm__put_be32(rb + 4 * i, (uint32_t)v); break;
+	default: vsm__put_be64(rb + 8 * i, v); break;
 	}
 }
 
@@ -610,7 +610,7 @@ static int rc_sync(struct qcow2 *q)
 			if (!q->rt_dirty[k])
 				continue;
 			for (j = 0; j < per; j++)
-				cow_put_be64(buf + 8 * j, q->rt[k * per + j]);
+				vsm__put_be64(buf + 8 * j, q->rt[k * per + j]);
 			rc = qc_bwrite(q, buf, q->cs, q->rt_offset + k * q->cs);
 			if (rc < 0) {
 				free(buf);
@@ -696,7 +696,7 @@ int qc_flush(struct qcow2 *q)
 				continue;
 			n = (size_t)(q->l1_size - first < 512 ? q->l1_size - first : 512);
 			for (j = 0; j < n; j++)
-				cow_put_be64(buf + 8 * j, q->l1[first + j]);
+				vsm__put_be64(buf + 8 * j, q->l1[first + j]);
 			rc = qc_bwrite(q, buf, n * 8, q->l1_offset + first * 8);
 			if (rc < 0)
 				return rc;
@@ -861,14 +861,14 @@ int qc_l2_get(struct qcow2 *q, uint64_t l1i, bool write, uint64_t **tbl,
 				return rc;
 			for (i = 0; i < n; i++) {
 				uint8_t *p = (uint8_t *)&t[i];
-				uint64_t e = cow_be64(p), hc;
+				uint64_t e = vsm__get_be64(p), hc;
 
 				if (!(e & QC_OFLAG_COMPRESSED) && (e & QC_OFFSET_MASK)) {
 					rc = qc_rc_get(q, (e & QC_OFFSET_MASK) / q->cs, &hc);
 					if (rc < 0)
 						return rc;
 					e = hc == 1 ? e | QC_OFLAG_COPIED : e & ~QC_OFLAG_COPIED;
-					cow_put_be64(p, e);
+					vsm__put_be64(p, e);
 				}
 			}
 			s->off = noff;

@@ -25,9 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctx.h"
-#include "lease/dslock.h"
-#include "lease/lease.h"
+#include "internal.h"
+#include "dslock.h"
+#include "lease.h"
 
 #define LOCK_MAGIC "VSMDL001"
 #define LOCK_CRC_OFF 508
@@ -36,7 +36,7 @@
 
 struct vsm_dslock {
 	vsm_meta *m;
-	vsm_dstore *ds;
+	vsm_lease_ds *lease; /* the datastore's lease area; NULL: none open */
 	bool plain;          /* Disk Paxos register instead of the sector */
 	uint64_t lver;       /* plain: instance of our value while held */
 	char node_name[VSM_UUID_STRLEN + 8];
@@ -100,10 +100,9 @@ static int node_id(const char *state_dir, char out[VSM_UUID_STRLEN + 1])
 	return 0;
 }
 
-int vsm__dslock_open(vsm_dslock **out, vsm_dstore *ds, const char *state_dir)
+int vsm__dslock_open(vsm_dslock **out, vsm_meta *m, vsm_lease_ds *lease,
+		     const char *ds_name, const char *state_dir)
 {
-	vsm_meta *m = ds->meta;
-	const char *ds_name = ds->name;
 	char path[4096];
 	vsm_dslock *l;
 	int rc;
@@ -112,10 +111,10 @@ int vsm__dslock_open(vsm_dslock **out, vsm_dstore *ds, const char *state_dir)
 		return -VSM_ENOMEM;
 	l->local_fd = -1;
 	l->m = m;
-	l->ds = ds;
-	l->plain = vsm__lease_plain(ds);
+	l->lease = lease;
+	l->plain = lease && vsm__lease_plain(lease);
 	l->caw = !l->plain && vsm_bdev_has_compare_and_write(m->bdev);
-	l->timeout_ms = vsm__lease_timeout_ms(ds);
+	l->timeout_ms = lease ? vsm__lease_timeout_ms(lease) : m->geom.lease_timeout_ms;
 	l->len = m->geom.lease_block;
 	l->seed = (unsigned int)(getpid() ^ mono_ms());
 	if (gethostname(l->host, sizeof(l->host) - 1) < 0)
@@ -253,7 +252,7 @@ static int plain_acquire(vsm_dslock *l)
 	for (;;) {
 		int64_t t0 = mono_ms(), t1, start;
 
-		if ((rc = vsm__lease_lock_read(l->ds, &cur)) < 0)
+		if ((rc = vsm__lease_lock_read(l->lease, &cur)) < 0)
 			return rc;
 		t1 = mono_ms();
 		if (cur.held && strcmp(cur.node, l->node_name) != 0) {
@@ -266,7 +265,7 @@ static int plain_acquire(vsm_dslock *l)
 				goto wait;
 		}
 		start = mono_ms();
-		rc = vsm__lease_lock_propose(l->ds, l->node, &cur, true, NULL);
+		rc = vsm__lease_lock_propose(l->lease, l->node, &cur, true, NULL);
 		if (rc == 0) {
 			l->lver = cur.lver + 1;
 			l->deadline = start + l->timeout_ms - l->timeout_ms / 16;
@@ -298,7 +297,7 @@ static int plain_next(vsm_dslock *l, bool take)
 	cur.lver = l->lver;
 	cur.held = true;
 	snprintf(cur.node, sizeof(cur.node), "%s", l->node_name);
-	rc = vsm__lease_lock_propose(l->ds, l->node, &cur, take, NULL);
+	rc = vsm__lease_lock_propose(l->lease, l->node, &cur, take, NULL);
 	if (rc == 0) {
 		l->lver++;
 		l->deadline = start + l->timeout_ms - l->timeout_ms / 16;

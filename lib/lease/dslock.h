@@ -7,14 +7,17 @@
 #ifndef VSM_DSLOCK_H
 #define VSM_DSLOCK_H
 
+#include "lease.h"
 #include "meta.h"
 
-struct vsm_dstore;
 typedef struct vsm_dslock vsm_dslock;
 
-/* @state_dir holds the host's node id and the local lock files. The
- * datastore's lease area must be open (its protocol picks the lock's). */
-int vsm__dslock_open(vsm_dslock **out, struct vsm_dstore *ds, const char *state_dir);
+/* The lock of the datastore @ds_name whose metadata device is @m.
+ * @state_dir holds the host's node id and the local lock files. @lease is
+ * the datastore's lease area (its protocol picks the lock's: Disk Paxos
+ * when plain), or NULL when none is open (compare-and-write or nothing). */
+int vsm__dslock_open(vsm_dslock **out, vsm_meta *m, vsm_lease_ds *lease,
+		     const char *ds_name, const char *state_dir);
 void vsm__dslock_close(vsm_dslock *l);
 
 /* Wait for the lock (a holder whose lock stood still for the timeout is

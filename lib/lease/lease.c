@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctx.h"
-#include "lease/lease.h"
-#include "lease/sector.h"
+#include "internal.h"
+#include "events.h"
+#include "meta.h"
+#include "record.h"
+#include "lease.h"
+#include "sector.h"
 
 /* ---------------------------------------------------------------- state */
 
@@ -64,7 +68,9 @@ typedef struct lease_cache {
 
 struct vsm_lease_ds {
 	vsm_lease_mgr *mgr;
-	vsm_dstore *ds;
+	char *name;         /* the datastore's, for messages and events */
+	char *scheme;       /* its backend's, for messages */
+	vsm_meta *meta;
 	vsm_bdev *bdev;
 	bool plain;
 	uint32_t timeout, renew, margin;
@@ -81,7 +87,7 @@ struct vsm_lease_ds {
 };
 
 struct vsm_lease_mgr {
-	vsm_ctx *ctx;
+	vsm_lease_env env;  /* state directory, event hub, log */
 	pthread_mutex_t lock; /* everything above; held during lease I/O */
 	pthread_cond_t cond;
 	pthread_t thread;
@@ -123,6 +129,21 @@ static void fmt_time(char *buf, size_t size, int64_t ms)
 		snprintf(buf, size, "an unknown time");
 }
 
+static void lease_log(const vsm_lease_mgr *m, int level, const char *fmt, ...)
+	VSM_PRINTF(3, 4);
+static void lease_log(const vsm_lease_mgr *m, int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!m->env.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	m->env.log(m->env.log_cookie, level, msg);
+}
+
 static uint64_t rand64(vsm_lease_mgr *m)
 {
 	uint64_t v = 0;
@@ -139,7 +160,7 @@ static uint64_t rand64(vsm_lease_mgr *m)
  * record area grew by (lib/meta.c knows where). */
 static uint64_t area_off(const vsm_lease_ds *l, uint32_t idx)
 {
-	return vsm_meta_lease_area_off(&l->ds->meta->geom, idx);
+	return vsm_meta_lease_area_off(&l->meta->geom, idx);
 }
 
 static uint8_t *sector_buf(const vsm_lease_ds *l)
@@ -234,7 +255,7 @@ static int obs_refresh(vsm_lease_ds *l, uint64_t *gen_out)
 	l->watched_once = true;
 	if (gen_out && ls_gen_decode(buf, gen_out) < 0)
 		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': generation block is damaged",
-			     l->ds->name);
+			     l->name);
 out:
 	free(buf);
 	return rc;
@@ -276,9 +297,9 @@ static int judge(const vsm_lease_ds *l, const vsm_lv *v, const char *uuid,
 static void emit_lost(vsm_lease_ds *l, lease_held *e, const char *why)
 {
 	e->lost = true;
-	vsm__log(l->mgr->ctx, VSM_LOG_WARN, "datastore '%s': container '%s' may have lost its "
-		 "lease for host '%s': %s", l->ds->name, e->container, e->hb->host, why);
-	vsm__event_emit(l->mgr->ctx->events, VSM_EVENT_LEASE_LOST, l->ds->name, e->container,
+	lease_log(l->mgr, VSM_LOG_WARN, "datastore '%s': container '%s' may have lost its "
+		 "lease for host '%s': %s", l->name, e->container, e->hb->host, why);
+	vsm__event_emit(l->mgr->env.events, VSM_EVENT_LEASE_LOST, l->name, e->container,
 			e->hb->host, why, 0);
 }
 
@@ -327,13 +348,13 @@ static int hb_write(vsm_lease_ds *l, lease_hb *hb)
 
 /* The hosts this state directory acts for (STATE/lease-hosts): the
  * processes sharing a state directory are one host. */
-static bool state_host_known(vsm_ctx *ctx, const char *host)
+static bool state_host_known(const vsm_lease_mgr *m, const char *host)
 {
 	char path[4096], line[LS_NAME_MAX + 8];
 	bool found = false;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/lease-hosts", ctx->state_dir);
+	snprintf(path, sizeof(path), "%s/lease-hosts", m->env.state_dir);
 	if (!(f = fopen(path, "r")))
 		return false;
 	while (!found && fgets(line, sizeof(line), f)) {
@@ -344,14 +365,14 @@ static bool state_host_known(vsm_ctx *ctx, const char *host)
 	return found;
 }
 
-static void state_host_add(vsm_ctx *ctx, const char *host)
+static void state_host_add(const vsm_lease_mgr *m, const char *host)
 {
 	char path[4096];
 	FILE *f;
 
-	if (state_host_known(ctx, host))
+	if (state_host_known(m, host))
 		return;
-	snprintf(path, sizeof(path), "%s/lease-hosts", ctx->state_dir);
+	snprintf(path, sizeof(path), "%s/lease-hosts", m->env.state_dir);
 	if ((f = fopen(path, "a"))) {
 		fprintf(f, "%s\n", host);
 		fclose(f);
@@ -446,7 +467,7 @@ static int hb_claim(vsm_lease_ds *l, const char *host, uint32_t *slot, uint64_t 
 		goto out;
 	}
 	rc = vsm_err(VSM_ENOSPC, "datastore '%s': all %u heartbeat slots are taken by live "
-		     "hosts (%u watched dead for the timeout could not be claimed)", l->ds->name,
+		     "hosts (%u watched dead for the timeout could not be claimed)", l->name,
 		     l->max_hosts, dead);
 out:
 	free(old);
@@ -484,12 +505,12 @@ static int hb_join(vsm_lease_ds *l, const char *host, lease_hb **out)
 		}
 		hb->next = l->hbs;
 		l->hbs = hb;
-		state_host_add(l->mgr->ctx, host);
+		state_host_add(l->mgr, host);
 		start_thread(l->mgr);
 	}
 	if (hb->stolen)
 		return vsm_err(VSM_ESTATE, "datastore '%s': host '%s' lost its heartbeat slot to "
-			       "another host; open a new context", l->ds->name, host);
+			       "another host; open a new context", l->name, host);
 	/* Lease decisions need plenty of validity ahead. */
 	if (hb->deadline - mono_ms() < (int64_t)l->timeout / 2 && (rc = hb_write(l, hb)) < 0)
 		return rc;
@@ -516,8 +537,8 @@ static void tick(vsm_lease_ds *l)
 
 		l->seen_gen = gen;
 		if (!first)
-			vsm__event_emit(l->mgr->ctx->events, VSM_EVENT_DATASTORE_CHANGED,
-					l->ds->name, NULL, NULL, "generation moved", gen);
+			vsm__event_emit(l->mgr->env.events, VSM_EVENT_DATASTORE_CHANGED,
+					l->name, NULL, NULL, "generation moved", gen);
 	}
 	for (hb = l->hbs; hb; hb = hb->next) {
 		const hb_obs *o = &l->obs[hb->slot];
@@ -580,18 +601,22 @@ static void start_thread(vsm_lease_mgr *m)
 	if (pthread_create(&m->thread, NULL, renewer, m) == 0)
 		m->running = true;
 	else
-		vsm__log(m->ctx, VSM_LOG_ERROR, "cannot start the lease renewal thread");
+		lease_log(m, VSM_LOG_ERROR, "cannot start the lease renewal thread");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-int vsm__lease_mgr_new(vsm_lease_mgr **out, vsm_ctx *ctx, bool manual)
+int vsm__lease_mgr_new(vsm_lease_mgr **out, const vsm_lease_env *env, bool manual)
 {
 	vsm_lease_mgr *m = vsm__calloc(1, sizeof(*m));
 	pthread_condattr_t ca;
 
 	if (!m)
 		return -VSM_ENOMEM;
-	m->ctx = ctx;
+	m->env = *env;
+	if (!(m->env.state_dir = vsm__strdup(env->state_dir))) {
+		free(m);
+		return -VSM_ENOMEM;
+	}
 	m->manual = manual;
 	m->seed = (unsigned int)(wall_ms() ^ (int64_t)getpid() << 16 ^ (int64_t)(uintptr_t)m);
 	pthread_mutex_init(&m->lock, NULL);
@@ -640,6 +665,8 @@ static void lds_free(vsm_lease_ds *l)
 		free(k);
 	}
 	free(l->obs);
+	free(l->name);
+	free(l->scheme);
 	free(l);
 }
 
@@ -652,9 +679,9 @@ void vsm__lease_mgr_free(vsm_lease_mgr *m)
 		vsm_lease_ds *l = m->list;
 
 		m->list = l->next;
-		l->ds->lease = NULL;
 		lds_free(l);
 	}
+	free((char *)m->env.state_dir);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->cond);
 	free(m);
@@ -722,18 +749,18 @@ static int header_load(vsm_lease_ds *l, const vsm_meta_geom *g)
 	}
 	if (st != 1) {
 		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': lease area header is damaged",
-			     l->ds->name);
+			     l->name);
 		goto out;
 	}
 	if (h.mode == LS_MODE_CAW && !caw) {
 		rc = vsm_err(VSM_ENOTSUP, "datastore '%s': its leases use compare-and-write, "
-			     "which backend '%s' does not offer", l->ds->name,
-			     l->ds->be->ops.scheme);
+			     "which backend '%s' does not offer", l->name,
+			     l->scheme);
 		goto out;
 	}
 	if (h.mode == LS_MODE_CAW && want_plain == 1) {
 		rc = vsm_err(VSM_ESTATE, "datastore '%s': its leases use compare-and-write; "
-			     "VSM_LEASE_PROTOCOL=plain cannot be honoured", l->ds->name);
+			     "VSM_LEASE_PROTOCOL=plain cannot be honoured", l->name);
 		goto out;
 	}
 	l->plain = h.mode == LS_MODE_PLAIN;
@@ -746,20 +773,23 @@ out:
 	return rc;
 }
 
-int vsm__lease_ds_open(vsm_ctx *ctx, vsm_dstore *ds)
+int vsm__lease_ds_open(vsm_lease_ds **out, vsm_lease_mgr *m, vsm_meta *meta,
+		       const char *name, const char *scheme)
 {
-	const vsm_meta_geom *g = &ds->meta->geom;
-	vsm_lease_mgr *m = ctx->leases;
+	const vsm_meta_geom *g = &meta->geom;
 	vsm_lease_ds *l;
 	int rc;
 
-	if (!m || ds->lease)
-		return 0;
 	if (!(l = vsm__calloc(1, sizeof(*l))))
 		return -VSM_ENOMEM;
 	l->mgr = m;
-	l->ds = ds;
-	l->bdev = ds->meta->bdev;
+	l->meta = meta;
+	if (!(l->name = vsm__strdup(name)) || !(l->scheme = vsm__strdup(scheme))) {
+		free(l->name);
+		free(l);
+		return -VSM_ENOMEM;
+	}
+	l->bdev = meta->bdev;
 	l->max_hosts = g->max_hosts;
 	l->lb = g->lease_block;
 	l->gen_off = g->gen_off;
@@ -767,11 +797,12 @@ int vsm__lease_ds_open(vsm_ctx *ctx, vsm_dstore *ds)
 	l->areas_off = g->lease_off + (uint64_t)g->lease_block * g->max_hosts;
 	l->area_bytes = VSM_META_LEASE_BYTES(g);
 	if (l->lb < LS_SECTOR) {
-		free(l);
-		return vsm_err(VSM_ECORRUPT, "datastore '%s': lease block too small", ds->name);
+		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': lease block too small", name);
+		lds_free(l);
+		return rc;
 	}
 	if (!(l->obs = vsm__calloc(l->max_hosts, sizeof(*l->obs)))) {
-		free(l);
+		lds_free(l);
 		return -VSM_ENOMEM;
 	}
 	pthread_mutex_lock(&m->lock);
@@ -786,15 +817,15 @@ int vsm__lease_ds_open(vsm_ctx *ctx, vsm_dstore *ds)
 	l->next_due = mono_ms() + l->renew;
 	l->next = m->list;
 	m->list = l;
-	ds->lease = l;
+	*out = l;
 	start_thread(m);
 	pthread_mutex_unlock(&m->lock);
 	return 0;
 }
 
-void vsm__lease_ds_close(vsm_dstore *ds)
+void vsm__lease_ds_close(vsm_lease_ds *l)
 {
-	vsm_lease_ds *l = ds->lease, **pp;
+	vsm_lease_ds **pp;
 	vsm_lease_mgr *m;
 
 	if (!l)
@@ -808,14 +839,11 @@ void vsm__lease_ds_close(vsm_dstore *ds)
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
-	ds->lease = NULL;
 	lds_free(l);
 }
 
-void vsm__lease_note_gen(vsm_dstore *ds, uint64_t gen)
+void vsm__lease_note_gen(vsm_lease_ds *l, uint64_t gen)
 {
-	vsm_lease_ds *l = ds->lease;
-
 	if (!l)
 		return;
 	pthread_mutex_lock(&l->mgr->lock);
@@ -824,9 +852,8 @@ void vsm__lease_note_gen(vsm_dstore *ds, uint64_t gen)
 	pthread_mutex_unlock(&l->mgr->lock);
 }
 
-bool vsm__lease_gen_unseen(vsm_dstore *ds, uint64_t gen)
+bool vsm__lease_gen_unseen(vsm_lease_ds *l, uint64_t gen)
 {
-	vsm_lease_ds *l = ds->lease;
 	bool unseen;
 
 	if (!l)
@@ -862,7 +889,7 @@ static int lease_read(vsm_lease_ds *l, uint32_t idx, vsm_lv *cur, uint8_t **raw,
 		st = ls_owner_decode(buf, cur);
 		if (st < 0) {
 			rc = vsm_err(VSM_ECORRUPT, "datastore '%s': lease %u is damaged",
-				     l->ds->name, idx);
+				     l->name, idx);
 			goto fail;
 		}
 	} else {
@@ -1135,10 +1162,10 @@ static int acquire_locked(vsm_lease_ds *l, const vsm_record *r, const char *host
 	lease_hb *me;
 	int tries, rc;
 
-	if (r->slot >= l->ds->meta->geom.slot_count && vsm_meta_reload(l->ds->meta) < 0)
+	if (r->slot >= l->meta->geom.slot_count && vsm_meta_reload(l->meta) < 0)
 		return -vsm__error_code();
-	if (r->slot >= l->ds->meta->geom.slot_count)
-		return vsm_err(VSM_EINVAL, "datastore '%s': no lease for slot %u", l->ds->name,
+	if (r->slot >= l->meta->geom.slot_count)
+		return vsm_err(VSM_EINVAL, "datastore '%s': no lease for slot %u", l->name,
 			       r->slot);
 	for (tries = 0; tries < 200; tries++) {
 		uint8_t *raw = NULL, *mine = NULL;
@@ -1250,17 +1277,15 @@ static int acquire_locked(vsm_lease_ds *l, const vsm_record *r, const char *host
 	return vsm_err(VSM_ELEASE, "container '%s' lease is contended; try again", r->name);
 }
 
-int vsm__lease_acquire(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, const char *host,
+int vsm__lease_acquire(vsm_lease_ds *l, const vsm_record *r, const char *host,
 		       unsigned int flags, uint64_t *lver, bool *took_over)
 {
-	vsm_lease_ds *l = ds->lease;
 	int rc;
 
 	if (!l)
-		return vsm_err(VSM_ENOTSUP, "datastore '%s' has no lease area open", ds->name);
+		return vsm_err(VSM_ENOTSUP, "the datastore has no lease area open");
 	if (strlen(host) > LS_NAME_MAX)
 		return vsm_err(VSM_EINVAL, "host name '%s' is too long for a lease", host);
-	(void)ctx;
 	pthread_mutex_lock(&l->mgr->lock);
 	rc = acquire_locked(l, r, host, flags, lver, took_over);
 	pthread_mutex_unlock(&l->mgr->lock);
@@ -1277,25 +1302,22 @@ int vsm__lease_acquire(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, const 
  * id), so each ballot sector keeps a single writer: processes of one
  * state directory take turns under their local lock first.
  */
-bool vsm__lease_plain(const vsm_dstore *ds)
+bool vsm__lease_plain(const vsm_lease_ds *l)
 {
-	return ds->lease && ds->lease->plain;
+	return l->plain;
 }
 
-uint32_t vsm__lease_timeout_ms(const vsm_dstore *ds)
+uint32_t vsm__lease_timeout_ms(const vsm_lease_ds *l)
 {
-	return ds->lease ? ds->lease->timeout : ds->meta->geom.lease_timeout_ms;
+	return l->timeout;
 }
 
-int vsm__lease_lock_read(vsm_dstore *ds, vsm__lease_lockval *out)
+int vsm__lease_lock_read(vsm_lease_ds *l, vsm__lease_lockval *out)
 {
-	vsm_lease_ds *l = ds->lease;
 	vsm_lv cur;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (!l)
-		return vsm_err(VSM_ENOTSUP, "datastore '%s' has no lease area open", ds->name);
 	pthread_mutex_lock(&l->mgr->lock);
 	rc = lease_read(l, 0, &cur, NULL, NULL);
 	pthread_mutex_unlock(&l->mgr->lock);
@@ -1309,18 +1331,15 @@ int vsm__lease_lock_read(vsm_dstore *ds, vsm__lease_lockval *out)
 	return 0;
 }
 
-int vsm__lease_lock_propose(vsm_dstore *ds, const char *node, const vsm__lease_lockval *cur,
+int vsm__lease_lock_propose(vsm_lease_ds *l, const char *node, const vsm__lease_lockval *cur,
 			    bool take, bool *same_node)
 {
-	vsm_lease_ds *l = ds->lease;
 	char name[LS_NAME_MAX + 1];
 	vsm_lv prop, dec, chosen;
 	lease_hb *me = NULL;
 	struct timespec ts;
 	int rc;
 
-	if (!l)
-		return vsm_err(VSM_ENOTSUP, "datastore '%s' has no lease area open", ds->name);
 	snprintf(name, sizeof(name), "node-%s", node);
 	pthread_mutex_lock(&l->mgr->lock);
 	if ((rc = hb_join(l, name, &me)) < 0)
@@ -1350,14 +1369,12 @@ out:
 	return rc;
 }
 
-int vsm__lease_release(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r)
+int vsm__lease_release(vsm_lease_ds *l, const vsm_record *r)
 {
-	vsm_lease_ds *l = ds->lease;
 	uint32_t idx = r->slot + 1;
 	lease_held *e;
 	int rc = 0, tries;
 
-	(void)ctx;
 	if (!l)
 		return 0;
 	pthread_mutex_lock(&l->mgr->lock);
@@ -1445,9 +1462,8 @@ out:
 	return rc;
 }
 
-bool vsm__lease_held(vsm_dstore *ds, const vsm_record *r, const char *host, uint64_t *lver)
+bool vsm__lease_held(vsm_lease_ds *l, const vsm_record *r, const char *host, uint64_t *lver)
 {
-	vsm_lease_ds *l = ds->lease;
 	lease_held *e;
 	bool ok;
 
@@ -1462,14 +1478,13 @@ bool vsm__lease_held(vsm_dstore *ds, const vsm_record *r, const char *host, uint
 	return ok;
 }
 
-bool vsm__lease_acts_for(vsm_ctx *ctx, const char *host)
+bool vsm__lease_acts_for(const vsm_lease_mgr *m, const char *host)
 {
-	return state_host_known(ctx, host);
+	return state_host_known(m, host);
 }
 
-int vsm__lease_fence(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *cur, uint64_t *lver)
+int vsm__lease_fence(vsm_lease_ds *l, const vsm_record *cur, uint64_t *lver)
 {
-	vsm_lease_ds *l = ds->lease;
 	const char *host = cur->attached_host;
 	lease_held *e;
 	int rc;
@@ -1489,10 +1504,10 @@ int vsm__lease_fence(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *cur, uint64
 	pthread_mutex_unlock(&l->mgr->lock);
 	/* Not held here (another process of this host acquired it, or our
 	 * heartbeat lapsed): take it up again, but only from this very host. */
-	if (!state_host_known(ctx, host))
+	if (!state_host_known(l->mgr, host))
 		return vsm_err(VSM_ESTALE, "container '%s' is attached to host '%s', which this "
 			       "context does not act for", cur->name, host);
-	rc = vsm__lease_acquire(ctx, ds, cur, host, VSM__LEASE_SAME_HOST, lver, NULL);
+	rc = vsm__lease_acquire(l, cur, host, VSM__LEASE_SAME_HOST, lver, NULL);
 	if (rc == -VSM_ESTALE)
 		vsm__error_prefix("container '%s': this host's lease was lost", cur->name);
 	if (rc == 0 && cur->lease_version > *lver)
@@ -1501,91 +1516,32 @@ int vsm__lease_fence(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *cur, uint64
 	return rc;
 }
 
-/* ------------------------------------------------------------- public */
+/* ------------------------------------------ for the public calls (ops) */
 
-struct vsm_lease {
-	char *container;
-	char *host;
-	int state;
-	int64_t since;
-	uint64_t version;
-	int64_t stopped;
-	int mine;
-};
-
-static void lease_free(vsm_lease *x)
-{
-	if (!x)
-		return;
-	free(x->container);
-	free(x->host);
-	free(x);
-}
-
-VSM_API void vsm_lease_list_free(vsm_lease **list, size_t count)
+int vsm__lease_status(vsm_lease_ds *l, const vsm_record *const *recs, size_t n, bool watch,
+		      vsm__lease_view *out)
 {
 	size_t i;
-
-	if (!list)
-		return;
-	for (i = 0; i < count; i++)
-		lease_free(list[i]);
-	free(list);
-}
-
-static int by_container(const void *a, const void *b)
-{
-	return strcmp((*(vsm_lease *const *)a)->container, (*(vsm_lease *const *)b)->container);
-}
-
-VSM_API int vsm_lease_status(vsm_lease ***out, size_t *count, vsm_ctx *ctx,
-			     const char *datastore, unsigned int flags)
-{
-	vsm_lease **list = NULL;
-	vsm_lease_ds *l;
-	vsm_dstore *ds;
-	size_t i, n = 0;
 	int rc;
 
-	vsm__error_reset();
-	if (!out || !count || !ctx || !datastore)
-		return vsm_err(VSM_EINVAL, "vsm_lease_status: NULL argument");
-	if (flags & ~VSM_LEASE_STATUS_WATCH)
-		return vsm_err(VSM_EINVAL, "vsm_lease_status: unknown flags 0x%x", flags);
-	vsm__ctx_lock(ctx);
-	if ((rc = vsm__ds_get(&ds, ctx, datastore)) < 0 || (rc = vsm__ds_refresh(ctx, ds)) < 0)
-		goto out;
-	if (!(l = ds->lease)) {
-		rc = vsm_err(VSM_ENOTSUP, "datastore '%s' has no lease area open", datastore);
-		goto out;
-	}
-	if (!(list = vsm__calloc(ds->n_recs + 1, sizeof(*list)))) {
-		rc = -VSM_ENOMEM;
-		goto out;
-	}
 	pthread_mutex_lock(&l->mgr->lock);
 	rc = obs_refresh(l, NULL);
-	if (rc == 0 && (flags & VSM_LEASE_STATUS_WATCH)) {
+	if (rc == 0 && watch) {
 		pthread_mutex_unlock(&l->mgr->lock);
 		sleep_ms(3 * (int64_t)l->renew / 2 + 1);
 		pthread_mutex_lock(&l->mgr->lock);
 		rc = obs_refresh(l, NULL);
 	}
-	for (i = 0; rc == 0 && i < ds->n_recs; i++) {
-		const vsm_record *r = ds->recs[i];
-		vsm_lease *x;
+	for (i = 0; rc == 0 && i < n; i++) {
+		const vsm_record *r = recs[i];
+		vsm__lease_view *x = &out[i];
 		lease_held *e;
 		vsm_lv cur;
 		int j;
 
+		memset(x, 0, sizeof(*x));
 		if ((rc = lease_read(l, r->slot + 1, &cur, NULL, NULL)) < 0)
 			break;
-		if (!(x = vsm__calloc(1, sizeof(*x))) || !(x->container = vsm__strdup(r->name))) {
-			free(x);
-			rc = -VSM_ENOMEM;
-			break;
-		}
-		list[n++] = x;
 		j = judge(l, &cur, r->uuid, NULL, &x->stopped);
 		x->version = cur.lver;
 		if (j == J_FREE) {
@@ -1593,10 +1549,7 @@ VSM_API int vsm_lease_status(vsm_lease ***out, size_t *count, vsm_ctx *ctx,
 			continue;
 		}
 		x->since = cur.since_ms;
-		if (!(x->host = vsm__strdup(cur.owner))) {
-			rc = -VSM_ENOMEM;
-			break;
-		}
+		snprintf(x->owner, sizeof(x->owner), "%s", cur.owner);
 		x->state = j == J_LIVE ? VSM_LEASE_LIVE : j == J_DEAD ? VSM_LEASE_DEAD :
 			   VSM_LEASE_STOPPED;
 		e = held_find(l, r->slot, r->uuid);
@@ -1605,125 +1558,30 @@ VSM_API int vsm_lease_status(vsm_lease ***out, size_t *count, vsm_ctx *ctx,
 			x->state = VSM_LEASE_LIVE;
 	}
 	pthread_mutex_unlock(&l->mgr->lock);
-	if (rc < 0)
-		goto out;
-	qsort(list, n, sizeof(*list), by_container);
-	*out = list;
-	*count = n;
-	list = NULL;
-out:
-	vsm_lease_list_free(list, n);
-	vsm__ctx_unlock(ctx);
 	return rc;
 }
 
-VSM_API const char *vsm_lease_container(const vsm_lease *l)
+int vsm__lease_keep(vsm_lease_ds *l, const char *host)
 {
-	return l ? l->container : NULL;
-}
-
-VSM_API const char *vsm_lease_host(const vsm_lease *l)
-{
-	return l ? l->host : NULL;
-}
-
-VSM_API int vsm_lease_state_of(const vsm_lease *l)
-{
-	return l ? l->state : VSM_LEASE_FREE;
-}
-
-VSM_API const char *vsm_lease_state_name(int state)
-{
-	switch (state) {
-	case VSM_LEASE_FREE: return "free";
-	case VSM_LEASE_LIVE: return "live";
-	case VSM_LEASE_STOPPED: return "stopped";
-	case VSM_LEASE_DEAD: return "dead";
-	}
-	return NULL;
-}
-
-VSM_API int64_t vsm_lease_since(const vsm_lease *l)
-{
-	return l ? l->since : 0;
-}
-
-VSM_API uint64_t vsm_lease_version(const vsm_lease *l)
-{
-	return l ? l->version : 0;
-}
-
-VSM_API int64_t vsm_lease_stopped_ms(const vsm_lease *l)
-{
-	return l ? l->stopped : 0;
-}
-
-VSM_API int vsm_lease_is_mine(const vsm_lease *l)
-{
-	return l ? l->mine : 0;
-}
-
-VSM_API int vsm_lease_keep(vsm_ctx *ctx, const char *host, unsigned int flags)
-{
-	char **names = NULL;
-	size_t n = 0, i;
+	lease_hb *hb;
 	int rc;
 
-	vsm__error_reset();
-	if (!ctx || !host)
-		return vsm_err(VSM_EINVAL, "vsm_lease_keep: NULL argument");
-	if (flags)
-		return vsm_err(VSM_EINVAL, "vsm_lease_keep: unknown flags 0x%x", flags);
-	vsm__ctx_lock(ctx);
-	if ((rc = vsm_catalog_strings(ctx->cat, &names, &n, "SELECT datastore FROM links "
-				      "WHERE host = ? ORDER BY datastore", "s", host)) < 0)
-		goto out;
-	if (n == 0) {
-		int64_t exists = 0;
-
-		if ((rc = vsm_catalog_count(ctx->cat, &exists, "SELECT 1 FROM hosts WHERE "
-					    "name = ?", "s", host)) < 0)
-			goto out;
-		if (!exists) {
-			rc = vsm_err(VSM_ENOTFOUND, "host '%s' does not exist", host);
-			goto out;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		vsm_dstore *ds;
-		lease_hb *hb;
-
-		if ((rc = vsm__ds_get(&ds, ctx, names[i])) < 0)
-			goto out;
-		if (!ds->lease) {
-			rc = vsm_err(VSM_ENOTSUP, "datastore '%s' has no lease area open", ds->name);
-			goto out;
-		}
-		pthread_mutex_lock(&ctx->leases->lock);
-		rc = hb_join(ds->lease, host, &hb);
-		pthread_mutex_unlock(&ctx->leases->lock);
-		if (rc < 0)
-			goto out;
-	}
-	state_host_add(ctx, host);
-out:
-	vsm_strv_free(names, n);
-	vsm__ctx_unlock(ctx);
+	pthread_mutex_lock(&l->mgr->lock);
+	rc = hb_join(l, host, &hb);
+	pthread_mutex_unlock(&l->mgr->lock);
 	return rc;
 }
 
-VSM_API int vsm_lease_renew(vsm_ctx *ctx, unsigned int flags)
+void vsm__lease_host_note(vsm_lease_mgr *m, const char *host)
 {
-	vsm_lease_mgr *m;
+	state_host_add(m, host);
+}
+
+int vsm__lease_renew_all(vsm_lease_mgr *m)
+{
 	vsm_lease_ds *l;
 	int64_t next, now;
 
-	vsm__error_reset();
-	if (!ctx)
-		return vsm_err(VSM_EINVAL, "vsm_lease_renew: ctx is NULL");
-	if (flags)
-		return vsm_err(VSM_EINVAL, "vsm_lease_renew: unknown flags 0x%x", flags);
-	m = ctx->leases;
 	pthread_mutex_lock(&m->lock);
 	now = mono_ms();
 	next = now + 1000;

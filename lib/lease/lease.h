@@ -12,64 +12,52 @@
 
 #include "vsm/lease.h"
 
-struct vsm_ctx;
-struct vsm_dstore;
 struct vsm_record;
+struct vsm_meta;
+struct vsm_event_hub;
 
 typedef struct vsm_lease_mgr vsm_lease_mgr;
 typedef struct vsm_lease_ds vsm_lease_ds;
 
-/* Per-context lease manager; @manual: the embedder drives renewal. */
-int vsm__lease_mgr_new(vsm_lease_mgr **out, struct vsm_ctx *ctx, bool manual);
-/* Stop the renewal thread (datastores may still be open). */
+/* What the lease layer needs of its context, given once: the state
+ * directory (which hosts this directory acts for), where to send events,
+ * and a log sink. */
+typedef struct {
+	const char *state_dir;
+	struct vsm_event_hub *events;
+	void (*log)(void *cookie, int level, const char *msg);
+	void *log_cookie;
+} vsm_lease_env;
+
+/* The lease manager of a context: renewal thread and the leases held. */
+int vsm__lease_mgr_new(vsm_lease_mgr **out, const vsm_lease_env *env, bool manual);
 void vsm__lease_mgr_stop(vsm_lease_mgr *m);
-/* Free; every datastore must have been closed. NULL is ignored. */
+/* After every datastore's vsm__lease_ds_close. */
 void vsm__lease_mgr_free(vsm_lease_mgr *m);
 
-/* A datastore was opened: read (or, when blank, write) the lease area
- * header and start watching its heartbeats. */
-int vsm__lease_ds_open(struct vsm_ctx *ctx, struct vsm_dstore *ds);
-/* Forget a datastore before its metadata device closes. */
-void vsm__lease_ds_close(struct vsm_dstore *ds);
+/* The lease area of one open datastore, on its metadata device @meta
+ * (which must outlive it). @name and @scheme are for messages. */
+int vsm__lease_ds_open(vsm_lease_ds **out, vsm_lease_mgr *m, struct vsm_meta *meta,
+		       const char *name, const char *scheme);
+void vsm__lease_ds_close(vsm_lease_ds *l); /* NULL ignored */
 
-/* The datastore's generation is now @gen because of this context
- * (commit) or a refresh: later renewals announce only newer ones. */
-void vsm__lease_note_gen(struct vsm_dstore *ds, uint64_t gen);
-/* True if @gen has not been announced yet (and marks it announced). */
-bool vsm__lease_gen_unseen(struct vsm_dstore *ds, uint64_t gen);
+/* Generations seen through heartbeats: note one; or note it and say
+ * whether it was new (true also without a lease area, @l NULL). */
+void vsm__lease_note_gen(vsm_lease_ds *l, uint64_t gen);
+bool vsm__lease_gen_unseen(vsm_lease_ds *l, uint64_t gen);
 
-/* Flags for vsm__lease_acquire(). */
 #define VSM__LEASE_WAIT (1u << 0)       /* watch a stopped holder until dead */
 #define VSM__LEASE_SAME_HOST (1u << 1)  /* only from a free lease or one of @host */
 
-/*
- * Acquire the lease of record @r (its slot and uuid) for @host. On
- * success *lver is the new lease version (the fencing token) and
- * *took_over tells whether another host's unreleased lease was taken.
- * -VSM_ELEASE while another host holds it and looks live.
- */
-int vsm__lease_acquire(struct vsm_ctx *ctx, struct vsm_dstore *ds,
-		       const struct vsm_record *r, const char *host, unsigned int flags,
-		       uint64_t *lver, bool *took_over);
-/* True if this context holds @r's lease for @host right now (*lver). */
-bool vsm__lease_held(struct vsm_dstore *ds, const struct vsm_record *r, const char *host,
-		     uint64_t *lver);
-/* True if this context's state directory acts for @host. */
-bool vsm__lease_acts_for(struct vsm_ctx *ctx, const char *host);
-/* Release the lease of @r if this context holds it (else nothing). */
-int vsm__lease_release(struct vsm_ctx *ctx, struct vsm_dstore *ds,
-		       const struct vsm_record *r);
-/*
- * Before writing metadata of @cur (the record as on disk, attached to
- * @cur->attached_host): make sure this context holds its lease and that
- * no newer holder has written it. *lver receives the token to store.
- * -VSM_ESTALE when the lease was lost to another host.
- */
-int vsm__lease_fence(struct vsm_ctx *ctx, struct vsm_dstore *ds,
-		     const struct vsm_record *cur, uint64_t *lver);
+/* Container leases, by the record's slot and UUID. */
+int vsm__lease_acquire(vsm_lease_ds *l, const struct vsm_record *r, const char *host,
+		       unsigned int flags, uint64_t *lver, bool *took_over);
+bool vsm__lease_held(vsm_lease_ds *l, const struct vsm_record *r, const char *host,
+		     uint64_t *lver); /* false for @l NULL */
+bool vsm__lease_acts_for(const vsm_lease_mgr *m, const char *host);
+int vsm__lease_release(vsm_lease_ds *l, const struct vsm_record *r); /* @l NULL: 0 */
+int vsm__lease_fence(vsm_lease_ds *l, const struct vsm_record *cur, uint64_t *lver);
 
-/* The metadata lock's register on a datastore without compare-and-write
- * (lib/dslock.c): lease area 0, decided by Disk Paxos. */
 typedef struct {
 	uint64_t lver;      /* instance of the value in force (0: never used) */
 	bool held;
@@ -78,15 +66,31 @@ typedef struct {
 	char node[65];
 } vsm__lease_lockval;
 
-/* True when the datastore's leases use the plain (Disk Paxos) protocol. */
-bool vsm__lease_plain(const struct vsm_dstore *ds);
-/* The lease timeout in force on the datastore (its lease area header). */
-uint32_t vsm__lease_timeout_ms(const struct vsm_dstore *ds);
-int vsm__lease_lock_read(struct vsm_dstore *ds, vsm__lease_lockval *out);
-/* Propose the next value after @cur: held by @node (@take) or free.
- * 0 when ours was chosen, -VSM_EMISMATCH when another value was.
- * *@same_node: @cur is held by this state directory's own slot. */
-int vsm__lease_lock_propose(struct vsm_dstore *ds, const char *node,
+/* The metadata lock's Disk Paxos register (lease/dslock.c). */
+bool vsm__lease_plain(const vsm_lease_ds *l);
+uint32_t vsm__lease_timeout_ms(const vsm_lease_ds *l);
+int vsm__lease_lock_read(vsm_lease_ds *l, vsm__lease_lockval *out);
+int vsm__lease_lock_propose(vsm_lease_ds *l, const char *node,
 			    const vsm__lease_lockval *cur, bool take, bool *same_node);
+
+/* What vsm_lease_status reports of one container (ops/leases.c). */
+typedef struct {
+	int state;          /* VSM_LEASE_* */
+	int64_t since, stopped;
+	uint64_t version;
+	int mine;
+	char owner[65];
+} vsm__lease_view;
+
+/* Judge the leases of @recs (one view each, in @out); @watch waits out
+ * a renewal period first to tell stopped holders from live ones. */
+int vsm__lease_status(vsm_lease_ds *l, const struct vsm_record *const *recs, size_t n,
+		      bool watch, vsm__lease_view *out);
+/* Join @host's heartbeat on @l now (vsm_lease_keep). */
+int vsm__lease_keep(vsm_lease_ds *l, const char *host);
+/* Remember that this state directory acts for @host. */
+void vsm__lease_host_note(vsm_lease_mgr *m, const char *host);
+/* One renewal pass (manual mode); ms until the next one is due. */
+int vsm__lease_renew_all(vsm_lease_mgr *m);
 
 #endif /* VSM_LEASE_INT_H */

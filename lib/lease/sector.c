@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "lease/sector.h"
+#include "sector.h"
 
 #define CRC_OFF (LS_SECTOR - 4)
 #define LV_LEN 144

@@ -60,7 +60,7 @@ static bool held(vsm_ctx *ctx, vsm_container *c, const char *host, uint64_t *lve
 
 	if (vsm__ds_get(&ds, ctx, "ds") < 0 || !(r = vsm__ds_find(ds, NULL, vsm_container_uuid(c))))
 		return false;
-	return vsm__lease_held(ds, r, host, lver);
+	return vsm__lease_held(ds->lease, r, host, lver);
 }
 
 static void cnt_encode(uint8_t *b, uint64_t value, uint32_t host, uint64_t lver)

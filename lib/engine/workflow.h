@@ -37,11 +37,18 @@ int vsm__wf_end(vsm_wf *wf);
 /* Failure: undo what was done, keep the caller's error, forget. */
 void vsm__wf_abort(vsm_wf *wf);
 
-/* Steps of the checkpoint module ("ckpt_*" actions), and its part of a
- * container destroy: before the slot is freed (@after false) it deletes
- * blobs and layers only @r reads; after, it merges what is left. */
-int vsm__ckpt_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const char *arg);
-int vsm__ckpt_destroy_hook(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, bool after);
+/*
+ * Journal actions of the modules above the engine (container destroy,
+ * checkpoint steps) are registered at context open by lib/open.c: the
+ * journal replays an action by the name it was written with, or by the
+ * longest registered prefix ending in '_' ("ckpt_"). The engine's own
+ * actions (device_delete, slot_free, uuid_free) need no registration.
+ */
+typedef int (*vsm_wf_action_fn)(vsm_ctx *ctx, vsm_dstore *ds, const char *action,
+				const char *arg);
+int vsm__wf_register_action(vsm_ctx *ctx, const char *name, vsm_wf_action_fn fn);
+/* The "SLOT UUID" argument of slot_free and container_destroy. */
+int vsm__wf_parse_slot_uuid(const char *arg, uint32_t *slot, char uuid[VSM_UUID_STRLEN + 1]);
 
 /* Test hook: when set, called after each journalled step is written, with
  * the step's action (used to simulate crashes between steps). */

@@ -55,6 +55,7 @@ typedef struct vsm_dstore {
 	uint32_t *dirty;       /* slots whose catalog row is behind */
 	size_t n_dirty, cap_dirty;
 	bool recovering;       /* journal recovery in progress on it */
+	bool recovered;        /* journal recovery ran for it (change_begin) */
 	struct vsm_dslock *lock;
 	int lock_depth;        /* nested metadata changes */
 	bool warned_no_caw;
@@ -62,6 +63,19 @@ typedef struct vsm_dstore {
 	struct vsm_lease_ds *lease; /* heartbeats and leases (lib/lease) */
 	struct vsm_dstore *next;
 } vsm_dstore;
+
+struct vsm_ctx;
+/* A journal action an upper module registered (workflow.h). */
+typedef struct {
+	const char *name; /* static */
+	int (*fn)(struct vsm_ctx *ctx, vsm_dstore *ds, const char *action, const char *arg);
+} vsm__wf_action;
+
+/* Run by container destroy (ops) for the modules above it: before the
+ * record is removed (@after false; a failure stops the destroy), and
+ * after, by the call that removed it (failures are only logged). */
+typedef int (*vsm__destroy_hook)(struct vsm_ctx *ctx, vsm_dstore *ds,
+				 const vsm_record *r, bool after);
 
 struct vsm_ctx {
 	pthread_mutex_t lock; /* recursive: public calls nest internal ones */
@@ -75,6 +89,10 @@ struct vsm_ctx {
 	int log_level;
 	vsm_event_hub *events;
 	struct vsm_lease_mgr *leases; /* lib/lease: renewal thread and held leases */
+	vsm__wf_action *wf_actions;   /* registered by lib/open.c */
+	size_t n_wf_actions;
+	vsm__destroy_hook *destroy_hooks;
+	size_t n_destroy_hooks;
 };
 
 struct vsm_locator {
@@ -85,9 +103,6 @@ struct vsm_locator {
 };
 
 void vsm__log(vsm_ctx *ctx, int level, const char *fmt, ...) VSM_PRINTF(3, 4);
-
-/* Register the file backend and every backend built in (builtins.c). */
-int vsm__register_builtins(vsm_ctx *ctx);
 
 void vsm__ctx_lock(vsm_ctx *ctx);
 void vsm__ctx_unlock(vsm_ctx *ctx);
@@ -142,28 +157,17 @@ int vsm__ds_open_device(vsm_dstore *ds, const char *key, unsigned int flags,
 
 /* Finish workflows a dead process left in the journal: those on
  * @datastore, or on every datastore whose backend is registered when
- * NULL. A workflow that cannot be finished now stays for later. */
+ * NULL. A workflow that cannot be finished now stays for later. Run from
+ * two places only: vsm_ctx_open (lib/open.c), and the first change of a
+ * datastore whose backend was registered after the context opened
+ * (vsm__ds_change_begin). Never from a lookup. */
 int vsm__wf_recover(vsm_ctx *ctx, const char *datastore);
 
-/* The context behind a container handle. */
-vsm_ctx *vsm__container_ctx(const vsm_container *c);
+/* Register a destroy hook (lib/open.c, at context open). */
+int vsm__destroy_hook_register(vsm_ctx *ctx, vsm__destroy_hook fn);
 
-/* A new handle on a copy of @r. */
-int vsm__container_new(vsm_container **out, vsm_ctx *ctx, const char *datastore,
-		       const vsm_record *r);
-
-/* A handle update in two steps, for calls with a commit point: staged
- * (allocations that may fail) before it, applied (nothing that can fail)
- * after it, or dropped. What the handle's getters returned before stays
- * valid either way. */
-typedef struct vsm__handle_stage vsm__handle_stage;
-int vsm__container_stage(vsm__handle_stage **out, vsm_container *c, const vsm_record *r);
-void vsm__container_apply(vsm_container *c, vsm__handle_stage *st); /* frees @st */
-void vsm__container_unstage(vsm__handle_stage *st);                 /* NULL ignored */
-
-/* Container destroy's tail, also run by journal recovery: 1 if this call
- * removed the record, 0 if another had already. */
-int vsm__container_finish_destroy(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot,
-				  const char *uuid);
+/* A context with its catalog, events and lease manager, and no backend
+ * registered yet; lib/open.c composes the rest (vsm_ctx_open). */
+int vsm__ctx_new(vsm_ctx **out, const vsm_ctx_opts *opts);
 
 #endif /* VSM_CTX_H */

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "becall.h"
 #include "workflow.h"
 
 void (*vsm__wf_test_hook)(const char *action);
@@ -114,7 +115,7 @@ int vsm__wf_end(vsm_wf *wf)
 	return forget(wf->ctx, wf->id);
 }
 
-static int parse_slot_uuid(const char *arg, uint32_t *slot, char uuid[VSM_UUID_STRLEN + 1])
+int vsm__wf_parse_slot_uuid(const char *arg, uint32_t *slot, char uuid[VSM_UUID_STRLEN + 1])
 {
 	char *end;
 	unsigned long s = strtoul(arg, &end, 10);
@@ -133,7 +134,7 @@ static int run_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const ch
 	int rc;
 
 	if (!strcmp(action, VSM_WF_DEVICE_DELETE)) {
-		rc = ds->be->ops.device_delete(ds->h, arg, 0);
+		rc = vsm__be_device_delete(ds, arg, 0);
 		if (rc == -VSM_ENOTFOUND) { /* never created, or already gone */
 			vsm__error_reset();
 			rc = 0;
@@ -141,7 +142,7 @@ static int run_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const ch
 		return rc;
 	}
 	if (!strcmp(action, VSM_WF_SLOT_FREE)) {
-		if ((rc = parse_slot_uuid(arg, &slot, uuid)) < 0)
+		if ((rc = vsm__wf_parse_slot_uuid(arg, &slot, uuid)) < 0)
 			return rc;
 		rc = vsm__ds_free_slot(ctx, ds, slot, uuid);
 		return rc < 0 ? rc : 0;
@@ -151,14 +152,14 @@ static int run_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const ch
 			return vsm_err(VSM_ECORRUPT, "journal step argument '%s' is malformed", arg);
 		return vsm__ds_free_uuid(ctx, ds, arg);
 	}
-	if (!strcmp(action, VSM_WF_CONTAINER_DESTROY)) {
-		if ((rc = parse_slot_uuid(arg, &slot, uuid)) < 0)
-			return rc;
-		rc = vsm__container_finish_destroy(ctx, ds, slot, uuid);
-		return rc < 0 ? rc : 0;
+	for (size_t i = 0; i < ctx->n_wf_actions; i++) {
+		const char *name = ctx->wf_actions[i].name;
+		size_t len = strlen(name);
+
+		if (!strcmp(action, name) ||
+		    (len > 0 && name[len - 1] == '_' && !strncmp(action, name, len)))
+			return ctx->wf_actions[i].fn(ctx, ds, action, arg);
 	}
-	if (!strncmp(action, "ckpt_", 5))
-		return vsm__ckpt_wf_action(ctx, ds, action, arg);
 	return vsm_err(VSM_ECORRUPT, "journal names unknown action '%s'", action);
 }
 
@@ -308,7 +309,11 @@ int vsm__wf_recover(vsm_ctx *ctx, const char *datastore)
 		/* A live process (this one included) is still running it. */
 		if (owner_alive(w->owner))
 			continue;
-		if (vsm__ds_get(&ds, ctx, w->datastore) < 0 || replay(ctx, ds, w->id) < 0) {
+		if (vsm__ds_get(&ds, ctx, w->datastore) < 0)
+			ds = NULL;
+		else
+			ds->recovered = true;
+		if (!ds || replay(ctx, ds, w->id) < 0) {
 			vsm__log(ctx, VSM_LOG_WARN, "interrupted %s of '%s' on datastore '%s' "
 				 "cannot be finished yet: %s", w->kind, w->subject, w->datastore,
 				 vsm_error_last() ? vsm_error_last()->message : "?");
@@ -327,4 +332,18 @@ int vsm__wf_recover(vsm_ctx *ctx, const char *datastore)
 	free(l.v);
 	vsm__error_reset();
 	return rc < 0 ? rc : failed;
+}
+
+int vsm__wf_register_action(vsm_ctx *ctx, const char *name, vsm_wf_action_fn fn)
+{
+	vsm__wf_action *grown;
+
+	grown = realloc(ctx->wf_actions, (ctx->n_wf_actions + 1) * sizeof(*grown));
+	if (!grown)
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	ctx->wf_actions = grown;
+	ctx->wf_actions[ctx->n_wf_actions].name = name;
+	ctx->wf_actions[ctx->n_wf_actions].fn = fn;
+	ctx->n_wf_actions++;
+	return 0;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec.h"
 #include "vsm/backend.h"
 #include "vsm/vsm.h"
 
@@ -45,29 +46,5 @@ const char *vsm__key_invalid(const char *key);
 /* Format a UUID freshly generated (random). */
 void vsm__uuid_new(char out[VSM_UUID_STRLEN + 1]);
 bool vsm__uuid_valid(const char *s);
-
-/* CRC-32 (zlib's polynomial) of a buffer. */
-uint32_t vsm__crc32(const void *buf, size_t len);
-
-/* Little-endian codecs for on-disk structures. */
-static inline void vsm__put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
-}
-static inline void vsm__put_le64(uint8_t *p, uint64_t v)
-{
-	vsm__put_le32(p, (uint32_t)v);
-	vsm__put_le32(p + 4, (uint32_t)(v >> 32));
-}
-static inline uint32_t vsm__get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-static inline uint64_t vsm__get_le64(const uint8_t *p)
-{
-	return (uint64_t)vsm__get_le32(p) | (uint64_t)vsm__get_le32(p + 4) << 32;
-}
 
 #endif /* VSM_INTERNAL_H */

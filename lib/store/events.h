@@ -21,6 +21,10 @@ void vsm__events_free(vsm_event_hub *hub);
 void vsm__event_emit(vsm_event_hub *hub, int type, const char *datastore,
 		     const char *container, const char *host, const char *detail,
 		     uint64_t generation);
+/* The public vsm_event_register/unregister over one hub (engine/context.c
+ * finds the context's hub). */
+int vsm__events_subscribe(vsm_event_hub *hub, vsm_event_cb cb, void *payload, int *out_id);
+int vsm__events_unsubscribe(vsm_event_hub *hub, int id);
 /* Wait until every event queued so far has been delivered. */
 void vsm__events_drain(vsm_event_hub *hub);
 

@@ -7,9 +7,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "ctx.h"
+#include "becall.h"
+#include "ops.h"
 #include "devimage.h"
-#include "lease/lease.h"
+#include "lease.h"
 #include "workflow.h"
 
 #define DEFAULT_STATE_SIZE (4u << 20)
@@ -361,27 +362,6 @@ static int check_opts(const vsm_container_opts *o, const char *name)
 	return 0;
 }
 
-VSM_API const char *vsm_format_name(int format)
-{
-	switch (format) {
-	case VSM_FORMAT_RAW: return "raw";
-	case VSM_FORMAT_QCOW2: return "qcow2";
-	}
-	return NULL;
-}
-
-VSM_API int vsm_format_parse(int *out, const char *name)
-{
-	if (name && !strcmp(name, "raw"))
-		*out = VSM_FORMAT_RAW;
-	else if (name && !strcmp(name, "qcow2"))
-		*out = VSM_FORMAT_QCOW2;
-	else
-		return vsm_err(VSM_EINVAL, "unknown format '%s' (expected raw or qcow2)",
-			       name ? name : "");
-	return 0;
-}
-
 /* --- create --- */
 
 /* Create one backend device under the journal: the undo step is written
@@ -494,7 +474,7 @@ VSM_API int vsm_container_create(vsm_container **out, vsm_ctx *ctx, const char *
 		need += plan[i].size;
 	}
 	if (!(opts->flags & VSM_CONTAINER_CREATE_THIN)) {
-		if ((rc = ds->be->ops.capacity(ds->h, NULL, &free_bytes)) < 0) {
+		if ((rc = vsm__be_capacity(ds, NULL, &free_bytes)) < 0) {
 			vsm__error_prefix("datastore '%s'", datastore);
 			goto out;
 		}
@@ -843,7 +823,7 @@ static int undeploy_one(vsm_ctx *ctx, vsm_dstore *ds, vsm_record *r, const char 
 	hv = host_uri(ctx, dep->host);
 	deploy_req_init(&req, r, d, dep->host, hv, keys, formats);
 	req.domain = dep->domain; /* unplug from where it was plugged */
-	rc = ds->be->ops.device_undeploy(ds->h, d->key, &req);
+	rc = vsm__be_device_undeploy(ds, d->key, &req);
 	free(hv);
 	if (rc < 0) {
 		vsm__error_prefix("datastore '%s': container '%s' device '%s'", ds->name,
@@ -902,7 +882,7 @@ VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c, const char *d
 	{
 		uint64_t lver = 0;
 
-		if ((rc = vsm__lease_fence(c->ctx, ds, r, &lver)) < 0)
+		if ((rc = vsm__lease_fence(ds->lease, r, &lver)) < 0)
 			goto out;
 	}
 	if (!vsm_record_deploy(r, device)) {
@@ -921,15 +901,15 @@ VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c, const char *d
 			rc = -VSM_ENOMEM;
 			goto out;
 		}
-		if ((rc = ds->be->ops.device_deploy(ds->h, d->key, &req, loc)) < 0) {
+		if ((rc = vsm__be_device_deploy(ds, d->key, &req, loc)) < 0) {
 			vsm__error_prefix("datastore '%s': container '%s' device '%s'",
 					  ds->name, r->name, device);
 			goto out;
 		}
 		if (!loc->uri || !loc->xml) {
 			rc = vsm_err(VSM_EINTERNAL, "datastore '%s': backend '%s' deployed device "
-				     "'%s' without a locator", ds->name, ds->be->ops.scheme, device);
-			ds->be->ops.device_undeploy(ds->h, d->key, &req);
+				     "'%s' without a locator", ds->name, vsm__be_scheme(ds), device);
+			vsm__be_device_undeploy(ds, d->key, &req);
 			goto out;
 		}
 		dep.device = (char *)device;
@@ -947,7 +927,7 @@ VSM_API int vsm_device_deploy(vsm_locator **out, vsm_container *c, const char *d
 			vsm__saved_error saved;
 
 			vsm__error_save(&saved);
-			ds->be->ops.device_undeploy(ds->h, d->key, &req);
+			vsm__be_device_undeploy(ds, d->key, &req);
 			vsm__error_restore(&saved);
 			goto out;
 		}
@@ -999,7 +979,7 @@ VSM_API int vsm_device_undeploy(vsm_container *c, const char *device, unsigned i
 	if (r->attached_host) {
 		uint64_t lver = 0;
 
-		if ((rc = vsm__lease_fence(c->ctx, ds, r, &lver)) < 0)
+		if ((rc = vsm__lease_fence(ds->lease, r, &lver)) < 0)
 			goto out;
 	}
 	if ((rc = undeploy_one(c->ctx, ds, r, device)) < 0 ||
@@ -1058,17 +1038,17 @@ VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 	same = r->attached_host && !strcmp(r->attached_host, host);
 	/* Attached to another host this context itself manages: a local
 	 * conflict, not a lease question. */
-	if (r->attached_host && !same && vsm__lease_acts_for(c->ctx, r->attached_host)) {
+	if (r->attached_host && !same && vsm__lease_acts_for(c->ctx->leases, r->attached_host)) {
 		rc = vsm_err(VSM_EBUSY, "container '%s' is attached to host '%s'; detach "
 			     "it first", r->name, r->attached_host);
 		goto out;
 	}
-	if (same && vsm__lease_held(ds, r, host, &lver) && lver == r->lease_version) {
+	if (same && vsm__lease_held(ds->lease, r, host, &lver) && lver == r->lease_version) {
 		rc = handle_set(c, r);
 		goto out;
 	}
 	/* The lease decides: free, ours, or its holder dead (doc/leases.md). */
-	if ((rc = vsm__lease_acquire(c->ctx, ds, r, host, (flags & VSM_ATTACH_TAKEOVER) ?
+	if ((rc = vsm__lease_acquire(ds->lease, r, host, (flags & VSM_ATTACH_TAKEOVER) ?
 				     VSM__LEASE_WAIT : 0, &lver, &took_over)) < 0)
 		goto out;
 	acquired = true;
@@ -1081,7 +1061,7 @@ VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 	}
 	if (!same) {
 		hv = host_uri(c->ctx, host);
-		if ((rc = ds->be->ops.host_attach(ds->h, host, hv, 0)) < 0) {
+		if ((rc = vsm__be_host_attach(ds, host, hv, 0)) < 0) {
 			vsm__error_prefix("datastore '%s'", ds->name);
 			goto out;
 		}
@@ -1104,7 +1084,7 @@ VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 
 		vsm__error_save(&saved);
 		if (!same)
-			ds->be->ops.host_detach(ds->h, host, hv, 0);
+			vsm__be_host_detach(ds, host, hv, 0);
 		vsm__error_restore(&saved);
 		goto out;
 	}
@@ -1117,7 +1097,7 @@ out:
 		vsm__saved_error saved;
 
 		vsm__error_save(&saved);
-		vsm__lease_release(c->ctx, ds, r);
+		vsm__lease_release(ds->lease, r);
 		vsm__error_restore(&saved);
 	}
 	free(hv);
@@ -1139,7 +1119,7 @@ static int detach_record(vsm_ctx *ctx, vsm_dstore *ds, vsm_record *r, bool force
 		if ((rc = undeploy_one(ctx, ds, r, r->deploys[0].device)) < 0)
 			return rc;
 	hv = host_uri(ctx, r->attached_host);
-	rc = ds->be->ops.host_detach(ds->h, r->attached_host, hv, 0);
+	rc = vsm__be_host_detach(ds, r->attached_host, hv, 0);
 	free(hv);
 	if (rc < 0) {
 		vsm__error_prefix("datastore '%s'", ds->name);
@@ -1169,7 +1149,7 @@ VSM_API int vsm_detach(vsm_container *c, unsigned int flags)
 		goto out;
 	}
 	/* Only the lease holder touches the host's side. */
-	if ((rc = vsm__lease_fence(c->ctx, ds, r, &lver)) < 0)
+	if ((rc = vsm__lease_fence(ds->lease, r, &lver)) < 0)
 		goto out;
 	if ((rc = detach_record(c->ctx, ds, r, flags & VSM_DETACH_FORCE)) < 0 ||
 	    (rc = vsm__container_stage(&st, c, r)) < 0 ||
@@ -1177,7 +1157,7 @@ VSM_API int vsm_detach(vsm_container *c, unsigned int flags)
 		goto out;
 	/* The record says detached: a failed release only delays others
 	 * until our heartbeat stops. */
-	if (vsm__lease_release(c->ctx, ds, r) < 0) {
+	if (vsm__lease_release(ds->lease, r) < 0) {
 		vsm__log(c->ctx, VSM_LOG_WARN, "%s", vsm_error_last()->message);
 		vsm__error_reset();
 	}
@@ -1206,30 +1186,45 @@ int vsm__container_finish_destroy(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot,
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < r->n_devices && rc == 0; i++) {
-		rc = ds->be->ops.device_delete(ds->h, r->devices[i].key, 0);
+		rc = vsm__be_device_delete(ds, r->devices[i].key, 0);
 		if (rc == -VSM_ENOTFOUND) {
 			vsm__error_reset();
 			rc = 0;
 		}
 	}
 	if (rc == 0 && r->state_key) {
-		rc = ds->be->ops.device_delete(ds->h, r->state_key, 0);
+		rc = vsm__be_device_delete(ds, r->state_key, 0);
 		if (rc == -VSM_ENOTFOUND) {
 			vsm__error_reset();
 			rc = 0;
 		}
 	}
-	if (rc == 0)
-		rc = vsm__ckpt_destroy_hook(ctx, ds, r, false);
+	for (size_t h = 0; rc == 0 && h < ctx->n_destroy_hooks; h++)
+		rc = ctx->destroy_hooks[h](ctx, ds, r, false);
 	if (rc == 0)
 		rc = vsm__ds_free_slot(ctx, ds, slot, uuid);
 	else
 		vsm__error_prefix("datastore '%s': destroying container '%s'", ds->name, r->name);
 	/* Only the call that removed the record merges what it left. */
 	if (rc == 1)
-		vsm__ckpt_destroy_hook(ctx, ds, r, true);
+		for (size_t h = 0; h < ctx->n_destroy_hooks; h++)
+			ctx->destroy_hooks[h](ctx, ds, r, true);
 	vsm_record_free(r);
 	return rc;
+}
+
+int vsm__container_destroy_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action,
+				  const char *arg)
+{
+	char uuid[VSM_UUID_STRLEN + 1];
+	uint32_t slot = 0;
+	int rc;
+
+	(void)action;
+	if ((rc = vsm__wf_parse_slot_uuid(arg, &slot, uuid)) < 0)
+		return rc;
+	rc = vsm__container_finish_destroy(ctx, ds, slot, uuid);
+	return rc < 0 ? rc : 0;
 }
 
 VSM_API int vsm_container_destroy(vsm_container *c, unsigned int flags)
@@ -1264,7 +1259,7 @@ VSM_API int vsm_container_destroy(vsm_container *c, unsigned int flags)
 				goto out;
 			}
 			/* Only the lease holder may undeploy and detach it. */
-			if ((rc = vsm__lease_fence(c->ctx, ds, r, &lver)) < 0 ||
+			if ((rc = vsm__lease_fence(ds->lease, r, &lver)) < 0 ||
 			    (rc = detach_record(c->ctx, ds, r, true)) < 0)
 				goto out;
 		}
@@ -1282,7 +1277,7 @@ VSM_API int vsm_container_destroy(vsm_container *c, unsigned int flags)
 	if ((rc = vsm__wf_begin(&wf, c->ctx, "container-destroy", ds->name, r->name)) < 0 ||
 	    (rc = vsm__wf_redo(&wf, VSM_WF_CONTAINER_DESTROY, arg)) < 0)
 		goto out;
-	if (vsm__lease_release(c->ctx, ds, r) < 0)
+	if (vsm__lease_release(ds->lease, r) < 0)
 		vsm__error_reset(); /* a lease of a gone container is free anyway */
 	if ((removed = vsm__container_finish_destroy(c->ctx, ds, r->slot, r->uuid)) < 0) {
 		rc = removed;

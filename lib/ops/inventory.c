@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctx.h"
+#include "ops.h"
 
 struct vsm_host {
 	char *name;

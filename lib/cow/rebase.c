@@ -8,75 +8,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint/ckpt.h"
-
-#define QC_MAGIC 0x514649fbu
-#define EXT_BACKING_FMT 0xe2792acau
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
+#include "cow_int.h"
 
 static uint64_t up8(uint64_t v)
 {
 	return (v + 7) & ~(uint64_t)7;
 }
 
-int ck_rebase(vsm_dstore *ds, const char *key, const char *backing, int backing_format)
+int vsm_cow_rebase_header(vsm_bdev *b, const char *label, const char *backing,
+			  const char *fmt)
 {
 	uint8_t *old = NULL, *nh = NULL;
 	uint64_t cs, hl, p, q, used, boff;
 	uint32_t bits, version, blen;
-	const char *fmt = backing ? vsm_format_name(backing_format) : NULL;
-	vsm_bdev *b = NULL;
 	size_t nlen = backing ? strlen(backing) : 0;
 	uint8_t first[512];
 	int rc;
 
-	if ((rc = vsm__ds_open_device(ds, key, 0, &b)) < 0)
-		return rc;
+	if (!backing)
+		fmt = NULL;
 	if ((rc = vsm_bdev_read(b, first, sizeof(first), 0)) < 0)
 		goto out;
-	version = be32(first + 4);
-	bits = be32(first + 20);
-	if (be32(first) != QC_MAGIC || (version != 2 && version != 3) || bits < 9 || bits > 21) {
-		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': layer '%s' is not a qcow2 image we "
-			     "can rebase", ds->name, key);
+	version = vsm__get_be32(first + 4);
+	bits = vsm__get_be32(first + 20);
+	if (vsm__get_be32(first) != QCOW_MAGIC || (version != 2 && version != 3) || bits < 9 ||
+	    bits > 21) {
+		rc = vsm_err(VSM_ECORRUPT, "%s is not a qcow2 image we can rebase", label);
 		goto out;
 	}
 	cs = (uint64_t)1 << bits;
-	hl = version == 3 ? be32(first + 100) : 72;
+	hl = version == 3 ? vsm__get_be32(first + 100) : 72;
 	if (!(old = calloc(1, cs)) || !(nh = calloc(1, cs))) {
 		rc = vsm_err(VSM_ENOMEM, "out of memory");
 		goto out;
 	}
 	if ((rc = vsm_bdev_read(b, old, cs, 0)) < 0)
 		goto out;
-	boff = be64(old + 8);
-	blen = be32(old + 16);
+	boff = vsm__get_be64(old + 8);
+	blen = vsm__get_be32(old + 16);
 	if (hl < 72 || hl > cs - 8 || (boff && (boff >= cs || boff + blen > cs))) {
-		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': layer '%s' has a bad header", ds->name,
-			     key);
+		rc = vsm_err(VSM_ECORRUPT, "%s has a bad header", label);
 		goto out;
 	}
 	used = boff ? boff + blen : 0;
@@ -84,7 +55,7 @@ int ck_rebase(vsm_dstore *ds, const char *key, const char *backing, int backing_
 	q = hl;
 	/* Keep every extension but the backing format, which is rewritten. */
 	for (p = hl; p + 8 <= cs;) {
-		uint32_t type = be32(old + p), len = be32(old + p + 4);
+		uint32_t type = vsm__get_be32(old + p), len = vsm__get_be32(old + p + 4);
 		uint64_t total = 8 + up8(len);
 
 		if (type == 0) {
@@ -93,11 +64,10 @@ int ck_rebase(vsm_dstore *ds, const char *key, const char *backing, int backing_
 			break;
 		}
 		if (p + total > cs) {
-			rc = vsm_err(VSM_ECORRUPT, "datastore '%s': layer '%s' has a bad header "
-				     "extension", ds->name, key);
+			rc = vsm_err(VSM_ECORRUPT, "%s has a bad header extension", label);
 			goto out;
 		}
-		if (type != EXT_BACKING_FMT) {
+		if (type != QC_EXT_BACKING_FMT) {
 			memcpy(nh + q, old + p, total);
 			q += total;
 		}
@@ -106,25 +76,25 @@ int ck_rebase(vsm_dstore *ds, const char *key, const char *backing, int backing_
 	if (fmt) {
 		size_t flen = strlen(fmt);
 
-		put_be32(nh + q, EXT_BACKING_FMT);
-		put_be32(nh + q + 4, (uint32_t)flen);
+		vsm__put_be32(nh + q, QC_EXT_BACKING_FMT);
+		vsm__put_be32(nh + q + 4, (uint32_t)flen);
 		memcpy(nh + q + 8, fmt, flen);
 		q += 8 + up8(flen);
 	}
 	q += 8; /* end of extensions (zeros) */
 	if (q + nlen > cs || nlen > 1023) {
-		rc = vsm_err(VSM_EINVAL, "datastore '%s': backing name '%s' does not fit in the "
-			     "header of '%s'", ds->name, backing, key);
+		rc = vsm_err(VSM_EINVAL, "backing name '%s' does not fit in the header of %s", backing,
+			     label);
 		goto out;
 	}
 	if (backing) {
 		memcpy(nh + q, backing, nlen);
-		put_be64(nh + 8, q);
-		put_be32(nh + 16, (uint32_t)nlen);
+		vsm__put_be64(nh + 8, q);
+		vsm__put_be32(nh + 16, (uint32_t)nlen);
 		q += nlen;
 	} else {
-		put_be64(nh + 8, 0);
-		put_be32(nh + 16, 0);
+		vsm__put_be64(nh + 8, 0);
+		vsm__put_be32(nh + 16, 0);
 	}
 	if (q > used)
 		used = q;
@@ -134,6 +104,5 @@ int ck_rebase(vsm_dstore *ds, const char *key, const char *backing, int backing_
 out:
 	free(old);
 	free(nh);
-	vsm_bdev_close(b);
 	return rc;
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctx.h"
+#include "internal.h"
 #include "events.h"
 
 struct vsm_event {
@@ -183,16 +183,11 @@ void vsm__events_drain(vsm_event_hub *hub)
 	pthread_mutex_unlock(&hub->lock);
 }
 
-VSM_API int vsm_event_register(vsm_ctx *ctx, vsm_event_cb cb, void *payload, int *out_id)
+int vsm__events_subscribe(vsm_event_hub *hub, vsm_event_cb cb, void *payload, int *out_id)
 {
-	vsm_event_hub *hub;
 	sub *s;
 	int rc = 0;
 
-	vsm__error_reset();
-	if (!ctx || !cb)
-		return vsm_err(VSM_EINVAL, "vsm_event_register: ctx or callback is NULL");
-	hub = ctx->events;
 	if (!(s = vsm__calloc(1, sizeof(*s))))
 		return -VSM_ENOMEM;
 	pthread_mutex_lock(&hub->lock);
@@ -215,16 +210,11 @@ VSM_API int vsm_event_register(vsm_ctx *ctx, vsm_event_cb cb, void *payload, int
 	return rc;
 }
 
-VSM_API int vsm_event_unregister(vsm_ctx *ctx, int id)
+int vsm__events_unsubscribe(vsm_event_hub *hub, int id)
 {
-	vsm_event_hub *hub;
 	bool on_dispatcher;
 	sub **pp, *found = NULL;
 
-	vsm__error_reset();
-	if (!ctx)
-		return vsm_err(VSM_EINVAL, "vsm_event_unregister: ctx is NULL");
-	hub = ctx->events;
 	/* Once this returns the callback is not running and never will:
 	 * wait for a delivery in progress (unless we are that delivery). */
 	on_dispatcher = hub->running && pthread_equal(pthread_self(), hub->thread);

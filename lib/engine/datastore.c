@@ -8,9 +8,10 @@
 #include <string.h>
 
 #include "bdev.h"
+#include "becall.h"
 #include "ctx.h"
-#include "lease/dslock.h"
-#include "lease/lease.h"
+#include "dslock.h"
+#include "lease.h"
 
 struct vsm_datastore {
 	char *name;
@@ -25,10 +26,11 @@ void vsm__ds_close(vsm_dstore *ds)
 		return;
 	vsm__ds_cache_clear(ds);
 	vsm__dslock_close(ds->lock);
-	vsm__lease_ds_close(ds);
+	vsm__lease_ds_close(ds->lease);
+	ds->lease = NULL;
 	vsm_meta_close(ds->meta);
 	if (ds->h)
-		ds->be->ops.close(ds->h);
+		vsm__be_close(ds);
 	free(ds->name);
 	free(ds->uri);
 	free(ds);
@@ -66,7 +68,6 @@ static int ds_open(vsm_dstore **out, vsm_ctx *ctx, const char *name, const char 
 {
 	vsm_backend_open_args args = { VSM_BACKEND_OPEN_ARGS_VERSION, name, NULL, NULL, NULL,
 				       open_flags };
-	vsm_backend_bdev *mh = NULL;
 	vsm_bdev *mb = NULL;
 	vsm_dstore *ds;
 	char label[160];
@@ -86,17 +87,15 @@ static int ds_open(vsm_dstore **out, vsm_ctx *ctx, const char *name, const char 
 	args.notify = backend_notify;
 	args.notify_cookie = ds;
 	ds->ctx = ctx;
-	if ((rc = ds->be->ops.open(&ds->h, uri, &args)) < 0)
-		goto fail;
-	rc = ds->be->ops.meta_open(&mh, ds->h, vsm_meta_default_size(512),
-				   format ? VSM_BDEV_CREATE : 0);
-	if (rc < 0)
+	if ((rc = vsm__be_open(ds, uri, &args)) < 0)
 		goto fail;
 	snprintf(label, sizeof(label), "datastore '%s' metadata", name);
-	if ((rc = vsm_bdev_wrap(&mb, &ds->be->ops, mh, label, false)) < 0)
+	if ((rc = vsm__be_meta_open(ds, vsm_meta_default_size(512), format ? VSM_BDEV_CREATE : 0,
+				    label, &mb)) < 0)
 		goto fail;
 	if ((rc = vsm_meta_open(&ds->meta, mb, name, format)) < 0 ||
-	    (rc = vsm__lease_ds_open(ctx, ds)) < 0)
+	    (ctx->leases && (rc = vsm__lease_ds_open(&ds->lease, ctx->leases, ds->meta, name,
+						      vsm__be_scheme(ds))) < 0))
 		goto fail;
 	*out = ds;
 	return 0;
@@ -165,27 +164,16 @@ int vsm__ds_get(vsm_dstore **out, vsm_ctx *ctx, const char *name)
 	ds->next = ctx->open;
 	ctx->open = ds;
 	*out = ds;
-	/* Finish what a dead process left half done here before anyone
-	 * reads the datastore. */
-	if (!ds->recovering) {
-		ds->recovering = true;
-		vsm__wf_recover(ctx, name);
-		ds->recovering = false;
-	}
 	return 0;
 }
 
 int vsm__ds_open_device(vsm_dstore *ds, const char *key, unsigned int flags,
 			vsm_bdev **out)
 {
-	vsm_backend_bdev *h = NULL;
 	char label[VSM_BACKEND_KEY_MAX + 64];
-	int rc = ds->be->ops.device_open(&h, ds->h, key, flags);
 
-	if (rc < 0)
-		return rc;
 	snprintf(label, sizeof(label), "datastore '%s' device '%s'", ds->name, key);
-	return vsm_bdev_wrap(out, &ds->be->ops, h, label, (flags & VSM_BDEV_RDONLY) != 0);
+	return vsm__be_device_open(ds, key, flags, label, out);
 }
 
 /* --- public API --- */
@@ -418,7 +406,7 @@ VSM_API int vsm_datastore_capacity(vsm_ctx *ctx, const char *name, uint64_t *tot
 		return vsm_err(VSM_EINVAL, "vsm_datastore_capacity: NULL argument");
 	vsm__ctx_lock(ctx);
 	if ((rc = vsm__ds_get(&ds, ctx, name)) == 0 &&
-	    (rc = ds->be->ops.capacity(ds->h, &t, &f)) < 0)
+	    (rc = vsm__be_capacity(ds, &t, &f)) < 0)
 		vsm__error_prefix("datastore '%s'", name);
 	vsm__ctx_unlock(ctx);
 	if (rc == 0) {

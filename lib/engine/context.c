@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "ctx.h"
-#include "lease/lease.h"
+#include "lease.h"
 
 void vsm__ctx_lock(vsm_ctx *ctx)
 {
@@ -83,10 +83,29 @@ static char *default_state_dir(void)
 	return dir;
 }
 
-VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts)
+/* The lease layer logs through the context without knowing it. */
+static void lease_log(void *cookie, int level, const char *msg)
+{
+	vsm__log(cookie, level, "%s", msg);
+}
+
+int vsm__destroy_hook_register(vsm_ctx *ctx, vsm__destroy_hook fn)
+{
+	vsm__destroy_hook *grown;
+
+	grown = realloc(ctx->destroy_hooks, (ctx->n_destroy_hooks + 1) * sizeof(*grown));
+	if (!grown)
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	ctx->destroy_hooks = grown;
+	ctx->destroy_hooks[ctx->n_destroy_hooks++] = fn;
+	return 0;
+}
+
+int vsm__ctx_new(vsm_ctx **out, const vsm_ctx_opts *opts)
 {
 	vsm_ctx_opts defaults = VSM_CTX_OPTS_INIT;
 	pthread_mutexattr_t attr;
+	vsm_lease_env lease_env;
 	char *catalog_path = NULL;
 	vsm_ctx *ctx;
 	int rc;
@@ -113,8 +132,13 @@ VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts)
 		rc = -vsm__error_code();
 		goto fail;
 	}
-	if ((rc = mkdirs(ctx->state_dir)) < 0 || (rc = vsm__events_init(&ctx->events)) < 0 ||
-	    (rc = vsm__lease_mgr_new(&ctx->leases, ctx,
+	if ((rc = mkdirs(ctx->state_dir)) < 0 || (rc = vsm__events_init(&ctx->events)) < 0)
+		goto fail;
+	lease_env.state_dir = ctx->state_dir;
+	lease_env.events = ctx->events;
+	lease_env.log = lease_log;
+	lease_env.log_cookie = ctx;
+	if ((rc = vsm__lease_mgr_new(&ctx->leases, &lease_env,
 				     (opts->flags & VSM_CTX_LEASE_MANUAL) != 0)) < 0)
 		goto fail;
 	if (asprintf(&catalog_path, "%s/catalog.db", ctx->state_dir) < 0) {
@@ -122,14 +146,10 @@ VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts)
 		rc = vsm_err(VSM_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((rc = vsm__register_builtins(ctx)) < 0)
-		goto fail;
 	if ((rc = vsm_catalog_open(&ctx->cat, catalog_path)) < 0)
 		goto fail;
 	free(catalog_path);
 	catalog_path = NULL;
-	/* A previous process may have died mid-workflow. */
-	vsm__wf_recover(ctx, NULL);
 	*out = ctx;
 	vsm__error_reset();
 	return 0;
@@ -162,6 +182,8 @@ VSM_API void vsm_ctx_free(vsm_ctx *ctx)
 	for (size_t i = 0; i < ctx->n_backends; i++)
 		free(ctx->backends[i]);
 	free(ctx->backends);
+	free(ctx->wf_actions);
+	free(ctx->destroy_hooks);
 	free(ctx->state_dir);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
@@ -244,10 +266,8 @@ VSM_API int vsm_backend_register(vsm_ctx *ctx, const struct vsm_backend_ops *ops
 	reg->payload = payload;
 	ctx->backends = grown;
 	ctx->backends[ctx->n_backends++] = reg;
-	/* Workflows on datastores of this scheme could not be finished
-	 * before; they can now. */
-	if (ctx->cat)
-		vsm__wf_recover(ctx, NULL);
+	/* Workflows left on datastores of this scheme are finished by the
+	 * first change of each (vsm__ds_change_begin), not here. */
 	vsm__error_reset();
 out:
 	vsm__ctx_unlock(ctx);
@@ -271,4 +291,20 @@ const vsm_backend_reg *vsm__backend_for_uri(vsm_ctx *ctx, const char *uri)
 	vsm_err(VSM_ENOTSUP, "no backend handles URI scheme '%.*s' (in '%s')", (int)len,
 		uri, uri);
 	return NULL;
+}
+
+VSM_API int vsm_event_register(vsm_ctx *ctx, vsm_event_cb cb, void *payload, int *out_id)
+{
+	vsm__error_reset();
+	if (!ctx || !cb)
+		return vsm_err(VSM_EINVAL, "vsm_event_register: ctx or callback is NULL");
+	return vsm__events_subscribe(ctx->events, cb, payload, out_id);
+}
+
+VSM_API int vsm_event_unregister(vsm_ctx *ctx, int id)
+{
+	vsm__error_reset();
+	if (!ctx)
+		return vsm_err(VSM_EINVAL, "vsm_event_unregister: ctx is NULL");
+	return vsm__events_unsubscribe(ctx->events, id);
 }

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cow/cow.h"
+#include "becall.h"
+#include "cow.h"
 #include "devimage.h"
 
 int vsm__ds_backing_open(vsm_bdev **out, const char *name, bool readonly, void *payload)
@@ -38,21 +39,21 @@ int vsm__dev_create(vsm_wf *wf, const char *undo_action, vsm_dstore *ds,
 	if ((rc = vsm__wf_undo(wf, undo_action, name)) < 0)
 		return rc;
 	memset(key, 0, VSM_BACKEND_KEY_MAX);
-	rc = ds->be->ops.device_create(ds->h, &spec, key, VSM_BACKEND_KEY_MAX, &out_flags);
+	rc = vsm__be_device_create(ds, &spec, key, VSM_BACKEND_KEY_MAX, &out_flags);
 	if (rc < 0) {
 		vsm__error_prefix("datastore '%s'", ds->name);
 		return rc;
 	}
 	if (!key[0] || memchr(key, '\0', VSM_BACKEND_KEY_MAX) == NULL)
 		return vsm_err(VSM_EINTERNAL, "datastore '%s': backend '%s' returned no key for "
-			       "device '%s'", ds->name, ds->be->ops.scheme, name);
+			       "device '%s'", ds->name, vsm__be_scheme(ds), name);
 	if (strcmp(key, name) && (rc = vsm__wf_update(wf, key)) < 0)
 		return rc;
 	/* Refused before any record names it; the journal deletes it. */
 	if ((why = vsm__key_invalid(key)))
 		return vsm_err(VSM_EINTERNAL, "datastore '%s': backend '%s' returned key '%s' "
 			       "for device '%s', which is not a valid key: %s (see backend.h)",
-			       ds->name, ds->be->ops.scheme, key, name, why);
+			       ds->name, vsm__be_scheme(ds), key, name, why);
 	/* The core writes the image format itself unless the backend did. */
 	if (!strcmp(format, "qcow2") && !(out_flags & VSM_BACKEND_CREATED_FORMATTED))
 		return vsm__dev_format_qcow2(ds, key, size, spec.backing_key,

@@ -20,8 +20,8 @@
 #include <time.h>
 
 #include "ctx.h"
-#include "lease/dslock.h"
-#include "lease/lease.h"
+#include "dslock.h"
+#include "lease.h"
 
 #define READ_TRIES 50
 
@@ -553,7 +553,7 @@ static int refresh_to(vsm_ctx *ctx, vsm_dstore *ds, uint64_t gen)
 		return 0;
 	/* A change we did not make ourselves (ours update ds->gen), unless
 	 * the lease renewal already announced it. */
-	if (ds->gen != 0 && vsm__lease_gen_unseen(ds, gen))
+	if (ds->gen != 0 && vsm__lease_gen_unseen(ds->lease, gen))
 		vsm__event_emit(ctx->events, VSM_EVENT_DATASTORE_CHANGED, ds->name, NULL, NULL,
 				"generation moved", gen);
 	if (ds->gen == 0 && (rc = catalog_load(ctx, ds)) < 0)
@@ -565,7 +565,7 @@ static int refresh_to(vsm_ctx *ctx, vsm_dstore *ds, uint64_t gen)
 		vsm__ds_cache_clear(ds);
 		return rc;
 	}
-	vsm__lease_note_gen(ds, gen);
+	vsm__lease_note_gen(ds->lease, gen);
 	catalog_sync(ctx, ds);
 	return 0;
 }
@@ -586,9 +586,20 @@ int vsm__ds_change_begin(vsm_ctx *ctx, vsm_dstore *ds)
 	uint32_t slot;
 	int rc;
 
+	/* What a dead process left half done here is finished before this
+	 * context's first change of the datastore (vsm_ctx_open already did
+	 * it for the backends registered then). Once per open datastore:
+	 * what cannot be finished now waits for the next context. */
+	if (ds->lock_depth == 0 && !ds->recovered && !ds->recovering) {
+		ds->recovered = true;
+		ds->recovering = true;
+		vsm__wf_recover(ctx, ds->name);
+		ds->recovering = false;
+	}
 	if (ds->lock_depth++ > 0)
 		return 0;
-	if (!ds->lock && (rc = vsm__dslock_open(&ds->lock, ds, ctx->state_dir)) < 0)
+	if (!ds->lock && (rc = vsm__dslock_open(&ds->lock, ds->meta, ds->lease, ds->name,
+							   ctx->state_dir)) < 0)
 		goto fail;
 	if (!ds->lease && !ds->warned_no_caw) {
 		ds->warned_no_caw = true;
@@ -701,7 +712,7 @@ static int commit(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot, const char *json,
 		ds->gen = 0;
 	} else {
 		ds->gen = gen;
-		vsm__lease_note_gen(ds, gen);
+		vsm__lease_note_gen(ds->lease, gen);
 	}
 	if (r) {
 		r->seq = seq;
@@ -756,7 +767,7 @@ static int fence(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, vsm_record *
 	}
 	if (prev && prev->lease_version > probe->lease_version)
 		probe->lease_version = prev->lease_version;
-	if ((rc = vsm__lease_fence(ctx, ds, probe, &lver)) < 0)
+	if ((rc = vsm__lease_fence(ds->lease, probe, &lver)) < 0)
 		goto out;
 	if (!(*fenced = vsm_record_dup(r))) {
 		rc = -VSM_ENOMEM;

@@ -13,7 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "ctx.h"
+#include "becall.h"
+#include "ops.h"
 
 struct vsm_orphan {
 	char *key;
@@ -382,7 +383,7 @@ static void repair_one(vsm_ctx *ctx, vsm_dstore *ds, const listed *d, int *state
 		*reason = fmt("kept: %s now", why);
 		return;
 	}
-	rc = ds->be->ops.device_delete(ds->h, d->key, 0);
+	rc = vsm__be_device_delete(ds, d->key, 0);
 	if (rc == 0 || rc == -VSM_ENOTFOUND) {
 		*state = VSM_ORPHAN_REMOVED;
 		*reason = fmt(rc == 0 ? "removed" : "already gone");
@@ -483,9 +484,9 @@ VSM_API int vsm_datastore_check(vsm_check_report **out, vsm_ctx *ctx, const char
 	vsm__ctx_lock(ctx);
 	if ((rc = vsm__ds_get(&ds, ctx, datastore)) < 0)
 		goto out;
-	if (!ds->be->ops.device_list) {
+	if (!vsm__be_can_list(ds)) {
 		rc = vsm_err(VSM_ENOTSUP, "datastore '%s': backend '%s' cannot list its devices "
-			     "(its vtable has no device_list)", datastore, ds->be->ops.scheme);
+			     "(its vtable has no device_list)", datastore, vsm__be_scheme(ds));
 		goto out;
 	}
 	if (!(rep = vsm__calloc(1, sizeof(*rep))) || !(rep->datastore = vsm__strdup(datastore))) {
@@ -493,7 +494,7 @@ VSM_API int vsm_datastore_check(vsm_check_report **out, vsm_ctx *ctx, const char
 		goto out;
 	}
 	/* List first, then read what is referenced (see refs_load). */
-	rc = ds->be->ops.device_list(ds->h, list_cb, &l);
+	rc = vsm__be_device_list(ds, list_cb, &l);
 	if (rc < 0) {
 		vsm__error_prefix("datastore '%s'", datastore);
 		goto out;

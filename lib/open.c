@@ -1,0 +1,93 @@
+/*
+ * The composition root: the one place that knows every module. A new
+ * context gets the built-in backends (registered through the public
+ * vsm_backend_register(), the door an out-of-tree backend uses), the
+ * journal actions and destroy hooks of the modules above the engine, and
+ * then one recovery pass over the journal. Lower layers reach upper ones
+ * only through what is registered here.
+ */
+#include "vsm-config.h"
+
+#include "ckpt.h"
+#include "ops.h"
+#include "workflow.h"
+#include "../backends/file/file.h"
+#if VSM_BUILTIN_LIBVIRT
+#include "../backends/libvirt/libvirt-backend.h"
+#endif
+#if VSM_BUILTIN_ISCSI
+#include "../backends/iscsi/iscsi-backend.h"
+#endif
+
+static int register_builtins(vsm_ctx *ctx)
+{
+	int rc = vsm_backend_register(ctx, &vsm__file_backend_ops, NULL);
+
+#if VSM_BUILTIN_LIBVIRT
+	if (rc == 0)
+		rc = vsm_backend_register(ctx, &vsm__libvirt_backend_ops, NULL);
+#endif
+#if VSM_BUILTIN_ISCSI
+	/* Two schemes, because vtable v1 fixes compare-and-write per table:
+	 * "iscsi" works on any target (leases take the plain protocol),
+	 * "iscsi-caw" maps to SCSI COMPARE AND WRITE and refuses targets
+	 * without it (doc/iscsi.md). */
+	if (rc == 0)
+		rc = vsm_backend_register(ctx, &vsm__iscsi_backend_ops, NULL);
+	if (rc == 0)
+		rc = vsm_backend_register(ctx, &vsm__iscsi_caw_backend_ops, NULL);
+#endif
+	return rc;
+}
+
+static int register_modules(vsm_ctx *ctx)
+{
+	int rc;
+
+	if ((rc = vsm__wf_register_action(ctx, VSM_WF_CONTAINER_DESTROY,
+					  vsm__container_destroy_action)) < 0 ||
+	    (rc = vsm__wf_register_action(ctx, "ckpt_", vsm__ckpt_wf_action)) < 0 ||
+	    (rc = vsm__destroy_hook_register(ctx, vsm__ckpt_destroy_hook)) < 0)
+		return rc;
+	return 0;
+}
+
+VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts)
+{
+	vsm__saved_error saved;
+	vsm_ctx *ctx = NULL;
+	int rc;
+
+	vsm__error_reset();
+	if (!out)
+		return vsm_err(VSM_EINVAL, "vsm_ctx_open: out is NULL");
+	if ((rc = vsm__ctx_new(&ctx, opts)) < 0)
+		return rc;
+	if ((rc = register_modules(ctx)) < 0 || (rc = register_builtins(ctx)) < 0) {
+		vsm__error_save(&saved);
+		vsm_ctx_free(ctx);
+		vsm__error_restore(&saved);
+		return rc;
+	}
+	/* A previous process may have died mid-workflow: finish its work on
+	 * every datastore whose backend is known now. */
+	vsm__wf_recover(ctx, NULL);
+	vsm__error_reset();
+	*out = ctx;
+	return 0;
+}
+
+VSM_API int vsm_ctx_recover(vsm_ctx *ctx, const char *datastore, unsigned int flags)
+{
+	int rc;
+
+	vsm__error_reset();
+	if (!ctx)
+		return vsm_err(VSM_EINVAL, "vsm_ctx_recover: ctx is NULL");
+	if (flags)
+		return vsm_err(VSM_EINVAL, "vsm_ctx_recover: unknown flags 0x%x", flags);
+	vsm__ctx_lock(ctx);
+	rc = vsm__wf_recover(ctx, datastore);
+	vsm__ctx_unlock(ctx);
+	return rc;
+}

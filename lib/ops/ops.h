@@ -1,0 +1,37 @@
+/*
+ * What the ops layer (containers, attach, deploy, locators, inventory,
+ * lease status) offers the modules above it (checkpoints) and the
+ * composition root. Never included below lib/ops.
+ */
+#ifndef VSM_OPS_H
+#define VSM_OPS_H
+
+#include "ctx.h"
+
+/* The context behind a container handle. */
+vsm_ctx *vsm__container_ctx(const vsm_container *c);
+
+/* A new handle on a copy of @r. */
+int vsm__container_new(vsm_container **out, vsm_ctx *ctx, const char *datastore,
+		       const vsm_record *r);
+
+/* A handle update in two steps, for calls with a commit point: staged
+ * (allocations that may fail) before it, applied (nothing that can fail)
+ * after it, or dropped. What the handle's getters returned before stays
+ * valid either way. */
+typedef struct vsm__handle_stage vsm__handle_stage;
+int vsm__container_stage(vsm__handle_stage **out, vsm_container *c, const vsm_record *r);
+void vsm__container_apply(vsm_container *c, vsm__handle_stage *st); /* frees @st */
+void vsm__container_unstage(vsm__handle_stage *st);                 /* NULL ignored */
+
+/* Container destroy's tail, also run by journal recovery: 1 if this call
+ * removed the record, 0 if another had already. */
+int vsm__container_finish_destroy(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot,
+				  const char *uuid);
+
+/* The journal action that finishes a destroy ("container_destroy"),
+ * registered by lib/open.c. */
+int vsm__container_destroy_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action,
+				  const char *arg);
+
+#endif /* VSM_OPS_H */
