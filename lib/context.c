@@ -10,6 +10,7 @@
 
 #include "ctx.h"
 #include "lease/lease.h"
+#include "modules.h"
 
 void vsm__ctx_lock(vsm_ctx *ctx)
 {
@@ -124,6 +125,9 @@ VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts)
 	}
 	if ((rc = vsm__register_builtins(ctx)) < 0)
 		goto fail;
+	/* Before the catalog opens, so the one recovery below sees them. */
+	vsm__modules_load(&ctx->modules, ctx, opts->version >= 2 ? opts->backend_dir : NULL,
+			  vsm__log);
 	if ((rc = vsm_catalog_open(&ctx->cat, catalog_path)) < 0)
 		goto fail;
 	free(catalog_path);
@@ -162,6 +166,7 @@ VSM_API void vsm_ctx_free(vsm_ctx *ctx)
 	for (size_t i = 0; i < ctx->n_backends; i++)
 		free(ctx->backends[i]);
 	free(ctx->backends);
+	vsm__modules_free(ctx->modules); /* nothing may call into one now */
 	free(ctx->state_dir);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
@@ -271,4 +276,20 @@ const vsm_backend_reg *vsm__backend_for_uri(vsm_ctx *ctx, const char *uri)
 	vsm_err(VSM_ENOTSUP, "no backend handles URI scheme '%.*s' (in '%s')", (int)len,
 		uri, uri);
 	return NULL;
+}
+
+VSM_API int vsm_backend_lookup(vsm_ctx *ctx, const char *uri)
+{
+	const vsm_backend_reg *be;
+
+	vsm__error_reset();
+	if (!ctx || !uri || !strchr(uri, ':'))
+		return vsm_err(VSM_EINVAL, "vsm_backend_lookup: ctx is NULL or '%s' is not a URI",
+			       uri ? uri : "(null)");
+	vsm__ctx_lock(ctx);
+	be = vsm__backend_for_uri(ctx, uri);
+	vsm__ctx_unlock(ctx);
+	if (be)
+		return 0;
+	return vsm_err(VSM_ENOTFOUND, "backend '%.*s' not loaded", (int)strcspn(uri, ":"), uri);
 }

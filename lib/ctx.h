@@ -75,6 +75,7 @@ struct vsm_ctx {
 	int log_level;
 	vsm_event_hub *events;
 	struct vsm_lease_mgr *leases; /* lib/lease: renewal thread and held leases */
+	struct vsm__modules *modules; /* lib/modules.c: loaded backend modules */
 };
 
 struct vsm_locator {
