@@ -97,8 +97,12 @@ static void load_one(vsm__modules *m, vsm_ctx *ctx, const char *path,
 	}
 	memcpy(&init, &sym, sizeof(init)); /* ISO C has no object-to-function cast */
 	rc = init(ctx, VSM_BACKEND_MODULE_ABI);
-	if (rc < 0) {
-		e = vsm_error_last();
+	e = vsm_error_last();
+	if (rc == -VSM_EEXISTS) {
+		/* An earlier directory, or the library itself, serves it. */
+		log(ctx, VSM_LOG_WARN, "backend module '%s' not used: %s", path,
+		    e && e->message ? e->message : "scheme already registered");
+	} else if (rc < 0) {
 		log(ctx, VSM_LOG_WARN, "backend module '%s': init failed (%d): %s", path, rc,
 		    e && e->message ? e->message : "no message");
 	} else {
