@@ -80,7 +80,9 @@ typedef struct {
 /**
  * Open a context on a state directory. Opening also finishes (rolls back)
  * any workflow that a previous process left half done in that directory's
- * journal.
+ * journal. Since 0.2 it first loads the backend modules of the module
+ * directories (vsm_ctx_opts.backend_dir; doc/backends.md); a module that
+ * fails to load is logged, never fatal.
  *
  * @out: receives the context; free it with vsm_ctx_free()
  * @opts: settings, or NULL for the defaults
