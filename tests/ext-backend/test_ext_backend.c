@@ -157,6 +157,7 @@ static void life(const char *scheme)
 	snprintf(dir, sizeof(dir), "%s", tpath("ds"));
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	snprintf(uri, sizeof(uri), "%s://%s", scheme, dir);
+	logbuf[0] = '\0';
 	ctx = open_ctx(tpath("state"), "");
 	ck_vsm(ext_backend_register(ctx));
 	ck_vsm(vsm_backend_lookup(ctx, uri));
@@ -209,6 +210,8 @@ static void life(const char *scheme)
 
 	ck_vsm(vsm_container_destroy(c, VSM_CONTAINER_DESTROY_FORCE));
 	ck_assert_int_eq(visible_files(dir), 0);
+	/* Leases worked on both (compare-and-write, or Disk Paxos without). */
+	ck_assert_msg(!strstr(logbuf, "no lease area open"), "log: %s", logbuf);
 	vsm_locator_free(loc);
 	vsm_container_free(c);
 	vsm_ctx_free(ctx);
