@@ -603,8 +603,8 @@ static int not_loaded(vsm_ctx *ctx, const char *only)
 		if (!json_out)
 			printf("%-20s (backend '%.*s' not loaded)\n", name, len, uri);
 		fprintf(stderr, "vsmctl: warning: containers of datastore '%s' not listed: "
-			"backend '%.*s' not loaded (built in: no; module: none in "
-			"$VSM_BACKEND_DIR or the library's module directory)\n", name, len, uri);
+			"backend '%.*s' not loaded (not built in, and no module in the module "
+			"directories serves it)\n", name, len, uri);
 	}
 	vsm_datastore_list_free(list, n);
 	vsm_error_clear();
