@@ -9,6 +9,7 @@
 #include "vsm-config.h"
 
 #include "ckpt.h"
+#include "modules.h"
 #include "ops.h"
 #include "workflow.h"
 #include "../backends/file/file.h"
@@ -69,6 +70,11 @@ VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts)
 		vsm__error_restore(&saved);
 		return rc;
 	}
+	/* Backend modules after the built-in backends (a module cannot take
+	 * a built-in scheme) and before recovery, which then covers them. */
+	vsm__modules_load(&ctx->modules, ctx,
+			  opts && opts->version >= 2 ? opts->backend_dir : NULL,
+			  VSM_BACKEND_DIR_DEFAULT, vsm__log);
 	/* A previous process may have died mid-workflow: finish its work on
 	 * every datastore whose backend is known now. */
 	vsm__wf_recover(ctx, NULL);

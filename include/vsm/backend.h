@@ -417,6 +417,36 @@ VSM_API int vsm_disk_target_check(const char *target);
  */
 VSM_API int vsm_disk_bus_check(const char *bus);
 
+/* --- loadable backend modules (Since: 0.2) --- */
+
+/**
+ * ABI of the module entry point: the value the library passes to
+ * vsm_backend_module_init(). It changes only if the entry point's meaning
+ * changes; new vtable fields are told apart by vsm_backend_ops.version.
+ * Since: 0.2
+ */
+#define VSM_BACKEND_MODULE_ABI 1
+
+/**
+ * Entry point of a backend module: a shared object in a module directory
+ * (vsm_ctx_opts.backend_dir, $VSM_BACKEND_DIR, or $libdir/vsm/backends)
+ * that exports this symbol. Every vsm_ctx_open() calls it once, from the
+ * opening thread, before the context is returned; it registers its
+ * backends with vsm_backend_register() and returns 0, or a negative
+ * VSM_E* code with vsm_error_set() (the library logs it and opens the
+ * context anyway). It should refuse an @abi_version it does not know with
+ * -VSM_EVERSION. The module stays loaded until the context is freed.
+ * See doc/backends.md.
+ *
+ * @ctx: the context being opened; use it only to register backends
+ * @abi_version: VSM_BACKEND_MODULE_ABI of the calling library
+ * Since: 0.2
+ */
+VSM_API int vsm_backend_module_init(vsm_ctx *ctx, uint32_t abi_version);
+
+/** Name of the entry symbol, for dlsym(). Since: 0.2 */
+#define VSM_BACKEND_MODULE_INIT "vsm_backend_module_init"
+
 VSM_END_DECL
 
 #endif /* VSM_BACKEND_H */

@@ -36,8 +36,13 @@ typedef enum {
 /** Receives the library's log lines. Since: 0.1 */
 typedef void (*vsm_log_cb)(int level, const char *message, void *payload);
 
-/** Version of vsm_ctx_opts understood by this header. Since: 0.1 */
-#define VSM_CTX_OPTS_VERSION 1
+/**
+ * Version of vsm_ctx_opts understood by this header: 1 in 0.1; 2 since
+ * 0.2 (adds backend_dir). The library reads a field only when the
+ * caller's version says it is there, so callers built against 0.1 keep
+ * working. Since: 0.1
+ */
+#define VSM_CTX_OPTS_VERSION 2
 
 /**
  * Settings for vsm_ctx_open(). Initialize with VSM_CTX_OPTS_INIT so that
@@ -53,6 +58,13 @@ typedef struct {
 	void *log_payload;     /**< passed back to @log_cb */
 	int log_level;         /**< lowest vsm_log_level delivered */
 	unsigned int flags;    /**< VSM_CTX_* */
+	/**
+	 * Directories to load backend modules from, separated by ':'
+	 * (doc/backends.md). NULL: $VSM_BACKEND_DIR if set, else the
+	 * directory the library was built with ($libdir/vsm/backends).
+	 * "" loads no modules. Version >= 2 only. Since: 0.2
+	 */
+	const char *backend_dir;
 } vsm_ctx_opts;
 
 /**
@@ -63,7 +75,7 @@ typedef struct {
 #define VSM_CTX_LEASE_MANUAL (1u << 0)
 
 /** Default settings. Since: 0.1 */
-#define VSM_CTX_OPTS_INIT { VSM_CTX_OPTS_VERSION, NULL, NULL, NULL, VSM_LOG_INFO, 0 }
+#define VSM_CTX_OPTS_INIT { VSM_CTX_OPTS_VERSION, NULL, NULL, NULL, VSM_LOG_INFO, 0, NULL }
 
 /**
  * Open a context on a state directory. Opening also finishes (rolls back)
@@ -72,6 +84,9 @@ typedef struct {
  * or loaded as a module). Work on datastores of a backend registered
  * later is finished by vsm_ctx_recover(), or by the first change this
  * context makes to such a datastore. Lookups and listings never run it.
+ * Since 0.2 opening first loads the backend modules of the module
+ * directories (vsm_ctx_opts.backend_dir; doc/backends.md); a module that
+ * fails to load is logged, never fatal.
  *
  * @out: receives the context; free it with vsm_ctx_free()
  * @opts: settings, or NULL for the defaults
@@ -102,6 +117,22 @@ VSM_API void vsm_ctx_free(vsm_ctx *ctx);
 
 /** The context's state directory (owned by @ctx, valid until it is freed). Since: 0.1 */
 VSM_API const char *vsm_ctx_state_dir(const vsm_ctx *ctx);
+
+/**
+ * Whether @ctx has a backend for @uri's scheme: built in, registered with
+ * vsm_backend_register(), or loaded from a module (doc/backends.md).
+ * A datastore whose backend is missing is registered in the catalog but
+ * cannot be opened; vsm_container_list() on all datastores leaves it out
+ * with a warning in the log, so a caller that lists asks this to say so.
+ *
+ * @uri: a datastore URI ("file:///srv/ds1"); only its scheme is looked at
+ *
+ * Returns 0 if a backend serves it, -VSM_ENOTFOUND if none does (with a
+ * message naming the scheme), -VSM_EINVAL for a NULL @ctx or a @uri
+ * without a scheme.
+ * Since: 0.2
+ */
+VSM_API int vsm_backend_lookup(vsm_ctx *ctx, const char *uri);
 
 VSM_END_DECL
 

@@ -10,6 +10,7 @@
 
 #include "ctx.h"
 #include "lease.h"
+#include "modules.h"
 
 void vsm__ctx_lock(vsm_ctx *ctx)
 {
@@ -184,6 +185,7 @@ VSM_API void vsm_ctx_free(vsm_ctx *ctx)
 	free(ctx->backends);
 	free(ctx->wf_actions);
 	free(ctx->destroy_hooks);
+	vsm__modules_free(ctx->modules); /* nothing may call into one now */
 	free(ctx->state_dir);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
@@ -307,4 +309,20 @@ VSM_API int vsm_event_unregister(vsm_ctx *ctx, int id)
 	if (!ctx)
 		return vsm_err(VSM_EINVAL, "vsm_event_unregister: ctx is NULL");
 	return vsm__events_unsubscribe(ctx->events, id);
+}
+
+VSM_API int vsm_backend_lookup(vsm_ctx *ctx, const char *uri)
+{
+	const vsm_backend_reg *be;
+
+	vsm__error_reset();
+	if (!ctx || !uri || !strchr(uri, ':'))
+		return vsm_err(VSM_EINVAL, "vsm_backend_lookup: ctx is NULL or '%s' is not a URI",
+			       uri ? uri : "(null)");
+	vsm__ctx_lock(ctx);
+	be = vsm__backend_for_uri(ctx, uri);
+	vsm__ctx_unlock(ctx);
+	if (be)
+		return 0;
+	return vsm_err(VSM_ENOTFOUND, "backend '%.*s' not loaded", (int)strcspn(uri, ":"), uri);
 }

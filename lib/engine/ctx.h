@@ -93,6 +93,7 @@ struct vsm_ctx {
 	size_t n_wf_actions;
 	vsm__destroy_hook *destroy_hooks;
 	size_t n_destroy_hooks;
+	struct vsm__modules *modules; /* lib/modules.c: loaded backend modules */
 };
 
 struct vsm_locator {
