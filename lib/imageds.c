@@ -148,15 +148,11 @@ static int open_device_rw_ok(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r,
 	if (!r->attached_host)
 		return 0;
 	if ((rc = vsm__lease_fence(ctx, ds, r, &lver)) < 0) {
-		const vsm_error *e = vsm_error_last();
-		char *why = vsm__strdup(e && e->message ? e->message : "");
-
-		vsm_err(VSM_EBUSY, "datastore '%s': container '%s' is attached to host '%s' and "
-			"this context does not hold its lease (%s); refusing to open device '%s' "
-			"read-write", ds->name, r->name, r->attached_host, why ? why : "",
-			device);
-		free(why);
-		return -VSM_EBUSY;
+		/* The fence's own message names the container again; say it once. */
+		return vsm_err(VSM_EBUSY, "datastore '%s': container '%s' is attached to host "
+			       "'%s', whose lease this context does not hold; refusing to open "
+			       "device '%s' read-write (detach it there, or open it read-only)",
+			       ds->name, r->name, r->attached_host, device);
 	}
 	return 0;
 }
