@@ -422,14 +422,39 @@ VSM_API int vsm_image_import(vsm_ctx *ctx, const char *datastore, const char *na
 	vsm__ctx_lock(ctx);
 	if ((rc = vsm__ds_get(&ds, ctx, datastore)) < 0)
 		goto out;
+	/* An image of that name is refused before the journal is involved:
+	 * its undo step deletes the device by name. */
+	rc = vsm__ds_open_device(ds, name, VSM_BDEV_RDONLY, &b);
+	if (rc == 0) {
+		vsm_bdev_close(b);
+		b = NULL;
+		rc = vsm_err(VSM_EEXISTS, "datastore '%s': golden image '%s' already exists",
+			     datastore, name);
+		goto out;
+	}
+	if (rc != -VSM_ENOTFOUND)
+		goto out;
+	vsm__error_reset();
+	b = NULL;
 	if ((rc = vsm__wf_begin(&wf, ctx, "image_import", datastore, name)) < 0)
 		goto out;
 	began = true;
 	/* The journal deletes the device if the copy does not finish. The
 	 * engine formats a qcow2 device with its default cluster size. */
 	(void)cluster;
-	if ((rc = vsm__dev_create(&wf, VSM_WF_DEVICE_DELETE, ds, name, size, format, NULL, NULL,
-				  0, key)) < 0)
+	rc = vsm__dev_create(&wf, VSM_WF_DEVICE_DELETE, ds, name, size, format, NULL, NULL,
+			     0, key);
+	if (rc == -VSM_EEXISTS) {
+		/* Another host made one of that name meanwhile: nothing of
+		 * ours to undo, and the undo step would delete theirs. */
+		vsm__saved_error e;
+
+		vsm__error_save(&e);
+		vsm__wf_end(&wf);
+		vsm__error_restore(&e);
+		began = false;
+	}
+	if (rc < 0)
 		goto out;
 	if ((rc = vsm__ds_open_device(ds, key, 0, &b)) < 0)
 		goto out;
