@@ -95,7 +95,7 @@ expect "$(status image check ds1/web:d0)" "0" "check ds1/web:d0"
 expect "$(status image check ds1:gold)" "0" "check ds1:gold"
 run image export ds1 gold gold-out.qcow2
 qemu-img compare -q top.qcow2 gold-out.qcow2 && ok "export == source" || bad "export differs"
-qemu-img create -q -f qcow2 "a:b.qcow2" 1M
+qemu-img create -q -f qcow2 "./a:b.qcow2" 1M
 expect "$(status image check a:b.qcow2)" "0" "an existing file named a:b.qcow2 is a path"
 expect "$(status image check ./a:b.qcow2)" "0" "./a:b.qcow2 is a path"
 for a in ds1/nope:d0 ds1/web:d9 ds1/..:d0 ds1/web: :gold ds1: nods:gold; do
