@@ -301,8 +301,9 @@ VSM_API int vsm_image_convert(const char *src, const char *dst,
  * records describe (use checkpoints and the container calls for that).
  * A backing reference inside such an image is a device key on the same
  * datastore, opened read-only. The handle uses @ctx's open datastore:
- * close it before vsm_ctx_free(). A handle is used by one thread at a
- * time, like every vsm_image.
+ * close it before vsm_ctx_free() and before removing the datastore. A
+ * handle is used by one thread at a time, like every vsm_image; its I/O
+ * does not hold @ctx's lock.
  */
 
 /**
@@ -360,11 +361,14 @@ VSM_API int vsm_image_open_golden(vsm_image **out, vsm_ctx *ctx, const char *dat
  *
  * The device is created through the backend under the workflow journal:
  * if the copy fails (or the process dies during it), the device is
- * deleted again, and nothing is left on the datastore.
+ * deleted again, and nothing is left on the datastore. Other calls on
+ * @ctx wait while the copy runs.
  *
- * @opts: NULL keeps the source's format (and a qcow2 source's cluster
- *        size); else @opts->format ("raw" or "qcow2") and cluster_size
- *        give the golden image's
+ * @opts: NULL or @opts->format NULL keeps the source's format; else
+ *        "raw" or "qcow2". A qcow2 golden image gets the engine's default
+ *        cluster size (cluster_size is ignored). A raw golden image on a
+ *        fixed-size device larger than the source reads as large as the
+ *        device, zeros past the source's end: prefer qcow2 there.
  * @flags: 0
  * Returns 0, -VSM_EEXISTS if the datastore has a device named @name,
  * -VSM_EINVAL for a bad name, -VSM_ENOSPC, or what opening @path answers.
