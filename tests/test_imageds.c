@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <vsm/image.h>
@@ -245,6 +246,42 @@ START_TEST(failed_import_leaves_nothing)
 }
 END_TEST
 
+START_TEST(crashed_import_rolled_back)
+{
+	char *top = make_golden(), *gpath = in(dsdir, "gold");
+	vsm_ctx *ctx = ds_ctx(state, furi);
+	vsm_image *img = NULL;
+	int status;
+	pid_t pid;
+
+	vsm_ctx_free(ctx);
+	/* The importing process dies right after the backend made the device. */
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		vsm_ctx *c = tu_ctx(state);
+
+		fault_register(c);
+		fault.create_crash_at = 1;
+		vsm_image_import(c, "ds1", "gold", top, NULL, 0);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 77, "status 0x%x", status);
+	ck_assert(tu_exists(gpath));
+	/* The next context on the same state directory rolls it back. */
+	ctx = tu_ctx(state);
+	ck_vsm(fault_register(ctx));
+	ck_assert_int_eq(vsm_image_open_golden(&img, ctx, "ds1", "gold", NULL), -VSM_ENOTFOUND);
+	ck_assert(!tu_exists(gpath));
+	ck_vsm(vsm_image_import(ctx, "ds1", "gold", top, NULL, 0));
+	vsm_ctx_free(ctx);
+	free(top);
+	free(gpath);
+}
+END_TEST
+
 START_TEST(owner_elsewhere_refuses_write)
 {
 	char *top = make_golden();
@@ -330,6 +367,7 @@ static Suite *imageds_suite(void)
 	tcase_add_test(tc, import_serves_base);
 	tcase_add_test(tc, raw_import_and_export);
 	tcase_add_test(tc, failed_import_leaves_nothing);
+	tcase_add_test(tc, crashed_import_rolled_back);
 	tcase_add_test(tc, owner_elsewhere_refuses_write);
 	tcase_add_test(tc, bad_arguments_refused);
 	suite_add_tcase(s, tc);
