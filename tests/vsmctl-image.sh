@@ -82,5 +82,26 @@ grep -q "^vsmctl: " err || bad "check of a corrupt image says nothing"
 "$vsmctl" image create esc.qcow2 1M --backing ../../etc/passwd >/dev/null 2>err
 grep -q "^vsmctl: .*" err && ok "escaping backing refused: $(cat err)" || bad "escaping backing accepted"
 
+# Datastore addresses (DS/CONTAINER:DEVICE, DS:NAME) next to local paths:
+# a name with ':' that exists, or starts with '.', stays a local path.
+export VSM_STATE_DIR=$tmp/state
+mkdir ds1
+run datastore add ds1 "file://$tmp/ds1"
+run image import ds1 gold top.qcow2
+run container create web --datastore ds1 --base d0=gold
+printf 'via address' | "$vsmctl" image write ds1/web:d0 0 2>err && ok "write ds1/web:d0" || bad "write: $(cat err)"
+expect "$("$vsmctl" image read ds1/web:d0 0 11)" "via address" "read ds1/web:d0"
+expect "$(status image check ds1/web:d0)" "0" "check ds1/web:d0"
+expect "$(status image check ds1:gold)" "0" "check ds1:gold"
+run image export ds1 gold gold-out.qcow2
+qemu-img compare -q top.qcow2 gold-out.qcow2 && ok "export == source" || bad "export differs"
+qemu-img create -q -f qcow2 "./a:b.qcow2" 1M
+expect "$(status image check a:b.qcow2)" "0" "an existing file named a:b.qcow2 is a path"
+expect "$(status image check ./a:b.qcow2)" "0" "./a:b.qcow2 is a path"
+for a in ds1/nope:d0 ds1/web:d9 ds1/..:d0 ds1/web: :gold ds1: nods:gold; do
+	[ "$(status image read "$a" 0 1)" != 0 ] && grep -q "^vsmctl: " err &&
+		ok "bad address $a: $(cat err)" || bad "bad address $a accepted"
+done
+
 echo "$checks checks, $failures failures"
 [ "$failures" -eq 0 ]

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "context.h"
 #include "errors.h"
 
 VSM_BEGIN_DECL
@@ -59,6 +60,13 @@ VSM_API int vsm_image_create(const char *path, const vsm_image_create_opts *opts
 /** Open flag: do not open the backing chain (reads of unallocated
  *  clusters then fail). Since: 0.1 */
 #define VSM_IMAGE_OPEN_NO_BACKING (1u << 1)
+
+/** Open flag: read-write. Images named by path open read-write unless
+ *  VSM_IMAGE_OPEN_RDONLY is given, so this changes nothing for them;
+ *  images on a datastore (vsm_image_open_device(),
+ *  vsm_image_open_golden()) open read-only unless it is given. Giving
+ *  both RDONLY and RDWR is -VSM_EINVAL. Since: 0.2 */
+#define VSM_IMAGE_OPEN_RDWR (1u << 2)
 
 /** Version of vsm_image_open_opts. Since: 0.1 */
 #define VSM_IMAGE_OPEN_OPTS_VERSION 1
@@ -280,6 +288,109 @@ typedef struct {
  */
 VSM_API int vsm_image_convert(const char *src, const char *dst,
 			      const vsm_image_convert_opts *opts);
+
+/*
+ * Images on a datastore (Since: 0.2). A container's device or a golden
+ * image is opened through the datastore's backend (device_open), so the
+ * calls above work on it whatever the storage is: a file, an iSCSI LUN,
+ * a libvirt volume or a third-party backend's device. What works on such
+ * a handle: vsm_image_size, _read, _write, _write_zeroes, _discard,
+ * _flush, _info_get, _map, _check (with VSM_IMAGE_CHECK_REPAIR when open
+ * read-write) and _close. _commit, _flatten and _resize answer
+ * -VSM_ENOTSUP: they would change a layer or a size that the datastore's
+ * records describe (use checkpoints and the container calls for that).
+ * A backing reference inside such an image is a device key on the same
+ * datastore, opened read-only. The handle uses @ctx's open datastore:
+ * close it before vsm_ctx_free() and before removing the datastore. A
+ * handle is used by one thread at a time, like every vsm_image; its I/O
+ * does not hold @ctx's lock.
+ */
+
+/**
+ * Open device @device of container @container on datastore @datastore as
+ * an image, in the device's recorded format (never probed: a raw device
+ * whose guest wrote a qcow2 header stays raw).
+ *
+ * Read-only unless @opts->flags has VSM_IMAGE_OPEN_RDWR. A read-write
+ * open is refused with -VSM_EBUSY when the device is deployed (a
+ * hypervisor may be writing it) or when the container is attached to a
+ * host whose lease this context does not hold (another host owns it), and
+ * with -VSM_ESTATE while the container is being destroyed. A detached
+ * container has no owner: the check is made at open, and a host that
+ * attaches the container later is not kept out while the handle is open.
+ *
+ * @out: receives the handle, freed with vsm_image_close()
+ * @opts: NULL for defaults (read-only); VSM_IMAGE_OPEN_NO_BACKING and
+ *        cache_max apply, format must be NULL or the recorded one
+ * Returns 0, -VSM_ENOTFOUND (no such datastore, container or device),
+ * -VSM_EINVAL (an empty name), -VSM_EBUSY, -VSM_ESTATE, or what the
+ * backend and the qcow2 engine answer.
+ * Since: 0.2
+ */
+VSM_API int vsm_image_open_device(vsm_image **out, vsm_ctx *ctx, const char *datastore,
+				  const char *container, const char *device,
+				  const vsm_image_open_opts *opts);
+
+/**
+ * Open the golden image @name on datastore @datastore: the device whose
+ * key (or name given at creation) is @name, as vsm_device_spec.base names
+ * it, and as vsm_image_import() makes it. Its format is probed.
+ *
+ * Read-only unless @opts->flags has VSM_IMAGE_OPEN_RDWR; a read-write open
+ * is refused with -VSM_EBUSY while any container record on the datastore
+ * references the image (a device stands on it: changing it would change
+ * what that device reads).
+ *
+ * @out: receives the handle, freed with vsm_image_close()
+ * @opts: NULL for defaults (read-only)
+ * Returns 0, -VSM_ENOTFOUND, -VSM_EINVAL (a name that is not 1-64
+ * characters of [A-Za-z0-9._-], or is "." or ".."), -VSM_EBUSY, or what the
+ * backend and the qcow2 engine answer.
+ * Since: 0.2
+ */
+VSM_API int vsm_image_open_golden(vsm_image **out, vsm_ctx *ctx, const char *datastore,
+				  const char *name, const vsm_image_open_opts *opts);
+
+/**
+ * Copy the local image at @path (raw or qcow2, probed) onto datastore
+ * @datastore as the golden image @name, which
+ * `vsm_device_spec.base = @name` then makes devices linked clones of, on
+ * every backend. A qcow2 image with a backing chain is flattened: what
+ * the chain reads is copied, and the golden image has no backing
+ * reference. Unallocated and zero ranges are not written.
+ *
+ * The device is created through the backend under the workflow journal:
+ * if the copy fails (or the process dies during it), the device is
+ * deleted again, and nothing is left on the datastore. Other calls on
+ * @ctx wait while the copy runs.
+ *
+ * @opts: NULL or @opts->format NULL keeps the source's format; else
+ *        "raw" or "qcow2". A qcow2 golden image gets the engine's default
+ *        cluster size (cluster_size is ignored). A raw golden image on a
+ *        fixed-size device larger than the source reads as large as the
+ *        device, zeros past the source's end: prefer qcow2 there.
+ * @flags: 0
+ * Returns 0, -VSM_EEXISTS if the datastore has a device named @name,
+ * -VSM_EINVAL for a bad name, -VSM_ENOSPC, or what opening @path answers.
+ * Since: 0.2
+ */
+VSM_API int vsm_image_import(vsm_ctx *ctx, const char *datastore, const char *name,
+			     const char *path, const vsm_image_convert_opts *opts,
+			     unsigned int flags);
+
+/**
+ * Write the golden image @name of datastore @datastore into a new local
+ * image at @path, which must not exist (removed again on failure). The
+ * file is sparse: unallocated and zero ranges are not written.
+ *
+ * @opts: NULL keeps the golden image's format (and cluster size); else
+ *        @opts->format and cluster_size give the file's
+ * @flags: 0
+ * Since: 0.2
+ */
+VSM_API int vsm_image_export(vsm_ctx *ctx, const char *datastore, const char *name,
+			     const char *path, const vsm_image_convert_opts *opts,
+			     unsigned int flags);
 
 VSM_END_DECL
 

@@ -13,6 +13,7 @@
 
 #include "vsm/image.h"
 #include "cow_int.h"
+#include "image_int.h"
 
 #define COW_CHUNK_PUBLIC (4u << 20)
 
@@ -26,6 +27,8 @@ struct vsm_image {
 	vsm_cow *cow;
 	struct path_ctx *pc;
 	char *path;
+	unsigned int refuse;  /* VSM__IMAGE_NO_*: wrapped handles (image_int.h) */
+	char *refuse_why;
 };
 
 static void path_ctx_free(struct path_ctx *pc)
@@ -241,6 +244,9 @@ VSM_API int vsm_image_open(vsm_image **out, const char *path,
 	if (opts && (opts->version == 0 || opts->version > VSM_IMAGE_OPEN_OPTS_VERSION))
 		return vsm_err(VSM_EVERSION, "image '%s': open options version %u is unknown",
 			       path ? path : "", opts->version);
+	if (opts && (opts->flags & VSM_IMAGE_OPEN_RDONLY) && (opts->flags & VSM_IMAGE_OPEN_RDWR))
+		return vsm_err(VSM_EINVAL, "image '%s': open flags RDONLY and RDWR exclude each "
+			       "other", path ? path : "");
 	if (opts && (opts->flags & VSM_IMAGE_OPEN_RDONLY))
 		flags |= VSM_COW_RDONLY;
 	if (opts && (opts->flags & VSM_IMAGE_OPEN_NO_BACKING))
@@ -258,8 +264,74 @@ static int image_free(vsm_image *img)
 	rc = vsm_cow_close(img->cow);
 	path_ctx_free(img->pc);
 	free(img->path);
+	free(img->refuse_why);
 	free(img);
 	return rc;
+}
+
+int vsm__image_wrap(vsm_image **out, vsm_bdev *bdev, const vsm__image_wrap_opts *o)
+{
+	vsm_image *img = vsm__calloc(1, sizeof(*img));
+	vsm_cow_open_opts co;
+	char *label = NULL;
+	int rc = -VSM_ENOMEM;
+
+	if (!img || !(img->path = vsm__strdup(o->name)) ||
+	    (o->refuse_why && !(img->refuse_why = vsm__strdup(o->refuse_why))) ||
+	    !(label = malloc(strlen(o->name) + 16))) {
+		vsm_bdev_close(bdev);
+		goto fail;
+	}
+	sprintf(label, "image '%s'", o->name);
+	img->refuse = o->refuse;
+	memset(&co, 0, sizeof(co));
+	co.format = o->format;
+	co.flags = o->cow_flags;
+	co.cache_max = o->cache_max;
+	co.open_backing = o->open_backing;
+	co.payload = o->payload;
+	if ((rc = vsm_cow_open(&img->cow, bdev, label, &co)) < 0)
+		goto fail;
+	free(label);
+	*out = img;
+	return 0;
+fail:
+	if (rc == -VSM_ENOMEM)
+		vsm_err(VSM_ENOMEM, "out of memory");
+	free(label);
+	if (img) {
+		free(img->path);
+		free(img->refuse_why);
+		free(img);
+	}
+	return rc;
+}
+
+void vsm__image_drop(vsm_image *img)
+{
+	vsm__saved_error e;
+
+	if (!img)
+		return;
+	vsm__error_save(&e);
+	image_free(img);
+	vsm__error_restore(&e);
+}
+
+vsm_cow *vsm__image_cow(vsm_image *img)
+{
+	return img->cow;
+}
+
+/* Wrapped handles on a datastore refuse what would change a layer the
+ * datastore's records describe (the chain, the size). */
+static int refused(vsm_image *img, unsigned int what, const char *call)
+{
+	if (!(img->refuse & what))
+		return 0;
+	return vsm_err(VSM_ENOTSUP, "image '%s': %s is not supported on this image%s%s",
+		       img->path, call, img->refuse_why ? ": " : "",
+		       img->refuse_why ? img->refuse_why : "");
 }
 
 VSM_API int vsm_image_close(vsm_image *img)
@@ -471,6 +543,8 @@ VSM_API int vsm_image_commit(vsm_image *img, unsigned int flags)
 	NEED(img);
 	if (flags)
 		return vsm_err(VSM_EINVAL, "image '%s': unknown commit flags 0x%x", img->path, flags);
+	if (refused(img, VSM__IMAGE_NO_COMMIT, "commit"))
+		return -VSM_ENOTSUP;
 	return vsm_cow_commit(img->cow);
 }
 
@@ -480,6 +554,8 @@ VSM_API int vsm_image_flatten(vsm_image *img, unsigned int flags)
 	NEED(img);
 	if (flags)
 		return vsm_err(VSM_EINVAL, "image '%s': unknown flatten flags 0x%x", img->path, flags);
+	if (refused(img, VSM__IMAGE_NO_FLATTEN, "flatten"))
+		return -VSM_ENOTSUP;
 	return vsm_cow_flatten(img->cow);
 }
 
@@ -489,6 +565,8 @@ VSM_API int vsm_image_resize(vsm_image *img, uint64_t size, unsigned int flags)
 	NEED(img);
 	if (flags)
 		return vsm_err(VSM_EINVAL, "image '%s': unknown resize flags 0x%x", img->path, flags);
+	if (refused(img, VSM__IMAGE_NO_RESIZE, "resize"))
+		return -VSM_ENOTSUP;
 	return vsm_cow_resize(img->cow, size);
 }
 

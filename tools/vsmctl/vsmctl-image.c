@@ -1,7 +1,9 @@
 /*
  * `vsmctl image ...`: create, inspect, read, write, map, check, commit,
  * flatten, convert and resize disk images through the public
- * <vsm/image.h> API only. Errors print "vsmctl: <message>" and exit 1;
+ * <vsm/image.h> API only, local files or images on a datastore
+ * (see address_parse() for how an argument is told apart), and import and
+ * export golden images. Errors print "vsmctl: <message>" and exit 1;
  * check exits 0 clean, 2 corrupt, 3 leaks only.
  */
 #include <errno.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <vsm/vsm.h>
 #include <vsm/image.h>
@@ -18,13 +21,20 @@
 
 static const char usage_text[] =
 	"usage: vsmctl image create PATH SIZE [--cluster-size N] [--backing PATH [--backing-format raw|qcow2]]\n"
-	"       vsmctl image info PATH [--json]\n"
-	"       vsmctl image write PATH OFFSET        (data from stdin)\n"
-	"       vsmctl image read PATH OFFSET LENGTH  (data to stdout)\n"
-	"       vsmctl image map PATH [--json]\n"
-	"       vsmctl image check PATH [--repair]\n"
+	"       vsmctl image info IMAGE [--json]\n"
+	"       vsmctl image write IMAGE OFFSET        (data from stdin)\n"
+	"       vsmctl image read IMAGE OFFSET LENGTH  (data to stdout)\n"
+	"       vsmctl image map IMAGE [--json]\n"
+	"       vsmctl image check IMAGE [--repair]\n"
 	"       vsmctl image commit PATH | flatten PATH | resize PATH SIZE\n"
-	"       vsmctl image convert SRC DST --format raw|qcow2\n";
+	"       vsmctl image convert SRC DST --format raw|qcow2\n"
+	"       vsmctl image import DS NAME FILE [--format raw|qcow2]\n"
+	"       vsmctl image export DS NAME FILE [--format raw|qcow2]\n"
+	"IMAGE is a local path, DS/CONTAINER:DEVICE (a container's device) or DS:NAME\n"
+	"(a golden image on datastore DS). An argument is a local path if it starts\n"
+	"with '/' or '.', has no ':', or names an existing file; write ./a:b for a\n"
+	"file named a:b. Images on a datastore open read-only, except for write\n"
+	"and check --repair. create, convert and resize take local paths only.\n";
 
 static int usage(const char *why)
 {
@@ -121,12 +131,116 @@ static int parse_args(struct args *a, int argc, char **argv)
 	return 0;
 }
 
-static int open_image(vsm_image **img, const char *path, int rdonly)
+/* The context for images on a datastore, opened on first use. */
+static const vsm_ctx_opts *g_ctx_opts;
+static vsm_ctx *g_ctx;
+
+static int get_ctx(vsm_ctx **out)
+{
+	if (!g_ctx && vsm_ctx_open(&g_ctx, g_ctx_opts) < 0)
+		return -1;
+	*out = g_ctx;
+	return 0;
+}
+
+/* An image argument, split. */
+struct address {
+	int local;               /* a path; the fields below are unused */
+	char ds[256], container[256], device[256];  /* device empty: a golden image */
+};
+
+static int bad_address(const char *arg, const char *why)
+{
+	fprintf(stderr, "vsmctl: bad image address '%s': %s (want DS/CONTAINER:DEVICE, "
+		"DS:NAME or a local path)\n", arg, why);
+	return -1;
+}
+
+static int part_check(const char *arg, const char *what, const char *p, size_t n)
+{
+	char msg[128];
+
+	if (n == 0) {
+		snprintf(msg, sizeof(msg), "the %s is empty", what);
+		return bad_address(arg, msg);
+	}
+	if (n >= 256) {
+		snprintf(msg, sizeof(msg), "the %s is too long", what);
+		return bad_address(arg, msg);
+	}
+	if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
+		snprintf(msg, sizeof(msg), "the %s may not be '.' or '..'", what);
+		return bad_address(arg, msg);
+	}
+	if (memchr(p, '/', n) || memchr(p, ':', n)) {
+		snprintf(msg, sizeof(msg), "the %s may not hold '/' or ':'", what);
+		return bad_address(arg, msg);
+	}
+	return 0;
+}
+
+/*
+ * The rule: an argument that starts with '/' or '.', holds no ':', or
+ * names an existing file is a local path (so every use from before
+ * datastore addresses stays valid). Otherwise the part before the first
+ * ':' is DS or DS/CONTAINER and the rest is the golden image's NAME or
+ * the DEVICE.
+ */
+static int address_parse(struct address *a, const char *arg)
+{
+	const char *colon = strchr(arg, ':'), *slash;
+	struct stat st;
+
+	memset(a, 0, sizeof(*a));
+	if (arg[0] == '/' || arg[0] == '.' || !colon || lstat(arg, &st) == 0) {
+		a->local = 1;
+		return 0;
+	}
+	slash = memchr(arg, '/', (size_t)(colon - arg));
+	if (slash) {
+		if (part_check(arg, "datastore", arg, (size_t)(slash - arg)) < 0 ||
+		    part_check(arg, "container", slash + 1, (size_t)(colon - slash - 1)) < 0 ||
+		    part_check(arg, "device", colon + 1, strlen(colon + 1)) < 0)
+			return -1;
+		memcpy(a->ds, arg, (size_t)(slash - arg));
+		memcpy(a->container, slash + 1, (size_t)(colon - slash - 1));
+		strcpy(a->device, colon + 1);
+	} else {
+		if (part_check(arg, "datastore", arg, (size_t)(colon - arg)) < 0 ||
+		    part_check(arg, "image name", colon + 1, strlen(colon + 1)) < 0)
+			return -1;
+		memcpy(a->ds, arg, (size_t)(colon - arg));
+		strcpy(a->container, colon + 1);
+	}
+	return 0;
+}
+
+/* Open a local path, a container's device or a golden image; returns 0,
+ * or -1 with the message printed (by fail() when the library said it). */
+static int open_image(vsm_image **img, const char *arg, int rdonly)
 {
 	vsm_image_open_opts o = VSM_IMAGE_OPEN_OPTS_INIT;
+	struct address a;
+	vsm_ctx *ctx;
 
-	o.flags = rdonly ? VSM_IMAGE_OPEN_RDONLY : 0;
-	return vsm_image_open(img, path, &o);
+	if (address_parse(&a, arg) < 0)
+		return -2;
+	if (a.local) {
+		o.flags = rdonly ? VSM_IMAGE_OPEN_RDONLY : 0;
+		return vsm_image_open(img, arg, &o);
+	}
+	o.flags = rdonly ? VSM_IMAGE_OPEN_RDONLY : VSM_IMAGE_OPEN_RDWR;
+	if (get_ctx(&ctx) < 0)
+		return -1;
+	if (a.device[0])
+		return vsm_image_open_device(img, ctx, a.ds, a.container, a.device, &o);
+	return vsm_image_open_golden(img, ctx, a.ds, a.container, &o);
+}
+
+/* fail() for open_image(): its own message was printed already. */
+static int open_fail(int rc)
+{
+	return rc == -2 ? 1 : fail();
 }
 
 static void print_json(json_object *o)
@@ -169,8 +283,8 @@ static int cmd_info(struct args *a)
 
 	if (a->npos != 1)
 		return usage("image info needs PATH");
-	if (open_image(&img, a->pos[0], 1) < 0)
-		return fail();
+	if ((rc = open_image(&img, a->pos[0], 1)) < 0)
+		return open_fail(rc);
 	if (a->json)
 		arr = json_object_new_array();
 	for (d = 0; ; d++) {
@@ -285,9 +399,9 @@ static int cmd_write(struct args *a)
 		fprintf(stderr, "vsmctl: cannot read standard input\n");
 		return 1;
 	}
-	if (open_image(&img, a->pos[0], 0) < 0) {
+	if ((rc = open_image(&img, a->pos[0], 0)) < 0) {
 		free(buf);
-		return fail();
+		return open_fail(rc);
 	}
 	if (vsm_image_write(img, buf, len, off, 0) < 0 || vsm_image_flush(img) < 0)
 		rc = fail();
@@ -306,8 +420,8 @@ static int cmd_read(struct args *a)
 
 	if (a->npos != 3 || parse_size(a->pos[1], &off) < 0 || parse_size(a->pos[2], &len) < 0)
 		return usage("image read needs PATH, OFFSET and LENGTH");
-	if (open_image(&img, a->pos[0], 1) < 0)
-		return fail();
+	if ((rc = open_image(&img, a->pos[0], 1)) < 0)
+		return open_fail(rc);
 	buf = malloc(1 << 20);
 	while (rc == 0 && len && buf) {
 		size_t n = len < (1u << 20) ? (size_t)len : (1u << 20);
@@ -335,13 +449,14 @@ static int cmd_map(struct args *a)
 	vsm_image_extent *map;
 	vsm_image *img;
 	size_t n, i;
+	int rc;
 
 	if (a->npos != 1)
 		return usage("image map needs PATH");
-	if (open_image(&img, a->pos[0], 1) < 0)
-		return fail();
+	if ((rc = open_image(&img, a->pos[0], 1)) < 0)
+		return open_fail(rc);
 	if (vsm_image_map(&map, &n, img) < 0) {
-		int rc = fail();
+		rc = fail();
 
 		vsm_image_close(img);
 		return rc;
@@ -388,7 +503,7 @@ static int cmd_check(struct args *a)
 		return usage("image check needs PATH");
 	rc = open_image(&img, a->pos[0], !a->repair);
 	if (rc < 0) {
-		fail();
+		open_fail(rc);
 		return rc == -VSM_ECORRUPT ? 2 : 1;
 	}
 	rc = vsm_image_check(&r, img, a->repair ? VSM_IMAGE_CHECK_REPAIR : 0);
@@ -440,8 +555,8 @@ static int cmd_simple(struct args *a, const char *what)
 	} else if (a->npos != 1) {
 		return usage("this command needs PATH");
 	}
-	if (open_image(&img, a->pos[0], 0) < 0)
-		return fail();
+	if ((rc = open_image(&img, a->pos[0], 0)) < 0)
+		return open_fail(rc);
 	if (!strcmp(what, "commit"))
 		rc = vsm_image_commit(img, 0);
 	else if (!strcmp(what, "flatten"))
@@ -458,6 +573,26 @@ static int cmd_simple(struct args *a, const char *what)
 	return 0;
 }
 
+/* import DS NAME FILE / export DS NAME FILE */
+static int cmd_golden(struct args *a, int import)
+{
+	vsm_image_convert_opts o = VSM_IMAGE_CONVERT_OPTS_INIT;
+	vsm_ctx *ctx;
+	int rc;
+
+	if (a->npos != 3)
+		return usage(import ? "image import needs DS, NAME and FILE" :
+			     "image export needs DS, NAME and FILE");
+	if (!a->pos[0][0] || !a->pos[1][0] || !a->pos[2][0])
+		return usage("DS, NAME and FILE may not be empty");
+	o.format = a->format; /* NULL: keep the source's */
+	if (get_ctx(&ctx) < 0)
+		return fail();
+	rc = import ? vsm_image_import(ctx, a->pos[0], a->pos[1], a->pos[2], &o, 0) :
+		      vsm_image_export(ctx, a->pos[0], a->pos[1], a->pos[2], &o, 0);
+	return rc < 0 ? fail() : 0;
+}
+
 static int cmd_convert(struct args *a)
 {
 	vsm_image_convert_opts o = VSM_IMAGE_CONVERT_OPTS_INIT;
@@ -470,7 +605,20 @@ static int cmd_convert(struct args *a)
 	return 0;
 }
 
-int vsmctl_image_main(int argc, char **argv, int json)
+static int image_main(int argc, char **argv, int json);
+
+int vsmctl_image_main(int argc, char **argv, int json, const vsm_ctx_opts *ctx_opts)
+{
+	int rc;
+
+	g_ctx_opts = ctx_opts;
+	rc = image_main(argc, argv, json);
+	vsm_ctx_free(g_ctx);
+	g_ctx = NULL;
+	return rc;
+}
+
+static int image_main(int argc, char **argv, int json)
 {
 	struct args a;
 	const char *cmd;
@@ -498,6 +646,8 @@ int vsmctl_image_main(int argc, char **argv, int json)
 		return cmd_simple(&a, cmd);
 	if (!strcmp(cmd, "convert"))
 		return cmd_convert(&a);
+	if (!strcmp(cmd, "import") || !strcmp(cmd, "export"))
+		return cmd_golden(&a, !strcmp(cmd, "import"));
 	fprintf(stderr, "vsmctl: unknown image command '%s'\n", cmd);
 	return usage(NULL);
 }

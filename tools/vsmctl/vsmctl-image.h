@@ -4,8 +4,11 @@
 #ifndef VSMCTL_IMAGE_H
 #define VSMCTL_IMAGE_H
 
+#include <vsm/context.h>
+
 /* argv[0] is "image", argv[1] the subcommand. @json: --json was given
- * before the command. Returns the process exit status. */
-int vsmctl_image_main(int argc, char **argv, int json);
+ * before the command. @ctx_opts: how to open a context, which is done
+ * only for images on a datastore. Returns the process exit status. */
+int vsmctl_image_main(int argc, char **argv, int json, const vsm_ctx_opts *ctx_opts);
 
 #endif

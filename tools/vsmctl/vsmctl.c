@@ -53,6 +53,7 @@ static const char usage[] =
 	"  demo [DIR]\n"
 #ifdef VSMCTL_HAVE_IMAGE
 	"  image create|info|write|read|map|check|commit|flatten|convert|resize ...\n"
+	"  image import|export DS NAME FILE   (IMAGE: PATH, DS/CONTAINER:DEVICE or DS:NAME)\n"
 #endif
 #ifdef VSMCTL_HAVE_CHECKPOINT
 	"  checkpoint create|list|revert|delete CONTAINER [NAME] [--state-file F] [--stopped]\n"
@@ -1022,7 +1023,7 @@ int main(int argc, char **argv)
 		return cmd_demo(argc, argv);
 #ifdef VSMCTL_HAVE_IMAGE
 	if (!strcmp(argv[0], "image"))
-		return vsmctl_image_main(argc, argv, json_out);
+		return vsmctl_image_main(argc, argv, json_out, &opts);
 #endif
 	if (!strcmp(argv[0], "agent")) {
 		sigset_t stop;
