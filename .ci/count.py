@@ -19,7 +19,7 @@ for path in sys.argv[1:]:
         for line in f:
             t = json.loads(line)
             out = t.get("stdout") or ""
-            ok = t.get("result") in ("OK", "EXPECTEDFAIL")
+            ok = t.get("result") in ("OK", "EXPECTEDFAIL", "SKIP")
             p = fl = 0
             for m in CHECK.finditer(out):
                 n, fa, er = map(int, m.groups())

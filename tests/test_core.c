@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "internal.h"
 #include "testutil.h"
 
 START_TEST(error_last_set_and_cleared)
@@ -47,6 +48,27 @@ START_TEST(error_is_thread_local)
 	ck_assert_ptr_nonnull(vsm_error_last());
 	vsm_ctx_free(ctx);
 	free(state);
+}
+END_TEST
+
+/* A prefix naming what the message already names is not repeated (a
+ * backend and the core both saying "datastore 'u1'"). */
+START_TEST(error_prefix_not_repeated)
+{
+	vsm_error_set(VSM_EIO, "datastore 'u1': LUN 3 is gone");
+	vsm__error_prefix("datastore '%s'", "u1");
+	ck_assert_str_eq(vsm_error_last()->message, "datastore 'u1': LUN 3 is gone");
+	vsm__error_prefix("datastore 'u1': destroying container 'web'");
+	ck_assert_str_eq(vsm_error_last()->message,
+			 "datastore 'u1': destroying container 'web': LUN 3 is gone");
+	vsm__error_prefix("host 'h1'");
+	ck_assert_str_eq(vsm_error_last()->message,
+			 "host 'h1': datastore 'u1': destroying container 'web': LUN 3 is gone");
+	/* Another datastore's name is kept. */
+	vsm_error_set(VSM_EIO, "datastore 'u10': bad");
+	vsm__error_prefix("datastore 'u1'");
+	ck_assert_str_eq(vsm_error_last()->message, "datastore 'u1': datastore 'u10': bad");
+	ck_assert_int_eq(vsm_error_last()->code, VSM_EIO);
 }
 END_TEST
 
@@ -160,6 +182,7 @@ static Suite *core_suite(void)
 	tcase_add_unchecked_fixture(tc, tu_root_setup, tu_root_teardown);
 	tcase_add_test(tc, error_last_set_and_cleared);
 	tcase_add_test(tc, error_is_thread_local);
+	tcase_add_test(tc, error_prefix_not_repeated);
 	tcase_add_test(tc, strerror_covers_codes);
 	tcase_add_test(tc, version_matches_headers);
 	tcase_add_test(tc, name_rules);

@@ -82,6 +82,22 @@ VSM_API int vsm_error_set(int code, const char *fmt, ...)
 	return -code;
 }
 
+/*
+ * The core names the object a message is about, and a backend (or a lower
+ * layer) may have named it already: "datastore 'u1': datastore 'u1': ..."
+ * helps nobody. When @msg starts with the first part of @prefix (up to its
+ * first ": "), that part is dropped from @msg.
+ */
+static const char *skip_repeat(const char *prefix, const char *msg)
+{
+	const char *colon = strstr(prefix, ": ");
+	size_t head = colon ? (size_t)(colon - prefix) : strlen(prefix);
+
+	if (msg && head > 0 && !strncmp(msg, prefix, head) && !strncmp(msg + head, ": ", 2))
+		return msg + head + 2;
+	return msg ? msg : "";
+}
+
 void vsm__error_prefix(const char *fmt, ...)
 {
 	char *prefix = NULL, *msg = NULL;
@@ -95,7 +111,7 @@ void vsm__error_prefix(const char *fmt, ...)
 	va_end(ap);
 	if (!prefix)
 		return;
-	if (asprintf(&msg, "%s: %s", prefix, tls_error.message) >= 0)
+	if (asprintf(&msg, "%s: %s", prefix, skip_repeat(prefix, tls_error.message)) >= 0)
 		set_message(tls_error.code, msg);
 	free(prefix);
 }

@@ -14,6 +14,15 @@ static int missing(const vsm_dstore *ds, const char *what)
 		       OPS(ds)->scheme, what);
 }
 
+/* Backends say what failed about their own objects; the core names the
+ * datastore (a backend that names it too is not repeated: error.c). */
+static int named(const vsm_dstore *ds, int rc)
+{
+	if (rc < 0 && rc != -VSM_EMISMATCH)
+		vsm__error_prefix("datastore '%s'", ds->name);
+	return rc;
+}
+
 const char *vsm__be_scheme(const vsm_dstore *ds)
 {
 	return OPS(ds)->scheme;
@@ -35,7 +44,7 @@ int vsm__be_capacity(vsm_dstore *ds, uint64_t *total, uint64_t *free_bytes)
 {
 	uint64_t t, f;
 
-	return OPS(ds)->capacity(ds->h, total ? total : &t, free_bytes ? free_bytes : &f);
+	return named(ds, OPS(ds)->capacity(ds->h, total ? total : &t, free_bytes ? free_bytes : &f));
 }
 
 int vsm__be_meta_open(vsm_dstore *ds, uint64_t min_size, unsigned int flags,
@@ -63,12 +72,12 @@ int vsm__be_device_open(vsm_dstore *ds, const char *key, unsigned int flags,
 int vsm__be_device_create(vsm_dstore *ds, const vsm_backend_device_spec *spec,
 			  char *key, size_t key_size, unsigned int *out_flags)
 {
-	return OPS(ds)->device_create(ds->h, spec, key, key_size, out_flags);
+	return named(ds, OPS(ds)->device_create(ds->h, spec, key, key_size, out_flags));
 }
 
 int vsm__be_device_delete(vsm_dstore *ds, const char *key, unsigned int flags)
 {
-	return OPS(ds)->device_delete(ds->h, key, flags);
+	return named(ds, OPS(ds)->device_delete(ds->h, key, flags));
 }
 
 bool vsm__be_can_resize(const vsm_dstore *ds)
@@ -80,7 +89,7 @@ int vsm__be_device_resize(vsm_dstore *ds, const char *key, uint64_t size, unsign
 {
 	if (!OPS(ds)->device_resize)
 		return missing(ds, "resize a device");
-	return OPS(ds)->device_resize(ds->h, key, size, flags);
+	return named(ds, OPS(ds)->device_resize(ds->h, key, size, flags));
 }
 
 bool vsm__be_can_list(const vsm_dstore *ds)
@@ -92,29 +101,29 @@ int vsm__be_device_list(vsm_dstore *ds, vsm_backend_device_cb cb, void *payload)
 {
 	if (!OPS(ds)->device_list)
 		return missing(ds, "list its devices (its vtable has no device_list)");
-	return OPS(ds)->device_list(ds->h, cb, payload);
+	return named(ds, OPS(ds)->device_list(ds->h, cb, payload));
 }
 
 int vsm__be_host_attach(vsm_dstore *ds, const char *host, const char *host_uri,
 			unsigned int flags)
 {
-	return OPS(ds)->host_attach(ds->h, host, host_uri, flags);
+	return named(ds, OPS(ds)->host_attach(ds->h, host, host_uri, flags));
 }
 
 int vsm__be_host_detach(vsm_dstore *ds, const char *host, const char *host_uri,
 			unsigned int flags)
 {
-	return OPS(ds)->host_detach(ds->h, host, host_uri, flags);
+	return named(ds, OPS(ds)->host_detach(ds->h, host, host_uri, flags));
 }
 
 int vsm__be_device_deploy(vsm_dstore *ds, const char *key, const vsm_backend_deploy_req *req,
 			  vsm_locator *out)
 {
-	return OPS(ds)->device_deploy(ds->h, key, req, out);
+	return named(ds, OPS(ds)->device_deploy(ds->h, key, req, out));
 }
 
 int vsm__be_device_undeploy(vsm_dstore *ds, const char *key,
 			    const vsm_backend_deploy_req *req)
 {
-	return OPS(ds)->device_undeploy(ds->h, key, req);
+	return named(ds, OPS(ds)->device_undeploy(ds->h, key, req));
 }
