@@ -1,8 +1,8 @@
 /*
  * Private interface of the checkpoint module: the layer graph of a
- * datastore (derived from every container record on it), journal
- * actions, device helpers and checksums shared by checkpoint.c,
- * graph.c and bundle.c.
+ * datastore (derived from every container record on it, graph.c),
+ * journal actions (hooks.c), merges (merge.c), device helpers
+ * (device.c) and checksums (sum.c) shared by every file of the module.
  */
 #ifndef VSM_CKPT_H
 #define VSM_CKPT_H
@@ -57,6 +57,9 @@ int ck_table_fill(vsm_record *r);
 /* Copy @key's table entry and those below it from @from into @to. */
 int ck_table_copy(vsm_record *to, const vsm_record *from, const char *key);
 
+/* Both non-NULL and equal. */
+bool ck_eq(const char *a, const char *b);
+
 /* Who references @key: a device top, a chain, a checkpoint layer, a
  * state area or blob, or a table entry's backing. */
 bool ck_referenced(const ck_recs *rs, const char *key);
@@ -83,6 +86,10 @@ int ck_layer_alloc(vsm_dstore *ds, const char *key, uint64_t *out);
 struct vsm_cow;
 int ck_cow_open(struct vsm_cow **out, vsm_dstore *ds, const char *key, bool rdonly,
 		bool no_backing);
+/* The copy unit of ck_copy_view and of merges. */
+#define CK_CHUNK (1u << 20)
+/* Are the @n bytes at @p all zero? */
+bool ck_all_zero(const uint8_t *p, size_t n);
 /* Copy what @src (opened with its chain) reads into @dst, skipping
  * zeros; progress is reported through @prog. */
 int ck_copy_view(struct vsm_cow *src, struct vsm_cow *dst, uint64_t *written);
@@ -96,11 +103,17 @@ int ck_rebase(vsm_dstore *ds, const char *key, const char *backing, int backing_
  * deployed devices may change too (its VM is stopped). Layers read by
  * other attached containers or their deployed tops are left alone. */
 int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped);
+/* One merge of layer @t and its only child @x (@dir "commit" or
+ * "stream"), idempotent: the journal action reruns it after a crash. */
+int ck_merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,
+	     const char *dir, const char *cid);
+/* Next field of a merge step's argument (*@p), unescaped into @out. */
+bool ck_merge_arg_get(const char **p, char *out, size_t size);
 
 /* What lib/open.c registers for this module: its journal actions
  * ("ckpt_*") and its part of a container destroy (before the record goes,
  * @after false, it deletes blobs and layers only @r reads; after, it
- * merges what is left). graph.c. */
+ * merges what is left). hooks.c. */
 int vsm__ckpt_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const char *arg);
 int vsm__ckpt_destroy_hook(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, bool after);
 

@@ -1,0 +1,71 @@
+/*
+ * Private interface of the bundle files: the file format's constants, the
+ * bundle file with its running checksum, the layer tables of export and
+ * import, and the section readers and writers of bundle_format.c.
+ */
+#ifndef VSM_CKPT_BUNDLE_H
+#define VSM_CKPT_BUNDLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ckpt.h"
+#include "vsm/checkpoint.h"
+
+#define B_MAGIC "VSMBNDL1"
+#define B_END "VSMBEND1"
+#define B_VERSION 1
+#define B_HDR 64
+#define B_MANIFEST_MAX (64u << 20)
+#define B_CHUNK (1u << 20)
+#define REC_DATA 1
+#define REC_ZERO 2
+#define REC_END 3
+
+typedef struct {
+	int fd;
+	const char *path;
+	ck_sum sum;     /* of every byte so far */
+	uint64_t pos;
+	vsm_progress_fn progress;
+	void *payload;
+	uint64_t done, total;
+} bfile;
+
+typedef struct {
+	char *key;
+	int format;
+	int backing;   /* index, or -1 */
+	bool top;
+	char *cid;     /* may be NULL */
+	uint64_t size, alloc;
+} xlayer;
+
+typedef struct {
+	char *cid;
+	int format;
+	uint64_t size;
+	int backing;
+	bool top;
+	char key[VSM_BACKEND_KEY_MAX];
+	bool have;   /* found on the datastore: section skipped */
+	char from[VSM_UUID_STRLEN + 1]; /* the record whose table describes it */
+} ilayer;
+
+/* Write @n bytes to the bundle, adding them to its running checksum. */
+int ck_bundle_write(bfile *f, const void *buf, size_t n);
+/* Read exactly @n bytes (a short file is corrupt), adding them to the sum. */
+int ck_bundle_read(bfile *f, void *buf, size_t n);
+/* Count @n bytes done and report progress; the callback may cancel. */
+int ck_bundle_tick(bfile *f, uint64_t n);
+/* Write layer @l's section: its own clusters only, sparse. */
+int ck_export_layer(bfile *f, vsm_dstore *ds, const xlayer *l);
+/* Write the @size bytes of blob @key as its section. */
+int ck_export_blob(bfile *f, vsm_dstore *ds, const char *key, uint64_t size);
+/* Read layer @l's section, into its device when @write (else only checked). */
+int ck_import_layer(bfile *f, vsm_dstore *ds, ilayer *l, bool write, uint64_t *written);
+/* Read a blob's section into device @key; its checksum goes to @sum_out. */
+int ck_import_blob(bfile *f, vsm_dstore *ds, const char *key, uint64_t size,
+		   uint64_t *sum_out, uint64_t *written);
+
+#endif /* VSM_CKPT_BUNDLE_H */

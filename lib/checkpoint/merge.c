@@ -1,0 +1,450 @@
+/*
+ * Compaction of the layer graph: merging an anonymous layer into its
+ * only child (commit or stream, whichever copies less) and deleting
+ * anonymous layers nobody reads, each step journalled; the merge itself
+ * is idempotent so the journal action can finish it after a crash. Also
+ * the codec of a merge step's journal argument.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt.h"
+#include "cow.h"
+
+/* In every record: X (the committed child) is replaced by T, which now
+ * holds X's view. */
+static int rename_child(ck_recs *rs, const char *t, const char *x, const char *cid)
+{
+	size_t i, j, k;
+	int rc;
+
+	for (i = 0; i < rs->n; i++) {
+		vsm_record *r = rs->v[i];
+		vsm_rec_frozen *lx = ck_layer(r, x), *lt = ck_layer(r, t);
+		bool touched = false;
+
+		for (j = 0; j < r->n_devices; j++) {
+			vsm_rec_device *d = &r->devices[j];
+
+			if (ck_eq(d->key, x) && d->chain_len && ck_eq(d->chain[0].key, t)) {
+				free(d->key);
+				d->key = d->chain[0].key;
+				d->format = d->chain[0].format;
+				memmove(&d->chain[0], &d->chain[1],
+					(d->chain_len - 1) * sizeof(*d->chain));
+				d->chain_len--;
+				/* T is a writable top now: no longer a table layer. */
+				ck_layer_remove(r, t);
+				lt = NULL;
+				lx = ck_layer(r, x);
+				touched = true;
+			}
+			for (k = 0; k + 1 < d->chain_len; k++)
+				if (ck_eq(d->chain[k].key, x) && ck_eq(d->chain[k + 1].key, t)) {
+					free(d->chain[k].key);
+					memmove(&d->chain[k], &d->chain[k + 1],
+						(d->chain_len - k - 1) * sizeof(*d->chain));
+					d->chain_len--;
+					touched = true;
+				}
+		}
+		for (j = 0; j < r->n_ckpts; j++)
+			for (k = 0; k < r->ckpts[j].n_layers; k++)
+				if (ck_eq(r->ckpts[j].layers[k].key, x)) {
+					char *copy = vsm__strdup(t);
+
+					if (!copy)
+						return -VSM_ENOMEM;
+					free(r->ckpts[j].layers[k].key);
+					r->ckpts[j].layers[k].key = copy;
+					touched = true;
+				}
+		if (lx) {
+			/* Layers on X stand on T now; T takes X's place. */
+			for (j = 0; j < r->n_layers; j++)
+				if (ck_eq(r->layers[j].backing, x)) {
+					char *copy = vsm__strdup(t);
+
+					if (!copy)
+						return -VSM_ENOMEM;
+					free(r->layers[j].backing);
+					r->layers[j].backing = copy;
+					r->layers[j].backing_format = lt ? lt->format :
+								     r->layers[j].backing_format;
+				}
+			if (lt) {
+				char *c = vsm__strdup(cid);
+
+				if (!c)
+					return -VSM_ENOMEM;
+				free(lt->cid);
+				lt->cid = c;
+				lt->managed = true;
+			}
+			ck_layer_remove(r, x);
+			touched = true;
+		}
+		if (touched)
+			rs->dirty[i] = true;
+	}
+	(void)rc;
+	return 0;
+}
+
+/* In every record: T (streamed into X) leaves the chains; X stands on
+ * what T stood on. */
+static int drop_streamed(ck_recs *rs, const char *t, const char *x, const char *cid)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < rs->n; i++) {
+		vsm_record *r = rs->v[i];
+		vsm_rec_frozen *lx = ck_layer(r, x), *lt = ck_layer(r, t);
+		bool touched = false;
+
+		for (j = 0; j < r->n_devices; j++) {
+			vsm_rec_device *d = &r->devices[j];
+
+			for (k = 0; k < d->chain_len; k++)
+				if (ck_eq(d->chain[k].key, t)) {
+					free(d->chain[k].key);
+					memmove(&d->chain[k], &d->chain[k + 1],
+						(d->chain_len - k - 1) * sizeof(*d->chain));
+					d->chain_len--;
+					k--;
+					touched = true;
+				}
+		}
+		if (lx && ck_eq(lx->backing, t)) {
+			char *c = vsm__strdup(cid), *b = NULL;
+
+			if (!c || (lt && lt->backing && !(b = vsm__strdup(lt->backing)))) {
+				free(c);
+				return -VSM_ENOMEM;
+			}
+			free(lx->backing);
+			lx->backing = b;
+			lx->backing_format = lt ? lt->backing_format : 0;
+			free(lx->cid);
+			lx->cid = c;
+			touched = true;
+		}
+		if (lt) {
+			ck_layer_remove(r, t);
+			touched = true;
+		}
+		if (touched)
+			rs->dirty[i] = true;
+	}
+	return 0;
+}
+
+/* Copy into X what T itself holds and X does not (one level of
+ * streaming: what is below T stays below). */
+static int stream_one(vsm_cow *x, bool bottom)
+{
+	uint64_t size = vsm_cow_size(x), off = 0, pnum;
+	uint8_t *buf = malloc(CK_CHUNK);
+	int rc = 0;
+
+	if (!buf)
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	while (off < size && rc == 0) {
+		vsm_cow_status st;
+		uint64_t len = size - off < CK_CHUNK ? size - off : CK_CHUNK, p;
+
+		if ((rc = vsm_cow_block_status(x, off, len, &pnum, &st)) < 0)
+			break;
+		if (pnum > len)
+			pnum = len;
+		if (st.present && st.depth == 1) {
+			if (st.zero && !st.data) {
+				if (!bottom)
+					rc = vsm_cow_write_zeroes(x, off, pnum, false);
+			} else if ((rc = vsm_cow_read(x, buf, (size_t)pnum, off)) == 0) {
+				for (p = 0; p < pnum && rc == 0; p += 65536) {
+					size_t n = (size_t)(pnum - p < 65536 ? pnum - p : 65536);
+
+					/* With nothing below T, zeros read as zeros anyway. */
+					if (bottom && ck_all_zero(buf + p, n))
+						continue;
+					rc = vsm_cow_write(x, buf + p, n, off + p);
+				}
+			}
+		}
+		off += pnum;
+	}
+	free(buf);
+	if (rc == 0)
+		rc = vsm_cow_flush(x);
+	return rc;
+}
+
+static const vsm_rec_frozen *find_any(const ck_recs *rs, const char *key)
+{
+	const vsm_rec_frozen *l = NULL;
+	size_t i;
+
+	for (i = 0; i < rs->n && !l; i++)
+		l = ck_layer(rs->v[i], key);
+	return l;
+}
+
+/* Is @key's image still standing on @on? */
+static int backing_is(vsm_cow *c, const char *on, bool *out)
+{
+	vsm_cow_info info;
+	int rc = vsm_cow_get_info(c, &info);
+
+	*out = rc == 0 && info.backing && !strcmp(info.backing, on);
+	return rc;
+}
+
+/*
+ * One merge, idempotent: run again after a crash at any point, it ends
+ * in the same place. Images change first (the data copy, then the
+ * backing references of the layers above), records next, and the layer
+ * that went away is deleted last, once no record names it.
+ */
+int ck_merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,
+	     const char *dir, const char *cid)
+{
+	ck_recs rs;
+	vsm_cow *c = NULL;
+	bool commit = !strcmp(dir, "commit"), on;
+	const char *gone = commit ? x : t;
+	const char **kids = NULL;
+	const vsm_rec_frozen *lt;
+	size_t n, i;
+	int rc;
+
+	if ((rc = ck_recs_load(&rs, ctx, ds)) < 0)
+		return rc;
+	if (!ck_referenced(&rs, gone))
+		goto done;
+	if (!(lt = find_any(&rs, t))) {
+		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': layer '%s' is in no layer table",
+			     ds->name, t);
+		goto out;
+	}
+	if ((rc = ck_cow_open(&c, ds, x, false, false)) < 0)
+		goto out;
+	if ((rc = backing_is(c, t, &on)) == 0 && on)
+		rc = commit ? vsm_cow_commit(c) : stream_one(c, lt->backing == NULL);
+	if (rc == 0)
+		rc = vsm_cow_close(c);
+	else
+		vsm_cow_close(c);
+	if (rc == 0 && commit) {
+		/* Whatever stood on X stands on T now. */
+		size_t cap = 0;
+
+		for (i = 0; i < rs.n; i++)
+			cap += rs.v[i]->n_devices + rs.v[i]->n_layers;
+		if (!(kids = vsm__calloc(cap + 1, sizeof(*kids)))) {
+			rc = -VSM_ENOMEM;
+			goto out;
+		}
+		n = ck_children(&rs, x, kids, cap + 1);
+		for (i = 0; i < n && rc == 0; i++)
+			rc = ck_rebase(ds, kids[i], t, lt->format);
+	} else if (rc == 0) {
+		rc = ck_rebase(ds, x, lt->backing, lt->backing_format);
+	}
+	if (rc < 0) {
+		vsm__error_prefix("datastore '%s': merging layer '%s' into '%s'", ds->name,
+				  commit ? x : t, commit ? t : x);
+		goto out;
+	}
+	rc = commit ? rename_child(&rs, t, x, cid) : drop_streamed(&rs, t, x, cid);
+	if (rc == 0)
+		rc = ck_recs_store(&rs, ctx, ds);
+	if (rc < 0)
+		goto out;
+done:
+	free(kids);
+	ck_recs_free(&rs);
+	return ck_delete_unref(ctx, ds, gone);
+out:
+	free(kids);
+	ck_recs_free(&rs);
+	return rc;
+}
+
+/* A merge rewrites every record naming T or X; a container attached
+ * somewhere is fenced by its lease, so only its own host (the caller,
+ * @self) may rewrite it. */
+static bool attached_reader(const ck_recs *rs, const char *key, const char *self)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++)
+		if (rs->v[i]->attached_host && (!self || strcmp(rs->v[i]->uuid, self)) &&
+		    ck_rec_references(rs->v[i], key))
+			return true;
+	return false;
+}
+
+static bool deployed_top(const ck_recs *rs, const char *key, const char *allow)
+{
+	const vsm_record *owner = NULL;
+	const char *dev = NULL;
+
+	if (!ck_is_top(rs, key, &owner, &dev))
+		return false;
+	if (allow && !strcmp(owner->uuid, allow))
+		return false;
+	return vsm_record_deploy(owner, dev) != NULL;
+}
+
+/* Find one thing to do: an anonymous managed layer with no child (to
+ * delete) or one child (to merge). */
+static int next_job(const ck_recs *rs, const char *self, bool stopped, char **t, char **x)
+{
+	size_t i, j;
+
+	for (i = 0; i < rs->n; i++) {
+		for (j = 0; j < rs->v[i]->n_layers; j++) {
+			const vsm_rec_frozen *l = &rs->v[i]->layers[j];
+			const char *kids[2];
+			size_t n;
+
+			if (!l->managed || ck_is_ckpt_layer(rs, l->key) ||
+			    ck_is_top(rs, l->key, NULL, NULL))
+				continue;
+			n = ck_children(rs, l->key, kids, 2);
+			if (n >= 2 || (n == 1 && (deployed_top(rs, kids[0], stopped ? self : NULL) ||
+						  attached_reader(rs, l->key, self) ||
+						  attached_reader(rs, kids[0], self))))
+				continue;
+			if (!(*t = vsm__strdup(l->key)))
+				return -VSM_ENOMEM;
+			*x = NULL;
+			if (n == 1 && !(*x = vsm__strdup(kids[0]))) {
+				free(*t);
+				return -VSM_ENOMEM;
+			}
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A merge step's argument is "T X DIR CID". Keys may hold spaces (they
+ * are opaque), so in the argument '%', controls, space and DEL are
+ * written as %XX; a key with none of them reads as itself, as in
+ * journals written before keys were escaped. */
+#define MERGE_ARG_MAX (2 * 3 * VSM_BACKEND_KEY_MAX + 64)
+
+static void arg_put(char *buf, size_t size, const char *key)
+{
+	size_t n = strlen(buf);
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)key; *p && n + 4 < size; p++) {
+		if (*p <= ' ' || *p == '%' || *p == 0x7f)
+			n += (size_t)snprintf(buf + n, size - n, "%%%02X", *p);
+		else
+			buf[n++] = (char)*p;
+	}
+	buf[n] = '\0';
+}
+
+/* Next space-separated field of *@p, unescaped into @out; false when
+ * there is none or it does not fit. */
+bool ck_merge_arg_get(const char **p, char *out, size_t size)
+{
+	const char *s = *p;
+	size_t n = 0;
+
+	while (*s && *s != ' ') {
+		unsigned int v;
+		char c = *s;
+
+		if (c == '%') {
+			if (sscanf(s + 1, "%2X", &v) != 1 || !isxdigit((unsigned char)s[1]) ||
+			    !isxdigit((unsigned char)s[2]) || v == 0)
+				return false;
+			c = (char)v;
+			s += 2;
+		}
+		if (n + 1 >= size)
+			return false;
+		out[n++] = c;
+		s++;
+	}
+	out[n] = '\0';
+	if (!n)
+		return false;
+	*p = *s ? s + 1 : s;
+	return true;
+}
+
+int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped)
+{
+	int rounds, rc = 0;
+
+	for (rounds = 0; rounds < 1024; rounds++) {
+		ck_recs rs;
+		char *t = NULL, *x = NULL, arg[MERGE_ARG_MAX], cid[VSM_UUID_STRLEN + 1];
+		uint64_t cost_commit = 0, cost_stream = UINT64_MAX;
+		const vsm_rec_frozen *lt = NULL;
+		bool stream;
+		vsm_wf wf = {0};
+		size_t i;
+
+		if ((rc = ck_recs_load(&rs, ctx, ds)) < 0)
+			return rc;
+		rc = next_job(&rs, self, stopped, &t, &x);
+		if (rc <= 0) {
+			ck_recs_free(&rs);
+			return rc;
+		}
+		for (i = 0; i < rs.n && !lt; i++)
+			lt = ck_layer(rs.v[i], t);
+		if (!x) {
+			ck_recs_free(&rs);
+			if ((rc = vsm__wf_begin(&wf, ctx, "checkpoint-merge", ds->name, t)) < 0 ||
+			    (rc = vsm__wf_redo(&wf, CK_WF_DELETE_UNREF, t)) < 0 ||
+			    (rc = ck_delete_unref(ctx, ds, t)) < 0 || (rc = vsm__wf_end(&wf)) < 0) {
+				free(t);
+				return rc;
+			}
+			free(t);
+			continue;
+		}
+		/* Whichever copies less: X's own data into T, or T's into X. */
+		stream = false;
+		if ((rc = ck_layer_alloc(ds, x, &cost_commit)) == 0 && lt &&
+		    ck_layer_alloc(ds, t, &cost_stream) == 0)
+			stream = cost_stream < cost_commit;
+		ck_recs_free(&rs);
+		if (rc < 0) {
+			free(t);
+			free(x);
+			return rc;
+		}
+		vsm__uuid_new(cid);
+		arg_put(arg, sizeof(arg), t);
+		strcat(arg, " ");
+		arg_put(arg, sizeof(arg), x);
+		snprintf(arg + strlen(arg), sizeof(arg) - strlen(arg), " %s %s",
+			 stream ? "stream" : "commit", cid);
+		vsm__log(ctx, VSM_LOG_INFO, "datastore '%s': merging layer '%s' into '%s'",
+			 ds->name, stream ? t : x, stream ? x : t);
+		if ((rc = vsm__wf_begin(&wf, ctx, "checkpoint-merge", ds->name, t)) < 0 ||
+		    (rc = vsm__wf_redo(&wf, CK_WF_MERGE, arg)) < 0 ||
+		    (rc = ck_merge(ctx, ds, t, x, stream ? "stream" : "commit", cid)) < 0 ||
+		    (rc = vsm__wf_end(&wf)) < 0) {
+			/* Stays in the journal: the next open finishes it. */
+			free(t);
+			free(x);
+			return rc;
+		}
+		free(t);
+		free(x);
+	}
+	return rc;
+}
