@@ -165,9 +165,9 @@ VSM_API int vsm_image_open_device(vsm_image **out, vsm_ctx *ctx, const char *dat
 	const vsm_rec_device *d;
 	vsm_dstore *ds = NULL;
 	vsm_record *r = NULL;
-	unsigned int cow_flags;
+	unsigned int cow_flags = 0;
 	char *label = NULL;
-	bool rw;
+	bool rw = false;
 	int rc;
 
 	vsm__error_reset();
@@ -281,8 +281,8 @@ out:
 VSM_API int vsm_image_open_golden(vsm_image **out, vsm_ctx *ctx, const char *datastore,
 				  const char *name, const vsm_image_open_opts *opts)
 {
-	unsigned int cow_flags;
-	bool rw;
+	unsigned int cow_flags = 0;
+	bool rw = false;
 	int rc;
 
 	vsm__error_reset();
