@@ -69,6 +69,19 @@ if [ -n "$path2" ]; then
 		bad "image read $path2: $(cat "$tmp/err")"
 fi
 
+# The image API reaches the module's devices by address, through the
+# backend's own device_open (not by path): read, map, check.
+run image read ext1/web:root 1048576 65536
+"$vsmctl" image read ext1/web:root 1048576 65536 >"$tmp/back3" 2>"$tmp/err" &&
+	cmp -s "$tmp/data" "$tmp/back3" && ok "image read ext1/web:root returns the data" ||
+	bad "image read ext1/web:root: $(cat "$tmp/err")"
+run image map ext1/web:root
+has "$out" "1048576" "image map ext1/web:root shows the written extent"
+run image check ext1/web:root
+run image check ext2/db:root
+run_rc 1 image read ext1/web:nosuch 0 512
+run_rc 1 image read ext1/../web:root 0 512
+
 run container list
 has "$out" "^web  *ext1  *h1" "list shows web on ext1"
 has "$out" "^db  *ext2" "list shows db on ext2"
