@@ -66,7 +66,7 @@ static int ds_open(vsm_dstore **out, vsm_ctx *ctx, const char *name, const char 
 {
 	vsm_backend_open_args args = { VSM_BACKEND_OPEN_ARGS_VERSION, name, NULL, NULL, NULL,
 				       open_flags };
-	vsm_backend_bdev *mh = NULL;
+	vsm_bdev_io *mh = NULL;
 	vsm_bdev *mb = NULL;
 	vsm_dstore *ds;
 	char label[160];
@@ -88,12 +88,12 @@ static int ds_open(vsm_dstore **out, vsm_ctx *ctx, const char *name, const char 
 	ds->ctx = ctx;
 	if ((rc = ds->be->ops.open(&ds->h, uri, &args)) < 0)
 		goto fail;
-	rc = ds->be->ops.meta_open(&mh, ds->h, vsm_meta_default_size(512),
-				   format ? VSM_BDEV_CREATE : 0);
+	rc = vsm__backend_meta_open(ds->be, &mh, ds->h, vsm_meta_default_size(512),
+				    format ? VSM_BDEV_CREATE : 0);
 	if (rc < 0)
 		goto fail;
 	snprintf(label, sizeof(label), "datastore '%s' metadata", name);
-	if ((rc = vsm_bdev_wrap(&mb, &ds->be->ops, mh, label, false)) < 0)
+	if ((rc = vsm_bdev_wrap(&mb, mh, label, false)) < 0)
 		goto fail;
 	if ((rc = vsm_meta_open(&ds->meta, mb, name, format)) < 0 ||
 	    (rc = vsm__lease_ds_open(ctx, ds)) < 0)
@@ -178,14 +178,14 @@ int vsm__ds_get(vsm_dstore **out, vsm_ctx *ctx, const char *name)
 int vsm__ds_open_device(vsm_dstore *ds, const char *key, unsigned int flags,
 			vsm_bdev **out)
 {
-	vsm_backend_bdev *h = NULL;
+	vsm_bdev_io *h = NULL;
 	char label[VSM_BACKEND_KEY_MAX + 64];
-	int rc = ds->be->ops.device_open(&h, ds->h, key, flags);
+	int rc = vsm__backend_device_open(ds->be, &h, ds->h, key, flags);
 
 	if (rc < 0)
 		return rc;
 	snprintf(label, sizeof(label), "datastore '%s' device '%s'", ds->name, key);
-	return vsm_bdev_wrap(out, &ds->be->ops, h, label, (flags & VSM_BDEV_RDONLY) != 0);
+	return vsm_bdev_wrap(out, h, label, (flags & VSM_BDEV_RDONLY) != 0);
 }
 
 /* --- public API --- */
