@@ -12,6 +12,7 @@
 #include "testutil.h"
 #include "bdev.h"
 #include "ctx.h"
+#include "cow/cow.h"
 #include "backends/file/file.h"
 #include "v01_backend.h"
 
@@ -337,11 +338,15 @@ static void *mem_worker(void *arg)
 	return NULL;
 }
 
+static size_t max_batch;
+
 static int mem_submit(vsm_bdev_io *io, vsm_bdev_req *const *reqs, size_t n)
 {
 	mem_dev *m = (mem_dev *)io;
 	batch *b = calloc(1, sizeof(*b));
 
+	if (n > max_batch)
+		max_batch = n;
 	if (m->worker_started)
 		pthread_join(m->worker, NULL);
 	b->m = m;
@@ -432,6 +437,47 @@ START_TEST(submit_emulated_and_native_agree)
 	vsm_bdev_close(n);
 	free(de);
 	free(dn);
+}
+END_TEST
+
+/* The qcow2 engine: clusters written in reverse order land at host
+ * offsets in reverse order, so one guest read of them all is several
+ * discontiguous extents, which go to the device as one batch. */
+static void qcow2_scatter(const struct vsm_bdev_io_ops *ops, uint8_t *out)
+{
+	vsm_cow_create_opts co = { 0 };
+	vsm_bdev *b = mem_open(ops);
+	vsm_cow *c = NULL;
+	uint8_t *w = malloc(256 << 10);
+
+	co.size = 256 << 10;
+	co.cluster_size = 16 << 10;
+	ck_vsm(vsm_cow_create_qcow2(b, "mem", &co));
+	ck_vsm(vsm_cow_open(&c, b, "mem", NULL));
+	for (int i = 0; i < (256 << 10); i++)
+		w[i] = (uint8_t)(i * 31 + (i >> 12));
+	for (int k = 15; k >= 0; k -= 2)
+		ck_vsm(vsm_cow_write(c, w + k * (16 << 10), 16 << 10, (uint64_t)k * (16 << 10)));
+	/* One write over all of it: half overwrites in place, half allocates. */
+	ck_vsm(vsm_cow_write(c, w + 100, (256 << 10) - 200, 100));
+	ck_vsm(vsm_cow_read(c, out, 256 << 10, 0));
+	ck_assert(memcmp(out + 100, w + 100, (256 << 10) - 200) == 0);
+	ck_vsm(vsm_cow_close(c));
+	free(w);
+}
+
+START_TEST(qcow2_batches_discontiguous_extents)
+{
+	uint8_t *a = malloc(256 << 10), *n = malloc(256 << 10);
+
+	max_batch = 0;
+	qcow2_scatter(&mem_sync_ops, a);
+	ck_assert_uint_eq(max_batch, 0);
+	qcow2_scatter(&mem_async_ops, n);
+	ck_assert_msg(max_batch > 1, "largest batch %zu", max_batch);
+	ck_assert(memcmp(a, n, 256 << 10) == 0);
+	free(a);
+	free(n);
 }
 END_TEST
 
@@ -547,6 +593,7 @@ int main(void)
 	tcase_add_test(t, scheme_alias_reaches_the_table);
 	tcase_add_test(t, submit_emulated_and_native_agree);
 	tcase_add_test(t, submit_refuses_writes_on_readonly);
+	tcase_add_test(t, qcow2_batches_discontiguous_extents);
 	tcase_add_test(t, init_macros_set_version_and_size);
 	tcase_add_test(t, datastore_ops_version_and_size_checked);
 	tcase_add_test(t, bdev_io_ops_version_and_size_checked);
