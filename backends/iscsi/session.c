@@ -92,6 +92,11 @@ struct isc_sess {
 	void *notify_cookie;
 };
 
+/* The session the calling thread drives right now (inside drive_once),
+ * so that a completion that starts the next command hands it to libiscsi
+ * at once instead of through the pending queue and another turn. */
+static _Thread_local isc_sess *tls_driving;
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -670,7 +675,10 @@ static void drive_once(isc_sess *s, bool closing, int max_wait_ms)
 	}
 	if (!s->iscsi)
 		return;
-	if (iscsi_service(s->iscsi, nfds == 2 && prc > 0 ? pfd[1].revents : 0) < 0) {
+	tls_driving = s;
+	prc = iscsi_service(s->iscsi, nfds == 2 && prc > 0 ? pfd[1].revents : 0);
+	tls_driving = NULL;
+	if (prc < 0) {
 		const char *e = iscsi_get_error(s->iscsi);
 
 		snprintf(s->last_error, sizeof(s->last_error), "%.300s",
@@ -912,6 +920,14 @@ int isc_sess_start(isc_sess *s, const isc_cmd *cmd, isc_done_fn fn, void *arg)
 	a->r.cmd = &a->cmd;
 	a->r.res = &a->res;
 	a->r.deadline_ms = now_ms() + (uint64_t)s->timeout * 1000;
+	/* From a completion on the driving thread: straight to libiscsi. */
+	if (tls_driving == s && s->iscsi && !s->broken) {
+		if (submit(s, &a->r) == 0)
+			return 0;
+		s->broken = true;
+		list_push(&s->retry, &a->r);
+		return 0;
+	}
 	pthread_mutex_lock(&s->lock);
 	if (s->closing) {
 		pthread_mutex_unlock(&s->lock);
