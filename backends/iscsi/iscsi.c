@@ -758,25 +758,33 @@ typedef struct {
 	bool undelivered;
 } isc_sub;
 
-static void sub_finish(isc_sub *x)
+/* Set @req's result from how its command(s) ended and complete it. */
+static void req_finish(vsm_bdev_req *req, isc_dev *b, int rc, bool undelivered,
+		       const isc_result *res)
 {
-	vsm_bdev_req *req = x->req;
-	isc_dev *b = x->b;
-
-	if (x->rc == 0) {
+	if (rc == 0) {
 		req->result = 0;
-	} else if (x->undelivered) {
-		req->result = vsm_error_set(x->rc, "LUN %d of %s: %s", b->li.lun,
-					    isc_sess_label(b->ds->s), x->res.error);
+	} else if (undelivered) {
+		req->result = vsm_error_set(rc, "LUN %d of %s: %s", b->li.lun,
+					    isc_sess_label(b->ds->s), res->error);
 	} else {
 		const char *what = req->op == VSM_BDEV_OP_READ ? "READ(16) from" :
 				   req->op == VSM_BDEV_OP_WRITE ? "WRITE(16) to" :
 				   "SYNCHRONIZE CACHE on";
 
-		req->result = isc_result_error(b->ds->s, &x->res, b->li.lun, what);
+		req->result = isc_result_error(b->ds->s, res, b->li.lun, what);
 	}
-	free(x);
 	req->done(req);
+}
+
+static void sub_finish(isc_sub *x)
+{
+	vsm_bdev_req *req = x->req;
+	isc_dev *b = x->b;
+	isc_sub copy = *x;
+
+	free(x);
+	req_finish(req, b, copy.rc, copy.undelivered, &copy.res);
 }
 
 static void sub_cmd_done(void *arg, int rc, isc_result *res)
@@ -792,6 +800,19 @@ static void sub_cmd_done(void *arg, int rc, isc_result *res)
 	isc_result_clear(res);
 	if (atomic_fetch_sub(&x->left, 1) == 1)
 		sub_finish(x);
+}
+
+/* A request of one command (the common case) needs no state of its own
+ * beyond the request: the device rides in its backend_private. */
+static void single_cmd_done(void *arg, int rc, isc_result *res)
+{
+	vsm_bdev_req *req = arg;
+	isc_dev *b = req->backend_private[0];
+	bool bad = rc < 0 || res->status != SCSI_STATUS_GOOD;
+
+	res->data_len = 0;
+	req_finish(req, b, bad ? (rc < 0 ? rc : -VSM_EIO) : 0, rc < 0, res);
+	isc_result_clear(res);
 }
 
 static void sub_sync(isc_dev *b, vsm_bdev_req *r)
@@ -824,6 +845,26 @@ static void sub_one(isc_dev *b, vsm_bdev_req *r)
 		return;
 	}
 	n = rw ? (r->len + chunk - 1) / chunk : 1;
+	if (n == 1) {
+		isc_cmd c = { .lun = b->li.lun, .retry_conflict = true,
+			      .kind = !rw ? ISC_CMD_SYNC :
+				      r->op == VSM_BDEV_OP_READ ? ISC_CMD_READ : ISC_CMD_WRITE };
+
+		if (rw) {
+			c.lba = loff / bs;
+			c.nblocks = (uint32_t)(r->len / bs);
+			c.block_size = bs;
+			c.buf = r->buf;
+			c.len = r->len;
+			c.fua = (r->flags & VSM_BDEV_WRITE_FUA) != 0;
+		}
+		r->backend_private[0] = b;
+		/* The message of a refused start is already set on this
+		 * thread, where done runs. */
+		if ((r->result = isc_sess_start(b->ds->s, &c, single_cmd_done, r)) < 0)
+			r->done(r);
+		return;
+	}
 	if (!(x = calloc(1, sizeof(*x)))) {
 		r->result = oom();
 		r->done(r);
