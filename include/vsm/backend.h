@@ -374,8 +374,9 @@ typedef struct {
 	uint32_t size;               /**< set by the core: sizeof the struct */
 	uint32_t flags;              /**< VSM_BDEV_CAP_* */
 	uint32_t logical_block_size; /**< 512 or 4096; 0 means 512 */
-	/** Largest read or write the device takes in one call, in bytes;
-	 *  0: no limit. The core splits longer transfers itself. */
+	/** Largest transfer the device does in one command, in bytes; 0:
+	 *  no limit. Advice for callers sizing I/O: read(), write() and
+	 *  submit() still take any length (the backend splits). */
 	uint64_t max_transfer;
 	/** Largest compare_and_write() span in bytes (whole blocks
 	 *  around the range); 0: one logical block. */
@@ -572,8 +573,9 @@ struct vsm_datastore_ops {
 	 * Open the metadata device (required). With VSM_BDEV_CREATE make it
 	 * of at least @min_size bytes when missing; without, -VSM_ENOTFOUND
 	 * when missing. A device that exists but is smaller than @min_size
-	 * is opened as it is: the core reads its size and lays its records
-	 * out within it (or refuses it with a message if too small).
+	 * (a LUN) is opened as it is: the core reads its size and lays out
+	 * as many record slots as fit, or refuses it with -VSM_ENOSPC
+	 * naming both sizes.
 	 */
 	int (*meta_open)(vsm_bdev_io **out, vsm_backend_ds *ds, uint64_t min_size,
 			 unsigned int flags);
