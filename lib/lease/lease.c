@@ -727,8 +727,8 @@ static int header_load(vsm_lease_ds *l, const vsm_meta_geom *g)
 	}
 	if (h.mode == LS_MODE_CAW && !caw) {
 		rc = vsm_err(VSM_ENOTSUP, "datastore '%s': its leases use compare-and-write, "
-			     "which backend '%s' does not offer", l->ds->name,
-			     l->ds->be->ops.scheme);
+			     "which its metadata device (backend '%s') does not offer",
+			     l->ds->name, l->ds->be->ops.scheme);
 		goto out;
 	}
 	if (h.mode == LS_MODE_CAW && want_plain == 1) {
