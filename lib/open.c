@@ -1,7 +1,7 @@
 /*
  * The composition root: the one place that knows every module. A new
  * context gets the built-in backends (registered through the public
- * vsm_backend_register(), the door an out-of-tree backend uses), the
+ * vsm_datastore_ops_register(), the door an out-of-tree backend uses), the
  * journal actions and destroy hooks of the modules above the engine, and
  * then one recovery pass over the journal. Lower layers reach upper ones
  * only through what is registered here.
@@ -22,21 +22,17 @@
 
 static int register_builtins(vsm_ctx *ctx)
 {
-	int rc = vsm_backend_register(ctx, &vsm__file_backend_ops, NULL);
+	int rc = vsm_datastore_ops_register(ctx, &vsm__file_backend_ops, NULL);
 
 #if VSM_BUILTIN_LIBVIRT
 	if (rc == 0)
-		rc = vsm_backend_register(ctx, &vsm__libvirt_backend_ops, NULL);
+		rc = vsm_datastore_ops_register(ctx, &vsm__libvirt_backend_ops, NULL);
 #endif
 #if VSM_BUILTIN_ISCSI
-	/* Two schemes, because vtable v1 fixes compare-and-write per table:
-	 * "iscsi" works on any target (leases take the plain protocol),
-	 * "iscsi-caw" maps to SCSI COMPARE AND WRITE and refuses targets
-	 * without it (doc/iscsi.md). */
+	/* One table: each LUN reports COMPARE AND WRITE in its own caps;
+	 * "iscsi-caw" is an alias of "iscsi" (doc/iscsi.md). */
 	if (rc == 0)
-		rc = vsm_backend_register(ctx, &vsm__iscsi_backend_ops, NULL);
-	if (rc == 0)
-		rc = vsm_backend_register(ctx, &vsm__iscsi_caw_backend_ops, NULL);
+		rc = vsm_datastore_ops_register(ctx, &vsm__iscsi_backend_ops, NULL);
 #endif
 	return rc;
 }

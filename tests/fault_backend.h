@@ -7,6 +7,7 @@
 #define VSM_FAULT_BACKEND_H
 
 #include <vsm/backend.h>
+#include <vsm/context.h>
 
 typedef struct {
 	int create_fail_at;  /* the Nth device_create (1-based) fails ... */

@@ -75,11 +75,41 @@ static int s_capacity(vsm_backend_ds *ds, uint64_t *total, uint64_t *free_bytes)
 	return F.capacity(ds, total, free_bytes);
 }
 
-static int s_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds, uint64_t min_size,
+/* A slash device wraps a file device and fails its calls on demand. */
+typedef struct {
+	vsm_bdev_io io;
+	vsm_bdev_io *in;
+} s_dev;
+
+static const struct vsm_bdev_io_ops s_io_ops;
+
+static int s_wrap(vsm_bdev_io **out, int rc, vsm_bdev_io *in)
+{
+	s_dev *d;
+
+	if (rc < 0)
+		return rc;
+	if (!(d = calloc(1, sizeof(*d)))) {
+		in->ops->close(in);
+		return vsm_error_set(VSM_ENOMEM, "out of memory");
+	}
+	d->io.ops = &s_io_ops;
+	d->in = in;
+	*out = &d->io;
+	return 0;
+}
+
+#define IN(io) (((s_dev *)(io))->in)
+
+static int s_meta_open(vsm_bdev_io **out, vsm_backend_ds *ds, uint64_t min_size,
 		       unsigned int flags)
 {
+	vsm_bdev_io *in = NULL;
+
 	FAIL_BEFORE("meta_open");
-	return F.meta_open(out, ds, min_size, flags);
+	int rc = F.meta_open(&in, ds, min_size, flags);
+
+	return s_wrap(out, rc, in);
 }
 
 static int s_device_create(vsm_backend_ds *ds, const vsm_backend_device_spec *spec,
@@ -154,7 +184,7 @@ static int map_req(vsm_backend_deploy_req *out, const vsm_backend_deploy_req *re
 }
 
 static int s_device_deploy(vsm_backend_ds *ds, const char *key,
-			   const vsm_backend_deploy_req *req, vsm_locator *loc)
+			   const vsm_backend_deploy_req *req, struct vsm_locator *loc)
 {
 	vsm_backend_deploy_req r;
 	const char *keys[64], *f;
@@ -179,32 +209,42 @@ static int s_device_undeploy(vsm_backend_ds *ds, const char *key,
 	return F.device_undeploy(ds, f, &r);
 }
 
-static int s_device_open(vsm_backend_bdev **out, vsm_backend_ds *ds, const char *key,
+static int s_device_open(vsm_bdev_io **out, vsm_backend_ds *ds, const char *key,
 			 unsigned int flags)
 {
+	vsm_bdev_io *in = NULL;
 	const char *f;
 
 	FAIL_BEFORE("device_open");
 	if (!(f = file_of(key)))
 		return -VSM_EINVAL;
-	return F.device_open(out, ds, f, flags);
+	int rc = F.device_open(&in, ds, f, flags);
+
+	return s_wrap(out, rc, in);
 }
 
-static int s_read(vsm_backend_bdev *b, void *buf, size_t len, uint64_t off)
+static void s_close(vsm_bdev_io *io)
+{
+	IN(io)->ops->close(IN(io));
+	free(io);
+}
+
+static int s_read(vsm_bdev_io *b, void *buf, size_t len, uint64_t off)
 {
 	FAIL_BEFORE("bdev_read");
-	return F.bdev_read(b, buf, len, off);
+	return IN(b)->ops->read(IN(b), buf, len, off);
 }
 
 /* A write or compare-and-write that fails either before doing anything
  * or after doing it all (its completion lost). */
-static int s_write(vsm_backend_bdev *b, const void *buf, size_t len, uint64_t off)
+static int s_write(vsm_bdev_io *b, const void *buf, size_t len, uint64_t off,
+		   unsigned int flags)
 {
 	int rc;
 
 	if (!hit("bdev_write"))
-		return F.bdev_write(b, buf, len, off);
-	if (slash.fail_after && (rc = F.bdev_write(b, buf, len, off)) < 0)
+		return IN(b)->ops->write(IN(b), buf, len, off, flags);
+	if (slash.fail_after && (rc = IN(b)->ops->write(IN(b), buf, len, off, flags)) < 0)
 		return rc;
 	return injected("bdev_write");
 }
@@ -212,7 +252,7 @@ static int s_write(vsm_backend_bdev *b, const void *buf, size_t len, uint64_t of
 /* Power loss is not what this backend is for: a flush is only a point
  * to fail at (the file backend's fdatasync would make the fault walks
  * slow on a disk). */
-static int s_flush(vsm_backend_bdev *b)
+static int s_flush(vsm_bdev_io *b)
 {
 	(void)b;
 	if (hit("bdev_flush"))
@@ -220,33 +260,50 @@ static int s_flush(vsm_backend_bdev *b)
 	return 0;
 }
 
-static int s_caw(vsm_backend_bdev *b, const void *expected, const void *buf, size_t len,
+static int s_caw(vsm_bdev_io *b, const void *expected, const void *buf, size_t len,
 		 uint64_t off)
 {
 	int rc;
 
 	if (!hit("bdev_compare_and_write"))
-		return F.bdev_compare_and_write(b, expected, buf, len, off);
-	if (slash.fail_after && (rc = F.bdev_compare_and_write(b, expected, buf, len, off)) < 0)
+		return IN(b)->ops->compare_and_write(IN(b), expected, buf, len, off);
+	if (slash.fail_after &&
+	    (rc = IN(b)->ops->compare_and_write(IN(b), expected, buf, len, off)) < 0)
 		return rc;
 	return injected("bdev_compare_and_write");
 }
 
-static int s_size(vsm_backend_bdev *b, uint64_t *out)
+static int s_size(vsm_bdev_io *b, uint64_t *out)
 {
 	FAIL_BEFORE("bdev_size");
-	return F.bdev_size(b, out);
+	return IN(b)->ops->get_size(IN(b), out);
 }
 
-static int s_discard(vsm_backend_bdev *b, uint64_t off, uint64_t len)
+static int s_discard(vsm_bdev_io *b, uint64_t off, uint64_t len)
 {
 	FAIL_BEFORE("bdev_discard");
-	return F.bdev_discard(b, off, len);
+	return IN(b)->ops->discard(IN(b), off, len);
 }
+
+static int s_query(vsm_bdev_io *b, vsm_bdev_caps *out)
+{
+	return IN(b)->ops->query(IN(b), out);
+}
+
+static const struct vsm_bdev_io_ops s_io_ops = VSM_BDEV_IO_OPS_INIT(
+	.close = s_close,
+	.read = s_read,
+	.write = s_write,
+	.flush = s_flush,
+	.get_size = s_size,
+	.query = s_query,
+	.compare_and_write = s_caw,
+	.discard = s_discard,
+);
 
 int slash_register(vsm_ctx *ctx)
 {
-	struct vsm_backend_ops ops = F;
+	struct vsm_datastore_ops ops = F;
 
 	ops.scheme = "slash";
 	ops.description = "file backend whose keys hold '/', with injected faults";
@@ -261,11 +318,5 @@ int slash_register(vsm_ctx *ctx)
 	ops.device_deploy = s_device_deploy;
 	ops.device_undeploy = s_device_undeploy;
 	ops.device_open = s_device_open;
-	ops.bdev_read = s_read;
-	ops.bdev_write = s_write;
-	ops.bdev_flush = s_flush;
-	ops.bdev_size = s_size;
-	ops.bdev_compare_and_write = s_caw;
-	ops.bdev_discard = s_discard;
-	return vsm_backend_register(ctx, &ops, NULL);
+	return vsm_datastore_ops_register(ctx, &ops, NULL);
 }

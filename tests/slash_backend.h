@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include <vsm/backend.h>
+#include <vsm/context.h>
 
 typedef struct {
 	const char *prefix; /* keys are PREFIX + file name; "sub/" when NULL */

@@ -24,7 +24,7 @@
 
 typedef struct {
 	vsm_backend_ds *ds;
-	vsm_backend_bdev *meta;
+	vsm_bdev_io *meta;
 } share;
 
 static char *dir;
@@ -57,7 +57,7 @@ static int share_open(share *s, bool create)
 
 static void share_close(share *s)
 {
-	O.bdev_close(s->meta);
+	s->meta->ops->close(s->meta);
 	O.close(s->ds);
 }
 
@@ -119,7 +119,7 @@ START_TEST(metadata_is_direct_devices_are_not)
 	vsm_backend_device_spec spec = { VSM_BACKEND_DEVICE_SPEC_VERSION, "dev0", 1 << 20,
 					 "raw", NULL, NULL, 0 };
 	char key[VSM_BACKEND_KEY_MAX], *meta_path = NULL, *dev_path = NULL;
-	vsm_backend_bdev *dev = NULL;
+	vsm_bdev_io *dev = NULL;
 	unsigned int cflags = 0;
 	share s;
 	long fl;
@@ -144,7 +144,7 @@ START_TEST(metadata_is_direct_devices_are_not)
 	ck_assert(asprintf(&dev_path, "%s/%s", dir, key) > 0);
 	fl = fd_flags(dev_path);
 	ck_assert_msg(fl >= 0 && !(fl & O_DIRECT), "device flags 0%lo", fl);
-	O.bdev_close(dev);
+	dev->ops->close(dev);
 	share_close(&s);
 	free(meta_path);
 	free(dev_path);
@@ -174,7 +174,7 @@ static void round_trips(share *s, const char *meta_path)
 	size_t i, j;
 
 	ck_assert(shadow && buf && plain && pfd >= 0);
-	ck_vsm(O.bdev_write(s->meta, shadow, region, 0));
+	ck_vsm(s->meta->ops->write(s->meta, shadow, region, 0, 0));
 	for (i = 0; i < sizeof(offs) / sizeof(*offs); i++) {
 		for (j = 0; j < sizeof(lens) / sizeof(*lens); j++) {
 			uint64_t off = offs[i] + 4096 * j;
@@ -184,21 +184,21 @@ static void round_trips(share *s, const char *meta_path)
 			fill(shadow + off, len, seed++);
 			/* From an unaligned pointer, too. */
 			memcpy(buf + (j & 1), shadow + off, len);
-			ck_vsm(O.bdev_write(s->meta, buf + (j & 1), len, off));
+			ck_vsm(s->meta->ops->write(s->meta, buf + (j & 1), len, off, 0));
 			memset(buf, 0xEE, region);
-			ck_vsm(O.bdev_read(s->meta, buf + 3, len, off));
+			ck_vsm(s->meta->ops->read(s->meta, buf + 3, len, off));
 			ck_assert_msg(!memcmp(buf + 3, shadow + off, len), "read back off %llu len %zu",
 				      (unsigned long long)off, len);
 		}
 	}
 	/* The whole region, through the direct descriptor in odd windows and
 	 * through a buffered one: every byte, nothing around it disturbed. */
-	ck_vsm(O.bdev_read(s->meta, buf, region, 0));
+	ck_vsm(s->meta->ops->read(s->meta, buf, region, 0));
 	ck_assert(!memcmp(buf, shadow, region));
 	for (i = 1; i < region; i += 4093) {
 		size_t len = region - i < 9001 ? region - i : 9001;
 
-		ck_vsm(O.bdev_read(s->meta, buf, len, i));
+		ck_vsm(s->meta->ops->read(s->meta, buf, len, i));
 		ck_assert_msg(!memcmp(buf, shadow + i, len), "window at %zu", i);
 	}
 	ck_assert_int_eq(pread(pfd, plain, region, 0), (ssize_t)region);
@@ -243,16 +243,16 @@ START_TEST(large_and_past_the_end)
 	ck_assert(asprintf(&meta_path, "%s/.vsm/meta", dir) > 0);
 	/* More than one bounce buffer's worth, unaligned at both ends. */
 	fill(a, big, 99);
-	ck_vsm(O.bdev_write(s.meta, a, big, 7));
-	ck_vsm(O.bdev_read(s.meta, b, big, 7));
+	ck_vsm(s.meta->ops->write(s.meta, a, big, 7, 0));
+	ck_vsm(s.meta->ops->read(s.meta, b, big, 7));
 	ck_assert(!memcmp(a, b, big));
 	/* A write across the end grows the file to exactly its end ... */
-	ck_vsm(O.bdev_write(s.meta, a, 15, META_SIZE - 10));
+	ck_vsm(s.meta->ops->write(s.meta, a, 15, META_SIZE - 10, 0));
 	ck_assert_int_eq(stat(meta_path, &st), 0);
 	ck_assert_int_eq(st.st_size, META_SIZE + 5);
 	/* ... and bytes past the end read as zeros. */
 	memset(b, 0xAA, 100);
-	ck_vsm(O.bdev_read(s.meta, b, 100, META_SIZE - 10));
+	ck_vsm(s.meta->ops->read(s.meta, b, 100, META_SIZE - 10));
 	ck_assert(!memcmp(b, a, 15));
 	for (size_t i = 15; i < 100; i++)
 		ck_assert_uint_eq(b[i], 0);
@@ -285,20 +285,20 @@ START_TEST(sector_writes_need_no_rmw)
 	fill(buf, 65536 + 8, 5);
 	before = vsm__file_bdev_rmw_reads(s.meta);
 	for (i = 0; i < 16; i++) /* whole blocks, from a misaligned buffer */
-		ck_vsm(O.bdev_write(s.meta, buf + 1, a, 1048576 + (uint64_t)a * (uint64_t)i));
+		ck_vsm(s.meta->ops->write(s.meta, buf + 1, a, 1048576 + (uint64_t)a * (uint64_t)i, 0));
 	if (a == 512) {
 		for (i = 0; i < 64; i++) {
-			ck_vsm(O.bdev_write(s.meta, buf + 1, 512, 65536 + 512 * (uint64_t)i));
-			ck_vsm(O.bdev_write(s.meta, buf, 4096, 1048576 + 4096 * (uint64_t)i));
-			ck_vsm(O.bdev_compare_and_write(s.meta, buf + 1, buf + 3, 512,
+			ck_vsm(s.meta->ops->write(s.meta, buf + 1, 512, 65536 + 512 * (uint64_t)i, 0));
+			ck_vsm(s.meta->ops->write(s.meta, buf, 4096, 1048576 + 4096 * (uint64_t)i, 0));
+			ck_vsm(s.meta->ops->compare_and_write(s.meta, buf + 1, buf + 3, 512,
 							65536 + 512 * (uint64_t)i));
 		}
 	}
 	ck_assert_uint_eq(vsm__file_bdev_rmw_reads(s.meta), before);
 	/* A partial block is read back once; one spanning two, twice. */
-	ck_vsm(O.bdev_write(s.meta, buf, 40, 1048576));
+	ck_vsm(s.meta->ops->write(s.meta, buf, 40, 1048576, 0));
 	ck_assert_uint_eq(vsm__file_bdev_rmw_reads(s.meta), before + 1);
-	ck_vsm(O.bdev_write(s.meta, buf, a, 1048576 + 7));
+	ck_vsm(s.meta->ops->write(s.meta, buf, a, 1048576 + 7, 0));
 	ck_assert_uint_eq(vsm__file_bdev_rmw_reads(s.meta), before + 3);
 	share_close(&s);
 	free(buf);
@@ -349,7 +349,7 @@ static int ping_pong(share *s, bool parent, int rfd, int wfd)
 		ping_for(&p, r);
 		fill(want, p.len, r * 2654435761u);
 		if (writer) {
-			if (O.bdev_write(s->meta, want, p.len, p.off) < 0)
+			if (s->meta->ops->write(s->meta, want, p.len, p.off, 0) < 0)
 				return -1;
 			if (write(wfd, &p, sizeof(p)) != (ssize_t)sizeof(p))
 				return -1;
@@ -360,7 +360,7 @@ static int ping_pong(share *s, bool parent, int rfd, int wfd)
 
 			if (!read_all(rfd, &told, sizeof(told)) || told.round != r)
 				return -1;
-			if (O.bdev_read(s->meta, got, p.len, p.off) < 0)
+			if (s->meta->ops->read(s->meta, got, p.len, p.off) < 0)
 				return -1;
 			if (memcmp(got, want, p.len))
 				mismatches++;
@@ -436,7 +436,7 @@ static int slices_writer(share *s, int who, int go_fd)
 			uint64_t off = SLICE_BASE + (uint64_t)k * SLICE;
 
 			if (r > 1) {
-				if (O.bdev_read(s->meta, slice, SLICE, off) < 0)
+				if (s->meta->ops->read(s->meta, slice, SLICE, off) < 0)
 					return -1;
 				slice_for(want, r - 1, k);
 				if (memcmp(slice, want, SLICE))
@@ -445,7 +445,7 @@ static int slices_writer(share *s, int who, int go_fd)
 			if (r > RMW_ROUNDS)
 				continue; /* the last pass only checks */
 			slice_for(slice, r, k);
-			if (O.bdev_write(s->meta, slice, SLICE, off) < 0)
+			if (s->meta->ops->write(s->meta, slice, SLICE, off, 0) < 0)
 				return -1;
 		}
 	}

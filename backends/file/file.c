@@ -37,7 +37,9 @@ struct vsm_backend_ds {
 	char *name; /* datastore name for messages */
 };
 
-struct vsm_backend_bdev {
+/* An open file: the v2 device handle the core sees comes first. */
+typedef struct file_dev {
+	vsm_bdev_io io;
 	int fd;
 	char *path;
 	/* OFD locks do not exclude threads sharing one descriptor, so
@@ -45,7 +47,14 @@ struct vsm_backend_bdev {
 	 * takes this mutex. */
 	pthread_mutex_t lock;
 	vsm__filedio dio; /* dio.align == 0: plain buffered (or O_DSYNC) I/O */
-};
+} file_dev;
+
+static const struct vsm_bdev_io_ops file_io_ops;
+
+static file_dev *dev_of(vsm_bdev_io *io)
+{
+	return (file_dev *)io;
+}
 
 static int errno_code(int e)
 {
@@ -197,24 +206,28 @@ static int file_capacity(vsm_backend_ds *ds, uint64_t *total, uint64_t *free_byt
 	return 0;
 }
 
-static int bdev_from_fd(vsm_backend_bdev **out, int fd, const char *path)
+static int bdev_from_fd(file_dev **out, int fd, const char *path)
 {
-	vsm_backend_bdev *b = calloc(1, sizeof(*b));
+	file_dev *b = calloc(1, sizeof(*b));
 
 	if (!b || !(b->path = strdup(path))) {
 		free(b);
 		close(fd);
 		return vsm_error_set(VSM_ENOMEM, "out of memory");
 	}
+	b->io.ops = &file_io_ops;
 	b->fd = fd;
 	pthread_mutex_init(&b->lock, NULL);
 	*out = b;
 	return 0;
 }
 
-int vsm__file_bdev_open_path(vsm_backend_bdev **out, const char *path,
+int vsm__file_bdev_open_path(vsm_bdev_io **out, const char *path,
 			     unsigned int flags)
 {
+	file_dev *b = NULL;
+	int rc;
+
 	int oflags = (flags & VSM_BDEV_RDONLY) ? O_RDONLY : O_RDWR;
 	struct stat st;
 	int fd;
@@ -229,15 +242,17 @@ int vsm__file_bdev_open_path(vsm_backend_bdev **out, const char *path,
 		return vsm_error_set(VSM_EINVAL, "'%s' is not a regular file or block device",
 				     path);
 	}
-	return bdev_from_fd(out, fd, path);
+	if ((rc = bdev_from_fd(&b, fd, path)) == 0)
+		*out = &b->io;
+	return rc;
 }
 
-static int file_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds,
+static int file_meta_open(vsm_bdev_io **out, vsm_backend_ds *ds,
 			  uint64_t min_size, unsigned int flags)
 {
 	char *dir = ds_path(ds, META_DIR), *path = ds_path(ds, META_FILE);
 	int oflags = (flags & VSM_BDEV_RDONLY) ? O_RDONLY : O_RDWR;
-	vsm_backend_bdev *b = NULL;
+	file_dev *b = NULL;
 	vsm__filedio dio;
 	bool fell_back;
 	struct stat st;
@@ -278,7 +293,7 @@ static int file_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds,
 		rc = sys_error("cannot size", path);
 		goto out;
 	}
-	*out = b;
+	*out = &b->io;
 	b = NULL;
 out:
 	if (b) {
@@ -433,7 +448,7 @@ static int file_host_detach(vsm_backend_ds *ds, const char *host,
 }
 
 static int file_device_deploy(vsm_backend_ds *ds, const char *key,
-			      const vsm_backend_deploy_req *req, vsm_locator *out)
+			      const vsm_backend_deploy_req *req, struct vsm_locator *out)
 {
 	size_t n = req->chain_len + 1, i;
 	vsm_disk_xml_layer *layers = NULL;
@@ -492,7 +507,7 @@ static int file_device_undeploy(vsm_backend_ds *ds, const char *key,
 	return check_key(ds, key);
 }
 
-static int file_device_open(vsm_backend_bdev **out, vsm_backend_ds *ds,
+static int file_device_open(vsm_bdev_io **out, vsm_backend_ds *ds,
 			    const char *key, unsigned int flags)
 {
 	char *path;
@@ -507,8 +522,9 @@ static int file_device_open(vsm_backend_bdev **out, vsm_backend_ds *ds,
 	return rc;
 }
 
-static void file_bdev_close(vsm_backend_bdev *b)
+static void file_bdev_close(vsm_bdev_io *io)
 {
+	file_dev *b = dev_of(io);
 	if (!b)
 		return;
 	close(b->fd);
@@ -517,7 +533,7 @@ static void file_bdev_close(vsm_backend_bdev *b)
 	free(b);
 }
 
-static int plain_read(vsm_backend_bdev *b, void *buf, size_t len, uint64_t off)
+static int plain_read(file_dev *b, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *p = buf;
 
@@ -540,7 +556,7 @@ static int plain_read(vsm_backend_bdev *b, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static int plain_write(vsm_backend_bdev *b, const void *buf, size_t len, uint64_t off)
+static int plain_write(file_dev *b, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
 
@@ -559,8 +575,9 @@ static int plain_write(vsm_backend_bdev *b, const void *buf, size_t len, uint64_
 	return 0;
 }
 
-static int file_bdev_read(vsm_backend_bdev *b, void *buf, size_t len, uint64_t off)
+static int file_bdev_read(vsm_bdev_io *io, void *buf, size_t len, uint64_t off)
 {
+	file_dev *b = dev_of(io);
 	if (!b->dio.align)
 		return plain_read(b, buf, len, off);
 	if (vsm__filedio_read(b->fd, &b->dio, buf, len, off) < 0)
@@ -585,7 +602,7 @@ static int ofd_lock(int fd, short type, uint64_t off, uint64_t len)
 /* Lock every block a write of [off, off+len) touches, on this handle
  * (threads) and on the file (other processes and hosts): a read-modify-
  * write of a partial block must not lose another writer's bytes. */
-static int write_lock(vsm_backend_bdev *b, uint64_t off, size_t len, uint64_t *lo,
+static int write_lock(file_dev *b, uint64_t off, size_t len, uint64_t *lo,
 		      uint64_t *n)
 {
 	pthread_mutex_lock(&b->lock);
@@ -604,14 +621,14 @@ static int write_lock(vsm_backend_bdev *b, uint64_t off, size_t len, uint64_t *l
 	return 0;
 }
 
-static void write_unlock(vsm_backend_bdev *b, uint64_t lo, uint64_t n)
+static void write_unlock(file_dev *b, uint64_t lo, uint64_t n)
 {
 	ofd_lock(b->fd, F_UNLCK, lo, n);
 	pthread_mutex_unlock(&b->lock);
 }
 
 /* The write itself; for an O_DIRECT device, with write_lock() held. */
-static int do_write(vsm_backend_bdev *b, const void *buf, size_t len, uint64_t off)
+static int do_write(file_dev *b, const void *buf, size_t len, uint64_t off)
 {
 	if (!b->dio.align)
 		return plain_write(b, buf, len, off);
@@ -620,9 +637,10 @@ static int do_write(vsm_backend_bdev *b, const void *buf, size_t len, uint64_t o
 	return 0;
 }
 
-static int file_bdev_write(vsm_backend_bdev *b, const void *buf, size_t len,
-			   uint64_t off)
+static int file_bdev_write(vsm_bdev_io *io, const void *buf, size_t len,
+			   uint64_t off, unsigned int flags)
 {
+	file_dev *b = dev_of(io);
 	uint64_t lo, n;
 	int rc;
 
@@ -636,15 +654,17 @@ static int file_bdev_write(vsm_backend_bdev *b, const void *buf, size_t len,
 	return rc;
 }
 
-static int file_bdev_flush(vsm_backend_bdev *b)
+static int file_bdev_flush(vsm_bdev_io *io)
 {
+	file_dev *b = dev_of(io);
 	if (fdatasync(b->fd) < 0)
 		return sys_error("flush failed on", b->path);
 	return 0;
 }
 
-static int file_bdev_size(vsm_backend_bdev *b, uint64_t *out)
+static int file_bdev_size(vsm_bdev_io *io, uint64_t *out)
 {
+	file_dev *b = dev_of(io);
 	struct stat st;
 
 	if (fstat(b->fd, &st) < 0)
@@ -661,9 +681,10 @@ static int file_bdev_size(vsm_backend_bdev *b, uint64_t *out)
 	return 0;
 }
 
-static int file_bdev_caw(vsm_backend_bdev *b, const void *expected,
+static int file_bdev_caw(vsm_bdev_io *io, const void *expected,
 			 const void *buf, size_t len, uint64_t off)
 {
+	file_dev *b = dev_of(io);
 	uint8_t *cur = malloc(len ? len : 1);
 	uint64_t lo, n;
 	int rc;
@@ -672,7 +693,7 @@ static int file_bdev_caw(vsm_backend_bdev *b, const void *expected,
 		return vsm_error_set(VSM_ENOMEM, "out of memory");
 	if ((rc = write_lock(b, off, len ? len : 1, &lo, &n)) < 0)
 		goto out;
-	rc = file_bdev_read(b, cur, len, off);
+	rc = file_bdev_read(&b->io, cur, len, off);
 	if (rc == 0 && memcmp(cur, expected, len) != 0)
 		rc = -VSM_EMISMATCH;
 	if (rc == 0)
@@ -683,33 +704,52 @@ out:
 	return rc;
 }
 
-static int file_bdev_discard(vsm_backend_bdev *b, uint64_t off, uint64_t len)
+static int file_bdev_discard(vsm_bdev_io *io, uint64_t off, uint64_t len)
 {
+	file_dev *b = dev_of(io);
 	if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)off, (off_t)len) < 0)
 		return sys_error("cannot discard on", b->path);
 	return 0;
 }
 
-static int file_bdev_block_size(vsm_backend_bdev *b, uint32_t *out)
+static int file_bdev_query(vsm_bdev_io *io, vsm_bdev_caps *out)
 {
-	(void)b;
-	*out = 512;
+	(void)io;
+	out->flags = VSM_BDEV_CAP_COMPARE_AND_WRITE | VSM_BDEV_CAP_DISCARD;
+	out->logical_block_size = 512;
 	return 0;
 }
 
-uint32_t vsm__file_bdev_dio_align(const vsm_backend_bdev *b)
+static const struct vsm_bdev_io_ops file_io_ops = VSM_BDEV_IO_OPS_INIT(
+	.close = file_bdev_close,
+	.read = file_bdev_read,
+	.write = file_bdev_write,
+	.flush = file_bdev_flush,
+	.get_size = file_bdev_size,
+	.query = file_bdev_query,
+	.compare_and_write = file_bdev_caw,
+	.discard = file_bdev_discard,
+);
+
+uint32_t vsm__file_bdev_dio_align(const vsm_bdev_io *io)
 {
+	const file_dev *b = (const file_dev *)io;
+
 	return b->dio.align;
 }
 
-unsigned long vsm__file_bdev_rmw_reads(const vsm_backend_bdev *b)
+unsigned long vsm__file_bdev_rmw_reads(const vsm_bdev_io *io)
 {
+	const file_dev *b = (const file_dev *)io;
+
 	return b->dio.rmw_reads;
 }
 
-int vsm__file_bdev_dio_force_align(vsm_backend_bdev *b, uint32_t align)
+int vsm__file_bdev_dio_force_align(vsm_bdev_io *io, uint32_t align)
 {
+	file_dev *b = dev_of(io);
+
 	if (!b->dio.align || align < b->dio.align || align % b->dio.align ||
 	    (align & (align - 1)) || align > 65536)
 		return vsm_error_set(VSM_EINVAL, "alignment %u does not fit '%s' (now %u)", align,
@@ -718,9 +758,7 @@ int vsm__file_bdev_dio_force_align(vsm_backend_bdev *b, uint32_t align)
 	return 0;
 }
 
-const struct vsm_backend_ops vsm__file_backend_ops = {
-	.version = VSM_BACKEND_OPS_VERSION,
-	.size = sizeof(struct vsm_backend_ops),
+const struct vsm_datastore_ops vsm__file_backend_ops = VSM_DATASTORE_OPS_INIT(
 	.scheme = "file",
 	.description = "directory of sparse image files",
 	.open = file_open,
@@ -734,14 +772,6 @@ const struct vsm_backend_ops vsm__file_backend_ops = {
 	.host_detach = file_host_detach,
 	.device_deploy = file_device_deploy,
 	.device_undeploy = file_device_undeploy,
-	.device_open = file_device_open,
-	.bdev_close = file_bdev_close,
-	.bdev_read = file_bdev_read,
-	.bdev_write = file_bdev_write,
-	.bdev_flush = file_bdev_flush,
-	.bdev_size = file_bdev_size,
-	.bdev_compare_and_write = file_bdev_caw,
-	.bdev_discard = file_bdev_discard,
-	.bdev_block_size = file_bdev_block_size,
 	.device_list = file_device_list,
-};
+	.device_open = file_device_open,
+);

@@ -8,19 +8,19 @@
 
 #include "vsm/backend.h"
 
-extern const struct vsm_backend_ops vsm__file_backend_ops;
+extern const struct vsm_datastore_ops vsm__file_backend_ops;
 
-/* Open a file by path as a bdev of vsm__file_backend_ops.
+/* Open a file by path as a device of the file backend.
  * Flags: VSM_BDEV_RDONLY, VSM_BDEV_CREATE. */
-int vsm__file_bdev_open_path(vsm_backend_bdev **out, const char *path,
+int vsm__file_bdev_open_path(vsm_bdev_io **out, const char *path,
 			     unsigned int flags);
 
 /* For tests: a metadata device's O_DIRECT alignment (0 when it is not
  * O_DIRECT) and how many partial blocks its writes have read back. */
-uint32_t vsm__file_bdev_dio_align(const vsm_backend_bdev *b);
-unsigned long vsm__file_bdev_rmw_reads(const vsm_backend_bdev *b);
+uint32_t vsm__file_bdev_dio_align(const vsm_bdev_io *b);
+unsigned long vsm__file_bdev_rmw_reads(const vsm_bdev_io *b);
 /* For tests: use a coarser alignment (a multiple of the current one,
  * at most 64 KiB) to reach the read-modify-write paths. */
-int vsm__file_bdev_dio_force_align(vsm_backend_bdev *b, uint32_t align);
+int vsm__file_bdev_dio_force_align(vsm_bdev_io *b, uint32_t align);
 
 #endif /* VSM_BACKEND_FILE_H */

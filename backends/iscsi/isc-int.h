@@ -91,6 +91,7 @@ typedef struct {
 	int evpd, page;      /* INQUIRY; RSOC: page = opcode, evpd = service action */
 	uint32_t alloc_len;  /* data-in commands */
 	bool retry_conflict; /* retry RESERVATION CONFLICT until the deadline */
+	bool fua;            /* WRITE: Force Unit Access */
 } isc_cmd;
 
 /* Run one command, waiting for it; may be called from any thread, many at
@@ -102,6 +103,18 @@ int isc_sess_run(isc_sess *s, const isc_cmd *cmd, isc_result *res);
  * delivery failure, and each result says how its command ended. */
 int isc_sess_run_many(isc_sess *s, const isc_cmd *cmds, isc_result *res, size_t n);
 void isc_result_clear(isc_result *r);
+
+/* Completion of isc_sess_start(): @rc is 0 when the command got a SCSI
+ * status (see @res->status; @res->data is the callee's to free with
+ * isc_result_clear()), or a negative VSM_E* code when it could not be
+ * delivered before the deadline (@res->error says why). Runs on the
+ * session's driving thread; it may start more commands. */
+typedef void (*isc_done_fn)(void *arg, int rc, isc_result *res);
+/* Queue one command without waiting; @cmd is copied, its buffer is
+ * not. The event thread (or whichever thread drives the session) sends
+ * it; @fn runs once when it ends. Returns 0, or a negative code (and @fn
+ * is not called) when the session is closing or memory is short. */
+int isc_sess_start(isc_sess *s, const isc_cmd *cmd, isc_done_fn fn, void *arg);
 
 /* A message fragment in words for a failed command: "ILLEGAL REQUEST:
  * invalid field in CDB (ASC/ASCQ 0x24/0x00)" or a transport error. */

@@ -8,15 +8,11 @@
 
 #include "vsm/backend.h"
 
-/* Scheme "iscsi": works with any target; no compare-and-write callback,
- * so leases and the generation counter use their plain read/write
- * protocol. Registered with every context. */
-extern const struct vsm_backend_ops vsm__iscsi_backend_ops;
-
-/* Scheme "iscsi-caw": the same backend with bdev_compare_and_write mapped
- * to SCSI COMPARE AND WRITE. Opening a datastore through it fails unless
- * the metadata LUN supports the command. Vtable version 1 has no way to
- * make an optional callback depend on the target, hence two tables. */
-extern const struct vsm_backend_ops vsm__iscsi_caw_backend_ops;
+/* Scheme "iscsi", alias "iscsi-caw": one table for any target. Each LUN
+ * is probed for SCSI COMPARE AND WRITE when it is opened and reports it
+ * in its own capabilities, so leases and the metadata lock take the
+ * one-I/O path where a LUN has it and Disk Paxos where it has not. An
+ * iscsi-caw:// datastore refuses a metadata LUN without it. */
+extern const struct vsm_datastore_ops vsm__iscsi_backend_ops;
 
 #endif /* VSM_BACKEND_ISCSI_H */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,21 +59,25 @@ struct vsm_backend_ds {
 	char *name;
 	isc_uri u;
 	isc_sess *s;
-	bool caw_scheme;
+	bool caw_scheme;      /* opened as iscsi-caw://: the metadata LUN must have CAW */
 	pthread_mutex_t lock; /* luns, and claim-table updates from this process */
 	lun_info *luns;
 	size_t n_luns;
 	int meta_lun;         /* -1 until meta_open */
 };
 
-struct vsm_backend_bdev {
+/* An open LUN (or a view of one): the v2 device handle comes first. */
+typedef struct isc_dev {
+	vsm_bdev_io io;
 	vsm_backend_ds *ds;
 	lun_info li;
 	uint64_t base;   /* byte offset of the view in the LUN */
 	uint64_t size;   /* bytes in the view */
 	bool readonly;
 	pthread_mutex_t rmw; /* serializes read-modify-write of partial blocks */
-};
+} isc_dev;
+
+static const struct vsm_bdev_io_ops isc_io_ops;
 
 /* ----------------------------------------------------------- helpers */
 
@@ -314,9 +319,9 @@ static int probe_caw(vsm_backend_ds *ds, lun_info *li, uint64_t probe_lba)
 
 /* ------------------------------------------------------------- datastore */
 
-static int do_open(vsm_backend_ds **out, const char *uri, const vsm_backend_open_args *args,
-		   bool caw_scheme)
+static int isc_open(vsm_backend_ds **out, const char *uri, const vsm_backend_open_args *args)
 {
+	bool caw_scheme = !strncmp(uri, "iscsi-caw:", 10);
 	const char *name = args && args->name ? args->name : uri;
 	vsm_backend_ds *ds = calloc(1, sizeof(*ds));
 	int rc;
@@ -363,17 +368,6 @@ fail:
 	return rc;
 }
 
-static int isc_open(vsm_backend_ds **out, const char *uri, const vsm_backend_open_args *args)
-{
-	return do_open(out, uri, args, false);
-}
-
-static int isc_open_caw(vsm_backend_ds **out, const char *uri,
-			const vsm_backend_open_args *args)
-{
-	return do_open(out, uri, args, true);
-}
-
 static void isc_close(vsm_backend_ds *ds)
 {
 	if (!ds)
@@ -388,13 +382,14 @@ static void isc_close(vsm_backend_ds *ds)
 
 /* ------------------------------------------------------------- block I/O */
 
-static int bdev_new(vsm_backend_bdev **out, vsm_backend_ds *ds, const lun_info *li,
+static int bdev_new(isc_dev **out, vsm_backend_ds *ds, const lun_info *li,
 		    uint64_t base, unsigned int flags)
 {
-	vsm_backend_bdev *b = calloc(1, sizeof(*b));
+	isc_dev *b = calloc(1, sizeof(*b));
 
 	if (!b)
 		return oom();
+	b->io.ops = &isc_io_ops;
 	b->ds = ds;
 	b->li = *li;
 	b->base = base;
@@ -405,7 +400,7 @@ static int bdev_new(vsm_backend_bdev **out, vsm_backend_ds *ds, const lun_info *
 	return 0;
 }
 
-static void isc_bdev_close(vsm_backend_bdev *b)
+static void isc_bdev_close(isc_dev *b)
 {
 	if (!b)
 		return;
@@ -415,7 +410,7 @@ static void isc_bdev_close(vsm_backend_bdev *b)
 
 /* Aligned transfer of whole blocks at LUN byte offset @loff, split into
  * commands of at most max_xfer bytes that are all in flight at once. */
-static int xfer(vsm_backend_bdev *b, bool write, uint8_t *buf, size_t len, uint64_t loff)
+static int xfer(isc_dev *b, bool write, uint8_t *buf, size_t len, uint64_t loff)
 {
 	size_t chunk = b->li.max_xfer, n = (len + chunk - 1) / chunk, i;
 	isc_cmd one_c, *c = n == 1 ? &one_c : calloc(n, sizeof(*c));
@@ -454,7 +449,7 @@ static int xfer(vsm_backend_bdev *b, bool write, uint8_t *buf, size_t len, uint6
 	return rc;
 }
 
-static int isc_bdev_read(vsm_backend_bdev *b, void *buf, size_t len, uint64_t off)
+static int isc_bdev_read(isc_dev *b, void *buf, size_t len, uint64_t off)
 {
 	uint32_t bs = b->li.bs;
 	uint64_t start, end, loff;
@@ -485,7 +480,7 @@ static int isc_bdev_read(vsm_backend_bdev *b, void *buf, size_t len, uint64_t of
 	return rc;
 }
 
-static int check_write(vsm_backend_bdev *b, size_t len, uint64_t off)
+static int check_write(isc_dev *b, size_t len, uint64_t off)
 {
 	if (b->readonly)
 		return vsm_error_set(VSM_EPERM, "LUN %d of %s is open read-only", b->li.lun,
@@ -502,7 +497,7 @@ static int check_write(vsm_backend_bdev *b, size_t len, uint64_t off)
  * update at a time per device so two of them sharing a block cannot undo
  * each other. Writes of whole blocks never share a block with another
  * non-overlapping write, so they go straight out. */
-static int isc_bdev_write(vsm_backend_bdev *b, const void *buf, size_t len, uint64_t off)
+static int isc_bdev_write(isc_dev *b, const void *buf, size_t len, uint64_t off)
 {
 	uint32_t bs = b->li.bs;
 	uint64_t start, end, loff = b->base + off;
@@ -530,7 +525,7 @@ static int isc_bdev_write(vsm_backend_bdev *b, const void *buf, size_t len, uint
 	return rc;
 }
 
-static int isc_bdev_flush(vsm_backend_bdev *b)
+static int isc_bdev_flush(isc_dev *b)
 {
 	isc_cmd c = { .kind = ISC_CMD_SYNC, .lun = b->li.lun, .retry_conflict = true };
 	isc_result r;
@@ -538,19 +533,13 @@ static int isc_bdev_flush(vsm_backend_bdev *b)
 	return run_good(b->ds, &c, &r, "SYNCHRONIZE CACHE on");
 }
 
-static int isc_bdev_size(vsm_backend_bdev *b, uint64_t *out)
+static int isc_bdev_size(isc_dev *b, uint64_t *out)
 {
 	*out = b->size;
 	return 0;
 }
 
-static int isc_bdev_block_size(vsm_backend_bdev *b, uint32_t *out)
-{
-	*out = b->li.bs;
-	return 0;
-}
-
-static int write_zeros(vsm_backend_bdev *b, uint64_t off, uint64_t len)
+static int write_zeros(isc_dev *b, uint64_t off, uint64_t len)
 {
 	size_t chunk = 1024 * 1024;
 	uint8_t *z = calloc(1, chunk);
@@ -571,7 +560,7 @@ static int write_zeros(vsm_backend_bdev *b, uint64_t off, uint64_t len)
 
 /* UNMAP where the LUN has it and unmapped blocks read as zeros; zeros
  * written otherwise, so the range reads as zeros either way. */
-static int isc_bdev_discard(vsm_backend_bdev *b, uint64_t off, uint64_t len)
+static int isc_bdev_discard(isc_dev *b, uint64_t off, uint64_t len)
 {
 	uint32_t bs = b->li.bs;
 	uint64_t loff, a, e;
@@ -608,7 +597,7 @@ static int isc_bdev_discard(vsm_backend_bdev *b, uint64_t off, uint64_t len)
 	return 0;
 }
 
-static int caw_blocks(vsm_backend_bdev *b, uint8_t *both, uint64_t lstart, size_t n_bytes)
+static int caw_blocks(isc_dev *b, uint8_t *both, uint64_t lstart, size_t n_bytes)
 {
 	isc_cmd c = { .kind = ISC_CMD_CAW, .lun = b->li.lun, .lba = lstart / b->li.bs,
 		      .nblocks = (uint32_t)(n_bytes / b->li.bs), .block_size = b->li.bs,
@@ -632,7 +621,7 @@ static int caw_blocks(vsm_backend_bdev *b, uint8_t *both, uint64_t lstart, size_
  * against what was read; if anything in them changed meanwhile, look
  * again. That stays atomic: the target compares every byte it writes.
  */
-static int isc_bdev_caw(vsm_backend_bdev *b, const void *expected, const void *buf, size_t len,
+static int isc_bdev_caw(isc_dev *b, const void *expected, const void *buf, size_t len,
 			uint64_t off)
 {
 	uint32_t bs = b->li.bs;
@@ -685,6 +674,254 @@ static int isc_bdev_caw(vsm_backend_bdev *b, const void *expected, const void *b
 	return rc;
 }
 
+/* ------------------------------------------------------ v2 device table */
+
+static isc_dev *dev_of(vsm_bdev_io *io)
+{
+	return (isc_dev *)io;
+}
+
+static void io_close(vsm_bdev_io *io)
+{
+	isc_bdev_close(io ? dev_of(io) : NULL);
+}
+
+static int io_read(vsm_bdev_io *io, void *buf, size_t len, uint64_t off)
+{
+	return isc_bdev_read(dev_of(io), buf, len, off);
+}
+
+static int io_write(vsm_bdev_io *io, const void *buf, size_t len, uint64_t off,
+		    unsigned int flags)
+{
+	int rc = isc_bdev_write(dev_of(io), buf, len, off);
+
+	/* Partial-block writes go through read-modify-write: FUA there is a
+	 * flush after it. */
+	if (rc == 0 && (flags & VSM_BDEV_WRITE_FUA))
+		rc = isc_bdev_flush(dev_of(io));
+	return rc;
+}
+
+static int io_flush(vsm_bdev_io *io)
+{
+	return isc_bdev_flush(dev_of(io));
+}
+
+static int io_size(vsm_bdev_io *io, uint64_t *out)
+{
+	return isc_bdev_size(dev_of(io), out);
+}
+
+static int io_caw(vsm_bdev_io *io, const void *expected, const void *buf, size_t len,
+		  uint64_t off)
+{
+	return isc_bdev_caw(dev_of(io), expected, buf, len, off);
+}
+
+static int io_discard(vsm_bdev_io *io, uint64_t off, uint64_t len)
+{
+	return isc_bdev_discard(dev_of(io), off, len);
+}
+
+static int io_query(vsm_bdev_io *io, vsm_bdev_caps *out)
+{
+	isc_dev *b = dev_of(io);
+
+	out->flags = VSM_BDEV_CAP_DISCARD | VSM_BDEV_CAP_NATIVE_ASYNC |
+		     VSM_BDEV_CAP_FIXED_SIZE;
+	if (b->li.caw)
+		out->flags |= VSM_BDEV_CAP_COMPARE_AND_WRITE;
+	out->logical_block_size = b->li.bs;
+	out->max_transfer = b->li.max_xfer;
+	out->max_compare_and_write = b->li.max_cmp * b->li.bs;
+	out->max_queue_depth = 128;
+	return 0;
+}
+
+/*
+ * Native submission. A whole-block read or write inside the device, and
+ * a flush, become SCSI commands queued on the session without waiting
+ * (several per request when it exceeds the LUN's transfer limit); their
+ * completions run on the session's event thread, which calls the
+ * request's done when its last command ends. Anything else (partial
+ * blocks, which need a read-modify-write under the device's lock, or
+ * ranges past the end) runs synchronously on the submitting thread.
+ */
+typedef struct {
+	vsm_bdev_req *req;
+	isc_dev *b;
+	atomic_int left;
+	atomic_int failed;    /* first failure claimed */
+	int rc;               /* that failure's code */
+	isc_result res;       /* that failure's SCSI result, when it had one */
+	bool undelivered;
+} isc_sub;
+
+/* Set @req's result from how its command(s) ended and complete it. */
+static void req_finish(vsm_bdev_req *req, isc_dev *b, int rc, bool undelivered,
+		       const isc_result *res)
+{
+	if (rc == 0) {
+		req->result = 0;
+	} else if (undelivered) {
+		req->result = vsm_error_set(rc, "LUN %d of %s: %s", b->li.lun,
+					    isc_sess_label(b->ds->s), res->error);
+	} else {
+		const char *what = req->op == VSM_BDEV_OP_READ ? "READ(16) from" :
+				   req->op == VSM_BDEV_OP_WRITE ? "WRITE(16) to" :
+				   "SYNCHRONIZE CACHE on";
+
+		req->result = isc_result_error(b->ds->s, res, b->li.lun, what);
+	}
+	req->done(req);
+}
+
+static void sub_finish(isc_sub *x)
+{
+	vsm_bdev_req *req = x->req;
+	isc_dev *b = x->b;
+	isc_sub copy = *x;
+
+	free(x);
+	req_finish(req, b, copy.rc, copy.undelivered, &copy.res);
+}
+
+static void sub_cmd_done(void *arg, int rc, isc_result *res)
+{
+	isc_sub *x = arg;
+
+	if ((rc < 0 || res->status != SCSI_STATUS_GOOD) && atomic_fetch_add(&x->failed, 1) == 0) {
+		x->rc = rc < 0 ? rc : -VSM_EIO;
+		x->undelivered = rc < 0;
+		x->res = *res;
+		x->res.data = NULL;
+	}
+	isc_result_clear(res);
+	if (atomic_fetch_sub(&x->left, 1) == 1)
+		sub_finish(x);
+}
+
+/* A request of one command (the common case) needs no state of its own
+ * beyond the request: the device rides in its backend_private. */
+static void single_cmd_done(void *arg, int rc, isc_result *res)
+{
+	vsm_bdev_req *req = arg;
+	isc_dev *b = req->backend_private[0];
+	bool bad = rc < 0 || res->status != SCSI_STATUS_GOOD;
+
+	res->data_len = 0;
+	req_finish(req, b, bad ? (rc < 0 ? rc : -VSM_EIO) : 0, rc < 0, res);
+	isc_result_clear(res);
+}
+
+static void sub_sync(isc_dev *b, vsm_bdev_req *r)
+{
+	switch (r->op) {
+	case VSM_BDEV_OP_READ:
+		r->result = isc_bdev_read(b, r->buf, r->len, r->off);
+		break;
+	case VSM_BDEV_OP_WRITE:
+		r->result = io_write(&b->io, r->buf, r->len, r->off, r->flags);
+		break;
+	default:
+		r->result = isc_bdev_flush(b);
+		break;
+	}
+	r->done(r);
+}
+
+static void sub_one(isc_dev *b, vsm_bdev_req *r)
+{
+	uint32_t bs = b->li.bs;
+	uint64_t loff = b->base + r->off;
+	size_t chunk = b->li.max_xfer, n, i;
+	bool rw = r->op == VSM_BDEV_OP_READ || r->op == VSM_BDEV_OP_WRITE;
+	isc_sub *x;
+
+	if (rw && (r->len == 0 || loff % bs || r->len % bs || r->off > b->size ||
+		   r->len > b->size - r->off || (r->op == VSM_BDEV_OP_WRITE && b->readonly))) {
+		sub_sync(b, r);
+		return;
+	}
+	n = rw ? (r->len + chunk - 1) / chunk : 1;
+	if (n == 1) {
+		isc_cmd c = { .lun = b->li.lun, .retry_conflict = true,
+			      .kind = !rw ? ISC_CMD_SYNC :
+				      r->op == VSM_BDEV_OP_READ ? ISC_CMD_READ : ISC_CMD_WRITE };
+
+		if (rw) {
+			c.lba = loff / bs;
+			c.nblocks = (uint32_t)(r->len / bs);
+			c.block_size = bs;
+			c.buf = r->buf;
+			c.len = r->len;
+			c.fua = (r->flags & VSM_BDEV_WRITE_FUA) != 0;
+		}
+		r->backend_private[0] = b;
+		/* The message of a refused start is already set on this
+		 * thread, where done runs. */
+		if ((r->result = isc_sess_start(b->ds->s, &c, single_cmd_done, r)) < 0)
+			r->done(r);
+		return;
+	}
+	if (!(x = calloc(1, sizeof(*x)))) {
+		r->result = oom();
+		r->done(r);
+		return;
+	}
+	x->req = r;
+	x->b = b;
+	atomic_init(&x->left, (int)n);
+	atomic_init(&x->failed, 0);
+	for (i = 0; i < n; i++) {
+		isc_cmd c = { .lun = b->li.lun, .retry_conflict = true };
+		isc_result none;
+
+		if (rw) {
+			size_t l = r->len - i * chunk < chunk ? r->len - i * chunk : chunk;
+
+			c.kind = r->op == VSM_BDEV_OP_READ ? ISC_CMD_READ : ISC_CMD_WRITE;
+			c.lba = (loff + i * chunk) / bs;
+			c.nblocks = (uint32_t)(l / bs);
+			c.block_size = bs;
+			c.buf = (uint8_t *)r->buf + i * chunk;
+			c.len = l;
+			c.fua = (r->flags & VSM_BDEV_WRITE_FUA) != 0;
+		} else {
+			c.kind = ISC_CMD_SYNC;
+		}
+		if (isc_sess_start(b->ds->s, &c, sub_cmd_done, x) < 0) {
+			const vsm_error *e = vsm_error_last();
+
+			memset(&none, 0, sizeof(none));
+			snprintf(none.error, sizeof(none.error), "%.190s",
+				 e && e->message ? e->message : "cannot queue");
+			none.status = SCSI_STATUS_ERROR;
+			sub_cmd_done(x, -VSM_EIO, &none);
+		}
+	}
+}
+
+static int io_submit(vsm_bdev_io *io, vsm_bdev_req *const *reqs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sub_one(dev_of(io), reqs[i]);
+	return 0;
+}
+
+static const struct vsm_bdev_io_ops isc_io_ops = VSM_BDEV_IO_OPS_INIT(
+	.close = io_close,
+	.read = io_read,
+	.write = io_write,
+	.flush = io_flush,
+	.get_size = io_size,
+	.query = io_query,
+	.compare_and_write = io_caw,
+	.discard = io_discard,
+	.submit = io_submit,
+);
+
 /* ------------------------------------------------------------- claim table */
 
 typedef struct {
@@ -696,13 +933,13 @@ typedef struct {
 	char name[ENTRY_NAME_MAX];
 } claim;
 
-static uint32_t max_entries(const vsm_backend_bdev *meta)
+static uint32_t max_entries(const isc_dev *meta)
 {
 	return CLAIM_AREA / meta->li.bs - 1;
 }
 
 /* A raw view of the claim area (base 0) of the metadata LUN. */
-static int claim_view(vsm_backend_ds *ds, vsm_backend_bdev **out)
+static int claim_view(vsm_backend_ds *ds, isc_dev **out)
 {
 	lun_info *li = ds->meta_lun >= 0 ? find_lun(ds, ds->meta_lun) : NULL;
 
@@ -774,7 +1011,7 @@ static int header_check(vsm_backend_ds *ds, const uint8_t *h, uint32_t bs, bool 
 }
 
 /* Read the whole claim table. @table gets CLAIM_AREA bytes. */
-static int table_read(vsm_backend_ds *ds, vsm_backend_bdev *v, uint8_t **table)
+static int table_read(vsm_backend_ds *ds, isc_dev *v, uint8_t **table)
 {
 	bool present;
 	int rc;
@@ -789,7 +1026,7 @@ static int table_read(vsm_backend_ds *ds, vsm_backend_bdev *v, uint8_t **table)
 	return rc;
 }
 
-static int with_table(vsm_backend_ds *ds, vsm_backend_bdev **v, uint8_t **table)
+static int with_table(vsm_backend_ds *ds, isc_dev **v, uint8_t **table)
 {
 	int rc;
 
@@ -804,7 +1041,7 @@ static int with_table(vsm_backend_ds *ds, vsm_backend_bdev **v, uint8_t **table)
 	return rc;
 }
 
-static int table_find_name(vsm_backend_ds *ds, vsm_backend_bdev *v, const uint8_t *table,
+static int table_find_name(vsm_backend_ds *ds, isc_dev *v, const uint8_t *table,
 			   const char *name, claim *out)
 {
 	uint32_t i, n = max_entries(v);
@@ -833,7 +1070,7 @@ static int table_find_name(vsm_backend_ds *ds, vsm_backend_bdev *v, const uint8_
  * read-check-write, and every host retries the commands a reservation
  * turns away. -VSM_EMISMATCH when the entry changed under us.
  */
-static int entry_replace(vsm_backend_ds *ds, vsm_backend_bdev *v, uint32_t lun,
+static int entry_replace(vsm_backend_ds *ds, isc_dev *v, uint32_t lun,
 			 const uint8_t *old, const claim *now_c, uint64_t lun_bytes)
 {
 	uint32_t bs = v->li.bs;
@@ -1022,7 +1259,7 @@ static int managed_restore_meta(vsm_backend_ds *ds)
 
 static int managed_restore_devices(vsm_backend_ds *ds)
 {
-	vsm_backend_bdev *v = NULL;
+	isc_dev *v = NULL;
 	uint8_t *table = NULL;
 	uint32_t n;
 	bool added = false;
@@ -1055,10 +1292,10 @@ static int managed_restore_devices(vsm_backend_ds *ds)
 	return rc;
 }
 
-static int isc_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds, uint64_t min_size,
+static int isc_meta_open(vsm_bdev_io **out, vsm_backend_ds *ds, uint64_t min_size,
 			 unsigned int flags)
 {
-	vsm_backend_bdev *v = NULL;
+	isc_dev *v = NULL;
 	lun_info *li = NULL;
 	uint8_t *hdr = NULL;
 	bool present;
@@ -1106,9 +1343,12 @@ static int isc_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds, uint64_t mi
 		goto out;
 	}
 	ds->meta_lun = li->lun;
+	/* Leases and the metadata lock take the one-I/O path when this LUN
+	 * has COMPARE AND WRITE (the device's caps say so); iscsi-caw://
+	 * insists on it. */
+	if ((rc = probe_caw(ds, li, 0)) < 0)
+		goto out;
 	if (ds->caw_scheme) {
-		if ((rc = probe_caw(ds, li, 0)) < 0)
-			goto out;
 		if (!li->caw) {
 			rc = vsm_error_set(VSM_ENOTSUP, "datastore '%s': LUN %d of %s does not "
 					   "support SCSI COMPARE AND WRITE; use an iscsi:// URI "
@@ -1138,7 +1378,7 @@ static int isc_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds, uint64_t mi
 	}
 	if ((rc = bdev_new(&v, ds, li, CLAIM_AREA, flags & VSM_BDEV_RDONLY)) < 0)
 		goto out;
-	*out = v;
+	*out = &v->io;
 	v = NULL;
 out:
 	if (rc < 0)
@@ -1153,7 +1393,7 @@ out:
 
 static int isc_capacity(vsm_backend_ds *ds, uint64_t *total, uint64_t *free_bytes)
 {
-	vsm_backend_bdev *v = NULL;
+	isc_dev *v = NULL;
 	uint8_t *table = NULL;
 	uint64_t t = 0, f = 0;
 	size_t i;
@@ -1246,7 +1486,7 @@ static int parse_key(const vsm_backend_ds *ds, const char *key, int *lun, const 
 }
 
 /* Find the claim of a key; -VSM_ENOTFOUND when there is none. */
-static int lookup(vsm_backend_ds *ds, vsm_backend_bdev *v, const uint8_t *table, const char *key,
+static int lookup(vsm_backend_ds *ds, isc_dev *v, const uint8_t *table, const char *key,
 		  claim *out)
 {
 	const char *name;
@@ -1281,7 +1521,7 @@ static uint64_t managed_file_size(const vsm_backend_device_spec *spec)
 static int isc_device_create(vsm_backend_ds *ds, const vsm_backend_device_spec *spec,
 			     char *key, size_t key_size, unsigned int *out_flags)
 {
-	vsm_backend_bdev *v = NULL;
+	isc_dev *v = NULL;
 	uint8_t *table = NULL;
 	char *path = NULL;
 	claim c, found;
@@ -1405,7 +1645,7 @@ out:
 
 /* Zero a whole LUN: WRITE SAME(16) of a zero block where the target has
  * it, plain writes of zeros where it does not. */
-static int zero_lun(vsm_backend_ds *ds, vsm_backend_bdev *b)
+static int zero_lun(vsm_backend_ds *ds, isc_dev *b)
 {
 	const lun_info *li = &b->li;
 	uint8_t *zero = calloc(1, li->bs);
@@ -1437,7 +1677,7 @@ static int zero_lun(vsm_backend_ds *ds, vsm_backend_bdev *b)
 
 static int wipe_lun(vsm_backend_ds *ds, const lun_info *li)
 {
-	vsm_backend_bdev *b = NULL;
+	isc_dev *b = NULL;
 	int rc;
 
 	if (ds->u.wipe == ISC_WIPE_NONE)
@@ -1456,7 +1696,7 @@ static int wipe_lun(vsm_backend_ds *ds, const lun_info *li)
 
 static int isc_device_delete(vsm_backend_ds *ds, const char *key, unsigned int flags)
 {
-	vsm_backend_bdev *v = NULL;
+	isc_dev *v = NULL;
 	uint8_t *table = NULL;
 	char *path = NULL;
 	claim c, freed = { 0 };
@@ -1509,7 +1749,7 @@ out:
  * time is when its device was created (on the claiming host's clock). */
 static int isc_device_list(vsm_backend_ds *ds, vsm_backend_device_cb cb, void *payload)
 {
-	vsm_backend_bdev *v = NULL;
+	isc_dev *v = NULL;
 	uint8_t *table = NULL;
 	claim *found = NULL;
 	size_t n = 0, i;
@@ -1556,7 +1796,7 @@ unlock:
 /* Find the LUN behind a key, checking the claim. */
 static int resolve(vsm_backend_ds *ds, const char *key, lun_info *out)
 {
-	vsm_backend_bdev *v = NULL;
+	isc_dev *v = NULL;
 	uint8_t *table = NULL;
 	lun_info *li;
 	claim c;
@@ -1579,17 +1819,21 @@ out:
 	return rc;
 }
 
-static int isc_device_open(vsm_backend_bdev **out, vsm_backend_ds *ds, const char *key,
+static int isc_device_open(vsm_bdev_io **out, vsm_backend_ds *ds, const char *key,
 			   unsigned int flags)
 {
+	isc_dev *b = NULL;
 	lun_info li;
 	int rc;
 
 	if ((rc = resolve(ds, key, &li)) < 0)
 		return rc;
-	if (ds->caw_scheme && (rc = probe_caw(ds, &li, 0)) < 0)
+	/* Capabilities are per LUN: find out whether this one has CAW. */
+	if ((rc = probe_caw(ds, &li, 0)) < 0)
 		return rc;
-	return bdev_new(out, ds, &li, 0, flags & VSM_BDEV_RDONLY);
+	if ((rc = bdev_new(&b, ds, &li, 0, flags & VSM_BDEV_RDONLY)) == 0)
+		*out = &b->io;
+	return rc;
 }
 
 static int isc_device_resize(vsm_backend_ds *ds, const char *key, uint64_t size,
@@ -1641,7 +1885,7 @@ static int isc_host_detach(vsm_backend_ds *ds, const char *host, const char *hos
 }
 
 static int isc_device_deploy(vsm_backend_ds *ds, const char *key,
-			     const vsm_backend_deploy_req *req, vsm_locator *out)
+			     const vsm_backend_deploy_req *req, struct vsm_locator *out)
 {
 	size_t n = req->chain_len + 1, i;
 	lun_info *luns = NULL;
@@ -1736,41 +1980,23 @@ static int isc_device_undeploy(vsm_backend_ds *ds, const char *key,
 
 /* ------------------------------------------------------------- tables */
 
-#define ISC_OPS_COMMON                                        \
-	.version = VSM_BACKEND_OPS_VERSION,                   \
-	.size = sizeof(struct vsm_backend_ops),               \
-	.close = isc_close,                                   \
-	.capacity = isc_capacity,                             \
-	.meta_open = isc_meta_open,                           \
-	.device_create = isc_device_create,                   \
-	.device_delete = isc_device_delete,                   \
-	.device_resize = isc_device_resize,                   \
-	.host_attach = isc_host_attach,                       \
-	.host_detach = isc_host_detach,                       \
-	.device_deploy = isc_device_deploy,                   \
-	.device_undeploy = isc_device_undeploy,               \
-	.device_open = isc_device_open,                       \
-	.bdev_close = isc_bdev_close,                         \
-	.bdev_read = isc_bdev_read,                           \
-	.bdev_write = isc_bdev_write,                         \
-	.bdev_flush = isc_bdev_flush,                         \
-	.bdev_size = isc_bdev_size,                           \
-	.bdev_discard = isc_bdev_discard,                     \
-	.bdev_block_size = isc_bdev_block_size,              \
-	.device_list = isc_device_list
+static const char *const isc_aliases[] = { "iscsi-caw", NULL };
 
-const struct vsm_backend_ops vsm__iscsi_backend_ops = {
-	ISC_OPS_COMMON,
+const struct vsm_datastore_ops vsm__iscsi_backend_ops = VSM_DATASTORE_OPS_INIT(
 	.scheme = "iscsi",
 	.description = "iSCSI target through libiscsi; LUNs are devices",
+	.scheme_aliases = isc_aliases,
 	.open = isc_open,
-	.bdev_compare_and_write = NULL,
-};
-
-const struct vsm_backend_ops vsm__iscsi_caw_backend_ops = {
-	ISC_OPS_COMMON,
-	.scheme = "iscsi-caw",
-	.description = "iSCSI target with SCSI COMPARE AND WRITE for leases",
-	.open = isc_open_caw,
-	.bdev_compare_and_write = isc_bdev_caw,
-};
+	.close = isc_close,
+	.capacity = isc_capacity,
+	.meta_open = isc_meta_open,
+	.device_create = isc_device_create,
+	.device_delete = isc_device_delete,
+	.device_resize = isc_device_resize,
+	.host_attach = isc_host_attach,
+	.host_detach = isc_host_detach,
+	.device_deploy = isc_device_deploy,
+	.device_undeploy = isc_device_undeploy,
+	.device_list = isc_device_list,
+	.device_open = isc_device_open,
+);

@@ -44,9 +44,20 @@ struct isc_req {
 	int ua_retries;
 	int rc;                 /* 0, or -VSM_E* when not delivered */
 	char why[320];
-	atomic_int *remaining;  /* the caller's count of unfinished commands */
+	atomic_int *remaining;  /* the caller's count of unfinished commands;
+	                         * NULL for a command of isc_sess_start() */
 	isc_req *next, *prev;
 };
+
+/* A command started with isc_sess_start(): the request, its own copy of
+ * the command and result, and whom to tell. */
+typedef struct {
+	isc_req r;
+	isc_cmd cmd;
+	isc_result res;
+	isc_done_fn fn;
+	void *arg;
+} isc_async;
 
 typedef struct {
 	isc_req *head, *tail;
@@ -80,6 +91,11 @@ struct isc_sess {
 	void (*notify)(void *cookie, int event, const char *detail);
 	void *notify_cookie;
 };
+
+/* The session the calling thread drives right now (inside drive_once),
+ * so that a completion that starts the next command hands it to libiscsi
+ * at once instead of through the pending queue and another turn. */
+static _Thread_local isc_sess *tls_driving;
 
 static uint64_t now_ms(void)
 {
@@ -133,6 +149,18 @@ static void complete(isc_sess *s, isc_req *r, int rc)
 
 	(void)s;
 	r->rc = rc;
+	if (!left) {
+		/* Started by isc_sess_start(): r is the first member. */
+		isc_async *a = (isc_async *)r;
+
+		if (rc < 0) {
+			snprintf(a->res.error, sizeof(a->res.error), "%.190s", r->why);
+			a->res.status = SCSI_STATUS_ERROR;
+		}
+		a->fn(a->arg, rc, &a->res);
+		free(a);
+		return;
+	}
 	if (atomic_fetch_sub(left, 1) == 1)
 		futex_wake_all(left);
 }
@@ -402,7 +430,7 @@ static int submit(isc_sess *s, isc_req *r)
 		r->iov.iov_base = m->buf;
 		r->iov.iov_len = m->len;
 		t = iscsi_write16_iov_task(c, m->lun, m->lba, NULL, (uint32_t)m->len, (int)bs, 0,
-					   0, 0, 0, 0, cmd_cb, r, &r->iov, 1);
+					   0, m->fua ? 1 : 0, 0, 0, cmd_cb, r, &r->iov, 1);
 		break;
 	case ISC_CMD_SYNC:
 		t = iscsi_synchronizecache16_task(c, m->lun, 0, 0, 0, 0, cmd_cb, r);
@@ -647,7 +675,10 @@ static void drive_once(isc_sess *s, bool closing, int max_wait_ms)
 	}
 	if (!s->iscsi)
 		return;
-	if (iscsi_service(s->iscsi, nfds == 2 && prc > 0 ? pfd[1].revents : 0) < 0) {
+	tls_driving = s;
+	prc = iscsi_service(s->iscsi, nfds == 2 && prc > 0 ? pfd[1].revents : 0);
+	tls_driving = NULL;
+	if (prc < 0) {
 		const char *e = iscsi_get_error(s->iscsi);
 
 		snprintf(s->last_error, sizeof(s->last_error), "%.300s",
@@ -873,6 +904,48 @@ out:
 	if (r != &one)
 		free(r);
 	return rc;
+}
+
+int isc_sess_start(isc_sess *s, const isc_cmd *cmd, isc_done_fn fn, void *arg)
+{
+	isc_async *a = calloc(1, sizeof(*a));
+	bool idle;
+
+	if (!a)
+		return vsm_error_set(VSM_ENOMEM, "out of memory");
+	a->cmd = *cmd;
+	a->fn = fn;
+	a->arg = arg;
+	a->r.s = s;
+	a->r.cmd = &a->cmd;
+	a->r.res = &a->res;
+	a->r.deadline_ms = now_ms() + (uint64_t)s->timeout * 1000;
+	/* From a completion on the driving thread: straight to libiscsi. */
+	if (tls_driving == s && s->iscsi && !s->broken) {
+		if (submit(s, &a->r) == 0)
+			return 0;
+		s->broken = true;
+		list_push(&s->retry, &a->r);
+		return 0;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (s->closing) {
+		pthread_mutex_unlock(&s->lock);
+		free(a);
+		return vsm_error_set(VSM_ESTATE, "%s: session is closing", s->label);
+	}
+	list_push(&s->pending, &a->r);
+	/* Nobody drives: the event thread takes it. A driver (the event
+	 * thread, or a caller of isc_sess_run_many()) finds it on its next
+	 * turn; when it is asleep in poll(), the eventfd wakes it. */
+	idle = !s->driving;
+	if (idle)
+		pthread_cond_signal(&s->idle_cond);
+	atomic_fetch_add(&s->queue_gen, 1);
+	pthread_mutex_unlock(&s->lock);
+	if (!idle && atomic_load(&s->polling))
+		wake(s);
+	return 0;
 }
 
 int isc_sess_run(isc_sess *s, const isc_cmd *cmd, isc_result *res)

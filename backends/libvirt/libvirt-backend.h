@@ -8,7 +8,7 @@
 
 #include "vsm/backend.h"
 
-extern const struct vsm_backend_ops vsm__libvirt_backend_ops;
+extern const struct vsm_datastore_ops vsm__libvirt_backend_ops;
 
 /* Name of the pool volume that holds the datastore's metadata. */
 #define VSM_LV_META_VOLUME "vsm-meta"

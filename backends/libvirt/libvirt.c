@@ -187,7 +187,7 @@ static int lv_capacity(vsm_backend_ds *ds, uint64_t *total, uint64_t *free_bytes
 }
 
 /* Open a volume's local path through the file backend. */
-static int open_path(vsm_backend_bdev **out, vsm_backend_ds *ds, virStorageVolPtr v,
+static int open_path(vsm_bdev_io **out, vsm_backend_ds *ds, virStorageVolPtr v,
 		     const char *name, unsigned int flags)
 {
 	char *path = NULL;
@@ -230,7 +230,7 @@ static int create_volume(vsm_backend_ds *ds, const char *name, uint64_t size,
 	return 0;
 }
 
-static int lv_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds, uint64_t min_size,
+static int lv_meta_open(vsm_bdev_io **out, vsm_backend_ds *ds, uint64_t min_size,
 			unsigned int flags)
 {
 	virStorageVolPtr v = NULL;
@@ -367,7 +367,7 @@ static int lv_device_resize(vsm_backend_ds *ds, const char *key, uint64_t size,
 	return rc;
 }
 
-static int lv_device_open(vsm_backend_bdev **out, vsm_backend_ds *ds, const char *key,
+static int lv_device_open(vsm_bdev_io **out, vsm_backend_ds *ds, const char *key,
 			  unsigned int flags)
 {
 	virStorageVolPtr v = NULL;
@@ -553,7 +553,7 @@ static int get_domain(virConnectPtr conn, const char *host, const char *name,
 }
 
 static int lv_device_deploy(vsm_backend_ds *ds, const char *key,
-			    const vsm_backend_deploy_req *req, vsm_locator *out)
+			    const vsm_backend_deploy_req *req, struct vsm_locator *out)
 {
 	virConnectPtr conn = NULL;
 	virDomainPtr dom = NULL;
@@ -740,52 +740,11 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-/* --- block I/O: volumes with a local path are files or block devices --- */
+/* Block I/O: volumes with a local path are files or block devices, so
+ * device_open() and meta_open() hand out the file backend's device
+ * handles, which carry the file backend's block I/O table. */
 
-static void lv_bdev_close(vsm_backend_bdev *b)
-{
-	vsm__file_backend_ops.bdev_close(b);
-}
-
-static int lv_bdev_read(vsm_backend_bdev *b, void *buf, size_t len, uint64_t off)
-{
-	return vsm__file_backend_ops.bdev_read(b, buf, len, off);
-}
-
-static int lv_bdev_write(vsm_backend_bdev *b, const void *buf, size_t len, uint64_t off)
-{
-	return vsm__file_backend_ops.bdev_write(b, buf, len, off);
-}
-
-static int lv_bdev_flush(vsm_backend_bdev *b)
-{
-	return vsm__file_backend_ops.bdev_flush(b);
-}
-
-static int lv_bdev_size(vsm_backend_bdev *b, uint64_t *out)
-{
-	return vsm__file_backend_ops.bdev_size(b, out);
-}
-
-static int lv_bdev_caw(vsm_backend_bdev *b, const void *expected, const void *buf,
-		       size_t len, uint64_t off)
-{
-	return vsm__file_backend_ops.bdev_compare_and_write(b, expected, buf, len, off);
-}
-
-static int lv_bdev_discard(vsm_backend_bdev *b, uint64_t off, uint64_t len)
-{
-	return vsm__file_backend_ops.bdev_discard(b, off, len);
-}
-
-static int lv_bdev_block_size(vsm_backend_bdev *b, uint32_t *out)
-{
-	return vsm__file_backend_ops.bdev_block_size(b, out);
-}
-
-const struct vsm_backend_ops vsm__libvirt_backend_ops = {
-	.version = VSM_BACKEND_OPS_VERSION,
-	.size = sizeof(struct vsm_backend_ops),
+const struct vsm_datastore_ops vsm__libvirt_backend_ops = VSM_DATASTORE_OPS_INIT(
 	.scheme = "libvirt",
 	.description = "libvirt storage pool; devices are its volumes",
 	.open = lv_open,
@@ -799,14 +758,6 @@ const struct vsm_backend_ops vsm__libvirt_backend_ops = {
 	.host_detach = lv_host_detach,
 	.device_deploy = lv_device_deploy,
 	.device_undeploy = lv_device_undeploy,
-	.device_open = lv_device_open,
-	.bdev_close = lv_bdev_close,
-	.bdev_read = lv_bdev_read,
-	.bdev_write = lv_bdev_write,
-	.bdev_flush = lv_bdev_flush,
-	.bdev_size = lv_bdev_size,
-	.bdev_compare_and_write = lv_bdev_caw,
-	.bdev_discard = lv_bdev_discard,
-	.bdev_block_size = lv_bdev_block_size,
 	.device_list = lv_device_list,
-};
+	.device_open = lv_device_open,
+);

@@ -57,23 +57,55 @@ static int cnt_open(vsm_backend_ds **out, const char *uri, const vsm_backend_ope
 	return vsm__file_backend_ops.open(out, u, args);
 }
 
-static int cnt_read(vsm_backend_bdev *b, void *buf, size_t len, uint64_t off)
+/* The file backend's devices with their table swapped for a counting copy. */
+static struct vsm_bdev_io_ops cnt_io;
+static const struct vsm_bdev_io_ops *file_io;
+
+static int cnt_read(vsm_bdev_io *b, void *buf, size_t len, uint64_t off)
 {
 	__atomic_add_fetch(&n_io, 1, __ATOMIC_RELAXED);
-	return vsm__file_backend_ops.bdev_read(b, buf, len, off);
+	return file_io->read(b, buf, len, off);
 }
 
-static int cnt_write(vsm_backend_bdev *b, const void *buf, size_t len, uint64_t off)
+static int cnt_write(vsm_bdev_io *b, const void *buf, size_t len, uint64_t off,
+		     unsigned int flags)
 {
 	__atomic_add_fetch(&n_io, 1, __ATOMIC_RELAXED);
-	return vsm__file_backend_ops.bdev_write(b, buf, len, off);
+	return file_io->write(b, buf, len, off, flags);
 }
 
-static int cnt_caw(vsm_backend_bdev *b, const void *exp, const void *buf, size_t len,
+static int cnt_caw(vsm_bdev_io *b, const void *exp, const void *buf, size_t len,
 		   uint64_t off)
 {
 	__atomic_add_fetch(&n_io, 1, __ATOMIC_RELAXED);
-	return vsm__file_backend_ops.bdev_compare_and_write(b, exp, buf, len, off);
+	return file_io->compare_and_write(b, exp, buf, len, off);
+}
+
+static int cnt_wrap(vsm_bdev_io **out, int rc)
+{
+	if (rc < 0)
+		return rc;
+	if (!file_io) {
+		file_io = (*out)->ops;
+		cnt_io = *file_io;
+		cnt_io.read = cnt_read;
+		cnt_io.write = cnt_write;
+		cnt_io.compare_and_write = cnt_caw;
+	}
+	(*out)->ops = &cnt_io;
+	return 0;
+}
+
+static int cnt_device_open(vsm_bdev_io **out, vsm_backend_ds *ds, const char *key,
+			   unsigned int flags)
+{
+	return cnt_wrap(out, vsm__file_backend_ops.device_open(out, ds, key, flags));
+}
+
+static int cnt_meta_open(vsm_bdev_io **out, vsm_backend_ds *ds, uint64_t min,
+			 unsigned int flags)
+{
+	return cnt_wrap(out, vsm__file_backend_ops.meta_open(out, ds, min, flags));
 }
 
 static long io_now(void)
@@ -118,7 +150,7 @@ static vsm_ctx *host_ctx(const char *root, const char *host, const char *uri)
 	vsm_ctx *ctx;
 	int rc;
 
-	struct vsm_backend_ops ops = vsm__file_backend_ops;
+	struct vsm_datastore_ops ops = vsm__file_backend_ops;
 
 	snprintf(dir, sizeof(dir), "%s/state-%s", root, host);
 	o.state_dir = dir;
@@ -126,10 +158,9 @@ static vsm_ctx *host_ctx(const char *root, const char *host, const char *uri)
 		die("context");
 	ops.scheme = "count";
 	ops.open = cnt_open;
-	ops.bdev_read = cnt_read;
-	ops.bdev_write = cnt_write;
-	ops.bdev_compare_and_write = cnt_caw;
-	if (vsm_backend_register(ctx, &ops, NULL) < 0)
+	ops.device_open = cnt_device_open;
+	ops.meta_open = cnt_meta_open;
+	if (vsm_datastore_ops_register(ctx, &ops, NULL) < 0)
 		die("register");
 	rc = vsm_datastore_add(ctx, "ds", uri, 0);
 	if ((rc < 0 && rc != -VSM_EEXISTS) || vsm_host_add(ctx, host, NULL) < 0 ||

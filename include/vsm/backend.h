@@ -1,10 +1,24 @@
 /*
  * libvsm - the southbound interface: what a storage system provides.
  *
- * A backend fills one struct vsm_backend_ops and registers it with
- * vsm_backend_register(). The built-in backends (file, libvirt, iscsi) use
- * this same header. The core never looks inside a backend's handles; it
- * calls back with them.
+ * Since 0.2 a backend fills two kinds of tables (vtable v2):
+ *
+ *  - one struct vsm_datastore_ops per backend, registered with
+ *    vsm_datastore_ops_register(): open a datastore, make and delete
+ *    devices, deploy them, open them for block I/O;
+ *  - one struct vsm_bdev_io_ops per kind of open device, reached from the
+ *    device handle itself (struct vsm_bdev_io, which the backend embeds as
+ *    the first member of its own device struct, the way SQLite's
+ *    sqlite3_file carries pMethods): read, write, flush, size, a
+ *    per-device capability query, and optional compare-and-write,
+ *    discard, write-zeroes and asynchronous batch submission.
+ *
+ * Tables built against the 0.1 header (struct vsm_backend_ops) still
+ * register with vsm_backend_register() and work unchanged: the core wraps
+ * their bdev_* callbacks into a v2 device handle.
+ *
+ * The built-in backends (file, libvirt, iscsi) use this same header. The
+ * core never looks inside a backend's handles; it calls back with them.
  *
  * Copyright (C) 2026 The libvsm authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -14,14 +28,20 @@
 
 #include "common.h"
 #include "errors.h"
-#include "context.h"
-#include "container.h"
 
 VSM_BEGIN_DECL
 
+/* The context and locator types of the caller's API (vsm/context.h,
+ * vsm/container.h), named by tag only, so that a backend author's header
+ * does not pull the whole caller API in. */
+struct vsm_ctx;
+struct vsm_locator;
+
 /** A backend's open datastore; the backend defines the struct. Since: 0.1 */
 typedef struct vsm_backend_ds vsm_backend_ds;
-/** A backend's open block device; the backend defines the struct. Since: 0.1 */
+/** A backend's open block device under a 0.1 table (struct
+ *  vsm_backend_ops); the backend defines the struct. v2 backends use
+ *  vsm_bdev_io instead. Since: 0.1 */
 typedef struct vsm_backend_bdev vsm_backend_bdev;
 
 /**
@@ -185,7 +205,12 @@ typedef int (*vsm_backend_device_cb)(const vsm_backend_device_info *info, void *
 #define VSM_BDEV_CREATE (1u << 1)
 
 /**
- * The backend vtable, version 2.
+ * The 0.1 backend vtable (versions 1 and 2), kept so that backends built
+ * against the 0.1 header keep working: vsm_backend_register() takes it
+ * and the core wraps its bdev_* callbacks into a vsm_bdev_io. New
+ * backends fill struct vsm_datastore_ops and struct vsm_bdev_io_ops
+ * instead. Such a table's capabilities are fixed per table:
+ * compare-and-write is "bdev_compare_and_write is set".
  *
  * Every callback returns 0 or a negative VSM_E* code and, on failure,
  * sets the message with vsm_error_set(). Callbacks marked optional may be
@@ -245,7 +270,7 @@ struct vsm_backend_ops {
 			   const char *host_uri, unsigned int flags);
 	/** Deploy a device on a host; fill @out with vsm_locator_set() (required). */
 	int (*device_deploy)(vsm_backend_ds *ds, const char *key,
-			     const vsm_backend_deploy_req *req, vsm_locator *out);
+			     const vsm_backend_deploy_req *req, struct vsm_locator *out);
 	/** Undo device_deploy (required). */
 	int (*device_undeploy)(vsm_backend_ds *ds, const char *key,
 			       const vsm_backend_deploy_req *req);
@@ -292,8 +317,332 @@ struct vsm_backend_ops {
 	int (*device_list)(vsm_backend_ds *ds, vsm_backend_device_cb cb, void *payload);
 };
 
+/* ====================================================================
+ * Vtable v2 (Since: 0.2)
+ * ==================================================================== */
+
+typedef struct vsm_bdev_io vsm_bdev_io;
+struct vsm_bdev_io_ops;
+
 /**
- * Register a backend with a context. The core checks @ops->version
+ * An open device as a v2 backend hands it to the core. The backend
+ * allocates its own device struct with a vsm_bdev_io as its FIRST member
+ * and sets @ops; the core only ever reads @ops and passes the pointer back
+ * to the callbacks, which cast it to their own struct. @ops must stay
+ * valid, and unchanged, until close() is called. Different devices of one
+ * backend may carry different tables.
+ *
+ * Since: 0.2
+ */
+struct vsm_bdev_io {
+	const struct vsm_bdev_io_ops *ops; /**< this device's block I/O table */
+};
+
+/** Version of struct vsm_bdev_caps in this header. Since: 0.2 */
+#define VSM_BDEV_CAPS_VERSION 1
+
+/** vsm_bdev_caps.flags: compare_and_write() works on this device. Since: 0.2 */
+#define VSM_BDEV_CAP_COMPARE_AND_WRITE (1u << 0)
+/** vsm_bdev_caps.flags: discard() releases space (discarded ranges read as zeros). Since: 0.2 */
+#define VSM_BDEV_CAP_DISCARD           (1u << 1)
+/** vsm_bdev_caps.flags: write_zeroes() is cheaper than writing zeros. Since: 0.2 */
+#define VSM_BDEV_CAP_WRITE_ZEROES      (1u << 2)
+/** vsm_bdev_caps.flags: writes honour VSM_BDEV_WRITE_FUA natively. Since: 0.2 */
+#define VSM_BDEV_CAP_FUA               (1u << 3)
+/** vsm_bdev_caps.flags: submit() keeps requests in flight together (the
+ *  device gains from queue depth). Without it the core still accepts
+ *  batches and runs them itself. Since: 0.2 */
+#define VSM_BDEV_CAP_NATIVE_ASYNC      (1u << 4)
+/** vsm_bdev_caps.flags: the device has a fixed size (a LUN, a volume):
+ *  writes past its end fail with -VSM_ENOSPC instead of growing it. Since: 0.2 */
+#define VSM_BDEV_CAP_FIXED_SIZE        (1u << 5)
+
+/**
+ * What one open device can do, filled by vsm_bdev_io_ops.query().
+ * Capabilities belong to the device, not to the table: two LUNs of one
+ * iSCSI target may differ in COMPARE AND WRITE.
+ *
+ * The core zero-fills the struct and sets @version and @size before the
+ * call; the backend fills the fields it knows (a backend built against an
+ * older header fills fewer, and the core reads only @size bytes of what
+ * it asked for). Fields left 0 take the defaults named below.
+ *
+ * Since: 0.2
+ */
+typedef struct {
+	uint32_t version;            /**< set by the core: VSM_BDEV_CAPS_VERSION */
+	uint32_t size;               /**< set by the core: sizeof the struct */
+	uint32_t flags;              /**< VSM_BDEV_CAP_* */
+	uint32_t logical_block_size; /**< 512 or 4096; 0 means 512 */
+	/** Largest transfer the device does in one command, in bytes; 0:
+	 *  no limit. Advice for callers sizing I/O: read(), write() and
+	 *  submit() still take any length (the backend splits). */
+	uint64_t max_transfer;
+	/** Largest compare_and_write() span in bytes (whole blocks
+	 *  around the range); 0: one logical block. */
+	uint32_t max_compare_and_write;
+	/** Requests a native submit() keeps in flight at once before it
+	 *  queues the rest; 0: unknown. Advice for callers sizing batches. */
+	uint32_t max_queue_depth;
+} vsm_bdev_caps;
+
+/** Request kinds of struct vsm_bdev_req. Since: 0.2 */
+typedef enum {
+	VSM_BDEV_OP_READ = 1,  /**< read @len bytes at @off into @buf */
+	VSM_BDEV_OP_WRITE = 2, /**< write @len bytes of @buf at @off */
+	VSM_BDEV_OP_FLUSH = 3, /**< make completed writes durable; @off, @len, @buf unused */
+} vsm_bdev_op;
+
+/** Flag of write() and vsm_bdev_req.flags: the write is durable when it
+ *  completes (Force Unit Access). A device without VSM_BDEV_CAP_FUA never
+ *  sees it: the core follows the write with a flush instead. Since: 0.2 */
+#define VSM_BDEV_WRITE_FUA (1u << 0)
+
+typedef struct vsm_bdev_req vsm_bdev_req;
+
+/**
+ * Completion of one request of vsm_bdev_io_ops.submit(). Called exactly
+ * once per request of an accepted batch, with @req->result set, from the
+ * submitting thread (possibly before submit() returns) or from a thread
+ * of the backend's own (the iSCSI backend's event thread). It must not
+ * block for long: it runs on the thread that drives the device's other
+ * requests. It may submit new requests on the same device.
+ *
+ * Since: 0.2
+ */
+typedef void (*vsm_bdev_req_done_cb)(vsm_bdev_req *req);
+
+/**
+ * One request of an asynchronous batch.
+ *
+ * Ownership: the caller owns the request and @buf; both must stay valid
+ * and untouched (@buf of a write unchanged, of a read unread) from
+ * submit() until @done is called for this request. The backend never
+ * frees or keeps either after @done.
+ *
+ * Ordering: none between requests, within a batch or across batches: two
+ * overlapping writes in flight together may land in either order, a read
+ * overlapping an in-flight write may see either data. A FLUSH covers the
+ * writes that had completed (their @done called) before the flush was
+ * submitted; it says nothing of writes still in flight.
+ *
+ * Errors: @result is 0 or a negative VSM_E* code. Before calling @done
+ * with a failure, the backend sets the message with vsm_error_set() on
+ * the thread that calls @done; the core reads it there.
+ *
+ * Since: 0.2
+ */
+struct vsm_bdev_req {
+	uint32_t op;          /**< vsm_bdev_op */
+	uint32_t flags;       /**< VSM_BDEV_WRITE_FUA for writes; else 0 */
+	uint64_t off;         /**< byte offset on the device */
+	void *buf;            /**< data (read into it, or written from it) */
+	size_t len;           /**< bytes; reads and writes follow the rules of
+	                       *   read() and write() (any offset and length) */
+	int result;           /**< set by the backend before @done */
+	vsm_bdev_req_done_cb done; /**< set by the caller */
+	void *payload;        /**< the caller's; the backend leaves it alone */
+	/** The backend's scratch space while the request is in flight
+	 *  (e.g. a link in its own queue); the caller leaves it alone. */
+	void *backend_private[4];
+};
+
+/**
+ * Version of struct vsm_bdev_io_ops in this header. Fields are only ever
+ * appended; each addition bumps this number. Since: 0.2
+ */
+#define VSM_BDEV_IO_OPS_VERSION 1
+
+/**
+ * Block I/O on one open device (vtable v2).
+ *
+ * Every callback returns 0 or a negative VSM_E* code and on failure sets
+ * the message with vsm_error_set(), naming the device as the backend
+ * knows it ("LUN 3 of iSCSI target ..."); the core adds the device's
+ * name in the core's words in front (backends do not prefix the
+ * datastore's name). Every callback may be called from several threads
+ * at once on the same device, except close(), which the core calls once
+ * when no other call on the device is running.
+ *
+ * Read-only: a device opened with VSM_BDEV_RDONLY never sees write(),
+ * flush(), compare_and_write(), discard(), write_zeroes() or a WRITE
+ * request from the core (the core refuses them itself); a backend may
+ * enforce it too.
+ *
+ * Since: 0.2
+ */
+struct vsm_bdev_io_ops {
+	uint32_t version; /**< VSM_BDEV_IO_OPS_VERSION the backend was built for */
+	uint32_t size;    /**< sizeof(struct vsm_bdev_io_ops) as built */
+
+	/** Free the device (required). */
+	void (*close)(vsm_bdev_io *io);
+	/** Read exactly @len bytes at @off, any alignment; bytes past the
+	 *  end read as 0 (required). */
+	int (*read)(vsm_bdev_io *io, void *buf, size_t len, uint64_t off);
+	/** Write exactly @len bytes at @off, any alignment; files may grow,
+	 *  fixed-size devices answer -VSM_ENOSPC past their end. @flags:
+	 *  VSM_BDEV_WRITE_FUA, only when query() reports VSM_BDEV_CAP_FUA
+	 *  (required). */
+	int (*write)(vsm_bdev_io *io, const void *buf, size_t len, uint64_t off,
+		     unsigned int flags);
+	/** Make completed writes durable (required). */
+	int (*flush)(vsm_bdev_io *io);
+	/** Current size in bytes (required; named get_size because @size
+	 *  is the table's own). */
+	int (*get_size)(vsm_bdev_io *io, uint64_t *out);
+	/** Fill @out with this device's capabilities (optional: NULL means
+	 *  no flags, 512-byte blocks, no transfer limit). Called once, when
+	 *  the core takes the device; the answer must hold until close(). */
+	int (*query)(vsm_bdev_io *io, vsm_bdev_caps *out);
+	/**
+	 * Atomically: if the @len bytes at @off equal @expected, write @buf
+	 * there; otherwise change nothing and return -VSM_EMISMATCH
+	 * (optional; used only when query() reports
+	 * VSM_BDEV_CAP_COMPARE_AND_WRITE: leases then take their one-I/O
+	 * path, otherwise Disk Paxos over plain reads and writes).
+	 */
+	int (*compare_and_write)(vsm_bdev_io *io, const void *expected, const void *buf,
+				 size_t len, uint64_t off);
+	/** Release a range; it then reads as zeros (optional; used with
+	 *  VSM_BDEV_CAP_DISCARD). */
+	int (*discard)(vsm_bdev_io *io, uint64_t off, uint64_t len);
+	/** Make a range read as zeros, cheaper than writing them (optional;
+	 *  used with VSM_BDEV_CAP_WRITE_ZEROES; the core writes zero
+	 *  buffers otherwise). @flags: 0. */
+	int (*write_zeroes)(vsm_bdev_io *io, uint64_t off, uint64_t len, unsigned int flags);
+	/**
+	 * Start @n requests (optional). Either accepts them all and returns
+	 * 0 (then calls each one's done exactly once, see vsm_bdev_req), or
+	 * accepts none and returns a negative code (then calls no done).
+	 * Without it the core runs batches itself, one request after the
+	 * other on the submitting thread, through read(), write() and
+	 * flush(). With it, set VSM_BDEV_CAP_NATIVE_ASYNC in query().
+	 */
+	int (*submit)(vsm_bdev_io *io, vsm_bdev_req *const *reqs, size_t n);
+};
+
+/**
+ * Initialiser for a static struct vsm_bdev_io_ops: sets version and size,
+ * then the callbacks given as designated initialisers:
+ *
+ *     static const struct vsm_bdev_io_ops my_io = VSM_BDEV_IO_OPS_INIT(
+ *             .close = my_close, .read = my_read, ...);
+ *
+ * Since: 0.2
+ */
+#define VSM_BDEV_IO_OPS_INIT(...) \
+	{ .version = VSM_BDEV_IO_OPS_VERSION, .size = sizeof(struct vsm_bdev_io_ops), __VA_ARGS__ }
+
+/**
+ * Version of struct vsm_datastore_ops in this header. Fields are only
+ * ever appended; each addition bumps this number. Since: 0.2
+ */
+#define VSM_DATASTORE_OPS_VERSION 1
+
+/**
+ * The datastore table of vtable v2. The callbacks not named here keep the
+ * names, signatures and meaning they have in struct vsm_backend_ops;
+ * device_open() and meta_open() return a vsm_bdev_io, whose own table
+ * does the block I/O. Every callback returns 0 or a negative VSM_E* code
+ * and on failure sets the message with vsm_error_set(); optional
+ * callbacks may be NULL (the public call then fails with -VSM_ENOTSUP).
+ *
+ * Messages: say what the backend knows ("LUN 3 of target X: ...") and do
+ * not prefix the datastore's name; the core prefixes "datastore 'NAME'"
+ * where it names the operation. Keys: see VSM_BACKEND_KEY_MAX.
+ *
+ * Since: 0.2
+ */
+struct vsm_datastore_ops {
+	uint32_t version; /**< VSM_DATASTORE_OPS_VERSION the backend was built for */
+	uint32_t size;    /**< sizeof(struct vsm_datastore_ops) as built */
+	const char *scheme;      /**< URI scheme served, e.g. "file" (required) */
+	const char *description; /**< one line for listings */
+	/** Further schemes served by the same table, NULL-terminated, or
+	 *  NULL ("iscsi-caw" for "iscsi"). open() sees the URI as written. */
+	const char *const *scheme_aliases;
+
+	/** Open the datastore at @uri (required). */
+	int (*open)(vsm_backend_ds **out, const char *uri, const vsm_backend_open_args *args);
+	/** Close it (required). */
+	void (*close)(vsm_backend_ds *ds);
+	/** Capacity and free space in bytes; either pointer may be NULL (required). */
+	int (*capacity)(vsm_backend_ds *ds, uint64_t *total, uint64_t *free_bytes);
+	/**
+	 * Open the metadata device (required). With VSM_BDEV_CREATE make it
+	 * of at least @min_size bytes when missing; without, -VSM_ENOTFOUND
+	 * when missing. A device that exists but is smaller than @min_size
+	 * (a LUN) is opened as it is: the core reads its size and lays out
+	 * as many record slots as fit, or refuses it with -VSM_ENOSPC
+	 * naming both sizes.
+	 */
+	int (*meta_open)(vsm_bdev_io **out, vsm_backend_ds *ds, uint64_t min_size,
+			 unsigned int flags);
+	/** As struct vsm_backend_ops.device_create (required). */
+	int (*device_create)(vsm_backend_ds *ds, const vsm_backend_device_spec *spec,
+			     char *key, size_t key_size, unsigned int *out_flags);
+	/** As struct vsm_backend_ops.device_delete (required). */
+	int (*device_delete)(vsm_backend_ds *ds, const char *key, unsigned int flags);
+	/** As struct vsm_backend_ops.device_resize (optional). */
+	int (*device_resize)(vsm_backend_ds *ds, const char *key, uint64_t size,
+			     unsigned int flags);
+	/** Make the datastore usable on @host; the core calls it from
+	 *  vsm_attach() before it records the attachment, and calls
+	 *  host_detach() if the attach fails later. @flags: 0 (required;
+	 *  may do nothing). */
+	int (*host_attach)(vsm_backend_ds *ds, const char *host, const char *host_uri,
+			   unsigned int flags);
+	/** Undo host_attach; from vsm_detach() and failed attaches (required). */
+	int (*host_detach)(vsm_backend_ds *ds, const char *host, const char *host_uri,
+			   unsigned int flags);
+	/** As struct vsm_backend_ops.device_deploy (required). */
+	int (*device_deploy)(vsm_backend_ds *ds, const char *key,
+			     const vsm_backend_deploy_req *req, struct vsm_locator *out);
+	/** As struct vsm_backend_ops.device_undeploy (required). */
+	int (*device_undeploy)(vsm_backend_ds *ds, const char *key,
+			       const vsm_backend_deploy_req *req);
+	/** As struct vsm_backend_ops.device_list (optional). */
+	int (*device_list)(vsm_backend_ds *ds, vsm_backend_device_cb cb, void *payload);
+	/** Open device @key for block I/O; VSM_BDEV_RDONLY in @flags (required). */
+	int (*device_open)(vsm_bdev_io **out, vsm_backend_ds *ds, const char *key,
+			   unsigned int flags);
+};
+
+/**
+ * Initialiser for a static struct vsm_datastore_ops: sets version and
+ * size, then the fields given as designated initialisers.
+ *
+ * Since: 0.2
+ */
+#define VSM_DATASTORE_OPS_INIT(...) \
+	{ .version = VSM_DATASTORE_OPS_VERSION, .size = sizeof(struct vsm_datastore_ops), __VA_ARGS__ }
+
+/**
+ * Initialiser for a 0.1-style struct vsm_backend_ops (version and size
+ * set to this header's). Since: 0.2
+ */
+#define VSM_BACKEND_OPS_INIT(...) \
+	{ .version = VSM_BACKEND_OPS_VERSION, .size = sizeof(struct vsm_backend_ops), __VA_ARGS__ }
+
+/**
+ * Register a v2 backend with a context. The core checks @ops->version
+ * (-VSM_EVERSION for 0 or newer than this library) and @ops->size (never
+ * reading past it), that every required callback is set (-VSM_EINVAL,
+ * naming it), and copies the table; the strings it points at (scheme,
+ * description, aliases) must stay valid while the context is open.
+ * Each device's vsm_bdev_io_ops is checked the same way when the device
+ * is opened. A scheme or alias already served gives -VSM_EEXISTS.
+ *
+ * @payload: handed to open() in vsm_backend_open_args
+ * Since: 0.2
+ */
+VSM_API int vsm_datastore_ops_register(struct vsm_ctx *ctx, const struct vsm_datastore_ops *ops,
+				       void *payload);
+
+/**
+ * Register a 0.1-style backend (struct vsm_backend_ops) with a context.
+ * New backends use vsm_datastore_ops_register(). The core checks @ops->version
  * (-VSM_EVERSION for 0 or newer than this library), @ops->size, and that
  * every required callback is set (-VSM_EINVAL), and copies the table, so
  * @ops need not outlive the call. It reads only @ops->size bytes: a
@@ -304,7 +653,7 @@ struct vsm_backend_ops {
  * @payload: handed to open() in vsm_backend_open_args
  * Since: 0.1
  */
-VSM_API int vsm_backend_register(vsm_ctx *ctx, const struct vsm_backend_ops *ops,
+VSM_API int vsm_backend_register(struct vsm_ctx *ctx, const struct vsm_backend_ops *ops,
 				 void *payload);
 
 /**
@@ -320,7 +669,7 @@ VSM_API int vsm_error_set(int code, const char *fmt, ...) VSM_PRINTF(2, 3);
  * The strings are copied.
  * Since: 0.1
  */
-VSM_API int vsm_locator_set(vsm_locator *loc, const char *uri, const char *path,
+VSM_API int vsm_locator_set(struct vsm_locator *loc, const char *uri, const char *path,
 			    const char *disk_xml);
 
 /* --- libvirt <disk> elements for device_deploy() --- */
@@ -442,7 +791,7 @@ VSM_API int vsm_disk_bus_check(const char *bus);
  * @abi_version: VSM_BACKEND_MODULE_ABI of the calling library
  * Since: 0.2
  */
-VSM_API int vsm_backend_module_init(vsm_ctx *ctx, uint32_t abi_version);
+VSM_API int vsm_backend_module_init(struct vsm_ctx *ctx, uint32_t abi_version);
 
 /** Name of the entry symbol, for dlsym(). Since: 0.2 */
 #define VSM_BACKEND_MODULE_INIT "vsm_backend_module_init"

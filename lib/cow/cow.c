@@ -207,7 +207,7 @@ int cow_do_zero(vsm_cow *c, uint64_t off, uint64_t len, bool unmap)
 
 	if (c->format == VSM_COW_QCOW2)
 		return qc_zero(c, off, len, unmap);
-	if (unmap && c->bdev->ops->bdev_discard) {
+	if (unmap && vsm_bdev_can_discard(c->bdev)) {
 		rc = vsm_bdev_discard(c->bdev, off, len);
 		if (rc == 0)
 			return 0;

@@ -10,24 +10,75 @@
 
 #include "cow_int.h"
 
-/* A run of I/O being gathered: host bytes, or guest bytes of the backing. */
+/* A run of I/O being gathered: host bytes, or guest bytes of the backing.
+ * Closed host runs wait in @batch and go to the device together through
+ * the bdev's asynchronous submission, so one caller keeps several
+ * discontiguous extents in flight (queue depth on an iSCSI LUN); devices
+ * without native submission run the batch in turn. Requests of one batch
+ * never overlap: each names other host clusters. */
+#define RUN_BATCH 32
+
 struct run {
 	int kind; /* 0 none, 1 host read, 2 backing read, 3 host write */
 	uint64_t start;
 	uint8_t *buf;
 	const uint8_t *wbuf;
 	uint64_t len;
+	vsm_bdev_req batch[RUN_BATCH];
+	size_t n;
+	bool writes; /* the batch holds writes */
 };
 
-static int run_flush(vsm_cow *c, struct run *r)
+static void run_init(struct run *r)
+{
+	r->kind = 0;
+	r->len = 0;
+	r->n = 0;
+	r->writes = false;
+}
+
+/* Issue every closed run and wait for them. */
+static int batch_run(vsm_cow *c, struct run *r)
 {
 	struct qcow2 *q = c->q;
+	size_t n = r->n;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	r->n = 0;
+	if (n == 1 && r->batch[0].op == VSM_BDEV_OP_READ)
+		return vsm_bdev_read(q->bdev, r->batch[0].buf, r->batch[0].len, r->batch[0].off);
+	if (n == 1)
+		rc = vsm_bdev_write(q->bdev, r->batch[0].buf, r->batch[0].len, r->batch[0].off);
+	else
+		rc = vsm_bdev_run(q->bdev, r->batch, n);
+	if (r->writes && rc == 0)
+		q->unflushed = true;
+	r->writes = false;
+	return rc;
+}
+
+/* Close the current run: host I/O joins the batch, backing reads run. */
+static int run_close(vsm_cow *c, struct run *r)
+{
 	uint64_t bsz, n;
+	vsm_bdev_req *b;
 	int rc = 0;
 
 	switch (r->kind) {
 	case 1:
-		rc = vsm_bdev_read(q->bdev, r->buf, (size_t)r->len, r->start);
+	case 3:
+		if (r->n == RUN_BATCH && (rc = batch_run(c, r)) < 0)
+			break;
+		b = &r->batch[r->n++];
+		memset(b, 0, sizeof(*b));
+		b->op = r->kind == 1 ? VSM_BDEV_OP_READ : VSM_BDEV_OP_WRITE;
+		b->off = r->start;
+		b->buf = r->kind == 1 ? r->buf : (void *)(uintptr_t)r->wbuf;
+		b->len = (size_t)r->len;
+		if (r->kind == 3)
+			r->writes = true;
 		break;
 	case 2:
 		/* Guest range read from the backing chain, zeros past its end. */
@@ -38,15 +89,20 @@ static int run_flush(vsm_cow *c, struct run *r)
 		if (rc == 0 && n < r->len)
 			memset(r->buf + n, 0, (size_t)(r->len - n));
 		break;
-	case 3:
-		rc = qc_bwrite(q, r->wbuf, (size_t)r->len, r->start);
-		break;
 	default:
 		break;
 	}
 	r->kind = 0;
 	r->len = 0;
 	return rc;
+}
+
+/* Finish everything gathered so far. */
+static int run_flush(vsm_cow *c, struct run *r)
+{
+	int rc = run_close(c, r), rc2 = batch_run(c, r);
+
+	return rc < 0 ? rc : rc2;
 }
 
 static int run_add(vsm_cow *c, struct run *r, int kind, uint64_t start,
@@ -60,7 +116,7 @@ static int run_add(vsm_cow *c, struct run *r, int kind, uint64_t start,
 		r->len += len;
 		return 0;
 	}
-	rc = run_flush(c, r);
+	rc = run_close(c, r);
 	if (rc < 0)
 		return rc;
 	r->kind = kind;
@@ -160,9 +216,10 @@ int qc_read(vsm_cow *c, uint8_t *buf, uint64_t len, uint64_t off)
 {
 	struct qcow2 *q = c->q;
 	uint64_t l2n = qc_l2_entries(q), *tbl, e, host, n;
-	struct run r = { 0 };
+	struct run r;
 	int rc;
 
+	run_init(&r);
 	while (len) {
 		uint64_t l1i = off >> (q->cluster_bits + q->l2_bits);
 		uint64_t l2i = (off >> q->cluster_bits) & (l2n - 1);
@@ -253,10 +310,11 @@ int qc_write(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off)
 	struct qcow2 *q = c->q;
 	uint64_t l2n = qc_l2_entries(q), *tbl, e, host, n, nh, rcnt;
 	struct cow_slot *slot;
-	struct run r = { 0 };
+	struct run r;
 	bool fresh;
 	int rc;
 
+	run_init(&r);
 	rc = qc_mark_dirty(q);
 	if (rc < 0)
 		return rc;

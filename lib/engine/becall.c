@@ -50,23 +50,23 @@ int vsm__be_capacity(vsm_dstore *ds, uint64_t *total, uint64_t *free_bytes)
 int vsm__be_meta_open(vsm_dstore *ds, uint64_t min_size, unsigned int flags,
 		      const char *label, vsm_bdev **out)
 {
-	vsm_backend_bdev *h = NULL;
-	int rc = OPS(ds)->meta_open(&h, ds->h, min_size, flags);
+	vsm_bdev_io *h = NULL;
+	int rc = vsm__backend_meta_open(ds->be, &h, ds->h, min_size, flags);
 
 	if (rc < 0)
 		return rc;
-	return vsm_bdev_wrap(out, OPS(ds), h, label, (flags & VSM_BDEV_RDONLY) != 0);
+	return vsm_bdev_wrap(out, h, label, (flags & VSM_BDEV_RDONLY) != 0);
 }
 
 int vsm__be_device_open(vsm_dstore *ds, const char *key, unsigned int flags,
 			const char *label, vsm_bdev **out)
 {
-	vsm_backend_bdev *h = NULL;
-	int rc = OPS(ds)->device_open(&h, ds->h, key, flags);
+	vsm_bdev_io *h = NULL;
+	int rc = vsm__backend_device_open(ds->be, &h, ds->h, key, flags);
 
 	if (rc < 0)
 		return rc;
-	return vsm_bdev_wrap(out, OPS(ds), h, label, (flags & VSM_BDEV_RDONLY) != 0);
+	return vsm_bdev_wrap(out, h, label, (flags & VSM_BDEV_RDONLY) != 0);
 }
 
 int vsm__be_device_create(vsm_dstore *ds, const vsm_backend_device_spec *spec,

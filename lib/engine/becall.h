@@ -8,6 +8,7 @@
 #ifndef VSM_BECALL_H
 #define VSM_BECALL_H
 
+#include "bdev.h"
 #include "ctx.h"
 
 const char *vsm__be_scheme(const vsm_dstore *ds);

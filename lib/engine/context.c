@@ -196,62 +196,80 @@ VSM_API const char *vsm_ctx_state_dir(const vsm_ctx *ctx)
 	return ctx ? ctx->state_dir : NULL;
 }
 
-/* The part of version 1 every backend must provide. */
-#define OPS_V1_SIZE (offsetof(struct vsm_backend_ops, bdev_block_size) + \
-		     sizeof(((struct vsm_backend_ops *)0)->bdev_block_size))
+/* What version 1 of struct vsm_datastore_ops needs to hold. */
+#define DS_OPS_V1_SIZE (offsetof(struct vsm_datastore_ops, device_open) + \
+			sizeof(((struct vsm_datastore_ops *)0)->device_open))
 
-VSM_API int vsm_backend_register(vsm_ctx *ctx, const struct vsm_backend_ops *ops,
-				 void *payload)
+static bool scheme_served(vsm_ctx *ctx, const char *scheme, size_t len)
 {
-	struct vsm_backend_ops copy;
+	for (size_t i = 0; i < ctx->n_backends; i++) {
+		const struct vsm_datastore_ops *o = &ctx->backends[i]->ops;
+
+		if (strlen(o->scheme) == len && !strncmp(o->scheme, scheme, len))
+			return true;
+		for (size_t j = 0; o->scheme_aliases && o->scheme_aliases[j]; j++)
+			if (strlen(o->scheme_aliases[j]) == len &&
+			    !strncmp(o->scheme_aliases[j], scheme, len))
+				return true;
+	}
+	return false;
+}
+
+int vsm__backend_add(vsm_ctx *ctx, const struct vsm_datastore_ops *ops,
+		     const struct vsm_backend_ops *v1, void *payload)
+{
+	struct vsm_datastore_ops copy;
 	vsm_backend_reg **grown, *reg;
 	const char *missing = NULL;
 	size_t i;
 	int rc = 0;
 
-	vsm__error_reset();
-	if (!ctx || !ops)
-		return vsm_err(VSM_EINVAL, "vsm_backend_register: ctx or ops is NULL");
-	if (ops->version == 0 || ops->version > VSM_BACKEND_OPS_VERSION)
-		return vsm_err(VSM_EVERSION, "backend '%s': ops version %u is not supported "
-			       "(this library knows 1..%d)", ops->scheme ? ops->scheme : "?",
-			       ops->version, VSM_BACKEND_OPS_VERSION);
-	if (ops->size < OPS_V1_SIZE)
-		return vsm_err(VSM_EINVAL, "backend '%s': ops size %u is smaller than version "
-			       "1 needs (%zu)", ops->scheme ? ops->scheme : "?", ops->size,
-			       (size_t)OPS_V1_SIZE);
+	if (ops->version == 0 || ops->version > VSM_DATASTORE_OPS_VERSION)
+		return vsm_err(VSM_EVERSION, "backend '%s': datastore ops version %u is not "
+			       "supported (this library knows 1..%d)",
+			       ops->scheme ? ops->scheme : "?", ops->version,
+			       VSM_DATASTORE_OPS_VERSION);
+	if (ops->size < DS_OPS_V1_SIZE)
+		return vsm_err(VSM_EINVAL, "backend '%s': datastore ops size %u is smaller than "
+			       "version 1 needs (%zu)", ops->scheme ? ops->scheme : "?",
+			       ops->size, (size_t)DS_OPS_V1_SIZE);
 	/* Never read past what the backend says it has. */
 	memset(&copy, 0, sizeof(copy));
 	memcpy(&copy, ops, ops->size < sizeof(copy) ? ops->size : sizeof(copy));
+	copy.size = sizeof(copy);
 #define REQUIRE(f) if (!missing && !copy.f) missing = #f
 	REQUIRE(scheme);
 	REQUIRE(open);
 	REQUIRE(close);
 	REQUIRE(capacity);
-	REQUIRE(meta_open);
+	if (!v1) {
+		REQUIRE(meta_open);
+	}
 	REQUIRE(device_create);
 	REQUIRE(device_delete);
 	REQUIRE(host_attach);
 	REQUIRE(host_detach);
 	REQUIRE(device_deploy);
 	REQUIRE(device_undeploy);
-	REQUIRE(device_open);
-	REQUIRE(bdev_close);
-	REQUIRE(bdev_read);
-	REQUIRE(bdev_write);
-	REQUIRE(bdev_flush);
-	REQUIRE(bdev_size);
+	if (!v1) {
+		REQUIRE(device_open);
+	}
 #undef REQUIRE
 	if (missing)
 		return vsm_err(VSM_EINVAL, "backend '%s': required callback '%s' is missing",
 			       copy.scheme ? copy.scheme : "?", missing);
 	if (vsm__name_check("backend scheme", copy.scheme) < 0)
 		return -VSM_EINVAL;
+	for (i = 0; copy.scheme_aliases && copy.scheme_aliases[i]; i++)
+		if (vsm__name_check("backend scheme alias", copy.scheme_aliases[i]) < 0)
+			return -VSM_EINVAL;
 	vsm__ctx_lock(ctx);
-	for (i = 0; i < ctx->n_backends; i++) {
-		if (!strcmp(ctx->backends[i]->ops.scheme, copy.scheme)) {
+	for (i = 0; i == 0 || (copy.scheme_aliases && copy.scheme_aliases[i - 1]); i++) {
+		const char *sch = i == 0 ? copy.scheme : copy.scheme_aliases[i - 1];
+
+		if (scheme_served(ctx, sch, strlen(sch))) {
 			rc = vsm_err(VSM_EEXISTS, "backend for scheme '%s' is already registered",
-				     copy.scheme);
+				     sch);
 			goto out;
 		}
 	}
@@ -265,6 +283,8 @@ VSM_API int vsm_backend_register(vsm_ctx *ctx, const struct vsm_backend_ops *ops
 		goto out;
 	}
 	reg->ops = copy;
+	if (v1)
+		reg->v1 = *v1;
 	reg->payload = payload;
 	ctx->backends = grown;
 	ctx->backends[ctx->n_backends++] = reg;
@@ -274,6 +294,15 @@ VSM_API int vsm_backend_register(vsm_ctx *ctx, const struct vsm_backend_ops *ops
 out:
 	vsm__ctx_unlock(ctx);
 	return rc;
+}
+
+VSM_API int vsm_datastore_ops_register(vsm_ctx *ctx, const struct vsm_datastore_ops *ops,
+				       void *payload)
+{
+	vsm__error_reset();
+	if (!ctx || !ops)
+		return vsm_err(VSM_EINVAL, "vsm_datastore_ops_register: ctx or ops is NULL");
+	return vsm__backend_add(ctx, ops, NULL, payload);
 }
 
 const vsm_backend_reg *vsm__backend_for_uri(vsm_ctx *ctx, const char *uri)
@@ -286,10 +315,16 @@ const vsm_backend_reg *vsm__backend_for_uri(vsm_ctx *ctx, const char *uri)
 		return NULL;
 	}
 	len = (size_t)(colon - uri);
-	for (i = 0; i < ctx->n_backends; i++)
-		if (strlen(ctx->backends[i]->ops.scheme) == len &&
-		    !strncmp(ctx->backends[i]->ops.scheme, uri, len))
+	for (i = 0; i < ctx->n_backends; i++) {
+		const struct vsm_datastore_ops *o = &ctx->backends[i]->ops;
+
+		if (strlen(o->scheme) == len && !strncmp(o->scheme, uri, len))
 			return ctx->backends[i];
+		for (size_t j = 0; o->scheme_aliases && o->scheme_aliases[j]; j++)
+			if (strlen(o->scheme_aliases[j]) == len &&
+			    !strncmp(o->scheme_aliases[j], uri, len))
+				return ctx->backends[i];
+	}
 	vsm_err(VSM_ENOTSUP, "no backend handles URI scheme '%.*s' (in '%s')", (int)len,
 		uri, uri);
 	return NULL;

@@ -15,9 +15,24 @@
 #include "strmap.h"
 
 typedef struct {
-	struct vsm_backend_ops ops; /* our copy, zero-filled past the caller's size */
+	struct vsm_datastore_ops ops; /* our copy, zero-filled past the caller's size */
+	/* A 0.1 table's copy (v1.version != 0; its datastore callbacks are
+	 * also in @ops), whose devices lib/backend_v1.c wraps; else zeros. */
+	struct vsm_backend_ops v1;
 	void *payload;
 } vsm_backend_reg;
+
+/* Register a table (context.c): checks the required callbacks (device
+ * and metadata opens are @v1's when given), and that no scheme or alias
+ * is served yet. */
+int vsm__backend_add(vsm_ctx *ctx, const struct vsm_datastore_ops *ops,
+		     const struct vsm_backend_ops *v1, void *payload);
+/* Open a device or the metadata device through a v2 table or a 0.1 one
+ * (lib/backend_v1.c); either way the result is a v2 device handle. */
+int vsm__backend_device_open(const vsm_backend_reg *be, vsm_bdev_io **out, vsm_backend_ds *h,
+			     const char *key, unsigned int flags);
+int vsm__backend_meta_open(const vsm_backend_reg *be, vsm_bdev_io **out, vsm_backend_ds *h,
+			   uint64_t min_size, unsigned int flags);
 
 /* What the cache knows of one slot of a datastore. */
 enum {

@@ -468,8 +468,8 @@ static int header_load(vsm_lease_ds *l, const vsm_meta_geom *g)
 	}
 	if (h.mode == LS_MODE_CAW && !caw) {
 		rc = vsm_err(VSM_ENOTSUP, "datastore '%s': its leases use compare-and-write, "
-			     "which backend '%s' does not offer", l->name,
-			     l->scheme);
+			     "which its metadata device (backend '%s') does not offer",
+			     l->name, l->scheme);
 		goto out;
 	}
 	if (h.mode == LS_MODE_CAW && want_plain == 1) {

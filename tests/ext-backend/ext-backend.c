@@ -1,6 +1,6 @@
 /*
  * extfile: a file-backed backend kept out of tree, compiled only against
- * libvsm 0.1's backend.h (tests/ext-backend/include-0.1). A datastore is
+ * libvsm 0.1's backend.h (tests/compat/vsm-0.1). A datastore is
  * a directory; every device is a file named by its key; the metadata
  * device is the file ".vsm-meta". URIs: extfile:///abs/dir (with
  * compare-and-write) and extfile-nocaw:///abs/dir (without). A v1 table

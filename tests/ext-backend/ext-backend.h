@@ -1,6 +1,6 @@
 /*
  * An out-of-tree backend written from libvsm 0.1's backend.h alone
- * (include-0.1/): what a third party would have built against 0.1.
+ * (tests/compat/vsm-0.1/): what a third party would have built against 0.1.
  */
 #ifndef EXT_BACKEND_H
 #define EXT_BACKEND_H

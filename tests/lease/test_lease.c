@@ -428,24 +428,60 @@ static int flaky_open(vsm_backend_ds **out, const char *uri, const vsm_backend_o
 	return vsm__file_backend_ops.open(out, u, args);
 }
 
-static int flaky_write(vsm_backend_bdev *b, const void *buf, size_t len, uint64_t off)
+/* The file backend's devices with their table swapped for a copy whose
+ * writes can fail. */
+static struct vsm_bdev_io_ops flaky_io;
+static const struct vsm_bdev_io_ops *file_io;
+
+static int flaky_write(vsm_bdev_io *b, const void *buf, size_t len, uint64_t off,
+		       unsigned int flags)
 {
 	if (__atomic_load_n(&fail_writes, __ATOMIC_SEQ_CST))
 		return vsm_error_set(VSM_EIO, "injected write failure");
-	return vsm__file_backend_ops.bdev_write(b, buf, len, off);
+	return file_io->write(b, buf, len, off, flags);
 }
 
-static int flaky_caw(vsm_backend_bdev *b, const void *exp, const void *buf, size_t len,
+static int flaky_caw(vsm_bdev_io *b, const void *exp, const void *buf, size_t len,
 		     uint64_t off)
 {
 	if (__atomic_load_n(&fail_writes, __ATOMIC_SEQ_CST))
 		return vsm_error_set(VSM_EIO, "injected write failure");
-	return vsm__file_backend_ops.bdev_compare_and_write(b, exp, buf, len, off);
+	return file_io->compare_and_write(b, exp, buf, len, off);
+}
+
+static int flaky_wrap(vsm_bdev_io *io, int rc)
+{
+	if (rc < 0)
+		return rc;
+	if (!file_io) {
+		file_io = io->ops;
+		flaky_io = *file_io;
+		flaky_io.write = flaky_write;
+		flaky_io.compare_and_write = flaky_caw;
+	}
+	io->ops = &flaky_io;
+	return 0;
+}
+
+static int flaky_device_open(vsm_bdev_io **out, vsm_backend_ds *ds, const char *key,
+			     unsigned int flags)
+{
+	int rc = vsm__file_backend_ops.device_open(out, ds, key, flags);
+
+	return flaky_wrap(rc == 0 ? *out : NULL, rc);
+}
+
+static int flaky_meta_open(vsm_bdev_io **out, vsm_backend_ds *ds, uint64_t min,
+			   unsigned int flags)
+{
+	int rc = vsm__file_backend_ops.meta_open(out, ds, min, flags);
+
+	return flaky_wrap(rc == 0 ? *out : NULL, rc);
 }
 
 START_TEST(failed_renewals_raise_lease_lost)
 {
-	struct vsm_backend_ops ops = vsm__file_backend_ops;
+	struct vsm_datastore_ops ops = vsm__file_backend_ops;
 	vsm_container *c = NULL;
 	char *dir, *uri;
 	vsm_ctx *a;
@@ -458,9 +494,9 @@ START_TEST(failed_renewals_raise_lease_lost)
 	a = tu_ctx(dir);
 	ops.scheme = "flaky";
 	ops.open = flaky_open;
-	ops.bdev_write = flaky_write;
-	ops.bdev_compare_and_write = flaky_caw;
-	ck_vsm(vsm_backend_register(a, &ops, NULL));
+	ops.device_open = flaky_device_open;
+	ops.meta_open = flaky_meta_open;
+	ck_vsm(vsm_datastore_ops_register(a, &ops, NULL));
 	ck_vsm(vsm_event_register(a, on_event, NULL, NULL));
 	ck_vsm(vsm_datastore_add(a, "ds", uri, 0));
 	ck_vsm(vsm_host_add(a, "f1", NULL));

@@ -34,7 +34,7 @@
 #include "backends/libvirt/lv-int.h"
 #include "ctx.h" /* struct vsm_locator, which deploy fills */
 
-static const struct vsm_backend_ops *O = &vsm__libvirt_backend_ops;
+static const struct vsm_datastore_ops *O = &vsm__libvirt_backend_ops;
 
 #define TEST_URI "test:///default"
 #define MiB (UINT64_C(1) << 20)
@@ -429,7 +429,7 @@ END_TEST
 
 START_TEST(meta_and_block_io_errors)
 {
-	vsm_backend_bdev *b = NULL;
+	vsm_bdev_io *b = NULL;
 	vsm_backend_device_spec s;
 	vsm_backend_ds *ds;
 	char key[VSM_BACKEND_KEY_MAX];
@@ -600,7 +600,7 @@ START_TEST(deploy_block_pool)
 	vsm_backend_device_spec s = spec("b1", MiB, "raw", NULL, NULL);
 	vsm_backend_deploy_req r = req_for("raw", NULL, NULL, 0);
 	vsm_backend_ds *ds;
-	vsm_backend_bdev *b;
+	vsm_bdev_io *b;
 	vsm_locator *loc = locator_new();
 	char key[VSM_BACKEND_KEY_MAX];
 	unsigned int fl;
@@ -781,7 +781,7 @@ END_TEST
 
 /* --- test driver: the container API through a file-making wrapper --- */
 
-static struct vsm_backend_ops wrap;
+static struct vsm_datastore_ops wrap;
 
 /* Create the file a real dir pool would have made for @vol. */
 static int materialise(vsm_backend_ds *ds, const char *vol)
@@ -813,7 +813,7 @@ static int w_open(vsm_backend_ds **out, const char *uri, const vsm_backend_open_
 	return vsm__libvirt_backend_ops.open(out, real, a);
 }
 
-static int w_meta_open(vsm_backend_bdev **out, vsm_backend_ds *ds, uint64_t min,
+static int w_meta_open(vsm_bdev_io **out, vsm_backend_ds *ds, uint64_t min,
 		       unsigned int flags)
 {
 	int rc = vsm__libvirt_backend_ops.meta_open(out, ds, min, flags);
@@ -913,7 +913,7 @@ static vsm_ctx *ctx_new(const char *sub)
 	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, sub);
 	o.state_dir = dir;
 	ck_assert_rc(vsm_ctx_open(&ctx, &o), 0);
-	ck_assert_rc(vsm_backend_register(ctx, &wrap, NULL), 0);
+	ck_assert_rc(vsm_datastore_ops_register(ctx, &wrap, NULL), 0);
 	return ctx;
 }
 
@@ -1117,7 +1117,7 @@ START_TEST(real_qcow2)
 {
 	vsm_backend_device_spec s;
 	vsm_backend_ds *ds;
-	vsm_backend_bdev *b;
+	vsm_bdev_io *b;
 	char key[VSM_BACKEND_KEY_MAX], *out, *base_path, *over_path;
 	uint8_t buf[4096], magic[4];
 	unsigned int fl;
@@ -1128,17 +1128,17 @@ START_TEST(real_qcow2)
 	ck_assert_uint_eq(fl, 0);
 	ck_assert_rc(O->device_open(&b, ds, key, 0), 0);
 	memset(buf, 0xab, sizeof(buf));
-	ck_assert_rc(O->bdev_write(b, buf, sizeof(buf), 0), 0);
-	ck_assert_rc(O->bdev_flush(b), 0);
-	O->bdev_close(b);
+	ck_assert_rc(b->ops->write(b, buf, sizeof(buf), 0, 0), 0);
+	ck_assert_rc(b->ops->flush(b), 0);
+	b->ops->close(b);
 
 	s = spec("r-over.qcow2", 16 * MiB, "qcow2", "r-base.raw", "raw");
 	ck_assert_rc(O->device_create(ds, &s, key, sizeof(key), &fl), 0);
 	ck_assert_uint_eq(fl, VSM_BACKEND_CREATED_FORMATTED);
 	ck_assert_rc(O->device_open(&b, ds, key, VSM_BDEV_RDONLY), 0);
-	ck_assert_rc(O->bdev_read(b, magic, 4, 0), 0);
+	ck_assert_rc(b->ops->read(b, magic, 4, 0), 0);
 	ck_assert(memcmp(magic, "QFI\xfb", 4) == 0);
-	O->bdev_close(b);
+	b->ops->close(b);
 
 	out = capture("virsh -q -c '%s' vol-path --pool '%s' r-base.raw", real_uri(), real_pool());
 	base_path = strndup(out, strcspn(out, "\n"));
@@ -1180,29 +1180,29 @@ END_TEST
 START_TEST(real_block_io)
 {
 	vsm_backend_ds *ds;
-	vsm_backend_bdev *b;
+	vsm_bdev_io *b;
 	uint8_t a[512], z[512], r[512];
 	uint64_t size = 0;
 
 	ck_assert_rc(ds_open(&ds, real_pool(), real_uri(), false), 0);
 	ck_assert_rc(O->meta_open(&b, ds, 2 * MiB, 0), -VSM_ENOTFOUND);
 	ck_assert_rc(O->meta_open(&b, ds, 2 * MiB, VSM_BDEV_CREATE), 0);
-	ck_assert_rc(O->bdev_size(b, &size), 0);
+	ck_assert_rc(b->ops->get_size(b, &size), 0);
 	ck_assert_uint_ge(size, 2 * MiB);
 	memset(z, 0, sizeof(z));
 	memset(a, 0x5a, sizeof(a));
-	ck_assert_rc(O->bdev_compare_and_write(b, z, a, sizeof(a), 4096), 0);
-	ck_assert_rc(O->bdev_compare_and_write(b, z, a, sizeof(a), 4096), -VSM_EMISMATCH);
-	ck_assert_rc(O->bdev_read(b, r, sizeof(r), 4096), 0);
+	ck_assert_rc(b->ops->compare_and_write(b, z, a, sizeof(a), 4096), 0);
+	ck_assert_rc(b->ops->compare_and_write(b, z, a, sizeof(a), 4096), -VSM_EMISMATCH);
+	ck_assert_rc(b->ops->read(b, r, sizeof(r), 4096), 0);
 	ck_assert(memcmp(r, a, sizeof(a)) == 0);
-	O->bdev_close(b);
+	b->ops->close(b);
 	/* Asking for more grows the existing metadata volume. */
 	ck_assert_rc(O->meta_open(&b, ds, 4 * MiB, VSM_BDEV_CREATE), 0);
-	ck_assert_rc(O->bdev_size(b, &size), 0);
+	ck_assert_rc(b->ops->get_size(b, &size), 0);
 	ck_assert_uint_ge(size, 4 * MiB);
-	ck_assert_rc(O->bdev_read(b, r, sizeof(r), 4096), 0);
+	ck_assert_rc(b->ops->read(b, r, sizeof(r), 4096), 0);
 	ck_assert(memcmp(r, a, sizeof(a)) == 0);
-	O->bdev_close(b);
+	b->ops->close(b);
 	O->close(ds);
 }
 END_TEST
