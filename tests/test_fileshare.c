@@ -18,6 +18,7 @@
 
 #include "testutil.h"
 #include "backends/file/file.h"
+#include "filebdev.h"
 
 #define O vsm__file_backend_ops
 #define META_SIZE (4u << 20)

@@ -1513,9 +1513,7 @@ static int lookup(vsm_backend_ds *ds, isc_dev *v, const uint8_t *table, const ch
 static uint64_t managed_file_size(const vsm_backend_device_spec *spec)
 {
 	/* qcow2 needs room for its tables beyond the virtual size. */
-	if (!strcmp(spec->format, "qcow2"))
-		return spec->size + spec->size / 64 + (16ull << 20);
-	return spec->size;
+	return vsm_backend_device_bytes(spec);
 }
 
 static int isc_device_create(vsm_backend_ds *ds, const vsm_backend_device_spec *spec,

@@ -16,7 +16,6 @@
 
 #include "lv-int.h"
 #include "../common/fileuri.h"
-#include "../file/file.h"
 
 /* How long undeploy waits for a guest to let go of a detached disk. */
 #define DETACH_WAIT_MS 10000
@@ -199,7 +198,7 @@ static int open_path(vsm_bdev_io **out, vsm_backend_ds *ds, virStorageVolPtr v,
 				     ds->pool_name, ds->pool_type, name);
 	if ((rc = vol_path(ds, v, name, &path)) < 0)
 		return rc;
-	rc = vsm__file_bdev_open_path(out, path, flags & VSM_BDEV_RDONLY);
+	rc = vsm_file_bdev_open(out, path, flags & VSM_BDEV_RDONLY);
 	if (rc == -VSM_ENOTFOUND)
 		rc = vsm_error_set(VSM_ENOTSUP, "pool '%s': volume '%s' is at '%s', which is not "
 				   "present on this machine (remote or simulated storage); block "

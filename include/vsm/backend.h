@@ -116,8 +116,12 @@ typedef struct {
 	uint32_t version;      /**< VSM_BACKEND_OPEN_ARGS_VERSION */
 	const char *name;      /**< the datastore's name, for messages */
 	void *payload;         /**< as given to vsm_backend_register() */
-	/** Report a change or loss seen by the backend itself (may be called
-	 *  from any thread while the datastore is open). */
+	/** Report a change or loss seen by the backend itself: @event is a
+	 *  vsm_backend_event, @detail a short text or NULL (copied). It may
+	 *  be called from any thread, with any of the backend's locks held:
+	 *  it only queues an event, which the context delivers later on its
+	 *  own thread, and it never calls back into the backend. Valid from
+	 *  open() until close() begins; not after close() returns. */
 	void (*notify)(void *cookie, int event, const char *detail);
 	void *notify_cookie;
 	/** VSM_BACKEND_OPEN_* (version >= 2 only; treat as 0 below that).
@@ -145,6 +149,19 @@ typedef struct {
 	const char *backing_format; /**< format of @backing_key */
 	unsigned int flags;   /**< VSM_BACKEND_DEVICE_* */
 } vsm_backend_device_spec;
+
+/**
+ * Bytes of storage a device for @spec needs: @spec->size for raw; for
+ * qcow2 the virtual size plus room for what the core's qcow2 writes
+ * beside the data (header, L1/L2 and refcount tables: about size/6500
+ * with 64 KiB clusters; bitmaps and partly used clusters), bounded by
+ * size + size/64 + 16 MiB. A backend whose devices have a fixed size
+ * (a LUN, a volume) makes a qcow2 device at least this large; past its
+ * end the device answers -VSM_ENOSPC and the caller's write fails.
+ * Growable devices (files) need not reserve anything.
+ * Since: 0.2
+ */
+VSM_API uint64_t vsm_backend_device_bytes(const vsm_backend_device_spec *spec);
 
 /** device_create() out-flag: the backend wrote the image format itself. Since: 0.1 */
 #define VSM_BACKEND_CREATED_FORMATTED (1u << 0)
@@ -203,6 +220,13 @@ typedef int (*vsm_backend_device_cb)(const vsm_backend_device_info *info, void *
 #define VSM_BDEV_RDONLY (1u << 0)
 /** meta_open(): create the metadata device if it does not exist. Since: 0.1 */
 #define VSM_BDEV_CREATE (1u << 1)
+/**
+ * vsm_file_bdev_open(): bypass the page cache (O_DIRECT, with the
+ * alignment handled inside; O_DSYNC writes where the filesystem refuses
+ * O_DIRECT), for a file other hosts read, such as a metadata device on a
+ * shared filesystem. Since: 0.2
+ */
+#define VSM_BDEV_DIRECT (1u << 2)
 
 /**
  * The 0.1 backend vtable (versions 1 and 2), kept so that backends built
@@ -673,6 +697,27 @@ VSM_API int vsm_locator_set(struct vsm_locator *loc, const char *uri, const char
 			    const char *disk_xml);
 
 /* --- libvirt <disk> elements for device_deploy() --- */
+
+/**
+ * Open a file or block device by path as a device with libvsm's own POSIX
+ * I/O: read, write (FUA as a write and a flush), flush, size,
+ * compare-and-write (under a mutex and an OFD lock on the range, so it is
+ * atomic among processes and threads of this host, and across hosts only
+ * as far as the filesystem's locks reach) and discard (hole punching).
+ * For backends whose devices are files or local block devices: return it
+ * from device_open() or meta_open() instead of writing file I/O again.
+ * The handle closes through its own ops (what the core does).
+ *
+ * @out: receives the device
+ * @path: an existing regular file or block device (created with
+ *        VSM_BDEV_CREATE)
+ * @flags: VSM_BDEV_RDONLY, VSM_BDEV_CREATE, VSM_BDEV_DIRECT
+ *
+ * Returns 0 or a negative VSM_E* code (-VSM_ENOTFOUND for a missing path,
+ * -VSM_EINVAL for a directory or another kind of file).
+ * Since: 0.2
+ */
+VSM_API int vsm_file_bdev_open(vsm_bdev_io **out, const char *path, unsigned int flags);
 
 /**
  * An element inside a disk's <source> for vsm_disk_xml_build(), such as

@@ -26,3 +26,12 @@ VSM_API int vsm_format_parse(int *out, const char *name)
 			       name ? name : "");
 	return 0;
 }
+
+VSM_API uint64_t vsm_backend_device_bytes(const vsm_backend_device_spec *spec)
+{
+	if (!spec)
+		return 0;
+	if (spec->format && !strcmp(spec->format, "qcow2"))
+		return spec->size + spec->size / 64 + (16ull << 20);
+	return spec->size;
+}

@@ -8,7 +8,6 @@
 
 #include "bdev.h"
 #include "internal.h"
-#include "../backends/file/file.h"
 
 /* What version 1 of struct vsm_bdev_io_ops needs to hold. */
 #define IO_OPS_V1_SIZE (offsetof(struct vsm_bdev_io_ops, submit) + \
@@ -254,7 +253,7 @@ uint32_t vsm_bdev_block_size(vsm_bdev *b)
 int vsm_bdev_open_path(vsm_bdev **out, const char *path, unsigned int flags)
 {
 	vsm_bdev_io *io = NULL;
-	int rc = vsm__file_bdev_open_path(&io, path, flags);
+	int rc = vsm_file_bdev_open(&io, path, flags);
 
 	if (rc < 0)
 		return rc;
