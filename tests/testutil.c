@@ -65,12 +65,22 @@ char *tu_uri(const char *dir)
 	return u;
 }
 
+/* Warnings and errors of the library go to the test's stderr (meson's
+ * log), so a failure in CI shows what the library saw. */
+static void tu_log(int level, const char *msg, void *payload)
+{
+	(void)payload;
+	if (level >= VSM_LOG_WARN)
+		fprintf(stderr, "[libvsm %s] %s\n", level >= VSM_LOG_ERROR ? "error" : "warn", msg);
+}
+
 vsm_ctx *tu_ctx(const char *state_dir)
 {
 	vsm_ctx_opts opts = VSM_CTX_OPTS_INIT;
 	vsm_ctx *ctx = NULL;
 
 	opts.state_dir = state_dir;
+	opts.log_cb = tu_log;
 	ck_vsm(vsm_ctx_open(&ctx, &opts));
 	return ctx;
 }
