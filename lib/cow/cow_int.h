@@ -147,6 +147,19 @@ int qc_resize(struct qcow2 *q, uint64_t size);
 int qc_drop_backing(struct qcow2 *q);
 int qc_create(vsm_bdev *bdev, const char *label, const vsm_cow_create_opts *o);
 
+/*
+ * qcow2_header.c: build the header cluster @out (@cs bytes) from the
+ * image's current one, @old: @old's first header_length bytes, its
+ * extensions other than the backing format verbatim, a backing-format
+ * extension for @bfmt, the end marker, then @backing (NULL: no backing
+ * name and no format). *@end (may be NULL) is how many leading bytes of
+ * @out a caller must write to replace the old header's content. Refuses
+ * (-VSM_ENOSPC) what does not fit, and a damaged @old (-VSM_ECORRUPT),
+ * with a message naming @label; @out is untouched then.
+ */
+int qc_header_compose(uint8_t *out, const uint8_t *old, uint64_t cs, const char *label,
+		      const char *backing, const char *bfmt, uint64_t *end);
+
 /* cow.c: unlocked I/O on any layer (the chain below the top). */
 int cow_do_read(vsm_cow *c, uint8_t *buf, uint64_t len, uint64_t off);
 int cow_do_write(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off);

@@ -1,8 +1,9 @@
 /*
  * qcow2 header: parsing and validating an image on open (refusing what
- * we do not support by name), writing the header back (dirty bit, table
- * moves, dropping the backing reference), creating new v3 images, and
- * growing the virtual size.
+ * we do not support by name), writing the fixed header fields back (dirty
+ * bit, table moves, size), dropping the backing reference, creating new v3
+ * images, and growing the virtual size. Whole header clusters are built by
+ * qc_header_compose (qcow2_header.c) only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,7 +349,8 @@ void qc_free(struct qcow2 *q)
 	free(q);
 }
 
-int qc_write_header(struct qcow2 *q, bool full)
+/* The fixed fields we change, from the in-memory state into q->hdr. */
+static void sync_fixed(struct qcow2 *q)
 {
 	uint8_t *h = q->hdr;
 
@@ -361,7 +363,15 @@ int qc_write_header(struct qcow2 *q, bool full)
 		vsm__put_be64(h + 72, q->incompat);
 		vsm__put_be64(h + 88, q->autoclear);
 	}
-	return qc_bwrite(q, h, full ? q->cs : (q->version == 3 ? QCOW_V3_HEADER_LEN : 72), 0);
+}
+
+/* Without @full, only the fixed fields (the first 104 or 72 bytes): never
+ * the bytes up to header_length, the extensions or the backing name. A
+ * new header cluster is built by qc_header_compose, never here. */
+int qc_write_header(struct qcow2 *q, bool full)
+{
+	sync_fixed(q);
+	return qc_bwrite(q, q->hdr, full ? q->cs : (q->version == 3 ? QCOW_V3_HEADER_LEN : 72), 0);
 }
 
 int qc_mark_dirty(struct qcow2 *q)
@@ -410,97 +420,34 @@ int qc_close(struct qcow2 *q)
 	return rc;
 }
 
-/* Rebuild the header cluster: fixed fields, the extensions we keep
- * (everything but the backing format, which is rewritten), the backing
- * name last. */
-static int build_header(uint8_t *h, uint64_t cs, uint32_t version,
-			const uint8_t *old_ext, size_t old_ext_len,
-			const char *backing, const char *bfmt)
-{
-	size_t p = version == 3 ? 112 : 72, blen = backing ? strlen(backing) : 0;
-	size_t flen = bfmt ? strlen(bfmt) : 0;
-
-	if (p + old_ext_len + 16 + round_up(flen, 8) + 8 + blen > cs)
-		return -1;
-	if (bfmt) {
-		vsm__put_be32(h + p, QC_EXT_BACKING_FMT);
-		vsm__put_be32(h + p + 4, (uint32_t)flen);
-		memset(h + p + 8, 0, round_up(flen, 8));
-		memcpy(h + p + 8, bfmt, flen);
-		p += 8 + round_up(flen, 8);
-	}
-	if (old_ext_len) {
-		memmove(h + p, old_ext, old_ext_len);
-		p += old_ext_len;
-	}
-	memset(h + p, 0, 8);
-	p += 8;
-	if (backing) {
-		memcpy(h + p, backing, blen);
-		vsm__put_be64(h + 8, p);
-		vsm__put_be32(h + 16, (uint32_t)blen);
-		p += blen;
-	} else {
-		vsm__put_be64(h + 8, 0);
-		vsm__put_be32(h + 16, 0);
-	}
-	memset(h + p, 0, cs - p);
-	return 0;
-}
-
-/* Extensions other than the backing format, verbatim. */
-static size_t kept_extensions(struct qcow2 *q, uint8_t *out)
-{
-	uint64_t p = q->version == 3 ? q->header_length : 72, limit = q->cs;
-	size_t n = 0;
-
-	if (vsm__get_be64(q->hdr + 8) && vsm__get_be64(q->hdr + 8) < limit)
-		limit = vsm__get_be64(q->hdr + 8);
-	while (p + 8 <= limit) {
-		uint32_t type = vsm__get_be32(q->hdr + p), len = vsm__get_be32(q->hdr + p + 4);
-		uint64_t total = 8 + round_up(len, 8);
-
-		if (type == QC_EXT_END || p + total > limit)
-			break;
-		if (type != QC_EXT_BACKING_FMT) {
-			memcpy(out + n, q->hdr + p, total);
-			n += total;
-		}
-		p += total;
-	}
-	return n;
-}
-
+/* Flatten's last step: the same header without the backing name and
+ * format (qcow2_header.c keeps everything else). The data is flushed
+ * first; the header in memory changes only once the new one is written. */
 int qc_drop_backing(struct qcow2 *q)
 {
-	uint8_t *ext = calloc(1, q->cs), *nh = calloc(1, q->cs);
-	size_t n;
+	uint8_t *nh;
 	int rc;
 
-	if (!ext || !nh) {
-		free(ext);
-		free(nh);
-		return vsm_err(VSM_ENOMEM, "out of memory");
-	}
-	n = kept_extensions(q, ext);
-	memcpy(nh, q->hdr, q->version == 3 ? 112 : 72);
-	if (q->version == 3 && q->header_length > 112)
-		memcpy(nh, q->hdr, 112);
-	if (q->version == 3)
-		vsm__put_be32(nh + 100, 112);
-	build_header(nh, q->cs, q->version, ext, n, NULL, NULL);
-	free(ext);
-	memcpy(q->hdr, nh, q->cs);
-	free(nh);
-	q->header_length = q->version == 3 ? 112 : 72;
-	free(q->backing);
-	free(q->backing_format);
-	q->backing = q->backing_format = NULL;
 	rc = qc_flush_all(q);
+	if (rc < 0)
+		return rc;
+	nh = malloc(q->cs);
+	if (!nh)
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	sync_fixed(q);
+	rc = qc_header_compose(nh, q->hdr, q->cs, q->label, NULL, NULL, NULL);
 	if (rc == 0)
-		rc = qc_write_header(q, true);
+		rc = qc_bwrite(q, nh, q->cs, 0);
 	if (rc == 0)
 		rc = vsm_bdev_flush(q->bdev);
+	if (rc == 0) {
+		q->unflushed = false;
+		memcpy(q->hdr, nh, q->cs);
+		free(q->backing);
+		free(q->backing_format);
+		q->backing = q->backing_format = NULL;
+	}
+	free(nh);
 	return rc;
 }
 
@@ -583,7 +530,7 @@ int qc_create(vsm_bdev *bdev, const char *label, const vsm_cow_create_opts *o)
 	unsigned int rbits = o->refcount_bits ? o->refcount_bits : 16, order = 0;
 	uint64_t l1_size, l1c, rtc = 1, rbc = 1, meta, rb_entries, i, l2_cover;
 	uint32_t cbits = 0;
-	uint8_t *h = NULL, *buf = NULL;
+	uint8_t *h = NULL, *nh = NULL, *buf = NULL;
 	size_t bytes;
 	int rc;
 
@@ -632,7 +579,8 @@ int qc_create(vsm_bdev *bdev, const char *label, const vsm_cow_create_opts *o)
 	bytes = (size_t)((rtc + rbc + l1c) * cs);
 	buf = calloc(1, bytes);
 	h = calloc(1, cs);
-	if (!buf || !h) {
+	nh = malloc(cs);
+	if (!buf || !h || !nh) {
 		rc = vsm_err(VSM_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -659,22 +607,22 @@ int qc_create(vsm_bdev *bdev, const char *label, const vsm_cow_create_opts *o)
 	vsm__put_be32(h + 56, (uint32_t)rtc);
 	vsm__put_be32(h + 96, order);
 	vsm__put_be32(h + 100, 112);
-	if (build_header(h, cs, 3, NULL, 0, o->backing,
-			 o->backing ? o->backing_format : NULL) < 0) {
-		rc = vsm_err(VSM_EINVAL, "%s: backing name does not fit the header cluster",
-			     label);
+	/* The fixed fields with no extensions, serialised like every rewrite. */
+	rc = qc_header_compose(nh, h, cs, label, o->backing,
+			       o->backing ? o->backing_format : NULL, NULL);
+	if (rc < 0)
 		goto out;
-	}
 	/* Tables first, the header (which makes it an image) last. */
 	rc = vsm_bdev_write(bdev, buf, bytes, cs);
 	if (rc == 0)
 		rc = vsm_bdev_flush(bdev);
 	if (rc == 0)
-		rc = vsm_bdev_write(bdev, h, cs, 0);
+		rc = vsm_bdev_write(bdev, nh, cs, 0);
 	if (rc == 0)
 		rc = vsm_bdev_flush(bdev);
 out:
 	free(h);
+	free(nh);
 	free(buf);
 	return rc;
 }
