@@ -78,6 +78,39 @@ f=open('back.qcow2','r+b'); f.seek(40); f.write(struct.pack('>Q', 1<<40))"
 expect "$(status image check back.qcow2)" "2" "check: corrupt exits 2"
 grep -q "^vsmctl: " err || bad "check of a corrupt image says nothing"
 
+# An image QEMU left dirty: lazy refcounts, qemu-io killed with SIGKILL
+# after its writes. A real kill (not a patched header bit): qemu-io
+# flushes after each write (writethrough), and with lazy refcounts a flush
+# writes the L2 tables but not the refcount blocks, so the data clusters
+# have refcount 0 and the dirty bit stays set. stdbuf lets us see each
+# "wrote" line before the kill.
+qemu-img create -q -f qcow2 -o lazy_refcounts=on lazy.qcow2 16M
+rm -f qio.out
+stdbuf -oL qemu-io -c 'write -P 0xab 0 2M' -c 'write -P 0xcd 8M 1M' -c 'sleep 60000' \
+	lazy.qcow2 >qio.out 2>&1 &
+qio=$!
+for i in $(seq 600); do [ "$(grep -c wrote qio.out 2>/dev/null)" = 2 ] && break; sleep 0.1; done
+kill -9 $qio; wait $qio 2>/dev/null
+dirty() { python3 -c "import sys; f=open('lazy.qcow2','rb'); f.seek(79); print(f.read(1)[0] & 1)"; }
+expect "$(dirty)" "1" "killed qemu-io left the dirty bit"
+qemu-img check -q lazy.qcow2 >/dev/null 2>&1; expect "$?" "2" "qemu-img: stale refcounts before repair"
+expect "$("$vsmctl" image read lazy.qcow2 8388608 1 | od -An -tx1 | tr -d ' ')" "cd" "dirty image reads"
+expect "$(printf 'x' | "$vsmctl" image write lazy.qcow2 0 >/dev/null 2>err; echo $?)" "1" \
+	"write to the dirty image refused"
+grep -q "repair" err && ok "refusal says how to repair: $(cat err)" || bad "refusal: $(cat err)"
+expect "$(status image check lazy.qcow2)" "2" "check: dirty lazy image is corrupt"
+expect "$(status image check lazy.qcow2 --repair)" "0" "check --repair repairs it"
+expect "$(dirty)" "0" "dirty bit cleared"
+qemu-img check -q lazy.qcow2 && ok "qemu-img: clean after repair" || bad "qemu-img after repair"
+qemu-io -r -c 'read -P 0xab 0 2M' -c 'read -P 0xcd 8M 1M' lazy.qcow2 | grep -c '^read' >qio.n
+expect "$(cat qio.n)" "2" "data written before the kill reads back"
+printf 'after repair' | "$vsmctl" image write lazy.qcow2 4194304 2>err && ok "write after repair" ||
+	bad "write after repair: $(cat err)"
+expect "$("$vsmctl" image read lazy.qcow2 4194304 12)" "after repair" "read back the new write"
+qemu-img check -q lazy.qcow2 && ok "qemu-img: clean after the write" || bad "qemu-img after write"
+qemu-io -r -c 'read -P 0xab 0 2M' -c 'read -P 0xcd 8M 1M' lazy.qcow2 | grep -c '^read' >qio.n
+expect "$(cat qio.n)" "2" "the write left QEMU's data intact"
+
 [ "$(status image read top.raw)" != 0 ] && grep -q "^vsmctl: " err && ok "missing arguments refused" || bad "missing arguments accepted"
 "$vsmctl" image create esc.qcow2 1M --backing ../../etc/passwd >/dev/null 2>err
 grep -q "^vsmctl: .*" err && ok "escaping backing refused: $(cat err)" || bad "escaping backing accepted"

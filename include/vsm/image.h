@@ -68,6 +68,19 @@ VSM_API int vsm_image_create(const char *path, const vsm_image_create_opts *opts
  *  both RDONLY and RDWR is -VSM_EINVAL. Since: 0.2 */
 #define VSM_IMAGE_OPEN_RDWR (1u << 2)
 
+/** Open flag: allow repair. A qcow2 image with lazy refcounts whose
+ *  writer did not close it (the dirty bit is set, as QEMU leaves it when
+ *  killed) has refcounts that cannot be trusted: it reads correctly, but
+ *  a read-write open of it fails with -VSM_ESTATE unless this flag is
+ *  given. With it, the image opens read-write and is repaired (refcounts
+ *  rebuilt from the tables, leaks freed, dirty bit cleared) before the
+ *  first change made through the handle, as QEMU does on open; or at once
+ *  by vsm_image_check() with VSM_IMAGE_CHECK_REPAIR, which then reports
+ *  what it found. A change fails with the repair's error (and changes
+ *  nothing) when the repair fails. Ignored for an image that needs no
+ *  repair and for read-only opens. Since: 0.2 */
+#define VSM_IMAGE_OPEN_REPAIR (1u << 3)
+
 /** Version of vsm_image_open_opts. Since: 0.1 */
 #define VSM_IMAGE_OPEN_OPTS_VERSION 1
 
@@ -236,7 +249,9 @@ typedef struct {
 /**
  * Check the image's metadata (qcow2; raw images are always clean). With
  * VSM_IMAGE_CHECK_REPAIR (image open read-write), fix leaks, refcounts
- * and COPIED flags.
+ * and COPIED flags; when everything found was fixed, the image is marked
+ * clean (its dirty bit cleared). A dirty image with lazy refcounts must
+ * have been opened with VSM_IMAGE_OPEN_REPAIR to be opened read-write.
  *
  * @out: filled in; its version must be set (VSM_IMAGE_CHECK_RESULT_INIT)
  * Since: 0.1

@@ -34,8 +34,9 @@ typedef int (*vsm_cow_backing_fn)(vsm_bdev **out, const char *name,
 #define VSM_COW_RDONLY     (1u << 0)
 /* Do not open the backing chain (info about one layer, check). */
 #define VSM_COW_NO_BACKING (1u << 1)
-/* Open for check/repair: a dirty image with lazy refcounts is allowed. */
-#define VSM_COW_CHECK      (1u << 2)
+/* A dirty image with lazy refcounts opens read-write; it is repaired by
+ * check with repair, or else before its first change. */
+#define VSM_COW_REPAIR     (1u << 2)
 
 typedef struct {
 	const char *format;   /* "raw", "qcow2", or NULL to probe the magic */

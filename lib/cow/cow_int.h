@@ -111,6 +111,8 @@ struct qcow2 {
 
 	bool unflushed;           /* writes since the last bdev flush */
 	bool marked_dirty;        /* header dirty bit written by us */
+	bool need_repair;         /* dirty with lazy refcounts: repair before
+	                           * any change (VSM_COW_REPAIR) */
 	bool zero_extent;         /* file must end at file_end */
 
 	uint8_t *cbuf;            /* last decompressed cluster */

@@ -251,6 +251,8 @@ VSM_API int vsm_image_open(vsm_image **out, const char *path,
 		flags |= VSM_COW_RDONLY;
 	if (opts && (opts->flags & VSM_IMAGE_OPEN_NO_BACKING))
 		flags |= VSM_COW_NO_BACKING;
+	if (opts && (opts->flags & VSM_IMAGE_OPEN_REPAIR))
+		flags |= VSM_COW_REPAIR;
 	return image_open(out, path, opts ? opts->format : NULL, flags,
 			  opts ? opts->cache_max : 0);
 }

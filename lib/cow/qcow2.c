@@ -304,11 +304,17 @@ int qc_open(struct qcow2 **out, vsm_bdev *bdev, const char *label,
 
 	if (q->incompat & QC_INCOMPAT_CORRUPT)
 		q->readonly = true;
+	/* Lazy refcounts leave the refcounts of a dirty image stale: reads
+	 * are right, but allocation would reuse clusters in use. */
 	if (!q->readonly && (q->incompat & QC_INCOMPAT_DIRTY) &&
-	    (q->compat & QC_COMPAT_LAZY_REFCOUNTS) && !(flags & VSM_COW_CHECK)) {
-		rc = vsm_err(VSM_ESTATE, "%s: image with lazy refcounts was not closed "
-			     "cleanly; run check --repair first", label);
-		goto fail;
+	    (q->compat & QC_COMPAT_LAZY_REFCOUNTS)) {
+		if (!(flags & VSM_COW_REPAIR)) {
+			rc = vsm_err(VSM_ESTATE, "%s: image with lazy refcounts was not closed "
+				     "cleanly; open it read-only, or repair it "
+				     "(check --repair, or open with repair allowed)", label);
+			goto fail;
+		}
+		q->need_repair = true;
 	}
 	q->fresh_from = q->file_end / q->cs;
 	q->free_hint = 1;
@@ -383,6 +389,17 @@ int qc_mark_dirty(struct qcow2 *q)
 			       "%s: image is %s", q->label,
 			       (q->incompat & QC_INCOMPAT_CORRUPT) ?
 			       "marked corrupt and open read-only" : "open read-only");
+	if (q->need_repair) {
+		vsm_cow_check_result r;
+
+		rc = qc_check(q, &r, true);
+		if (rc < 0)
+			return rc;
+		if (q->need_repair)
+			return vsm_err(VSM_ECORRUPT, "%s: repair left %llu errors; the image "
+				       "cannot be written", q->label,
+				       (unsigned long long)(r.corruptions - r.corruptions_fixed));
+	}
 	if (q->marked_dirty)
 		return 0;
 	if (q->version == 3) {

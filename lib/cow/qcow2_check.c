@@ -263,10 +263,32 @@ static int check_copied(struct chk *k, bool repair)
 	return 0;
 }
 
+/* After a full repair the refcounts are exact: clear the dirty bit now,
+ * as QEMU does, so that a crash before close does not ask for another
+ * repair. The next change sets it again. */
+static int mark_clean(struct qcow2 *q)
+{
+	int rc;
+
+	if (q->version != 3 || !(q->incompat & QC_INCOMPAT_DIRTY))
+		return 0;
+	q->incompat &= ~QC_INCOMPAT_DIRTY;
+	rc = qc_write_header(q, false);
+	if (rc == 0)
+		rc = vsm_bdev_flush(q->bdev);
+	if (rc < 0) {
+		q->incompat |= QC_INCOMPAT_DIRTY;
+		return rc;
+	}
+	q->marked_dirty = false;
+	return 0;
+}
+
 int qc_check(struct qcow2 *q, vsm_cow_check_result *res, bool repair)
 {
 	struct chk k;
 	uint64_t i, limit, stored;
+	bool need_repair = q->need_repair;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
@@ -319,6 +341,9 @@ int qc_check(struct qcow2 *q, vsm_cow_check_result *res, bool repair)
 		if (q->rt[i] && ((i + 1) << q->rb_bits) > limit)
 			limit = (i + 1) << q->rb_bits;
 	if (repair) {
+		/* This is the repair qc_mark_dirty() waits for: it must not
+		 * start another one. Restored below unless all gets fixed. */
+		q->need_repair = false;
 		rc = qc_mark_dirty(q);
 		if (rc < 0)
 			goto out;
@@ -366,8 +391,14 @@ int qc_check(struct qcow2 *q, vsm_cow_check_result *res, bool repair)
 		rc = qc_flush_all(q);
 		if (rc < 0)
 			goto out;
+		if (res->corruptions == res->corruptions_fixed && res->leaks == res->leaks_fixed)
+			rc = mark_clean(q);
+		else
+			q->need_repair = need_repair;
 	}
 out:
+	if (rc < 0 && repair)
+		q->need_repair = need_repair;
 	q->guard = NULL;
 	free(k.cnt);
 	free(k.buf);

@@ -90,14 +90,16 @@ static int ds_open_flags(const vsm_image_open_opts *opts, const char *what, bool
 	if (opts && (opts->version == 0 || opts->version > VSM_IMAGE_OPEN_OPTS_VERSION))
 		return vsm_err(VSM_EVERSION, "image '%s': open options version %u is unknown",
 			       what, opts->version);
-	if (f & ~(VSM_IMAGE_OPEN_RDONLY | VSM_IMAGE_OPEN_NO_BACKING | VSM_IMAGE_OPEN_RDWR))
+	if (f & ~(VSM_IMAGE_OPEN_RDONLY | VSM_IMAGE_OPEN_NO_BACKING | VSM_IMAGE_OPEN_RDWR |
+		  VSM_IMAGE_OPEN_REPAIR))
 		return vsm_err(VSM_EINVAL, "image '%s': unknown open flags 0x%x", what, f);
 	if ((f & VSM_IMAGE_OPEN_RDONLY) && (f & VSM_IMAGE_OPEN_RDWR))
 		return vsm_err(VSM_EINVAL, "image '%s': open flags RDONLY and RDWR exclude each "
 			       "other", what);
 	*rw = (f & VSM_IMAGE_OPEN_RDWR) != 0;
 	*cow_flags = (*rw ? 0 : VSM_COW_RDONLY) | ((f & VSM_IMAGE_OPEN_NO_BACKING) ?
-						    VSM_COW_NO_BACKING : 0);
+						    VSM_COW_NO_BACKING : 0) |
+		     ((f & VSM_IMAGE_OPEN_REPAIR) ? VSM_COW_REPAIR : 0);
 	return 0;
 }
 

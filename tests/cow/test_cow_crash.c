@@ -2,6 +2,8 @@
  * cow-crash: a child process writes through libvsm and is killed at a
  * random point. Afterwards check finds leaks at most, repair clears them,
  * and every write acknowledged before the last completed flush reads back.
+ * Also: a lazy-refcounts image whose QEMU writer was killed is repaired
+ * (by check with repair, or before the first write) as QEMU repairs it.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -211,6 +213,167 @@ START_TEST(kill_overlay)
 }
 END_TEST
 
+#define QSIZE (16u << 20)
+
+/* The dirty bit (incompatible feature bit 0) as it is on disk. */
+static int dirty_bit(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	int c;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, 79, SEEK_SET), 0);
+	c = fgetc(f);
+	fclose(f);
+	ck_assert_int_ne(c, EOF);
+	return c & 1;
+}
+
+/*
+ * A lazy_refcounts=on image as QEMU leaves it when killed: qemu-io writes
+ * two ranges and is killed with SIGKILL while it sleeps. A real kill
+ * rather than a patched header bit, because it gives the exact on-disk
+ * state: qemu-io's default writethrough mode flushes after each write,
+ * and a qcow2 flush with lazy refcounts writes the L2 tables but not the
+ * refcount blocks, so the data clusters are referenced with refcount 0
+ * and the dirty bit is set. That state is asserted, so the test cannot
+ * pass on an image that needed no repair. stdbuf lets the script see
+ * each "wrote" line before the kill. @model (QSIZE) gets the data.
+ */
+static void make_qemu_dirty(char *path, const char *name, uint8_t *model)
+{
+	ct_path(path, name);
+	ck_assert_int_eq(ct_sh("%s create -q -f qcow2 -o lazy_refcounts=on '%s' %u",
+			       ct_qemu_img(), path, QSIZE), 0);
+	/* The output file is removed first: the background job's redirection
+	 * may come after the first grep. */
+	ck_assert_int_eq(ct_sh("cd '%s' && rm -f '%s.out' && { stdbuf -oL %s "
+			       "-c 'write -P 0xab 0 2M' -c 'write -P 0xcd 8M 1M' "
+			       "-c 'sleep 60000' '%s' > '%s.out' 2>&1 & pid=$!; i=0; "
+			       "while [ \"$(grep -c wrote '%s.out' 2>/dev/null)\" != 2 ] && "
+			       "[ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done; "
+			       "kill -9 $pid; wait $pid; [ $i -lt 600 ]; }",
+			       ct_dir(), name, ct_qemu_io(), path, name, name), 0);
+	memset(model, 0, QSIZE);
+	memset(model, 0xab, 2u << 20);
+	memset(model + (8u << 20), 0xcd, 1u << 20);
+	ck_assert_int_eq(dirty_bit(path), 1);
+	ck_assert_int_eq(ct_qemu_check(path), 2);
+}
+
+/* Reads work before any repair; a read-write open without repair allowed
+ * is refused and says how to repair. */
+static void expect_needs_repair(const char *path, const uint8_t *model)
+{
+	vsm_image_open_opts oo = VSM_IMAGE_OPEN_OPTS_INIT;
+	vsm_image *img;
+
+	ck_assert(ct_vsm_matches(path, model, QSIZE));
+	ck_assert_int_eq(vsm_image_open(&img, path, NULL), -VSM_ESTATE);
+	ck_assert_ptr_nonnull(strstr(vsm_error_last()->message, "repair"));
+	oo.flags = VSM_IMAGE_OPEN_RDWR;
+	ck_assert_int_eq(vsm_image_open(&img, path, &oo), -VSM_ESTATE);
+	ck_assert_int_eq(dirty_bit(path), 1);
+}
+
+/* Write @len bytes of @val at @off through a plain read-write open. */
+static void write_after(const char *path, uint8_t *model, uint64_t off, size_t len,
+			uint8_t val)
+{
+	vsm_image *img;
+	uint8_t *buf = malloc(len);
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, val, len);
+	memset(model + off, val, len);
+	CT_OK(vsm_image_open(&img, path, NULL));
+	CT_OK(vsm_image_write(img, buf, len, off, 0));
+	CT_OK(vsm_image_close(img));
+	free(buf);
+}
+
+START_TEST(qemu_killed_check_repair)
+{
+	vsm_image_check_result cr = VSM_IMAGE_CHECK_RESULT_INIT;
+	vsm_image_open_opts oo = VSM_IMAGE_OPEN_OPTS_INIT;
+	uint8_t *model = malloc(QSIZE);
+	char path[PATH_MAX];
+	vsm_image *img;
+
+	ck_assert_ptr_nonnull(model);
+	make_qemu_dirty(path, "qdirty.qcow2", model);
+	expect_needs_repair(path, model);
+
+	oo.flags = VSM_IMAGE_OPEN_REPAIR;
+	CT_OK(vsm_image_open(&img, path, &oo));
+	CT_OK(vsm_image_check(&cr, img, 0));
+	ck_assert_uint_gt(cr.corruptions, 0);
+	CT_OK(vsm_image_check(&cr, img, VSM_IMAGE_CHECK_REPAIR));
+	ck_assert_uint_gt(cr.corruptions_fixed, 0);
+	ck_assert_uint_eq(cr.corruptions_fixed, cr.corruptions);
+	ck_assert_uint_eq(cr.leaks_fixed, cr.leaks);
+	/* Marked clean by the repair itself, not only at close. */
+	ck_assert_int_eq(dirty_bit(path), 0);
+	ck_assert_int_eq(ct_qemu_check(path), 0);
+	CT_OK(vsm_image_check(&cr, img, 0));
+	ck_assert_uint_eq(cr.corruptions + cr.leaks, 0);
+	CT_OK(vsm_image_close(img));
+
+	ck_assert_int_eq(ct_qemu_check(path), 0);
+	ck_assert(ct_qemu_matches(path, model, QSIZE));
+	/* Now it opens read-write like any image, and a write allocates
+	 * without landing on the data QEMU wrote. */
+	write_after(path, model, (4u << 20) + 512, 3u << 20, 0x5e);
+	write_after(path, model, (1u << 20) - 100, 200, 0x17);
+	ck_assert_int_eq(dirty_bit(path), 0);
+	ck_assert_int_eq(ct_qemu_check(path), 0);
+	ck_assert(ct_qemu_matches(path, model, QSIZE));
+	ck_assert(ct_vsm_matches(path, model, QSIZE));
+	free(model);
+}
+END_TEST
+
+START_TEST(qemu_killed_write_repairs)
+{
+	vsm_image_open_opts oo = VSM_IMAGE_OPEN_OPTS_INIT;
+	uint8_t *model = malloc(QSIZE), *buf = malloc(3u << 20);
+	char path[PATH_MAX];
+	vsm_image *img;
+
+	ck_assert_ptr_nonnull(model);
+	ck_assert_ptr_nonnull(buf);
+	make_qemu_dirty(path, "qdirtyw.qcow2", model);
+	expect_needs_repair(path, model);
+
+	/* Opening and reading change nothing: the repair waits for a change. */
+	oo.flags = VSM_IMAGE_OPEN_REPAIR;
+	CT_OK(vsm_image_open(&img, path, &oo));
+	CT_OK(vsm_image_read(img, buf, 1u << 20, 8u << 20));
+	ck_assert(memcmp(buf, model + (8u << 20), 1u << 20) == 0);
+	ck_assert_int_eq(ct_qemu_check(path), 2);
+	/* New clusters: with the stale refcounts they would be allocated on
+	 * top of QEMU's data. */
+	memset(buf, 0x6d, 3u << 20);
+	memset(model + (12u << 20), 0x6d, 3u << 20);
+	CT_OK(vsm_image_write(img, buf, 3u << 20, 12u << 20, 0));
+	memset(buf, 0x21, 4096);
+	memset(model + 4096, 0x21, 4096);
+	CT_OK(vsm_image_write(img, buf, 4096, 4096, 0));
+	CT_OK(vsm_image_flush(img));
+	ck_assert_int_eq(ct_qemu_check(path), 0);
+	CT_OK(vsm_image_close(img));
+
+	ck_assert_int_eq(dirty_bit(path), 0);
+	ck_assert_int_eq(ct_qemu_check(path), 0);
+	ck_assert(ct_qemu_matches(path, model, QSIZE));
+	write_after(path, model, 10u << 20, 4096, 0x42);
+	ck_assert_int_eq(ct_qemu_check(path), 0);
+	ck_assert(ct_qemu_matches(path, model, QSIZE));
+	free(buf);
+	free(model);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("cow-crash");
@@ -220,6 +383,8 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, kill_while_writing, 0, 2);
 	tcase_add_test(tc, kill_overlay);
+	tcase_add_test(tc, qemu_killed_check_repair);
+	tcase_add_test(tc, qemu_killed_write_repairs);
 	suite_add_tcase(s, tc);
 	return s;
 }

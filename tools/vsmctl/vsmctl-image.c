@@ -216,20 +216,23 @@ static int address_parse(struct address *a, const char *arg)
 }
 
 /* Open a local path, a container's device or a golden image; returns 0,
- * or -1 with the message printed (by fail() when the library said it). */
-static int open_image(vsm_image **img, const char *arg, int rdonly)
+ * or -1 with the message printed (by fail() when the library said it).
+ * @repair lets a dirty lazy-refcounts image open read-write (check
+ * --repair repairs it). */
+static int open_image(vsm_image **img, const char *arg, int rdonly, int repair)
 {
 	vsm_image_open_opts o = VSM_IMAGE_OPEN_OPTS_INIT;
+	unsigned int extra = repair ? VSM_IMAGE_OPEN_REPAIR : 0;
 	struct address a;
 	vsm_ctx *ctx;
 
 	if (address_parse(&a, arg) < 0)
 		return -2;
 	if (a.local) {
-		o.flags = rdonly ? VSM_IMAGE_OPEN_RDONLY : 0;
+		o.flags = (rdonly ? VSM_IMAGE_OPEN_RDONLY : 0) | extra;
 		return vsm_image_open(img, arg, &o);
 	}
-	o.flags = rdonly ? VSM_IMAGE_OPEN_RDONLY : VSM_IMAGE_OPEN_RDWR;
+	o.flags = (rdonly ? VSM_IMAGE_OPEN_RDONLY : VSM_IMAGE_OPEN_RDWR) | extra;
 	if (get_ctx(&ctx) < 0)
 		return -1;
 	if (a.device[0])
@@ -283,7 +286,7 @@ static int cmd_info(struct args *a)
 
 	if (a->npos != 1)
 		return usage("image info needs PATH");
-	if ((rc = open_image(&img, a->pos[0], 1)) < 0)
+	if ((rc = open_image(&img, a->pos[0], 1, 0)) < 0)
 		return open_fail(rc);
 	if (a->json)
 		arr = json_object_new_array();
@@ -399,7 +402,7 @@ static int cmd_write(struct args *a)
 		fprintf(stderr, "vsmctl: cannot read standard input\n");
 		return 1;
 	}
-	if ((rc = open_image(&img, a->pos[0], 0)) < 0) {
+	if ((rc = open_image(&img, a->pos[0], 0, 0)) < 0) {
 		free(buf);
 		return open_fail(rc);
 	}
@@ -420,7 +423,7 @@ static int cmd_read(struct args *a)
 
 	if (a->npos != 3 || parse_size(a->pos[1], &off) < 0 || parse_size(a->pos[2], &len) < 0)
 		return usage("image read needs PATH, OFFSET and LENGTH");
-	if ((rc = open_image(&img, a->pos[0], 1)) < 0)
+	if ((rc = open_image(&img, a->pos[0], 1, 0)) < 0)
 		return open_fail(rc);
 	buf = malloc(1 << 20);
 	while (rc == 0 && len && buf) {
@@ -453,7 +456,7 @@ static int cmd_map(struct args *a)
 
 	if (a->npos != 1)
 		return usage("image map needs PATH");
-	if ((rc = open_image(&img, a->pos[0], 1)) < 0)
+	if ((rc = open_image(&img, a->pos[0], 1, 0)) < 0)
 		return open_fail(rc);
 	if (vsm_image_map(&map, &n, img) < 0) {
 		rc = fail();
@@ -501,7 +504,7 @@ static int cmd_check(struct args *a)
 
 	if (a->npos != 1)
 		return usage("image check needs PATH");
-	rc = open_image(&img, a->pos[0], !a->repair);
+	rc = open_image(&img, a->pos[0], !a->repair, a->repair);
 	if (rc < 0) {
 		open_fail(rc);
 		return rc == -VSM_ECORRUPT ? 2 : 1;
@@ -555,7 +558,7 @@ static int cmd_simple(struct args *a, const char *what)
 	} else if (a->npos != 1) {
 		return usage("this command needs PATH");
 	}
-	if ((rc = open_image(&img, a->pos[0], 0)) < 0)
+	if ((rc = open_image(&img, a->pos[0], 0, 0)) < 0)
 		return open_fail(rc);
 	if (!strcmp(what, "commit"))
 		rc = vsm_image_commit(img, 0);
