@@ -37,6 +37,7 @@
 #define QC_L1_RESERVED      0x7f000000000001ffull
 #define QC_L2_STD_RESERVED  0x3f000000000001feull
 #define QC_RT_RESERVED      0x00000000000001ffull
+#define QC_MAX_HOST_OFFSET  (1ull << 56)   /* first byte no entry can name */
 
 /* Largest L1 / refcount table we accept (QEMU's limits). */
 #define QC_MAX_L1_BYTES (32u << 20)

@@ -272,6 +272,12 @@ int qc_open(struct qcow2 **out, vsm_bdev *bdev, const char *label,
 		corrupt(q, "snapshot table offset is invalid");
 		goto fail;
 	}
+	/* Each snapshot entry takes at least 40 bytes. */
+	if (q->nb_snapshots && (uint64_t)q->nb_snapshots * 40 > fsize - q->snapshots_offset) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: snapshot table (%u entries) runs past end of file",
+			     label, q->nb_snapshots);
+		goto fail;
+	}
 
 	q->l1 = vsm__calloc(q->l1_size ? q->l1_size : 1, sizeof(uint64_t));
 	q->l1_dirty = vsm__calloc(((uint64_t)q->l1_size + 511) / 512 + 1, 1);
@@ -301,6 +307,16 @@ int qc_open(struct qcow2 **out, vsm_bdev *bdev, const char *label,
 		q->rt[i] = vsm__get_be64(buf + 8 * i);
 	free(buf);
 	buf = NULL;
+	/* A refcount block for clusters no qcow2 offset (56 bits) can
+	 * reach cannot be part of a valid image; walks over the blocks
+	 * would otherwise span 2^68 bytes. */
+	for (i = QC_MAX_HOST_OFFSET >> (q->rb_bits + q->cluster_bits); i < q->rt_entries; i++)
+		if (q->rt[i]) {
+			rc = vsm_err(VSM_ECORRUPT, "%s: refcount table entry %llu describes "
+				     "clusters past the largest qcow2 offset (2^56)", label,
+				     (unsigned long long)i);
+			goto fail;
+		}
 
 	if (q->incompat & QC_INCOMPAT_CORRUPT)
 		q->readonly = true;

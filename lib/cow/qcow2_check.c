@@ -4,6 +4,11 @@
  * with the stored refcounts and the COPIED flags, and optionally repair
  * both. Leaks are stored counts above the references; anything else is a
  * corruption.
+ *
+ * Every loop is bounded by the file: references past its end are counted
+ * as corruptions, not followed, and each table is read once however many
+ * entries name it, so a small hostile image is checked in time
+ * proportional to its size.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +20,12 @@ struct chk {
 	uint64_t *cnt;
 	uint64_t ncl;
 	uint64_t fsize;
+	uint32_t *l2mult;   /* per cluster: L1 entries naming it as an L2 table */
 	vsm_cow_check_result *res;
 	uint8_t *buf;
 };
 
-static void add_ref(struct chk *k, uint64_t off, uint64_t len)
+static void add_ref_n(struct chk *k, uint64_t off, uint64_t len, uint32_t mult)
 {
 	uint64_t c, last;
 
@@ -32,8 +38,13 @@ static void add_ref(struct chk *k, uint64_t off, uint64_t len)
 			k->res->corruptions++;
 			return;
 		}
-		k->cnt[c]++;
+		k->cnt[c] += mult;
 	}
+}
+
+static void add_ref(struct chk *k, uint64_t off, uint64_t len)
+{
+	add_ref_n(k, off, len, 1);
 }
 
 static bool bad_offset(struct chk *k, uint64_t off, uint64_t len)
@@ -45,7 +56,9 @@ static bool bad_offset(struct chk *k, uint64_t off, uint64_t len)
 	return false;
 }
 
-static int walk_l2(struct chk *k, uint64_t l2off)
+/* The data an L2 table names counts once per L1 entry naming the table
+ * (snapshots share tables), but the table is read only once. */
+static int walk_l2(struct chk *k, uint64_t l2off, uint32_t mult)
 {
 	struct qcow2 *q = k->q;
 	uint64_t i, n = qc_l2_entries(q), e, host, clen;
@@ -61,7 +74,7 @@ static int walk_l2(struct chk *k, uint64_t l2off)
 			if (host + clen > k->ncl * q->cs + q->cs)
 				k->res->corruptions++;
 			else
-				add_ref(k, host, clen);
+				add_ref_n(k, host, clen, mult);
 			continue;
 		}
 		host = e & QC_OFFSET_MASK;
@@ -70,15 +83,15 @@ static int walk_l2(struct chk *k, uint64_t l2off)
 			continue;
 		}
 		if (host && !bad_offset(k, host, q->cs))
-			add_ref(k, host, q->cs);
+			add_ref_n(k, host, q->cs, mult);
 	}
 	return 0;
 }
 
-static int walk_l1(struct chk *k, const uint64_t *l1, uint64_t n)
+/* Note the L2 tables of an L1 table; walk_l2s() reads them. */
+static void walk_l1(struct chk *k, const uint64_t *l1, uint64_t n)
 {
 	uint64_t i, off;
-	int rc;
 
 	for (i = 0; i < n; i++) {
 		if (l1[i] & QC_L1_RESERVED) {
@@ -89,7 +102,20 @@ static int walk_l1(struct chk *k, const uint64_t *l1, uint64_t n)
 		if (!off || bad_offset(k, off, k->q->cs))
 			continue;
 		add_ref(k, off, k->q->cs);
-		rc = walk_l2(k, off);
+		if (k->l2mult[off / k->q->cs] < UINT32_MAX)
+			k->l2mult[off / k->q->cs]++;
+	}
+}
+
+static int walk_l2s(struct chk *k)
+{
+	uint64_t c;
+	int rc;
+
+	for (c = 0; c < k->ncl; c++) {
+		if (!k->l2mult[c])
+			continue;
+		rc = walk_l2(k, c * k->q->cs, k->l2mult[c]);
 		if (rc < 0)
 			return rc;
 	}
@@ -128,6 +154,13 @@ static int walk_snapshots(struct chk *k)
 			k->res->corruptions++;
 			continue;
 		}
+		/* Each snapshot has its own L1 table; one that shares its
+		 * clusters with anything counted so far is not read again. */
+		if (l1n && k->cnt[l1off / q->cs]) {
+			k->res->corruptions++;
+			add_ref(k, l1off, (uint64_t)l1n * 8);
+			continue;
+		}
 		add_ref(k, l1off, (uint64_t)l1n * 8);
 		raw = malloc((size_t)l1n * 8 + 8);
 		l1 = malloc((size_t)l1n * 8 + 8);
@@ -140,7 +173,7 @@ static int walk_snapshots(struct chk *k)
 		for (j = 0; rc == 0 && j < l1n; j++)
 			l1[j] = vsm__get_be64(raw + 8 * j);
 		if (rc == 0)
-			rc = walk_l1(k, l1, l1n);
+			walk_l1(k, l1, l1n);
 		free(raw);
 		free(l1);
 		if (rc < 0)
@@ -187,6 +220,12 @@ static int walk_bitmaps(struct chk *k)
 				if ((uint64_t)tsize * 8 > (64u << 20) ||
 				    bad_offset(k, toff, tsize ? (uint64_t)tsize * 8 : 1))
 					continue;
+				if (tsize && k->cnt[toff / q->cs]) {
+					/* shared with another table: not read again */
+					k->res->corruptions++;
+					add_ref(k, toff, (uint64_t)tsize * 8);
+					continue;
+				}
 				add_ref(k, toff, (uint64_t)tsize * 8);
 				t = malloc((size_t)tsize * 8 + 8);
 				if (!t)
@@ -207,14 +246,63 @@ static int walk_bitmaps(struct chk *k)
 	return 0;
 }
 
+/* Counts for clusters past the end of the file are leaks. Only blocks
+ * that lie inside the file and are named by exactly one table entry are
+ * read (a block past the end is already a corruption), so this reads at
+ * most every cluster of the file once, wherever the table points. */
+static int past_end(struct chk *k, bool repair)
+{
+	struct qcow2 *q = k->q;
+	uint64_t j, i, end, off, stored, per = 1ull << q->rb_bits;
+	/* clusters a repair has just allocated (past the old end) are in use */
+	uint64_t lo = q->file_end / q->cs > k->ncl ? q->file_end / q->cs : k->ncl;
+	int rc;
+
+	for (j = 0; j < q->rt_entries; j++) {
+		off = q->rt[j];
+		if (!off || (off & QC_RT_RESERVED) || (off & (q->cs - 1)) ||
+		    off / q->cs >= k->ncl)
+			continue;
+		end = (j + 1) * per;
+		if (end <= lo)
+			continue;
+		if (k->cnt[off / q->cs] != 1) {
+			/* a refcount block shared with other metadata */
+			k->res->corruptions++;
+			continue;
+		}
+		for (i = j * per > lo ? j * per : lo; i < end; i++) {
+			rc = qc_rc_get(q, i, &stored);
+			if (rc < 0) {
+				vsm_error_clear();
+				k->res->corruptions++;
+				break;
+			}
+			if (!stored)
+				continue;
+			k->res->leaks++;
+			if (repair) {
+				rc = qc_rc_set(q, i, 0);
+				if (rc < 0)
+					return rc;
+				k->res->leaks_fixed++;
+			}
+		}
+	}
+	return 0;
+}
+
 /* COPIED flags of the active tables must say "refcount is exactly 1". */
 static int check_copied(struct chk *k, bool repair)
 {
 	struct qcow2 *q = k->q;
 	uint64_t i, j, n = qc_l2_entries(q), *tbl;
 	struct cow_slot *slot;
-	int rc;
+	uint8_t *seen = vsm__calloc(k->ncl + 1, 1);
+	int rc = 0;
 
+	if (!seen)
+		return vsm_err(VSM_ENOMEM, "out of memory");
 	for (i = 0; i < q->l1_size; i++) {
 		uint64_t off = q->l1[i] & QC_OFFSET_MASK, rcnt;
 		bool want, fix_l2 = false;
@@ -222,9 +310,14 @@ static int check_copied(struct chk *k, bool repair)
 		if (!off || (q->l1[i] & QC_L1_RESERVED) || off / q->cs >= k->ncl ||
 		    (off & (q->cs - 1)))
 			continue;
+		/* A table named twice is already a corruption (its count is
+		 * off); reading it again would only cost time. */
+		if (seen[off / q->cs])
+			continue;
+		seen[off / q->cs] = 1;
 		rc = qc_rc_get(q, off / q->cs, &rcnt);
 		if (rc < 0)
-			return rc;
+			goto out;
 		want = rcnt == 1;
 		if (want != !!(q->l1[i] & QC_OFLAG_COPIED)) {
 			k->res->corruptions++;
@@ -236,7 +329,7 @@ static int check_copied(struct chk *k, bool repair)
 		}
 		rc = qc_l2_get(q, i, false, &tbl, &slot);
 		if (rc < 0)
-			return rc;
+			goto out;
 		for (j = 0; tbl && j < n; j++) {
 			uint8_t *p = (uint8_t *)&tbl[j];
 			uint64_t e = vsm__get_be64(p), h = e & QC_OFFSET_MASK, hc;
@@ -246,7 +339,7 @@ static int check_copied(struct chk *k, bool repair)
 				continue;
 			rc = qc_rc_get(q, h / q->cs, &hc);
 			if (rc < 0)
-				return rc;
+				goto out;
 			want = hc == 1;
 			if (want != !!(e & QC_OFLAG_COPIED)) {
 				k->res->corruptions++;
@@ -260,7 +353,9 @@ static int check_copied(struct chk *k, bool repair)
 		if (fix_l2)
 			qc_l2_mark(q, slot);
 	}
-	return 0;
+out:
+	free(seen);
+	return rc;
 }
 
 /* After a full repair the refcounts are exact: clear the dirty bit now,
@@ -287,7 +382,7 @@ static int mark_clean(struct qcow2 *q)
 int qc_check(struct qcow2 *q, vsm_cow_check_result *res, bool repair)
 {
 	struct chk k;
-	uint64_t i, limit, stored;
+	uint64_t i, stored;
 	bool need_repair = q->need_repair;
 	int rc;
 
@@ -309,16 +404,15 @@ int qc_check(struct qcow2 *q, vsm_cow_check_result *res, bool repair)
 	if (q->file_end / q->cs > k.ncl)
 		k.ncl = q->file_end / q->cs;
 	k.cnt = vsm__calloc(k.ncl + 1, sizeof(uint64_t));
+	k.l2mult = vsm__calloc(k.ncl + 1, sizeof(uint32_t));
 	k.buf = malloc(q->cs);
-	if (!k.cnt || !k.buf) {
+	if (!k.cnt || !k.l2mult || !k.buf) {
 		rc = vsm_err(VSM_ENOMEM, "out of memory");
 		goto out;
 	}
 	add_ref(&k, 0, q->cs);
 	add_ref(&k, q->l1_offset, (uint64_t)q->l1_size * 8);
-	rc = walk_l1(&k, q->l1, q->l1_size);
-	if (rc < 0)
-		goto out;
+	walk_l1(&k, q->l1, q->l1_size);
 	add_ref(&k, q->rt_offset, (uint64_t)q->rt_clusters * q->cs);
 	for (i = 0; i < q->rt_entries; i++) {
 		uint64_t off = q->rt[i];
@@ -332,14 +426,13 @@ int qc_check(struct qcow2 *q, vsm_cow_check_result *res, bool repair)
 	rc = walk_snapshots(&k);
 	if (rc == 0)
 		rc = walk_bitmaps(&k);
+	if (rc == 0)
+		rc = walk_l2s(&k);
 	if (rc < 0)
 		goto out;
 
-	/* Compare with what is stored, as far as any refcount block reaches. */
-	limit = k.ncl;
-	for (i = 0; i < q->rt_entries; i++)
-		if (q->rt[i] && ((i + 1) << q->rb_bits) > limit)
-			limit = (i + 1) << q->rb_bits;
+	/* Compare with what is stored: every cluster of the file here,
+	 * the counts past its end below. */
 	if (repair) {
 		/* This is the repair qc_mark_dirty() waits for: it must not
 		 * start another one. Restored below unless all gets fixed. */
@@ -350,8 +443,8 @@ int qc_check(struct qcow2 *q, vsm_cow_check_result *res, bool repair)
 		q->guard = k.cnt;
 		q->guard_len = k.ncl;
 	}
-	for (i = 0; i < limit; i++) {
-		uint64_t want = i < k.ncl ? k.cnt[i] : 0;
+	for (i = 0; i < k.ncl; i++) {
+		uint64_t want = k.cnt[i];
 
 		rc = qc_rc_get(q, i, &stored);
 		if (rc < 0) {
@@ -383,6 +476,9 @@ int qc_check(struct qcow2 *q, vsm_cow_check_result *res, bool repair)
 				res->corruptions_fixed++;
 		}
 	}
+	rc = past_end(&k, repair);
+	if (rc < 0)
+		goto out;
 	rc = check_copied(&k, repair);
 	if (rc < 0)
 		goto out;
@@ -401,6 +497,7 @@ out:
 		q->need_repair = need_repair;
 	q->guard = NULL;
 	free(k.cnt);
+	free(k.l2mult);
 	free(k.buf);
 	return rc;
 }

@@ -492,8 +492,23 @@ int qc_status(vsm_cow *c, uint64_t off, uint64_t len, uint64_t *pnum, uint64_t *
 		rc = qc_l2_get(q, l1i, false, &tbl, NULL);
 		if (rc < 0)
 			return rc;
+		if (!tbl) {
+			/* No L2 table: the whole range it would map is
+			 * unallocated, in one step (a sparse disk costs its
+			 * L1 entries, not its clusters). */
+			uint64_t n = ((l2n - l2i) << q->cluster_bits) - co;
+
+			if (n > len - done)
+				n = len - done;
+			if (kind0 < 0)
+				kind0 = 0;
+			else if (kind0 != 0)
+				goto out;
+			done += n;
+			continue;
+		}
 		for (; done < len && l2i < l2n; l2i++) {
-			uint64_t e = tbl ? l2e_get(tbl, l2i) : 0, host = 0, n;
+			uint64_t e = l2e_get(tbl, l2i), host = 0, n;
 			int kind;
 
 			co = (off + done) & (q->cs - 1);
