@@ -6,7 +6,7 @@
  * fresh state directory must list exactly what was created and not
  * destroyed: nothing lost, nothing twice, no device left without a record.
  *
- * VSM_TEST_ROUNDS and VSM_TEST_NAMES scale it (defaults 8 and 200; the
+ * VSM_TEST_ROUNDS and VSM_TEST_NAMES scale it (defaults 5 and 200; the
  * figures in doc/datastore-layout.md were soaked with VSM_TEST_ROUNDS=20).
  * tests/iscsi/concurrent-run.sh runs it against an iSCSI target with each
  * process in a network namespace of its own: VSM_TEST_URI_<p> is the
@@ -191,7 +191,7 @@ typedef struct {
 static void run(const scenario *sc)
 {
 	char *ds = tu_dir("ds"), *uri = tu_uri(ds), *states[MAX_PROCS], *res[MAX_PROCS];
-	int rounds = env_int("VSM_TEST_ROUNDS", 8), names = env_int("VSM_TEST_NAMES", 200);
+	int rounds = env_int("VSM_TEST_ROUNDS", 5), names = env_int("VSM_TEST_NAMES", 200);
 	name_set expect = {0};
 	int r, p, lost_total = 0, dup_total = 0, orphan_total = 0;
 

@@ -23,7 +23,7 @@
 
 #define N_HOSTS 8
 #define N_CONT 4
-#define CHAOS_MS 35000
+#define CHAOS_MS 20000
 
 typedef struct {
 	volatile int stop;
