@@ -73,7 +73,7 @@ VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts)
 			  VSM_BACKEND_DIR_DEFAULT, vsm__log);
 	/* A previous process may have died mid-workflow: finish its work on
 	 * every datastore whose backend is known now. */
-	vsm__wf_recover(ctx, NULL);
+	vsm__wf_recover(ctx, NULL, false);
 	vsm__error_reset();
 	*out = ctx;
 	return 0;
@@ -89,7 +89,9 @@ VSM_API int vsm_ctx_recover(vsm_ctx *ctx, const char *datastore, unsigned int fl
 	if (flags)
 		return vsm_err(VSM_EINVAL, "vsm_ctx_recover: unknown flags 0x%x", flags);
 	vsm__ctx_lock(ctx);
-	rc = vsm__wf_recover(ctx, datastore);
+	/* Under the context's lock no call of this context is running, so
+	 * what it began and left after a failure can be finished too. */
+	rc = vsm__wf_recover(ctx, datastore, true);
 	vsm__ctx_unlock(ctx);
 	return rc;
 }

@@ -128,6 +128,13 @@ int vsm__ctx_new(vsm_ctx **out, const vsm_ctx_opts *opts)
 	ctx->log_cb = opts->log_cb;
 	ctx->log_payload = opts->log_payload;
 	ctx->log_level = opts->log_level;
+	{
+		char u[VSM_UUID_STRLEN + 1];
+
+		/* Names this context in the journal's owners (workflow.c). */
+		vsm__uuid_new(u);
+		snprintf(ctx->wf_nonce, sizeof(ctx->wf_nonce), "%.8s%.4s%.4s", u, u + 9, u + 14);
+	}
 	ctx->state_dir = opts->state_dir ? vsm__strdup(opts->state_dir) : default_state_dir();
 	if (!ctx->state_dir) {
 		rc = -vsm__error_code();

@@ -109,6 +109,7 @@ struct vsm_ctx {
 	vsm__destroy_hook *destroy_hooks;
 	size_t n_destroy_hooks;
 	struct vsm__modules *modules; /* lib/modules.c: loaded backend modules */
+	char wf_nonce[17];            /* names this context in journal owners */
 };
 
 struct vsm_locator {
@@ -176,8 +177,11 @@ int vsm__ds_open_device(vsm_dstore *ds, const char *key, unsigned int flags,
  * NULL. A workflow that cannot be finished now stays for later. Run from
  * two places only: vsm_ctx_open (lib/open.c), and the first change of a
  * datastore whose backend was registered after the context opened
- * (vsm__ds_change_begin). Never from a lookup. */
-int vsm__wf_recover(vsm_ctx *ctx, const char *datastore);
+ * (vsm__ds_change_begin). Never from a lookup. @mine (vsm_ctx_recover
+ * only, where no call of this context is running): also workflows this
+ * very context began and left after a failure ("the next open finishes
+ * it"), which a long-lived process would otherwise never finish. */
+int vsm__wf_recover(vsm_ctx *ctx, const char *datastore, bool mine);
 
 /* Register a destroy hook (lib/open.c, at context open). */
 int vsm__destroy_hook_register(vsm_ctx *ctx, vsm__destroy_hook fn);

@@ -593,7 +593,7 @@ int vsm__ds_change_begin(vsm_ctx *ctx, vsm_dstore *ds)
 	if (ds->lock_depth == 0 && !ds->recovered && !ds->recovering) {
 		ds->recovered = true;
 		ds->recovering = true;
-		vsm__wf_recover(ctx, ds->name);
+		vsm__wf_recover(ctx, ds->name, false);
 		ds->recovering = false;
 	}
 	if (ds->lock_depth++ > 0)

@@ -39,24 +39,36 @@ static void owner_of(pid_t pid, char *buf, size_t size)
 	fclose(f);
 }
 
+/* An owner is "PID:START/CONTEXT" (0.1 wrote "PID:START"): the process,
+ * told from a later one with its pid by its start time, and the context
+ * within it that began the workflow. */
 static bool owner_alive(const char *owner)
 {
 	char now[64];
 	int pid = atoi(owner);
+	size_t len = strcspn(owner, "/");
 
 	if (pid <= 0)
 		return false;
 	owner_of((pid_t)pid, now, sizeof(now));
-	return now[0] && !strcmp(now, owner);
+	return now[0] && strlen(now) == len && !strncmp(now, owner, len);
+}
+
+static bool owner_is(const vsm_ctx *ctx, const char *owner)
+{
+	const char *slash = strchr(owner, '/');
+
+	return owner_alive(owner) && slash && !strcmp(slash + 1, ctx->wf_nonce);
 }
 
 int vsm__wf_begin(vsm_wf *wf, vsm_ctx *ctx, const char *kind, const char *datastore,
 		  const char *subject)
 {
-	char owner[64];
+	char owner[64 + sizeof(ctx->wf_nonce)];
 	int rc;
 
-	owner_of(getpid(), owner, sizeof(owner));
+	owner_of(getpid(), owner, 64);
+	snprintf(owner + strlen(owner), sizeof(owner) - strlen(owner), "/%s", ctx->wf_nonce);
 	wf->ctx = ctx;
 	wf->seq = 0;
 	rc = vsm_catalog_exec(ctx->cat, "INSERT INTO workflows(kind, datastore, subject, "
@@ -291,7 +303,7 @@ static int wf_row_cb(void *payload, int ncol, const char *const *cols)
 	return 0;
 }
 
-int vsm__wf_recover(vsm_ctx *ctx, const char *datastore)
+int vsm__wf_recover(vsm_ctx *ctx, const char *datastore, bool mine)
 {
 	wf_list l = {NULL, 0};
 	size_t i;
@@ -306,8 +318,9 @@ int vsm__wf_recover(vsm_ctx *ctx, const char *datastore)
 
 		if (!w->datastore || !w->kind || !w->subject || !w->owner)
 			continue;
-		/* A live process (this one included) is still running it. */
-		if (owner_alive(w->owner))
+		/* A live process (this one included) is still running it; but
+		 * with @mine, one this context began and left is finished too. */
+		if (owner_alive(w->owner) && !(mine && owner_is(ctx, w->owner)))
 			continue;
 		if (vsm__ds_get(&ds, ctx, w->datastore) < 0)
 			ds = NULL;
