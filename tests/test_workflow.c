@@ -243,6 +243,41 @@ static void churn(void)
 	}
 }
 
+/* A workflow this context began and left after a failure (a compaction
+ * merge whose write failed stays "for the next open") is finished by
+ * vsm_ctx_recover in the same context: a long-lived process would never
+ * reach a next open. Before, recovery skipped every workflow whose owner
+ * was alive, this process included. */
+START_TEST(own_leftover_finished_by_recover)
+{
+	vsm_ctx *ctx = open_fault_ctx();
+	vsm_container *c = NULL;
+	char name[32];
+	int k, rc = 0;
+	bool left = false;
+
+	ck_vsm(vsm_datastore_add(ctx, "ds1", uri, 0));
+	/* Fail the k-th write of a checkpoint delete, for growing k, until
+	 * one fails inside the merge that follows the delete's commit. */
+	for (k = 1; k <= 200 && !left; k++) {
+		snprintf(name, sizeof(name), "vm%d", k);
+		ck_vsm(tu_create(&c, ctx, "ds1", name, 1, 1 << 20));
+		ck_vsm(vsm_checkpoint_create(NULL, c, "c1", NULL));
+		ck_vsm(vsm_checkpoint_create(NULL, c, "c2", NULL));
+		fault.write_fail_at = fault.writes + k;
+		rc = vsm_checkpoint_delete(c, "c1", 0);
+		fault.write_fail_at = 0;
+		left = journal_rows() > 0;
+		vsm_container_free(c);
+		c = NULL;
+	}
+	ck_assert_msg(left, "no failed write left a workflow in the journal (last rc %d)", rc);
+	ck_assert_int_eq(vsm_ctx_recover(ctx, NULL, 0), 0);
+	ck_assert_int_eq(journal_rows(), 0);
+	vsm_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(sigkill_at_random_points)
 {
 	char *furi = tu_uri(dsdir);
@@ -301,6 +336,7 @@ static Suite *workflow_suite(void)
 	tcase_add_test(tc, crash_mid_create_rolled_back_on_open);
 	tcase_add_test(tc, crash_mid_destroy_finished_on_open);
 	tcase_add_test(tc, recovery_waits_for_a_live_owner);
+	tcase_add_test(tc, own_leftover_finished_by_recover);
 	tcase_add_test(tc, sigkill_at_random_points);
 	suite_add_tcase(s, tc);
 	return s;

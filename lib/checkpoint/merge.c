@@ -427,6 +427,9 @@ int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped)
 			return rc;
 		}
 		vsm__uuid_new(cid);
+		/* arg_put appends: start from an empty string, or the journal
+		 * step names stack garbage and its replay can never finish. */
+		arg[0] = '\0';
 		arg_put(arg, sizeof(arg), t);
 		strcat(arg, " ");
 		arg_put(arg, sizeof(arg), x);
