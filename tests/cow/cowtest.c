@@ -1,6 +1,7 @@
 /*
  * Helpers shared by the COW suites (see cowtest.h).
  */
+#include <fcntl.h>
 #include <ftw.h>
 #include <libqcow.h>
 #include <stdarg.h>
@@ -256,4 +257,30 @@ int ct_random_op(vsm_image *img, uint8_t *model, size_t size, uint64_t *rs,
 		CT_OK(vsm_image_discard(img, off, len, 0));
 	memset(model + off, 0, len);
 	return kind < 8 ? 1 : 2;
+}
+
+void ct_put_be(const char *path, uint64_t off, uint64_t v, int bytes)
+{
+	uint8_t b[8];
+	int i, fd = open(path, O_WRONLY);
+
+	ck_assert_int_ge(fd, 0);
+	for (i = 0; i < bytes; i++)
+		b[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+	ck_assert_int_eq(pwrite(fd, b, (size_t)bytes, (off_t)off), bytes);
+	close(fd);
+}
+
+uint64_t ct_get_be(const char *path, uint64_t off, int bytes)
+{
+	uint8_t b[8];
+	uint64_t v = 0;
+	int i, fd = open(path, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, b, (size_t)bytes, (off_t)off), bytes);
+	close(fd);
+	for (i = 0; i < bytes; i++)
+		v = v << 8 | b[i];
+	return v;
 }

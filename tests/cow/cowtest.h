@@ -39,6 +39,10 @@ const char *ct_qemu_io(void);
 int ct_qemu_check(const char *path);
 
 /* Read a whole file; NULL-safe free with free(). */
+/* Big-endian @bytes-wide integer at @off of the file @path, for crafting
+ * damaged images (the file is not otherwise changed). */
+void ct_put_be(const char *path, uint64_t off, uint64_t v, int bytes);
+uint64_t ct_get_be(const char *path, uint64_t off, int bytes);
 uint8_t *ct_read_file(const char *path, size_t *len);
 /* qemu-img convert -O raw @path and compare with @model of @len bytes. */
 bool ct_qemu_matches(const char *path, const uint8_t *model, size_t len);

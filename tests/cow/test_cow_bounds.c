@@ -17,32 +17,6 @@
 
 #define HANG_GUARD 60
 
-static void put_be(const char *path, uint64_t off, uint64_t v, int bytes)
-{
-	uint8_t b[8];
-	int i, fd = open(path, O_WRONLY);
-
-	ck_assert_int_ge(fd, 0);
-	for (i = 0; i < bytes; i++)
-		b[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-	ck_assert_int_eq(pwrite(fd, b, (size_t)bytes, (off_t)off), bytes);
-	close(fd);
-}
-
-static uint64_t get_be(const char *path, uint64_t off, int bytes)
-{
-	uint8_t b[8];
-	uint64_t v = 0;
-	int i, fd = open(path, O_RDONLY);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, b, (size_t)bytes, (off_t)off), bytes);
-	close(fd);
-	for (i = 0; i < bytes; i++)
-		v = v << 8 | b[i];
-	return v;
-}
-
 /* Run @fn(@arg) in a child under the hang guard; it exits 0 on success. */
 static void guarded(void (*fn)(const char *), const char *arg, const char *what)
 {
@@ -122,39 +96,39 @@ START_TEST(check_bounded_by_file)
 	/* A refcount-table entry near the end of the table, pointing far
 	 * past the end of the file (64 KiB clusters). */
 	make(p, "rtfar.qcow2", "");
-	rt = get_be(p, 48, 8);
-	put_be(p, rt + 8 * 8000, 1ull << 40, 8);
+	rt = ct_get_be(p, 48, 8);
+	ct_put_be(p, rt + 8 * 8000, 1ull << 40, 8);
 	guarded(check_reports, p, "check");
 
 	/* 2 MiB clusters, an entry at a large index naming a cluster that
 	 * is already the first refcount block: one block counts 2^20
 	 * clusters, so the covered range is ~2^35 clusters. */
 	make(p, "rt2m.qcow2", "-o cluster_size=2M");
-	rt = get_be(p, 48, 8);
-	rb = get_be(p, rt, 8);
-	put_be(p, rt + 8 * 30000, rb, 8);
+	rt = ct_get_be(p, 48, 8);
+	rb = ct_get_be(p, rt, 8);
+	ct_put_be(p, rt + 8 * 30000, rb, 8);
 	guarded(check_reports, p, "check");
 
 	/* ... and at an index whose clusters lie past 2^56 bytes, where no
 	 * qcow2 offset reaches: refused at open. */
 	make(p, "rt2m-far.qcow2", "-o cluster_size=2M");
-	rt = get_be(p, 48, 8);
-	rb = get_be(p, rt, 8);
-	put_be(p, rt + 8 * 262000, rb, 8);
+	rt = ct_get_be(p, 48, 8);
+	rb = ct_get_be(p, rt, 8);
+	ct_put_be(p, rt + 8 * 262000, rb, 8);
 	guarded(open_refused, p, "open");
 
 	/* A block at a small index whose whole range lies past the end of
 	 * the file, made of the L2 table: the double use of that cluster is
 	 * a corruption, and the table is not read as counts. */
 	make(p, "rtdata.qcow2", "");
-	rt = get_be(p, 48, 8);
-	put_be(p, rt + 8 * 5, get_be(p, get_be(p, 40, 8), 8) & 0x00fffffffffffe00ull, 8);
+	rt = ct_get_be(p, 48, 8);
+	ct_put_be(p, rt + 8 * 5, ct_get_be(p, ct_get_be(p, 40, 8), 8) & 0x00fffffffffffe00ull, 8);
 	guarded(check_reports, p, "check");
 
 	/* A snapshot table with more entries than the file can hold. */
 	make(p, "snapfar.qcow2", "");
-	put_be(p, 60, 60000, 4);
-	put_be(p, 64, 65536 * 6, 8);
+	ct_put_be(p, 60, 60000, 4);
+	ct_put_be(p, 64, 65536 * 6, 8);
 	ck_assert_int_eq(vsm_image_open(&img, p, NULL), -VSM_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(vsm_error_last()->message, "snapshot table (60000 entries) "
 				     "runs past end of file"));

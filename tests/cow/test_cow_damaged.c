@@ -11,32 +11,6 @@
 
 #include "cowtest.h"
 
-static void put_be(const char *path, uint64_t off, uint64_t v, int bytes)
-{
-	uint8_t b[8];
-	int i, fd = open(path, O_WRONLY);
-
-	ck_assert_int_ge(fd, 0);
-	for (i = 0; i < bytes; i++)
-		b[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-	ck_assert_int_eq(pwrite(fd, b, (size_t)bytes, (off_t)off), bytes);
-	close(fd);
-}
-
-static uint64_t get_be(const char *path, uint64_t off, int bytes)
-{
-	uint8_t b[8];
-	uint64_t v = 0;
-	int i, fd = open(path, O_RDONLY);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, b, (size_t)bytes, (off_t)off), bytes);
-	close(fd);
-	for (i = 0; i < bytes; i++)
-		v = v << 8 | b[i];
-	return v;
-}
-
 /* A qemu-made image with some data, named @name; path in @out. */
 static void make(char *out, const char *name, const char *opts)
 {
@@ -64,20 +38,20 @@ START_TEST(header_damage)
 	char p[PATH_MAX];
 
 	make(p, "l1far.qcow2", "");
-	put_be(p, 40, 1ull << 40, 8);
+	ct_put_be(p, 40, 1ull << 40, 8);
 	expect_open_fails(p, VSM_ECORRUPT, "L1 table offset past end of file");
 	ck_assert_ptr_nonnull(strstr(vsm_error_last()->message, "l1far.qcow2"));
 
 	make(p, "l1big.qcow2", "");
-	put_be(p, 36, 0xffffffffu, 4);
+	ct_put_be(p, 36, 0xffffffffu, 4);
 	expect_open_fails(p, VSM_ECORRUPT, "absurd");
 
 	make(p, "l1small.qcow2", "");
-	put_be(p, 36, 0, 4);
+	ct_put_be(p, 36, 0, 4);
 	expect_open_fails(p, VSM_ECORRUPT, "too small");
 
 	make(p, "rtfar.qcow2", "");
-	put_be(p, 48, 1ull << 40, 8);
+	ct_put_be(p, 48, 1ull << 40, 8);
 	expect_open_fails(p, VSM_ECORRUPT, "refcount table");
 
 	make(p, "trunc.qcow2", "");
@@ -85,11 +59,11 @@ START_TEST(header_damage)
 	expect_open_fails(p, VSM_ECORRUPT, "past end of file");
 
 	make(p, "cbits.qcow2", "");
-	put_be(p, 20, 30, 4);
+	ct_put_be(p, 20, 30, 4);
 	expect_open_fails(p, VSM_ECORRUPT, "cluster size");
 
 	make(p, "magic.qcow2", "");
-	put_be(p, 4, 7, 4);
+	ct_put_be(p, 4, 7, 4);
 	expect_open_fails(p, VSM_EVERSION, "version 7");
 }
 END_TEST
@@ -105,8 +79,8 @@ START_TEST(table_damage)
 
 	/* L2 table past the end of the file */
 	make(p, "l2far.qcow2", "");
-	l1 = get_be(p, 40, 8);
-	put_be(p, l1, (1ull << 40) | (1ull << 63), 8);
+	l1 = ct_get_be(p, 40, 8);
+	ct_put_be(p, l1, (1ull << 40) | (1ull << 63), 8);
 	CT_OK(vsm_image_open(&img, p, NULL));
 	ck_assert_int_eq(vsm_image_read(img, buf, sizeof(buf), 0), -VSM_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(vsm_error_last()->message, "past end of file"));
@@ -128,9 +102,9 @@ START_TEST(table_damage)
 
 	/* a refcount at its maximum for a cluster nothing uses: a leak */
 	make(p, "rcmax.qcow2", "");
-	rt = get_be(p, 48, 8);
-	rb = get_be(p, rt, 8);
-	put_be(p, rb + 2 * 100, 0xffff, 2);
+	rt = ct_get_be(p, 48, 8);
+	rb = ct_get_be(p, rt, 8);
+	ct_put_be(p, rb + 2 * 100, 0xffff, 2);
 	CT_OK(vsm_image_open(&img, p, NULL));
 	CT_OK(vsm_image_check(&cr, img, 0));
 	ck_assert_uint_eq(cr.corruptions, 0);
@@ -142,8 +116,8 @@ START_TEST(table_damage)
 
 	/* a refcount too low (0 for a data cluster): corruption, repaired */
 	make(p, "rclow.qcow2", "");
-	put_be(p, rb + 2 * 6, 0, 2);
-	put_be(p, rb + 2 * 7, 5, 2);
+	ct_put_be(p, rb + 2 * 6, 0, 2);
+	ct_put_be(p, rb + 2 * 7, 5, 2);
 	CT_OK(vsm_image_open(&img, p, NULL));
 	CT_OK(vsm_image_check(&cr, img, 0));
 	ck_assert_uint_gt(cr.corruptions, 0);
@@ -204,15 +178,15 @@ START_TEST(features_refused)
 		expect_open_fails(p, VSM_ENOTSUP, "zstd");
 
 	make(p, "crypt.qcow2", "");
-	put_be(p, 32, 2, 4);
+	ct_put_be(p, 32, 2, 4);
 	expect_open_fails(p, VSM_ENOTSUP, "encryption");
 
 	make(p, "unknown.qcow2", "");
-	put_be(p, 72, 1ull << 20, 8);
+	ct_put_be(p, 72, 1ull << 20, 8);
 	expect_open_fails(p, VSM_ENOTSUP, "incompatible feature bit 20");
 
 	make(p, "corrupt.qcow2", "");
-	put_be(p, 72, 2, 8);
+	ct_put_be(p, 72, 2, 8);
 	CT_OK(vsm_image_open(&img, p, NULL));
 	CT_OK(vsm_image_read(img, buf, sizeof(buf), 0));
 	ck_assert_uint_eq(buf[0], 0x5a);
