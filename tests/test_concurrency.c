@@ -5,6 +5,8 @@
  * creates its names and destroys half of what it created; afterwards a
  * fresh state directory must list exactly what was created and not
  * destroyed: nothing lost, nothing twice, no device left without a record.
+ * Case "first-use" starts several processes on a brand-new state directory
+ * at once (the first change makes the directory's node id).
  *
  * VSM_TEST_ROUNDS and VSM_TEST_NAMES scale it (defaults 5 and 200; the
  * figures in doc/datastore-layout.md were soaked with VSM_TEST_ROUNDS=20).
@@ -440,6 +442,94 @@ START_TEST(four_processes_same_names)
 }
 END_TEST
 
+/*
+ * Several processes that use a brand-new state directory at the same moment
+ * each make the directory's node id if it is missing; every one of them
+ * must come away with the same whole id and create its container (one of
+ * them once read the id file between its creation and its write, and failed
+ * with "does not hold a node id").
+ */
+#define FIRST_USE_PROCS 6
+
+START_TEST(first_use_of_state_dir)
+{
+	char *ds = tu_dir("ds-first"), *uri = tu_uri(ds);
+	int rounds = env_int("VSM_TEST_ROUNDS", 5) * 4, r, p, failed = 0;
+	char msg[512] = "";
+
+	for (r = 0; r < rounds; r++) {
+		char state[64], *st;
+		int go[2];
+		pid_t pids[FIRST_USE_PROCS];
+
+		snprintf(state, sizeof(state), "state-first.%d", r);
+		st = tu_dir(state);
+		{
+			/* Adding a datastore makes no node id; the first change does. */
+			vsm_ctx_opts o = VSM_CTX_OPTS_INIT;
+			vsm_ctx *ctx = NULL;
+
+			o.state_dir = st;
+			ck_assert_int_eq(vsm_ctx_open(&ctx, &o), 0);
+			ck_assert_msg(vsm_datastore_add(ctx, "ds", uri, r ? 0 : VSM_DATASTORE_ADD_CREATE) == 0,
+				      "%s", vsm_error_last()->message);
+			vsm_ctx_free(ctx);
+		}
+		ck_assert_int_eq(pipe(go), 0);
+		for (p = 0; p < FIRST_USE_PROCS; p++) {
+			pids[p] = fork();
+			ck_assert_int_ge(pids[p], 0);
+			if (pids[p] == 0) {
+				vsm_ctx_opts o = VSM_CTX_OPTS_INIT;
+				vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
+				const vsm_device_spec *devs[1] = { &d };
+				vsm_container_opts co = VSM_CONTAINER_OPTS_INIT;
+				vsm_ctx *ctx = NULL;
+				char name[64], c;
+				int rc;
+
+				close(go[1]);
+				/* All start together, when the parent closes the pipe. */
+				if (read(go[0], &c, 1) != 0)
+					_exit(3);
+				o.state_dir = st;
+				if (vsm_ctx_open(&ctx, &o) < 0) {
+					fprintf(stderr, "first-use %d/%d: %s\n", r, p, vsm_error_last()->message);
+					_exit(1);
+				}
+				d.name = "root";
+				d.size = 1 << 20;
+				co.devices = devs;
+				co.n_devices = 1;
+				co.flags = VSM_CONTAINER_CREATE_THIN;
+				snprintf(name, sizeof(name), "f%d-%d", r, p);
+				rc = vsm_container_create(NULL, ctx, "ds", name, &co);
+				if (rc < 0)
+					fprintf(stderr, "first-use %s: %s\n", name, vsm_error_last()->message);
+				vsm_ctx_free(ctx);
+				_exit(rc < 0 ? 1 : 0);
+			}
+		}
+		close(go[0]);
+		close(go[1]);
+		for (p = 0; p < FIRST_USE_PROCS; p++) {
+			int status = 0;
+
+			ck_assert_int_eq(waitpid(pids[p], &status, 0), pids[p]);
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+				failed++;
+				snprintf(msg, sizeof(msg), "round %d process %d: status %#x", r, p, status);
+			}
+		}
+		free(st);
+	}
+	ck_assert_msg(failed == 0, "%d of %d first uses failed (last: %s)", failed,
+		      rounds * FIRST_USE_PROCS, msg);
+	free(uri);
+	free(ds);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("concurrency");
@@ -448,6 +538,7 @@ int main(void)
 		{ "same", two_hosts_same_names },
 		{ "four", four_processes_one_host },
 		{ "four-same", four_processes_same_names },
+		{ "first-use", first_use_of_state_dir },
 	};
 	size_t i;
 

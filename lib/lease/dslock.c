@@ -68,26 +68,42 @@ static void sleep_us(long us)
 	nanosleep(&ts, NULL);
 }
 
-/* The state directory's node id: made once, shared by its processes. */
+/*
+ * The state directory's node id: made once, shared by its processes.  The
+ * id is written and synced in a private file first and then published with
+ * link(), which fails if another process got there first; so a reader never
+ * sees the file before it is whole (creating it with O_EXCL and writing
+ * afterwards let a racing process read it empty).
+ */
 static int node_id(const char *state_dir, char out[VSM_UUID_STRLEN + 1])
 {
-	char path[4096], fresh[VSM_UUID_STRLEN + 1], buf[VSM_UUID_STRLEN + 2];
+	char path[4096], tmp[4200], fresh[VSM_UUID_STRLEN + 1], buf[VSM_UUID_STRLEN + 2];
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/node-id", state_dir);
-	vsm__uuid_new(fresh);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		/* Written before any lock names it; a torn file is refused
-		 * below rather than guessed. */
+	if (access(path, F_OK) < 0) {
+		vsm__uuid_new(fresh);
+		snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return vsm_err(VSM_EIO, "cannot create '%s': %s", tmp, strerror(errno));
 		n = write(fd, fresh, VSM_UUID_STRLEN);
 		if (n != VSM_UUID_STRLEN || fsync(fd) < 0) {
+			int e = n < 0 ? errno : EIO;
+
 			close(fd);
-			unlink(path);
-			return vsm_err(VSM_EIO, "cannot write '%s': %s", path, strerror(errno));
+			unlink(tmp);
+			return vsm_err(VSM_EIO, "cannot write '%s': %s", tmp, strerror(e));
 		}
 		close(fd);
+		if (link(tmp, path) < 0 && errno != EEXIST) {
+			int e = errno;
+
+			unlink(tmp);
+			return vsm_err(VSM_EIO, "cannot create '%s': %s", path, strerror(e));
+		}
+		unlink(tmp);
 	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return vsm_err(VSM_EIO, "cannot read '%s': %s", path, strerror(errno));
