@@ -19,5 +19,6 @@
 #include "lease.h"
 #include "checkpoint.h"
 #include "check.h"
+#include "placement.h"
 
 #endif /* VSM_VSM_H */

@@ -13,6 +13,7 @@
 #include "meta.h"
 #include "record.h"
 #include "strmap.h"
+#include "vsm/placement.h"
 
 typedef struct {
 	struct vsm_datastore_ops ops; /* our copy, zero-filled past the caller's size */
@@ -110,6 +111,13 @@ struct vsm_ctx {
 	size_t n_destroy_hooks;
 	struct vsm__modules *modules; /* lib/modules.c: loaded backend modules */
 	char wf_nonce[17];            /* names this context in journal owners */
+	/* Placement (lib/place), set by lib/open.c: vsm_container_create
+	 * with VSM_CONTAINER_CREATE_PLACE reserves through place_reserve,
+	 * vsm_attach with VSM_ATTACH_PLACE asks place_host for a host
+	 * (*@host_out: malloc'd). NULL: placement is not composed in. */
+	int (*place_reserve)(struct vsm_reservation **out, struct vsm_ctx *ctx,
+			     const char *name, const vsm_place_request *req);
+	int (*place_host)(char **host_out, vsm_container *c);
 };
 
 struct vsm_locator {
