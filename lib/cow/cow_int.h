@@ -115,6 +115,8 @@ struct qcow2 {
 	bool need_repair;         /* dirty with lazy refcounts: repair before
 	                           * any change (VSM_COW_REPAIR) */
 	bool zero_extent;         /* file must end at file_end */
+	bool meta_verified;       /* qc_meta_verify passed since open */
+	char *inconsistent;       /* why no change is allowed (overlap), or NULL */
 
 	uint8_t *cbuf;            /* last decompressed cluster */
 	uint64_t cbuf_entry;
@@ -138,6 +140,12 @@ struct vsm_cow {
 	uint64_t cache_max;
 	unsigned int depth;
 };
+
+/* qcow2_overlap.c: the allocator kept off metadata. Run before the
+ * first change (qc_mark_dirty), and on every allocation. */
+int qc_meta_verify(struct qcow2 *q);
+int qc_alloc_check(struct qcow2 *q, uint64_t start, uint64_t n);
+int qc_refuse_inconsistent(const struct qcow2 *q);
 
 /* qcow2.c */
 int qc_open(struct qcow2 **out, vsm_bdev *bdev, const char *label,

@@ -368,6 +368,7 @@ void qc_free(struct qcow2 *q)
 	free(q->tmp);
 	free(q->cbuf);
 	free(q->ztmp);
+	free(q->inconsistent);
 	free(q);
 }
 
@@ -405,6 +406,8 @@ int qc_mark_dirty(struct qcow2 *q)
 			       "%s: image is %s", q->label,
 			       (q->incompat & QC_INCOMPAT_CORRUPT) ?
 			       "marked corrupt and open read-only" : "open read-only");
+	if (q->inconsistent)
+		return qc_refuse_inconsistent(q);
 	if (q->need_repair) {
 		vsm_cow_check_result r;
 
@@ -418,6 +421,10 @@ int qc_mark_dirty(struct qcow2 *q)
 	}
 	if (q->marked_dirty)
 		return 0;
+	/* Not while a repair rebuilds the refcounts (guard set): what it
+	 * writes is derived from the metadata itself. */
+	if (!q->guard && (rc = qc_meta_verify(q)) < 0)
+		return rc;
 	if (q->version == 3) {
 		q->incompat |= QC_INCOMPAT_DIRTY;
 		/* We do not maintain bitmaps or anything else an auto-clear bit

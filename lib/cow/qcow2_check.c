@@ -437,11 +437,16 @@ int qc_check(struct qcow2 *q, vsm_cow_check_result *res, bool repair)
 		/* This is the repair qc_mark_dirty() waits for: it must not
 		 * start another one. Restored below unless all gets fixed. */
 		q->need_repair = false;
+		/* The repair is also the remedy for metadata the refcounts
+		 * left out (qcow2_overlap.c): the guard, set first, keeps the
+		 * allocator off every cluster in use while it runs. */
+		q->guard = k.cnt;
+		q->guard_len = k.ncl;
+		free(q->inconsistent);
+		q->inconsistent = NULL;
 		rc = qc_mark_dirty(q);
 		if (rc < 0)
 			goto out;
-		q->guard = k.cnt;
-		q->guard_len = k.ncl;
 	}
 	for (i = 0; i < k.ncl; i++) {
 		uint64_t want = k.cnt[i];
@@ -487,9 +492,10 @@ int qc_check(struct qcow2 *q, vsm_cow_check_result *res, bool repair)
 		rc = qc_flush_all(q);
 		if (rc < 0)
 			goto out;
-		if (res->corruptions == res->corruptions_fixed && res->leaks == res->leaks_fixed)
+		if (res->corruptions == res->corruptions_fixed && res->leaks == res->leaks_fixed) {
 			rc = mark_clean(q);
-		else
+			q->meta_verified = rc == 0;
+		} else
 			q->need_repair = need_repair;
 	}
 out:

@@ -485,6 +485,8 @@ int qc_alloc(struct qcow2 *q, uint64_t n, uint64_t *out_off, bool *fresh)
 		if (!again)
 			break;
 	}
+	if ((rc = qc_alloc_check(q, start, n)) < 0)
+		return rc;
 	for (i = 0; i < n; i++) {
 		rc = qc_rc_add(q, start + i, 1);
 		if (rc < 0)
