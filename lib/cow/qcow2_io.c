@@ -305,7 +305,109 @@ static int cluster_content(vsm_cow *c, uint64_t e, uint64_t gstart, uint8_t *dst
 	return 0;
 }
 
+/*
+ * What an allocating write changed in cached L2 tables, kept until the
+ * data is on the device. The L2 entry of a new cluster is set as the data
+ * joins a run, before the run goes out; if a data write then fails
+ * (EIO, ENOSPC), every entry is put back and the new clusters are given
+ * back, so nothing the next flush or close writes points at data that
+ * never landed. Clusters the old entries held are freed only once the
+ * new data is there.
+ */
+struct wundo {
+	uint64_t l1i, l2i;
+	uint64_t old;   /* the entry before this write */
+	uint64_t nh;    /* the cluster allocated for it */
+};
+
+struct wlog {
+	struct wundo *e;
+	size_t n, cap;
+};
+
+static int wlog_add(struct wlog *w, uint64_t l1i, uint64_t l2i, uint64_t old, uint64_t nh)
+{
+	if (w->n == w->cap) {
+		size_t ncap = w->cap ? w->cap * 2 : 64;
+		struct wundo *ne = realloc(w->e, ncap * sizeof(*ne));
+
+		if (!ne)
+			return vsm_err(VSM_ENOMEM, "out of memory");
+		w->e = ne;
+		w->cap = ncap;
+	}
+	w->e[w->n++] = (struct wundo){ l1i, l2i, old, nh };
+	return 0;
+}
+
+/* The data of every logged entry is on the device: free what the old
+ * entries held. */
+static int wlog_commit(struct qcow2 *q, struct wlog *w)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < w->n && rc == 0; i++)
+		if ((w->e[i].old & ~(QC_OFLAG_COPIED | QC_OFLAG_ZERO)) != 0)
+			rc = qc_free_entry(q, w->e[i].old);
+	w->n = 0;
+	return rc;
+}
+
+/* A data write failed: put the logged entries back (their tables are
+ * still cached: none is evicted before the log is committed) and give
+ * the new clusters back. If even that fails, the image takes no more
+ * changes in this open. Returns @rc, the failure being reported. */
+static int wlog_rollback(struct qcow2 *q, struct wlog *w, int rc)
+{
+	const vsm_error *e = vsm_error_last();
+	int code = e ? e->code : -rc;
+	char *msg = vsm__strdup(e && e->message ? e->message : "write failed");
+	struct cow_slot *slot;
+	uint64_t *tbl;
+	size_t i;
+	bool clean = true;
+
+	for (i = w->n; i-- > 0;) {
+		struct wundo *u = &w->e[i];
+
+		if (qc_l2_get(q, u->l1i, true, &tbl, &slot) < 0 ||
+		    qc_rc_add(q, u->nh / q->cs, -1) < 0) {
+			clean = false;
+			continue;
+		}
+		l2e_set(tbl, u->l2i, u->old);
+		qc_l2_mark(q, slot);
+	}
+	w->n = 0;
+	if (!clean && !q->inconsistent)
+		q->inconsistent = vsm__strdup("a failed write could not be undone");
+	/* The caller is told of the write that failed, not of the undo. */
+	vsm_error_set(code, "%s", msg ? msg : "write failed");
+	free(msg);
+	return rc;
+}
+
+static int qc_write_logged(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off,
+			   struct wlog *w);
+
 int qc_write(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+	struct qcow2 *q = c->q;
+	struct wlog w = { NULL, 0, 0 };
+	int rc = qc_mark_dirty(q);
+
+	if (rc < 0)
+		return rc;
+	rc = qc_write_logged(c, buf, len, off, &w);
+	if (rc < 0)
+		rc = wlog_rollback(q, &w, rc);
+	free(w.e);
+	return rc;
+}
+
+static int qc_write_logged(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off,
+			   struct wlog *w)
 {
 	struct qcow2 *q = c->q;
 	uint64_t l2n = qc_l2_entries(q), *tbl, e, host, n, nh, rcnt;
@@ -315,9 +417,6 @@ int qc_write(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off)
 	int rc;
 
 	run_init(&r);
-	rc = qc_mark_dirty(q);
-	if (rc < 0)
-		return rc;
 	q->cbuf_valid = false;
 	while (len) {
 		uint64_t l1i = off >> (q->cluster_bits + q->l2_bits);
@@ -330,6 +429,8 @@ int qc_write(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off)
 		 * continues across the table boundary. */
 		if (qc_l2_may_evict(q, l1i)) {
 			rc = run_flush(c, &r);
+			if (rc == 0)
+				rc = wlog_commit(q, w);
 			if (rc < 0)
 				return rc;
 		}
@@ -364,6 +465,8 @@ int qc_write(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off)
 						       "%s: data cluster 0x%llx has refcount 0",
 						       q->label, (unsigned long long)host);
 				rc = qc_alloc(q, 1, &nh, &fresh);
+				if (rc == 0)
+					rc = wlog_add(w, l1i, l2i, e, nh);
 				if (rc < 0)
 					return rc;
 				if (n == q->cs) {
@@ -385,18 +488,14 @@ int qc_write(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off)
 					return rc;
 				l2e_set(tbl, l2i, nh | QC_OFLAG_COPIED);
 				qc_l2_mark(q, slot);
-				if ((e & ~(QC_OFLAG_COPIED | QC_OFLAG_ZERO)) != 0) {
-					rc = qc_free_entry(q, e);
-					if (rc < 0)
-						return rc;
-				}
 			}
 			buf += n;
 			off += n;
 			len -= n;
 		}
 	}
-	return run_flush(c, &r);
+	rc = run_flush(c, &r);
+	return rc < 0 ? rc : wlog_commit(q, w);
 }
 
 static int zero_part(vsm_cow *c, uint64_t off, uint64_t n)

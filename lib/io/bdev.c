@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bdev.h"
+#include "fault.h"
 #include "internal.h"
 
 /* What version 1 of struct vsm_bdev_io_ops needs to hold. */
@@ -134,8 +135,12 @@ static int refuse_ro(vsm_bdev *b)
 
 int vsm_bdev_read(vsm_bdev *b, void *buf, size_t len, uint64_t off)
 {
+	int rc;
+
 	if (len == 0)
 		return 0;
+	if ((rc = vsm__fault_check(b->label, VSM_FAULT_READ)) < 0)
+		return rc;
 	return labelled(b, b->ops.read(b->io, buf, len, off));
 }
 
@@ -150,6 +155,8 @@ int vsm_bdev_write_flags(vsm_bdev *b, const void *buf, size_t len, uint64_t off,
 		return refuse_ro(b);
 	if (len == 0)
 		return 0;
+	if ((rc = vsm__fault_check(b->label, VSM_FAULT_WRITE)) < 0)
+		return rc;
 	rc = b->ops.write(b->io, buf, len, off, native ? VSM_BDEV_WRITE_FUA : 0);
 	if (rc == 0 && fua && !native)
 		rc = b->ops.flush(b->io);
@@ -163,8 +170,12 @@ int vsm_bdev_write(vsm_bdev *b, const void *buf, size_t len, uint64_t off)
 
 int vsm_bdev_flush(vsm_bdev *b)
 {
+	int rc;
+
 	if (b->readonly)
 		return 0;
+	if ((rc = vsm__fault_check(b->label, VSM_FAULT_FLUSH)) < 0)
+		return rc;
 	return labelled(b, b->ops.flush(b->io));
 }
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "bdev.h"
+#include "fault.h"
 #include "internal.h"
 
 static int req_check(vsm_bdev *b, const vsm_bdev_req *r)
@@ -43,17 +44,25 @@ static int run_one(vsm_bdev *b, vsm_bdev_req *r)
 
 	switch (r->op) {
 	case VSM_BDEV_OP_READ:
+		if (r->len && (rc = vsm__fault_check(b->label, VSM_FAULT_READ)) < 0)
+			return rc;
 		return r->len ? b->ops.read(b->io, r->buf, r->len, r->off) : 0;
 	case VSM_BDEV_OP_WRITE:
 		if (r->len == 0)
 			return 0;
+		if ((rc = vsm__fault_check(b->label, VSM_FAULT_WRITE)) < 0)
+			return rc;
 		rc = b->ops.write(b->io, r->buf, r->len, r->off,
 				  native_fua ? VSM_BDEV_WRITE_FUA : 0);
 		if (rc == 0 && fua && !native_fua)
 			rc = b->ops.flush(b->io);
 		return rc;
 	default:
-		return b->readonly ? 0 : b->ops.flush(b->io);
+		if (b->readonly)
+			return 0;
+		if ((rc = vsm__fault_check(b->label, VSM_FAULT_FLUSH)) < 0)
+			return rc;
+		return b->ops.flush(b->io);
 	}
 }
 
@@ -74,6 +83,9 @@ int vsm_bdev_submit(vsm_bdev *b, vsm_bdev_req *const *reqs, size_t n)
 	}
 	if (n == 0)
 		return 0;
+	/* Injected faults are decided request by request, here. */
+	if (vsm__fault_armed())
+		native = false;
 	if (native) {
 		if ((rc = b->ops.submit(b->io, reqs, n)) < 0)
 			vsm__error_prefix("%s", b->label);
