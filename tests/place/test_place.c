@@ -17,7 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <vsm/backend.h>
+
+#include "record.h"
 #include "testutil.h"
+
+/* The file backend's table (lib/open.c registers it), wrapped below as
+ * another scheme to register it again with an older version. */
+extern const struct vsm_datastore_ops vsm__file_backend_ops;
 
 #define MIB (UINT64_C(1) << 20)
 #define N_MNT 3
@@ -709,6 +716,137 @@ START_TEST(cached_figures)
 }
 END_TEST
 
+/* --- records and the backend table's version --- */
+
+START_TEST(reservation_records)
+{
+	vsm_record r = { 0 }, *back = NULL;
+	vsm_rec_reservation rv = { 12 * MIB, 1764560000000, (char *)"n/1:2/c", true };
+	char *json = NULL;
+
+	r.name = (char *)"web";
+	strcpy(r.uuid, "0c9d2c5e-5b1a-4d7e-9d43-2b7f3f2d9a10");
+	r.resv = &rv;
+	ck_vsm(vsm_record_encode(&json, &r));
+	ck_assert_ptr_nonnull(strstr(json, "\"reservation\""));
+	ck_assert_ptr_null(strstr(json, "\"thick\":true,\"")); /* the container flag: absent */
+	ck_vsm(vsm_record_decode(&back, json, strlen(json), "test"));
+	ck_assert_ptr_nonnull(back->resv);
+	ck_assert_uint_eq(back->resv->bytes, 12 * MIB);
+	ck_assert_int_eq(back->resv->expires_ms, 1764560000000);
+	ck_assert_str_eq(back->resv->owner, "n/1:2/c");
+	ck_assert(back->resv->thick);
+	ck_assert_uint_eq(back->n_devices, 0);
+	vsm_record_free(back);
+	free(json);
+	/* Zero devices only for a reservation. */
+	r.resv = NULL;
+	ck_vsm(vsm_record_encode(&json, &r));
+	ck_vsm_refused(vsm_record_decode(&back, json, strlen(json), "test"), VSM_ECORRUPT,
+		       "has no devices");
+	free(json);
+	/* A reservation with devices is no reservation. */
+	{
+		vsm_rec_device d = { (char *)"d0", (char *)"k0", MIB, VSM_FORMAT_RAW, NULL, 0 };
+
+		r.devices = &d;
+		r.n_devices = 1;
+		r.resv = &rv;
+		ck_vsm(vsm_record_encode(&json, &r));
+		ck_vsm_refused(vsm_record_decode(&back, json, strlen(json), "test"),
+			       VSM_ECORRUPT, "has devices");
+		free(json);
+		/* A container: thick round-trips, absent reads as thin. */
+		r.resv = NULL;
+		r.thick = true;
+		ck_vsm(vsm_record_encode(&json, &r));
+		ck_vsm(vsm_record_decode(&back, json, strlen(json), "test"));
+		ck_assert(back->thick && !back->resv);
+		vsm_record_free(back);
+		free(json);
+		r.thick = false;
+		ck_vsm(vsm_record_encode(&json, &r));
+		ck_assert_ptr_null(strstr(json, "thick"));
+		ck_vsm(vsm_record_decode(&back, json, strlen(json), "test"));
+		ck_assert(!back->thick);
+		vsm_record_free(back);
+		free(json);
+	}
+}
+END_TEST
+
+static int allocated_calls;
+
+static int counting_allocated(vsm_backend_ds *ds, const char *key, uint64_t *bytes)
+{
+	(void)ds;
+	(void)key;
+	allocated_calls++;
+	*bytes = 0;
+	return 0;
+}
+
+/* "fileN:///PATH" opened as "file:///PATH". */
+static int renamed_open(vsm_backend_ds **out, const char *uri, const vsm_backend_open_args *args)
+{
+	char buf[4200];
+
+	snprintf(buf, sizeof(buf), "file%s", strchr(uri, ':'));
+	return vsm__file_backend_ops.open(out, buf, args);
+}
+
+START_TEST(allocated_op_versioned)
+{
+	struct vsm_datastore_ops one = vsm__file_backend_ops, two = vsm__file_backend_ops;
+	char *state, *uri = NULL;
+	vsm_ctx *ctx;
+	spy s1 = { "one", { 0 }, false }, s2 = { "two", { 0 }, false };
+	vsm_place_filter f1 = { VSM_PLACE_FILTER_VERSION, "spy1", spy_fn, NULL, &s1 };
+	vsm_place_filter f2 = { VSM_PLACE_FILTER_VERSION, "spy2", spy_fn, NULL, &s2 };
+	const vsm_place_filter *fp[2] = { &f1, &f2 };
+	vsm_placement *p = NULL;
+	request r;
+
+	state = tu_dir("state");
+	ctx = tu_ctx(state);
+	/* A version-1 table whose size still covers the new field: the
+	 * field must not be read. */
+	one.version = 1;
+	one.scheme = "fileone";
+	one.open = renamed_open;
+	one.device_allocated = counting_allocated;
+	two.scheme = "filetwo";
+	two.open = renamed_open;
+	two.device_allocated = counting_allocated;
+	ck_vsm(vsm_datastore_ops_register(ctx, &one, NULL));
+	ck_vsm(vsm_datastore_ops_register(ctx, &two, NULL));
+	ck_assert(asprintf(&uri, "fileone://%s/one", tu_root) > 0);
+	ck_vsm(vsm_datastore_add(ctx, "one", uri, VSM_DATASTORE_ADD_CREATE));
+	free(uri);
+	ck_assert(asprintf(&uri, "filetwo://%s/two", tu_root) > 0);
+	ck_vsm(vsm_datastore_add(ctx, "two", uri, VSM_DATASTORE_ADD_CREATE));
+	free(uri);
+	ck_vsm(tu_create(NULL, ctx, "one", "thick1", 1, 8 * MIB));
+	ck_vsm(tu_create(NULL, ctx, "two", "thick2", 1, 8 * MIB));
+	request_init(&r, 1, MIB, NULL);
+	r.req.filters = fp;
+	r.req.n_filters = 2;
+	allocated_calls = 0;
+	ck_vsm(vsm_place_datastore(&p, ctx, &r.req));
+	vsm_placement_free(p);
+	/* Two devices (d0 and the VM-state area) of "two" only. */
+	ck_assert_int_eq(allocated_calls, 2);
+	/* Without the op, a thick container occupies nothing: all of it
+	 * is committed. */
+	ck_assert_uint_eq(s1.seen.committed, 12 * MIB);
+	ck_assert_uint_eq(s1.seen.provisioned, 12 * MIB);
+	ck_assert_uint_eq(s1.seen.containers, 1);
+	ck_assert_uint_eq(s2.seen.committed, 12 * MIB);
+	vsm_ctx_free(ctx);
+	free(state);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("place");
@@ -724,6 +862,8 @@ int main(void)
 	tcase_add_test(tc, commit_replaces_reservation);
 	tcase_add_test(tc, failed_create_frees_reservation);
 	tcase_add_test(tc, cached_figures);
+	tcase_add_test(tc, reservation_records);
+	tcase_add_test(tc, allocated_op_versioned);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
