@@ -11,6 +11,7 @@
 #include "ckpt.h"
 #include "modules.h"
 #include "ops.h"
+#include "place_int.h"
 #include "workflow.h"
 #include "../backends/file/file.h"
 #if VSM_BUILTIN_LIBVIRT
@@ -46,6 +47,8 @@ static int register_modules(vsm_ctx *ctx)
 	    (rc = vsm__wf_register_action(ctx, "ckpt_", vsm__ckpt_wf_action)) < 0 ||
 	    (rc = vsm__destroy_hook_register(ctx, vsm__ckpt_destroy_hook)) < 0)
 		return rc;
+	/* Placement phase 1: vsm_container_create with PLACE reserves here. */
+	ctx->place_reserve = vsm__place_reserve;
 	return 0;
 }
 

@@ -186,6 +186,26 @@ static int file_capacity(vsm_backend_ds *ds, uint64_t *total, uint64_t *free_byt
 	return 0;
 }
 
+static int file_device_allocated(vsm_backend_ds *ds, const char *key, uint64_t *bytes)
+{
+	struct stat st;
+	char *path;
+	int rc;
+
+	if ((rc = check_key(ds, key)) < 0)
+		return rc;
+	if (!(path = ds_path(ds, key)))
+		return -VSM_ENOMEM;
+	if (stat(path, &st) < 0) {
+		rc = sys_error("cannot stat device", path);
+	} else {
+		/* st_blocks counts 512-byte units whatever the block size. */
+		*bytes = (uint64_t)st.st_blocks * 512;
+	}
+	free(path);
+	return rc;
+}
+
 static int file_meta_open(vsm_bdev_io **out, vsm_backend_ds *ds,
 			  uint64_t min_size, unsigned int flags)
 {
@@ -453,4 +473,5 @@ const struct vsm_datastore_ops vsm__file_backend_ops = VSM_DATASTORE_OPS_INIT(
 	.device_undeploy = file_device_undeploy,
 	.device_list = file_device_list,
 	.device_open = file_device_open,
+	.device_allocated = file_device_allocated,
 );

@@ -562,7 +562,7 @@ struct vsm_bdev_io_ops {
  * Version of struct vsm_datastore_ops in this header. Fields are only
  * ever appended; each addition bumps this number. Since: 0.2
  */
-#define VSM_DATASTORE_OPS_VERSION 1
+#define VSM_DATASTORE_OPS_VERSION 2
 
 /**
  * The datastore table of vtable v2. The callbacks not named here keep the
@@ -631,6 +631,18 @@ struct vsm_datastore_ops {
 	/** Open device @key for block I/O; VSM_BDEV_RDONLY in @flags (required). */
 	int (*device_open)(vsm_bdev_io **out, vsm_backend_ds *ds, const char *key,
 			   unsigned int flags);
+
+	/* ---- version 2 ---- */
+
+	/**
+	 * Bytes device @key occupies on its storage now (optional). Placement
+	 * counts what a thick container may still write as its provisioned
+	 * size minus this; without it the core counts a thick device as
+	 * occupying nothing, which overestimates committed space and never
+	 * overcommits. Never read from a table registered with version 1.
+	 * Since: 0.2
+	 */
+	int (*device_allocated)(vsm_backend_ds *ds, const char *key, uint64_t *bytes);
 };
 
 /**

@@ -92,6 +92,19 @@ int vsm__be_device_resize(vsm_dstore *ds, const char *key, uint64_t size, unsign
 	return named(ds, OPS(ds)->device_resize(ds->h, key, size, flags));
 }
 
+bool vsm__be_can_allocated(const vsm_dstore *ds)
+{
+	return OPS(ds)->device_allocated != NULL;
+}
+
+int vsm__be_device_allocated(vsm_dstore *ds, const char *key, uint64_t *bytes)
+{
+	if (!OPS(ds)->device_allocated)
+		return missing(ds, "say what a device occupies (its vtable has no "
+			       "device_allocated)");
+	return named(ds, OPS(ds)->device_allocated(ds->h, key, bytes));
+}
+
 bool vsm__be_can_list(const vsm_dstore *ds)
 {
 	return OPS(ds)->device_list != NULL;

@@ -28,6 +28,9 @@ int vsm__be_device_create(vsm_dstore *ds, const vsm_backend_device_spec *spec,
 int vsm__be_device_delete(vsm_dstore *ds, const char *key, unsigned int flags);
 bool vsm__be_can_resize(const vsm_dstore *ds);
 int vsm__be_device_resize(vsm_dstore *ds, const char *key, uint64_t size, unsigned int flags);
+/* Bytes device @key occupies now: -VSM_ENOTSUP without the optional op. */
+bool vsm__be_can_allocated(const vsm_dstore *ds);
+int vsm__be_device_allocated(vsm_dstore *ds, const char *key, uint64_t *bytes);
 bool vsm__be_can_list(const vsm_dstore *ds);
 int vsm__be_device_list(vsm_dstore *ds, vsm_backend_device_cb cb, void *payload);
 

@@ -244,6 +244,10 @@ int vsm__backend_add(vsm_ctx *ctx, const struct vsm_datastore_ops *ops,
 	memset(&copy, 0, sizeof(copy));
 	memcpy(&copy, ops, ops->size < sizeof(copy) ? ops->size : sizeof(copy));
 	copy.size = sizeof(copy);
+	/* Fields a version-1 table does not know are not read from it, even
+	 * when its size says there is something there. */
+	if (ops->version < 2)
+		copy.device_allocated = NULL;
 #define REQUIRE(f) if (!missing && !copy.f) missing = #f
 	REQUIRE(scheme);
 	REQUIRE(open);

@@ -42,7 +42,7 @@ static void owner_of(pid_t pid, char *buf, size_t size)
 /* An owner is "PID:START/CONTEXT" (0.1 wrote "PID:START"): the process,
  * told from a later one with its pid by its start time, and the context
  * within it that began the workflow. */
-static bool owner_alive(const char *owner)
+bool vsm__wf_owner_alive(const char *owner)
 {
 	char now[64];
 	int pid = atoi(owner);
@@ -58,7 +58,16 @@ static bool owner_is(const vsm_ctx *ctx, const char *owner)
 {
 	const char *slash = strchr(owner, '/');
 
-	return owner_alive(owner) && slash && !strcmp(slash + 1, ctx->wf_nonce);
+	return vsm__wf_owner_alive(owner) && slash && !strcmp(slash + 1, ctx->wf_nonce);
+}
+
+void vsm__wf_owner(const vsm_ctx *ctx, char *buf, size_t size)
+{
+	size_t len;
+
+	owner_of(getpid(), buf, size < 64 ? size : 64);
+	len = strlen(buf);
+	snprintf(buf + len, size - len, "/%s", ctx->wf_nonce);
 }
 
 int vsm__wf_begin(vsm_wf *wf, vsm_ctx *ctx, const char *kind, const char *datastore,
@@ -67,8 +76,7 @@ int vsm__wf_begin(vsm_wf *wf, vsm_ctx *ctx, const char *kind, const char *datast
 	char owner[64 + sizeof(ctx->wf_nonce)];
 	int rc;
 
-	owner_of(getpid(), owner, 64);
-	snprintf(owner + strlen(owner), sizeof(owner) - strlen(owner), "/%s", ctx->wf_nonce);
+	vsm__wf_owner(ctx, owner, sizeof(owner));
 	wf->ctx = ctx;
 	wf->seq = 0;
 	rc = vsm_catalog_exec(ctx->cat, "INSERT INTO workflows(kind, datastore, subject, "
@@ -320,7 +328,7 @@ int vsm__wf_recover(vsm_ctx *ctx, const char *datastore, bool mine)
 			continue;
 		/* A live process (this one included) is still running it; but
 		 * with @mine, one this context began and left is finished too. */
-		if (owner_alive(w->owner) && !(mine && owner_is(ctx, w->owner)))
+		if (vsm__wf_owner_alive(w->owner) && !(mine && owner_is(ctx, w->owner)))
 			continue;
 		if (vsm__ds_get(&ds, ctx, w->datastore) < 0)
 			ds = NULL;

@@ -50,6 +50,12 @@ int vsm__wf_register_action(vsm_ctx *ctx, const char *name, vsm_wf_action_fn fn)
 /* The "SLOT UUID" argument of slot_free and container_destroy. */
 int vsm__wf_parse_slot_uuid(const char *arg, uint32_t *slot, char uuid[VSM_UUID_STRLEN + 1]);
 
+/* This context's owner string, "PID:START/CONTEXT", as journal entries
+ * carry it (also reservations, lib/ops/reserve.c); @size >= 82. */
+void vsm__wf_owner(const vsm_ctx *ctx, char *buf, size_t size);
+/* Whether the process an owner string names (its "PID:START" part) runs. */
+bool vsm__wf_owner_alive(const char *owner);
+
 /* Test hook: when set, called after each journalled step is written, with
  * the step's action (used to simulate crashes between steps). */
 extern void (*vsm__wf_test_hook)(const char *action);

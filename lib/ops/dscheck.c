@@ -162,6 +162,11 @@ static int refs_add_record(refs *r, const vsm_record *rec)
 	size_t i, j;
 	int rc = 0;
 
+	/* A reservation is no container: it names no device, but a create
+	 * in progress (maybe on another host) makes devices named after its
+	 * uuid, which are not orphans while it stands. */
+	if (rec->resv)
+		return set_add(&r->uuids, rec->uuid);
 	for (i = 0; rc == 0 && i < rec->n_devices; i++) {
 		rc = set_add(&r->keys, rec->devices[i].key);
 		for (j = 0; rc == 0 && j < rec->devices[i].chain_len; j++)
@@ -250,7 +255,7 @@ static const char *referenced_by(const refs *r, const char *key, const char *nam
 		memcpy(uuid, name, VSM_UUID_STRLEN);
 		uuid[VSM_UUID_STRLEN] = '\0';
 		if (set_has(&r->uuids, uuid))
-			return "a running workflow works on its container";
+			return "a running workflow or a reservation works on its container";
 	}
 	return NULL;
 }

@@ -52,4 +52,9 @@ int vsm__placement_build(vsm_placement **out, const vsm__cand *cands, size_t n);
 
 void vsm__cands_free(vsm__cand *cands, size_t n);
 
+/* vsm_place_reserve without its argument checks: the hook lib/open.c
+ * sets as ctx->place_reserve (place_ds.c). */
+int vsm__place_reserve(vsm_reservation **out, vsm_ctx *ctx, const char *name,
+		       const vsm_place_request *req);
+
 #endif /* VSM_PLACE_INT_H */

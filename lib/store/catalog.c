@@ -35,6 +35,13 @@ static const char *const schema =
 	"  name TEXT, uuid TEXT, record TEXT, seq INTEGER NOT NULL DEFAULT 0,"
 	"  stamp INTEGER NOT NULL DEFAULT 0, cont TEXT, reason TEXT,"
 	"  PRIMARY KEY(datastore, slot));"
+	/* Placement (lib/ops/reserve.c): each datastore's space figures as
+	 * last computed live, for VSM_PLACE_CACHED. */
+	"CREATE TABLE IF NOT EXISTS ds_space("
+	"  datastore TEXT PRIMARY KEY, total INTEGER NOT NULL, free INTEGER NOT NULL,"
+	"  reserved INTEGER NOT NULL, committed INTEGER NOT NULL,"
+	"  provisioned INTEGER NOT NULL, containers INTEGER NOT NULL,"
+	"  caw INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
 	/* Workflow journal: each step is written before it runs, with how to
 	 * undo it (mode 'undo') or how to finish it (mode 'redo'). */
 	"CREATE TABLE IF NOT EXISTS workflows("

@@ -77,6 +77,9 @@ void vsm_record_free(vsm_record *r)
 	free(r->deploys);
 	free(r->attached_host);
 	free(r->cont);
+	if (r->resv)
+		free(r->resv->owner);
+	free(r->resv);
 	free(r);
 }
 
@@ -176,7 +179,21 @@ vsm_record *vsm_record_dup(const vsm_record *r)
 	c->deploys = NULL;
 	c->ckpts = NULL;
 	c->layers = NULL;
+	c->resv = NULL;
 	c->n_devices = c->n_deploys = c->n_ckpts = c->n_layers = 0;
+	if (r->resv) {
+		ok = (c->resv = calloc(1, sizeof(*c->resv))) != NULL;
+		if (ok) {
+			*c->resv = *r->resv;
+			c->resv->owner = NULL;
+			ok = dup_str(&c->resv->owner, r->resv->owner);
+		}
+		if (!ok) {
+			vsm_record_free(c);
+			vsm_err(VSM_ENOMEM, "out of memory");
+			return NULL;
+		}
+	}
 	ok = dup_str(&c->name, r->name) && dup_str(&c->state_key, r->state_key) &&
 	     dup_str(&c->attached_host, r->attached_host) &&
 	     dup_str(&c->ckpt_current, r->ckpt_current) &&
@@ -313,6 +330,18 @@ int vsm_record_encode(char **out, const vsm_record *r)
 	 * of containers that never had a checkpoint stay as they were. */
 	if (r->n_ckpts || r->n_layers || r->ckpt_current)
 		encode_checkpoints(o, r);
+	/* Optional fields only when set, so older records stay as they were. */
+	if (r->thick)
+		json_object_object_add(o, "thick", json_object_new_boolean(1));
+	if (r->resv) {
+		json_object *jr = json_object_new_object();
+
+		json_object_object_add(jr, "bytes", json_object_new_uint64(r->resv->bytes));
+		json_object_object_add(jr, "expires_ms", json_object_new_int64(r->resv->expires_ms));
+		json_object_object_add(jr, "owner", jstr(r->resv->owner));
+		json_object_object_add(jr, "thick", json_object_new_boolean(r->resv->thick));
+		json_object_object_add(o, "reservation", jr);
+	}
 
 	*out = vsm__strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	if (!*out)
@@ -631,6 +660,34 @@ out:
 	return rc;
 }
 
+/* The optional "thick" flag and "reservation" object. */
+static int decode_optional(vsm_record *r, json_object *o, const char *what)
+{
+	json_object *v = NULL, *jr = NULL;
+	uint64_t exp;
+	int rc;
+
+	if (json_object_object_get_ex(o, "thick", &v)) {
+		if ((rc = get_field(&v, o, "thick", json_type_boolean, false, what)) < 0)
+			return rc;
+		r->thick = json_object_get_boolean(v);
+	}
+	if (!json_object_object_get_ex(o, "reservation", &jr))
+		return 0;
+	if ((rc = get_field(&jr, o, "reservation", json_type_object, false, what)) < 0)
+		return rc;
+	if (!(r->resv = vsm__calloc(1, sizeof(*r->resv))))
+		return -VSM_ENOMEM;
+	if ((rc = get_u64(&r->resv->bytes, jr, "bytes", what)) < 0 ||
+	    (rc = get_u64(&exp, jr, "expires_ms", what)) < 0 ||
+	    (rc = get_str(&r->resv->owner, jr, "owner", false, what)) < 0 ||
+	    (rc = get_field(&v, jr, "thick", json_type_boolean, false, what)) < 0)
+		return rc;
+	r->resv->expires_ms = (int64_t)exp;
+	r->resv->thick = json_object_get_boolean(v);
+	return 0;
+}
+
 int vsm_record_decode(vsm_record **out, const char *json, size_t len, const char *what)
 {
 	json_tokener *tok = json_tokener_new();
@@ -680,14 +737,20 @@ int vsm_record_decode(vsm_record **out, const char *json, size_t len, const char
 	if ((rc = get_field(&v, o, "destroying", json_type_boolean, false, what)) < 0)
 		goto out;
 	r->destroying = json_object_get_boolean(v);
+	if ((rc = decode_optional(r, o, what)) < 0)
+		goto out;
 	if ((rc = get_field(&arr, o, "devices", json_type_array, false, what)) < 0)
 		goto out;
 	n = json_object_array_length(arr);
-	if (n == 0) {
+	if (r->resv && n) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: reservation '%s' has devices", what, r->name);
+		goto out;
+	}
+	if (n == 0 && !r->resv) {
 		rc = vsm_err(VSM_ECORRUPT, "%s: container '%s' has no devices", what, r->name);
 		goto out;
 	}
-	if (!(r->devices = vsm__calloc(n, sizeof(*r->devices)))) {
+	if (n && !(r->devices = vsm__calloc(n, sizeof(*r->devices)))) {
 		rc = -VSM_ENOMEM;
 		goto out;
 	}

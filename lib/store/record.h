@@ -71,6 +71,16 @@ typedef struct {
 	bool managed;
 } vsm_rec_frozen;
 
+/* A placement's hold on a datastore (lib/ops/reserve.c): a record with no
+ * devices that keeps the container name and counts @bytes against the
+ * datastore's space until @expires_ms (wall clock, ms since the epoch). */
+typedef struct {
+	uint64_t bytes;
+	int64_t expires_ms;
+	char *owner;        /* "NODE/PID:START/CONTEXT" */
+	bool thick;
+} vsm_rec_reservation;
+
 typedef struct vsm_record {
 	/* Where it lives on the datastore (not in the JSON): its slot, the
 	 * slots its JSON continues in, the slot's sequence number when read
@@ -99,6 +109,13 @@ typedef struct vsm_record {
 	char *ckpt_current;  /* checkpoint the tops descend from, or NULL */
 	vsm_rec_frozen *layers;
 	size_t n_layers;
+	/* Thick: created without VSM_CONTAINER_CREATE_THIN, so its devices'
+	 * provisioned bytes are promised (optional in the JSON; absent =
+	 * thin, as every 0.1 record). */
+	bool thick;
+	/* Non-NULL: not a container but a reservation holding its name
+	 * (then n_devices == 0). */
+	vsm_rec_reservation *resv;
 } vsm_record;
 
 void vsm_record_free(vsm_record *r);

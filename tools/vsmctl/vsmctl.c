@@ -27,6 +27,7 @@
 #ifdef VSMCTL_HAVE_CHECKPOINT
 #include "vsmctl-checkpoint.h"
 #endif
+#include "vsmctl-place.h"
 
 static int json_out;
 
@@ -39,8 +40,11 @@ static const char usage[] =
 	"                   only with --repair); exits 0 if none remain, 1 if some do\n"
 	"  host add NAME [--hypervisor URI] | host link HOST DATASTORE\n"
 	"  host unlink HOST DATASTORE | host list | host remove NAME\n"
-	"  container create NAME --datastore DS --disk DEV:SIZE[:FORMAT] [--disk ...]\n"
+	"  container create NAME --datastore DS|auto --disk DEV:SIZE[:FORMAT] [--disk ...]\n"
 	"                   [--base DEV=IMAGE] [--state-size SIZE] [--thin]\n"
+	"                   (auto: placement chooses the datastore and reserves there)\n"
+	"  place --disk DEV:SIZE[:FORMAT] [--disk ...] [--base DEV=IMAGE] [--thin]\n"
+	"                   [--host-tag TAG] [--json]   the datastore, then the host\n"
 	"  container list [--datastore DS] | container show NAME\n"
 	"                   (a datastore whose backend is not loaded is named, and\n"
 	"                   the exit status is 1)\n"
@@ -561,6 +565,10 @@ static int cmd_container_create(vsm_ctx *ctx, int argc, char **argv)
 		ptrs[i] = &specs[i];
 	opts.devices = ptrs;
 	opts.n_devices = n;
+	if (!strcmp(datastore, "auto")) {
+		opts.flags |= VSM_CONTAINER_CREATE_PLACE;
+		datastore = NULL;
+	}
 	if (vsm_container_create(&c, ctx, datastore, argv[2], &opts) < 0) {
 		rc = fail();
 		goto out;
@@ -568,8 +576,8 @@ static int cmd_container_create(vsm_ctx *ctx, int argc, char **argv)
 	if (json_out)
 		print_json(container_json(c));
 	else
-		printf("container '%s' created on datastore '%s' (%s)\n", argv[2], datastore,
-		       vsm_container_uuid(c));
+		printf("container '%s' created on datastore '%s' (%s)\n", argv[2],
+		       vsm_container_datastore(c), vsm_container_uuid(c));
 	rc = 0;
 out:
 	for (i = 0; i < n; i++)
@@ -1059,6 +1067,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[0], "import"))
 		rc = vsmctl_import_main(ctx, argc, argv, json_out);
 #endif
+	else if (!strcmp(argv[0], "place"))
+		rc = vsmctl_place_main(ctx, argc, argv, json_out);
 	else if (!strcmp(argv[0], "lease"))
 		rc = cmd_lease(ctx, argc, argv);
 	else if (!strcmp(argv[0], "agent"))
