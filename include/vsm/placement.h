@@ -306,7 +306,10 @@ VSM_API int vsm_place_host_for(vsm_placement **out, vsm_ctx *ctx,
 
 /**
  * Flag for vsm_attach(): @host may be NULL (or "auto"): run phase 2 with
- * the default request and attach to the best host.
+ * the default request, plus VSM_PLACE_HOST_WATCH (a context that has not
+ * watched the heartbeats long enough waits once, up to a renewal interval
+ * and a half), and attach to the best host. -VSM_ENOSPC when no host
+ * qualifies: the message gives the hosts' reasons.
  * Since: 0.2
  */
 #define VSM_ATTACH_PLACE (1u << 1)
