@@ -62,8 +62,12 @@ int vsm__lease_hosts_scan(vsm_lease_ds *const *ls, size_t n, bool watch, vsm__hb
 		return 0;
 	m = ls[0]->mgr;
 	pthread_mutex_lock(&m->lock);
+	/* The renewal pass looks at every open area each renewal interval:
+	 * an observation younger than that is as good as a new read. */
+	now = ls_mono_ms();
 	for (i = 0; i < n && rc == 0; i++)
-		rc = ls_obs_refresh(ls[i], NULL);
+		if (watch || now - ls[i]->obs[0].last_start >= (int64_t)ls[i]->renew)
+			rc = ls_obs_refresh(ls[i], NULL);
 	for (i = 0; rc == 0 && watch && i < n; i++)
 		for (h = 0; h < ls[i]->max_hosts; h++) {
 			int64_t w = unjudged_ms(ls[i], h);

@@ -4,11 +4,16 @@
  * container uses, alive by its heartbeats on each of them (or acted for
  * by this state directory, whose attach starts its heartbeat there),
  * below its container limit, carrying the tags asked for, and not
- * hosting a container it must stay apart from. The catalog answers in a
- * handful of queries per decision, whatever the number of hosts
- * (hosts, the links of each datastore concerned, the tags of the hosts
- * linked, the containers attached per host from the record cache), and
- * only the datastores concerned are opened, for their heartbeats.
+ * hosting a container it must stay apart from.
+ *
+ * The candidates are the hosts linked to at least one of the datastores
+ * concerned; a host linked to none of them is not in the answer (with
+ * ten thousand hosts, listing each as "not linked" would cost more than
+ * the decision itself). The catalog answers in a handful of indexed
+ * queries per decision: the hosts linked to the first datastore with
+ * their limits and attached containers (records_by_host), the links of
+ * each other datastore, their tags, and one per anti-affinity name. Only
+ * the datastores concerned are opened, for their heartbeats.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +29,6 @@ typedef struct {
 	vsm_place_host_info info; /* name: the candidate's; tags: @tags */
 	char **tags;
 	size_t cap_tags;
-	size_t linked;            /* datastores concerned seen linked so far, in order */
 	int *hb;                  /* [n_ds]: best VSM__HB_* seen there */
 	int64_t *stopped;         /* [n_ds] */
 } host_ent;
@@ -35,7 +39,8 @@ typedef struct {
 	vsm_dstore **ds;           /* the datastores concerned */
 	size_t n_ds;
 	char **names;              /* while loading; then owned by the candidates */
-	size_t *limits;
+	size_t *limits, *counts;
+	size_t *linked;            /* datastores concerned linked, counted in order */
 	size_t n, cap;
 	host_ent *h;
 	vsm_strmap idx;            /* host name -> index */
@@ -58,44 +63,49 @@ static bool host_index(const phase2 *p, const char *name, size_t *i)
 	return true;
 }
 
-static int host_row(void *payload, int ncol, const char *const *cols)
+static bool grow(void **v, size_t cap, size_t size)
 {
-	phase2 *p = payload;
+	void *g = realloc(*v, cap * size);
 
-	(void)ncol;
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? 2 * p->cap : 256;
-		char **names = realloc(p->names, cap * sizeof(*names));
-		size_t *limits;
-
-		if (!names)
-			return -VSM_ENOMEM;
-		p->names = names;
-		if (!(limits = realloc(p->limits, cap * sizeof(*limits))))
-			return -VSM_ENOMEM;
-		p->limits = limits;
-		p->cap = cap;
-	}
-	if (!(p->names[p->n] = vsm__strdup(cols[0])))
-		return -VSM_ENOMEM;
-	p->limits[p->n] = cols[1] ? (size_t)strtoull(cols[1], NULL, 10) : 0;
-	if (vsm_strmap_put(&p->idx, cols[0], (uint32_t)p->n) < 0) {
-		free(p->names[p->n]);
-		return -VSM_ENOMEM;
-	}
-	p->n++;
-	return 0;
+	if (g)
+		*v = g;
+	return g != NULL;
 }
 
-static int link_row(void *payload, int ncol, const char *const *cols)
+/* A host linked to the datastore being loaded (p->cur); the first one's
+ * rows also bring its limit and the containers attached to it. */
+static int host_row(void *payload, int ncol, const char *const *cols)
 {
 	phase2 *p = payload;
 	size_t i;
 
 	(void)ncol;
-	/* Counted only when linked to every datastore before this one. */
-	if (host_index(p, cols[0], &i) && p->h[i].linked == p->cur)
-		p->h[i].linked++;
+	if (host_index(p, cols[0], &i)) {
+		/* Counted only when linked to every datastore before this one. */
+		if (p->linked[i] == p->cur)
+			p->linked[i]++;
+		return 0;
+	}
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64;
+
+		if (!grow((void **)&p->names, cap, sizeof(*p->names)) ||
+		    !grow((void **)&p->limits, cap, sizeof(*p->limits)) ||
+		    !grow((void **)&p->counts, cap, sizeof(*p->counts)) ||
+		    !grow((void **)&p->linked, cap, sizeof(*p->linked)))
+			return -VSM_ENOMEM;
+		p->cap = cap;
+	}
+	if (!(p->names[p->n] = vsm__strdup(cols[0])))
+		return -VSM_ENOMEM;
+	p->limits[p->n] = p->cur == 0 && cols[1] ? (size_t)strtoull(cols[1], NULL, 10) : 0;
+	p->counts[p->n] = p->cur == 0 && cols[2] ? (size_t)strtoull(cols[2], NULL, 10) : 0;
+	p->linked[p->n] = p->cur == 0 ? 1 : 0;
+	if (vsm_strmap_put(&p->idx, cols[0], (uint32_t)p->n) < 0) {
+		free(p->names[p->n]);
+		return -VSM_ENOMEM;
+	}
+	p->n++;
 	return 0;
 }
 
@@ -123,17 +133,6 @@ static int tag_row(void *payload, int ncol, const char *const *cols)
 		return -VSM_ENOMEM;
 	e->tags[e->info.n_tags++] = t;
 	e->info.tags = (const char *const *)e->tags;
-	return 0;
-}
-
-static int count_row(void *payload, int ncol, const char *const *cols)
-{
-	phase2 *p = payload;
-	size_t i;
-
-	(void)ncol;
-	if (host_index(p, cols[0], &i) && cols[1])
-		p->h[i].info.containers = (size_t)strtoull(cols[1], NULL, 10);
 	return 0;
 }
 
@@ -249,6 +248,8 @@ static void phase2_free(phase2 *p, vsm__cand *cands)
 	}
 	free(p->names);
 	free(p->limits);
+	free(p->counts);
+	free(p->linked);
 	free(p->h);
 	free(p->hb_all);
 	free(p->stopped_all);
@@ -270,9 +271,9 @@ static int judge_hosts(phase2 *p, vsm__cand *cands, const char *const *acted, si
 		bool acts = false;
 		int rc = 0;
 
-		if (e->linked < p->n_ds) {
+		if (p->linked[i] < p->n_ds) {
 			rc = vsm__cand_reject(c, "not linked to datastore '%s'",
-					      p->ds[e->linked]->name);
+					      p->ds[p->linked[i]]->name);
 			goto next;
 		}
 		if ((req->flags & VSM_PLACE_HOST_MIGRATE) && p->cur_host &&
@@ -374,10 +375,25 @@ static int phase2_run(vsm_placement **out, vsm_ctx *ctx, const char *const *data
 			goto out;
 		}
 	}
-	if ((rc = vsm_catalog_query(ctx->cat, host_row, &p, "SELECT h.name, l.max_containers "
-				    "FROM hosts h LEFT JOIN host_limits l ON l.host = h.name",
-				    NULL)) < 0)
+	/* The hosts of the first datastore, with their limits and the
+	 * containers attached to them on every registered datastore (the
+	 * record cache holds each slot's record as last read; "+l.host"
+	 * lets the lookup use the records_by_host index). */
+	p.cur = 0;
+	if ((rc = vsm_catalog_query(ctx->cat, host_row, &p, "SELECT l.host, hl.max_containers, "
+				    "(SELECT count(*) FROM records WHERE state = 1 AND "
+				    "json_extract(record, '$.attached_host') = +l.host AND "
+				    "+datastore IN (SELECT name FROM datastores)) FROM links l "
+				    "JOIN hosts h ON h.name = l.host LEFT JOIN host_limits hl ON "
+				    "hl.host = l.host WHERE l.datastore = ?", "s",
+				    p.ds[0]->name)) < 0)
 		goto out;
+	/* Those of the others: linked to every one, or rejected. */
+	for (p.cur = 1; p.cur < p.n_ds; p.cur++)
+		if ((rc = vsm_catalog_query(ctx->cat, host_row, &p, "SELECT l.host FROM links l "
+					    "JOIN hosts h ON h.name = l.host WHERE l.datastore = ?",
+					    "s", p.ds[p.cur]->name)) < 0)
+			goto out;
 	if (!(p.h = vsm__calloc(p.n ? p.n : 1, sizeof(*p.h))) ||
 	    !(cands = vsm__calloc(p.n ? p.n : 1, sizeof(*cands))) ||
 	    !(p.hb_all = vsm__calloc(p.n * p.n_ds + 1, sizeof(*p.hb_all))) ||
@@ -393,24 +409,15 @@ static int phase2_run(vsm_placement **out, vsm_ctx *ctx, const char *const *data
 		e->info.version = VSM_PLACE_HOST_INFO_VERSION;
 		e->info.name = p.names[i];
 		e->info.max_containers = p.limits[i];
+		e->info.containers = p.counts[i];
 		e->hb = p.hb_all + i * p.n_ds;
 		e->stopped = p.stopped_all + i * p.n_ds;
 	}
-	for (p.cur = 0; p.cur < p.n_ds; p.cur++)
-		if ((rc = vsm_catalog_query(ctx->cat, link_row, &p, "SELECT host FROM links WHERE "
-					    "datastore = ?", "s", p.ds[p.cur]->name)) < 0)
-			goto out;
 	/* Tags of the hosts that can qualify (linked to the first one). */
-	if ((rc = vsm_catalog_query(ctx->cat, tag_row, &p, "SELECT host, key, value FROM "
-				    "host_tags WHERE host IN (SELECT host FROM links WHERE "
-				    "datastore = ?) ORDER BY host, key", "s", p.ds[0]->name)) < 0)
-		goto out;
-	/* Containers attached, on every registered datastore: the record
-	 * cache holds each slot's record as last read. */
-	if ((rc = vsm_catalog_query(ctx->cat, count_row, &p, "SELECT h, count(*) FROM (SELECT "
-				    "json_extract(record, '$.attached_host') AS h FROM records "
-				    "WHERE state = 1 AND datastore IN (SELECT name FROM "
-				    "datastores)) WHERE h IS NOT NULL GROUP BY h", NULL)) < 0)
+	if ((rc = vsm_catalog_query(ctx->cat, tag_row, &p, "SELECT t.host, t.key, t.value FROM "
+				    "links l JOIN host_tags t ON t.host = l.host WHERE "
+				    "l.datastore = ? ORDER BY t.host, t.key", "s",
+				    p.ds[0]->name)) < 0)
 		goto out;
 	/* The container never counts against itself where it is. */
 	if (p.cur_host && host_index(&p, p.cur_host, &i) && p.h[i].info.containers)
@@ -539,8 +546,12 @@ int vsm__place_host_pick(char **host_out, vsm_container *c)
 			fprintf(f, "; and %zu more", nr - PICK_REASONS_MAX);
 		fclose(f);
 	}
-	rc = vsm_err(VSM_ENOSPC, "container '%s': no host qualifies:%s", vsm_container_name(c),
-		     msg && nr ? msg : " no host is registered");
+	if (nr)
+		rc = vsm_err(VSM_ENOSPC, "container '%s': no host qualifies:%s",
+			     vsm_container_name(c), msg ? msg : " (out of memory)");
+	else
+		rc = vsm_err(VSM_ENOSPC, "container '%s': no host is linked to datastore '%s'",
+			     vsm_container_name(c), vsm_container_datastore(c));
 	free(msg);
 	vsm_placement_free(p);
 	return rc;

@@ -46,17 +46,22 @@ static const char *const schema =
 	"  action TEXT NOT NULL, arg TEXT NOT NULL,"
 	"  PRIMARY KEY(workflow, seq));";
 
-/* Host tags and limits (placement phase 2), in tables of their own: an
- * existing catalog of schema 2 gains them in place at its next open (no
- * column of 'hosts' changes, so the schema version stays, and a library
- * from before them still opens the catalog and simply ignores them).
- * vsm_host_remove deletes a host's rows. */
+/* Host tags and limits (placement phase 2), in tables of their own, and
+ * two indexes: an existing catalog of schema 2 gains them in place at its
+ * next open (no column of an existing table changes, so the schema
+ * version stays, and a library from before them still opens the catalog
+ * and simply ignores them). vsm_host_remove deletes a host's rows. */
 static const char *const host_schema =
 	"CREATE TABLE IF NOT EXISTS host_tags("
 	"  host TEXT NOT NULL, key TEXT NOT NULL, value TEXT,"
 	"  PRIMARY KEY(host, key));"
 	"CREATE TABLE IF NOT EXISTS host_limits("
-	"  host TEXT PRIMARY KEY, max_containers INTEGER NOT NULL DEFAULT 0);";
+	"  host TEXT PRIMARY KEY, max_containers INTEGER NOT NULL DEFAULT 0);"
+	/* Placement asks for the hosts of a datastore, and for the
+	 * containers attached to a host, with ten thousand hosts. */
+	"CREATE INDEX IF NOT EXISTS links_by_datastore ON links(datastore);"
+	"CREATE INDEX IF NOT EXISTS records_by_host ON"
+	"  records(json_extract(record, '$.attached_host')) WHERE state = 1;";
 
 static int db_error(vsm_catalog *cat, const char *what)
 {

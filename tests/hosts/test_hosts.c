@@ -262,9 +262,11 @@ START_TEST(test_not_linked)
 	for (round = 0; round < 3; round++) {
 		p = place_for(ctx, 2, round ? &req : NULL);
 		ck_assert_uint_eq(vsm_placement_count(p), 1);
+		ck_assert_uint_eq(vsm_placement_rejected_count(p), 2);
 		ck_assert_str_eq(vsm_placement_name(p, 0), "hA");
 		ck_rejected(p, "hB", "not linked to datastore 'ds2'");
-		ck_rejected(p, "hC", "not linked to datastore 'ds1'");
+		/* Linked to neither: not a candidate at all. */
+		ck_assert(!ranked(p, "hC") && !reason_of(p, "hC"));
 		ck_rejected(p, "hD", "no heartbeat on datastore 'ds1'");
 		vsm_placement_free(p);
 	}
@@ -575,9 +577,8 @@ START_TEST(test_attach_place)
 	ck_vsm(tu_create(&d, ctx, "ds2", "d", 1, 1 << 20));
 	ck_vsm_refused(vsm_attach(d, NULL, VSM_ATTACH_PLACE), VSM_ENOSPC, "no host qualifies");
 	ck_assert_msg(strstr(tu_msg(), "host 'h1': has 1 containers attached, limit 1") &&
-		      strstr(tu_msg(), "host 'ghost': not linked to datastore 'ds2'") &&
-		      strstr(tu_msg(), "host 'half': not linked to datastore 'ds2'"),
-		      "message: %s", tu_msg());
+		      strstr(tu_msg(), "host 'h2': has 1 containers attached, limit 1") &&
+		      !strstr(tu_msg(), "ghost"), "message: %s", tu_msg());
 	ck_assert_ptr_null(vsm_container_attached_host(d));
 	/* Without the flag, "auto" is just a host name. */
 	ck_vsm_refused(vsm_attach(d, "auto", 0), VSM_ENOTFOUND, "auto");
@@ -588,6 +589,19 @@ START_TEST(test_attach_place)
 	ck_assert_str_eq(vsm_container_attached_host(d), "h2");
 	ck_vsm(vsm_attach(c, NULL, VSM_ATTACH_PLACE));
 	ck_assert_str_eq(vsm_container_attached_host(c), "half");
+	/* A datastore no host is linked to. */
+	{
+		char *d3 = tu_dir("ds3"), *u3 = tu_uri(d3);
+		vsm_container *e = NULL;
+
+		ck_vsm(vsm_datastore_add(ctx, "ds3", u3, VSM_DATASTORE_ADD_CREATE));
+		ck_vsm(tu_create(&e, ctx, "ds3", "e", 1, 1 << 20));
+		ck_vsm_refused(vsm_attach(e, NULL, VSM_ATTACH_PLACE), VSM_ENOSPC,
+			       "no host is linked to datastore 'ds3'");
+		vsm_container_free(e);
+		free(d3);
+		free(u3);
+	}
 	vsm_container_free(a);
 	vsm_container_free(b);
 	vsm_container_free(c);
