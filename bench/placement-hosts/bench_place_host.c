@@ -6,10 +6,12 @@
  * i, i+1, ... modulo DATASTORES) and tagged rack=rN, and on the measured
  * datastore one container attached to each of its hosts but the last
  * (which makes them alive: this state directory renews their heartbeats
- * there), so that the counts and the liveness are real. Not a test.
+ * there), so that the counts and the liveness are real; and CONTAINERS
+ * more on the next datastores (50 each), attached to their hosts, so that
+ * the record cache the counts come from is not tiny. Not a test.
  *
  * Run: build/bench/placement-hosts/bench_place_host [--dir DIR]
- *        [--hosts N] [--datastores M] [--links K] [--rounds R]
+ *        [--hosts N] [--datastores M] [--links K] [--rounds R] [--containers C]
  * Prints the setup time, then mean and p99 per decision for the default
  * request and for one with a tag and an anti-affinity rule, and the first
  * decision of a fresh context (which opens the datastore).
@@ -74,13 +76,30 @@ static void measure(vsm_ctx *ctx, const char *ds, const vsm_host_request *req, i
 	free(t);
 }
 
+static void run_all(vsm_ctx *ctx, int dss, int rounds)
+{
+	vsm_host_request req = VSM_HOST_REQUEST_INIT;
+	const char *tags[] = { "rack" }, *anti[] = { "c0" };
+	char far[32], label[64];
+
+	measure(ctx, "ds0000", NULL, rounds, "default request (spread)");
+	req.tags = tags;
+	req.n_tags = 1;
+	req.anti_affinity = anti;
+	req.n_anti_affinity = 1;
+	req.weigher = "pack";
+	measure(ctx, "ds0000", &req, rounds, "tag + anti-affinity + pack");
+	/* A datastore far from those with containers. */
+	snprintf(far, sizeof(far), "ds%04d", dss - 1);
+	snprintf(label, sizeof(label), "default, %s", far);
+	measure(ctx, far, NULL, rounds, label);
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = NULL;
-	int hosts = 10000, dss = 1000, links = 3, rounds = 200, i, k;
+	int hosts = 10000, dss = 1000, links = 3, rounds = 200, more = 2000, i, k;
 	vsm_ctx_opts opts = VSM_CTX_OPTS_INIT;
-	vsm_host_request req = VSM_HOST_REQUEST_INIT;
-	const char *tags[] = { "rack" }, *anti[] = { "c0" };
 	char tmpl[] = "/tmp/vsm-bench-place-host.XXXXXX", *state = NULL, name[64], uri[4200];
 	vsm_ctx *ctx = NULL;
 	double t0, t_ds, t_hosts, t_cont;
@@ -97,13 +116,16 @@ int main(int argc, char **argv)
 			links = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
 			rounds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--containers") && i + 1 < argc)
+			more = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: %s [--dir DIR] [--hosts N] [--datastores M] "
-				"[--links K] [--rounds R]\n", argv[0]);
+				"[--links K] [--rounds R] [--containers C]\n", argv[0]);
 			return 2;
 		}
 	}
-	if (hosts < 1 || dss < 1 || links < 1 || links > dss || rounds < 1) {
+	if (hosts < 1 || dss < 1 || links < 1 || links > dss || rounds < 1 || more < 0 ||
+	    more / 50 + 2 > dss) {
 		fprintf(stderr, "bench_place_host: bad sizes\n");
 		return 2;
 	}
@@ -178,21 +200,46 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	/* More containers on ds0001, ds0002, ...: 50 each, attached in turn
+	 * to the hosts linked there (host i links ds (i + k) % dss). */
+	for (i = 0; i < more; i++) {
+		vsm_container_opts co = VSM_CONTAINER_OPTS_INIT;
+		vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
+		const vsm_device_spec *dp[] = { &d };
+		vsm_container *c = NULL;
+		int dsi = 1 + i / 50, hi = ((dsi - (i % links)) % dss + dss) % dss;
+		char hn[32], ds[32];
+
+		/* Hosts linked to dsi: dsi - k + j*dss for j >= 0; take j = i % 3. */
+		hi += dss * ((i / links) % (hosts / dss > 0 ? hosts / dss : 1));
+		if (hi >= hosts)
+			hi %= dss;
+		d.name = "d0";
+		d.size = 1 << 20;
+		co.devices = dp;
+		co.n_devices = 1;
+		co.flags = VSM_CONTAINER_CREATE_THIN;
+		snprintf(name, sizeof(name), "m%d", i);
+		snprintf(hn, sizeof(hn), "h%05d", hi);
+		snprintf(ds, sizeof(ds), "ds%04d", dsi);
+		if (vsm_container_create(&c, ctx, ds, name, &co) < 0)
+			die("vsm_container_create (more)");
+		if (vsm_attach(c, hn, 0) < 0)
+			die("vsm_attach (more)");
+		vsm_container_free(c);
+		attached++;
+	}
 	t_cont = now_ms() - t0;
 	printf("setup: %d datastores %.1f s; %d hosts (tagged, %d links each) %.1f s; "
-	       "%d containers attached on ds0000 %.1f s\n", dss, t_ds / 1e3, hosts, links,
-	       t_hosts / 1e3, attached, t_cont / 1e3);
+	       "%d containers attached (ds0000 and %d more datastores) %.1f s\n", dss, t_ds / 1e3, hosts, links,
+	       t_hosts / 1e3, attached, (more + 49) / 50, t_cont / 1e3);
 
-	measure(ctx, "ds0000", NULL, rounds, "default request (spread)");
-	req.tags = tags;
-	req.n_tags = 1;
-	req.anti_affinity = anti;
-	req.n_anti_affinity = 1;
-	req.weigher = "pack";
-	measure(ctx, "ds0000", &req, rounds, "tag + anti-affinity + pack");
-	measure(ctx, "ds0100", NULL, rounds, "default, ds0100 (no host alive)");
+	printf("-- in the setup context (all %d datastores open: its renewal pass reads every "
+	       "lease area, under the lease lock phase 2 also takes):\n", dss);
+	run_all(ctx, dss, rounds);
 	vsm_ctx_free(ctx);
-	/* A fresh context: its first decision opens the datastore. */
+	/* A fresh context: its first decision opens the datastore; then only
+	 * the datastores decided on are open. */
 	if (vsm_ctx_open(&ctx, &opts) < 0)
 		die("vsm_ctx_open");
 	{
@@ -202,10 +249,11 @@ int main(int argc, char **argv)
 
 		if (vsm_place_host_for(&p, ctx, &ds, 1, NULL) < 0)
 			die("vsm_place_host_for (fresh)");
-		printf("%-34s %.3f ms (%zu candidates)\n", "first decision, fresh context",
+		printf("-- fresh context: first decision %.3f ms (%zu candidates)\n",
 		       now_ms() - t, vsm_placement_count(p));
 		vsm_placement_free(p);
 	}
+	run_all(ctx, dss, rounds);
 	vsm_ctx_free(ctx);
 	free(state);
 	return 0;

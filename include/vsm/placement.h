@@ -288,8 +288,15 @@ typedef struct {
 
 /**
  * Phase 2 for an existing container: rank the hosts it can be attached
- * to. With VSM_PLACE_HOST_MIGRATE, its current host is excluded.
+ * to. With VSM_PLACE_HOST_MIGRATE, its current host is excluded. The
+ * candidates of phase 2 are the hosts linked to at least one of the
+ * datastores concerned: those that do not qualify are among the rejected
+ * with their reason; a host linked to none of them is not in the answer.
  * @req: NULL for the defaults.
+ *
+ * Returns 0 (also when no host qualifies), -VSM_ENOTFOUND when the
+ * container or a datastore is gone, -VSM_EINVAL or -VSM_EVERSION for a
+ * bad request.
  * Since: 0.2
  */
 VSM_API int vsm_place_host(vsm_placement **out, vsm_container *c,
@@ -297,7 +304,8 @@ VSM_API int vsm_place_host(vsm_placement **out, vsm_container *c,
 
 /**
  * Phase 2 before a container exists: rank the hosts linked to every one
- * of @datastores (as `vsmctl place` does after phase 1).
+ * of @datastores (as `vsmctl place` does after phase 1). As
+ * vsm_place_host(), without VSM_PLACE_HOST_MIGRATE (-VSM_EINVAL).
  * Since: 0.2
  */
 VSM_API int vsm_place_host_for(vsm_placement **out, vsm_ctx *ctx,
