@@ -16,6 +16,7 @@
  * request and for one with a tag and an anti-affinity rule, and the first
  * decision of a fresh context (which opens the datastore).
  */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,14 @@ static void die(const char *what)
 
 	fprintf(stderr, "bench_place_host: %s: %s\n", what, e && e->message ? e->message : "?");
 	exit(1);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
 }
 
 static int by_double(const void *a, const void *b)
@@ -256,5 +265,8 @@ int main(int argc, char **argv)
 	run_all(ctx, dss, rounds);
 	vsm_ctx_free(ctx);
 	free(state);
+	/* Our own temp directory goes; a --dir given stays. */
+	if (dir == tmpl)
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return 0;
 }

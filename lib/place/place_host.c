@@ -432,7 +432,7 @@ static int phase2_run(vsm_placement **out, vsm_ctx *ctx, const char *const *data
 			if ((rc = vsm_catalog_query(ctx->cat, anti_row, &p, "SELECT "
 						    "json_extract(record, '$.attached_host') FROM "
 						    "records WHERE state = 1 AND name = ? AND uuid IS "
-						    "NOT ? AND datastore IN (SELECT name FROM "
+						    "NOT ? AND +datastore IN (SELECT name FROM "
 						    "datastores)", "ss", p.anti_name, self_uuid)) < 0)
 				goto out;
 		}

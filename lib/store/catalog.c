@@ -57,11 +57,13 @@ static const char *const host_schema =
 	"  PRIMARY KEY(host, key));"
 	"CREATE TABLE IF NOT EXISTS host_limits("
 	"  host TEXT PRIMARY KEY, max_containers INTEGER NOT NULL DEFAULT 0);"
-	/* Placement asks for the hosts of a datastore, and for the
-	 * containers attached to a host, with ten thousand hosts. */
+	/* Placement asks for the hosts of a datastore, for the containers
+	 * attached to a host and for a container by name on any datastore
+	 * (anti-affinity), with ten thousand hosts and as many containers. */
 	"CREATE INDEX IF NOT EXISTS links_by_datastore ON links(datastore);"
 	"CREATE INDEX IF NOT EXISTS records_by_host ON"
-	"  records(json_extract(record, '$.attached_host')) WHERE state = 1;";
+	"  records(json_extract(record, '$.attached_host')) WHERE state = 1;"
+	"CREATE INDEX IF NOT EXISTS records_by_name ON records(name) WHERE state = 1;";
 
 static int db_error(vsm_catalog *cat, const char *what)
 {
