@@ -370,7 +370,7 @@ static int phase2_run(vsm_placement **out, vsm_ctx *ctx, const char *const *data
 					    self_uuid)) < 0)
 			goto out;
 		if (!p.found_self) {
-			rc = vsm_err(VSM_ENOTFOUND, "datastore '%s': container %s no longer exists",
+			rc = vsm_err(VSM_ENOTFOUND, "no longer exists on datastore '%s' (uuid %s)",
 				     p.ds[0]->name, self_uuid);
 			goto out;
 		}
@@ -394,10 +394,11 @@ static int phase2_run(vsm_placement **out, vsm_ctx *ctx, const char *const *data
 					    "JOIN hosts h ON h.name = l.host WHERE l.datastore = ?",
 					    "s", p.ds[p.cur]->name)) < 0)
 			goto out;
+	/* The candidates take the names over only once all is allocated. */
 	if (!(p.h = vsm__calloc(p.n ? p.n : 1, sizeof(*p.h))) ||
-	    !(cands = vsm__calloc(p.n ? p.n : 1, sizeof(*cands))) ||
 	    !(p.hb_all = vsm__calloc(p.n * p.n_ds + 1, sizeof(*p.hb_all))) ||
-	    !(p.stopped_all = vsm__calloc(p.n * p.n_ds + 1, sizeof(*p.stopped_all)))) {
+	    !(p.stopped_all = vsm__calloc(p.n * p.n_ds + 1, sizeof(*p.stopped_all))) ||
+	    !(cands = vsm__calloc(p.n ? p.n : 1, sizeof(*cands)))) {
 		rc = -VSM_ENOMEM;
 		goto out;
 	}
