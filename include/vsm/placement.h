@@ -252,8 +252,10 @@ VSM_API int vsm_container_create_reserved(vsm_container **out, vsm_reservation *
 /** Flag: the container is moving: exclude the host it is attached to.
  *  Since: 0.2 */
 #define VSM_PLACE_HOST_MIGRATE (1u << 0)
-/** Flag: watch heartbeats for up to one renewal interval first, so that a
- *  fresh context can tell live hosts from stopped ones. Since: 0.2 */
+/** Flag: watch heartbeats first, once for every host, for up to a renewal
+ *  interval and a half and only while some heartbeat has not been watched
+ *  that long, so that a fresh context can tell live hosts from stopped
+ *  ones. Since: 0.2 */
 #define VSM_PLACE_HOST_WATCH (1u << 1)
 
 /**

@@ -98,37 +98,6 @@ int vsm__lease_hosts_scan(vsm_lease_ds *const *ls, size_t n, bool watch, vsm__hb
 	return rc;
 }
 
-typedef struct {
-	const char *host;
-	int state;
-	int64_t stopped;
-} one_host;
-
-static void one_cb(void *payload, size_t area, const char *host, int state, int64_t stopped)
-{
-	one_host *x = payload;
-
-	(void)area;
-	if (strcmp(host, x->host))
-		return;
-	/* Several slots may bear the name (an old incarnation): the best counts. */
-	if (x->state == VSM__HB_NONE || state == VSM__HB_LIVE ||
-	    (state == VSM__HB_STOPPED && x->state == VSM__HB_DEAD)) {
-		x->state = state;
-		x->stopped = stopped;
-	}
-}
-
-int vsm__lease_host_state(vsm_lease_ds *l, const char *host, bool watch, int64_t *stopped_ms)
-{
-	one_host x = { host, VSM__HB_NONE, 0 };
-	int rc = vsm__lease_hosts_scan(&l, 1, watch, one_cb, &x);
-
-	if (stopped_ms)
-		*stopped_ms = x.stopped;
-	return rc < 0 ? rc : x.state;
-}
-
 int vsm__lease_acted_hosts(const vsm_lease_mgr *m, char ***out, size_t *count)
 {
 	char path[4096], line[LS_NAME_MAX + 8];

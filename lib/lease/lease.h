@@ -108,8 +108,6 @@ typedef void (*vsm__hb_cb)(void *payload, size_t area, const char *host, int sta
  * together, up to a renewal interval and a half, and look again. */
 int vsm__lease_hosts_scan(vsm_lease_ds *const *ls, size_t n, bool watch, vsm__hb_cb cb,
 			  void *payload);
-/* The state (VSM__HB_*) of @host's heartbeat on @l, or a negative code. */
-int vsm__lease_host_state(vsm_lease_ds *l, const char *host, bool watch, int64_t *stopped_ms);
 /* The hosts this state directory acts for, read once (vsm__lease_acts_for
  * asks for one). */
 int vsm__lease_acted_hosts(const vsm_lease_mgr *m, char ***out, size_t *count);
