@@ -12,6 +12,7 @@
 #include "modules.h"
 #include "ops.h"
 #include "place_int.h"
+#include "place_host.h"
 #include "workflow.h"
 #include "../backends/file/file.h"
 #if VSM_BUILTIN_LIBVIRT
@@ -63,6 +64,8 @@ VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts)
 		return vsm_err(VSM_EINVAL, "vsm_ctx_open: out is NULL");
 	if ((rc = vsm__ctx_new(&ctx, opts)) < 0)
 		return rc;
+	/* Placement phase 2 for vsm_attach(VSM_ATTACH_PLACE). */
+	ctx->place_host = vsm__place_host_pick;
 	if ((rc = register_modules(ctx)) < 0 || (rc = register_builtins(ctx)) < 0) {
 		vsm__error_save(&saved);
 		vsm_ctx_free(ctx);

@@ -252,8 +252,10 @@ VSM_API int vsm_container_create_reserved(vsm_container **out, vsm_reservation *
 /** Flag: the container is moving: exclude the host it is attached to.
  *  Since: 0.2 */
 #define VSM_PLACE_HOST_MIGRATE (1u << 0)
-/** Flag: watch heartbeats for up to one renewal interval first, so that a
- *  fresh context can tell live hosts from stopped ones. Since: 0.2 */
+/** Flag: watch heartbeats first, once for every host, for up to a renewal
+ *  interval and a half and only while some heartbeat has not been watched
+ *  that long, so that a fresh context can tell live hosts from stopped
+ *  ones. Since: 0.2 */
 #define VSM_PLACE_HOST_WATCH (1u << 1)
 
 /**
@@ -288,8 +290,15 @@ typedef struct {
 
 /**
  * Phase 2 for an existing container: rank the hosts it can be attached
- * to. With VSM_PLACE_HOST_MIGRATE, its current host is excluded.
+ * to. With VSM_PLACE_HOST_MIGRATE, its current host is excluded. The
+ * candidates of phase 2 are the hosts linked to at least one of the
+ * datastores concerned: those that do not qualify are among the rejected
+ * with their reason; a host linked to none of them is not in the answer.
  * @req: NULL for the defaults.
+ *
+ * Returns 0 (also when no host qualifies), -VSM_ENOTFOUND when the
+ * container or a datastore is gone, -VSM_EINVAL or -VSM_EVERSION for a
+ * bad request.
  * Since: 0.2
  */
 VSM_API int vsm_place_host(vsm_placement **out, vsm_container *c,
@@ -297,7 +306,8 @@ VSM_API int vsm_place_host(vsm_placement **out, vsm_container *c,
 
 /**
  * Phase 2 before a container exists: rank the hosts linked to every one
- * of @datastores (as `vsmctl place` does after phase 1).
+ * of @datastores (as `vsmctl place` does after phase 1). As
+ * vsm_place_host(), without VSM_PLACE_HOST_MIGRATE (-VSM_EINVAL).
  * Since: 0.2
  */
 VSM_API int vsm_place_host_for(vsm_placement **out, vsm_ctx *ctx,
@@ -306,7 +316,10 @@ VSM_API int vsm_place_host_for(vsm_placement **out, vsm_ctx *ctx,
 
 /**
  * Flag for vsm_attach(): @host may be NULL (or "auto"): run phase 2 with
- * the default request and attach to the best host.
+ * the default request, plus VSM_PLACE_HOST_WATCH (a context that has not
+ * watched the heartbeats long enough waits once, up to a renewal interval
+ * and a half), and attach to the best host. -VSM_ENOSPC when no host
+ * qualifies: the message gives the hosts' reasons.
  * Since: 0.2
  */
 #define VSM_ATTACH_PLACE (1u << 1)

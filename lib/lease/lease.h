@@ -90,6 +90,27 @@ int vsm__lease_status(vsm_lease_ds *l, const struct vsm_record *const *recs, siz
 int vsm__lease_keep(vsm_lease_ds *l, const char *host);
 /* Remember that this state directory acts for @host. */
 void vsm__lease_host_note(vsm_lease_mgr *m, const char *host);
+/* Whether hosts are alive by their heartbeats (hostlive.c). */
+enum {
+	VSM__HB_NONE = 0,    /* no heartbeat slot bears the name */
+	VSM__HB_LIVE = 1,    /* seen moving within the timeout, or renewed by us */
+	VSM__HB_STOPPED = 2, /* present, not (yet) judged dead */
+	VSM__HB_DEAD = 3,    /* seen standing still for the whole timeout */
+};
+/* Called for every named heartbeat slot of lease area @area (an index
+ * in the caller's array); a host may bear several slots (an old
+ * incarnation): the caller keeps the best. */
+typedef void (*vsm__hb_cb)(void *payload, size_t area, const char *host, int state,
+			   int64_t stopped_ms);
+/* Look at the heartbeats of the lease areas @ls (of one context) and
+ * judge each. @watch: when some heartbeat has not been watched long
+ * enough to be judged (a fresh context), wait once, for every area
+ * together, up to a renewal interval and a half, and look again. */
+int vsm__lease_hosts_scan(vsm_lease_ds *const *ls, size_t n, bool watch, vsm__hb_cb cb,
+			  void *payload);
+/* The hosts this state directory acts for, read once (vsm__lease_acts_for
+ * asks for one). */
+int vsm__lease_acted_hosts(const vsm_lease_mgr *m, char ***out, size_t *count);
 /* One renewal pass (manual mode); ms until the next one is due. */
 int vsm__lease_renew_all(vsm_lease_mgr *m);
 

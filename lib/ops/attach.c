@@ -21,17 +21,30 @@ VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	int64_t n = 0;
-	char *hv = NULL;
+	char *hv = NULL, *chosen = NULL;
 	bool took_over = false, same, acquired = false;
+	bool place = (flags & VSM_ATTACH_PLACE) && (!host || !strcmp(host, "auto"));
 	uint64_t lver = 0;
 	int rc;
 
 	vsm__error_reset();
-	if (!c || !host)
+	if (!c || (!host && !place))
 		return vsm_err(VSM_EINVAL, "vsm_attach: NULL argument");
-	if (flags & ~VSM_ATTACH_TAKEOVER)
+	if (flags & ~(VSM_ATTACH_TAKEOVER | VSM_ATTACH_PLACE))
 		return vsm_err(VSM_EINVAL, "vsm_attach: unknown flags 0x%x", flags);
 	vsm__ctx_lock(c->ctx);
+	/* Phase 2 of placement (lib/place, through the hook lib/open.c set)
+	 * chooses the host; then it is an attach like any other. */
+	if (place) {
+		if (!c->ctx->place_host) {
+			rc = vsm_err(VSM_ENOTSUP, "vsm_attach: placement is not available in "
+				     "this build");
+			goto out;
+		}
+		if ((rc = c->ctx->place_host(&chosen, c)) < 0)
+			goto out;
+		host = chosen;
+	}
 	if ((rc = vsm__container_fresh(c, &ds, &r)) < 0)
 		goto out;
 	if ((rc = vsm_catalog_count(c->ctx->cat, &n, "SELECT 1 FROM hosts WHERE name = ?",
@@ -119,6 +132,7 @@ out:
 		vsm__error_restore(&saved);
 	}
 	free(hv);
+	free(chosen);
 	vsm_record_free(r);
 	vsm__ctx_unlock(c->ctx);
 	return rc;

@@ -1,6 +1,8 @@
 /*
- * Hosts and host<->datastore links: pure catalog state, checked by attach.
+ * Hosts and host<->datastore links, host tags and container limits: pure
+ * catalog state, checked by attach and by placement (lib/place).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +13,43 @@ struct vsm_host {
 	char *hypervisor_uri;
 	char **datastores;
 	size_t n_datastores;
+	char **tags;            /* "KEY" or "KEY=VALUE", sorted by KEY */
+	size_t n_tags;
+	size_t max_containers;  /* 0: no limit */
 };
+
+#define TAG_KEY_MAX 64
+#define TAG_VALUE_MAX 128
+
+static bool tag_char(char ch)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+	       ch == '.' || ch == '_' || ch == '-';
+}
+
+int vsm__host_tag_check(const char *tag, size_t *key_len)
+{
+	size_t k = 0, v = 0;
+	const char *p;
+
+	if (!tag)
+		return vsm_err(VSM_EINVAL, "host tag is NULL");
+	for (p = tag; *p && *p != '='; p++, k++)
+		if (!tag_char(*p))
+			goto bad;
+	if (k == 0 || k > TAG_KEY_MAX)
+		goto bad;
+	if (*p == '=')
+		for (p++; *p; p++, v++)
+			if (!tag_char(*p) || v >= TAG_VALUE_MAX)
+				goto bad;
+	*key_len = k;
+	return 0;
+bad:
+	return vsm_err(VSM_EINVAL, "bad host tag '%s' (want KEY or KEY=VALUE: KEY 1-%d and "
+		       "VALUE 0-%d characters of A-Z a-z 0-9 . _ -)", tag, TAG_KEY_MAX,
+		       TAG_VALUE_MAX);
+}
 
 static int host_exists(vsm_ctx *ctx, const char *name)
 {
@@ -120,6 +158,10 @@ VSM_API int vsm_host_remove(vsm_ctx *ctx, const char *name, unsigned int flags)
 	if ((rc = vsm_catalog_begin(ctx->cat)) < 0)
 		goto out;
 	if ((rc = vsm_catalog_exec(ctx->cat, "DELETE FROM links WHERE host = ?", "s", name)) < 0 ||
+	    (rc = vsm_catalog_exec(ctx->cat, "DELETE FROM host_tags WHERE host = ?", "s",
+				   name)) < 0 ||
+	    (rc = vsm_catalog_exec(ctx->cat, "DELETE FROM host_limits WHERE host = ?", "s",
+				   name)) < 0 ||
 	    (rc = vsm_catalog_exec(ctx->cat, "DELETE FROM hosts WHERE name = ?", "s", name)) < 0) {
 		vsm_catalog_rollback(ctx->cat);
 		goto out;
@@ -196,6 +238,13 @@ static int host_row(void *payload, int ncol, const char *const *cols)
 	return 1;
 }
 
+static int limit_row(void *payload, int ncol, const char *const *cols)
+{
+	(void)ncol;
+	*(size_t *)payload = cols[0] ? (size_t)strtoull(cols[0], NULL, 10) : 0;
+	return 0;
+}
+
 static int host_new(vsm_host **out, vsm_ctx *ctx, const char *name)
 {
 	vsm_host *h = vsm__calloc(1, sizeof(*h));
@@ -211,6 +260,15 @@ static int host_new(vsm_host **out, vsm_ctx *ctx, const char *name)
 		rc = vsm_catalog_strings(ctx->cat, &h->datastores, &h->n_datastores,
 					 "SELECT datastore FROM links WHERE host = ? ORDER BY "
 					 "datastore", "s", name);
+	if (rc == 0)
+		rc = vsm_catalog_strings(ctx->cat, &h->tags, &h->n_tags,
+					 "SELECT CASE WHEN value IS NULL THEN key ELSE "
+					 "key || '=' || value END FROM host_tags WHERE host = ? "
+					 "ORDER BY key", "s", name);
+	if (rc == 0)
+		rc = vsm_catalog_query(ctx->cat, limit_row, &h->max_containers,
+				       "SELECT max_containers FROM host_limits WHERE host = ?",
+				       "s", name);
 	if (rc < 0) {
 		vsm_host_free(h);
 		return rc;
@@ -271,6 +329,7 @@ VSM_API void vsm_host_free(vsm_host *h)
 	free(h->name);
 	free(h->hypervisor_uri);
 	vsm_strv_free(h->datastores, h->n_datastores);
+	vsm_strv_free(h->tags, h->n_tags);
 	free(h);
 }
 
@@ -303,4 +362,85 @@ VSM_API size_t vsm_host_datastore_count(const vsm_host *h)
 VSM_API const char *vsm_host_datastore(const vsm_host *h, size_t i)
 {
 	return h && i < h->n_datastores ? h->datastores[i] : NULL;
+}
+
+VSM_API size_t vsm_host_tag_count(const vsm_host *h)
+{
+	return h ? h->n_tags : 0;
+}
+
+VSM_API const char *vsm_host_tag(const vsm_host *h, size_t i)
+{
+	return h && i < h->n_tags ? h->tags[i] : NULL;
+}
+
+VSM_API size_t vsm_host_max_containers(const vsm_host *h)
+{
+	return h ? h->max_containers : 0;
+}
+
+/* --- tags and limits --- */
+
+VSM_API int vsm_host_tag_add(vsm_ctx *ctx, const char *host, const char *tag)
+{
+	char key[TAG_KEY_MAX + 1];
+	size_t klen = 0;
+	int rc;
+
+	vsm__error_reset();
+	if (!ctx || !host || !tag)
+		return vsm_err(VSM_EINVAL, "vsm_host_tag_add: NULL argument");
+	if ((rc = vsm__host_tag_check(tag, &klen)) < 0)
+		return rc;
+	memcpy(key, tag, klen);
+	key[klen] = '\0';
+	vsm__ctx_lock(ctx);
+	if ((rc = host_exists(ctx, host)) == 0)
+		rc = vsm_catalog_exec(ctx->cat, "INSERT OR REPLACE INTO host_tags VALUES(?, ?, ?)",
+				      "sss", host, key, tag[klen] == '=' ? tag + klen + 1 : NULL);
+	vsm__ctx_unlock(ctx);
+	return rc;
+}
+
+VSM_API int vsm_host_tag_remove(vsm_ctx *ctx, const char *host, const char *key)
+{
+	int64_t n = 0;
+	int rc;
+
+	vsm__error_reset();
+	if (!ctx || !host || !key)
+		return vsm_err(VSM_EINVAL, "vsm_host_tag_remove: NULL argument");
+	vsm__ctx_lock(ctx);
+	if ((rc = host_exists(ctx, host)) < 0 ||
+	    (rc = vsm_catalog_count(ctx->cat, &n, "SELECT 1 FROM host_tags WHERE host = ? AND "
+				    "key = ?", "ss", host, key)) < 0)
+		goto out;
+	if (!n) {
+		rc = vsm_err(VSM_ENOTFOUND, "host '%s' has no tag '%s'", host, key);
+		goto out;
+	}
+	rc = vsm_catalog_exec(ctx->cat, "DELETE FROM host_tags WHERE host = ? AND key = ?", "ss",
+			      host, key);
+out:
+	vsm__ctx_unlock(ctx);
+	return rc;
+}
+
+VSM_API int vsm_host_set_max_containers(vsm_ctx *ctx, const char *host, size_t max)
+{
+	int rc;
+
+	vsm__error_reset();
+	if (!ctx || !host)
+		return vsm_err(VSM_EINVAL, "vsm_host_set_max_containers: NULL argument");
+	if ((uint64_t)max > (uint64_t)INT64_MAX)
+		return vsm_err(VSM_EINVAL, "host '%s': limit %zu is too large", host, max);
+	vsm__ctx_lock(ctx);
+	if ((rc = host_exists(ctx, host)) == 0)
+		rc = max ? vsm_catalog_exec(ctx->cat, "INSERT OR REPLACE INTO host_limits "
+					    "VALUES(?, ?)", "si", host, (int64_t)max)
+			 : vsm_catalog_exec(ctx->cat, "DELETE FROM host_limits WHERE host = ?",
+					    "s", host);
+	vsm__ctx_unlock(ctx);
+	return rc;
 }

@@ -53,6 +53,25 @@ static const char *const schema =
 	"  action TEXT NOT NULL, arg TEXT NOT NULL,"
 	"  PRIMARY KEY(workflow, seq));";
 
+/* Host tags and limits (placement phase 2), in tables of their own, and
+ * two indexes: an existing catalog of schema 2 gains them in place at its
+ * next open (no column of an existing table changes, so the schema
+ * version stays, and a library from before them still opens the catalog
+ * and simply ignores them). vsm_host_remove deletes a host's rows. */
+static const char *const host_schema =
+	"CREATE TABLE IF NOT EXISTS host_tags("
+	"  host TEXT NOT NULL, key TEXT NOT NULL, value TEXT,"
+	"  PRIMARY KEY(host, key));"
+	"CREATE TABLE IF NOT EXISTS host_limits("
+	"  host TEXT PRIMARY KEY, max_containers INTEGER NOT NULL DEFAULT 0);"
+	/* Placement asks for the hosts of a datastore, for the containers
+	 * attached to a host and for a container by name on any datastore
+	 * (anti-affinity), with ten thousand hosts and as many containers. */
+	"CREATE INDEX IF NOT EXISTS links_by_datastore ON links(datastore);"
+	"CREATE INDEX IF NOT EXISTS records_by_host ON"
+	"  records(json_extract(record, '$.attached_host')) WHERE state = 1;"
+	"CREATE INDEX IF NOT EXISTS records_by_name ON records(name) WHERE state = 1;";
+
 static int db_error(vsm_catalog *cat, const char *what)
 {
 	int code = sqlite3_errcode(cat->db);
@@ -88,7 +107,8 @@ int vsm_catalog_open(vsm_catalog **out, const char *path)
 		rc = db_error(cat, "cannot open");
 		goto fail;
 	}
-	if (sqlite3_exec(cat->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(cat->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(cat->db, host_schema, NULL, NULL, NULL) != SQLITE_OK) {
 		rc = db_error(cat, "cannot create schema");
 		sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
 		goto fail;

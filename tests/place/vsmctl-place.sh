@@ -1,12 +1,15 @@
 #!/bin/bash
 # vsmctl place and container create --datastore auto, end to end.
 # usage: vsmctl-place.sh PATH_TO_VSMCTL
-# The host half (phase 2) comes from vsm_place_host_for: until that is in
-# the library, the checks that need a chosen host fail, by design.
 set -u
 vsmctl=$1
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+agent=
+cleanup() {
+	if [ -n "$agent" ]; then kill -KILL "$agent" 2>/dev/null; wait "$agent" 2>/dev/null; fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 export VSM_STATE_DIR=$tmp/state
 failures=0
 checks=0
@@ -32,6 +35,16 @@ run place --disk root:8M
 expect "$(head -1 <<<"$out" | cut -d' ' -f1)" "datastore:" "place prints the datastore first"
 expect "$(sed -n 2p <<<"$out" | cut -d' ' -f1)" "host:" "then the host"
 
+# No heartbeat for h1 yet: phase 1 answers, phase 2 says why no host.
+run --json place --disk root:0 --base root=golden.img --thin
+expect "$(jget 'j["host"]')" "None" "a host without a heartbeat is not chosen"
+expect "$(jget '[x["reason"] for x in j["hosts"]["rejected"] if x["name"]=="h1"][0]')" \
+	"no heartbeat on datastore 'b'" "and the reason says so"
+
+# An agent keeps h1 alive on its datastores.
+"$vsmctl" agent --host h1 >/dev/null 2>"$tmp/agent.err" &
+agent=$!
+for _ in $(seq 100); do [ -s "$VSM_STATE_DIR/lease-hosts" ] && break; sleep 0.1; done
 run --json place --disk root:0 --base root=golden.img --thin
 expect "$(jget 'j["datastore"]')" "b" "the datastore holding the base is chosen"
 expect "$(jget '[x["name"] for x in j["datastores"]["ranked"]]')" "['b']" "only b ranked"

@@ -15,11 +15,6 @@
 
 #define MAX_DEV 64
 
-/* Phase 2 lands in the library from another branch: until both are
- * merged, a library without it still links this tool, which then says
- * the host phase is missing. Harmless once it is there. */
-#pragma weak vsm_place_host_for
-
 static int usage(const char *what, const char *arg)
 {
 	fprintf(stderr, "vsmctl: place: %s '%s'\nusage: vsmctl place --disk DEV:SIZE[:FORMAT] "
@@ -110,10 +105,8 @@ static char *reasons(const vsm_placement *p)
 	return s;
 }
 
-static const char *host_error(int hrc)
+static const char *host_error(void)
 {
-	if (hrc == -VSM_ENOTSUP && !vsm_place_host_for)
-		return "this libvsm has no host placement (phase 2)";
 	return vsm_error_last()->message;
 }
 
@@ -198,8 +191,7 @@ int vsmctl_place_main(vsm_ctx *ctx, int argc, char **argv, int json)
 	if (ds) {
 		hreq.tags = n_tags ? tags : NULL;
 		hreq.n_tags = n_tags;
-		hrc = vsm_place_host_for ? vsm_place_host_for(&ph, ctx, &ds, 1, &hreq) :
-					   -VSM_ENOTSUP;
+		hrc = vsm_place_host_for(&ph, ctx, &ds, 1, &hreq);
 		host = hrc == 0 ? vsm_placement_name(ph, 0) : NULL;
 	}
 	if (json) {
@@ -209,7 +201,7 @@ int vsmctl_place_main(vsm_ctx *ctx, int argc, char **argv, int json)
 		json_object_object_add(o, "hosts", ds && hrc == 0 ? placement_json(ph, 0) :
 				       json_object_new_null());
 		if (ds && hrc < 0)
-			json_object_object_add(o, "hosts_error", jstr(host_error(hrc)));
+			json_object_object_add(o, "hosts_error", jstr(host_error()));
 		json_object_object_add(o, "datastore", jstr(ds));
 		json_object_object_add(o, "host", jstr(host));
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
@@ -220,7 +212,7 @@ int vsmctl_place_main(vsm_ctx *ctx, int argc, char **argv, int json)
 		if (host) {
 			printf("host: %s\n", host);
 		} else {
-			why = hrc < 0 ? strdup(host_error(hrc)) : reasons(ph);
+			why = hrc < 0 ? strdup(host_error()) : reasons(ph);
 			printf("host: none (%s)\n", why && *why ? why : "no host is registered");
 		}
 	} else {

@@ -28,6 +28,7 @@
 #include "vsmctl-checkpoint.h"
 #endif
 #include "vsmctl-place.h"
+#include "vsmctl-host.h"
 
 static int json_out;
 
@@ -39,7 +40,9 @@ static const char usage[] =
 	"                   orphans: devices nothing references (grace 3600 s; removed\n"
 	"                   only with --repair); exits 0 if none remain, 1 if some do\n"
 	"  host add NAME [--hypervisor URI] | host link HOST DATASTORE\n"
-	"  host unlink HOST DATASTORE | host list | host remove NAME\n"
+	"  host unlink HOST DATASTORE | host list | host show NAME | host remove NAME\n"
+	"  host tag HOST TAG[=VALUE] | host untag HOST TAG\n"
+	"  host limit HOST --max-containers N   (0: no limit)\n"
 	"  container create NAME --datastore DS|auto --disk DEV:SIZE[:FORMAT] [--disk ...]\n"
 	"                   [--base DEV=IMAGE] [--state-size SIZE] [--thin]\n"
 	"                   (auto: placement chooses the datastore and reserves there)\n"
@@ -49,7 +52,8 @@ static const char usage[] =
 	"                   (a datastore whose backend is not loaded is named, and\n"
 	"                   the exit status is 1)\n"
 	"  container destroy NAME [--force]\n"
-	"  attach CONTAINER HOST [--takeover] | detach CONTAINER [--force]\n"
+	"  attach CONTAINER HOST|auto [--takeover] | detach CONTAINER [--force]\n"
+	"                   (auto: the best host by placement phase 2)\n"
 	"  deploy CONTAINER DEVICE [--domain NAME] [--target DEV] [--bus BUS]\n"
 	"  undeploy CONTAINER DEVICE\n"
 	"  lease status DATASTORE [--json]\n"
@@ -328,11 +332,14 @@ static json_object *host_json(const vsm_host *h)
 	for (i = 0; i < vsm_host_datastore_count(h); i++)
 		json_object_array_add(arr, jstr(vsm_host_datastore(h, i)));
 	json_object_object_add(o, "datastores", arr);
+	vsmctl_host_json_add(o, h);
 	return o;
 }
 
 static int cmd_host(vsm_ctx *ctx, int argc, char **argv)
 {
+	if (vsmctl_host_handles(argc, argv))
+		return vsmctl_host_main(ctx, argc, argv, json_out);
 	if (argc >= 3 && !strcmp(argv[1], "add")) {
 		vsm_host_opts opts = VSM_HOST_OPTS_INIT;
 		int i;
@@ -398,6 +405,7 @@ static int cmd_host(vsm_ctx *ctx, int argc, char **argv)
 				printf("%s%s", j ? "," : " ", vsm_host_datastore(list[i], j));
 			if (vsm_host_hypervisor_uri(list[i]))
 				printf(" (%s)", vsm_host_hypervisor_uri(list[i]));
+			vsmctl_host_print_extra(list[i]);
 			printf("\n");
 		}
 		if (json_out)
@@ -706,9 +714,11 @@ static int cmd_attach(vsm_ctx *ctx, int argc, char **argv, bool attach)
 	if (container_find(&c, ctx, argv[1]) < 0)
 		return fail();
 	if (attach)
-		/* --takeover: wait out a stopped holder's timeout and take over. */
-		rc = vsm_attach(c, argv[2], argc >= 4 && !strcmp(argv[3], "--takeover") ?
-				VSM_ATTACH_TAKEOVER : 0);
+		/* --takeover: wait out a stopped holder's timeout and take over;
+		 * "auto": placement phase 2 chooses the host. */
+		rc = vsm_attach(c, argv[2], (argc >= 4 && !strcmp(argv[3], "--takeover") ?
+				VSM_ATTACH_TAKEOVER : 0) |
+				(!strcmp(argv[2], "auto") ? VSM_ATTACH_PLACE : 0));
 	else
 		rc = vsm_detach(c, argc >= 3 && !strcmp(argv[2], "--force") ? VSM_DETACH_FORCE : 0);
 	if (rc < 0) {
@@ -718,7 +728,8 @@ static int cmd_attach(vsm_ctx *ctx, int argc, char **argv, bool attach)
 	if (json_out)
 		print_json(container_json(c));
 	else if (attach)
-		printf("container '%s' attached to host '%s'\n", vsm_container_name(c), argv[2]);
+		printf("container '%s' attached to host '%s'\n", vsm_container_name(c),
+		       vsm_container_attached_host(c));
 	else
 		printf("container '%s' detached\n", vsm_container_name(c));
 	vsm_container_free(c);
