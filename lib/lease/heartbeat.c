@@ -4,6 +4,8 @@
  * closing a datastore's lease area.
  * doc/leases.md gives the protocol.
  */
+#include <sched.h>
+
 #include "lease_priv.h"
 
 /* ----------------------------------------------------------- heartbeats */
@@ -288,8 +290,23 @@ static void *renewer(void *arg)
 		vsm_lease_ds *l;
 
 		for (l = m->list; l; l = l->next) {
-			if (now >= l->next_due)
+			if (now >= l->next_due) {
+				uint64_t gen = m->list_gen;
+
 				tick(l);
+				/* Let callers waiting for the lock (a placement
+				 * reading the observations) in between datastores:
+				 * with many open, a whole pass is long. A datastore
+				 * closed meanwhile ends this pass early; the next
+				 * one starts from the list's head. */
+				pthread_mutex_unlock(&m->lock);
+				sched_yield();
+				pthread_mutex_lock(&m->lock);
+				if (m->list_gen != gen || m->stopping) {
+					next = now;
+					break;
+				}
+			}
 			if (l->next_due < next)
 				next = l->next_due;
 		}
@@ -552,6 +569,7 @@ void vsm__lease_ds_close(vsm_lease_ds *l)
 			break;
 		}
 	}
+	m->list_gen++;
 	pthread_mutex_unlock(&m->lock);
 	lds_free(l);
 }

@@ -96,6 +96,7 @@ struct vsm_lease_mgr {
 	pthread_t thread;
 	bool running, stopping, manual;
 	vsm_lease_ds *list;
+	uint64_t list_gen;  /* moves when a datastore leaves the list */
 	unsigned int seed;
 };
 

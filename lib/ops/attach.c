@@ -2,10 +2,13 @@
  * Attach and detach a container to a host: the container lease, the
  * backend's host_attach/host_detach, and the record that names the host.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "becall.h"
 #include "container_int.h"
@@ -14,6 +17,34 @@
 #include "workflow.h"
 
 /* --- attach / detach --- */
+
+/*
+ * Placed attaches of one state directory run one at a time, from the
+ * choice to the record that names the host: two processes choosing at
+ * once would each see a host below its container limit and both attach
+ * there. An OFD lock on STATE/place.lock (released when the descriptor
+ * is closed, also by a process that dies); -1 with the error set.
+ */
+static int place_lock(vsm_ctx *ctx)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/place.lock", ctx->state_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		vsm_err(VSM_EIO, "cannot open '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	while (fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
+		if (errno != EINTR) {
+			vsm_err(VSM_EIO, "cannot lock '%s': %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
 
 VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 {
@@ -25,7 +56,7 @@ VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 	bool took_over = false, same, acquired = false;
 	bool place = (flags & VSM_ATTACH_PLACE) && (!host || !strcmp(host, "auto"));
 	uint64_t lver = 0;
-	int rc;
+	int rc, place_fd = -1;
 
 	vsm__error_reset();
 	if (!c || (!host && !place))
@@ -39,6 +70,10 @@ VSM_API int vsm_attach(vsm_container *c, const char *host, unsigned int flags)
 		if (!c->ctx->place_host) {
 			rc = vsm_err(VSM_ENOTSUP, "vsm_attach: placement is not available in "
 				     "this build");
+			goto out;
+		}
+		if ((place_fd = place_lock(c->ctx)) < 0) {
+			rc = -vsm_error_last()->code;
 			goto out;
 		}
 		if ((rc = c->ctx->place_host(&chosen, c)) < 0)
@@ -131,6 +166,8 @@ out:
 		vsm__lease_release(ds->lease, r);
 		vsm__error_restore(&saved);
 	}
+	if (place_fd >= 0)
+		close(place_fd);
 	free(hv);
 	free(chosen);
 	vsm_record_free(r);

@@ -610,6 +610,99 @@ START_TEST(test_attach_place)
 }
 END_TEST
 
+/*
+ * Four processes of one state directory auto-attach three containers
+ * each, at once, to two hosts with a limit of 4 containers each: exactly
+ * 8 attach, 4 are refused with the reason, and no host goes over its
+ * limit (each process choosing on its own saw room on the same host).
+ */
+#define ATTACHERS 4
+#define PER_PROC 3
+
+START_TEST(test_attach_place_concurrent)
+{
+	char *state = NULL;
+	vsm_ctx *ctx = world("concurrent", false, &state);
+	vsm_container **list = NULL;
+	size_t n = 0, i;
+	int p, go[2], attached = 0, refused = 0, on_h1 = 0, on_h2 = 0;
+	pid_t pids[ATTACHERS];
+
+	host(ctx, "h1", false, true);
+	host(ctx, "h2", false, true);
+	ck_vsm(vsm_host_set_max_containers(ctx, "h1", 4));
+	ck_vsm(vsm_host_set_max_containers(ctx, "h2", 4));
+	for (p = 0; p < ATTACHERS * PER_PROC; p++) {
+		char name[16];
+		vsm_container *c = NULL;
+
+		snprintf(name, sizeof(name), "k%d", p);
+		ck_vsm(tu_create(&c, ctx, "ds1", name, 1, 1 << 20));
+		vsm_container_free(c);
+	}
+	ck_assert_int_eq(pipe(go), 0);
+	for (p = 0; p < ATTACHERS; p++) {
+		pids[p] = fork();
+		ck_assert_int_ge(pids[p], 0);
+		if (pids[p] == 0) {
+			vsm_ctx *cx;
+			char ch;
+			int k, bad = 0;
+
+			close(go[1]);
+			if (read(go[0], &ch, 1) != 0)
+				_exit(3);
+			cx = tu_ctx(state);
+			for (k = 0; k < PER_PROC; k++) {
+				char name[16];
+				vsm_container *c = NULL;
+				int rc;
+
+				snprintf(name, sizeof(name), "k%d", p * PER_PROC + k);
+				if (vsm_container_lookup(&c, cx, "ds1", name) < 0)
+					_exit(4);
+				rc = vsm_attach(c, NULL, VSM_ATTACH_PLACE);
+				/* A refusal must say why. */
+				if (rc < 0 && (rc != -VSM_ENOSPC ||
+					       !strstr(vsm_error_last()->message, "limit 4")))
+					bad = 1;
+				vsm_container_free(c);
+			}
+			vsm_ctx_free(cx);
+			_exit(bad);
+		}
+	}
+	close(go[0]);
+	close(go[1]);
+	for (p = 0; p < ATTACHERS; p++) {
+		int st = 0;
+
+		ck_assert_int_eq(waitpid(pids[p], &st, 0), pids[p]);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			      "attacher %d: status 0x%x (a refusal without its reason?)", p, st);
+	}
+	ck_vsm(vsm_container_list(&list, &n, ctx, "ds1"));
+	for (i = 0; i < n; i++) {
+		const char *h = vsm_container_attached_host(list[i]);
+
+		if (!h) {
+			refused++;
+			continue;
+		}
+		attached++;
+		on_h1 += !strcmp(h, "h1");
+		on_h2 += !strcmp(h, "h2");
+	}
+	vsm_container_list_free(list, n);
+	ck_assert_msg(on_h1 <= 4 && on_h2 <= 4, "over a limit: h1 %d, h2 %d (limit 4)",
+		      on_h1, on_h2);
+	ck_assert_int_eq(attached, 8);
+	ck_assert_int_eq(refused, ATTACHERS * PER_PROC - 8);
+	vsm_ctx_free(ctx);
+	free(state);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	Suite *s = suite_create("hosts");
@@ -632,6 +725,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_tags_limit_anti_migrate);
 	tcase_add_test(tc, test_custom_callbacks);
 	tcase_add_test(tc, test_attach_place);
+	tcase_add_test(tc, test_attach_place_concurrent);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
