@@ -263,7 +263,7 @@ static const char *sfield(json_object *o, const char *k)
 static void digest_hex(bun *b, size_t i, char out[65])
 {
 	struct sha256_ctx s;
-	uint8_t head[16 + 36 + 16] = "libvsm-layer-v2", d[SHA256_DIGEST_SIZE];
+	uint8_t head[64] = "libvsm-layer-v2", d[SHA256_DIGEST_SIZE];
 	json_object *e = layer(b, i), *v;
 	const char *cid = sfield(e, "cid"), *fmt = sfield(e, "format");
 	int k;
@@ -272,7 +272,7 @@ static void digest_hex(bun *b, size_t i, char out[65])
 		memcpy(head + 16, cid, 36);
 	put32(head + 52, !strcmp(fmt, "qcow2") ? VSM_FORMAT_QCOW2 : VSM_FORMAT_RAW);
 	ck_assert(json_object_object_get_ex(e, "size", &v));
-	put64(head + 60, json_object_get_uint64(v));
+	put64(head + 56, json_object_get_uint64(v));
 	sha256_init(&s);
 	sha256_update(&s, sizeof(head), head);
 	sha256_update(&s, b->sec_len[i], b->sec[i]);
