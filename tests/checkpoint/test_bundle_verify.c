@@ -640,6 +640,59 @@ START_TEST(device_size_beyond_its_layer)
 }
 END_TEST
 
+static json_object *checkpoint(bun *b, size_t i)
+{
+	json_object *jc;
+
+	ck_assert(json_object_object_get_ex(b->m, "checkpoints", &jc));
+	return json_object_array_get_idx(jc, i);
+}
+
+/* Checkpoint references that name nothing, loop, or share a blob. */
+START_TEST(checkpoint_references)
+{
+	uint64_t size = 4 * MiB;
+	uint8_t *c1 = malloc(size), *c2 = malloc(size);
+	vsm_container *c = three_states(c1, c2, size);
+	char *f = file_in("vm.bundle"), *g = file_in("bad.bundle");
+	json_object *v;
+	bun *b;
+
+	ck_vsm(vsm_bundle_export(c, NULL, f, NULL));
+	b = bun_load(f);
+	json_object_object_add(b->m, "current", json_object_new_string("nope"));
+	bun_save(b, g);
+	bun_free(b);
+	refused(g, VSM_ECORRUPT, "current checkpoint 'nope'");
+	b = bun_load(f);
+	json_object_object_add(checkpoint(b, 1), "parent", json_object_new_string("nope"));
+	bun_save(b, g);
+	bun_free(b);
+	refused(g, VSM_ECORRUPT, "parent 'nope'");
+	b = bun_load(f);
+	json_object_object_add(checkpoint(b, 0), "parent", json_object_new_string("c2"));
+	bun_save(b, g);
+	bun_free(b);
+	refused(g, VSM_ECORRUPT, "cycle");
+	b = bun_load(f);
+	ck_assert(json_object_object_get_ex(b->m, "state_area", &v) && v);
+	json_object_object_add(checkpoint(b, 0), "state",
+			       json_object_new_int(json_object_get_int(v)));
+	json_object_object_add(checkpoint(b, 0), "state_sum",
+			       json_object_new_string("0000000100000001"));
+	bun_save(b, g);
+	bun_free(b);
+	refused(g, VSM_ECORRUPT, "blob");
+	ck_vsm(vsm_bundle_import(NULL, ctx, f, "ds2", "fine", NULL));
+	reads_as("ds2", "fine", "d0", c2, size);
+	vsm_container_free(c);
+	free(c1);
+	free(c2);
+	free(f);
+	free(g);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("bundle-verify");
@@ -655,6 +708,7 @@ int main(void)
 	tcase_add_test(t, truncated_chain_is_not_reused);
 	tcase_add_test(t, devices_share_a_top);
 	tcase_add_test(t, device_size_beyond_its_layer);
+	tcase_add_test(t, checkpoint_references);
 	suite_add_tcase(s, t);
 	return tu_run(s);
 }
