@@ -14,7 +14,9 @@
 
 #define B_MAGIC "VSMBNDL1"
 #define B_END "VSMBEND1"
-#define B_VERSION 1
+#define B_VERSION 2       /* what export writes: layers carry a digest */
+#define B_VERSION_MIN 1   /* oldest import reads: no digests, no reuse */
+#define B_DIGEST_HEX 64
 #define B_HDR 64
 #define B_MANIFEST_MAX (64u << 20)
 #define B_CHUNK (1u << 20)
@@ -39,6 +41,7 @@ typedef struct {
 	bool top;
 	char *cid;     /* may be NULL */
 	uint64_t size, alloc;
+	char digest[B_DIGEST_HEX + 1];
 } xlayer;
 
 typedef struct {
@@ -50,6 +53,8 @@ typedef struct {
 	char key[VSM_BACKEND_KEY_MAX];
 	bool have;   /* found on the datastore: section skipped */
 	char from[VSM_UUID_STRLEN + 1]; /* the record whose table describes it */
+	char digest[B_DIGEST_HEX + 1]; /* the manifest's; "" in a version 1 bundle */
+	char got[B_DIGEST_HEX + 1];    /* of what the section held */
 } ilayer;
 
 /* Write @n bytes to the bundle, adding them to its running checksum. */
@@ -58,11 +63,14 @@ int ck_bundle_write(bfile *f, const void *buf, size_t n);
 int ck_bundle_read(bfile *f, void *buf, size_t n);
 /* Count @n bytes done and report progress; the callback may cancel. */
 int ck_bundle_tick(bfile *f, uint64_t n);
-/* Write layer @l's section: its own clusters only, sparse. */
-int ck_export_layer(bfile *f, vsm_dstore *ds, const xlayer *l);
+/* Write layer @l's section: its own clusters only, sparse. With @dry,
+ * nothing is written: only @l->digest is computed (the manifest, which
+ * carries the digests, comes before the sections). */
+int ck_export_layer(bfile *f, vsm_dstore *ds, xlayer *l, bool dry);
 /* Write the @size bytes of blob @key as its section. */
 int ck_export_blob(bfile *f, vsm_dstore *ds, const char *key, uint64_t size);
-/* Read layer @l's section, into its device when @write (else only checked). */
+/* Read layer @l's section, into its device when @write (else only
+ * checked); the digest of what it held goes to @l->got. */
 int ck_import_layer(bfile *f, vsm_dstore *ds, ilayer *l, bool write, uint64_t *written);
 /* Read a blob's section into device @key; its checksum goes to @sum_out. */
 int ck_import_blob(bfile *f, vsm_dstore *ds, const char *key, uint64_t size,

@@ -1,7 +1,8 @@
 /*
  * vsm_bundle_export: a container or one checkpoint as a single
  * self-describing bundle file: the layers to carry, bottom first, and the
- * manifest that describes them.
+ * manifest that describes them, with each layer's digest (a first, dry
+ * pass over the layers: the manifest comes before the sections).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -169,6 +170,10 @@ VSM_API int vsm_bundle_export(vsm_container *c, const char *checkpoint, const ch
 		rc = vsm_err(VSM_EINVAL, "container '%s' has too many checkpoints", r->name);
 		goto out;
 	}
+	f.path = path;
+	for (i = 0; i < L.n; i++)
+		if ((rc = ck_export_layer(&f, ds, &L.v[i], true)) < 0)
+			goto out;
 
 	m = json_object_new_object();
 	json_object_object_add(m, "format", jstr("libvsm-bundle"));
@@ -188,6 +193,7 @@ VSM_API int vsm_bundle_export(vsm_container *c, const char *checkpoint, const ch
 		json_object_object_add(e, "backing", jidx(L.v[i].backing));
 		json_object_object_add(e, "top", json_object_new_boolean(L.v[i].top));
 		json_object_object_add(e, "allocated", json_object_new_uint64(L.v[i].alloc));
+		json_object_object_add(e, "digest", jstr(L.v[i].digest));
 		json_object_array_add(arr, e);
 		f.total += L.v[i].alloc;
 	}
@@ -278,7 +284,7 @@ VSM_API int vsm_bundle_export(vsm_container *c, const char *checkpoint, const ch
 	    (rc = ck_bundle_write(&f, json, strlen(json))) < 0)
 		goto fail;
 	for (i = 0; i < L.n; i++)
-		if ((rc = ck_export_layer(&f, ds, &L.v[i])) < 0)
+		if ((rc = ck_export_layer(&f, ds, &L.v[i], false)) < 0)
 			goto fail;
 	for (i = 0; i < nb; i++)
 		if ((rc = ck_export_blob(&f, ds, blobs[i].key, blobs[i].size)) < 0)

@@ -2,11 +2,14 @@
  * vsm_bundle_import: loading a bundle into a datastore. Import is one
  * journalled workflow whose only commit point is the record write, so a
  * bad bundle or a crash leaves nothing behind. Here: checking the
- * manifest, reusing layers already on the datastore, and the new record.
+ * manifest (its syntax, then what it means), reusing layers already on the
+ * datastore only when their recorded digest and chain match, checking each
+ * layer's data against its digest, and the new record.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +22,34 @@
 #include "vsm/checkpoint.h"
 
 #define DEFAULT_STATE_SIZE (4u << 20)
+/* The largest device the engine creates (lib/ops/create.c). */
+#define MAX_DEVICE_SIZE (UINT64_C(1) << 56)
 
 static int bad(const char *path, const char *what)
 {
 	return vsm_err(VSM_ECORRUPT, "bundle '%s': manifest is not valid: %s", path, what);
+}
+
+static int badf(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int badf(const char *path, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return bad(path, what);
+}
+
+static bool hex_digest(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s && i < B_DIGEST_HEX; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s && s[B_DIGEST_HEX] == '\0';
 }
 
 static json_object *jget(json_object *o, const char *k, json_type t, bool nullable)
@@ -61,23 +88,158 @@ static const char *jstrv(json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
-/* A layer with content ID @cid somewhere on the datastore. */
-static const vsm_record *cid_holder(vsm_dstore *ds, const char *cid, const char **key)
+/* A layer on the datastore that bundle layer @i may be replaced by: the
+ * same content ID, a recorded digest equal to the manifest's (verified
+ * against the data when the section is read), the same format, and the
+ * same chain below it — it stands on the layer that bundle layer i's
+ * backing became, which was itself reused, or on nothing when layer i is
+ * a bottom. A layer without a recorded digest (older records, version 1
+ * bundles) is never reused: its cid was trusted, not verified. */
+static const vsm_record *reusable(vsm_dstore *ds, const ilayer *L, size_t i, const char **key)
 {
-	size_t i, j;
+	const ilayer *l = &L[i], *below = l->backing >= 0 ? &L[l->backing] : NULL;
+	size_t r, j;
 
-	for (i = 0; cid && i < ds->n_recs; i++) {
-		const vsm_record *r = ds->recs[i];
+	if (l->top || !l->cid || !l->digest[0] || (below && !below->have))
+		return NULL;
+	for (r = 0; r < ds->n_recs; r++) {
+		const vsm_record *rec = ds->recs[r];
 
-		if (r->destroying)
+		if (rec->destroying)
 			continue;
-		for (j = 0; j < r->n_layers; j++)
-			if (r->layers[j].cid && !strcmp(r->layers[j].cid, cid)) {
-				*key = r->layers[j].key;
-				return r;
-			}
+		for (j = 0; j < rec->n_layers; j++) {
+			const vsm_rec_frozen *e = &rec->layers[j];
+
+			if (!e->cid || strcmp(e->cid, l->cid) || strcmp(e->digest, l->digest) ||
+			    e->format != l->format)
+				continue;
+			if (below ? !e->backing || strcmp(e->backing, below->key) ||
+					    e->backing_format != below->format
+				  : e->backing != NULL)
+				continue;
+			*key = e->key;
+			return rec;
+		}
 	}
 	return NULL;
+}
+
+/* What the manifest means, checked before anything is made: chains
+ * (complete and acyclic by construction: a backing is an earlier layer),
+ * writable tops (each the top of exactly one device, under no layer),
+ * device sizes, checkpoint references and blobs. */
+static int check_meaning(const char *path, const vsm_record *r, const ilayer *L, size_t nl,
+			 int state_area, size_t nb)
+{
+	size_t i, j, k;
+	int *owner = NULL, *blob_user = NULL, rc = 0;
+	const vsm_rec_checkpoint *cur = NULL;
+
+	if (!(owner = vsm__calloc(nl ? nl : 1, sizeof(int))) ||
+	    !(blob_user = vsm__calloc(nb ? nb : 1, sizeof(int)))) {
+		free(owner);
+		return -VSM_ENOMEM;
+	}
+	for (i = 0; i < nl; i++)
+		if (L[i].backing >= 0 && L[L[i].backing].top) {
+			rc = badf(path, "layer %zu stands on layer %d, a writable top", i,
+				  L[i].backing);
+			goto out;
+		}
+	if (r->ckpt_current && !(cur = ck_find(r, r->ckpt_current))) {
+		rc = badf(path, "current checkpoint '%s' is not in the bundle", r->ckpt_current);
+		goto out;
+	}
+	for (i = 0; i < r->n_devices; i++) {
+		const vsm_rec_device *d = &r->devices[i];
+		int t = d->format; /* the top's index, until keys are known */
+
+		if (d->size > MAX_DEVICE_SIZE) {
+			rc = badf(path, "device '%s': size %llu is larger than the largest device "
+				  "(%llu bytes)", d->name, (unsigned long long)d->size,
+				  (unsigned long long)MAX_DEVICE_SIZE);
+			goto out;
+		}
+		for (j = 0; j < i; j++)
+			if (!strcmp(r->devices[j].name, d->name)) {
+				rc = badf(path, "device '%s' is named twice", d->name);
+				goto out;
+			}
+		if (t >= 0) {
+			if (owner[t]) {
+				rc = badf(path, "devices '%s' and '%s' have the same top layer %d",
+					  r->devices[owner[t] - 1].name, d->name, t);
+				goto out;
+			}
+			owner[t] = (int)i + 1;
+			if (d->size > L[t].size) {
+				rc = badf(path, "device '%s': size %llu is larger than its top layer "
+					  "%d (%llu bytes)", d->name, (unsigned long long)d->size,
+					  t, (unsigned long long)L[t].size);
+				goto out;
+			}
+			continue;
+		}
+		/* No top: a fresh overlay on the current checkpoint's layer. */
+		for (k = 0; cur && k < cur->n_layers; k++)
+			if (!strcmp(cur->layers[k].device, d->name))
+				break;
+		if (!cur || k == cur->n_layers) {
+			rc = badf(path, "device '%s' has neither a top nor a current checkpoint",
+				  d->name);
+			goto out;
+		}
+	}
+	for (i = 0; i < nl; i++)
+		if (L[i].top && !owner[i]) {
+			rc = badf(path, "layer %zu is a writable top of no device", i);
+			goto out;
+		}
+	if (state_area >= 0)
+		blob_user[state_area] = -1;
+	for (i = 0; i < r->n_ckpts; i++) {
+		const vsm_rec_checkpoint *c = &r->ckpts[i];
+		const vsm_rec_checkpoint *p = c;
+		size_t steps = 0;
+
+		for (j = 0; j < i; j++)
+			if (!strcmp(r->ckpts[j].name, c->name)) {
+				rc = badf(path, "checkpoint '%s' is named twice", c->name);
+				goto out;
+			}
+		if (c->parent && !ck_find(r, c->parent)) {
+			rc = badf(path, "checkpoint '%s': parent '%s' is not in the bundle", c->name,
+				  c->parent);
+			goto out;
+		}
+		while (p && p->parent && steps++ <= r->n_ckpts)
+			p = ck_find(r, p->parent);
+		if (p && p->parent) {
+			rc = badf(path, "checkpoint '%s': its parents form a cycle", c->name);
+			goto out;
+		}
+		for (j = 0; j < c->n_layers; j++)
+			for (k = 0; k < j; k++)
+				if (!strcmp(c->layers[j].device, c->layers[k].device)) {
+					rc = badf(path, "checkpoint '%s' names device '%s' twice",
+						  c->name, c->layers[j].device);
+					goto out;
+				}
+		if (c->state_key) {
+			size_t b = (size_t)(intptr_t)c->state_key - 1;
+
+			if (blob_user[b]) {
+				rc = badf(path, "checkpoint '%s': state blob %zu is used twice",
+					  c->name, b);
+				goto out;
+			}
+			blob_user[b] = (int)i + 1;
+		}
+	}
+out:
+	free(owner);
+	free(blob_user);
+	return rc;
 }
 
 static int set_chain(vsm_rec_device *d, ilayer *L, int top)
@@ -110,6 +272,7 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 	uint64_t *blob_sizes = NULL, *blob_sums = NULL, mlen, written = 0;
 	size_t nl = 0, nd, nc, nb = 0, i, j;
 	int state_area = -1, rc;
+	uint32_t version;
 	bfile f = { .fd = -1 };
 	vsm_container *h = NULL;
 	vsm_record *r = NULL;
@@ -146,9 +309,10 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 		rc = vsm_err(VSM_ECORRUPT, "bundle '%s': header is damaged", path);
 		goto out;
 	}
-	if (vsm__get_le32(hdr + 8) != B_VERSION || vsm__get_le32(hdr + 12) != B_HDR) {
+	version = vsm__get_le32(hdr + 8);
+	if (version < B_VERSION_MIN || version > B_VERSION || vsm__get_le32(hdr + 12) != B_HDR) {
 		rc = vsm_err(VSM_EVERSION, "bundle '%s': format version %u is not supported", path,
-			     vsm__get_le32(hdr + 8));
+			     version);
 		goto out;
 	}
 	mlen = vsm__get_le64(hdr + 16);
@@ -176,8 +340,8 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 	if (!m || !json_object_is_type(m, json_type_object) ||
 	    !jstrv(m, "format") || strcmp(jstrv(m, "format"), "libvsm-bundle") ||
 	    !jget(m, "version", json_type_int, false) ||
-	    json_object_get_int(jget(m, "version", json_type_int, false)) != B_VERSION) {
-		rc = bad(path, "not a JSON object of format libvsm-bundle version 1");
+	    json_object_get_int(jget(m, "version", json_type_int, false)) != (int)version) {
+		rc = badf(path, "not a JSON object of format libvsm-bundle version %u", version);
 		goto out;
 	}
 	if (!name)
@@ -224,6 +388,17 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 			goto out;
 		}
 		L[i].top = json_object_get_boolean(v);
+		/* Version 2 on: every layer's digest; before, none. */
+		if (version >= 2) {
+			const char *dg = jstrv(e, "digest");
+
+			if (!hex_digest(dg)) {
+				rc = badf(path, "layer %zu: digest is missing or is not 64 lowercase "
+					  "hex digits", i);
+				goto out;
+			}
+			memcpy(L[i].digest, dg, sizeof(L[i].digest));
+		}
 		if (cid && !(L[i].cid = vsm__strdup(cid))) {
 			rc = -VSM_ENOMEM;
 			goto out;
@@ -336,6 +511,8 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 		if (!r->state_size)
 			r->state_size = DEFAULT_STATE_SIZE;
 	}
+	if ((rc = check_meaning(path, r, L, nl, state_area, nb)) < 0)
+		goto out;
 
 	/* The target. */
 	if ((rc = vsm__ds_get(&ds, ctx, datastore)) < 0 || (rc = vsm__ds_refresh(ctx, ds)) < 0)
@@ -351,7 +528,7 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 		const vsm_record *holder;
 		json_object *e = json_object_array_get_idx(jl, i), *v;
 
-		if (!L[i].top && (holder = cid_holder(ds, L[i].cid, &k))) {
+		if ((holder = reusable(ds, L, i, &k))) {
 			L[i].have = true;
 			snprintf(L[i].key, sizeof(L[i].key), "%s", k);
 			memcpy(L[i].from, holder->uuid, sizeof(L[i].from));
@@ -380,6 +557,12 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 		}
 		if ((rc = ck_import_layer(&f, ds, &L[i], !L[i].have, &written)) < 0)
 			goto abort;
+		/* A reused layer was chosen for this digest: now it is verified. */
+		if (L[i].digest[0] && strcmp(L[i].digest, L[i].got)) {
+			rc = vsm_err(VSM_ECORRUPT, "bundle '%s': layer %zu (content ID %s) does not "
+				     "match its digest", path, i, L[i].cid ? L[i].cid : "none");
+			goto abort;
+		}
 	}
 	for (i = 0; i < nb; i++) {
 		uint64_t sum = 0;
@@ -443,6 +626,11 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 
 			vsm__uuid_new(fresh_cid);
 			fl.cid = L[i].cid ? L[i].cid : fresh_cid;
+			/* What was written, bound to the cid it came with: a
+			 * later import may reuse it (also from a version 1
+			 * bundle: the digest is of the data, not the claim). */
+			if (L[i].cid)
+				memcpy(fl.digest, L[i].got, sizeof(fl.digest));
 			if ((rc = ck_layer_put(r, &fl)) < 0)
 				goto abort;
 		}

@@ -267,6 +267,8 @@ static void encode_checkpoints(json_object *o, const vsm_record *r)
 				       jstr(l->backing ? vsm_format_name(l->backing_format) : NULL));
 		json_object_object_add(e, "cid", jstr(l->cid));
 		json_object_object_add(e, "managed", json_object_new_boolean(l->managed));
+		if (l->digest[0])
+			json_object_object_add(e, "digest", jstr(l->digest));
 		json_object_array_add(lays, e);
 	}
 	json_object_object_add(o, "checkpoints", cps);
@@ -468,6 +470,16 @@ static int decode_deploy(vsm_rec_deploy *d, json_object *jd, const char *what)
 	return 0;
 }
 
+static bool digest_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < VSM_REC_DIGEST_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s[i] == '\0';
+}
+
 static int decode_frozen(vsm_rec_frozen *l, json_object *jl, const char *what)
 {
 	json_object *v = NULL;
@@ -495,6 +507,16 @@ static int decode_frozen(vsm_rec_frozen *l, json_object *jl, const char *what)
 	if ((l->cid && !vsm__uuid_valid(l->cid)) || (l->managed && !l->cid)) {
 		rc = vsm_err(VSM_ECORRUPT, "%s: layer '%s' has a bad content ID", what, l->key);
 		goto out;
+	}
+	/* Absent in records written before bundles carried digests. */
+	if (json_object_object_get_ex(jl, "digest", NULL)) {
+		if ((rc = get_field(&v, jl, "digest", json_type_string, false, what)) < 0)
+			goto out;
+		if (!digest_valid(json_object_get_string(v)) || !l->cid) {
+			rc = vsm_err(VSM_ECORRUPT, "%s: layer '%s' has a bad digest", what, l->key);
+			goto out;
+		}
+		memcpy(l->digest, json_object_get_string(v), VSM_REC_DIGEST_LEN + 1);
 	}
 out:
 	free(bf);

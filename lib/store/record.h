@@ -15,6 +15,9 @@
 /* Version of the JSON payload layout inside a record. */
 #define VSM_RECORD_PAYLOAD_VERSION 1
 
+/* Hex digits of a frozen layer's digest (a SHA-256). */
+#define VSM_REC_DIGEST_LEN 64
+
 typedef struct {
 	char *key;
 	int format;
@@ -69,6 +72,11 @@ typedef struct {
 	int backing_format;
 	char *cid;          /* content ID (a UUID), NULL for unmanaged layers */
 	bool managed;
+	/* SHA-256 (hex) of the layer as the bundle that brought it carried
+	 * it, bound to @cid (doc/checkpoints.md); "" when unknown (optional
+	 * in the JSON, absent in older records). Held inline so that copying
+	 * the entry by value copies it. */
+	char digest[VSM_REC_DIGEST_LEN + 1];
 } vsm_rec_frozen;
 
 /* A placement's hold on a datastore (lib/ops/reserve.c): a record with no
