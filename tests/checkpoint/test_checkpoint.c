@@ -211,10 +211,20 @@ static void same_as(vsm_container *c, const char *tag)
 }
 
 /* qemu-img check is clean on every qcow2 file of the datastore. */
+static void unlink_check(const char *p)
+{
+	char *q = NULL;
+
+	ck_assert(asprintf(&q, "%s.check", p) > 0);
+	unlink(q);
+	free(q);
+}
+
 static void all_clean_in(const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
+	int rc;
 
 	ck_assert_ptr_nonnull(d);
 	while ((e = readdir(d))) {
@@ -223,7 +233,20 @@ static void all_clean_in(const char *dir)
 		if (!strstr(e->d_name, ".qcow2"))
 			continue;
 		p = path_in(dir, e->d_name);
-		ck_assert_msg(sh("qemu-img check -f qcow2 '%s'", p) == 0, "'%s' is not clean", p);
+		rc = sh("qemu-img check -f qcow2 '%s' >'%s.check' 2>&1", p, p);
+		if (rc != 0) {
+			/* Say what qemu-img found: leaks (3) or corruption (2). */
+			char *q = NULL, out[1024] = "";
+			FILE *f;
+
+			ck_assert(asprintf(&q, "%s.check", p) > 0);
+			if ((f = fopen(q, "r"))) {
+				out[fread(out, 1, sizeof(out) - 1, f)] = '\0';
+				fclose(f);
+			}
+			ck_abort_msg("'%s' is not clean (qemu-img check exit %d): %s", p, rc, out);
+		}
+		unlink_check(p);
 		ck_assert_msg(sh("qemu-img info --backing-chain '%s'", p) == 0,
 			      "'%s' has a chain qemu-img cannot open", p);
 		free(p);
