@@ -144,6 +144,8 @@ struct vsm_cow {
 /* qcow2_overlap.c: the allocator kept off metadata. Run before the
  * first change (qc_mark_dirty), and on every allocation. */
 int qc_meta_verify(struct qcow2 *q);
+/* Repair only: forget refcount-table entry @rti (its block is unusable). */
+void qc_rt_clear(struct qcow2 *q, uint64_t rti);
 int qc_alloc_check(struct qcow2 *q, uint64_t start, uint64_t n);
 int qc_refuse_inconsistent(const struct qcow2 *q);
 

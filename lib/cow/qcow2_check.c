@@ -447,6 +447,21 @@ int qc_check(struct qcow2 *q, vsm_cow_check_result *res, bool repair)
 		rc = qc_mark_dirty(q);
 		if (rc < 0)
 			goto out;
+		/* A refcount-table entry that names no usable block (reserved
+		 * bits, misaligned, past the end of the file) is forgotten: the
+		 * comparison below then finds every cluster of its range
+		 * uncounted and writes a new block for it. */
+		for (i = 0; i < q->rt_entries; i++) {
+			uint64_t off = q->rt[i];
+
+			if (!off || (!(off & QC_RT_RESERVED) && !(off & (q->cs - 1)) &&
+				     off / q->cs < k.ncl))
+				continue;
+			if (off & QC_RT_RESERVED)
+				res->corruptions++; /* not counted by the walk above */
+			qc_rt_clear(q, i);
+			res->corruptions_fixed++;
+		}
 	}
 	for (i = 0; i < k.ncl; i++) {
 		uint64_t want = k.cnt[i];

@@ -243,6 +243,11 @@ static void rt_set(struct qcow2 *q, uint64_t rti, uint64_t off)
 	q->rt_dirty[(rti * 8) / q->cs] = 1;
 }
 
+void qc_rt_clear(struct qcow2 *q, uint64_t rti)
+{
+	rt_set(q, rti, 0);
+}
+
 static bool guarded(const struct qcow2 *q, uint64_t cl)
 {
 	return q->guard && cl < q->guard_len && q->guard[cl] != 0;

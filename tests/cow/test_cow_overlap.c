@@ -137,6 +137,32 @@ START_TEST(refcount_block_refcount_zero)
 }
 END_TEST
 
+/* A refcount-table entry naming a block past the end of the file: the
+ * write is refused (the block cannot be read), and check --repair forgets
+ * the entry and writes a new block for its range (it used to leave the
+ * error in place, so the image could never be written again). */
+START_TEST(refcount_table_entry_past_end)
+{
+	char p[PATH_MAX];
+	vsm_image *img = NULL;
+	uint8_t buf[4096];
+	const vsm_error *e;
+	int rc;
+
+	make(p, "rtend.qcow2");
+	ct_put_be(p, ct_get_be(p, 48, 8), 0x40000000ull, 8);
+	memset(buf, 0xc3, sizeof(buf));
+	CT_OK(vsm_image_open(&img, p, NULL));
+	rc = vsm_image_write(img, buf, sizeof(buf), 8 * MiB, 0);
+	e = vsm_error_last();
+	ck_assert_msg(rc == -VSM_ECORRUPT && e && strstr(e->message, "past end of file"),
+		      "write with a refcount block past the end gave %d (%s)", rc,
+		      e ? e->message : "");
+	CT_OK(vsm_image_close(img));
+	repaired_then_writes(p);
+}
+END_TEST
+
 START_TEST(consistent_image_writes)
 {
 	char p[PATH_MAX];
@@ -165,6 +191,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, l1_table_refcount_zero);
 	tcase_add_test(tc, l2_table_refcount_zero);
 	tcase_add_test(tc, refcount_block_refcount_zero);
+	tcase_add_test(tc, refcount_table_entry_past_end);
 	tcase_add_test(tc, consistent_image_writes);
 	suite_add_tcase(s, tc);
 	return s;
