@@ -174,6 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	vsm_container *c = NULL;
 	uint8_t *b;
+	int rc;
 
 	if (!ctx) {
 		setup();
@@ -185,7 +186,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	reseal(b, size);
 	fz_write_file(bundle_path, b, size);
 	free(b);
-	if (vsm_bundle_import(&c, ctx, bundle_path, "ds", NULL, NULL) == 0) {
+	rc = vsm_bundle_import(&c, ctx, bundle_path, "ds", NULL, NULL);
+	fz_debug("import", rc);
+	if (rc == 0) {
 		if (vsm_container_destroy(c, VSM_CONTAINER_DESTROY_FORCE) < 0) {
 			const vsm_error *e = vsm_error_last();
 

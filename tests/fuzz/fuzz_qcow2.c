@@ -40,7 +40,7 @@ static void check_map(vsm_image *img, unsigned int flags)
 	vsm_image_info *info = NULL;
 	size_t n = 0;
 
-	vsm_image_check(&cr, img, flags);
+	fz_debug("check", vsm_image_check(&cr, img, flags));
 	if (vsm_image_map(&ext, &n, img) == 0)
 		vsm_image_extent_list_free(ext);
 	if (vsm_image_info_get(&info, img, 0) == 0)
@@ -58,8 +58,10 @@ static void pass(const char *path, unsigned int oflags, uint64_t seed, const uin
 	o.flags = oflags;
 	o.format = "qcow2";
 	o.cache_max = CACHE_MAX;
-	if (vsm_image_open(&img, path, &o) < 0)
+	if (vsm_image_open(&img, path, &o) < 0) {
+		fz_debug("open", -1);
 		return;
+	}
 	read_some(img, &seed, buf);
 	vsize = vsm_image_size(img);
 	if (!(oflags & VSM_IMAGE_OPEN_RDONLY) && vsize) {
@@ -78,7 +80,7 @@ static void pass(const char *path, unsigned int oflags, uint64_t seed, const uin
 			switch ((r >> 8) & 3) {
 			case 0:
 			case 1:
-				vsm_image_write(img, buf, len, off, 0);
+				fz_debug("write", vsm_image_write(img, buf, len, off, 0));
 				break;
 			case 2:
 				vsm_image_write_zeroes(img, off, len, VSM_IMAGE_ZERO_UNMAP);

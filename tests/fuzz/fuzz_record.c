@@ -72,8 +72,10 @@ static void decode(const char *json, size_t len, bool roundtrip)
 {
 	vsm_record *r = NULL, *r2 = NULL;
 	char *enc = NULL;
+	int rc = vsm_record_decode(&r, json, len, "fuzz");
 
-	if (vsm_record_decode(&r, json, len, "fuzz") < 0)
+	fz_debug(roundtrip ? "decode" : "decode from slot", rc);
+	if (rc < 0)
 		return;
 	if (roundtrip) {
 		if (vsm_record_encode(&enc, r) < 0)
@@ -94,7 +96,9 @@ static void read_back(uint32_t slot)
 	vsm_slot_info si;
 
 	memset(&si, 0, sizeof(si));
-	if (vsm_meta_slot_read(meta, slot, &si) == 0 && si.state == VSM_SLOT_USED && si.payload)
+	fz_debug("slot read", vsm_meta_slot_read(meta, slot, &si));
+	fz_debug("slot state", (int)si.state);
+	if (si.state == VSM_SLOT_USED && si.payload)
 		decode(si.payload, si.len, false);
 	vsm_slot_info_clear(&si);
 }

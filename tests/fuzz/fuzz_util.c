@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vsm/vsm.h"
 #include "fuzz_util.h"
 
 static char tmpdir[4096];
@@ -87,4 +88,18 @@ uint64_t fz_next(uint64_t *state)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
+}
+
+void fz_debug(const char *what, int rc)
+{
+	static int on = -1;
+	const vsm_error *e;
+
+	if (on < 0)
+		on = getenv("VSM_FUZZ_DEBUG") != NULL;
+	if (!on)
+		return;
+	e = vsm_error_last();
+	fprintf(stderr, "fuzz: %s: %d%s%s\n", what, rc, rc < 0 && e && e->message ? ": " : "",
+		rc < 0 && e && e->message ? e->message : "");
 }

@@ -16,6 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 const char *fz_tmpdir(void);
 /* Write @size bytes to @path, replacing it. Aborts on failure. */
 void fz_write_file(const char *path, const uint8_t *data, size_t size);
+/* With VSM_FUZZ_DEBUG set: print what @rc of @what was, and the error. */
+void fz_debug(const char *what, int rc);
 /* FNV-1a of @data, for choosing offsets deterministically. */
 uint64_t fz_hash(const uint8_t *data, size_t size);
 /* Next value of a splitmix64 sequence seeded by *@state. */
