@@ -9,8 +9,8 @@
 # usage: run-fuzzer.sh FUZZER CORPUS_DIR
 # FUZZ_SECONDS (default 30): how long to fuzz.
 set -uo pipefail
-fuzzer=$1
-corpus=$2
+fuzzer=$(realpath "$1")
+corpus=$(realpath "$2")
 seconds=${FUZZ_SECONDS:-30}
 name=$(basename "$fuzzer")
 T=$(mktemp -d "${TMPDIR:-/tmp}/vsm-$name.XXXXXX")
