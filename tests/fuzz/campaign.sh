@@ -33,6 +33,14 @@ done
 seconds=$(python3 -c "print(int(float('$hours') * 3600))")
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
+# The targets' own files (images, a datastore, a catalog) go to a tmpfs
+# when there is one: the fsyncs of the bundle and qcow2 targets cost
+# most of their time on a disk. FUZZ_TMPDIR overrides.
+fuzz_tmp=${FUZZ_TMPDIR:-}
+if [ -z "$fuzz_tmp" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	fuzz_tmp=/dev/shm
+fi
+export TMPDIR=${fuzz_tmp:-${TMPDIR:-/tmp}}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 summary=()
 for t in "${targets[@]}"; do

@@ -17,6 +17,14 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/vsm-$name.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/corpus" "$T/artifacts"
 cp -r "$corpus/." "$T/corpus/"
+# The targets' own files (images, a datastore, a catalog) go to a tmpfs
+# when there is one: the fsyncs of the bundle and qcow2 targets cost
+# most of their time on a disk. FUZZ_TMPDIR overrides.
+fuzz_tmp=${FUZZ_TMPDIR:-}
+if [ -z "$fuzz_tmp" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	fuzz_tmp=/dev/shm
+fi
+export TMPDIR=${fuzz_tmp:-${TMPDIR:-/tmp}}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # -timeout: one input may take this long; -rss_limit_mb: the whole process.
 (cd "$T" && "$fuzzer" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 \
