@@ -11,6 +11,7 @@
  * import must succeed or fail cleanly, and a container it made is
  * destroyed so the datastore does not grow.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 
 static vsm_ctx *ctx;
 static char bundle_path[4200];
+static char ds_dir[4200];
 
 static uint32_t get32(const uint8_t *p)
 {
@@ -67,7 +69,8 @@ static void setup(void)
 	char state[4200], uri[4300];
 
 	snprintf(state, sizeof(state), "%s/state", fz_tmpdir());
-	snprintf(uri, sizeof(uri), "file://%s/ds", fz_tmpdir());
+	snprintf(ds_dir, sizeof(ds_dir), "%s/ds", fz_tmpdir());
+	snprintf(uri, sizeof(uri), "file://%s", ds_dir);
 	snprintf(bundle_path, sizeof(bundle_path), "%s/in.bundle", fz_tmpdir());
 	o.state_dir = state;
 	if (vsm_ctx_open(&ctx, &o) < 0 ||
@@ -170,6 +173,27 @@ static void reseal(uint8_t *b, size_t n)
 	}
 }
 
+/* A failed import leaves nothing behind, and a destroy removes what the
+ * import made: the datastore directory holds only its metadata. */
+static void ds_empty(const char *after)
+{
+	DIR *d = opendir(ds_dir);
+	struct dirent *e;
+	int left = 0;
+
+	if (!d)
+		abort();
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, ".vsm")) {
+			fprintf(stderr, "fuzz_bundle: '%s' left on the datastore after %s\n",
+				e->d_name, after);
+			left++;
+		}
+	closedir(d);
+	if (left)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	vsm_container *c = NULL;
@@ -197,6 +221,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		}
 		vsm_container_free(c);
+		ds_empty("a destroy");
+	} else {
+		ds_empty("a failed import");
 	}
 	return 0;
 }
