@@ -40,9 +40,13 @@ fuzz_tmp=${FUZZ_TMPDIR:-}
 if [ -z "$fuzz_tmp" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
 	fuzz_tmp=/dev/shm
 fi
-export TMPDIR=${fuzz_tmp:-${TMPDIR:-/tmp}}
+# In a directory of this run's, removed at the end: a target that crashes
+# does not get to remove its files.
+fuzz_files=$(mktemp -d "${fuzz_tmp:-${TMPDIR:-/tmp}}/vsm-fuzz-files.XXXXXX")
+export TMPDIR=$fuzz_files
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 summary=()
+trap 'rm -rf "$fuzz_files"' EXIT
 for t in "${targets[@]}"; do
 	fz=$(realpath "$build/tests/fuzz/fuzz-$t" 2>/dev/null)
 	seeds=$here/corpus/$t

@@ -14,7 +14,8 @@ corpus=$(realpath "$2")
 seconds=${FUZZ_SECONDS:-30}
 name=$(basename "$fuzzer")
 T=$(mktemp -d "${TMPDIR:-/tmp}/vsm-$name.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+fuzz_files=
+trap 'rm -rf "$T" ${fuzz_files:+"$fuzz_files"}' EXIT
 mkdir -p "$T/corpus" "$T/artifacts"
 cp -r "$corpus/." "$T/corpus/"
 # The targets' own files (images, a datastore, a catalog) go to a tmpfs
@@ -24,7 +25,10 @@ fuzz_tmp=${FUZZ_TMPDIR:-}
 if [ -z "$fuzz_tmp" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
 	fuzz_tmp=/dev/shm
 fi
-export TMPDIR=${fuzz_tmp:-${TMPDIR:-/tmp}}
+# In a directory of this run's, removed at the end: a target that crashes
+# does not get to remove its files.
+fuzz_files=$(mktemp -d "${fuzz_tmp:-${TMPDIR:-/tmp}}/vsm-fuzz-files.XXXXXX")
+export TMPDIR=$fuzz_files
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # -timeout: one input may take this long; -rss_limit_mb: the whole process.
 (cd "$T" && "$fuzzer" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 \
