@@ -686,7 +686,8 @@ static int gather(vsm_meta *m, uint32_t slot, const copy_info *head, const uint8
 	uint32_t i;
 	int rc = 0, k;
 
-	if (head->total_len > (size_t)(head->n_cont + 1) * m->geom.record_size)
+	if (head->len > head->total_len ||
+	    head->total_len > (size_t)(head->n_cont + 1) * m->geom.record_size)
 		return vsm_err(VSM_EBUSY, "record length past its pieces");
 	if (!(out->payload = malloc((size_t)head->total_len + 1)) ||
 	    (head->n_cont && !(out->cont = calloc(head->n_cont, sizeof(uint32_t)))))
