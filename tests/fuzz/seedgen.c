@@ -91,12 +91,12 @@ static void record(const char *dir)
 	};
 	vsm_rec_frozen fr[4] = {
 		{ "vm-d0-c1.qcow2", VSM_FORMAT_QCOW2, "vm-d0-base.qcow2", VSM_FORMAT_QCOW2,
-		  "5f1d7c2e-0a4b-4e8f-9c3d-6b2a1e0f7d98", true },
-		{ "golden.raw", VSM_FORMAT_RAW, NULL, 0, NULL, false },
+		  "5f1d7c2e-0a4b-4e8f-9c3d-6b2a1e0f7d98", true, "" },
+		{ "golden.raw", VSM_FORMAT_RAW, NULL, 0, NULL, false, "" },
 		{ "vm-d0-base.qcow2", VSM_FORMAT_QCOW2, "golden.raw", VSM_FORMAT_RAW,
-		  "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f", true },
+		  "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f", true, "" },
 		{ "vm-d1-c1.qcow2", VSM_FORMAT_QCOW2, NULL, 0,
-		  "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", true },
+		  "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", true, "" },
 	};
 	vsm_rec_reservation resv = { 1u << 30, 1767225600000, "node1/4242:99/ctx", true };
 	vsm_record r;
