@@ -386,6 +386,17 @@ int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped)
 {
 	int rounds, rc = 0;
 
+	/* A merge of an earlier call that failed stays in the journal, and
+	 * after its record write only that entry knows the layer it still has
+	 * to delete (no table lists it any more). Its owner, this context, is
+	 * alive, so neither the first change of a datastore nor a new context
+	 * of this process would run it: finish it here, before looking for
+	 * new work. */
+	if ((rc = vsm__wf_finish_left(ctx, ds->name, "checkpoint-merge")) != 0)
+		vsm__log(ctx, VSM_LOG_WARN, "datastore '%s': %d earlier merge(s) still cannot "
+			 "be finished", ds->name, rc);
+	rc = 0;
+
 	for (rounds = 0; rounds < 1024; rounds++) {
 		ck_recs rs;
 		char *t = NULL, *x = NULL, arg[MERGE_ARG_MAX], cid[VSM_UUID_STRLEN + 1];
