@@ -382,20 +382,32 @@ bool ck_merge_arg_get(const char **p, char *out, size_t size)
 	return true;
 }
 
+/* A merge or delete of an earlier call that failed stays in the
+ * journal, and after its record write only that entry knows what is
+ * still to do (a merged layer no table lists any more). Its owner, this
+ * context, is alive, so neither the first change of a datastore nor a
+ * new context of this process would run it: it is finished here. */
+void ck_finish_left(vsm_ctx *ctx, vsm_dstore *ds)
+{
+	static const char *const kinds[] = { "checkpoint-merge", "checkpoint-delete" };
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if ((rc = vsm__wf_finish_left(ctx, ds->name, kinds[i])) != 0)
+			vsm__log(ctx, VSM_LOG_WARN, "datastore '%s': %d earlier %s workflow(s) "
+				 "still cannot be finished", ds->name, rc, kinds[i]);
+}
+
 int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped)
 {
-	int rounds, rc = 0;
+	ck_finish_left(ctx, ds);
+	return ck_compact_rounds(ctx, ds, self, stopped);
+}
 
-	/* A merge of an earlier call that failed stays in the journal, and
-	 * after its record write only that entry knows the layer it still has
-	 * to delete (no table lists it any more). Its owner, this context, is
-	 * alive, so neither the first change of a datastore nor a new context
-	 * of this process would run it: finish it here, before looking for
-	 * new work. */
-	if ((rc = vsm__wf_finish_left(ctx, ds->name, "checkpoint-merge")) != 0)
-		vsm__log(ctx, VSM_LOG_WARN, "datastore '%s': %d earlier merge(s) still cannot "
-			 "be finished", ds->name, rc);
-	rc = 0;
+int ck_compact_rounds(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped)
+{
+	int rounds, rc = 0;
 
 	for (rounds = 0; rounds < 1024; rounds++) {
 		ck_recs rs;

@@ -466,6 +466,15 @@ static void delete_verify(world *w, const char *run)
 	bool there = has_ckpt(w, "c1");
 
 	ck_assert_msg(!w->op_ok || !there, "%s: delete succeeded, c1 is still there", run);
+	if (w->op_ok) {
+		/* Committed: the merge it owes is the journal's to finish, not
+		 * left to whichever call compacts next. */
+		ck_assert_msg(vsm_ctx_recover(w->ctx, NULL, 0) == 0, "%s: recovery: %s", run,
+			      tu_msg());
+		ck_assert_msg(sh("test $(ls '%s' | grep -c qcow2) -eq 2", w->dsdir) == 0,
+			      "%s: the delete succeeded, its merge is not done after recovery",
+			      run);
+	}
 	all_clean(w->dsdir, run);
 	dev_reads(w, "vm", w->cur, run);
 	/* Later deletes on this container work. */
