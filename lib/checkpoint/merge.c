@@ -224,7 +224,15 @@ int ck_merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,
 		return rc;
 	if (!ck_referenced(&rs, gone))
 		goto done;
-	if (!(lt = find_any(&rs, t))) {
+	if (!(lt = find_any(&rs, t)) && !ck_referenced(&rs, t)) {
+		/* T is gone from every table and chain: another merge of the
+		 * same pair (a compaction that ran before this journal entry
+		 * was replayed, in whichever direction it chose) finished it.
+		 * Only T's device may be left to delete. */
+		ck_recs_free(&rs);
+		return ck_delete_unref(ctx, ds, t);
+	}
+	if (!lt) {
 		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': layer '%s' is in no layer table",
 			     ds->name, t);
 		goto out;
@@ -440,8 +448,10 @@ int ck_compact_rounds(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopp
 		}
 		/* Whichever copies less: X's own data into T, or T's into X. */
 		stream = false;
+		/* A failed estimate fails the round: a guess would journal a
+		 * direction that another merge of the pair may not take. */
 		if ((rc = ck_layer_alloc(ds, x, &cost_commit)) == 0 && lt &&
-		    ck_layer_alloc(ds, t, &cost_stream) == 0)
+		    (rc = ck_layer_alloc(ds, t, &cost_stream)) == 0)
 			stream = cost_stream < cost_commit;
 		ck_recs_free(&rs);
 		if (rc < 0) {
