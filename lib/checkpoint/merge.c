@@ -392,9 +392,10 @@ bool ck_merge_arg_get(const char **p, char *out, size_t size)
 
 /* A merge or delete of an earlier call that failed stays in the
  * journal, and after its record write only that entry knows what is
- * still to do (a merged layer no table lists any more). Its owner, this
- * context, is alive, so neither the first change of a datastore nor a
- * new context of this process would run it: it is finished here. */
+ * still to do (a merged layer no table lists any more). When its owner
+ * is this context, which is alive, neither the first change of a
+ * datastore nor a new context of this process would run it: it is
+ * finished here. */
 void ck_finish_left(vsm_ctx *ctx, vsm_dstore *ds)
 {
 	static const char *const kinds[] = { "checkpoint-merge", "checkpoint-delete" };
@@ -415,7 +416,20 @@ int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped)
 
 int ck_compact_rounds(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped)
 {
-	int rounds, rc = 0;
+	int rounds, rc;
+
+	/* A merge left in the journal goes first, in the direction it
+	 * chose: a new merge of the same pair in the other direction, on
+	 * top of a half-done one, would rebase a layer onto one that goes
+	 * away (a commit's children onto T, then T streamed and deleted),
+	 * or give T a child that never got T's data. Recovery replays the
+	 * delete that owes this compaction before the merges it began
+	 * (journal order), so this is where that order is put right. Until
+	 * they are done, nothing new starts. */
+	if ((rc = vsm__wf_finish_left(ctx, ds->name, "checkpoint-merge")) != 0)
+		return rc < 0 ? rc : vsm_err(VSM_ESTATE, "datastore '%s': %d earlier merge(s) "
+					     "cannot be finished yet; layers are merged once "
+					     "they are", ds->name, rc);
 
 	for (rounds = 0; rounds < 1024; rounds++) {
 		ck_recs rs;

@@ -312,7 +312,7 @@ static int wf_row_cb(void *payload, int ncol, const char *const *cols)
 }
 
 /* @kind: only workflows of that kind, and only those this context left
- * (a live owner's other workflows, even with @mine, are not touched). */
+ * or a dead process did (another live owner's are still running). */
 static int recover(vsm_ctx *ctx, const char *datastore, bool mine, const char *kind)
 {
 	wf_list l = {NULL, 0};
@@ -328,7 +328,8 @@ static int recover(vsm_ctx *ctx, const char *datastore, bool mine, const char *k
 
 		if (!w->datastore || !w->kind || !w->subject || !w->owner)
 			continue;
-		if (kind && (strcmp(w->kind, kind) || !owner_is(ctx, w->owner)))
+		if (kind && (strcmp(w->kind, kind) ||
+			     (vsm__wf_owner_alive(w->owner) && !owner_is(ctx, w->owner))))
 			continue;
 		/* A live process (this one included) is still running it; but
 		 * with @mine, one this context began and left is finished too. */

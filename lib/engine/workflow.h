@@ -37,10 +37,10 @@ int vsm__wf_end(vsm_wf *wf);
 /* Failure: undo what was done, keep the caller's error, forget. */
 void vsm__wf_abort(vsm_wf *wf);
 /* Finish (or roll back) the workflows of @kind on @datastore that this
- * context began and left after a failure, so that a later call does not
- * wait for a new process or vsm_ctx_recover(). Only under the context's
- * lock, with none of them running. Returns how many are still left (the
- * error of the last one is logged), or a negative code. */
+ * context began and left after a failure, or that a dead process left,
+ * now rather than in recovery's order or at a new process. Only under the
+ * context's lock, with none of them running. Returns how many are still
+ * left (each is logged), or a negative code. */
 int vsm__wf_finish_left(vsm_ctx *ctx, const char *datastore, const char *kind);
 
 /*
