@@ -22,6 +22,11 @@
 /* Journal action (redo): "T X DIR CID" merge layer T with its only
  * child X, DIR "commit" (X into T) or "stream" (T into X). */
 #define CK_WF_MERGE "ckpt_merge"
+/* Journal action (redo): "UUID" compact the datastore as a checkpoint
+ * delete of container UUID does after its record write
+ * (ck_compact_rounds with @self UUID): what a failed merge left is done
+ * by recovery, not only by some later call. */
+#define CK_WF_COMPACT "ckpt_compact"
 
 /* 64-bit checksum: zlib's CRC-32 and Adler-32 side by side. It finds
  * damage, not tampering (a bundle is not signed). */
@@ -103,6 +108,12 @@ int ck_rebase(vsm_dstore *ds, const char *key, const char *backing, int backing_
  * deployed devices may change too (its VM is stopped). Layers read by
  * other attached containers or their deployed tops are left alone. */
 int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped);
+/* ck_compact without its first part: finishing the merges and deletes
+ * this context left in the journal (ck_finish_left). */
+int ck_compact_rounds(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped);
+/* Finish the checkpoint merges and deletes this context began on @ds
+ * and left in the journal after a failure (logged when some cannot). */
+void ck_finish_left(vsm_ctx *ctx, vsm_dstore *ds);
 /* One merge of layer @t and its only child @x (@dir "commit" or
  * "stream"), idempotent: the journal action reruns it after a crash. */
 int ck_merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,

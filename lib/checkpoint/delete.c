@@ -28,6 +28,13 @@ VSM_API int vsm_checkpoint_delete(vsm_container *c, const char *name, unsigned i
 		return vsm_err(VSM_EINVAL, "vsm_checkpoint_delete: unknown flags 0x%x", flags);
 	ctx = vsm__container_ctx(c);
 	vsm__ctx_lock(ctx);
+	/* What an earlier delete of this context left goes first; it may
+	 * rewrite records, so the copy to change is taken after it. */
+	if ((rc = ck_fresh(c, &ds, &r)) < 0)
+		goto out;
+	ck_finish_left(ctx, ds);
+	vsm_record_free(r);
+	r = NULL;
 	if ((rc = ck_fresh(c, &ds, &r)) < 0)
 		goto out;
 	if (!ck_find(r, name)) {
@@ -94,16 +101,26 @@ VSM_API int vsm_checkpoint_delete(vsm_container *c, const char *name, unsigned i
 		vsm__wf_abort(&wf);
 		goto out;
 	}
-	/* Deleted. The blob goes now, or with the journal entry later; a
-	 * merge that fails is left for a later call or the journal. */
+	/* Deleted. From here the journal entry finishes forward: the blob
+	 * goes and the layers merge now, or with the journal entry later (a
+	 * merge that failed before its own journal entry began would else be
+	 * left to whichever call compacts next, if any). The undo step above
+	 * stays right for an entry these redo steps did not reach. */
+	if ((state_key && vsm__wf_redo(&wf, CK_WF_DELETE_UNREF, state_key) < 0) ||
+	    vsm__wf_redo(&wf, CK_WF_COMPACT, uuid) < 0) {
+		ck_warn(ctx, NULL);
+		tidy = false;
+	}
 	if (state_key && ck_delete_unref(ctx, ds, state_key) < 0) {
 		ck_warn(ctx, NULL);
 		tidy = false;
 	}
-	ck_wf_finish(ctx, &wf, tidy);
 	vsm__log(ctx, VSM_LOG_INFO, "container '%s': checkpoint '%s' deleted", r->name, name);
-	if (ck_compact(ctx, ds, uuid, (flags & VSM_CHECKPOINT_STOPPED) != 0) < 0)
+	if (ck_compact_rounds(ctx, ds, uuid, (flags & VSM_CHECKPOINT_STOPPED) != 0) < 0) {
 		ck_warn(ctx, NULL);
+		tidy = false;
+	}
+	ck_wf_finish(ctx, &wf, tidy);
 	vsm__container_apply(c, st);
 	st = NULL;
 out:

@@ -13,6 +13,11 @@ int vsm__ckpt_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const 
 {
 	if (!strcmp(action, CK_WF_DELETE_UNREF))
 		return ck_delete_unref(ctx, ds, arg);
+	if (!strcmp(action, CK_WF_COMPACT)) {
+		if (!vsm__uuid_valid(arg))
+			return vsm_err(VSM_ECORRUPT, "journal step argument '%s' is malformed", arg);
+		return ck_compact_rounds(ctx, ds, arg, false);
+	}
 	if (!strcmp(action, CK_WF_MERGE)) {
 		char t[VSM_BACKEND_KEY_MAX], x[VSM_BACKEND_KEY_MAX], dir[16], cid[40];
 		const char *p = arg;

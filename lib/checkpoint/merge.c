@@ -224,7 +224,15 @@ int ck_merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,
 		return rc;
 	if (!ck_referenced(&rs, gone))
 		goto done;
-	if (!(lt = find_any(&rs, t))) {
+	if (!(lt = find_any(&rs, t)) && !ck_referenced(&rs, t)) {
+		/* T is gone from every table and chain: another merge of the
+		 * same pair (a compaction that ran before this journal entry
+		 * was replayed, in whichever direction it chose) finished it.
+		 * Only T's device may be left to delete. */
+		ck_recs_free(&rs);
+		return ck_delete_unref(ctx, ds, t);
+	}
+	if (!lt) {
 		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': layer '%s' is in no layer table",
 			     ds->name, t);
 		goto out;
@@ -382,9 +390,46 @@ bool ck_merge_arg_get(const char **p, char *out, size_t size)
 	return true;
 }
 
+/* A merge or delete of an earlier call that failed stays in the
+ * journal, and after its record write only that entry knows what is
+ * still to do (a merged layer no table lists any more). When its owner
+ * is this context, which is alive, neither the first change of a
+ * datastore nor a new context of this process would run it: it is
+ * finished here. */
+void ck_finish_left(vsm_ctx *ctx, vsm_dstore *ds)
+{
+	static const char *const kinds[] = { "checkpoint-merge", "checkpoint-delete" };
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if ((rc = vsm__wf_finish_left(ctx, ds->name, kinds[i])) != 0)
+			vsm__log(ctx, VSM_LOG_WARN, "datastore '%s': %d earlier %s workflow(s) "
+				 "still cannot be finished", ds->name, rc, kinds[i]);
+}
+
 int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped)
 {
-	int rounds, rc = 0;
+	ck_finish_left(ctx, ds);
+	return ck_compact_rounds(ctx, ds, self, stopped);
+}
+
+int ck_compact_rounds(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped)
+{
+	int rounds, rc;
+
+	/* A merge left in the journal goes first, in the direction it
+	 * chose: a new merge of the same pair in the other direction, on
+	 * top of a half-done one, would rebase a layer onto one that goes
+	 * away (a commit's children onto T, then T streamed and deleted),
+	 * or give T a child that never got T's data. Recovery replays the
+	 * delete that owes this compaction before the merges it began
+	 * (journal order), so this is where that order is put right. Until
+	 * they are done, nothing new starts. */
+	if ((rc = vsm__wf_finish_left(ctx, ds->name, "checkpoint-merge")) != 0)
+		return rc < 0 ? rc : vsm_err(VSM_ESTATE, "datastore '%s': %d earlier merge(s) "
+					     "cannot be finished yet; layers are merged once "
+					     "they are", ds->name, rc);
 
 	for (rounds = 0; rounds < 1024; rounds++) {
 		ck_recs rs;
@@ -417,8 +462,10 @@ int ck_compact(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopped)
 		}
 		/* Whichever copies less: X's own data into T, or T's into X. */
 		stream = false;
+		/* A failed estimate fails the round: a guess would journal a
+		 * direction that another merge of the pair may not take. */
 		if ((rc = ck_layer_alloc(ds, x, &cost_commit)) == 0 && lt &&
-		    ck_layer_alloc(ds, t, &cost_stream) == 0)
+		    (rc = ck_layer_alloc(ds, t, &cost_stream)) == 0)
 			stream = cost_stream < cost_commit;
 		ck_recs_free(&rs);
 		if (rc < 0) {

@@ -311,7 +311,9 @@ static int wf_row_cb(void *payload, int ncol, const char *const *cols)
 	return 0;
 }
 
-int vsm__wf_recover(vsm_ctx *ctx, const char *datastore, bool mine)
+/* @kind: only workflows of that kind, and only those this context left
+ * or a dead process did (another live owner's are still running). */
+static int recover(vsm_ctx *ctx, const char *datastore, bool mine, const char *kind)
 {
 	wf_list l = {NULL, 0};
 	size_t i;
@@ -325,6 +327,9 @@ int vsm__wf_recover(vsm_ctx *ctx, const char *datastore, bool mine)
 		vsm_dstore *ds;
 
 		if (!w->datastore || !w->kind || !w->subject || !w->owner)
+			continue;
+		if (kind && (strcmp(w->kind, kind) ||
+			     (vsm__wf_owner_alive(w->owner) && !owner_is(ctx, w->owner))))
 			continue;
 		/* A live process (this one included) is still running it; but
 		 * with @mine, one this context began and left is finished too. */
@@ -353,6 +358,16 @@ int vsm__wf_recover(vsm_ctx *ctx, const char *datastore, bool mine)
 	free(l.v);
 	vsm__error_reset();
 	return rc < 0 ? rc : failed;
+}
+
+int vsm__wf_recover(vsm_ctx *ctx, const char *datastore, bool mine)
+{
+	return recover(ctx, datastore, mine, NULL);
+}
+
+int vsm__wf_finish_left(vsm_ctx *ctx, const char *datastore, const char *kind)
+{
+	return recover(ctx, datastore, true, kind);
 }
 
 int vsm__wf_register_action(vsm_ctx *ctx, const char *name, vsm_wf_action_fn fn)

@@ -36,6 +36,12 @@ int vsm__wf_update(vsm_wf *wf, const char *arg);
 int vsm__wf_end(vsm_wf *wf);
 /* Failure: undo what was done, keep the caller's error, forget. */
 void vsm__wf_abort(vsm_wf *wf);
+/* Finish (or roll back) the workflows of @kind on @datastore that this
+ * context began and left after a failure, or that a dead process left,
+ * now rather than in recovery's order or at a new process. Only under the
+ * context's lock, with none of them running. Returns how many are still
+ * left (each is logged), or a negative code. */
+int vsm__wf_finish_left(vsm_ctx *ctx, const char *datastore, const char *kind);
 
 /*
  * Journal actions of the modules above the engine (container destroy,
