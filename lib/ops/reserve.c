@@ -249,7 +249,8 @@ int vsm__reserve(vsm_reservation **out, vsm_ctx *ctx, const char *ds_name, const
 	vsm_record *rec = NULL;
 	vsm_dstore *ds;
 	vsm__space sp;
-	bool locked = false;
+	vsm_wf wf = {0};
+	bool locked = false, wf_on = false;
 	int rc;
 
 	*out = NULL;
@@ -290,8 +291,17 @@ int vsm__reserve(vsm_reservation **out, vsm_ctx *ctx, const char *ds_name, const
 		rc = -VSM_ENOMEM;
 		goto out;
 	}
-	if ((rc = vsm__ds_insert_record(ctx, ds, rec)) < 0)
+	/* Journalled like a create's record: if the insert fails half-way
+	 * (record written, generation not), the rollback removes it, and if
+	 * even that fails the journal keeps it for vsm_ctx_recover or the
+	 * next context rather than leaving the name held until the expiry. */
+	if ((rc = vsm__wf_begin(&wf, ctx, "reserve", ds_name, name)) < 0)
 		goto out;
+	wf_on = true;
+	if ((rc = vsm__wf_undo(&wf, VSM_WF_UUID_FREE, rec->uuid)) < 0 ||
+	    (rc = vsm__ds_insert_record(ctx, ds, rec)) < 0 || (rc = vsm__wf_end(&wf)) < 0)
+		goto out;
+	wf_on = false;
 	res->ctx = ctx;
 	memcpy(res->uuid, rec->uuid, sizeof(res->uuid));
 	res->bytes = bytes;
@@ -302,6 +312,8 @@ int vsm__reserve(vsm_reservation **out, vsm_ctx *ctx, const char *ds_name, const
 	*out = res;
 	res = NULL;
 out:
+	if (wf_on)
+		vsm__wf_abort(&wf);
 	if (locked)
 		vsm__ds_change_end(ctx, ds);
 	vsm_record_free(rec);
@@ -336,8 +348,8 @@ VSM_API int64_t vsm_reservation_expires(const vsm_reservation *r)
 
 VSM_API int vsm_reservation_abort(vsm_reservation *r)
 {
+	vsm_wf wf = {0};
 	vsm_dstore *ds;
-	vsm_record *cur;
 	int rc;
 
 	vsm__error_reset();
@@ -346,19 +358,34 @@ VSM_API int vsm_reservation_abort(vsm_reservation *r)
 	if (r->done)
 		return 0;
 	vsm__ctx_lock(r->ctx);
-	if ((rc = vsm__ds_get(&ds, r->ctx, r->datastore)) < 0 ||
-	    (rc = vsm__ds_change_begin(r->ctx, ds)) < 0)
+	/*
+	 * The removal is a journal rollback, written before any I/O: if the
+	 * storage fails it (or the lock cannot be had), the step stays in
+	 * the journal for vsm_ctx_recover or the next context, rather than
+	 * the name and the space staying held until the expiry. The journal
+	 * frees whatever holds the reservation's UUID; that is only ever the
+	 * reservation, as the handle is spent from here on (a create can no
+	 * longer commit it into a container with that UUID).
+	 */
+	if ((rc = vsm__wf_begin(&wf, r->ctx, "reservation-abort", r->datastore, r->name)) < 0)
 		goto out;
-	cur = vsm__ds_find(ds, NULL, r->uuid);
-	/* Only our reservation: a create that committed replaced it with the
-	 * container, which an abort must not remove. */
-	if (vsm__resv_is(r, cur))
-		rc = vsm__ds_free_slot(r->ctx, ds, cur->slot, r->uuid);
-	vsm__ds_change_end(r->ctx, ds);
-	if (rc >= 0) {
-		r->done = true;
-		rc = 0;
+	if ((rc = vsm__wf_undo(&wf, VSM_WF_UUID_FREE, r->uuid)) < 0) {
+		vsm__wf_end(&wf);
+		goto out;
 	}
+	r->done = true;
+	vsm__wf_abort(&wf);
+	/* Say whether it is gone now. */
+	if ((rc = vsm__ds_get(&ds, r->ctx, r->datastore)) == 0 &&
+	    (rc = vsm__ds_change_begin(r->ctx, ds)) == 0) {
+		if (vsm__resv_is(r, vsm__ds_find(ds, NULL, r->uuid)))
+			rc = -VSM_EIO;
+		vsm__ds_change_end(r->ctx, ds);
+	}
+	if (rc < 0)
+		rc = vsm_err(-rc, "datastore '%s': the reservation for container '%s' could not "
+			     "be removed now; the journal removes it (vsm_ctx_recover, or the "
+			     "next context)", r->datastore, r->name);
 out:
 	vsm__ctx_unlock(r->ctx);
 	return rc;

@@ -42,6 +42,7 @@
 #include <vsm/checkpoint.h>
 #include <vsm/backend.h>
 #include <vsm/image.h>
+#include <vsm/placement.h>
 
 #define KiB 1024u
 #define DEV_SIZE (2u << 20)
@@ -564,6 +565,71 @@ static void clone_verify(world *w, const char *run)
 	dev_reads(w, "vm", w->cur, run);
 }
 
+/* Placement (issue 13): vsm_container_create with
+ * VSM_CONTAINER_CREATE_PLACE, a thick container: phase 1 measures the
+ * datastore, writes the reservation record, creates the devices and
+ * turns the reservation into the record. A failure leaves neither the
+ * container nor a reservation (the name is free again and the space is
+ * not held), and the create works again. */
+static void place_prep(world *w)
+{
+	make_vm(w);
+}
+
+static int place_once(world *w)
+{
+	vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
+	const vsm_device_spec *ptrs[1] = { &d };
+	vsm_container_opts o = VSM_CONTAINER_OPTS_INIT;
+	vsm_container *k = NULL;
+	int rc;
+
+	d.name = "d0";
+	d.size = DEV_SIZE;
+	d.format = VSM_FORMAT_QCOW2;
+	o.devices = ptrs;
+	o.n_devices = 1;
+	o.state_size = 64 * KiB;
+	o.flags = VSM_CONTAINER_CREATE_PLACE;
+	rc = vsm_container_create(&k, w->ctx, NULL, "placed", &o);
+	ck_assert_msg(rc < 0 || !strcmp(vsm_container_datastore(k), "fds"),
+		      "placed on '%s'", k ? vsm_container_datastore(k) : "?");
+	vsm_container_free(k);
+	return rc;
+}
+
+static void place_verify(world *w, const char *run)
+{
+	vsm_place_request req = VSM_PLACE_REQUEST_INIT;
+	vsm_reservation *r = NULL;
+	vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
+	const vsm_device_spec *ptrs[1] = { &d };
+	bool there = has_container(w, "placed");
+	uint8_t *zero = calloc(1, DEV_SIZE);
+
+	ck_assert_ptr_nonnull(zero);
+	ck_assert_msg(!w->op_ok || there, "%s: placed create succeeded, 'placed' is missing",
+		      run);
+	ck_assert_msg(w->op_ok || !there, "%s: placed create failed, yet 'placed' is there",
+		      run);
+	all_clean(w->dsdir, run);
+	dev_reads(w, "vm", w->cur, run);
+	if (!there) {
+		/* No reservation holds the name: reserving it again works. */
+		d.name = "d0";
+		d.size = DEV_SIZE;
+		req.devices = ptrs;
+		req.n_devices = 1;
+		ck_vsm(vsm_place_reserve(&r, w->ctx, "placed", &req));
+		ck_vsm(vsm_reservation_abort(r));
+		vsm_reservation_free(r);
+		ck_vsm(place_once(w));
+	}
+	dev_reads(w, "placed", zero, run);
+	all_clean(w->dsdir, run);
+	free(zero);
+}
+
 /* vsm_bundle_export of c1, then vsm_bundle_import as "copy": two
  * campaigns, one per call. */
 static void export_prep(world *w)
@@ -630,6 +696,7 @@ static const op_def ops[] = {
 	{ "checkpoint-clone", NULL, clone_prep, clone_once, clone_verify, false },
 	{ "bundle-export", NULL, export_prep, export_once, export_verify, false },
 	{ "bundle-import", NULL, import_prep, import_once, import_verify, false },
+	{ "placed-create", NULL, place_prep, place_once, place_verify, false },
 };
 
 /* --- the campaign --- */
