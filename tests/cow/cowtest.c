@@ -284,3 +284,14 @@ uint64_t ct_get_be(const char *path, uint64_t off, int bytes)
 		v = v << 8 | b[i];
 	return v;
 }
+
+int ct_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -23,6 +23,9 @@
 		      ct_e_ ? ct_e_->message : "no message"); \
 } while (0)
 
+/* Run @s (each suite's main): EXIT_SUCCESS when no check failed. */
+int ct_run(Suite *s);
+
 /* Unchecked fixture pair: make and remove the test case's directory. */
 void ct_setup(void);
 void ct_teardown(void);
