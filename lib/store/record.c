@@ -398,6 +398,22 @@ static int get_u64(uint64_t *out, json_object *o, const char *field, const char 
 	return 0;
 }
 
+/* A time in seconds: not negative, and within int64 (json-c saturates a
+ * number too large for 64 bits, which would come back as -1 and be
+ * refused by the next decode after a rewrite). */
+static int get_time(int64_t *out, json_object *o, const char *field, const char *what)
+{
+	uint64_t v;
+	int rc = get_u64(&v, o, field, what);
+
+	if (rc < 0)
+		return rc;
+	if (v > (uint64_t)INT64_MAX)
+		return vsm_err(VSM_ECORRUPT, "%s: field '%s' is out of range", what, field);
+	*out = (int64_t)v;
+	return 0;
+}
+
 static int get_format(int *out, json_object *o, const char *field, const char *what)
 {
 	char *s = NULL;
@@ -527,7 +543,6 @@ static int decode_ckpt(vsm_rec_checkpoint *c, json_object *jc, const char *what)
 {
 	json_object *arr = NULL;
 	char *sum = NULL, *end;
-	uint64_t ctime;
 	size_t i, n;
 	int rc;
 
@@ -536,13 +551,12 @@ static int decode_ckpt(vsm_rec_checkpoint *c, json_object *jc, const char *what)
 	if ((rc = get_str(&c->name, jc, "name", false, what)) < 0 ||
 	    (rc = check_name("checkpoint", c->name, what)) < 0 ||
 	    (rc = get_str(&c->parent, jc, "parent", true, what)) < 0 ||
-	    (rc = get_u64(&ctime, jc, "ctime", what)) < 0 ||
+	    (rc = get_time(&c->ctime, jc, "ctime", what)) < 0 ||
 	    (rc = get_str(&c->state_key, jc, "state_key", true, what)) < 0 ||
 	    (rc = get_u64(&c->state_size, jc, "state_size", what)) < 0 ||
 	    (rc = get_str(&sum, jc, "state_sum", false, what)) < 0 ||
 	    (rc = get_field(&arr, jc, "layers", json_type_array, false, what)) < 0)
 		goto out;
-	c->ctime = (int64_t)ctime;
 	c->state_sum = strtoull(sum, &end, 16);
 	if (strlen(sum) != 16 || *end) {
 		rc = vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' has a bad state checksum", what,
@@ -716,7 +730,7 @@ int vsm_record_decode(vsm_record **out, const char *json, size_t len, const char
 	json_object *o = NULL, *v = NULL, *arr = NULL;
 	vsm_record *r = NULL;
 	char *uuid = NULL;
-	uint64_t ver, ctime;
+	uint64_t ver;
 	size_t i, n;
 	int rc;
 
@@ -749,13 +763,12 @@ int vsm_record_decode(vsm_record **out, const char *json, size_t len, const char
 		goto out;
 	}
 	memcpy(r->uuid, uuid, VSM_UUID_STRLEN + 1);
-	if ((rc = get_u64(&ctime, o, "ctime", what)) < 0 ||
+	if ((rc = get_time(&r->ctime, o, "ctime", what)) < 0 ||
 	    (rc = get_str(&r->state_key, o, "state_key", true, what)) < 0 ||
 	    (rc = get_u64(&r->state_size, o, "state_size", what)) < 0 ||
 	    (rc = get_str(&r->attached_host, o, "attached_host", true, what)) < 0 ||
 	    (rc = get_u64(&r->lease_version, o, "lease_version", what)) < 0)
 		goto out;
-	r->ctime = (int64_t)ctime;
 	if ((rc = get_field(&v, o, "destroying", json_type_boolean, false, what)) < 0)
 		goto out;
 	r->destroying = json_object_get_boolean(v);
