@@ -86,8 +86,11 @@ for t in "${targets[@]}"; do
 	final=$(grep -E '^#[0-9]+' "$d/log" | grep -E 'cov: ' | tail -n 1)
 	cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$final")
 	ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$final")
-	crashes=$(find "$d/artifacts" -type f | wc -l)
-	line="$t: $(( $(date +%s) - start ))s, execs ${execs:-?}, cov ${cov:-?}, ft ${ft:-?}, crashes $crashes, new corpus files $added, exit $rc"
+	# A slow-unit artifact is an input that took over 10 s once (often a
+	# loaded machine), not a failure: counted apart.
+	crashes=$(find "$d/artifacts" -type f ! -name 'slow-unit-*' | wc -l)
+	slow=$(find "$d/artifacts" -type f -name 'slow-unit-*' | wc -l)
+	line="$t: $(( $(date +%s) - start ))s, execs ${execs:-?}, cov ${cov:-?}, ft ${ft:-?}, crashes $crashes, slow units $slow, new corpus files $added, exit $rc"
 	echo "campaign: $line"
 	summary+=("$line")
 	for a in "$d"/artifacts/*; do
