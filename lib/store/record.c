@@ -700,7 +700,6 @@ out:
 static int decode_optional(vsm_record *r, json_object *o, const char *what)
 {
 	json_object *v = NULL, *jr = NULL;
-	uint64_t exp;
 	int rc;
 
 	if (json_object_object_get_ex(o, "thick", &v)) {
@@ -715,11 +714,10 @@ static int decode_optional(vsm_record *r, json_object *o, const char *what)
 	if (!(r->resv = vsm__calloc(1, sizeof(*r->resv))))
 		return -VSM_ENOMEM;
 	if ((rc = get_u64(&r->resv->bytes, jr, "bytes", what)) < 0 ||
-	    (rc = get_u64(&exp, jr, "expires_ms", what)) < 0 ||
+	    (rc = get_time(&r->resv->expires_ms, jr, "expires_ms", what)) < 0 ||
 	    (rc = get_str(&r->resv->owner, jr, "owner", false, what)) < 0 ||
 	    (rc = get_field(&v, jr, "thick", json_type_boolean, false, what)) < 0)
 		return rc;
-	r->resv->expires_ms = (int64_t)exp;
 	r->resv->thick = json_object_get_boolean(v);
 	return 0;
 }
