@@ -4,7 +4,10 @@
 Check suites print 'Checks: N, Failures: F, Errors: E'; shell tests print
 'N checks, M failures'. Each check counts; a test that printed neither
 counts as one. A test meson saw fail counts at least one failure even if
-its own summary was clean (a sanitizer report after the summary, say)."""
+its own summary was clean (a sanitizer report after the summary, say).
+An argument --failed-step=NAME counts a step that ran no tests (a build
+that did not compile) as one failure, so the line never reads "0 failed"
+on a run that failed."""
 import json
 import re
 import sys
@@ -14,7 +17,12 @@ SHELL = re.compile(r"^(\d+) checks, (\d+) failures$", re.M)
 
 passed = failed = 0
 failures = []  # (log, test name, why): printed so CI's tail says which
-for path in sys.argv[1:]:
+for arg in sys.argv[1:]:
+    if arg.startswith("--failed-step="):
+        failed += 1
+        failures.append(("CI", arg.split("=", 1)[1], "build failed", []))
+        continue
+    path = arg
     with open(path) as f:
         for line in f:
             t = json.loads(line)

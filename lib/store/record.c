@@ -403,7 +403,7 @@ static int get_u64(uint64_t *out, json_object *o, const char *field, const char 
  * refused by the next decode after a rewrite). */
 static int get_time(int64_t *out, json_object *o, const char *field, const char *what)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	int rc = get_u64(&v, o, field, what);
 
 	if (rc < 0)
