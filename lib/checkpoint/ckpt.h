@@ -13,6 +13,7 @@
 #include "bdev.h"
 #include "cow.h"
 #include "ops.h"
+#include "vsm/checkpoint.h"
 #include "workflow.h"
 
 /* Journal action: delete device KEY unless a record on the datastore
@@ -120,6 +121,12 @@ int ck_merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,
 	     const char *dir, const char *cid);
 /* Next field of a merge step's argument (*@p), unescaped into @out. */
 bool ck_merge_arg_get(const char **p, char *out, size_t size);
+
+/* vsm_checkpoint_create, giving the new checkpoint the backup point ID
+ * @point (a UUID; NULL: none). lib/backup takes its backup points so, in
+ * the checkpoint's one record write. create.c. */
+int ck_create(vsm_checkpoint **out, vsm_container *c, const char *name,
+	      const vsm_checkpoint_opts *opts, const char *point);
 
 /* What lib/open.c registers for this module: its journal actions
  * ("ckpt_*") and its part of a container destroy (before the record goes,

@@ -69,7 +69,7 @@ static int freeze(vsm_record *r, vsm_rec_device *d, const char *top)
 }
 
 static int ckpt_append(vsm_record *r, const char *name, const char *state_key,
-		       uint64_t state_size, uint64_t sum, char **frozen)
+		       uint64_t state_size, uint64_t sum, char **frozen, const char *point)
 {
 	vsm_rec_checkpoint *grown, *c;
 	size_t i;
@@ -82,6 +82,8 @@ static int ckpt_append(vsm_record *r, const char *name, const char *state_key,
 	c->ctime = (int64_t)time(NULL);
 	c->state_size = state_key ? state_size : 0;
 	c->state_sum = sum;
+	if (point)
+		memcpy(c->point, point, VSM_UUID_STRLEN + 1);
 	if (!(c->name = vsm__strdup(name)) ||
 	    (r->ckpt_current && !(c->parent = vsm__strdup(r->ckpt_current))) ||
 	    (state_key && !(c->state_key = vsm__strdup(state_key))) ||
@@ -100,6 +102,12 @@ static int ckpt_append(vsm_record *r, const char *name, const char *state_key,
 VSM_API int vsm_checkpoint_create(vsm_checkpoint **out, vsm_container *c, const char *name,
 				  const vsm_checkpoint_opts *opts)
 {
+	return ck_create(out, c, name, opts, NULL);
+}
+
+int ck_create(vsm_checkpoint **out, vsm_container *c, const char *name,
+	      const vsm_checkpoint_opts *opts, const char *point)
+{
 	vsm_checkpoint_opts defaults = VSM_CHECKPOINT_OPTS_INIT;
 	char key[VSM_BACKEND_KEY_MAX], state_key[VSM_BACKEND_KEY_MAX] = "";
 	char dev_name[VSM_BACKEND_KEY_MAX], *frozen[64] = {0}, **saved = NULL;
@@ -116,6 +124,8 @@ VSM_API int vsm_checkpoint_create(vsm_checkpoint **out, vsm_container *c, const 
 	vsm__error_reset();
 	if (!c)
 		return vsm_err(VSM_EINVAL, "vsm_checkpoint_create: NULL argument");
+	if (point && !vsm__uuid_valid(point))
+		return vsm_err(VSM_EINVAL, "vsm_checkpoint_create: bad backup point ID");
 	if (!opts)
 		opts = &defaults;
 	if ((rc = vsm__name_check("checkpoint", name)) < 0 ||
@@ -168,7 +178,8 @@ VSM_API int vsm_checkpoint_create(vsm_checkpoint **out, vsm_container *c, const 
 		}
 	}
 	/* Everything the caller gets is made before the commit point. */
-	if ((rc = ckpt_append(r, name, state_key[0] ? state_key : NULL, size, sum, frozen)) < 0 ||
+	if ((rc = ckpt_append(r, name, state_key[0] ? state_key : NULL, size, sum, frozen,
+				point)) < 0 ||
 	    (out && (rc = ck_handle_new(&cp, ds, r, ck_find(r, name))) < 0) ||
 	    (rc = vsm__container_stage(&st, c, r)) < 0 ||
 	    (rc = ck_commit_record(ctx, ds, r)) < 0)

@@ -246,6 +246,8 @@ static void encode_checkpoints(json_object *o, const vsm_record *r)
 		json_object_object_add(jc, "state_size", json_object_new_uint64(c->state_size));
 		snprintf(sum, sizeof(sum), "%016llx", (unsigned long long)c->state_sum);
 		json_object_object_add(jc, "state_sum", jstr(sum));
+		if (c->point[0])
+			json_object_object_add(jc, "point", jstr(c->point));
 		for (j = 0; j < c->n_layers; j++) {
 			json_object *e = json_object_new_object();
 
@@ -562,6 +564,20 @@ static int decode_ckpt(vsm_rec_checkpoint *c, json_object *jc, const char *what)
 		rc = vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' has a bad state checksum", what,
 			     c->name);
 		goto out;
+	}
+	/* Absent in records older than backups, and for checkpoints no
+	 * backup was taken at. */
+	if (json_object_object_get_ex(jc, "point", NULL)) {
+		json_object *v = NULL;
+
+		if ((rc = get_field(&v, jc, "point", json_type_string, false, what)) < 0)
+			goto out;
+		if (!vsm__uuid_valid(json_object_get_string(v))) {
+			rc = vsm_err(VSM_ECORRUPT, "%s: checkpoint '%s' has a bad backup point ID",
+				     what, c->name);
+			goto out;
+		}
+		memcpy(c->point, json_object_get_string(v), VSM_UUID_STRLEN + 1);
 	}
 	n = json_object_array_length(arr);
 	if (n && !(c->layers = vsm__calloc(n, sizeof(*c->layers)))) {

@@ -58,6 +58,11 @@ typedef struct {
 	uint64_t state_sum; /* CRC-32 << 32 | Adler-32 of the blob */
 	vsm_rec_ckpt_layer *layers;
 	size_t n_layers;
+	/* Backup point ID (lib/backup): a UUID given to the checkpoint a
+	 * backup was taken at, and to the checkpoint a restore rebuilt from
+	 * it, so that an incremental backup finds its base; "" for none
+	 * (optional in the JSON). Inline, so a copy by value copies it. */
+	char point[VSM_UUID_STRLEN + 1];
 } vsm_rec_checkpoint;
 
 /* A read-only layer below some top that the record references, with its

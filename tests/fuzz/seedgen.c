@@ -86,8 +86,9 @@ static void record(const char *dir)
 			       "/srv/ds/vm-d0.qcow2", "<disk type='file'/>", "dom1" };
 	vsm_rec_ckpt_layer cl[2] = { { "d0", "vm-d0-c1.qcow2" }, { "d1", "vm-d1-c1.qcow2" } };
 	vsm_rec_checkpoint ck[2] = {
-		{ "c1", NULL, 1767225600, "vm-state-c1", 123457, 0x1234567890abcdefull, cl, 2 },
-		{ "c2", "c1", 1767225700, NULL, 0, 0, cl, 1 },
+		{ "c1", NULL, 1767225600, "vm-state-c1", 123457, 0x1234567890abcdefull, cl, 2,
+		  "0b7e4c1a-3f2d-4a9e-8c6b-5d1f2e3a4b5c" },
+		{ "c2", "c1", 1767225700, NULL, 0, 0, cl, 1, "" },
 	};
 	vsm_rec_frozen fr[4] = {
 		{ "vm-d0-c1.qcow2", VSM_FORMAT_QCOW2, "vm-d0-base.qcow2", VSM_FORMAT_QCOW2,

@@ -25,6 +25,7 @@
 #include "vsmctl-image.h"
 #endif
 #ifdef VSMCTL_HAVE_CHECKPOINT
+#include "vsmctl-backup.h"
 #include "vsmctl-checkpoint.h"
 #endif
 #include "vsmctl-place.h"
@@ -67,6 +68,9 @@ static const char usage[] =
 	"  checkpoint create|list|revert|delete CONTAINER [NAME] [--state-file F] [--stopped]\n"
 	"  container clone SRC NEW --checkpoint NAME [--full]\n"
 	"  export CONTAINER FILE [--checkpoint NAME] | import FILE --datastore DS [--name NEW]\n"
+	"  changes CONTAINER DEVICE --since CHECKPOINT [--until CHECKPOINT]\n"
+	"  backup CONTAINER FILE [--incremental-from CHECKPOINT] [--checkpoint NAME] [--stopped]\n"
+	"  restore FILE [FILE...] --datastore DS [--name NEW]\n"
 #endif
 	"  version\n"
 	"CONTAINER may be written DATASTORE/NAME when the name exists on several.\n"
@@ -1077,6 +1081,12 @@ int main(int argc, char **argv)
 		rc = vsmctl_export_main(ctx, argc, argv, json_out);
 	else if (!strcmp(argv[0], "import"))
 		rc = vsmctl_import_main(ctx, argc, argv, json_out);
+	else if (!strcmp(argv[0], "changes"))
+		rc = vsmctl_changes_main(ctx, argc, argv, json_out);
+	else if (!strcmp(argv[0], "backup"))
+		rc = vsmctl_backup_main(ctx, argc, argv, json_out);
+	else if (!strcmp(argv[0], "restore"))
+		rc = vsmctl_restore_main(ctx, argc, argv, json_out);
 #endif
 	else if (!strcmp(argv[0], "place"))
 		rc = vsmctl_place_main(ctx, argc, argv, json_out);
