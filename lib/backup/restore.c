@@ -55,10 +55,13 @@ static int check_link(const bk_manifest *first, const bk_manifest *prev, const c
 	if (!m->incremental)
 		return vsm_err(VSM_EINVAL, "backup '%s' is a full backup: only the first file of "
 			       "a restore may be one", path);
-	if (strcmp(m->source, first->source))
+	/* Backup point IDs link the chain. A container restored from a
+	 * chain goes on with it under its own UUID: its points carry the
+	 * IDs of the ones it was restored from, which hold the same data. */
+	if (strcmp(m->base, prev->point) && strcmp(m->source, prev->source))
 		return vsm_err(VSM_EINVAL, "backup '%s' is of container '%s' (%s), not of the "
-			       "container the chain starts with, '%s' (%s)", path, m->container,
-			       m->source, first->container, first->source);
+			       "container of '%s' before it, '%s' (%s)", path, m->container,
+			       m->source, ppath, prev->container, prev->source);
 	if (strcmp(m->base, prev->point))
 		return vsm_err(VSM_EINVAL, "backup '%s' was taken since checkpoint '%s' (backup "
 			       "point %s), but '%s' before it is at checkpoint '%s' (%s): a backup "

@@ -18,7 +18,7 @@
 #include "vsmctl-backup.h"
 
 static const char usage_text[] =
-	"usage: vsmctl changes CONTAINER DEVICE --since CHECKPOINT [--until CHECKPOINT]\n"
+	"usage: vsmctl changes CONTAINER DEVICE --since CHECKPOINT [--until CHECKPOINT] [--json]\n"
 	"       vsmctl backup CONTAINER FILE [--incremental-from CHECKPOINT] [--checkpoint NAME]\n"
 	"                     [--stopped]\n"
 	"       vsmctl restore FILE [FILE...] --datastore DS [--name NEW]\n"
@@ -119,6 +119,8 @@ int vsmctl_changes_main(vsm_ctx *ctx, int argc, char **argv, int json)
 			since = argv[++a];
 		else if (!strcmp(argv[a], "--until") && a + 1 < argc)
 			until = argv[++a];
+		else if (!strcmp(argv[a], "--json"))
+			json = 1;
 		else
 			return usage("unknown option '%s'", argv[a]);
 	}
@@ -174,6 +176,8 @@ int vsmctl_backup_main(vsm_ctx *ctx, int argc, char **argv, int json)
 			o.checkpoint = argv[++a];
 		else if (!strcmp(argv[a], "--stopped"))
 			co.flags |= VSM_CHECKPOINT_STOPPED;
+		else if (!strcmp(argv[a], "--json"))
+			json = 1;
 		else
 			return usage("unknown option '%s'", argv[a]);
 	}
@@ -222,6 +226,8 @@ int vsmctl_restore_main(vsm_ctx *ctx, int argc, char **argv, int json)
 			ds = argv[++a];
 		} else if (!strcmp(argv[a], "--name") && a + 1 < argc) {
 			o.name = argv[++a];
+		} else if (!strcmp(argv[a], "--json")) {
+			json = 1;
 		} else if (argv[a][0] == '-' && argv[a][1] == '-') {
 			free(files);
 			return usage("unknown option '%s'", argv[a]);
