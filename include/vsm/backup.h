@@ -70,6 +70,11 @@ typedef struct {
 /** Version of vsm_backup_opts understood by this header. Since: 0.2 */
 #define VSM_BACKUP_OPTS_VERSION 1
 
+/** Flag: back up the existing checkpoint vsm_backup_opts.checkpoint
+ *  instead of taking a new one (it becomes a backup point; a group
+ *  backup uses this for the group's checkpoint). Since: 0.2 */
+#define VSM_BACKUP_AT_CHECKPOINT (1u << 0)
+
 /**
  * Settings for vsm_backup().
  * Since: 0.2
@@ -88,10 +93,11 @@ typedef struct {
 	vsm_progress_fn progress;      /**< bytes of guest data; NULL: none */
 	void *payload;                 /**< for @progress */
 	vsm_backup_stats *stats;       /**< receives the counts; may be NULL */
+	unsigned int flags;            /**< VSM_BACKUP_* */
 } vsm_backup_opts;
 
 /** Default backup settings: full, a generated checkpoint name. Since: 0.2 */
-#define VSM_BACKUP_OPTS_INIT { VSM_BACKUP_OPTS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL }
+#define VSM_BACKUP_OPTS_INIT { VSM_BACKUP_OPTS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
 
 /**
  * Take a checkpoint of @c and write a backup of it to a new file at
@@ -100,7 +106,8 @@ typedef struct {
  * (incremental), plus the checkpoint tree's description, the
  * checkpoint's VM-state blob and the container's state area. The
  * checkpoint stays (it is the base of the next incremental); deleting it
- * ends the chain. A failure removes the file and the checkpoint.
+ * ends the chain. A failure removes the file and the checkpoint (not one
+ * that VSM_BACKUP_AT_CHECKPOINT named: that stays, a backup point now).
  * Returns 0, -VSM_EEXISTS, -VSM_ENOTFOUND, -VSM_EINVAL (a base that is
  * not a backup point), -VSM_EBUSY, -VSM_EIO, ...
  * Since: 0.2

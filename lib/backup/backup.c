@@ -286,11 +286,25 @@ VSM_API int vsm_backup(vsm_container *c, const char *path, const vsm_backup_opts
 			goto out;
 		}
 	}
+	if (opts->flags & ~VSM_BACKUP_AT_CHECKPOINT) {
+		rc = vsm_err(VSM_EINVAL, "vsm_backup: unknown flags 0x%x", opts->flags);
+		goto out;
+	}
+	if ((opts->flags & VSM_BACKUP_AT_CHECKPOINT) && !opts->checkpoint) {
+		rc = vsm_err(VSM_EINVAL, "vsm_backup: VSM_BACKUP_AT_CHECKPOINT needs the "
+			     "checkpoint's name");
+		goto out;
+	}
 	if (opts->checkpoint)
 		snprintf(name, sizeof(name), "%s", opts->checkpoint);
 	else
 		point_name(name, sizeof(name), r);
-	if (ck_find(r, name)) {
+	if ((opts->flags & VSM_BACKUP_AT_CHECKPOINT) && !ck_find(r, name)) {
+		rc = vsm_err(VSM_ENOTFOUND, "container '%s' has no checkpoint '%s'", r->name,
+			     name);
+		goto out;
+	}
+	if (!(opts->flags & VSM_BACKUP_AT_CHECKPOINT) && ck_find(r, name)) {
 		rc = vsm_err(VSM_EEXISTS, "container '%s': checkpoint '%s' already exists",
 			     r->name, name);
 		goto out;
@@ -304,10 +318,15 @@ VSM_API int vsm_backup(vsm_container *c, const char *path, const vsm_backup_opts
 			     strerror(errno));
 		goto out;
 	}
-	vsm__uuid_new(point);
-	if ((rc = ck_create(NULL, c, name, opts->checkpoint_opts, point)) < 0)
-		goto out;
-	made = true;
+	if (opts->flags & VSM_BACKUP_AT_CHECKPOINT) {
+		if ((rc = ck_point_of(c, name, point)) < 0)
+			goto out;
+	} else {
+		vsm__uuid_new(point);
+		if ((rc = ck_create(NULL, c, name, opts->checkpoint_opts, point)) < 0)
+			goto out;
+		made = true;
+	}
 	vsm_record_free(r);
 	r = NULL;
 	if ((rc = ck_fresh(c, &ds, &r)) < 0 || (rc = ck_table_fill(r)) < 0)

@@ -128,6 +128,10 @@ bool ck_merge_arg_get(const char **p, char *out, size_t size);
 int ck_create(vsm_checkpoint **out, vsm_container *c, const char *name,
 	      const vsm_checkpoint_opts *opts, const char *point);
 
+/* The backup point ID of checkpoint @name of @c, given one (a record
+ * write) if it has none yet. create.c. */
+int ck_point_of(vsm_container *c, const char *name, char point[VSM_UUID_STRLEN + 1]);
+
 /* What lib/open.c registers for this module: its journal actions
  * ("ckpt_*") and its part of a container destroy (before the record goes,
  * @after false, it deletes blobs and layers only @r reads; after, it

@@ -206,3 +206,37 @@ out:
 	vsm__ctx_unlock(ctx);
 	return rc;
 }
+
+int ck_point_of(vsm_container *c, const char *name, char point[VSM_UUID_STRLEN + 1])
+{
+	vsm__handle_stage *st = NULL;
+	vsm_rec_checkpoint *cp;
+	vsm_record *r = NULL;
+	vsm_dstore *ds;
+	vsm_ctx *ctx = vsm__container_ctx(c);
+	int rc;
+
+	vsm__ctx_lock(ctx);
+	if ((rc = ck_fresh(c, &ds, &r)) < 0)
+		goto out;
+	if (!(cp = ck_find(r, name))) {
+		rc = vsm_err(VSM_ENOTFOUND, "container '%s' has no checkpoint '%s'", r->name, name);
+		goto out;
+	}
+	if (!cp->point[0]) {
+		/* One record write: a concurrent change of the record makes it
+		 * fail (its sequence number moved) rather than be lost. */
+		vsm__uuid_new(cp->point);
+		if ((rc = vsm__container_stage(&st, c, r)) < 0 ||
+		    (rc = ck_commit_record(ctx, ds, r)) < 0)
+			goto out;
+		vsm__container_apply(c, st);
+		st = NULL;
+	}
+	memcpy(point, cp->point, VSM_UUID_STRLEN + 1);
+out:
+	vsm__container_unstage(st);
+	vsm_record_free(r);
+	vsm__ctx_unlock(ctx);
+	return rc;
+}

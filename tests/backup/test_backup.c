@@ -523,6 +523,46 @@ START_TEST(bad_chains_refused)
 }
 END_TEST
 
+START_TEST(backup_existing_checkpoint)
+{
+	vsm_container *c = make("vm");
+	vsm_backup_opts o = VSM_BACKUP_OPTS_INIT;
+	char *f1 = in_tmp("p1.bk"), *f2 = in_tmp("p2.bk");
+	uint8_t *at_p2[NDEV];
+	model m;
+	int d;
+
+	model_init(&m);
+	srand(7);
+	scribble(&m, "vm", 10);
+	ck_vsm(vsm_checkpoint_create(NULL, c, "p1", NULL));
+	scribble(&m, "vm", 10);
+	ck_vsm(vsm_checkpoint_create(NULL, c, "p2", NULL));
+	for (d = 0; d < NDEV; d++) {
+		ck_assert((at_p2[d] = malloc(DEV_SIZE)) != NULL);
+		memcpy(at_p2[d], m.data[d], DEV_SIZE);
+	}
+	scribble(&m, "vm", 10); /* after p2: in no backup */
+	o.flags = VSM_BACKUP_AT_CHECKPOINT;
+	ck_vsm_refused(vsm_backup(c, f1, &o), VSM_EINVAL, "needs the checkpoint's name");
+	o.checkpoint = "nope";
+	ck_vsm_refused(vsm_backup(c, f1, &o), VSM_ENOTFOUND, "no checkpoint 'nope'");
+	o.checkpoint = "p1";
+	ck_vsm(vsm_backup(c, f1, &o));
+	o.checkpoint = "p2";
+	o.incremental_from = "p1";
+	ck_vsm(vsm_backup(c, f2, &o));
+	ck_vsm(restore("r", 2, f1, f2));
+	same_as("r", at_p2);
+	for (d = 0; d < NDEV; d++)
+		free(at_p2[d]);
+	free(f1);
+	free(f2);
+	model_free(&m);
+	vsm_container_free(c);
+}
+END_TEST
+
 /* Copy @src to @dst with the byte at @at XORed (or cut at @at). */
 static void damage(const char *src, const char *dst, off_t at, bool cut)
 {
@@ -672,6 +712,7 @@ int main(void)
 	tcase_add_test(t, changes_after_revert);
 	tcase_add_test(t, backup_chain_restores);
 	tcase_add_test(t, bad_chains_refused);
+	tcase_add_test(t, backup_existing_checkpoint);
 	tcase_add_test(t, damaged_files_refused);
 	tcase_add_test(t, restore_crash_rolls_back);
 	suite_add_tcase(s, t);
