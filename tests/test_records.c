@@ -464,6 +464,49 @@ START_TEST(out_of_range_time_refused)
 }
 END_TEST
 
+/* A checkpoint's backup point ID (lib/backup): kept through a rewrite,
+ * absent in older records, refused when it is not a UUID. */
+START_TEST(backup_point_field)
+{
+	static const char *const fmt =
+		"{\"version\":1,\"name\":\"web\",\"uuid\":\"7c1e2d3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f\","
+		"\"ctime\":1,\"state_key\":null,\"state_size\":0,\"devices\":[{\"name\":\"d0\","
+		"\"key\":\"top\",\"size\":1048576,\"format\":\"qcow2\",\"chain\":[{\"key\":\"l1\","
+		"\"format\":\"raw\"}]}],\"attached_host\":null,\"deployments\":[],\"destroying\":false,"
+		"\"lease_version\":0,\"checkpoints\":[{\"name\":\"c1\",\"parent\":null,\"ctime\":1,"
+		"\"state_key\":null,\"state_size\":0,\"state_sum\":\"0000000000000000\"%s,"
+		"\"layers\":[{\"device\":\"d0\",\"key\":\"l1\"}]}],\"current_checkpoint\":\"c1\","
+		"\"layers\":[{\"key\":\"l1\",\"format\":\"raw\",\"backing\":null,\"backing_format\":null,"
+		"\"cid\":\"0b7e4c1a-3f2d-4a9e-8c6b-5d1f2e3a4b5c\",\"managed\":true}]}";
+	const char *const bad[] = { ",\"point\":\"x\"", ",\"point\":7",
+				    ",\"point\":\"0b7e4c1a-3f2d-4a9e-8c6b-5d1f2e3a4b5cX\"" };
+	char json[2048], *out = NULL;
+	vsm_record *r = NULL, *again = NULL;
+	size_t i;
+
+	snprintf(json, sizeof(json), fmt, "");
+	ck_vsm(vsm_record_decode(&r, json, strlen(json), "old"));
+	ck_assert_str_eq(r->ckpts[0].point, "");
+	vsm_record_free(r);
+	r = NULL;
+	snprintf(json, sizeof(json), fmt, ",\"point\":\"5f1d7c2e-0a4b-4e8f-9c3d-6b2a1e0f7d98\"");
+	ck_vsm(vsm_record_decode(&r, json, strlen(json), "new"));
+	ck_assert_str_eq(r->ckpts[0].point, "5f1d7c2e-0a4b-4e8f-9c3d-6b2a1e0f7d98");
+	ck_vsm(vsm_record_encode(&out, r));
+	ck_vsm(vsm_record_decode(&again, out, strlen(out), "rewritten"));
+	ck_assert_str_eq(again->ckpts[0].point, r->ckpts[0].point);
+	free(out);
+	vsm_record_free(again);
+	vsm_record_free(r);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = NULL;
+		snprintf(json, sizeof(json), fmt, bad[i]);
+		ck_assert_int_eq(vsm_record_decode(&r, json, strlen(json), "bad"), -VSM_ECORRUPT);
+		ck_assert_ptr_null(r);
+	}
+}
+END_TEST
+
 static Suite *records_suite(void)
 {
 	Suite *s = suite_create("records");
@@ -478,6 +521,7 @@ static Suite *records_suite(void)
 	tcase_add_test(tc, record_replace_alternates_copies);
 	tcase_add_test(tc, torn_write_reads_old_version);
 	tcase_add_test(tc, damaged_slot_refused_and_kept);
+	tcase_add_test(tc, backup_point_field);
 	tcase_add_test(tc, record_continues_in_other_slots);
 	tcase_add_test(tc, record_copy_is_whole);
 	tcase_add_test(tc, superblock_one_copy_damaged_survives);
