@@ -146,17 +146,4 @@ int vsm_cow_get_info(vsm_cow *c, vsm_cow_info *out);
 int vsm_cow_rebase_header(vsm_bdev *b, const char *label, const char *backing,
 			  const char *fmt);
 
-/* Persistent dirty bitmaps (QEMU's format). */
-typedef struct {
-	char *name;
-	uint32_t granularity;
-	bool enabled;
-	bool in_use;
-} vsm_cow_bitmap_info;
-int  vsm_cow_bitmap_list(vsm_cow *c, vsm_cow_bitmap_info **out, size_t *n);
-void vsm_cow_bitmap_list_free(vsm_cow_bitmap_info *list, size_t n);
-typedef int (*vsm_cow_extent_fn)(uint64_t off, uint64_t len, void *payload);
-int  vsm_cow_bitmap_extents(vsm_cow *c, const char *name, uint64_t off, uint64_t len,
-			    vsm_cow_extent_fn fn, void *payload);
-
 #endif /* VSM_COW_H */
