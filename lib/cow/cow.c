@@ -193,10 +193,30 @@ int cow_do_read(vsm_cow *c, uint8_t *buf, uint64_t len, uint64_t off)
 	return vsm_bdev_read(c->bdev, buf, (size_t)n, off);
 }
 
+/* A guest change of [off, off+len): the enabled bitmaps are stored in_use
+ * (once, before the first change after a store), then their bits are set
+ * in memory before the data moves, so no completed write is missed. */
+static int bitmaps_dirty(vsm_cow *c, uint64_t off, uint64_t len)
+{
+	int rc;
+
+	if (c->format != VSM_COW_QCOW2 || !c->q->nbm)
+		return 0;
+	if ((rc = qc_bm_before_write(c->q)) < 0)
+		return rc;
+	qc_bm_mark_write(c->q, off, len);
+	return 0;
+}
+
 int cow_do_write(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off)
 {
-	if (c->format == VSM_COW_QCOW2)
+	int rc;
+
+	if (c->format == VSM_COW_QCOW2) {
+		if ((rc = bitmaps_dirty(c, off, len)) < 0)
+			return rc;
 		return qc_write(c, buf, len, off);
+	}
 	return vsm_bdev_write(c->bdev, buf, (size_t)len, off);
 }
 
@@ -205,8 +225,11 @@ int cow_do_zero(vsm_cow *c, uint64_t off, uint64_t len, bool unmap)
 	uint8_t *z;
 	int rc = 0;
 
-	if (c->format == VSM_COW_QCOW2)
+	if (c->format == VSM_COW_QCOW2) {
+		if ((rc = bitmaps_dirty(c, off, len)) < 0)
+			return rc;
 		return qc_zero(c, off, len, unmap);
+	}
 	if (unmap && vsm_bdev_can_discard(c->bdev)) {
 		rc = vsm_bdev_discard(c->bdev, off, len);
 		if (rc == 0)
@@ -287,7 +310,13 @@ int vsm_cow_flush(vsm_cow *c)
 	if (c->readonly)
 		return 0;
 	pthread_mutex_lock(&c->lock);
-	rc = c->q ? qc_flush(c->q) : vsm_bdev_flush(c->bdev);
+	/* A flushed image has its bits on disk (and in_use clear until the
+	 * next change); see doc/bitmaps.md. */
+	rc = 0;
+	if (c->q && (c->q->bm_changed || c->q->bm_inuse_stored))
+		rc = qc_bm_store(c->q, false);
+	if (rc == 0)
+		rc = c->q ? qc_flush(c->q) : vsm_bdev_flush(c->bdev);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }

@@ -137,6 +137,46 @@ typedef struct {
 int vsm_cow_get_info(vsm_cow *c, vsm_cow_info *out);
 
 /*
+ * Persistent dirty bitmaps (qcow2 only, QEMU's on-disk format; see
+ * doc/bitmaps.md). Enabled bitmaps are kept in memory while the image is
+ * open: every write, write_zeroes and discard through the engine (and
+ * commit's writes into its backing image) sets their bits; flatten's
+ * copy-up does not. They are stored at vsm_cow_flush() and at close; before
+ * the first change after a store, the enabled ones are marked in_use on
+ * disk, so a writer that dies leaves them in_use (untrusted).
+ */
+typedef struct {
+	char *name;
+	uint32_t granularity;   /* bytes, power of two, 512 .. 2 GiB */
+	bool enabled;           /* the 'auto' flag: writes through this engine set its bits */
+	bool in_use;            /* the in_use flag was set on disk when this image was opened:
+	                         * a writer did not close it; its content cannot be trusted */
+} vsm_cow_bitmap_info;
+int  vsm_cow_bitmap_list(vsm_cow *c, vsm_cow_bitmap_info **out, size_t *n);
+void vsm_cow_bitmap_list_free(vsm_cow_bitmap_info *list, size_t n);
+/* granularity 0 = the image's cluster size; refused on a raw image, on a
+ * read-only open, for a duplicate name, a name longer than 1023 bytes,
+ * a bad granularity, or more than 65535 bitmaps. */
+int  vsm_cow_bitmap_add(vsm_cow *c, const char *name, uint32_t granularity, bool enabled);
+int  vsm_cow_bitmap_remove(vsm_cow *c, const char *name);      /* also allowed for an in_use one */
+int  vsm_cow_bitmap_clear(vsm_cow *c, const char *name);
+int  vsm_cow_bitmap_enable(vsm_cow *c, const char *name, bool enable);
+/* dst |= src (src may be in another open image, or the same; granularities may differ:
+ * a src bit sets every dst bit that overlaps its range). */
+int  vsm_cow_bitmap_merge(vsm_cow *dst, const char *dst_name, vsm_cow *src, const char *src_name);
+/* Mark [off, off+len) dirty (used to rebuild a bitmap from an allocation map). */
+int  vsm_cow_bitmap_set(vsm_cow *c, const char *name, uint64_t off, uint64_t len);
+typedef int (*vsm_cow_extent_fn)(uint64_t off, uint64_t len, void *payload);
+/* Call @fn for each maximal dirty extent within [off, off+len), in order,
+ * clipped to the virtual size. Cost must be O(table entries + dirty bitmap
+ * clusters): bitmap-table entries that are 0 (all zeros) are skipped without
+ * reading anything. An in_use bitmap gives -VSM_ECORRUPT with a message
+ * naming the bitmap and saying its writer did not close the image.
+ * A non-zero return of @fn stops the walk and is returned. */
+int  vsm_cow_bitmap_extents(vsm_cow *c, const char *name, uint64_t off, uint64_t len,
+			    vsm_cow_extent_fn fn, void *payload);
+
+/*
  * Point the qcow2 image on @b at another backing image (@backing of format
  * @fmt, or none when @backing is NULL) without touching its data, as
  * `qemu-img rebase -u` does. Only the header cluster is rewritten; the

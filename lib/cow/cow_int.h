@@ -22,6 +22,21 @@
 #define QC_INCOMPAT_COMPRESSION (1ull << 3)
 #define QC_INCOMPAT_EXTL2      (1ull << 4)
 #define QC_COMPAT_LAZY_REFCOUNTS (1ull << 0)
+#define QC_AUTOCLEAR_BITMAPS (1ull << 0)
+
+/* Bitmaps extension (QEMU docs/interop/qcow2.txt): directory entry flags
+ * and the limits QEMU enforces. */
+#define QC_BME_IN_USE        (1u << 0)
+#define QC_BME_AUTO          (1u << 1)
+#define QC_BME_EXTRA_COMPAT  (1u << 2)
+#define QC_BM_MAX_BITMAPS    65535u
+#define QC_BM_MAX_DIR_BYTES  (64ull << 20)
+#define QC_BM_MAX_NAME       1023u
+#define QC_BM_MAX_TABLE      0x8000000u        /* entries */
+#define QC_BM_MAX_BYTES      0x20000000ull     /* bitmap data in memory */
+#define QC_BM_MIN_GRAN_BITS  9u
+#define QC_BM_MAX_GRAN_BITS  31u
+#define QC_BMT_RESERVED      0xff000000000001feull
 
 #define QC_EXT_END          0x00000000u
 #define QC_EXT_BACKING_FMT  0xe2792acau
@@ -60,6 +75,28 @@ struct cow_cache {
 	uint64_t map_len;
 	uint64_t tick;
 	unsigned int ndirty;
+};
+
+/*
+ * One persistent dirty bitmap (qcow2_bitmap.c, qcow2_bitmap_mem.c). The
+ * bits live in memory in the shape of the on-disk table: one chunk of one
+ * cluster per table entry, NULL for a chunk of zeros, so that a sparse
+ * bitmap costs its dirty clusters and extents skip empty chunks.
+ */
+struct qc_bitmap {
+	char *name;
+	uint32_t gran_bits;
+	bool enabled;             /* the 'auto' flag */
+	bool bad;                 /* in_use when opened: content untrusted */
+	bool changed;             /* memory differs from the stored data */
+	uint8_t *extra;           /* extra data kept verbatim (compatible) */
+	uint32_t extra_size;
+	uint64_t table_off;       /* stored table, 0 if none yet */
+	uint32_t table_size;      /* entries of the stored table */
+	uint64_t *table;          /* the stored table, host order */
+	uint64_t nbits;           /* ceil(size / granularity) */
+	uint64_t nchunks;
+	uint8_t **chunk;          /* cluster-sized pieces, NULL = zeros */
 };
 
 struct qcow2 {
@@ -118,6 +155,13 @@ struct qcow2 {
 	bool meta_verified;       /* qc_meta_verify passed since open */
 	char *inconsistent;       /* why no change is allowed (overlap), or NULL */
 
+	struct qc_bitmap *bm;     /* persistent bitmaps (consistent ones) */
+	uint32_t nbm;
+	uint64_t bm_dir_off, bm_dir_size; /* the stored directory */
+	bool bm_inuse_stored;     /* the stored directory marks the enabled
+	                           * bitmaps in_use (writes may follow) */
+	bool bm_changed;          /* bits or flags to store */
+
 	uint8_t *cbuf;            /* last decompressed cluster */
 	uint64_t cbuf_entry;
 	bool cbuf_valid;
@@ -158,6 +202,9 @@ int qc_write_header(struct qcow2 *q, bool full);
 int qc_mark_dirty(struct qcow2 *q);
 int qc_resize(struct qcow2 *q, uint64_t size);
 int qc_drop_backing(struct qcow2 *q);
+/* Rewrite the header cluster with extension @type replaced by @ext (NULL:
+ * dropped); flushed; q->hdr follows only on success. */
+int qc_write_header_ext(struct qcow2 *q, uint32_t type, const uint8_t *ext, uint32_t len);
 int qc_create(vsm_bdev *bdev, const char *label, const vsm_cow_create_opts *o);
 
 /*
@@ -172,6 +219,33 @@ int qc_create(vsm_bdev *bdev, const char *label, const vsm_cow_create_opts *o);
  */
 int qc_header_compose(uint8_t *out, const uint8_t *old, uint64_t cs, const char *label,
 		      const char *backing, const char *bfmt, uint64_t *end);
+
+int qc_header_compose_ext(uint8_t *out, const uint8_t *old, uint64_t cs, const char *label,
+			  const char *backing, const char *bfmt, uint64_t *end,
+			  uint32_t ext_type, const uint8_t *ext, uint32_t ext_len);
+
+/* qcow2_bitmap.c: the directory and tables on disk */
+int qc_bm_load(struct qcow2 *q);
+void qc_bm_free_all(struct qcow2 *q);
+/* Store bitmaps: with @writing, only mark the enabled ones in_use (before
+ * a change); without, write changed bits and clear in_use (flush, close). */
+int qc_bm_store(struct qcow2 *q, bool writing);
+/* Before a guest write: in_use on disk for the enabled bitmaps. */
+int qc_bm_before_write(struct qcow2 *q);
+int qc_bm_verify_refs(struct qcow2 *q,
+		      int (*need)(struct qcow2 *, const char *, uint64_t, uint64_t));
+int qc_bm_resize_check(struct qcow2 *q, uint64_t size);
+int qc_bm_resize(struct qcow2 *q, uint64_t size);
+struct qc_bitmap *qc_bm_find(struct qcow2 *q, const char *name);
+
+/* qcow2_bitmap_mem.c: bits in memory */
+int qc_bm_init_bits(struct qcow2 *q, struct qc_bitmap *b, uint64_t size);
+void qc_bm_free_bits(struct qc_bitmap *b);
+int qc_bm_set_range(struct qcow2 *q, struct qc_bitmap *b, uint64_t off, uint64_t len);
+void qc_bm_mark_write(struct qcow2 *q, uint64_t off, uint64_t len);
+int qc_bm_walk(struct qcow2 *q, struct qc_bitmap *b, uint64_t off, uint64_t len,
+	       vsm_cow_extent_fn fn, void *payload);
+bool qc_bm_chunk_empty(const struct qcow2 *q, const uint8_t *chunk);
 
 /* cow.c: unlocked I/O on any layer (the chain below the top). */
 int cow_do_read(vsm_cow *c, uint8_t *buf, uint64_t len, uint64_t off);

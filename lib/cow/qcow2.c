@@ -344,6 +344,9 @@ int qc_open(struct qcow2 **out, vsm_bdev *bdev, const char *label,
 	rc = qc_cache_init(q, cache_max);
 	if (rc < 0)
 		goto fail;
+	rc = qc_bm_load(q);
+	if (rc < 0)
+		goto fail;
 	*out = q;
 	return 0;
 fail:
@@ -357,6 +360,7 @@ void qc_free(struct qcow2 *q)
 	if (!q)
 		return;
 	qc_cache_free(q);
+	qc_bm_free_all(q);
 	free(q->l1);
 	free(q->l1_dirty);
 	free(q->rt);
@@ -427,9 +431,10 @@ int qc_mark_dirty(struct qcow2 *q)
 		return rc;
 	if (q->version == 3) {
 		q->incompat |= QC_INCOMPAT_DIRTY;
-		/* We do not maintain bitmaps or anything else an auto-clear bit
-		 * vouches for. */
-		q->autoclear = 0;
+		/* The bitmaps bit stays while we keep the extension consistent
+		 * (we maintain it); unknown auto-clear bits vouch for what we do
+		 * not maintain, and go, as the specification says. */
+		q->autoclear &= q->nbm ? QC_AUTOCLEAR_BITMAPS : 0;
 		rc = qc_write_header(q, false);
 		if (rc == 0)
 			rc = vsm_bdev_flush(q->bdev);
@@ -448,7 +453,11 @@ int qc_close(struct qcow2 *q)
 	if (!q)
 		return 0;
 	if (!q->readonly) {
-		rc = qc_flush_all(q);
+		/* Bits first, in_use cleared: a clean close leaves them valid. */
+		if (q->bm_changed || q->bm_inuse_stored)
+			rc = qc_bm_store(q, false);
+		if (rc == 0)
+			rc = qc_flush_all(q);
 		if (rc == 0 && q->marked_dirty && q->version == 3) {
 			q->incompat &= ~QC_INCOMPAT_DIRTY;
 			rc = qc_write_header(q, false);
@@ -491,6 +500,28 @@ int qc_drop_backing(struct qcow2 *q)
 	return rc;
 }
 
+int qc_write_header_ext(struct qcow2 *q, uint32_t type, const uint8_t *ext, uint32_t len)
+{
+	uint8_t *nh = malloc(q->cs);
+	int rc;
+
+	if (!nh)
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	sync_fixed(q);
+	rc = qc_header_compose_ext(nh, q->hdr, q->cs, q->label, q->backing, q->backing_format,
+				   NULL, type, ext, len);
+	if (rc == 0)
+		rc = qc_bwrite(q, nh, q->cs, 0);
+	if (rc == 0)
+		rc = vsm_bdev_flush(q->bdev);
+	if (rc == 0) {
+		q->unflushed = false;
+		memcpy(q->hdr, nh, q->cs);
+	}
+	free(nh);
+	return rc;
+}
+
 int qc_resize(struct qcow2 *q, uint64_t size)
 {
 	uint64_t l2_cover = q->cs * qc_l2_entries(q), need, noff, old_off, i;
@@ -505,7 +536,9 @@ int qc_resize(struct qcow2 *q, uint64_t size)
 	if (need * 8 > QC_MAX_L1_BYTES)
 		return vsm_err(VSM_EINVAL, "%s: %llu bytes need an L1 table larger than %u MiB",
 			       q->label, (unsigned long long)size, QC_MAX_L1_BYTES >> 20);
-	rc = qc_mark_dirty(q);
+	rc = qc_bm_resize_check(q, size);
+	if (rc == 0)
+		rc = qc_mark_dirty(q);
 	if (rc < 0)
 		return rc;
 	if (need > q->l1_size) {
@@ -555,13 +588,13 @@ int qc_resize(struct qcow2 *q, uint64_t size)
 		rc = qc_defer_free(q, old_off, round_up((uint64_t)old_size * 8, q->cs));
 		if (rc == 0)
 			rc = qc_flush_all(q);
-		return rc;
+		return rc == 0 ? qc_bm_resize(q, size) : rc;
 	}
 	q->size = size;
 	rc = qc_write_header(q, false);
 	if (rc == 0)
 		rc = vsm_bdev_flush(q->bdev);
-	return rc;
+	return rc == 0 ? qc_bm_resize(q, size) : rc;
 }
 
 int qc_create(vsm_bdev *bdev, const char *label, const vsm_cow_create_opts *o)

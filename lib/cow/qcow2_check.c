@@ -189,6 +189,10 @@ static int walk_bitmaps(struct chk *k)
 	struct qcow2 *q = k->q;
 	uint64_t p = q->version == 3 ? q->header_length : 72;
 
+	/* Without the autoclear bit the extension is stale and its clusters
+	 * are leaks, as QEMU counts them. */
+	if (!(q->autoclear & QC_AUTOCLEAR_BITMAPS))
+		return 0;
 	while (p + 8 <= q->cs) {
 		uint32_t type = vsm__get_be32(q->hdr + p), len = vsm__get_be32(q->hdr + p + 4);
 

@@ -20,6 +20,16 @@ static uint64_t up8(uint64_t v)
 int qc_header_compose(uint8_t *out, const uint8_t *old, uint64_t cs, const char *label,
 		      const char *backing, const char *bfmt, uint64_t *end)
 {
+	return qc_header_compose_ext(out, old, cs, label, backing, bfmt, end, 0, NULL, 0);
+}
+
+/* The same, with the extension of type @ext_type (not 0) replaced by
+ * @ext_len bytes of @ext, or dropped when @ext is NULL (the bitmaps
+ * extension changes this way). */
+int qc_header_compose_ext(uint8_t *out, const uint8_t *old, uint64_t cs, const char *label,
+			  const char *backing, const char *bfmt, uint64_t *end,
+			  uint32_t ext_type, const uint8_t *ext, uint32_t xlen)
+{
 	uint64_t hl, limit, p, boff, ext_len = 0, old_end, need, q;
 	uint32_t version, blen;
 	size_t nlen = backing ? strlen(backing) : 0, flen;
@@ -53,7 +63,7 @@ int qc_header_compose(uint8_t *out, const uint8_t *old, uint64_t cs, const char 
 		if (len > limit - p - 8)
 			return vsm_err(VSM_ECORRUPT, "%s: header extension 0x%08x runs past the "
 				       "header", label, type);
-		if (type != QC_EXT_BACKING_FMT)
+		if (type != QC_EXT_BACKING_FMT && (!ext_type || type != ext_type))
 			ext_len += 8 + up8(len);
 		p += 8 + up8(len);
 	}
@@ -64,6 +74,8 @@ int qc_header_compose(uint8_t *out, const uint8_t *old, uint64_t cs, const char 
 		return vsm_err(VSM_EINVAL, "%s: backing name is longer than 1023 bytes", label);
 	if (backing && nlen == 0)
 		return vsm_err(VSM_EINVAL, "%s: backing name is empty", label);
+	if (ext_type && ext)
+		ext_len += 8 + up8(xlen);
 	need = hl + (bfmt ? 8 + up8(flen) : 0) + ext_len + 8 + nlen;
 	if (need > cs)
 		return vsm_err(VSM_ENOSPC, "%s: header (%llu bytes with its extensions%s%s%s) "
@@ -81,12 +93,18 @@ int qc_header_compose(uint8_t *out, const uint8_t *old, uint64_t cs, const char 
 		memcpy(out + q + 8, bfmt, flen);
 		q += 8 + up8(flen);
 	}
+	if (ext_type && ext) {
+		vsm__put_be32(out + q, ext_type);
+		vsm__put_be32(out + q + 4, xlen);
+		memcpy(out + q + 8, ext, xlen);
+		q += 8 + up8(xlen);
+	}
 	for (p = hl; p + 8 <= limit;) {
 		uint32_t type = vsm__get_be32(old + p), len = vsm__get_be32(old + p + 4);
 
 		if (type == QC_EXT_END)
 			break;
-		if (type != QC_EXT_BACKING_FMT) {
+		if (type != QC_EXT_BACKING_FMT && (!ext_type || type != ext_type)) {
 			/* Padding past the name's offset is not copied: it is zeros. */
 			memcpy(out + q, old + p, 8 + (size_t)len);
 			q += 8 + up8(len);

@@ -6,7 +6,8 @@
  * against the metadata it knows; we get the same guarantee more cheaply:
  *  - before the first change of an open image, every cluster of metadata
  *    the engine knows (header, L1 table, refcount table, refcount blocks,
- *    L2 tables, snapshot table) must have a refcount. An image where one
+ *    L2 tables, snapshot table, bitmap directory, tables and data) must
+ *    have a refcount. An image where one
  *    has none is inconsistent: it stays readable, every change is refused
  *    with the reason, and `check --repair` rebuilds its refcounts;
  *  - after that, clusters the engine itself allocates get their refcount
@@ -82,6 +83,8 @@ int qc_meta_verify(struct qcow2 *q)
 			    (uint64_t)q->rt_clusters * q->cs)) < 0 ||
 	    (q->nb_snapshots &&
 	     (rc = need_refs(q, "the snapshot table", q->snapshots_offset, q->cs)) < 0))
+		return rc;
+	if ((rc = qc_bm_verify_refs(q, need_refs)) < 0)
 		return rc;
 	for (i = 0; i < q->rt_entries; i++) {
 		if (!(off = q->rt[i]) || (off & QC_RT_RESERVED) || off >= q->file_end)
