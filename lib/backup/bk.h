@@ -11,12 +11,13 @@
 
 #include "bundle.h"
 #include "ckpt.h"
+#include "devimage.h"
 #include "steps.h"
 #include "vsm/backup.h"
 
 /* The persistent bitmap libvsm keeps in every layer it puts on top of a
  * device (lib/engine/devimage.c creates it). */
-#define BK_BITMAP "libvsm-cbt"
+#define BK_BITMAP VSM_CBT_BITMAP
 
 /* A growable, sorted list of extents. */
 typedef struct {

@@ -80,8 +80,67 @@ int vsm__dev_format_qcow2(vsm_dstore *ds, const char *key, uint64_t size,
 	rc = vsm_cow_create_qcow2(b, label, &opts);
 	if (rc == 0)
 		rc = vsm_bdev_flush(b);
+	if (rc == 0 && base) {
+		vsm_cow_open_opts o = {0};
+		vsm_cow *c = NULL;
+
+		/* The engine owns @b from here on. */
+		o.format = "qcow2";
+		o.flags = VSM_COW_NO_BACKING;
+		if ((rc = vsm_cow_open(&c, b, label, &o)) == 0 &&
+		    (rc = vsm_cow_bitmap_add(c, VSM_CBT_BITMAP, 0, true)) == 0)
+			rc = vsm_cow_close(c);
+		else
+			vsm_cow_close(c);
+		return rc;
+	}
 	vsm_bdev_close(b);
 	return rc;
+}
+
+static int cbt_set(uint64_t off, uint64_t len, void *payload)
+{
+	return vsm_cow_bitmap_set(payload, VSM_CBT_BITMAP, off, len);
+}
+
+int vsm__dev_cbt_repair(struct vsm_cow *c)
+{
+	vsm_cow_bitmap_info *list = NULL;
+	uint64_t off = 0, size, pnum;
+	uint32_t gran = 0;
+	size_t n = 0, i;
+	bool stale = false;
+	int rc;
+
+	if (vsm_cow_format(c) != VSM_COW_QCOW2)
+		return 0;
+	if ((rc = vsm_cow_bitmap_list(c, &list, &n)) < 0)
+		return rc;
+	for (i = 0; i < n; i++)
+		if (!strcmp(list[i].name, VSM_CBT_BITMAP) && list[i].in_use) {
+			stale = true;
+			gran = list[i].granularity;
+		}
+	vsm_cow_bitmap_list_free(list, n);
+	if (!stale)
+		return 0;
+	if ((rc = vsm_cow_bitmap_remove(c, VSM_CBT_BITMAP)) < 0 ||
+	    (rc = vsm_cow_bitmap_add(c, VSM_CBT_BITMAP, gran, true)) < 0)
+		return rc;
+	size = vsm_cow_size(c);
+	while (off < size) {
+		vsm_cow_status st;
+
+		if ((rc = vsm_cow_block_status(c, off, size - off, &pnum, &st)) < 0)
+			return rc;
+		if (!pnum)
+			return vsm_err(VSM_EIO, "%s: block status made no progress",
+				       vsm_cow_label(c));
+		if (st.present && st.depth == 0 && (rc = cbt_set(off, pnum, c)) < 0)
+			return rc;
+		off += pnum;
+	}
+	return 1;
 }
 
 void vsm__layers_free(vsm_rec_layer *chain, size_t n)

@@ -25,10 +25,23 @@ int vsm__dev_create(vsm_wf *wf, const char *undo_action, vsm_dstore *ds,
 		    const char *backing, const char *backing_format, unsigned int flags,
 		    char key[VSM_BACKEND_KEY_MAX]);
 
+/* The persistent dirty bitmap of changed-block tracking (lib/backup):
+ * every overlay the core formats gets it, enabled, so that it records
+ * what is written to the layer from its first write on. */
+#define VSM_CBT_BITMAP "libvsm-cbt"
+
 /* Write an empty qcow2 image of @size onto device @key, as an overlay of
- * @base (a key on the same datastore) when it is not NULL. */
+ * @base (a key on the same datastore) when it is not NULL; an overlay
+ * gets the VSM_CBT_BITMAP bitmap. */
 int vsm__dev_format_qcow2(vsm_dstore *ds, const char *key, uint64_t size,
 			  const char *base, const char *base_format);
+
+/* A layer opened for writing whose VSM_CBT_BITMAP a dead writer left in
+ * use gets it rebuilt from the layer's own allocation map: the layer
+ * started empty above a checkpoint, so what it holds is a superset of
+ * what was written to it, and no change is lost. 1 when it was rebuilt. */
+struct vsm_cow;
+int vsm__dev_cbt_repair(struct vsm_cow *c);
 
 /* What the image at @key says of itself: virtual size, format and
  * backing chain (keys and formats, nearest first; free with

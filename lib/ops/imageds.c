@@ -201,6 +201,18 @@ VSM_API int vsm_image_open_device(vsm_image **out, vsm_ctx *ctx, const char *dat
 		goto out;
 	rc = wrap_on_ds(out, ds, d->key, label, vsm_format_name(d->format), cow_flags,
 			opts ? opts->cache_max : 0);
+	/* A writer that died left the tracking bitmap in use: rebuild it
+	 * before this one writes (doc/backup.md). */
+	if (rc == 0 && rw && (rc = vsm__dev_cbt_repair(vsm__image_cow(*out))) != 0) {
+		if (rc > 0) {
+			vsm__log(ctx, VSM_LOG_WARN, "%s: the changed-block bitmap its last "
+				 "writer left in use was rebuilt from the layer's allocation", label);
+			rc = 0;
+		} else {
+			vsm__image_drop(*out);
+			*out = NULL;
+		}
+	}
 out:
 	vsm__ctx_unlock(ctx);
 out_free:

@@ -7,6 +7,7 @@
  * killed at each journal step rolled back by the next context.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -260,6 +261,70 @@ START_TEST(changes_after_revert)
 	}
 	ck_vsm_refused(vsm_changes(&(vsm_change_extent *){0}, &(size_t){0}, c, "d0", "b", NULL),
 		       VSM_EINVAL, "not an ancestor of the current state");
+	model_free(&m);
+	vsm_container_free(c);
+}
+END_TEST
+
+/* A writer through libvsm killed after some writes leaves the top's
+ * tracking bitmap in use: the answer comes from the layer's allocation
+ * (no change lost), and the next writer rebuilds the bitmap. */
+START_TEST(killed_writer_recovered)
+{
+	vsm_container *c = make("vm");
+	vsm_image *img = NULL;
+	vsm_image_open_opts o = VSM_IMAGE_OPEN_OPTS_INIT;
+	char *top = NULL;
+	model m;
+	pid_t pid;
+	int st, d;
+
+	model_init(&m);
+	srand(8);
+	scribble(&m, "vm", 10);
+	ckpt(c, &m, "a");
+	scribble(&m, "vm", 10);
+	ck_vsm(vsm_container_refresh(c));
+	ck_assert(asprintf(&top, "%s/%s", dsdir, vsm_device_key(vsm_container_device(c, 0))) > 0);
+	ck_assert_int_eq(sh("qemu-img info '%s' | grep -q libvsm-cbt", top), 0);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		vsm_ctx_opts co = VSM_CTX_OPTS_INIT;
+
+		co.state_dir = state;
+		if (vsm_ctx_open(&ctx, &co) < 0)
+			_exit(3);
+		scribble(&m, "vm", 0); /* nothing: the model is the parent's */
+		o.flags = VSM_IMAGE_OPEN_RDWR;
+		if (vsm_image_open_device(&img, ctx, "ds1", "vm", "d0", &o) < 0 ||
+		    vsm_image_write(img, "x", 1, 5u << 20, 0) < 0 ||
+		    vsm_image_flush(img) < 0 ||
+		    vsm_image_write(img, "y", 1, 7u << 20, 0) < 0)
+			_exit(4);
+		/* Killed after a write no flush stored the bits of. */
+		raise(SIGKILL);
+		_exit(5);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	m.seg[1][0][(5u << 20) / CL] = true;
+	m.seg[1][0][(7u << 20) / CL] = true;
+	m.data[0][5u << 20] = 'x';
+	m.data[0][7u << 20] = 'y';
+	ck_assert_msg(sh("qemu-img info --output=json '%s' | grep -q in-use", top) == 0,
+		      "the killed writer's bitmap is not marked in use");
+	for (d = 0; d < NDEV; d++)
+		check_changes(&m, c, d, "a", NULL, 1, 1);
+	/* The next writer rebuilds it from the layer. */
+	o.flags = VSM_IMAGE_OPEN_RDWR;
+	ck_vsm(vsm_image_open_device(&img, ctx, "ds1", "vm", "d0", &o));
+	ck_vsm(vsm_image_close(img));
+	ck_assert_msg(sh("qemu-img info --output=json '%s' | grep -q in-use", top) != 0,
+		      "the bitmap is still in use after a writer closed the image");
+	ck_assert_int_eq(sh("qemu-img check -q '%s'", top), 0);
+	for (d = 0; d < NDEV; d++)
+		check_changes(&m, c, d, "a", NULL, 1, 1);
+	free(top);
 	model_free(&m);
 	vsm_container_free(c);
 }
@@ -710,6 +775,7 @@ int main(void)
 	tcase_set_timeout(t, 240);
 	tcase_add_test(t, changes_follow_writes);
 	tcase_add_test(t, changes_after_revert);
+	tcase_add_test(t, killed_writer_recovered);
 	tcase_add_test(t, backup_chain_restores);
 	tcase_add_test(t, bad_chains_refused);
 	tcase_add_test(t, backup_existing_checkpoint);
