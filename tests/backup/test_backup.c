@@ -156,6 +156,10 @@ static void scribble(model *m, const char *container, int n)
 	free(buf);
 }
 
+/* A cluster of device 0 whose write was never flushed before its writer
+ * was killed: it may or may not have reached the disk (-1: none). */
+static long maybe_cluster = -1;
+
 /* vsm_changes(@since, @until) of device @d equals the union of segments
  * [@from, @to] of the model, cluster for cluster. */
 static void check_changes(model *m, vsm_container *c, int d, const char *since,
@@ -183,7 +187,7 @@ static void check_changes(model *m, vsm_container *c, int d, const char *since,
 			got[k] = true;
 	}
 	for (k = 0; k < NCL; k++)
-		ck_assert_msg(want[k] == got[k], "device d%d since %s until %s: cluster %llu "
+		ck_assert_msg(want[k] == got[k] || (d == 0 && (long)k == maybe_cluster), "device d%d since %s until %s: cluster %llu "
 			      "is %s but the model says %s", d, since, until ? until : "now",
 			      (unsigned long long)k, got[k] ? "changed" : "unchanged",
 			      want[k] ? "changed" : "unchanged");
@@ -307,10 +311,10 @@ START_TEST(killed_writer_recovered)
 	}
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	/* 'x' was flushed; 'y' was not, so a crash may lose it. */
 	m.seg[1][0][(5u << 20) / CL] = true;
-	m.seg[1][0][(7u << 20) / CL] = true;
 	m.data[0][5u << 20] = 'x';
-	m.data[0][7u << 20] = 'y';
+	maybe_cluster = (7u << 20) / CL;
 	ck_assert_msg(sh("qemu-img info --output=json '%s' | grep -q in-use", top) == 0,
 		      "the killed writer's bitmap is not marked in use");
 	for (d = 0; d < NDEV; d++)
@@ -324,6 +328,7 @@ START_TEST(killed_writer_recovered)
 	ck_assert_int_eq(sh("qemu-img check -q '%s'", top), 0);
 	for (d = 0; d < NDEV; d++)
 		check_changes(&m, c, d, "a", NULL, 1, 1);
+	maybe_cluster = -1;
 	free(top);
 	model_free(&m);
 	vsm_container_free(c);
