@@ -155,6 +155,40 @@ START_TEST(lookups_and_lists)
 }
 END_TEST
 
+/* A lookup by bare name walks every datastore; one it cannot read is
+ * skipped, and "not found" then says the container may be there instead
+ * of that it does not exist. */
+START_TEST(lookup_names_unreadable_datastore)
+{
+	char *ds2 = tu_dir("ds2"), *uri2 = tu_uri(ds2), *meta = NULL, *gone = NULL;
+	vsm_container *c = NULL;
+	int rc;
+
+	ck_vsm(vsm_datastore_add(ctx, "ds2", uri2, 0));
+	ck_vsm(tu_create(NULL, ctx, "ds1", "a", 1, 1 << 20));
+	vsm_ctx_free(ctx);
+	ck_assert(asprintf(&meta, "%s/.vsm", ds2) > 0 && asprintf(&gone, "%s/.vsm-gone", ds2) > 0);
+	ck_assert_int_eq(rename(meta, gone), 0);
+	ctx = tu_ctx(state);
+	ck_vsm(vsm_container_lookup(&c, ctx, NULL, "a"));
+	vsm_container_free(c);
+	rc = vsm_container_lookup(&c, ctx, NULL, "zz");
+	ck_assert_msg(rc < 0 && rc != -VSM_ENOTFOUND, "lookup returned %d: %s", rc, tu_msg());
+	ck_assert_ptr_nonnull(strstr(tu_msg(), "could not be read"));
+	ck_assert_ptr_nonnull(strstr(tu_msg(), "ds2"));
+	/* Named, the datastore's own error; readable again, plain not found. */
+	ck_assert_int_lt(vsm_container_lookup(&c, ctx, "ds2", "zz"), 0);
+	ck_assert_int_eq(rename(gone, meta), 0);
+	vsm_ctx_free(ctx);
+	ctx = tu_ctx(state);
+	ck_vsm_refused(vsm_container_lookup(&c, ctx, NULL, "zz"), VSM_ENOTFOUND, "does not exist");
+	free(meta);
+	free(gone);
+	free(uri2);
+	free(ds2);
+}
+END_TEST
+
 START_TEST(capacity_reported)
 {
 	uint64_t total = 0, free_bytes = 0;
@@ -532,6 +566,7 @@ static Suite *container_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, full_flow);
 	tcase_add_test(tc, lookups_and_lists);
+	tcase_add_test(tc, lookup_names_unreadable_datastore);
 	tcase_add_test(tc, capacity_reported);
 	tcase_add_test(tc, rescan_on_new_state_dir);
 	tcase_add_test(tc, create_refusals_change_nothing);

@@ -39,7 +39,12 @@ static int ds_names(vsm_ctx *ctx, const char *datastore, char ***names, size_t *
 /* Open and refresh one of the datastores a search walks. When the caller
  * named it, failure is the answer; when walking all of them, one
  * unreachable datastore must not hide the others: log it and return 1. */
-static int walk_open(vsm_dstore **out, vsm_ctx *ctx, const char *name, bool named)
+/* Open and refresh datastore @name for a walk over every datastore: one
+ * that cannot be read is logged and skipped (1), and the first such
+ * error is kept in @why and @why_code, so that a walk that finds nothing
+ * says the container may be on it rather than that it does not exist. */
+static int walk_open(vsm_dstore **out, vsm_ctx *ctx, const char *name, bool named,
+		     char **why, int *why_code)
 {
 	int rc;
 
@@ -48,6 +53,8 @@ static int walk_open(vsm_dstore **out, vsm_ctx *ctx, const char *name, bool name
 	if (named)
 		return rc;
 	vsm__log(ctx, VSM_LOG_WARN, "%s", vsm_error_last()->message);
+	if (why && !*why && (*why = strdup(vsm_error_last()->message)))
+		*why_code = -rc;
 	vsm__error_reset();
 	return 1;
 }
@@ -55,11 +62,11 @@ static int walk_open(vsm_dstore **out, vsm_ctx *ctx, const char *name, bool name
 static int lookup(vsm_container **out, vsm_ctx *ctx, const char *datastore,
 		  const char *name, const char *uuid)
 {
-	char **names = NULL, *damaged = NULL;
+	char **names = NULL, *damaged = NULL, *unreadable = NULL;
 	size_t n = 0, i;
 	vsm_record *found = NULL;
 	const char *found_ds = NULL;
-	int rc;
+	int rc, unreadable_code = 0;
 
 	if ((rc = ds_names(ctx, datastore, &names, &n)) < 0)
 		return rc;
@@ -67,7 +74,8 @@ static int lookup(vsm_container **out, vsm_ctx *ctx, const char *datastore,
 		vsm_dstore *ds;
 		vsm_record *r;
 
-		if ((rc = walk_open(&ds, ctx, names[i], datastore != NULL)) < 0)
+		if ((rc = walk_open(&ds, ctx, names[i], datastore != NULL, &unreadable,
+				    &unreadable_code)) < 0)
 			goto out;
 		if (rc > 0) {
 			rc = 0;
@@ -102,6 +110,14 @@ static int lookup(vsm_container **out, vsm_ctx *ctx, const char *datastore,
 		if (damaged)
 			rc = vsm_err(VSM_ECORRUPT, "container '%s' not found; %s", name ? name : uuid,
 				     damaged);
+		else if (unreadable)
+			/* It may be on the datastore we could not read. */
+			/* Never "not found": the caller would take it for an
+			 * answer about the container. */
+			rc = vsm_err(unreadable_code > 0 && unreadable_code != VSM_ENOTFOUND ?
+				     unreadable_code : VSM_EIO,
+				     "container '%s' not found; a datastore could not be read: %s",
+				     name ? name : uuid, unreadable);
 		else
 			rc = vsm_err(VSM_ENOTFOUND, "container '%s' does not exist%s%s",
 				     name ? name : uuid, datastore ? " on datastore " : "",
@@ -111,6 +127,7 @@ static int lookup(vsm_container **out, vsm_ctx *ctx, const char *datastore,
 	rc = vsm__handle_new(out, ctx, found_ds, found);
 out:
 	free(damaged);
+	free(unreadable);
 	vsm_strv_free(names, n);
 	return rc;
 }
@@ -170,7 +187,7 @@ VSM_API int vsm_container_list(vsm_container ***out, size_t *count, vsm_ctx *ctx
 	for (i = 0; i < n; i++) {
 		vsm_dstore *ds;
 
-		if ((rc = walk_open(&ds, ctx, names[i], datastore != NULL)) < 0)
+		if ((rc = walk_open(&ds, ctx, names[i], datastore != NULL, NULL, NULL)) < 0)
 			goto fail;
 		if (rc > 0) {
 			rc = 0;
