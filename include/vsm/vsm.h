@@ -20,5 +20,6 @@
 #include "checkpoint.h"
 #include "check.h"
 #include "placement.h"
+#include "group.h"
 
 #endif /* VSM_VSM_H */
