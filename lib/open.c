@@ -9,6 +9,7 @@
 #include "vsm-config.h"
 
 #include "ckpt.h"
+#include "group_int.h"
 #include "modules.h"
 #include "ops.h"
 #include "place_int.h"
@@ -46,8 +47,11 @@ static int register_modules(vsm_ctx *ctx)
 	if ((rc = vsm__wf_register_action(ctx, VSM_WF_CONTAINER_DESTROY,
 					  vsm__container_destroy_action)) < 0 ||
 	    (rc = vsm__wf_register_action(ctx, "ckpt_", vsm__ckpt_wf_action)) < 0 ||
-	    (rc = vsm__destroy_hook_register(ctx, vsm__ckpt_destroy_hook)) < 0)
+	    (rc = vsm__destroy_hook_register(ctx, vsm__ckpt_destroy_hook)) < 0 ||
+	    (rc = vsm__wf_register_action(ctx, "grp_", vsm__group_wf_action)) < 0)
 		return rc;
+	/* A member of a consistency group is not destroyed (doc/groups.md). */
+	ctx->destroy_check = vsm__group_destroy_check;
 	/* Placement phase 1: vsm_container_create with PLACE reserves here. */
 	ctx->place_reserve = vsm__place_reserve;
 	return 0;

@@ -21,5 +21,6 @@
 #include "check.h"
 #include "placement.h"
 #include "backup.h"
+#include "group.h"
 
 #endif /* VSM_VSM_H */

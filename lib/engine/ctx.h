@@ -118,6 +118,10 @@ struct vsm_ctx {
 	int (*place_reserve)(struct vsm_reservation **out, struct vsm_ctx *ctx,
 			     const char *name, const vsm_place_request *req);
 	int (*place_host)(char **host_out, vsm_container *c);
+	/* Set by lib/open.c for the group layer: vsm_container_destroy
+	 * asks it before the destroy begins; a negative code (with the
+	 * error set) refuses the destroy (a member of a consistency group). */
+	int (*destroy_check)(struct vsm_ctx *ctx, const char *ds_name, const vsm_record *r);
 };
 
 struct vsm_locator {

@@ -167,6 +167,8 @@ static int refs_add_record(refs *r, const vsm_record *rec)
 	 * uuid, which are not orphans while it stands. */
 	if (rec->resv)
 		return set_add(&r->uuids, rec->uuid);
+	if (rec->group)
+		return 0; /* a consistency group names no device */
 	for (i = 0; rc == 0 && i < rec->n_devices; i++) {
 		rc = set_add(&r->keys, rec->devices[i].key);
 		for (j = 0; rc == 0 && j < rec->devices[i].chain_len; j++)

@@ -81,8 +81,8 @@ VSM_API int vsm_lease_status(vsm_lease ***out, size_t *count, vsm_ctx *ctx,
 		const vsm__lease_view *v = &views[i];
 		vsm_lease *x;
 
-		if (ds->recs[i]->resv)
-			continue; /* a placement in progress holds no lease */
+		if (ds->recs[i]->resv || ds->recs[i]->group)
+			continue; /* a placement in progress or a group holds no lease */
 		if (!(x = vsm__calloc(1, sizeof(*x))) ||
 		    !(x->container = vsm__strdup(ds->recs[i]->name)) ||
 		    (v->state != VSM_LEASE_FREE && !(x->host = vsm__strdup(v->owner)))) {

@@ -175,6 +175,8 @@ int vsm__space_live(vsm_ctx *ctx, vsm_dstore *ds, vsm__space *out)
 				out->reserved += r->resv->bytes;
 			continue;
 		}
+		if (r->group)
+			continue;
 		out->containers++;
 		prov = r->state_size;
 		for (j = 0; j < r->n_devices; j++)

@@ -80,6 +80,7 @@ void vsm_record_free(vsm_record *r)
 	if (r->resv)
 		free(r->resv->owner);
 	free(r->resv);
+	vsm_rec_group_free(r->group);
 	free(r);
 }
 
@@ -180,7 +181,12 @@ vsm_record *vsm_record_dup(const vsm_record *r)
 	c->ckpts = NULL;
 	c->layers = NULL;
 	c->resv = NULL;
+	c->group = NULL;
 	c->n_devices = c->n_deploys = c->n_ckpts = c->n_layers = 0;
+	if (r->group && !(c->group = vsm_rec_group_dup(r->group))) {
+		vsm_record_free(c);
+		return NULL;
+	}
 	if (r->resv) {
 		ok = (c->resv = calloc(1, sizeof(*c->resv))) != NULL;
 		if (ok) {
@@ -346,6 +352,8 @@ int vsm_record_encode(char **out, const vsm_record *r)
 		json_object_object_add(jr, "thick", json_object_new_boolean(r->resv->thick));
 		json_object_object_add(o, "reservation", jr);
 	}
+	if (r->group)
+		json_object_object_add(o, "group", vsm_rec_group_encode(r->group));
 
 	*out = vsm__strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	if (!*out)
@@ -723,6 +731,13 @@ static int decode_optional(vsm_record *r, json_object *o, const char *what)
 			return rc;
 		r->thick = json_object_get_boolean(v);
 	}
+	if (json_object_object_get_ex(o, "group", &jr)) {
+		if ((rc = get_field(&jr, o, "group", json_type_object, false, what)) < 0 ||
+		    (rc = vsm_rec_group_decode(&r->group, jr, what)) < 0)
+			return rc;
+		if (json_object_object_get_ex(o, "reservation", NULL))
+			return vsm_err(VSM_ECORRUPT, "%s: a group record holds a reservation", what);
+	}
 	if (!json_object_object_get_ex(o, "reservation", &jr))
 		return 0;
 	if ((rc = get_field(&jr, o, "reservation", json_type_object, false, what)) < 0)
@@ -769,7 +784,8 @@ int vsm_record_decode(vsm_record **out, const char *json, size_t len, const char
 		goto out;
 	}
 	if ((rc = get_str(&r->name, o, "name", false, what)) < 0 ||
-	    (rc = check_name("container", r->name, what)) < 0 ||
+	    (!vsm_record_is_group_name(r->name) &&
+	     (rc = check_name("container", r->name, what)) < 0) ||
 	    (rc = get_str(&uuid, o, "uuid", false, what)) < 0)
 		goto out;
 	if (!vsm__uuid_valid(uuid)) {
@@ -791,11 +807,21 @@ int vsm_record_decode(vsm_record **out, const char *json, size_t len, const char
 	if ((rc = get_field(&arr, o, "devices", json_type_array, false, what)) < 0)
 		goto out;
 	n = json_object_array_length(arr);
+	if (!!r->group != vsm_record_is_group_name(r->name)) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: record '%s': its name and its group data disagree",
+			     what, r->name);
+		goto out;
+	}
+	if (r->group && (n || r->destroying || r->attached_host)) {
+		rc = vsm_err(VSM_ECORRUPT, "%s: group record '%s' has devices or a host", what,
+			     r->name);
+		goto out;
+	}
 	if (r->resv && n) {
 		rc = vsm_err(VSM_ECORRUPT, "%s: reservation '%s' has devices", what, r->name);
 		goto out;
 	}
-	if (n == 0 && !r->resv) {
+	if (n == 0 && !r->resv && !r->group) {
 		rc = vsm_err(VSM_ECORRUPT, "%s: container '%s' has no devices", what, r->name);
 		goto out;
 	}

@@ -94,6 +94,46 @@ typedef struct {
 	bool thick;
 } vsm_rec_reservation;
 
+/* A consistency group (lib/group, doc/groups.md): a record with no
+ * devices, named "group:NAME" (':' is never in a container name, so a
+ * group and a container of the same name do not collide). Its codec is
+ * store/grouprec.c. */
+typedef struct {
+	char *datastore;     /* name of the member's datastore when added */
+	char ds_uuid[VSM_UUID_STRLEN + 1];
+	char uuid[VSM_UUID_STRLEN + 1]; /* the container's */
+	char *name;          /* the container's; unique in the group */
+	/* Recovery plan (doc/groups.md); priority 0 and no network when unset. */
+	int64_t priority;
+	char **after;        /* member names that boot first */
+	size_t n_after;
+	char *mac, *network, *ip, *gateway, *dns; /* NULL: unset */
+	int64_t prefix;      /* -1 with no ip */
+} vsm_rec_gmember;
+
+/* A group checkpoint: the checkpoint each member got. */
+typedef struct {
+	char uuid[VSM_UUID_STRLEN + 1]; /* member container */
+	char *checkpoint;
+} vsm_rec_gckpt_member;
+
+typedef struct {
+	char *name;
+	int64_t ctime;
+	vsm_rec_gckpt_member *members;
+	size_t n_members;
+} vsm_rec_gckpt;
+
+typedef struct vsm_rec_group {
+	vsm_rec_gmember *members;
+	size_t n_members;
+	vsm_rec_gckpt *ckpts;
+	size_t n_ckpts;
+} vsm_rec_group;
+
+/* Prefix of a group record's name. */
+#define VSM_REC_GROUP_PREFIX "group:"
+
 typedef struct vsm_record {
 	/* Where it lives on the datastore (not in the JSON): its slot, the
 	 * slots its JSON continues in, the slot's sequence number when read
@@ -129,7 +169,22 @@ typedef struct vsm_record {
 	/* Non-NULL: not a container but a reservation holding its name
 	 * (then n_devices == 0). */
 	vsm_rec_reservation *resv;
+	/* Non-NULL: not a container but a consistency group (then
+	 * n_devices == 0 and name is "group:NAME"). */
+	vsm_rec_group *group;
 } vsm_record;
+
+/* Group record codec (grouprec.c), used by the record codec. */
+struct json_object;
+void vsm_rec_group_free(vsm_rec_group *g);
+void vsm_rec_gmember_clear(vsm_rec_gmember *m); /* its fields */
+vsm_rec_group *vsm_rec_group_dup(const vsm_rec_group *g);
+struct json_object *vsm_rec_group_encode(const vsm_rec_group *g);
+int vsm_rec_group_decode(vsm_rec_group **out, struct json_object *o, const char *what);
+/* The plan's network fields of @m checked together (-VSM_ECORRUPT). */
+int vsm_rec_group_net_check(const vsm_rec_gmember *m, const char *what);
+/* Whether @r's name is a group record's ("group:" + a valid name). */
+bool vsm_record_is_group_name(const char *name);
 
 void vsm_record_free(vsm_record *r);
 vsm_record *vsm_record_dup(const vsm_record *r);

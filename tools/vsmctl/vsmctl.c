@@ -29,6 +29,7 @@
 #include "vsmctl-checkpoint.h"
 #endif
 #include "vsmctl-place.h"
+#include "vsmctl-group.h"
 #include "vsmctl-host.h"
 
 static int json_out;
@@ -67,6 +68,11 @@ static const char usage[] =
 #ifdef VSMCTL_HAVE_CHECKPOINT
 	"  checkpoint create|list|revert|delete CONTAINER [NAME] [--state-file F] [--stopped]\n"
 	"  container clone SRC NEW --checkpoint NAME [--full]\n"
+	"  group create GROUP CONTAINER... | group add|remove GROUP CONTAINER | group list\n"
+	"  group show GROUP [--json] | group checkpoint GROUP NAME [--timeout SEC]\n"
+	"  group revert GROUP NAME | group delete-checkpoint GROUP NAME\n"
+	"  group clone GROUP CHECKPOINT NEW | group destroy GROUP\n"
+	"  group plan GROUP --boot CONTAINER:PRIORITY[:AFTER=C2] ... [--net CONTAINER:MAC,NETWORK[,IP/PREFIX,GW,DNS]]\n"
 	"  export CONTAINER FILE [--checkpoint NAME] | import FILE --datastore DS [--name NEW]\n"
 	"  changes CONTAINER DEVICE --since CHECKPOINT [--until CHECKPOINT]\n"
 	"  backup CONTAINER FILE [--incremental-from CHECKPOINT] [--checkpoint NAME] [--stopped]\n"
@@ -1088,6 +1094,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[0], "restore"))
 		rc = vsmctl_restore_main(ctx, argc, argv, json_out);
 #endif
+	else if (!strcmp(argv[0], "group"))
+		rc = vsmctl_group_main(ctx, argc, argv, json_out);
 	else if (!strcmp(argv[0], "place"))
 		rc = vsmctl_place_main(ctx, argc, argv, json_out);
 	else if (!strcmp(argv[0], "lease"))
