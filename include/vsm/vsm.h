@@ -22,5 +22,6 @@
 #include "placement.h"
 #include "backup.h"
 #include "group.h"
+#include "recovery.h"
 
 #endif /* VSM_VSM_H */

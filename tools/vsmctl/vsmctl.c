@@ -30,6 +30,7 @@
 #endif
 #include "vsmctl-place.h"
 #include "vsmctl-group.h"
+#include "vsmctl-recovery.h"
 #include "vsmctl-host.h"
 
 static int json_out;
@@ -73,6 +74,7 @@ static const char usage[] =
 	"  group revert GROUP NAME | group delete-checkpoint GROUP NAME\n"
 	"  group clone GROUP CHECKPOINT NEW | group destroy GROUP\n"
 	"  group plan GROUP --boot CONTAINER:PRIORITY[:AFTER=C2] ... [--net CONTAINER:MAC,NETWORK[,IP/PREFIX,GW,DNS]]\n"
+	"  group backup GROUP DIR [--incremental-from NAME] | group recover DIR --datastore DS [--host HOST] [--start]\n"
 	"  export CONTAINER FILE [--checkpoint NAME] | import FILE --datastore DS [--name NEW]\n"
 	"  changes CONTAINER DEVICE --since CHECKPOINT [--until CHECKPOINT]\n"
 	"  backup CONTAINER FILE [--incremental-from CHECKPOINT] [--checkpoint NAME] [--stopped]\n"
@@ -1094,6 +1096,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[0], "restore"))
 		rc = vsmctl_restore_main(ctx, argc, argv, json_out);
 #endif
+	else if (!strcmp(argv[0], "group") && argc > 1 &&
+		 (!strcmp(argv[1], "backup") || !strcmp(argv[1], "recover")))
+		rc = vsmctl_group_recovery_main(ctx, argc, argv, json_out);
 	else if (!strcmp(argv[0], "group"))
 		rc = vsmctl_group_main(ctx, argc, argv, json_out);
 	else if (!strcmp(argv[0], "place"))
