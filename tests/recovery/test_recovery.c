@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "hyper.h"
 #include "workflow.h"
 #include <vsm/recovery.h>
 
@@ -294,6 +295,82 @@ START_TEST(bad_sets_refused)
 }
 END_TEST
 
+/* --- domains started in boot order on libvirt's test driver --- */
+#ifdef VSM_TEST_LIBVIRT
+
+typedef struct {
+	char log[64][96];
+	int n;
+} steps;
+
+static void on_step(const char *member, const char *step, const char *detail, void *payload)
+{
+	steps *s = payload;
+
+	(void)detail;
+	if (s->n < 64)
+		snprintf(s->log[s->n++], sizeof(s->log[0]), "%s %s", step, member ? member : "-");
+}
+
+static int at_step(const steps *s, const char *what)
+{
+	int i;
+
+	for (i = 0; i < s->n; i++)
+		if (!strcmp(s->log[i], what))
+			return i;
+	ck_abort_msg("step '%s' was not reported", what);
+	return -1;
+}
+
+START_TEST(recover_starts_domains_in_order)
+{
+	vsm_group *g = make_group(), *r = NULL;
+	vsm_group_recover_opts ro = VSM_GROUP_RECOVER_OPTS_INIT;
+	vsm_host_opts ho = VSM_HOST_OPTS_INIT;
+	const vsm_hypervisor_ops *hv = NULL;
+	uint8_t *at1[NMEM], *at2[NMEM];
+	steps log = { .n = 0 };
+	char *xml = NULL;
+	int i;
+
+	two_sets(g, at1, at2);
+	ho.hypervisor_uri = "test:///default";
+	ck_vsm(vsm_host_add(ctx, "h1", &ho));
+	ck_vsm(vsm_host_link(ctx, "h1", "ds2", 0));
+	ro.datastore = "ds2";
+	ro.host = "h1";
+	ro.flags = VSM_GROUP_RECOVER_START;
+	ro.step = on_step;
+	ro.payload = &log;
+	ck_vsm(vsm_group_recover(&r, ctx, bkdir, &ro));
+	/* db boots first; app has db's priority but comes after it; web last. */
+	ck_assert_int_lt(at_step(&log, "running db"), at_step(&log, "start app"));
+	ck_assert_int_lt(at_step(&log, "running app"), at_step(&log, "start web"));
+	ck_assert_int_lt(at_step(&log, "deploy web"), at_step(&log, "define web"));
+	ck_vsm(vsm__hv_for(ctx, "test:///default", &hv));
+	for (i = 0; i < NMEM; i++)
+		ck_assert_int_eq(hv->domain_state("test:///default", names[i]), VSM_HV_RUNNING);
+	/* The plan's network, as the hypervisor defined it. */
+	ck_vsm(hv->domain_xml("test:///default", "web", &xml));
+	ck_assert_msg(strstr(xml, "52:54:00:12:34:56") && strstr(xml, "'default'") &&
+		      strstr(xml, "10.1.2.3") && strstr(xml, "10.1.2.1"),
+		      "web's domain lacks the plan's network: %s", xml);
+	free(xml);
+	ck_vsm(hv->domain_xml("test:///default", "db", &xml));
+	ck_assert_msg(strstr(xml, "<disk"), "db's domain has no disk: %s", xml);
+	free(xml);
+	same_as_model("ds2", names, at2);
+	for (i = 0; i < NMEM; i++)
+		ck_vsm(hv->domain_remove("test:///default", names[i]));
+	vsm_group_free(r);
+	free_points(at1, at2);
+	vsm_group_free(g);
+	free_model();
+}
+END_TEST
+#endif
+
 /* --- a recovery killed at each of its journal steps --- */
 
 static int crash_at, crash_seen;
@@ -366,6 +443,9 @@ int main(void)
 	tcase_add_test(t, backup_and_recover);
 	tcase_add_test(t, bad_sets_refused);
 	tcase_add_test(t, recover_crash_rolls_back);
+#ifdef VSM_TEST_LIBVIRT
+	tcase_add_test(t, recover_starts_domains_in_order);
+#endif
 	suite_add_tcase(s, t);
 	return tu_run(s);
 }
