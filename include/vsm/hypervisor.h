@@ -96,8 +96,9 @@ typedef struct vsm_hypervisor_ops {
  * Add a hypervisor driver to @ctx (the built-in libvirt driver is there
  * when libvsm is built with libvirt). @ops must stay valid as long as
  * @ctx. The driver registered last is asked first which URIs it handles.
- * Returns 0, -VSM_EINVAL, -VSM_EVERSION (an ops version this library does
- * not know, or a NULL op).
+ * Returns 0; -VSM_EINVAL for a NULL @ctx or @ops, a NULL op or an empty
+ * name; -VSM_EVERSION for an ops version this library does not know (0,
+ * or above VSM_HYPERVISOR_OPS_VERSION). See doc/hypervisors.md.
  * Since: 0.2
  */
 VSM_API int vsm_hypervisor_register(struct vsm_ctx *ctx, const vsm_hypervisor_ops *ops);

@@ -10,6 +10,11 @@
  * domains. Each case runs in its own process (Check's fork mode), so
  * each starts from the driver's fresh state: one domain, "test",
  * running.
+ *
+ * With HV_REAL_URI set (real-daemon.sh: qemu:///session of its own
+ * unprivileged libvirtd) it runs one case there instead: a TCG domain
+ * with a disk and metadata defined, started, paused, resumed and removed
+ * through the driver. No interface: a session daemon has no network.
  */
 #include <check.h>
 #include <stdio.h>
@@ -474,6 +479,78 @@ START_TEST(driver_table)
 }
 END_TEST
 
+/* --- a real session daemon --- */
+
+#define REAL_DOM "vsm-hv-real"
+
+static void setup_real(void)
+{
+	vsm_ctx_opts o = VSM_CTX_OPTS_INIT;
+
+	virSetErrorFunc(NULL, quiet);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/vsm-hv.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	o.state_dir = tmpdir;
+	ck_assert_rc(vsm_ctx_open(&ctx, &o), 0);
+}
+
+static void teardown_real(void)
+{
+	/* Whatever the case reached, the domain goes (its qemu too). */
+	if (ctx && vsm__hv_remove(ctx, getenv("HV_REAL_URI"), REAL_DOM) < 0)
+		fprintf(stderr, "cannot remove %s: %s\n", REAL_DOM, emsg());
+	teardown();
+}
+
+START_TEST(real_tcg_domain)
+{
+	const char *uri = getenv("HV_REAL_URI");
+	char disk[1024], img[300], *xml = NULL;
+	const char *disks[1] = { disk };
+	vsm_hv_domain_spec s = { VSM_HV_DOMAIN_SPEC_VERSION, REAL_DOM, 64, 1, disks, 1, NULL,
+				 NULL, META };
+	FILE *f;
+
+	snprintf(img, sizeof(img), "%s/root.raw", tmpdir);
+	ck_assert_ptr_nonnull(f = fopen(img, "w"));
+	ck_assert_int_eq(ftruncate(fileno(f), 16 << 20), 0);
+	fclose(f);
+	snprintf(disk, sizeof(disk), "<disk type='file' device='disk'><driver name='qemu' "
+		 "type='raw'/><source file='%s'/><target dev='vda' bus='virtio'/></disk>", img);
+
+	ck_assert_rc(vsm__hv_state(ctx, uri, REAL_DOM), VSM_HV_NONE);
+	ck_assert_rc(vsm__hv_define(ctx, uri, &s), 0);
+	ck_assert_rc(vsm__hv_define(ctx, uri, &s), -VSM_EEXISTS);
+	ck_assert_rc(vsm__hv_state(ctx, uri, REAL_DOM), VSM_HV_SHUTOFF);
+	ck_assert_rc(vsm__hv_start(ctx, uri, REAL_DOM), 0);
+	ck_assert_rc(vsm__hv_state(ctx, uri, REAL_DOM), VSM_HV_RUNNING);
+	ck_assert_rc(vsm__hv_pause(ctx, uri, REAL_DOM), 0);
+	ck_assert_rc(vsm__hv_state(ctx, uri, REAL_DOM), VSM_HV_PAUSED);
+	ck_assert_rc(vsm__hv_resume(ctx, uri, REAL_DOM), 0);
+	ck_assert_rc(vsm__hv_state(ctx, uri, REAL_DOM), VSM_HV_RUNNING);
+	ck_assert_rc(vsm__hv_xml(ctx, uri, REAL_DOM, &xml), 0);
+	ck_assert_msg(strstr(xml, "<domain type='qemu'"), "%s", xml);
+	ck_assert_msg(strstr(xml, img), "%s", xml);
+	ck_assert_msg(strstr(xml, "urn:x-vsm:test"), "%s", xml);
+	free(xml);
+	ck_assert_rc(vsm__hv_remove(ctx, uri, REAL_DOM), 0);
+	ck_assert_rc(vsm__hv_state(ctx, uri, REAL_DOM), VSM_HV_NONE);
+}
+END_TEST
+
+static Suite *real_suite(void)
+{
+	Suite *s = suite_create("hypervisor-real-daemon");
+	TCase *t = tcase_create("session");
+
+	tcase_add_checked_fixture(t, setup_real, teardown_real);
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, real_tcg_domain);
+	suite_add_tcase(s, t);
+	return s;
+}
+
 static Suite *hyper_suite(void)
 {
 	Suite *s = suite_create("hypervisor");
@@ -496,7 +573,8 @@ static Suite *hyper_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(hyper_suite());
+	const char *real = getenv("HV_REAL_URI");
+	SRunner *sr = srunner_create(real && real[0] ? real_suite() : hyper_suite());
 	int failed;
 
 	srunner_run_all(sr, CK_NORMAL);
