@@ -81,13 +81,27 @@ int vsm__hv_for(vsm_ctx *ctx, const char *uri, const vsm_hypervisor_ops **out)
 	return 0;
 }
 
-/* A driver's failure without a message still gets one; either way it is
- * prefixed with the URI (the driver names the domain). A driver that
- * returns a positive code where it should not is a driver bug. */
-static int hv_fail(int rc, const char *uri, const char *op, const char *name)
+/* Around each op: the thread's error is cleared for the driver (so that
+ * a failure without a message is told apart from an older error) and put
+ * back when the op succeeds, so that an undo path calling in after a
+ * failure keeps the first error. A driver's failure without a message
+ * still gets one; either way it is prefixed with the URI (the driver
+ * names the domain). */
+static void hv_enter(vsm__saved_error *saved)
 {
-	if (rc >= 0)
+	vsm__error_save(saved);
+	vsm__error_reset();
+}
+
+static int hv_fail(vsm__saved_error *saved, int rc, const char *uri, const char *op,
+		   const char *name)
+{
+	if (rc >= 0) {
+		vsm__error_restore(saved);
 		return rc;
+	}
+	free(saved->message);
+	saved->message = NULL;
 	if (vsm__error_code() == 0)
 		vsm_err(-rc, "domain '%s': %s failed (code %d)", name ? name : "?", op, rc);
 	vsm__error_prefix("hypervisor '%s'", uri);
@@ -112,6 +126,7 @@ static int name_given(const char *uri, const char *name)
 int vsm__hv_define(vsm_ctx *ctx, const char *uri, const vsm_hv_domain_spec *spec)
 {
 	const vsm_hypervisor_ops *hv;
+	vsm__saved_error saved;
 	int rc;
 
 	if (!spec || spec->version == 0 || spec->version > VSM_HV_DOMAIN_SPEC_VERSION)
@@ -121,7 +136,8 @@ int vsm__hv_define(vsm_ctx *ctx, const char *uri, const vsm_hv_domain_spec *spec
 	if ((rc = name_given(uri, spec->name)) < 0)
 		return rc;
 	HV_GET(ctx, uri, hv);
-	return hv_fail(hv->domain_define(uri, spec), uri, "define", spec->name);
+	hv_enter(&saved);
+	return hv_fail(&saved, hv->domain_define(uri, spec), uri, "define", spec->name);
 }
 
 /* The ops that take only a domain name. */
@@ -129,12 +145,14 @@ int vsm__hv_define(vsm_ctx *ctx, const char *uri, const vsm_hv_domain_spec *spec
 	int fn(vsm_ctx *ctx, const char *uri, const char *name)                   \
 	{                                                                         \
 		const vsm_hypervisor_ops *hv;                                     \
+		vsm__saved_error saved;                                           \
 		int rc;                                                           \
                                                                                   \
 		if ((rc = name_given(uri, name)) < 0)                             \
 			return rc;                                                \
 		HV_GET(ctx, uri, hv);                                             \
-		return hv_fail(hv->op(uri, name), uri, label, name);              \
+		hv_enter(&saved);                                                 \
+		return hv_fail(&saved, hv->op(uri, name), uri, label, name);      \
 	}
 
 HV_NAME_OP(vsm__hv_start, domain_start, "start")
@@ -146,16 +164,18 @@ HV_NAME_OP(vsm__hv_remove, domain_remove, "remove")
 int vsm__hv_xml(vsm_ctx *ctx, const char *uri, const char *name, char **xml)
 {
 	const vsm_hypervisor_ops *hv;
+	vsm__saved_error saved;
 	int rc;
 
 	*xml = NULL;
 	if ((rc = name_given(uri, name)) < 0)
 		return rc;
 	HV_GET(ctx, uri, hv);
+	hv_enter(&saved);
 	rc = hv->domain_xml(uri, name, xml);
 	if (rc < 0) {
 		free(*xml);
 		*xml = NULL;
 	}
-	return hv_fail(rc, uri, "xml", name);
+	return hv_fail(&saved, rc, uri, "xml", name);
 }
