@@ -1,7 +1,8 @@
 /*
  * The composition root: the one place that knows every module. A new
  * context gets the built-in backends (registered through the public
- * vsm_datastore_ops_register(), the door an out-of-tree backend uses), the
+ * vsm_datastore_ops_register(), the door an out-of-tree backend uses) and
+ * hypervisor driver (vsm_hypervisor_register()), the
  * journal actions and destroy hooks of the modules above the engine, and
  * then one recovery pass over the journal. Lower layers reach upper ones
  * only through what is registered here.
@@ -30,6 +31,9 @@ static int register_builtins(vsm_ctx *ctx)
 #if VSM_BUILTIN_LIBVIRT
 	if (rc == 0)
 		rc = vsm_datastore_ops_register(ctx, &vsm__libvirt_backend_ops, NULL);
+	/* First, so that any driver registered later is asked before it. */
+	if (rc == 0)
+		rc = vsm_hypervisor_register(ctx, vsm__libvirt_hypervisor_ops());
 #endif
 #if VSM_BUILTIN_ISCSI
 	/* One table: each LUN reports COMPARE AND WRITE in its own caps;

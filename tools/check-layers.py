@@ -10,7 +10,8 @@ this script runs before the layers are compiled and fails the build on:
     header (the composition root lib/open.c aside: it names the backends);
   - a quoted include under backends/ reaching outside backends/ (only
     "vsm/...", a file of the backend's own directory, or "../common/...");
-  - a file of lib/ other than open.c naming a built-in backend's ops;
+  - a file of lib/ other than open.c naming a built-in backend's ops or
+    hypervisor driver;
   - a call of a backend's datastore ops anywhere but lib/engine/becall.c,
     the one adapter between the core and the vtable (and backend_v1.c,
     the shim that serves 0.1 tables through it).
@@ -21,7 +22,7 @@ import sys
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 BE_CALL = re.compile(r'\bbe->ops\.\w+\s*\(')
-BUILTIN = re.compile(r'\bvsm__(file|libvirt|iscsi)\w*_backend_ops\b')
+BUILTIN = re.compile(r'\bvsm__(file|libvirt|iscsi)\w*_(backend|hypervisor)_ops\b')
 
 
 def sources(top):

@@ -117,6 +117,7 @@ static int map_code(const virError *e)
 	case VIR_ERR_DEVICE_MISSING:
 		return VSM_ENOTFOUND;
 	case VIR_ERR_STORAGE_VOL_EXIST:
+	case VIR_ERR_DOM_EXIST:
 		return VSM_EEXISTS;
 	case VIR_ERR_NO_SUPPORT:
 	case VIR_ERR_OPERATION_UNSUPPORTED:

@@ -9,6 +9,7 @@
 
 #include "catalog.h"
 #include "events.h"
+#include "hyper.h"
 #include "internal.h"
 #include "meta.h"
 #include "record.h"
@@ -110,6 +111,7 @@ struct vsm_ctx {
 	vsm__destroy_hook *destroy_hooks;
 	size_t n_destroy_hooks;
 	struct vsm__modules *modules; /* lib/modules.c: loaded backend modules */
+	vsm__hv_list hv;              /* hypervisor drivers (hyper.c), newest last */
 	char wf_nonce[17];            /* names this context in journal owners */
 	/* Placement (lib/place), set by lib/open.c: vsm_container_create
 	 * with VSM_CONTAINER_CREATE_PLACE reserves through place_reserve,

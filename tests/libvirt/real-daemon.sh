@@ -8,15 +8,19 @@
 #     by the pool's timestamps and removes it once old;
 #   - test-libvirt runs its real-daemon cases (qcow2 through libvirt
 #     checked by qemu-img and virsh, block I/O, hot-attach of a qcow2
-#     overlay, events over the remote driver).
+#     overlay, events over the remote driver);
+#   - test-hyper (when given) defines, starts, pauses, resumes and
+#     removes a TCG domain through the built-in hypervisor driver.
 # Everything it started is stopped by pid and the temp dir removed, in a
 # trap, on success and failure alike. A step that cannot run fails.
 #
-# usage: real-daemon.sh VSMCTL TEST-LIBVIRT
+# usage: real-daemon.sh VSMCTL TEST-LIBVIRT [TEST-HYPER]
 set -euo pipefail
 
 VSMCTL_BUILD=$1
 TESTBIN_BUILD=$2
+HYPERBIN_BUILD=${3:-}
+HVDOM=vsm-hv-real
 HERE=$(cd "$(dirname "$0")" && pwd)
 DOM=vsm-lv-dom
 URI=qemu:///session
@@ -40,7 +44,7 @@ DAEMON_PID=
 # The unprivileged user may not reach the build tree (a clone under
 # /root), so it runs copies: vsmctl with the libvsm it was linked with,
 # and the statically linked test program.
-cp "$VSMCTL_BUILD" "$TESTBIN_BUILD" "$T/bin/"
+cp "$VSMCTL_BUILD" "$TESTBIN_BUILD" ${HYPERBIN_BUILD:+"$HYPERBIN_BUILD"} "$T/bin/"
 LIBVSM=$(ldd "$VSMCTL_BUILD" | awk '/libvsm\.so/ {print $3}')
 [ -n "$LIBVSM" ] || fail "cannot find the libvsm that $VSMCTL_BUILD uses"
 cp -L "$LIBVSM" "$T/bin/$(basename "$LIBVSM")"
@@ -74,6 +78,11 @@ cleanup() {
 		local qpid
 		qpid=$(cat "$T/run/libvirt/qemu/run/$DOM.pid" 2>/dev/null)
 		[ -n "$qpid" ] && kill "$qpid" 2>/dev/null
+		if [ -n "$HYPERBIN_BUILD" ]; then
+			virsh_u destroy "$HVDOM" >/dev/null 2>&1
+			qpid=$(cat "$T/run/libvirt/qemu/run/$HVDOM.pid" 2>/dev/null)
+			[ -n "$qpid" ] && kill "$qpid" 2>/dev/null
+		fi
 		kill "$DAEMON_PID" 2>/dev/null
 		for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$DAEMON_PID" 2>/dev/null
@@ -239,6 +248,12 @@ virsh_u vol-info --pool vsmpool vsm-meta >/dev/null || fail "the repair removed 
 
 echo "== backend cases against the daemon (qcow2, block I/O, hot-attach, events)"
 as_user env LV_REAL=1 LV_CONNECT="$URI" LV_POOL=vsmpool2 LV_DOMAIN="$DOM" "$TESTBIN"
+
+if [ -n "$HYPERBIN_BUILD" ]; then
+	echo "== hypervisor driver: a TCG domain defined, started, paused, resumed, removed"
+	as_user env HV_REAL_URI="$URI" "$T/bin/$(basename "$HYPERBIN_BUILD")"
+	if virsh_u dominfo "$HVDOM" >/dev/null 2>&1; then fail "domain $HVDOM is still defined"; fi
+fi
 
 virsh_u destroy "$DOM" >/dev/null
 echo "== done"
