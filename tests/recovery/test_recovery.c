@@ -297,6 +297,7 @@ END_TEST
 
 /* --- domains started in boot order on libvirt's test driver --- */
 #ifdef VSM_TEST_LIBVIRT
+#include <libvirt/libvirt.h>
 
 typedef struct {
 	char log[64][96];
@@ -325,6 +326,8 @@ static int at_step(const steps *s, const char *what)
 
 START_TEST(recover_starts_domains_in_order)
 {
+	/* test:///default keeps its domains while a connection is open. */
+	virConnectPtr keep = virConnectOpen("test:///default");
 	vsm_group *g = make_group(), *r = NULL;
 	vsm_group_recover_opts ro = VSM_GROUP_RECOVER_OPTS_INIT;
 	vsm_host_opts ho = VSM_HOST_OPTS_INIT;
@@ -334,6 +337,7 @@ START_TEST(recover_starts_domains_in_order)
 	char *xml = NULL;
 	int i;
 
+	ck_assert_ptr_nonnull(keep);
 	two_sets(g, at1, at2);
 	ho.hypervisor_uri = "test:///default";
 	ck_vsm(vsm_host_add(ctx, "h1", &ho));
@@ -363,6 +367,7 @@ START_TEST(recover_starts_domains_in_order)
 	same_as_model("ds2", names, at2);
 	for (i = 0; i < NMEM; i++)
 		ck_vsm(hv->domain_remove("test:///default", names[i]));
+	virConnectClose(keep);
 	vsm_group_free(r);
 	free_points(at1, at2);
 	vsm_group_free(g);
