@@ -250,7 +250,7 @@ static int define_domain(recovery *rv, size_t i)
 	spec.mac = m->mac;
 	spec.network = m->network;
 	spec.metadata_xml = meta;
-	if ((rc = rv->hv->domain_define(rv->hv_uri, &spec)) == 0) {
+	if ((rc = vsm__hv_define(rv->ctx, rv->hv_uri, &spec)) == 0) {
 		rv->defined[i] = true;
 		step(rv, m->name, "define", "domain defined on '%s' (%zu disks%s%s)", rv->hv_uri, n,
 		     m->mac ? ", interface " : "", m->mac ? m->mac : "");
@@ -279,15 +279,15 @@ static int start_domains(recovery *rv)
 
 		step(rv, NULL, "tier", "starting boot tier %zu of %zu", t + 1, n_tiers);
 		for (i = 0; i < n && rc == 0; i++)
-			if (tier[i] == t && (rc = rv->hv->domain_start(rv->hv_uri,
-								     rv->target->members[i].name)) == 0)
+			if (tier[i] == t && (rc = vsm__hv_start(rv->ctx, rv->hv_uri,
+								   rv->target->members[i].name)) == 0)
 				step(rv, rv->target->members[i].name, "start", "domain started");
 		for (all = false; rc == 0 && !all;) {
 			all = true;
 			for (i = 0; i < n && rc >= 0; i++) {
 				if (tier[i] != t)
 					continue;
-				rc = rv->hv->domain_state(rv->hv_uri, rv->target->members[i].name);
+				rc = vsm__hv_state(rv->ctx, rv->hv_uri, rv->target->members[i].name);
 				if (rc >= 0 && rc != VSM_HV_RUNNING)
 					all = false;
 			}
@@ -317,7 +317,7 @@ static void undo(recovery *rv)
 	size_t n = rv->target->n_members, i, d;
 
 	for (i = 0; i < n; i++)
-		if (rv->defined[i] && rv->hv->domain_remove(rv->hv_uri, rv->target->members[i].name) < 0)
+		if (rv->defined[i] && vsm__hv_remove(rv->ctx, rv->hv_uri, rv->target->members[i].name) < 0)
 			vsm__log(rv->ctx, VSM_LOG_WARN, "group recovery: removing domain '%s': %s",
 				 rv->target->members[i].name, vsm_error_last()->message);
 	for (i = 0; i < n; i++) {
