@@ -16,6 +16,28 @@
 #include "bk.h"
 #include "cow.h"
 
+/* The directory of @path, so that the new file's name is durable too. */
+static int sync_dir(const char *path)
+{
+	char dir[4096];
+	char *slash;
+	int fd, rc = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (!(slash = strrchr(dir, '/')))
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return vsm_err(VSM_EIO, "backup '%s': its directory: %s", path, strerror(errno));
+	if (fsync(fd) < 0)
+		rc = vsm_err(VSM_EIO, "backup '%s': its directory: %s", path, strerror(errno));
+	close(fd);
+	return rc;
+}
+
 /* A name for the backup point from the time, unique in the record. */
 static void point_name(char *buf, size_t size, const vsm_record *r)
 {
@@ -341,6 +363,8 @@ VSM_API int vsm_backup(vsm_container *c, const char *path, const vsm_backup_opts
 		goto out;
 	if (fsync(f.fd) < 0)
 		rc = vsm_err(VSM_EIO, "backup '%s': %s", path, strerror(errno));
+	else
+		rc = sync_dir(path);
 out:
 	if (f.fd >= 0) {
 		if (close(f.fd) < 0 && rc == 0)
