@@ -425,7 +425,7 @@ VSM_API int vsm_group_checkpoint_revert(vsm_group *g, const char *name, unsigned
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	vsm_wf wf = {0};
-	char arg[2 * 80 + 70], failed[256] = "";
+	char *arg = NULL, failed[256] = "";
 	size_t i, n = 0, n_failed = 0;
 	int rc, first_rc = 0;
 
@@ -455,16 +455,23 @@ VSM_API int vsm_group_checkpoint_revert(vsm_group *g, const char *name, unsigned
 	/* Members' checkpoints are all named @name (gckpt_append). */
 	if ((rc = members_check(&cs, g->ctx, r, uuids, n, name, true, true)) < 0)
 		goto out;
-	/* Past the checks the call finishes forward: every member's revert
-	 * is journalled as a redo step before the first one runs. */
+	/* Past the checks the call finishes forward: one redo step names
+	 * every member (written at once, so a crash never leaves a journal
+	 * that knows only some of them) before the first revert runs. */
+	if (!(arg = vsm__calloc(n + 1, VSM_UUID_STRLEN + 1 + strlen(name) + 2))) {
+		rc = -VSM_ENOMEM;
+		goto out;
+	}
+	strcpy(arg, name);
+	for (i = 0; i < n; i++) {
+		strcat(arg, " ");
+		strcat(arg, uuids[i]);
+	}
 	if ((rc = vsm__wf_begin(&wf, g->ctx, "group-revert", g->datastore, gname(r))) < 0)
 		goto out;
-	for (i = 0; i < n; i++) {
-		snprintf(arg, sizeof(arg), "%s %s", uuids[i], name);
-		if ((rc = vsm__wf_redo(&wf, GRP_WF_REVERT, arg)) < 0) {
-			vsm__wf_end(&wf); /* nothing ran yet */
-			goto out;
-		}
+	if ((rc = vsm__wf_redo(&wf, GRP_WF_REVERT, arg)) < 0) {
+		vsm__wf_end(&wf); /* nothing ran yet */
+		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		if (vsm_checkpoint_revert(cs[i], name, NULL) == 0)
@@ -487,6 +494,7 @@ VSM_API int vsm_group_checkpoint_revert(vsm_group *g, const char *name, unsigned
 		vsm__error_reset();
 	vsm__log(g->ctx, VSM_LOG_INFO, "group '%s': reverted to checkpoint '%s'", gname(r), name);
 out:
+	free(arg);
 	handles_free(cs, n);
 	free(uuids);
 	vsm_record_free(r);
@@ -814,18 +822,26 @@ int vsm__group_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const
 		return listed ? 0 : delete_member_ckpt(ctx, c, b);
 	}
 	if (!strcmp(action, GRP_WF_REVERT)) {
-		vsm_container *ct = NULL;
+		const char *p = arg;
+		int first = 0, len = 0;
 
-		if (sscanf(arg, "%79s %79s", a, b) != 2)
+		/* "NAME UUID...": revert each member still there. */
+		if (sscanf(p, "%79s%n", b, &len) != 1)
 			return vsm_err(VSM_ECORRUPT, "journal: bad group step argument '%s'", arg);
-		if ((rc = vsm_container_lookup_by_uuid(&ct, ctx, a)) == -VSM_ENOTFOUND) {
-			vsm__error_reset();
-			return 0;
+		for (p += len; sscanf(p, "%79s%n", a, &len) == 1; p += len) {
+			vsm_container *ct = NULL;
+
+			if ((rc = vsm_container_lookup_by_uuid(&ct, ctx, a)) == -VSM_ENOTFOUND) {
+				vsm__error_reset();
+				continue;
+			}
+			if (rc == 0)
+				rc = vsm_checkpoint_revert(ct, b, NULL);
+			vsm_container_free(ct);
+			if (rc < 0 && !first)
+				first = rc;
 		}
-		if (rc == 0)
-			rc = vsm_checkpoint_revert(ct, b, NULL);
-		vsm_container_free(ct);
-		return rc;
+		return first;
 	}
 	if (!strcmp(action, GRP_WF_CLONE_UNDO)) {
 		vsm_container *ct = NULL;

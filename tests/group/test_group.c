@@ -661,6 +661,114 @@ START_TEST(checkpoint_sigkill_all_or_none)
 }
 END_TEST
 
+/* Run @op in a child killed (SIGKILL) at its @at-th journal step; then
+ * restart (a new context recovers). 1: killed, 0: it finished. */
+static int kill_run(int (*op)(vsm_group *g), int at)
+{
+	pid_t pid;
+	int s;
+
+	fflush(NULL);
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		vsm_ctx_opts o = VSM_CTX_OPTS_INIT;
+		vsm_ctx *c2;
+		vsm_group *cg;
+
+		o.state_dir = state;
+		if (vsm_ctx_open(&c2, &o) < 0 || vsm_group_lookup(&cg, c2, NULL, "g") < 0)
+			_exit(3);
+		kill_at = at;
+		kill_seen = 0;
+		vsm__wf_test_hook = kill_hook;
+		_exit(op(cg) < 0 ? 4 : 0);
+	}
+	ck_assert_int_eq(waitpid(pid, &s, 0), pid);
+	ck_assert_msg((WIFSIGNALED(s) && WTERMSIG(s) == SIGKILL) ||
+		      (WIFEXITED(s) && WEXITSTATUS(s) == 0), "child status 0x%x", s);
+	vsm_ctx_free(ctx);
+	ctx = tu_ctx(state);
+	return WIFSIGNALED(s);
+}
+
+static int op_revert(vsm_group *g)
+{
+	return vsm_group_checkpoint_revert(g, "c1", 0);
+}
+
+static int op_delete(vsm_group *g)
+{
+	return vsm_group_checkpoint_delete(g, "d", 0);
+}
+
+/* How many members descend from checkpoint @name directly. */
+static int members_current(const char *name)
+{
+	int n = 0;
+
+	for (size_t i = 0; trio[i]; i++) {
+		vsm_container *c = get(trio[i]);
+		vsm_checkpoint *cp = NULL;
+
+		if (vsm_checkpoint_lookup(&cp, c, name) == 0 && vsm_checkpoint_is_current(cp))
+			n++;
+		vsm_checkpoint_free(cp);
+		vsm_container_free(c);
+	}
+	return n;
+}
+
+START_TEST(revert_delete_sigkill)
+{
+	vsm_group *g = make_trio(), *l = NULL;
+	int at, killed = 0, n;
+
+	ck_vsm(vsm_group_checkpoint_create(g, "c1", NULL));
+	ck_vsm(vsm_group_checkpoint_create(g, "c2", NULL));
+	vsm_group_free(g);
+	/* Revert rolls forward from its first journal step: killed anywhere,
+	 * the restart leaves every member on c1. */
+	for (at = 1; ; at++) {
+		int k = kill_run(op_revert, at);
+
+		n = members_current("c1");
+		ck_assert_msg(n == 3, "revert killed at step %d: %d members on c1", at, n);
+		ck_vsm(vsm_group_lookup(&l, ctx, NULL, "g"));
+		ck_vsm(vsm_group_checkpoint_revert(l, "c2", 0));
+		ck_assert_int_eq(members_current("c2"), 3);
+		vsm_group_free(l);
+		if (!k)
+			break;
+		killed++;
+	}
+	ck_assert_int_ge(killed, 3);
+	/* Delete: either the group and every member still have it, or
+	 * neither. */
+	killed = 0;
+	ck_vsm(vsm_group_lookup(&l, ctx, NULL, "g"));
+	ck_vsm(vsm_group_checkpoint_create(l, "d", NULL));
+	vsm_group_free(l);
+	for (at = 1; ; at++) {
+		int k = kill_run(op_delete, at);
+		bool listed = false;
+
+		ck_vsm(vsm_group_lookup(&l, ctx, NULL, "g"));
+		for (size_t i = 0; i < vsm_group_checkpoint_count(l); i++)
+			listed |= !strcmp(vsm_group_checkpoint_name(l, i), "d");
+		n = members_with("d");
+		ck_assert_msg(n == (listed ? 3 : 0), "delete killed at step %d: group %s it, %d "
+			      "members have it", at, listed ? "lists" : "does not list", n);
+		if (!listed)
+			ck_vsm(vsm_group_checkpoint_create(l, "d", NULL));
+		vsm_group_free(l);
+		if (!k)
+			break;
+		killed++;
+	}
+	ck_assert_int_ge(killed, 1);
+}
+END_TEST
+
 START_TEST(clone_group)
 {
 	vsm_group *g = make_trio(), *k = NULL;
@@ -850,6 +958,7 @@ int main(void)
 	tcase_add_test(tc, checkpoint_refused_when_busy);
 	tcase_add_test(tc, checkpoint_member_fails_all_undone);
 	tcase_add_test(tc, checkpoint_sigkill_all_or_none);
+	tcase_add_test(tc, revert_delete_sigkill);
 	tcase_add_test(tc, clone_group);
 	tcase_add_test(tc, cut_is_consistent);
 	suite_add_tcase(s, tc);
