@@ -21,7 +21,10 @@
 #include "fault.h"
 #include "record.h"
 #include "workflow.h"
+#include <vsm/backend.h>
 #include <vsm/group.h>
+
+extern const struct vsm_datastore_ops vsm__file_backend_ops;
 
 #define MB (UINT64_C(1) << 20)
 
@@ -769,6 +772,161 @@ START_TEST(revert_delete_sigkill)
 }
 END_TEST
 
+/* --- fencing domains through the backend (domain_fence) --- */
+
+/* What the fake fence saw: "pause dom-a" lines, in order. */
+static char fence_log[2048];
+static const char *fence_refuse; /* a domain it cannot pause */
+
+static int fake_fence(vsm_backend_ds *ds, const char *host, const char *host_uri,
+		      const char *domain, unsigned int op)
+{
+	static const char *const names[] = { "?", "pause", "resume", "freeze", "thaw" };
+
+	(void)ds;
+	(void)host_uri;
+	if (fence_refuse && !strcmp(domain, fence_refuse) && op == VSM_BACKEND_FENCE_PAUSE)
+		return vsm_error_set(VSM_ESTATE, "host '%s': domain '%s' is not running", host,
+				     domain);
+	snprintf(fence_log + strlen(fence_log), sizeof(fence_log) - strlen(fence_log),
+		 "%s %s\n", names[op < 5 ? op : 0], domain);
+	return 0;
+}
+
+static int fenced_open(vsm_backend_ds **out, const char *uri, const vsm_backend_open_args *args)
+{
+	char buf[4200];
+
+	snprintf(buf, sizeof(buf), "file%s", strchr(uri, ':'));
+	return vsm__file_backend_ops.open(out, buf, args);
+}
+
+/* Datastore "fd" on a copy of the file backend with the fake fence, in a
+ * table of @version; members f0 (dom-a), f1 (dom-b) and f2 (two devices,
+ * both in dom-a), attached and deployed. */
+static vsm_group *fenced_trio(uint32_t version)
+{
+	static struct vsm_datastore_ops ops;
+	static const char *const names[] = { "f0", "f1", "f2", NULL };
+	static const char *const doms[] = { "dom-a", "dom-b", "dom-a" };
+	char *dir = tu_dir("fd"), *uri = NULL;
+
+	ops = vsm__file_backend_ops;
+	ops.version = version;
+	ops.scheme = version >= 3 ? "fencedfile" : "oldfile";
+	ops.open = fenced_open;
+	ops.domain_fence = fake_fence;
+	ck_vsm(vsm_datastore_ops_register(ctx, &ops, NULL));
+	ck_assert(asprintf(&uri, "%s://%s", ops.scheme, dir) > 0);
+	ck_vsm(vsm_datastore_add(ctx, "fd", uri, 0));
+	ck_vsm(vsm_host_add(ctx, "h1", NULL));
+	ck_vsm(vsm_host_link(ctx, "h1", "fd", 0));
+	for (int i = 0; i < 3; i++) {
+		vsm_container *c = NULL;
+		vsm_deploy_opts o = VSM_DEPLOY_OPTS_INIT;
+
+		ck_vsm(tu_create(&c, ctx, "fd", names[i], i == 2 ? 2 : 1, 4 * MB));
+		ck_vsm(vsm_attach(c, "h1", 0));
+		o.domain = doms[i];
+		o.bus = "scsi";
+		o.target = i == 2 ? "sdc" : "sda";
+		ck_vsm(vsm_device_deploy(NULL, c, "d0", &o));
+		if (i == 2) {
+			o.target = "sdd";
+			ck_vsm(vsm_device_deploy(NULL, c, "d1", &o));
+		}
+		vsm_container_free(c);
+	}
+	free(dir);
+	free(uri);
+	fence_log[0] = '\0';
+	fence_refuse = NULL;
+	return mkgroup("fg", names);
+}
+
+static int fenced_with(const char *ck)
+{
+	static const char *const names[] = { "f0", "f1", "f2" };
+	int n = 0;
+
+	for (int i = 0; i < 3; i++)
+		n += has_ckpt(names[i], ck);
+	return n;
+}
+
+START_TEST(fence_pause_checkpoint_resume)
+{
+	vsm_group *g = fenced_trio(VSM_DATASTORE_OPS_VERSION);
+	vsm_container *c;
+	vsm_checkpoint *cp = NULL;
+
+	ck_vsm(vsm_group_checkpoint_create(g, "c1", NULL));
+	/* Every domain paused once before any checkpoint, resumed after. */
+	ck_assert_str_eq(fence_log, "pause dom-a\npause dom-b\nresume dom-a\nresume dom-b\n");
+	ck_assert_int_eq(fenced_with("c1"), 3);
+	/* The devices are deployed again, on their new tops, with the
+	 * target they had. */
+	c = get("f2");
+	ck_vsm(vsm_checkpoint_lookup(&cp, c, "c1"));
+	for (size_t i = 0; i < vsm_container_device_count(c); i++) {
+		const vsm_device *d = vsm_container_device(c, i);
+		const vsm_locator *loc = vsm_device_locator(d);
+
+		ck_assert_ptr_nonnull(loc);
+		ck_assert_str_ne(vsm_device_key(d), vsm_checkpoint_layer_key(cp, i));
+		ck_assert_ptr_nonnull(strstr(vsm_locator_disk_xml(loc), i ? "dev='sdd'" : "dev='sdc'"));
+		ck_assert_ptr_nonnull(strstr(vsm_locator_disk_xml(loc), "bus='scsi'"));
+	}
+	vsm_checkpoint_free(cp);
+	vsm_container_free(c);
+	/* Freezing instead of pausing. */
+	fence_log[0] = '\0';
+	ck_vsm(vsm_group_checkpoint_create(g, "c2", &(vsm_group_checkpoint_opts){
+		VSM_GROUP_CHECKPOINT_OPTS_VERSION, 0, VSM_GROUP_CHECKPOINT_FREEZE }));
+	ck_assert_str_eq(fence_log, "freeze dom-a\nfreeze dom-b\nthaw dom-a\nthaw dom-b\n");
+	vsm_group_free(g);
+}
+END_TEST
+
+START_TEST(fence_refused_or_failing_undone)
+{
+	vsm_group *g = fenced_trio(VSM_DATASTORE_OPS_VERSION);
+	char match[64];
+
+	/* A domain that cannot be paused: nothing made, the other resumed. */
+	fence_refuse = "dom-b";
+	ck_vsm_refused(vsm_group_checkpoint_create(g, "c1", NULL), VSM_ESTATE,
+		       "domain 'dom-b' is not running");
+	ck_assert_str_eq(fence_log, "pause dom-a\nresume dom-a\n");
+	ck_assert_int_eq(fenced_with("c1"), 0);
+	/* A member failing after the others were checkpointed: all undone,
+	 * every domain resumed. */
+	fence_refuse = NULL;
+	fence_log[0] = '\0';
+	snprintf(match, sizeof(match), "%s", vsm_group_member_uuid(g, 2));
+	ck_assert_int_eq(vsm__fault_set("write:1:sticky", match), 0);
+	ck_assert_int_lt(vsm_group_checkpoint_create(g, "c1", NULL), 0);
+	vsm__fault_set(NULL, NULL);
+	ck_assert_str_eq(fence_log, "pause dom-a\npause dom-b\nresume dom-a\nresume dom-b\n");
+	ck_assert_int_eq(fenced_with("c1"), 0);
+	vsm_group_free(g);
+}
+END_TEST
+
+START_TEST(fence_op_versioned)
+{
+	/* A version-2 table whose size covers domain_fence: never read, so
+	 * the deployed members cannot be fenced and are refused. */
+	vsm_group *g = fenced_trio(2);
+
+	ck_vsm_refused(vsm_group_checkpoint_create(g, "c1", NULL), VSM_EBUSY,
+		       "without a domain libvsm can pause");
+	ck_assert_str_eq(fence_log, "");
+	ck_assert_int_eq(fenced_with("c1"), 0);
+	vsm_group_free(g);
+}
+END_TEST
+
 START_TEST(clone_group)
 {
 	vsm_group *g = make_trio(), *k = NULL;
@@ -959,6 +1117,9 @@ int main(void)
 	tcase_add_test(tc, checkpoint_member_fails_all_undone);
 	tcase_add_test(tc, checkpoint_sigkill_all_or_none);
 	tcase_add_test(tc, revert_delete_sigkill);
+	tcase_add_test(tc, fence_pause_checkpoint_resume);
+	tcase_add_test(tc, fence_refused_or_failing_undone);
+	tcase_add_test(tc, fence_op_versioned);
 	tcase_add_test(tc, clone_group);
 	tcase_add_test(tc, cut_is_consistent);
 	suite_add_tcase(s, tc);
