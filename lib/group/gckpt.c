@@ -161,6 +161,19 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A tag of a device key that fits a journal argument (keys may hold
+ * spaces): FNV-1a 64, in hex. */
+static void key_tag(const char *key, char out[17])
+{
+	uint64_t h = UINT64_C(1469598103934665603);
+
+	for (; *key; key++) {
+		h ^= (unsigned char)*key;
+		h *= UINT64_C(1099511628211);
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
 static void handles_free(vsm_container **cs, size_t n)
 {
 	size_t i;
@@ -457,15 +470,25 @@ VSM_API int vsm_group_checkpoint_revert(vsm_group *g, const char *name, unsigned
 		goto out;
 	/* Past the checks the call finishes forward: one redo step names
 	 * every member (written at once, so a crash never leaves a journal
-	 * that knows only some of them) before the first revert runs. */
-	if (!(arg = vsm__calloc(n + 1, VSM_UUID_STRLEN + 1 + strlen(name) + 2))) {
+	 * that knows only some of them) before the first revert runs, with
+	 * the key of its first device's top now: a revert gives it a new
+	 * top, so the step reverts only members not reverted yet (replayed
+	 * after a revert went through, it must not drop what was written
+	 * since). */
+	if (!(arg = vsm__calloc(n + 1, VSM_UUID_STRLEN + 17 + strlen(name) + 3))) {
 		rc = -VSM_ENOMEM;
 		goto out;
 	}
 	strcpy(arg, name);
 	for (i = 0; i < n; i++) {
+		const vsm_device *d = vsm_container_device(cs[i], 0);
+		char tag[17];
+
+		key_tag(d ? vsm_device_key(d) : "", tag);
 		strcat(arg, " ");
 		strcat(arg, uuids[i]);
+		strcat(arg, " ");
+		strcat(arg, tag);
 	}
 	if ((rc = vsm__wf_begin(&wf, g->ctx, "group-revert", g->datastore, gname(r))) < 0)
 		goto out;
@@ -733,13 +756,12 @@ VSM_API int vsm_group_clone(vsm_group **out, vsm_group *g, const char *checkpoin
 	if ((rc = vsm__wf_undo(&wf, VSM_WF_UUID_FREE, nr->uuid)) < 0 ||
 	    (rc = grp_insert(g->ctx, ds, nr)) < 0)
 		goto out;
-	/* The commit point: forgetting the journal entry. */
+	/* The commit point: forgetting the journal entry (while it is there,
+	 * recovery would remove the new group and its clones: so a failure
+	 * to forget it is a failure of the call, rolled back). */
+	if ((rc = vsm__wf_end(&wf)) < 0)
+		goto out;
 	wf_on = false;
-	if (vsm__wf_end(&wf) < 0) {
-		vsm__log(g->ctx, VSM_LOG_WARN, "group '%s': the journal keeps a finished clone "
-			 "workflow (%s)", new_name, vsm_error_last()->message);
-		vsm__error_reset();
-	}
 	vsm__log(g->ctx, VSM_LOG_INFO, "group '%s': cloned from checkpoint '%s' of group '%s'",
 		 new_name, checkpoint, gname(r));
 	if (out && grp_handle_new(out, g->ctx, ds->name, nr) < 0) {
@@ -822,21 +844,27 @@ int vsm__group_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const
 		return listed ? 0 : delete_member_ckpt(ctx, c, b);
 	}
 	if (!strcmp(action, GRP_WF_REVERT)) {
+		char key[32], tag[17];
 		const char *p = arg;
 		int first = 0, len = 0;
 
-		/* "NAME UUID...": revert each member still there. */
+		/* "NAME UUID TAG...": revert each member still there whose
+		 * first device's top still has key tag TAG (not reverted yet). */
 		if (sscanf(p, "%79s%n", b, &len) != 1)
 			return vsm_err(VSM_ECORRUPT, "journal: bad group step argument '%s'", arg);
-		for (p += len; sscanf(p, "%79s%n", a, &len) == 1; p += len) {
+		for (p += len; sscanf(p, "%79s %31s%n", a, key, &len) == 2; p += len) {
 			vsm_container *ct = NULL;
+			const vsm_device *d;
 
 			if ((rc = vsm_container_lookup_by_uuid(&ct, ctx, a)) == -VSM_ENOTFOUND) {
 				vsm__error_reset();
 				continue;
 			}
-			if (rc == 0)
-				rc = vsm_checkpoint_revert(ct, b, NULL);
+			if (rc == 0 && (d = vsm_container_device(ct, 0))) {
+				key_tag(vsm_device_key(d), tag);
+				if (!strcmp(tag, key))
+					rc = vsm_checkpoint_revert(ct, b, NULL);
+			}
 			vsm_container_free(ct);
 			if (rc < 0 && !first)
 				first = rc;
