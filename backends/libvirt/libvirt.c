@@ -739,6 +739,61 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
+/* Fencing a domain's I/O for a consistency group's checkpoint
+ * (doc/groups.md): pause/resume, or freeze/thaw through the guest agent. */
+static int lv_domain_fence(vsm_backend_ds *ds, const char *host, const char *host_uri,
+			   const char *domain, unsigned int op)
+{
+	virConnectPtr conn = NULL;
+	virDomainPtr dom = NULL;
+	bool owned = false;
+	int rc, state = 0, reason = 0;
+
+	if ((rc = host_conn(ds, host, host_uri, &conn, &owned)) < 0)
+		return rc;
+	if ((rc = get_domain(conn, host, domain, &dom)) < 0)
+		goto out;
+	if (virDomainGetState(dom, &state, &reason, 0) < 0) {
+		rc = lv_error("host '%s': domain '%s': cannot read its state", host, domain);
+		goto out;
+	}
+	switch (op) {
+	case VSM_BACKEND_FENCE_PAUSE:
+		if (state == VIR_DOMAIN_PAUSED)
+			break;
+		if (state != VIR_DOMAIN_RUNNING) {
+			rc = vsm_error_set(VSM_ESTATE, "host '%s': domain '%s' is not running",
+					   host, domain);
+			break;
+		}
+		if (virDomainSuspend(dom) < 0)
+			rc = lv_error("host '%s': domain '%s': cannot pause it", host, domain);
+		break;
+	case VSM_BACKEND_FENCE_RESUME:
+		if (state == VIR_DOMAIN_PAUSED && virDomainResume(dom) < 0)
+			rc = lv_error("host '%s': domain '%s': cannot resume it", host, domain);
+		break;
+	case VSM_BACKEND_FENCE_FREEZE:
+		if (virDomainFSFreeze(dom, NULL, 0, 0) < 0)
+			rc = lv_error("host '%s': domain '%s': the guest agent cannot freeze its "
+				      "filesystems", host, domain);
+		break;
+	case VSM_BACKEND_FENCE_THAW:
+		if (virDomainFSThaw(dom, NULL, 0, 0) < 0)
+			rc = lv_error("host '%s': domain '%s': the guest agent cannot thaw its "
+				      "filesystems", host, domain);
+		break;
+	default:
+		rc = vsm_error_set(VSM_EINVAL, "unknown fence operation %u", op);
+	}
+out:
+	if (dom)
+		virDomainFree(dom);
+	if (owned)
+		virConnectClose(conn);
+	return rc < 0 ? rc : 0;
+}
+
 /* Block I/O: volumes with a local path are files or block devices, so
  * device_open() and meta_open() hand out the file backend's device
  * handles, which carry the file backend's block I/O table. */
@@ -759,4 +814,5 @@ const struct vsm_datastore_ops vsm__libvirt_backend_ops = VSM_DATASTORE_OPS_INIT
 	.device_undeploy = lv_device_undeploy,
 	.device_list = lv_device_list,
 	.device_open = lv_device_open,
+	.domain_fence = lv_domain_fence,
 );

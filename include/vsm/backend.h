@@ -562,7 +562,15 @@ struct vsm_bdev_io_ops {
  * Version of struct vsm_datastore_ops in this header. Fields are only
  * ever appended; each addition bumps this number. Since: 0.2
  */
-#define VSM_DATASTORE_OPS_VERSION 2
+#define VSM_DATASTORE_OPS_VERSION 3
+
+/** domain_fence() operations. Since: 0.2 */
+typedef enum {
+	VSM_BACKEND_FENCE_PAUSE = 1,  /**< pause the domain (no guest I/O) */
+	VSM_BACKEND_FENCE_RESUME = 2, /**< resume it */
+	VSM_BACKEND_FENCE_FREEZE = 3, /**< freeze its filesystems (guest agent) */
+	VSM_BACKEND_FENCE_THAW = 4,   /**< thaw them */
+} vsm_backend_fence_op;
 
 /**
  * The datastore table of vtable v2. The callbacks not named here keep the
@@ -643,6 +651,19 @@ struct vsm_datastore_ops {
 	 * Since: 0.2
 	 */
 	int (*device_allocated)(vsm_backend_ds *ds, const char *key, uint64_t *bytes);
+
+	/* --- version 3 (Since: 0.2) --- */
+	/**
+	 * Fence the I/O of domain @domain on host @host, reached through
+	 * @host_uri (NULL: the datastore's own connection): @op is a
+	 * vsm_backend_fence_op. Pausing a paused domain, or resuming a running
+	 * one, is no error. Consistency groups use it around a group
+	 * checkpoint (doc/groups.md). Optional; never read from a table
+	 * registered with a version below 3.
+	 * Since: 0.2
+	 */
+	int (*domain_fence)(vsm_backend_ds *ds, const char *host, const char *host_uri,
+			    const char *domain, unsigned int op);
 };
 
 /**

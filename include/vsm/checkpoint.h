@@ -58,7 +58,8 @@ typedef int (*vsm_progress_fn)(uint64_t done, uint64_t total, void *payload);
 
 /** Flag: the caller has stopped the VM; deployed devices may change (they
  *  are undeployed and deployed again around the call, into the domain
- *  they were hot-plugged into, with the default target and bus; one that
+ *  they were hot-plugged into, with the target and bus they had (since
+ *  0.2; the defaults before); one that
  *  cannot be deployed again is logged and left undeployed). Since: 0.1 */
 #define VSM_CHECKPOINT_STOPPED (1u << 0)
 

@@ -148,14 +148,19 @@ VSM_API const char *vsm_group_checkpoint_member_checkpoint(const vsm_group *g, s
  *  Since: 0.2 */
 #define VSM_GROUP_CHECKPOINT_OPTS_VERSION 1
 
+/** Flag of vsm_group_checkpoint_opts: members deployed into domains are
+ *  fenced by freezing their filesystems through the guest agent instead
+ *  of pausing the domains. Since: 0.2 */
+#define VSM_GROUP_CHECKPOINT_FREEZE (1u << 0)
+
 /** Settings for vsm_group_checkpoint_create(). Since: 0.2 */
 typedef struct {
 	unsigned int version;   /**< VSM_GROUP_CHECKPOINT_OPTS_VERSION */
-	/** Bound on the time writers are held (ms); 0: 7000. When it is
-	 *  exceeded, every member's new checkpoint is undone and the call
-	 *  fails with -VSM_EBUSY. */
+	/** Bound on the time writers and domains are held (ms); 0: 7000.
+	 *  When it is exceeded, every member's new checkpoint is undone,
+	 *  every domain resumed, and the call fails with -VSM_EBUSY. */
 	unsigned int timeout_ms;
-	unsigned int flags;     /**< 0 */
+	unsigned int flags;     /**< VSM_GROUP_CHECKPOINT_FREEZE or 0 */
 } vsm_group_checkpoint_opts;
 
 /** Default group checkpoint settings. Since: 0.2 */
@@ -164,11 +169,16 @@ typedef struct {
 /**
  * Checkpoint every member as @name, at one cut, all or none. Refused up
  * front (nothing changed) when a member already has a checkpoint @name,
- * is deployed or being destroyed, or the group has one of that name.
+ * is being destroyed, has a device deployed other than into a domain its
+ * backend can pause, or the group has one of that name.
  * Writers through @g's image handles are held (new writes wait, those in
  * flight finish and are flushed) from before the first member's
  * checkpoint until after the last; their handles then write the new
- * tops. A failure or a crash undoes every member's checkpoint made (the
+ * tops. Every domain a member's devices are hot-plugged into (deployed
+ * with a domain, on a backend with domain_fence) is paused (or, with
+ * VSM_GROUP_CHECKPOINT_FREEZE, its filesystems frozen) before the first
+ * member's checkpoint and resumed after the last; meanwhile those
+ * devices move to their new tops. A failure or a crash undoes every member's checkpoint made (the
  * next vsm_ctx_open() on the same state directory does it after a
  * crash). Writers in other processes, or through other handles, are the
  * caller's to stop. Updates @g.

@@ -3,6 +3,7 @@
  * record, undeploying and redeploying around a change, the commit point's
  * record write and what follows it, and the options version check.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,9 +30,28 @@ int ck_fresh(vsm_container *c, vsm_dstore **ds, vsm_record **out)
 	return 0;
 }
 
+/* The value of attribute @attr of the <target> element of a deploy's
+ * disk XML (what libvsm built: "<target dev='sda' bus='scsi'/>"), or NULL. */
+static char *xml_target_attr(const char *xml, const char *attr)
+{
+	const char *t = xml ? strstr(xml, "<target ") : NULL, *end, *a, *q;
+	char key[32];
+
+	if (!t || !(end = strchr(t, '>')))
+		return NULL;
+	snprintf(key, sizeof(key), " %s=", attr);
+	if (!(a = strstr(t, key)) || a > end)
+		return NULL;
+	a += strlen(key);
+	if ((*a != '\'' && *a != '"') || !(q = strchr(a + 1, *a)) || q > end)
+		return NULL;
+	return strndup(a + 1, (size_t)(q - a - 1));
+}
+
 /* Deployed devices: refused, or (the VM being stopped) undeployed now
- * and listed in @saved to deploy again afterwards: pairs of device name
- * and the domain it was hot-plugged into (or NULL). */
+ * and listed in @saved to deploy again afterwards: quadruples of device
+ * name, the domain it was hot-plugged into (or NULL), and its target and
+ * bus (or NULL: the defaults), so that the guest sees the same disk. */
 int ck_undeploy_for(vsm_container *c, unsigned int flags, char ***saved, size_t *n_saved)
 {
 	vsm_dstore *ds;
@@ -54,24 +74,26 @@ int ck_undeploy_for(vsm_container *c, unsigned int flags, char ***saved, size_t 
 		vsm_record_free(r);
 		return rc;
 	}
-	if (!(*saved = vsm__calloc(2 * r->n_deploys, sizeof(char *)))) {
+	if (!(*saved = vsm__calloc(4 * r->n_deploys, sizeof(char *)))) {
 		vsm_record_free(r);
 		return -VSM_ENOMEM;
 	}
 	for (i = 0; i < r->n_deploys; i++) {
 		const char *dom = r->deploys[i].domain;
 
-		if (!((*saved)[2 * i] = vsm__strdup(r->deploys[i].device)) ||
-		    (dom && !((*saved)[2 * i + 1] = vsm__strdup(dom)))) {
-			free((*saved)[2 * i]);
+		if (!((*saved)[4 * i] = vsm__strdup(r->deploys[i].device)) ||
+		    (dom && !((*saved)[4 * i + 1] = vsm__strdup(dom)))) {
+			free((*saved)[4 * i]);
 			rc = -VSM_ENOMEM;
 			break;
 		}
+		(*saved)[4 * i + 2] = xml_target_attr(r->deploys[i].xml, "dev");
+		(*saved)[4 * i + 3] = xml_target_attr(r->deploys[i].xml, "bus");
 		*n_saved = i + 1;
 	}
 	vsm_record_free(r);
 	for (i = 0; rc == 0 && i < *n_saved; i++)
-		rc = vsm_device_undeploy(c, (*saved)[2 * i], 0);
+		rc = vsm_device_undeploy(c, (*saved)[4 * i], 0);
 	return rc;
 }
 
@@ -84,13 +106,15 @@ void ck_redeploy(vsm_container *c, char **saved, size_t n)
 	for (i = 0; i < n; i++) {
 		vsm_deploy_opts o = VSM_DEPLOY_OPTS_INIT;
 
-		o.domain = saved[2 * i + 1];
-		if (vsm_device_deploy(NULL, c, saved[2 * i], &o) < 0)
+		o.domain = saved[4 * i + 1];
+		o.target = saved[4 * i + 2];
+		o.bus = saved[4 * i + 3];
+		if (vsm_device_deploy(NULL, c, saved[4 * i], &o) < 0)
 			vsm__log(vsm__container_ctx(c), VSM_LOG_WARN, "container '%s': could not "
-				 "deploy device '%s' again: %s", vsm_container_name(c), saved[2 * i],
+				 "deploy device '%s' again: %s", vsm_container_name(c), saved[4 * i],
 				 vsm_error_last()->message);
-		free(saved[2 * i]);
-		free(saved[2 * i + 1]);
+		for (size_t k = 0; k < 4; k++)
+			free(saved[4 * i + k]);
 	}
 	free(saved);
 	vsm__error_restore(&err);

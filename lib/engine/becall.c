@@ -105,6 +105,19 @@ int vsm__be_device_allocated(vsm_dstore *ds, const char *key, uint64_t *bytes)
 	return named(ds, OPS(ds)->device_allocated(ds->h, key, bytes));
 }
 
+bool vsm__be_can_fence(const vsm_dstore *ds)
+{
+	return OPS(ds)->domain_fence != NULL;
+}
+
+int vsm__be_domain_fence(vsm_dstore *ds, const char *host, const char *host_uri,
+			 const char *domain, unsigned int op)
+{
+	if (!OPS(ds)->domain_fence)
+		return missing(ds, "pause or resume a domain (its vtable has no domain_fence)");
+	return named(ds, OPS(ds)->domain_fence(ds->h, host, host_uri, domain, op));
+}
+
 bool vsm__be_can_list(const vsm_dstore *ds)
 {
 	return OPS(ds)->device_list != NULL;

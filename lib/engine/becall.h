@@ -31,6 +31,10 @@ int vsm__be_device_resize(vsm_dstore *ds, const char *key, uint64_t size, unsign
 /* Bytes device @key occupies now: -VSM_ENOTSUP without the optional op. */
 bool vsm__be_can_allocated(const vsm_dstore *ds);
 int vsm__be_device_allocated(vsm_dstore *ds, const char *key, uint64_t *bytes);
+/* Pause/resume/freeze/thaw a domain (vtable v3 domain_fence, optional). */
+bool vsm__be_can_fence(const vsm_dstore *ds);
+int vsm__be_domain_fence(vsm_dstore *ds, const char *host, const char *host_uri,
+			 const char *domain, unsigned int op);
 bool vsm__be_can_list(const vsm_dstore *ds);
 int vsm__be_device_list(vsm_dstore *ds, vsm_backend_device_cb cb, void *payload);
 

@@ -249,6 +249,8 @@ int vsm__backend_add(vsm_ctx *ctx, const struct vsm_datastore_ops *ops,
 	 * when its size says there is something there. */
 	if (ops->version < 2)
 		copy.device_allocated = NULL;
+	if (ops->version < 3)
+		copy.domain_fence = NULL;
 #define REQUIRE(f) if (!missing && !copy.f) missing = #f
 	REQUIRE(scheme);
 	REQUIRE(open);

@@ -10,9 +10,143 @@
 #include <string.h>
 #include <time.h>
 
+#include "becall.h"
+#include "catalog.h"
 #include "group_int.h"
 
 #define DEFAULT_TIMEOUT_MS 7000u
+
+/* A domain a member's devices are hot-plugged into, fenced around a
+ * group checkpoint through its datastore's backend (domain_fence). */
+typedef struct {
+	vsm_dstore *ds;
+	char *host, *host_uri, *domain;
+	bool fenced;
+} fence_dom;
+
+typedef struct {
+	fence_dom *v;
+	size_t n;
+	bool freeze;
+} fence_set;
+
+static void fence_free(fence_set *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->v[i].host);
+		free(f->v[i].host_uri);
+		free(f->v[i].domain);
+	}
+	free(f->v);
+	f->v = NULL;
+	f->n = 0;
+}
+
+static char *host_uri(vsm_ctx *ctx, const char *host)
+{
+	char **v = NULL, *uri = NULL;
+	size_t n = 0;
+
+	if (vsm_catalog_strings(ctx->cat, &v, &n, "SELECT hypervisor_uri FROM hosts WHERE "
+				"name = ? AND hypervisor_uri IS NOT NULL", "s", host) == 0 && n)
+		uri = vsm__strdup(v[0]);
+	else
+		vsm__error_reset();
+	vsm_strv_free(v, n);
+	return uri;
+}
+
+/* The domains container @c's deployed devices are in, added to @f.
+ * *@domains_only: every deployed device went into a domain (and can be
+ * fenced); false when one is deployed without a domain. */
+static int fence_collect(fence_set *f, vsm_ctx *ctx, vsm_container *c, bool *any,
+			 const char **bare_dev)
+{
+	const vsm_record *r;
+	vsm_dstore *ds;
+	size_t i, j;
+	int rc;
+
+	*any = false;
+	*bare_dev = NULL;
+	if ((rc = vsm__ds_get(&ds, ctx, vsm_container_datastore(c))) < 0 ||
+	    (rc = vsm__ds_refresh(ctx, ds)) < 0)
+		return rc;
+	if (!(r = vsm__ds_find(ds, NULL, vsm_container_uuid(c))))
+		return vsm_err(VSM_ENOTFOUND, "container '%s' no longer exists",
+			       vsm_container_name(c));
+	for (i = 0; i < r->n_deploys; i++) {
+		const vsm_rec_deploy *d = &r->deploys[i];
+		fence_dom *grown;
+
+		if (!d->domain || !vsm__be_can_fence(ds)) {
+			*bare_dev = d->device;
+			return 0;
+		}
+		*any = true;
+		for (j = 0; j < f->n; j++)
+			if (!strcmp(f->v[j].host, d->host) && !strcmp(f->v[j].domain, d->domain))
+				break;
+		if (j < f->n)
+			continue;
+		if (!(grown = realloc(f->v, (f->n + 1) * sizeof(*grown))))
+			return vsm_err(VSM_ENOMEM, "out of memory");
+		f->v = grown;
+		memset(&f->v[f->n], 0, sizeof(f->v[f->n]));
+		f->v[f->n].ds = ds;
+		f->v[f->n].host_uri = host_uri(ctx, d->host);
+		if (!(f->v[f->n].host = vsm__strdup(d->host)) ||
+		    !(f->v[f->n].domain = vsm__strdup(d->domain))) {
+			free(f->v[f->n].host);
+			free(f->v[f->n].host_uri);
+			return -VSM_ENOMEM;
+		}
+		f->n++;
+	}
+	return 0;
+}
+
+/* Pause (or freeze) every domain; the first failure stops (what was
+ * fenced is released by fence_release). */
+static int fence_all(fence_set *f)
+{
+	unsigned int op = f->freeze ? VSM_BACKEND_FENCE_FREEZE : VSM_BACKEND_FENCE_PAUSE;
+	int rc;
+
+	for (size_t i = 0; i < f->n; i++) {
+		if ((rc = vsm__be_domain_fence(f->v[i].ds, f->v[i].host, f->v[i].host_uri,
+					       f->v[i].domain, op)) < 0)
+			return rc;
+		f->v[i].fenced = true;
+	}
+	return 0;
+}
+
+/* Resume (or thaw) every domain fenced; failures are logged (the caller's
+ * result stands) and counted. */
+static size_t fence_release(vsm_ctx *ctx, fence_set *f)
+{
+	unsigned int op = f->freeze ? VSM_BACKEND_FENCE_THAW : VSM_BACKEND_FENCE_RESUME;
+	vsm__saved_error saved;
+	size_t bad = 0;
+
+	vsm__error_save(&saved);
+	for (size_t i = 0; i < f->n; i++) {
+		if (!f->v[i].fenced)
+			continue;
+		if (vsm__be_domain_fence(f->v[i].ds, f->v[i].host, f->v[i].host_uri,
+					 f->v[i].domain, op) < 0) {
+			vsm__log(ctx, VSM_LOG_ERROR, "host '%s': domain '%s' not %s: %s",
+				 f->v[i].host, f->v[i].domain, f->freeze ? "thawed" : "resumed",
+				 vsm_error_last()->message);
+			bad++;
+		} else {
+			f->v[i].fenced = false;
+		}
+	}
+	vsm__error_restore(&saved);
+	return bad;
+}
 
 static const char *gname(const vsm_record *r)
 {
@@ -25,6 +159,19 @@ static int64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A tag of a device key that fits a journal argument (keys may hold
+ * spaces): FNV-1a 64, in hex. */
+static void key_tag(const char *key, char out[17])
+{
+	uint64_t h = UINT64_C(1469598103934665603);
+
+	for (; *key; key++) {
+		h ^= (unsigned char)*key;
+		h *= UINT64_C(1099511628211);
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
 static void handles_free(vsm_container **cs, size_t n)
@@ -151,6 +298,8 @@ VSM_API int vsm_group_checkpoint_create(vsm_group *g, const char *name,
 					const vsm_group_checkpoint_opts *opts)
 {
 	unsigned int timeout;
+	fence_set fence = { NULL, 0, false };
+	bool *in_dom = NULL;
 	const char **uuids = NULL;
 	vsm_container **cs = NULL;
 	vsm_record *r = NULL;
@@ -168,9 +317,10 @@ VSM_API int vsm_group_checkpoint_create(vsm_group *g, const char *name,
 	if (opts && (opts->version == 0 || opts->version > VSM_GROUP_CHECKPOINT_OPTS_VERSION))
 		return vsm_err(VSM_EVERSION, "vsm_group_checkpoint_opts version %u is not "
 			       "supported", opts->version);
-	if (opts && opts->flags)
+	if (opts && (opts->flags & ~VSM_GROUP_CHECKPOINT_FREEZE))
 		return vsm_err(VSM_EINVAL, "vsm_group_checkpoint_create: unknown flags 0x%x",
 			       opts->flags);
+	fence.freeze = opts && (opts->flags & VSM_GROUP_CHECKPOINT_FREEZE);
 	if ((rc = vsm__name_check("checkpoint", name)) < 0)
 		return rc;
 	timeout = opts && opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -200,9 +350,29 @@ VSM_API int vsm_group_checkpoint_create(vsm_group *g, const char *name,
 	}
 	for (i = 0; i < n; i++)
 		uuids[i] = r->group->members[i].uuid;
-	/* Refused up front, nothing changed: a member gone, deployed, or
-	 * with a checkpoint of that name. */
-	if ((rc = members_check(&cs, g->ctx, r, uuids, n, name, false, true)) < 0)
+	/* Refused up front, nothing changed: a member gone, deployed
+	 * without a domain to fence, or with a checkpoint of that name. */
+	if ((rc = members_check(&cs, g->ctx, r, uuids, n, name, false, false)) < 0)
+		goto out;
+	if (!(in_dom = vsm__calloc(n, sizeof(*in_dom)))) {
+		rc = -VSM_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const char *bare = NULL;
+
+		if ((rc = fence_collect(&fence, g->ctx, cs[i], &in_dom[i], &bare)) < 0)
+			goto out;
+		if (bare) {
+			rc = vsm_err(VSM_EBUSY, "group '%s': member '%s': device '%s' is deployed "
+				     "without a domain libvsm can pause (a hypervisor may be writing "
+				     "it)", gname(r), vsm_container_name(cs[i]), bare);
+			goto out;
+		}
+	}
+	/* VMs under libvirt: every domain's I/O stops before the first
+	 * member's checkpoint and resumes after the last (or the undo). */
+	if ((rc = fence_all(&fence)) < 0)
 		goto out;
 	if ((rc = vsm__wf_begin(&wf, g->ctx, "group-checkpoint", g->datastore, gname(r))) < 0)
 		goto out;
@@ -211,9 +381,16 @@ VSM_API int vsm_group_checkpoint_create(vsm_group *g, const char *name,
 		/* The undo is journalled before the step: a crash after the
 		 * member's checkpoint but before the group record names it
 		 * rolls it back. */
+		vsm_checkpoint_opts co = VSM_CHECKPOINT_OPTS_INIT;
+
+		/* A fenced domain is stopped as far as its disks go: the
+		 * devices move to their new tops (undeployed and deployed
+		 * again into the same domain) while it is paused. */
+		if (in_dom[i])
+			co.flags = VSM_CHECKPOINT_STOPPED;
 		snprintf(arg, sizeof(arg), "%s %s %s", r->uuid, name, uuids[i]);
 		if ((rc = vsm__wf_undo(&wf, GRP_WF_CKPT_UNDO, arg)) < 0 ||
-		    (rc = vsm_checkpoint_create(NULL, cs[i], name, NULL)) < 0) {
+		    (rc = vsm_checkpoint_create(NULL, cs[i], name, &co)) < 0) {
 			vsm__error_prefix("group '%s': member '%s'", gname(r),
 					  vsm_container_name(cs[i]));
 			goto out;
@@ -240,6 +417,11 @@ VSM_API int vsm_group_checkpoint_create(vsm_group *g, const char *name,
 out:
 	if (wf_on)
 		vsm__wf_abort(&wf); /* deletes each member's checkpoint made */
+	if (fence_release(g->ctx, &fence) && rc == 0)
+		vsm__log(g->ctx, VSM_LOG_WARN, "group '%s': checkpoint '%s' made, but a domain "
+			 "is still paused (see above)", vsm_group_name(g), name);
+	fence_free(&fence);
+	free(in_dom);
 	handles_free(cs, n);
 	free(uuids);
 	vsm_record_free(r);
@@ -256,7 +438,7 @@ VSM_API int vsm_group_checkpoint_revert(vsm_group *g, const char *name, unsigned
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
 	vsm_wf wf = {0};
-	char arg[2 * 80 + 70], failed[256] = "";
+	char *arg = NULL, failed[256] = "";
 	size_t i, n = 0, n_failed = 0;
 	int rc, first_rc = 0;
 
@@ -286,16 +468,33 @@ VSM_API int vsm_group_checkpoint_revert(vsm_group *g, const char *name, unsigned
 	/* Members' checkpoints are all named @name (gckpt_append). */
 	if ((rc = members_check(&cs, g->ctx, r, uuids, n, name, true, true)) < 0)
 		goto out;
-	/* Past the checks the call finishes forward: every member's revert
-	 * is journalled as a redo step before the first one runs. */
+	/* Past the checks the call finishes forward: one redo step names
+	 * every member (written at once, so a crash never leaves a journal
+	 * that knows only some of them) before the first revert runs, with
+	 * the key of its first device's top now: a revert gives it a new
+	 * top, so the step reverts only members not reverted yet (replayed
+	 * after a revert went through, it must not drop what was written
+	 * since). */
+	if (!(arg = vsm__calloc(n + 1, VSM_UUID_STRLEN + 17 + strlen(name) + 3))) {
+		rc = -VSM_ENOMEM;
+		goto out;
+	}
+	strcpy(arg, name);
+	for (i = 0; i < n; i++) {
+		const vsm_device *d = vsm_container_device(cs[i], 0);
+		char tag[17];
+
+		key_tag(d ? vsm_device_key(d) : "", tag);
+		strcat(arg, " ");
+		strcat(arg, uuids[i]);
+		strcat(arg, " ");
+		strcat(arg, tag);
+	}
 	if ((rc = vsm__wf_begin(&wf, g->ctx, "group-revert", g->datastore, gname(r))) < 0)
 		goto out;
-	for (i = 0; i < n; i++) {
-		snprintf(arg, sizeof(arg), "%s %s", uuids[i], name);
-		if ((rc = vsm__wf_redo(&wf, GRP_WF_REVERT, arg)) < 0) {
-			vsm__wf_end(&wf); /* nothing ran yet */
-			goto out;
-		}
+	if ((rc = vsm__wf_redo(&wf, GRP_WF_REVERT, arg)) < 0) {
+		vsm__wf_end(&wf); /* nothing ran yet */
+		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		if (vsm_checkpoint_revert(cs[i], name, NULL) == 0)
@@ -318,6 +517,7 @@ VSM_API int vsm_group_checkpoint_revert(vsm_group *g, const char *name, unsigned
 		vsm__error_reset();
 	vsm__log(g->ctx, VSM_LOG_INFO, "group '%s': reverted to checkpoint '%s'", gname(r), name);
 out:
+	free(arg);
 	handles_free(cs, n);
 	free(uuids);
 	vsm_record_free(r);
@@ -556,13 +756,12 @@ VSM_API int vsm_group_clone(vsm_group **out, vsm_group *g, const char *checkpoin
 	if ((rc = vsm__wf_undo(&wf, VSM_WF_UUID_FREE, nr->uuid)) < 0 ||
 	    (rc = grp_insert(g->ctx, ds, nr)) < 0)
 		goto out;
-	/* The commit point: forgetting the journal entry. */
+	/* The commit point: forgetting the journal entry (while it is there,
+	 * recovery would remove the new group and its clones: so a failure
+	 * to forget it is a failure of the call, rolled back). */
+	if ((rc = vsm__wf_end(&wf)) < 0)
+		goto out;
 	wf_on = false;
-	if (vsm__wf_end(&wf) < 0) {
-		vsm__log(g->ctx, VSM_LOG_WARN, "group '%s': the journal keeps a finished clone "
-			 "workflow (%s)", new_name, vsm_error_last()->message);
-		vsm__error_reset();
-	}
 	vsm__log(g->ctx, VSM_LOG_INFO, "group '%s': cloned from checkpoint '%s' of group '%s'",
 		 new_name, checkpoint, gname(r));
 	if (out && grp_handle_new(out, g->ctx, ds->name, nr) < 0) {
@@ -645,18 +844,32 @@ int vsm__group_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const
 		return listed ? 0 : delete_member_ckpt(ctx, c, b);
 	}
 	if (!strcmp(action, GRP_WF_REVERT)) {
-		vsm_container *ct = NULL;
+		char key[32], tag[17];
+		const char *p = arg;
+		int first = 0, len = 0;
 
-		if (sscanf(arg, "%79s %79s", a, b) != 2)
+		/* "NAME UUID TAG...": revert each member still there whose
+		 * first device's top still has key tag TAG (not reverted yet). */
+		if (sscanf(p, "%79s%n", b, &len) != 1)
 			return vsm_err(VSM_ECORRUPT, "journal: bad group step argument '%s'", arg);
-		if ((rc = vsm_container_lookup_by_uuid(&ct, ctx, a)) == -VSM_ENOTFOUND) {
-			vsm__error_reset();
-			return 0;
+		for (p += len; sscanf(p, "%79s %31s%n", a, key, &len) == 2; p += len) {
+			vsm_container *ct = NULL;
+			const vsm_device *d;
+
+			if ((rc = vsm_container_lookup_by_uuid(&ct, ctx, a)) == -VSM_ENOTFOUND) {
+				vsm__error_reset();
+				continue;
+			}
+			if (rc == 0 && (d = vsm_container_device(ct, 0))) {
+				key_tag(vsm_device_key(d), tag);
+				if (!strcmp(tag, key))
+					rc = vsm_checkpoint_revert(ct, b, NULL);
+			}
+			vsm_container_free(ct);
+			if (rc < 0 && !first)
+				first = rc;
 		}
-		if (rc == 0)
-			rc = vsm_checkpoint_revert(ct, b, NULL);
-		vsm_container_free(ct);
-		return rc;
+		return first;
 	}
 	if (!strcmp(action, GRP_WF_CLONE_UNDO)) {
 		vsm_container *ct = NULL;

@@ -87,7 +87,7 @@ int vsm__group_destroy_check(vsm_ctx *ctx, const char *ds_name, const vsm_record
 /* undo: "GROUP_UUID NAME MEMBER_UUID": delete checkpoint NAME of the
  * member unless the group record lists group checkpoint NAME. */
 #define GRP_WF_CKPT_UNDO "grp_ckpt_undo"
-/* redo: "MEMBER_UUID NAME": revert the member to checkpoint NAME. */
+/* redo: "NAME MEMBER_UUID...": revert each member to checkpoint NAME. */
 #define GRP_WF_REVERT "grp_revert"
 /* redo: "MEMBER_UUID NAME": delete the member's checkpoint NAME. */
 #define GRP_WF_CKPT_DELETE "grp_ckpt_delete"

@@ -21,7 +21,11 @@
 #include "fault.h"
 #include "record.h"
 #include "workflow.h"
+#include "group_int.h"
+#include <vsm/backend.h>
 #include <vsm/group.h>
+
+extern const struct vsm_datastore_ops vsm__file_backend_ops;
 
 #define MB (UINT64_C(1) << 20)
 
@@ -661,6 +665,320 @@ START_TEST(checkpoint_sigkill_all_or_none)
 }
 END_TEST
 
+/* Run @op in a child killed (SIGKILL) at its @at-th journal step; then
+ * restart (a new context recovers). 1: killed, 0: it finished. */
+static int kill_run(int (*op)(vsm_group *g), int at)
+{
+	pid_t pid;
+	int s;
+
+	fflush(NULL);
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		vsm_ctx_opts o = VSM_CTX_OPTS_INIT;
+		vsm_ctx *c2;
+		vsm_group *cg;
+
+		o.state_dir = state;
+		if (vsm_ctx_open(&c2, &o) < 0 || vsm_group_lookup(&cg, c2, NULL, "g") < 0)
+			_exit(3);
+		kill_at = at;
+		kill_seen = 0;
+		vsm__wf_test_hook = kill_hook;
+		_exit(op(cg) < 0 ? 4 : 0);
+	}
+	ck_assert_int_eq(waitpid(pid, &s, 0), pid);
+	ck_assert_msg((WIFSIGNALED(s) && WTERMSIG(s) == SIGKILL) ||
+		      (WIFEXITED(s) && WEXITSTATUS(s) == 0), "child status 0x%x", s);
+	vsm_ctx_free(ctx);
+	ctx = tu_ctx(state);
+	return WIFSIGNALED(s);
+}
+
+static int op_revert(vsm_group *g)
+{
+	return vsm_group_checkpoint_revert(g, "c1", 0);
+}
+
+static int op_delete(vsm_group *g)
+{
+	return vsm_group_checkpoint_delete(g, "d", 0);
+}
+
+/* How many members descend from checkpoint @name directly. */
+static int members_current(const char *name)
+{
+	int n = 0;
+
+	for (size_t i = 0; trio[i]; i++) {
+		vsm_container *c = get(trio[i]);
+		vsm_checkpoint *cp = NULL;
+
+		if (vsm_checkpoint_lookup(&cp, c, name) == 0 && vsm_checkpoint_is_current(cp))
+			n++;
+		vsm_checkpoint_free(cp);
+		vsm_container_free(c);
+	}
+	return n;
+}
+
+START_TEST(revert_delete_sigkill)
+{
+	vsm_group *g = make_trio(), *l = NULL;
+	int at, killed = 0, n;
+
+	ck_vsm(vsm_group_checkpoint_create(g, "c1", NULL));
+	ck_vsm(vsm_group_checkpoint_create(g, "c2", NULL));
+	vsm_group_free(g);
+	/* Revert rolls forward from its first journal step: killed anywhere,
+	 * the restart leaves every member on c1. */
+	for (at = 1; ; at++) {
+		int k = kill_run(op_revert, at);
+
+		n = members_current("c1");
+		ck_assert_msg(n == 3, "revert killed at step %d: %d members on c1", at, n);
+		ck_vsm(vsm_group_lookup(&l, ctx, NULL, "g"));
+		ck_vsm(vsm_group_checkpoint_revert(l, "c2", 0));
+		ck_assert_int_eq(members_current("c2"), 3);
+		vsm_group_free(l);
+		if (!k)
+			break;
+		killed++;
+	}
+	ck_assert_int_ge(killed, 3);
+	/* Delete: either the group and every member still have it, or
+	 * neither. */
+	killed = 0;
+	ck_vsm(vsm_group_lookup(&l, ctx, NULL, "g"));
+	ck_vsm(vsm_group_checkpoint_create(l, "d", NULL));
+	vsm_group_free(l);
+	for (at = 1; ; at++) {
+		int k = kill_run(op_delete, at);
+		bool listed = false;
+
+		ck_vsm(vsm_group_lookup(&l, ctx, NULL, "g"));
+		for (size_t i = 0; i < vsm_group_checkpoint_count(l); i++)
+			listed |= !strcmp(vsm_group_checkpoint_name(l, i), "d");
+		n = members_with("d");
+		ck_assert_msg(n == (listed ? 3 : 0), "delete killed at step %d: group %s it, %d "
+			      "members have it", at, listed ? "lists" : "does not list", n);
+		if (!listed)
+			ck_vsm(vsm_group_checkpoint_create(l, "d", NULL));
+		vsm_group_free(l);
+		if (!k)
+			break;
+		killed++;
+	}
+	ck_assert_int_ge(killed, 1);
+}
+END_TEST
+
+/* --- fencing domains through the backend (domain_fence) --- */
+
+/* What the fake fence saw: "pause dom-a" lines, in order. */
+static char fence_log[2048];
+static const char *fence_refuse; /* a domain it cannot pause */
+
+static int fake_fence(vsm_backend_ds *ds, const char *host, const char *host_uri,
+		      const char *domain, unsigned int op)
+{
+	static const char *const names[] = { "?", "pause", "resume", "freeze", "thaw" };
+
+	(void)ds;
+	(void)host_uri;
+	if (fence_refuse && !strcmp(domain, fence_refuse) && op == VSM_BACKEND_FENCE_PAUSE)
+		return vsm_error_set(VSM_ESTATE, "host '%s': domain '%s' is not running", host,
+				     domain);
+	snprintf(fence_log + strlen(fence_log), sizeof(fence_log) - strlen(fence_log),
+		 "%s %s\n", names[op < 5 ? op : 0], domain);
+	return 0;
+}
+
+static int fenced_open(vsm_backend_ds **out, const char *uri, const vsm_backend_open_args *args)
+{
+	char buf[4200];
+
+	snprintf(buf, sizeof(buf), "file%s", strchr(uri, ':'));
+	return vsm__file_backend_ops.open(out, buf, args);
+}
+
+/* Datastore "fd" on a copy of the file backend with the fake fence, in a
+ * table of @version; members f0 (dom-a), f1 (dom-b) and f2 (two devices,
+ * both in dom-a), attached and deployed. */
+static vsm_group *fenced_trio(uint32_t version)
+{
+	static struct vsm_datastore_ops ops;
+	static const char *const names[] = { "f0", "f1", "f2", NULL };
+	static const char *const doms[] = { "dom-a", "dom-b", "dom-a" };
+	char *dir = tu_dir("fd"), *uri = NULL;
+
+	ops = vsm__file_backend_ops;
+	ops.version = version;
+	ops.scheme = version >= 3 ? "fencedfile" : "oldfile";
+	ops.open = fenced_open;
+	ops.domain_fence = fake_fence;
+	ck_vsm(vsm_datastore_ops_register(ctx, &ops, NULL));
+	ck_assert(asprintf(&uri, "%s://%s", ops.scheme, dir) > 0);
+	ck_vsm(vsm_datastore_add(ctx, "fd", uri, 0));
+	ck_vsm(vsm_host_add(ctx, "h1", NULL));
+	ck_vsm(vsm_host_link(ctx, "h1", "fd", 0));
+	for (int i = 0; i < 3; i++) {
+		vsm_container *c = NULL;
+		vsm_deploy_opts o = VSM_DEPLOY_OPTS_INIT;
+
+		ck_vsm(tu_create(&c, ctx, "fd", names[i], i == 2 ? 2 : 1, 4 * MB));
+		ck_vsm(vsm_attach(c, "h1", 0));
+		o.domain = doms[i];
+		o.bus = "scsi";
+		o.target = i == 2 ? "sdc" : "sda";
+		ck_vsm(vsm_device_deploy(NULL, c, "d0", &o));
+		if (i == 2) {
+			o.target = "sdd";
+			ck_vsm(vsm_device_deploy(NULL, c, "d1", &o));
+		}
+		vsm_container_free(c);
+	}
+	free(dir);
+	free(uri);
+	fence_log[0] = '\0';
+	fence_refuse = NULL;
+	return mkgroup("fg", names);
+}
+
+static int fenced_with(const char *ck)
+{
+	static const char *const names[] = { "f0", "f1", "f2" };
+	int n = 0;
+
+	for (int i = 0; i < 3; i++)
+		n += has_ckpt(names[i], ck);
+	return n;
+}
+
+START_TEST(fence_pause_checkpoint_resume)
+{
+	vsm_group *g = fenced_trio(VSM_DATASTORE_OPS_VERSION);
+	vsm_container *c;
+	vsm_checkpoint *cp = NULL;
+
+	ck_vsm(vsm_group_checkpoint_create(g, "c1", NULL));
+	/* Every domain paused once before any checkpoint, resumed after. */
+	ck_assert_str_eq(fence_log, "pause dom-a\npause dom-b\nresume dom-a\nresume dom-b\n");
+	ck_assert_int_eq(fenced_with("c1"), 3);
+	/* The devices are deployed again, on their new tops, with the
+	 * target they had. */
+	c = get("f2");
+	ck_vsm(vsm_checkpoint_lookup(&cp, c, "c1"));
+	for (size_t i = 0; i < vsm_container_device_count(c); i++) {
+		const vsm_device *d = vsm_container_device(c, i);
+		const vsm_locator *loc = vsm_device_locator(d);
+
+		ck_assert_ptr_nonnull(loc);
+		ck_assert_str_ne(vsm_device_key(d), vsm_checkpoint_layer_key(cp, i));
+		ck_assert_ptr_nonnull(strstr(vsm_locator_disk_xml(loc), i ? "dev='sdd'" : "dev='sdc'"));
+		ck_assert_ptr_nonnull(strstr(vsm_locator_disk_xml(loc), "bus='scsi'"));
+	}
+	vsm_checkpoint_free(cp);
+	vsm_container_free(c);
+	/* Freezing instead of pausing. */
+	fence_log[0] = '\0';
+	ck_vsm(vsm_group_checkpoint_create(g, "c2", &(vsm_group_checkpoint_opts){
+		VSM_GROUP_CHECKPOINT_OPTS_VERSION, 0, VSM_GROUP_CHECKPOINT_FREEZE }));
+	ck_assert_str_eq(fence_log, "freeze dom-a\nfreeze dom-b\nthaw dom-a\nthaw dom-b\n");
+	vsm_group_free(g);
+}
+END_TEST
+
+START_TEST(fence_refused_or_failing_undone)
+{
+	vsm_group *g = fenced_trio(VSM_DATASTORE_OPS_VERSION);
+	char match[64];
+
+	/* A domain that cannot be paused: nothing made, the other resumed. */
+	fence_refuse = "dom-b";
+	ck_vsm_refused(vsm_group_checkpoint_create(g, "c1", NULL), VSM_ESTATE,
+		       "domain 'dom-b' is not running");
+	ck_assert_str_eq(fence_log, "pause dom-a\nresume dom-a\n");
+	ck_assert_int_eq(fenced_with("c1"), 0);
+	/* A member failing after the others were checkpointed: all undone,
+	 * every domain resumed. */
+	fence_refuse = NULL;
+	fence_log[0] = '\0';
+	snprintf(match, sizeof(match), "%s", vsm_group_member_uuid(g, 2));
+	ck_assert_int_eq(vsm__fault_set("write:1:sticky", match), 0);
+	ck_assert_int_lt(vsm_group_checkpoint_create(g, "c1", NULL), 0);
+	vsm__fault_set(NULL, NULL);
+	ck_assert_str_eq(fence_log, "pause dom-a\npause dom-b\nresume dom-a\nresume dom-b\n");
+	ck_assert_int_eq(fenced_with("c1"), 0);
+	vsm_group_free(g);
+}
+END_TEST
+
+START_TEST(fence_op_versioned)
+{
+	/* A version-2 table whose size covers domain_fence: never read, so
+	 * the deployed members cannot be fenced and are refused. */
+	vsm_group *g = fenced_trio(2);
+
+	ck_vsm_refused(vsm_group_checkpoint_create(g, "c1", NULL), VSM_EBUSY,
+		       "without a domain libvsm can pause");
+	ck_assert_str_eq(fence_log, "");
+	ck_assert_int_eq(fenced_with("c1"), 0);
+	vsm_group_free(g);
+}
+END_TEST
+
+static void fnv_tag(const char *key, char out[17])
+{
+	uint64_t h = UINT64_C(1469598103934665603);
+
+	for (; *key; key++) {
+		h ^= (unsigned char)*key;
+		h *= UINT64_C(1099511628211);
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* The revert's redo step, replayed after the revert went through (its
+ * journal entry not forgotten), must not revert again: that would drop
+ * what was written since. */
+START_TEST(revert_replay_keeps_new_writes)
+{
+	vsm_group *g = make_trio();
+	vsm_container *c;
+	vsm_image *img = NULL;
+	vsm_image_open_opts o = VSM_IMAGE_OPEN_OPTS_INIT;
+	vsm_dstore *ds = NULL;
+	char arg[512], tag[17];
+	uint8_t buf[512];
+
+	ck_vsm(vsm_group_checkpoint_create(g, "c1", NULL));
+	snprintf(arg, sizeof(arg), "c1");
+	for (size_t i = 0; trio[i]; i++) {
+		c = get(trio[i]);
+		fnv_tag(vsm_device_key(vsm_container_device(c, 0)), tag);
+		snprintf(arg + strlen(arg), sizeof(arg) - strlen(arg), " %s %s",
+			 vsm_container_uuid(c), tag);
+		vsm_container_free(c);
+	}
+	ck_vsm(vsm_group_checkpoint_revert(g, "c1", 0));
+	o.flags = VSM_IMAGE_OPEN_RDWR;
+	ck_vsm(vsm_image_open_device(&img, ctx, "ds1", "m0", "d0", &o));
+	memset(buf, 0x5a, sizeof(buf));
+	ck_vsm(vsm_image_write(img, buf, sizeof(buf), 0, 0));
+	ck_vsm(vsm_image_close(img));
+	ck_vsm(vsm__ds_get(&ds, ctx, "ds1"));
+	ck_vsm(vsm__group_wf_action(ctx, ds, GRP_WF_REVERT, arg));
+	ck_vsm(vsm_image_open_device(&img, ctx, "ds1", "m0", "d0", NULL));
+	memset(buf, 0, sizeof(buf));
+	ck_vsm(vsm_image_read(img, buf, sizeof(buf), 0));
+	ck_assert_int_eq(buf[0], 0x5a);
+	ck_assert_int_eq(buf[511], 0x5a);
+	vsm_image_close(img);
+	vsm_group_free(g);
+}
+END_TEST
+
 START_TEST(clone_group)
 {
 	vsm_group *g = make_trio(), *k = NULL;
@@ -850,6 +1168,11 @@ int main(void)
 	tcase_add_test(tc, checkpoint_refused_when_busy);
 	tcase_add_test(tc, checkpoint_member_fails_all_undone);
 	tcase_add_test(tc, checkpoint_sigkill_all_or_none);
+	tcase_add_test(tc, revert_delete_sigkill);
+	tcase_add_test(tc, fence_pause_checkpoint_resume);
+	tcase_add_test(tc, fence_refused_or_failing_undone);
+	tcase_add_test(tc, fence_op_versioned);
+	tcase_add_test(tc, revert_replay_keeps_new_writes);
 	tcase_add_test(tc, clone_group);
 	tcase_add_test(tc, cut_is_consistent);
 	suite_add_tcase(s, tc);

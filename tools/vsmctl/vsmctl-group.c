@@ -19,14 +19,16 @@ static const char usage_text[] =
 	"       vsmctl group add|remove GROUP CONTAINER\n"
 	"       vsmctl group list [--json]\n"
 	"       vsmctl group show GROUP [--json]\n"
-	"       vsmctl group checkpoint GROUP NAME [--timeout SEC]\n"
+	"       vsmctl group checkpoint GROUP NAME [--timeout SEC] [--freeze]\n"
 	"       vsmctl group revert GROUP NAME\n"
 	"       vsmctl group delete-checkpoint GROUP NAME\n"
 	"       vsmctl group clone GROUP CHECKPOINT NEW\n"
 	"       vsmctl group plan GROUP --boot CONTAINER:PRIORITY[:AFTER=C2[,C3...]] ...\n"
 	"                               [--net CONTAINER:MAC,NETWORK[,IP/PREFIX,GW,DNS]] ...\n"
 	"       vsmctl group destroy GROUP\n"
-	"GROUP and CONTAINER may be given as DATASTORE/NAME.\n";
+	"GROUP and CONTAINER may be given as DATASTORE/NAME.\n"
+	"--timeout: bound on the time writers and domains are held (default 7).\n"
+	"--freeze: members' domains are frozen by the guest agent, not paused.\n";
 
 static int usage(const char *why, const char *arg)
 {
@@ -337,6 +339,8 @@ static int cmd_checkpoint(vsm_ctx *ctx, int argc, char **argv)
 			o.timeout_ms = (unsigned int)(s * 1000 + 0.5);
 			if (!o.timeout_ms)
 				o.timeout_ms = 1;
+		} else if (!strcmp(argv[a], "--freeze")) {
+			o.flags |= VSM_GROUP_CHECKPOINT_FREEZE;
 		} else if (argv[a][0] != '-' && np < 2) {
 			pos[np++] = argv[a];
 		} else {
