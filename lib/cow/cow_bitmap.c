@@ -202,7 +202,8 @@ int vsm_cow_bitmap_clear(vsm_cow *c, const char *name)
 		rc = refuse_bad(c, b);
 	if (rc == 0) {
 		for (i = 0; i < b->nchunks; i++) {
-			free(b->chunk[i]);
+			if (b->chunk[i] != QC_BM_ONES)
+				free(b->chunk[i]);
 			b->chunk[i] = NULL;
 		}
 		b->changed = true;

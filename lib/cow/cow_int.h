@@ -96,8 +96,14 @@ struct qc_bitmap {
 	uint64_t *table;          /* the stored table, host order */
 	uint64_t nbits;           /* ceil(size / granularity) */
 	uint64_t nchunks;
-	uint8_t **chunk;          /* cluster-sized pieces, NULL = zeros */
+	uint8_t **chunk;          /* cluster-sized pieces, NULL = zeros,
+	                           * QC_BM_ONES = ones (never written to) */
 };
+
+/* A chunk of all ones, as a table entry of 1 says: shared, not allocated,
+ * so a small image cannot make us allocate its whole bitmap. */
+extern const uint8_t qc_bm_ones_marker;
+#define QC_BM_ONES ((uint8_t *)(uintptr_t)&qc_bm_ones_marker)
 
 struct qcow2 {
 	vsm_bdev *bdev;

@@ -188,6 +188,11 @@ static int load_bits(struct qcow2 *q, struct qc_bitmap *b)
 
 		if (!off && !(e & 1))
 			continue;
+		/* All ones: shared, except a last chunk whose tail is masked. */
+		if (!off && (i + 1 < b->nchunks || !(b->nbits % (q->cs * 8)))) {
+			b->chunk[i] = QC_BM_ONES;
+			continue;
+		}
 		b->chunk[i] = malloc(q->cs);
 		if (!b->chunk[i])
 			return vsm_err(VSM_ENOMEM, "out of memory");
@@ -433,7 +438,7 @@ static int write_bitmap(struct qcow2 *q, struct qc_bitmap *b, struct newtab *nt)
 
 		if (!c || qc_bm_chunk_empty(q, c))
 			continue;
-		if (all_ones(q, c) && !(i == n - 1 && b->nbits % (q->cs * 8))) {
+		if (c == QC_BM_ONES || all_ones(q, c)) {
 			nt->table[i] = 1;
 			continue;
 		}

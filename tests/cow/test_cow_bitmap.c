@@ -265,6 +265,8 @@ static size_t qemu_count(const char *path)
 	return n;
 }
 
+static uint64_t ext_at(const char *path);
+
 /* ---- tests ---- */
 
 /* Bitmaps we make are what qemu-img lists, and the image checks clean. */
@@ -809,6 +811,53 @@ START_TEST(engine_set_merge_extents)
 }
 END_TEST
 
+/* A bitmap-table cluster of all ones is stored as entry 1 (no data
+ * cluster), read back as ones, and further writes and merges work on it. */
+START_TEST(all_ones_entries)
+{
+	char a[PATH_MAX];
+	vsm_cow *c;
+	struct extlist l;
+	uint64_t e, doff, toff;
+
+	ct_path(a, "ones.qcow2");
+	ck_assert_int_eq(ct_sh("%s create -f qcow2 -o cluster_size=512 '%s' 5M", ct_qemu_img(),
+			       a), 0);
+	c = cow_open(a);
+	/* 512-byte clusters, 512-byte granularity: one entry covers 2 MiB. */
+	CT_OK(vsm_cow_bitmap_add(c, "b", 512, true));
+	CT_OK(vsm_cow_bitmap_set(c, "b", 0, 2u << 20));
+	CT_OK(vsm_cow_close(c));
+	ck_assert_int_eq(ct_qemu_check(a), 0);
+	e = ext_at(a);
+	doff = ct_get_be(a, e + 16, 8);
+	toff = ct_get_be(a, doff, 8);
+	ck_assert_uint_eq(ct_get_be(a, toff, 8), 1);
+	ck_assert_uint_eq(ct_get_be(a, toff + 8, 8), 0);
+	disk_matches(a, "b", &(struct extlist){ .n = 1, .e = { { 0, 2u << 20 } } });
+	c = cow_open(a);
+	CT_OK(vsm_cow_write(c, "x", 1, 100));          /* inside the ones */
+	CT_OK(vsm_cow_write(c, "x", 1, (2u << 20)));   /* joins them */
+	CT_OK(vsm_cow_bitmap_add(c, "copy", 1u << 20, false));
+	CT_OK(vsm_cow_bitmap_merge(c, "copy", c, "b"));
+	memset(&l, 0, sizeof(l));
+	CT_OK(vsm_cow_bitmap_extents(c, "b", 0, 5u << 20, collect, &l));
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.e[0].len, (2u << 20) + 512);
+	memset(&l, 0, sizeof(l));
+	CT_OK(vsm_cow_bitmap_extents(c, "copy", 0, 5u << 20, collect, &l));
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.e[0].len, 3u << 20);
+	CT_OK(vsm_cow_close(c));
+	ck_assert_int_eq(ct_qemu_check(a), 0);
+	disk_matches(a, "b", &(struct extlist){ .n = 1, .e = { { 0, (2u << 20) + 512 } } });
+	/* QEMU reads entry 1 as ones too: a merge through qemu-img (its
+	 * default granularity is at least 4 KiB). */
+	ck_assert_int_eq(ct_sh("%s bitmap --add -g 512 --merge b '%s' q", ct_qemu_img(), a), 0);
+	disk_matches(a, "q", &(struct extlist){ .n = 1, .e = { { 0, (2u << 20) + 512 } } });
+}
+END_TEST
+
 /* ---- damaged images ---- */
 
 /* Offset of the bitmaps extension's data in the header of @path. */
@@ -919,6 +968,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, resize_grows);
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, engine_set_merge_extents);
+	tcase_add_test(tc, all_ones_entries);
 	tcase_add_loop_test(tc, damaged_refused, 0, 17);
 	tcase_add_test(tc, damaged_names);
 	suite_add_tcase(s, tc);
