@@ -94,7 +94,8 @@ static void expect(vsm_image *img, const char *name, const struct ext *want, siz
 	struct extlist got, w;
 
 	memset(&w, 0, sizeof(w));
-	memcpy(w.e, want, n * sizeof(*want));
+	if (n)
+		memcpy(w.e, want, n * sizeof(*want));
 	w.n = n;
 	CT_OK(our_extents(img, name, &got));
 	same(&got, &w, name);
