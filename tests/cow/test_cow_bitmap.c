@@ -576,6 +576,10 @@ START_TEST(killed_writer)
 	ck_assert_int_eq(vsm_image_bitmap_clear(img, "on", 0), -VSM_ECORRUPT);
 	ck_assert_int_eq(vsm_image_bitmap_merge(img, "off", img, "on", 0), -VSM_ECORRUPT);
 	expect(img, "off", NULL, 0);
+	/* A resize would have to grow an untrusted bitmap: refused, as QEMU does. */
+	ck_assert_int_eq(vsm_image_resize(img, 16u << 20, 0), -VSM_ESTATE);
+	ck_assert_ptr_nonnull(strstr(vsm_error_last()->message, "'on'"));
+	ck_assert_uint_eq(vsm_image_size(img), 8u << 20);
 	/* Still in_use after our own writes and close (untrusted stays). */
 	CT_OK(vsm_image_write(img, "x", 1, 0, 0));
 	CT_OK(vsm_image_close(img));
