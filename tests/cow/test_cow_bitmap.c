@@ -359,6 +359,23 @@ START_TEST(qemu_made_read_and_updated)
 	expect(img, "b0", e3, 3);
 	expect(img, "m", e3, 3);
 	CT_OK(vsm_image_close(img));
+	/* qemu-img --clear and --enable on what we stored. */
+	ck_assert_int_eq(ct_sh("%s bitmap --clear '%s' m && %s bitmap --enable '%s' fine",
+			       ct_qemu_img(), path, ct_qemu_img(), path), 0);
+	CT_OK(vsm_image_open(&img, path, NULL));
+	expect(img, "m", NULL, 0);
+	expect(img, "fine", f1, 1);
+	CT_OK(vsm_image_write(img, buf, 1, 6u << 20, 0));
+	{
+		struct ext f2[] = { { 0, 4096 }, { 6u << 20, 512 } };
+		struct ext m1[] = { { 6u << 20, 65536 } };
+
+		expect(img, "fine", f2, 2);
+		expect(img, "m", m1, 1);
+	}
+	CT_OK(vsm_image_close(img));
+	ck_assert_int_eq(ct_qemu_check(path), 0);
+	qemu_lists(path, "fine", 512, true, false);
 }
 END_TEST
 
