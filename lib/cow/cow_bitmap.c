@@ -138,9 +138,12 @@ static int do_add(vsm_cow *c, const char *name, uint32_t gran, bool enabled)
 	q->bm[q->nbm++] = b;
 	rc = qc_bm_store(q, q->bm_inuse_stored);
 	if (rc < 0) {
+		/* Its table, if the store got that far, stays allocated on disk
+		 * (a leak at worst): the disk may name it. */
 		q->nbm--;
 		qc_bm_free_bits(&q->bm[q->nbm]);
 		free(q->bm[q->nbm].name);
+		free(q->bm[q->nbm].table);
 	}
 	return rc;
 }

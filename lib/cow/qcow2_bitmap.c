@@ -466,7 +466,7 @@ int qc_bm_store(struct qcow2 *q, bool writing)
 	struct newtab *nt = NULL;
 	uint64_t dsize = 0, doff = 0, p = 0, dclusters = 0;
 	uint8_t ext[24], *dir = NULL;
-	bool any_inuse = false;
+	bool any_inuse = false, issued = false, uncertain;
 	uint32_t i;
 	int rc;
 
@@ -536,11 +536,18 @@ int qc_bm_store(struct qcow2 *q, bool writing)
 		q->autoclear |= QC_AUTOCLEAR_BITMAPS;
 	else
 		q->autoclear &= ~QC_AUTOCLEAR_BITMAPS;
-	rc = qc_write_header_ext(q, QC_EXT_BITMAPS, q->nbm ? ext : NULL, 24);
-	if (rc < 0)
+	rc = qc_write_header_ext(q, QC_EXT_BITMAPS, q->nbm ? ext : NULL, 24, &issued);
+	if (rc < 0 && !issued)
 		goto undo;
-	/* Switched: the old directory and replaced tables can go. */
-	if (q->bm_dir_off)
+	/*
+	 * Switched, or (after a failed header write) maybe switched: then
+	 * the disk may name the old directory or the new one. Memory goes on
+	 * with the new one and nothing is freed (the loser leaks, which check
+	 * reports); in_use must be stored again before the next write, since
+	 * the disk may say the bitmaps are clean.
+	 */
+	uncertain = rc < 0;
+	if (q->bm_dir_off && !uncertain)
 		rc = qc_defer_free(q, q->bm_dir_off, q->bm_dir_size);
 	q->bm_dir_off = doff;
 	q->bm_dir_size = dsize;
@@ -549,7 +556,7 @@ int qc_bm_store(struct qcow2 *q, bool writing)
 
 		if (!nt[i].write)
 			continue;
-		if (rc == 0)
+		if (rc == 0 && !uncertain)
 			rc = free_table(q, b->table_off, b->table, b->table_size);
 		free(b->table);
 		b->table = nt[i].table;
@@ -558,8 +565,8 @@ int qc_bm_store(struct qcow2 *q, bool writing)
 		b->table_size = (uint32_t)b->nchunks;
 		b->changed = false;
 	}
-	q->bm_inuse_stored = any_inuse;
-	q->bm_changed = false;
+	q->bm_inuse_stored = any_inuse && !uncertain;
+	q->bm_changed = uncertain;
 	for (i = 0; i < q->nbm; i++)
 		if (q->bm[i].changed)
 			q->bm_changed = true;

@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cowtest.h"
 #include "cow.h"
+#include "fault.h"
 
 /* ---- helpers ---- */
 
@@ -880,6 +882,143 @@ START_TEST(all_ones_entries)
 }
 END_TEST
 
+/*
+ * A fault campaign over a session that writes, flushes, adds and removes
+ * bitmaps: the Nth I/O of the image fails and so does every later one (a
+ * crash at that point, as far as the disk can tell), for every N. After
+ * each: QEMU and we open the image, qemu-img check finds no corruption
+ * (leaks allowed), and a bitmap that is not in_use on disk holds the bits
+ * of every write that returned success.
+ */
+struct step {
+	int kind;          /* 0 write, 1 flush, 2 add "new", 3 remove "b1" */
+	uint64_t off;
+};
+
+static const struct step session[] = {
+	{ 0, 0 }, { 1, 0 }, { 0, 1u << 20 }, { 2, 0 }, { 0, 2u << 20 }, { 3, 0 },
+	{ 1, 0 }, { 0, 3u << 20 }, { 0, 5u << 20 },
+};
+
+/* The session under the rule; the writes that returned success are
+ * marked in @ok. Without @close the process just stops (killed). */
+static void run_session(const char *path, bool close, bool *ok)
+{
+	vsm_image *img = NULL;
+	uint8_t buf[4096];
+	size_t i;
+
+	memset(buf, 0x42, sizeof(buf));
+	if (vsm_image_open(&img, path, NULL) < 0)
+		return;
+	for (i = 0; i < sizeof(session) / sizeof(session[0]); i++) {
+		const struct step *st = &session[i];
+
+		if (st->kind == 0)
+			ok[i] = vsm_image_write(img, buf, sizeof(buf), st->off, 0) == 0;
+		else if (st->kind == 1)
+			vsm_image_flush(img);
+		else if (st->kind == 2)
+			vsm_image_bitmap_add(img, "new", NULL, 0);
+		else
+			vsm_image_bitmap_remove(img, "b1", 0);
+	}
+	if (close)
+		vsm_image_close(img);
+}
+
+/*
+ * @crash 0: the Nth I/O and all later ones fail (sticky), then close.
+ * @crash 1: only the Nth fails (transient), and the writer is killed
+ * before close (a child process that exits without closing).
+ */
+static uint64_t fault_run(uint64_t n, int crash, int *checked)
+{
+	char path[PATH_MAX], rule[64];
+	vsm_image *img = NULL;
+	vsm_image_bitmap_info *l;
+	bool *ok;
+	uint64_t hit;
+	size_t i, cnt;
+	int rc, st;
+
+	ok = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert(ok != MAP_FAILED);
+	ct_path(path, "fb.qcow2");
+	unlink(path);
+	ck_assert_int_eq(ct_sh("%s create -f qcow2 '%s' 8M && %s bitmap --add '%s' b0 && "
+			       "%s bitmap --add '%s' b1 && %s -c 'write 7M 4k' '%s'",
+			       ct_qemu_img(), path, ct_qemu_img(), path, ct_qemu_img(), path,
+			       ct_qemu_io(), path), 0);
+	snprintf(rule, sizeof(rule), "any:%llu:%s", (unsigned long long)n,
+		 crash ? "transient" : "sticky");
+	if (crash) {
+		pid_t pid = fork();
+
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			vsm__fault_set(rule, "fb.qcow2");
+			run_session(path, false, ok);
+			/* The fault count travels in the last byte of the page. */
+			((uint8_t *)ok)[4095] = vsm__fault_failed() ? 1 : 0;
+			_exit(0);
+		}
+		waitpid(pid, &st, 0);
+		ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		hit = ((uint8_t *)ok)[4095];
+	} else {
+		ck_assert_int_eq(vsm__fault_set(rule, "fb.qcow2"), 0);
+		run_session(path, true, ok);
+		hit = vsm__fault_failed();
+		vsm__fault_set(NULL, NULL);
+	}
+	rc = ct_qemu_check(path);
+	ck_assert_msg(rc == 0 || rc == 3, "fault %llu/%d: qemu-img check gave %d",
+		      (unsigned long long)n, crash, rc);
+	ck_assert_msg(ct_sh("%s info '%s'", ct_qemu_img(), path) == 0,
+		      "fault %llu/%d: qemu-img info fails", (unsigned long long)n, crash);
+	CT_OK(vsm_image_open(&img, path, NULL));
+	CT_OK(vsm_image_bitmap_list(&l, &cnt, img));
+	ck_assert_str_eq(l[0].name, "b0");
+	if (!l[0].in_use) {
+		struct extlist got;
+		size_t k;
+
+		CT_OK(our_extents(img, "b0", &got));
+		for (i = 0; i < sizeof(session) / sizeof(session[0]); i++) {
+			bool found = false;
+
+			if (!ok[i])
+				continue;
+			for (k = 0; k < got.n; k++)
+				found |= got.e[k].start <= session[i].off &&
+					 session[i].off < got.e[k].start + got.e[k].len;
+			ck_assert_msg(found, "fault %llu/%d: b0 is trusted but misses the write "
+				      "at %llu", (unsigned long long)n, crash,
+				      (unsigned long long)session[i].off);
+		}
+		(*checked)++;
+	}
+	vsm_image_bitmap_list_free(l, cnt);
+	CT_OK(vsm_image_close(img));
+	munmap(ok, 4096);
+	return hit;
+}
+
+START_TEST(fault_campaign)
+{
+	uint64_t n;
+	int checked = 0;
+
+	for (n = 1; n < 2000; n++)
+		if (fault_run(n, _i, &checked) == 0)
+			break;
+	ck_assert_msg(n > 10 && n < 2000, "campaign ended at %llu", (unsigned long long)n);
+	/* Some runs ended with b0 trusted (late faults, and the clean run). */
+	ck_assert_int_gt(checked, 0);
+}
+END_TEST
+
 /* ---- damaged images ---- */
 
 /* Offset of the bitmaps extension's data in the header of @path. */
@@ -979,7 +1118,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("bitmap");
 
 	tcase_add_unchecked_fixture(tc, ct_setup, ct_teardown);
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, 200);
 	tcase_add_test(tc, ours_listed_by_qemu);
 	tcase_add_test(tc, qemu_made_read_and_updated);
 	tcase_add_test(tc, autoclear_bits);
@@ -991,6 +1130,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, engine_set_merge_extents);
 	tcase_add_test(tc, all_ones_entries);
+	tcase_add_loop_test(tc, fault_campaign, 0, 2);
 	tcase_add_loop_test(tc, damaged_refused, 0, 17);
 	tcase_add_test(tc, damaged_names);
 	suite_add_tcase(s, tc);
