@@ -115,6 +115,40 @@ expect "$(cat qio.n)" "2" "the write left QEMU's data intact"
 "$vsmctl" image create esc.qcow2 1M --backing ../../etc/passwd >/dev/null 2>err
 grep -q "^vsmctl: .*" err && ok "escaping backing refused: $(cat err)" || bad "escaping backing accepted"
 
+# Persistent bitmaps (QEMU's format): what we add, qemu-img lists; what
+# qemu-img adds, we list; writes through vsmctl keep them valid for QEMU.
+qemu-img create -q -f qcow2 bm.qcow2 16M
+run image bitmap add bm.qcow2 b0
+run image bitmap add bm.qcow2 fine --granularity 4K
+run image bitmap add bm.qcow2 big --granularity 1M
+run image bitmap disable bm.qcow2 big
+qemu-img bitmap --add -g 512 bm.qcow2 q0
+qemu-img check -q bm.qcow2 && ok "qemu-img: clean with bitmaps" || bad "bitmaps: qemu-img check"
+qjson=$(qemu-img info --output=json bm.qcow2)
+expect "$(python3 -c "import json,sys; print(' '.join('%s:%d:%s' % (b['name'], b['granularity'], ','.join(b['flags'])) for b in json.loads(sys.stdin.read())['format-specific']['data']['bitmaps']))" <<<"$qjson")" \
+	"b0:65536:auto fine:4096:auto big:1048576: q0:512:auto" "qemu-img lists our bitmaps"
+run --json image bitmap list bm.qcow2
+expect "$(jget "' '.join('%s:%d:%d:%d' % (b['name'], b['granularity'], b['enabled'], b['in-use']) for b in j)")" \
+	"b0:65536:1:0 fine:4096:1:0 big:1048576:0:0 q0:512:1:0" "bitmap list --json"
+run image bitmap list bm.qcow2
+expect "$(sed -n 3p <<<"$out")" "big granularity=1048576 disabled" "bitmap list text"
+printf 'dirty' | "$vsmctl" image write bm.qcow2 65536 && ok "write with bitmaps" || bad "write with bitmaps"
+qemu-img check -q bm.qcow2 && ok "qemu-img: clean after the write" || bad "bitmaps: check after write"
+qemu-img bitmap --add --merge b0 bm.qcow2 copy && ok "qemu-img merges our bitmap" || bad "qemu-img merge"
+run image bitmap enable bm.qcow2 big
+run image bitmap clear bm.qcow2 fine
+run image bitmap remove bm.qcow2 q0
+run --json image bitmap list bm.qcow2
+expect "$(jget "' '.join('%s:%d' % (b['name'], b['enabled']) for b in j)")" "b0:1 fine:1 big:1 copy:1" "after enable/clear/remove"
+expect "$(status image bitmap add bm.qcow2 b0)" "1" "duplicate name refused"
+grep -q "already exists" err && ok "duplicate message: $(cat err)" || bad "duplicate message: $(cat err)"
+expect "$(status image bitmap add bm.qcow2 g --granularity 100)" "1" "bad granularity refused"
+expect "$(status image bitmap remove bm.qcow2 nope)" "1" "unknown bitmap refused"
+expect "$(status image bitmap frob bm.qcow2 x)" "1" "unknown bitmap command refused"
+qemu-img check -q bm.qcow2 && ok "qemu-img: clean after bitmap changes" || bad "bitmaps: final check"
+run image convert bm.qcow2 bm2.qcow2 --format qcow2 --bitmaps
+expect "$(qemu-img info --output=json bm2.qcow2 | python3 -c "import json,sys; print(len(json.load(sys.stdin)['format-specific']['data'].get('bitmaps', [])))")" "4" "convert --bitmaps copies them"
+
 # Datastore addresses (DS/CONTAINER:DEVICE, DS:NAME) next to local paths:
 # a name with ':' that exists, or starts with '.', stays a local path.
 export VSM_STATE_DIR=$tmp/state

@@ -282,27 +282,145 @@ VSM_API int vsm_image_flatten(vsm_image *img, unsigned int flags);
  */
 VSM_API int vsm_image_resize(vsm_image *img, uint64_t size, unsigned int flags);
 
-/** Version of vsm_image_convert_opts. Since: 0.1 */
-#define VSM_IMAGE_CONVERT_OPTS_VERSION 1
+/** Version of vsm_image_convert_opts (2 adds flags). Since: 0.1 */
+#define VSM_IMAGE_CONVERT_OPTS_VERSION 2
+
+/** vsm_image_convert_opts.flags: copy the source's persistent bitmaps
+ *  to the qcow2 target, like `qemu-img convert --bitmaps`. Since: 0.2 */
+#define VSM_IMAGE_CONVERT_BITMAPS (1u << 0)
 
 /** How vsm_image_convert() writes its target. Since: 0.1 */
 typedef struct {
 	unsigned int version;  /**< VSM_IMAGE_CONVERT_OPTS_VERSION */
 	const char *format;    /**< target format: "raw" or "qcow2" */
 	uint32_t cluster_size; /**< qcow2 target; 0 = 65536 */
+	unsigned int flags;    /**< VSM_IMAGE_CONVERT_*; version 2 and later (Since: 0.2).
+	                        *   vsm_image_import() and vsm_image_export() ignore it. */
 } vsm_image_convert_opts;
 
 /** Initializer for vsm_image_convert_opts. Since: 0.1 */
-#define VSM_IMAGE_CONVERT_OPTS_INIT { VSM_IMAGE_CONVERT_OPTS_VERSION, "qcow2", 0 }
+#define VSM_IMAGE_CONVERT_OPTS_INIT { VSM_IMAGE_CONVERT_OPTS_VERSION, "qcow2", 0, 0 }
 
 /**
  * Copy what the image at @src reads (through its chain) into a new image
  * at @dst, which must not exist. Unallocated and zero ranges are not
  * written, so the target stays sparse. On failure @dst is removed.
+ * With VSM_IMAGE_CONVERT_BITMAPS (qcow2 to qcow2), the persistent bitmaps
+ * of @src itself (not of its backing images) are copied with their names,
+ * granularities, enabled state and bits; the copy's own writes do not
+ * dirty them. A source bitmap that is in use (inconsistent) fails the
+ * convert with -VSM_ECORRUPT, as qemu-img does.
  * Since: 0.1
  */
 VSM_API int vsm_image_convert(const char *src, const char *dst,
 			      const vsm_image_convert_opts *opts);
+
+/*
+ * Persistent dirty bitmaps (Since: 0.2), in QEMU's qcow2 format: the
+ * bitmaps `qemu-img bitmap` makes and lists, and the other way round. An
+ * enabled bitmap gets a bit set for every range written, zeroed or
+ * discarded through libvsm (also by vsm_image_commit() into the backing
+ * image; vsm_image_flatten() does not dirty). Bits are stored at
+ * vsm_image_flush() and vsm_image_close(); a writer that dies before
+ * leaves the bitmaps it kept in_use: they are listed with in_use set,
+ * their extents are refused, and they can only be removed. See
+ * doc/bitmaps.md. The calls below need a qcow2 v3 image; those that change
+ * a bitmap need it open read-write, and have changed it on disk when they
+ * return.
+ */
+
+/** Version of vsm_image_bitmap_opts. Since: 0.2 */
+#define VSM_IMAGE_BITMAP_OPTS_VERSION 1
+
+/** How vsm_image_bitmap_add() makes a bitmap. Since: 0.2 */
+typedef struct {
+	unsigned int version;  /**< VSM_IMAGE_BITMAP_OPTS_VERSION */
+	uint32_t granularity;  /**< bytes per bit: a power of two, 512..2^31;
+	                        *   0 = the image's cluster size */
+	int disabled;          /**< non-zero: writes do not set its bits */
+} vsm_image_bitmap_opts;
+
+/** Initializer for vsm_image_bitmap_opts. Since: 0.2 */
+#define VSM_IMAGE_BITMAP_OPTS_INIT { VSM_IMAGE_BITMAP_OPTS_VERSION, 0, 0 }
+
+/**
+ * Add an empty bitmap @name (1..1023 bytes) to @img.
+ * @opts: NULL for defaults (cluster granularity, enabled)
+ * @flags: 0
+ * Returns 0, -VSM_EEXISTS, -VSM_EINVAL (bad name or granularity),
+ * -VSM_ENOSPC (65535 bitmaps), -VSM_ENOTSUP (raw or qcow2 v2), -VSM_EPERM
+ * (read-only).
+ * Since: 0.2
+ */
+VSM_API int vsm_image_bitmap_add(vsm_image *img, const char *name,
+				 const vsm_image_bitmap_opts *opts, unsigned int flags);
+
+/**
+ * Remove bitmap @name, also one that is in use (inconsistent).
+ * @flags: 0
+ * Returns 0 or -VSM_ENOTFOUND.
+ * Since: 0.2
+ */
+VSM_API int vsm_image_bitmap_remove(vsm_image *img, const char *name, unsigned int flags);
+
+/**
+ * Clear every bit of bitmap @name.
+ * @flags: 0
+ * Since: 0.2
+ */
+VSM_API int vsm_image_bitmap_clear(vsm_image *img, const char *name, unsigned int flags);
+
+/**
+ * Enable (@enable non-zero) or disable bitmap @name: only enabled bitmaps
+ * record writes.
+ * @flags: 0
+ * Since: 0.2
+ */
+VSM_API int vsm_image_bitmap_enable(vsm_image *img, const char *name, int enable,
+				    unsigned int flags);
+
+/**
+ * Set in bitmap @dst_name of @dst every bit that bitmap @src_name of @src
+ * has set (@src may be @dst). Granularities may differ: a source bit sets
+ * every destination bit whose range meets its own.
+ * @flags: 0
+ * Since: 0.2
+ */
+VSM_API int vsm_image_bitmap_merge(vsm_image *dst, const char *dst_name, vsm_image *src,
+				   const char *src_name, unsigned int flags);
+
+/** One bitmap, as vsm_image_bitmap_list() reports it. Since: 0.2 */
+typedef struct {
+	char *name;            /**< owned by the list */
+	uint32_t granularity;  /**< bytes per bit */
+	int enabled;           /**< writes set its bits (the 'auto' flag) */
+	int in_use;            /**< inconsistent: a writer did not close the image */
+} vsm_image_bitmap_info;
+
+/**
+ * List the bitmaps of @img (not of its backing images), in stored order.
+ * @out: receives the array (NULL when there is none), freed with
+ *       vsm_image_bitmap_list_free()
+ * @out_count: number of entries
+ * Since: 0.2
+ */
+VSM_API int vsm_image_bitmap_list(vsm_image_bitmap_info **out, size_t *out_count,
+				  vsm_image *img);
+
+/** Free a list from vsm_image_bitmap_list(); NULL is ignored. Since: 0.2 */
+VSM_API void vsm_image_bitmap_list_free(vsm_image_bitmap_info *list, size_t count);
+
+/**
+ * The dirty ranges of bitmap @name: maximal ranges, in order, clipped to
+ * the virtual size. Only start and length are meaningful (present and
+ * data are 1, offset UINT64_MAX). Cost: the bitmap's dirty clusters.
+ * @out: receives the array, freed with vsm_image_extent_list_free()
+ * @out_count: number of entries
+ * Returns 0, -VSM_ENOTFOUND, or -VSM_ECORRUPT for a bitmap in use.
+ * Since: 0.2
+ */
+VSM_API int vsm_image_bitmap_extents(vsm_image_extent **out, size_t *out_count,
+				     vsm_image *img, const char *name);
 
 /*
  * Images on a datastore (Since: 0.2). A container's device or a golden

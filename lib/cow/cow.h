@@ -143,7 +143,10 @@ int vsm_cow_get_info(vsm_cow *c, vsm_cow_info *out);
  * commit's writes into its backing image) sets their bits; flatten's
  * copy-up does not. They are stored at vsm_cow_flush() and at close; before
  * the first change after a store, the enabled ones are marked in_use on
- * disk, so a writer that dies leaves them in_use (untrusted).
+ * disk, so a writer that dies leaves them in_use (untrusted). The calls
+ * below that change a bitmap have stored the change when they return.
+ * Names are matched exactly; a missing one is -VSM_ENOTFOUND; clear, set,
+ * merge and extents refuse an in_use bitmap with -VSM_ECORRUPT.
  */
 typedef struct {
 	char *name;

@@ -79,6 +79,17 @@ void vsm_cow_bitmap_list_free(vsm_cow_bitmap_info *list, size_t n)
 	free(list);
 }
 
+/* Bytes the directory takes now. */
+static uint64_t dir_bytes(const struct qcow2 *q)
+{
+	uint64_t n = 0;
+	uint32_t i;
+
+	for (i = 0; i < q->nbm; i++)
+		n += (24ull + q->bm[i].extra_size + strlen(q->bm[i].name) + 7) & ~7ull;
+	return n;
+}
+
 static int do_add(vsm_cow *c, const char *name, uint32_t gran, bool enabled)
 {
 	struct qcow2 *q = c->q;
@@ -103,6 +114,9 @@ static int do_add(vsm_cow *c, const char *name, uint32_t gran, bool enabled)
 		return vsm_err(VSM_EEXISTS, "%s: bitmap '%s' already exists", c->label, name);
 	if (q->nbm >= QC_BM_MAX_BITMAPS)
 		return vsm_err(VSM_ENOSPC, "%s: an image holds at most 65535 bitmaps", c->label);
+	if (dir_bytes(q) + ((24 + nl + 7) & ~(size_t)7) > QC_BM_MAX_DIR_BYTES)
+		return vsm_err(VSM_ENOSPC, "%s: the bitmap directory would exceed 64 MiB",
+			       c->label);
 	if ((q->size >> gb) / 8 > QC_BM_MAX_BYTES)
 		return vsm_err(VSM_EINVAL, "%s: bitmap '%s' would take more than 512 MiB; use a "
 			       "coarser granularity", c->label, name);
@@ -124,9 +138,12 @@ static int do_add(vsm_cow *c, const char *name, uint32_t gran, bool enabled)
 	q->bm[q->nbm++] = b;
 	rc = qc_bm_store(q, q->bm_inuse_stored);
 	if (rc < 0) {
+		/* Its table, if the store got that far, stays allocated on disk
+		 * (a leak at worst): the disk may name it. */
 		q->nbm--;
 		qc_bm_free_bits(&q->bm[q->nbm]);
 		free(q->bm[q->nbm].name);
+		free(q->bm[q->nbm].table);
 	}
 	return rc;
 }
@@ -202,7 +219,8 @@ int vsm_cow_bitmap_clear(vsm_cow *c, const char *name)
 		rc = refuse_bad(c, b);
 	if (rc == 0) {
 		for (i = 0; i < b->nchunks; i++) {
-			free(b->chunk[i]);
+			if (b->chunk[i] != QC_BM_ONES)
+				free(b->chunk[i]);
 			b->chunk[i] = NULL;
 		}
 		b->changed = true;

@@ -96,8 +96,14 @@ struct qc_bitmap {
 	uint64_t *table;          /* the stored table, host order */
 	uint64_t nbits;           /* ceil(size / granularity) */
 	uint64_t nchunks;
-	uint8_t **chunk;          /* cluster-sized pieces, NULL = zeros */
+	uint8_t **chunk;          /* cluster-sized pieces, NULL = zeros,
+	                           * QC_BM_ONES = ones (never written to) */
 };
+
+/* A chunk of all ones, as a table entry of 1 says: shared, not allocated,
+ * so a small image cannot make us allocate its whole bitmap. */
+extern const uint8_t qc_bm_ones_marker;
+#define QC_BM_ONES ((uint8_t *)(uintptr_t)&qc_bm_ones_marker)
 
 struct qcow2 {
 	vsm_bdev *bdev;
@@ -203,8 +209,11 @@ int qc_mark_dirty(struct qcow2 *q);
 int qc_resize(struct qcow2 *q, uint64_t size);
 int qc_drop_backing(struct qcow2 *q);
 /* Rewrite the header cluster with extension @type replaced by @ext (NULL:
- * dropped); flushed; q->hdr follows only on success. */
-int qc_write_header_ext(struct qcow2 *q, uint32_t type, const uint8_t *ext, uint32_t len);
+ * dropped), and flush. *@issued is set once the write was attempted: from
+ * then on q->hdr is the new header, and after a failure the disk may hold
+ * either one. */
+int qc_write_header_ext(struct qcow2 *q, uint32_t type, const uint8_t *ext, uint32_t len,
+			bool *issued);
 int qc_create(vsm_bdev *bdev, const char *label, const vsm_cow_create_opts *o);
 
 /*

@@ -638,6 +638,27 @@ static bool zero_buf(const uint8_t *p, size_t n)
 	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
+/* qemu-img convert --bitmaps: same names, granularities, flags, bits. */
+static int copy_bitmaps(vsm_cow *d, vsm_cow *s)
+{
+	vsm_cow_bitmap_info *l = NULL;
+	size_t n = 0, i;
+	int rc = vsm_cow_bitmap_list(s, &l, &n);
+
+	for (i = 0; rc == 0 && i < n; i++) {
+		if (l[i].in_use) {
+			rc = vsm_err(VSM_ECORRUPT, "%s: bitmap '%s' is in use (inconsistent) and "
+				     "cannot be copied", vsm_cow_label(s), l[i].name);
+			break;
+		}
+		rc = vsm_cow_bitmap_add(d, l[i].name, l[i].granularity, l[i].enabled);
+		if (rc == 0)
+			rc = vsm_cow_bitmap_merge(d, l[i].name, s, l[i].name);
+	}
+	vsm_cow_bitmap_list_free(l, n);
+	return rc;
+}
+
 VSM_API int vsm_image_convert(const char *src, const char *dst,
 			      const vsm_image_convert_opts *opts)
 {
@@ -647,6 +668,7 @@ VSM_API int vsm_image_convert(const char *src, const char *dst,
 	uint8_t *buf = NULL;
 	uint32_t gran;
 	vsm_cow_status st;
+	unsigned int cflags;
 	bool raw;
 	int rc;
 
@@ -659,6 +681,13 @@ VSM_API int vsm_image_convert(const char *src, const char *dst,
 		return vsm_err(VSM_EINVAL, "image '%s': target format '%s' is not raw or qcow2",
 			       dst, opts->format ? opts->format : "");
 	raw = !strcmp(opts->format, "raw");
+	/* Members past version 1 are read only when the caller has them. */
+	cflags = opts->version >= 2 ? opts->flags : 0;
+	if (cflags & ~VSM_IMAGE_CONVERT_BITMAPS)
+		return vsm_err(VSM_EINVAL, "image '%s': unknown convert flags 0x%x", dst, cflags);
+	if ((cflags & VSM_IMAGE_CONVERT_BITMAPS) && raw)
+		return vsm_err(VSM_EINVAL, "image '%s': bitmaps can only be copied to a qcow2 "
+			       "target", dst);
 	rc = image_open(&s, src, NULL, VSM_COW_RDONLY, 0);
 	if (rc < 0)
 		return rc;
@@ -725,7 +754,11 @@ VSM_API int vsm_image_convert(const char *src, const char *dst,
 		}
 		off += pnum;
 	}
-	rc = vsm_cow_flush(d->cow);
+	/* After the data, so that the copy's writes dirty none of them. */
+	if (cflags & VSM_IMAGE_CONVERT_BITMAPS)
+		rc = copy_bitmaps(d->cow, s->cow);
+	if (rc == 0)
+		rc = vsm_cow_flush(d->cow);
 out:
 	free(buf);
 	if (d) {

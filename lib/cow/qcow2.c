@@ -500,24 +500,30 @@ int qc_drop_backing(struct qcow2 *q)
 	return rc;
 }
 
-int qc_write_header_ext(struct qcow2 *q, uint32_t type, const uint8_t *ext, uint32_t len)
+int qc_write_header_ext(struct qcow2 *q, uint32_t type, const uint8_t *ext, uint32_t len,
+			bool *issued)
 {
 	uint8_t *nh = malloc(q->cs);
 	int rc;
 
+	*issued = false;
 	if (!nh)
 		return vsm_err(VSM_ENOMEM, "out of memory");
 	sync_fixed(q);
 	rc = qc_header_compose_ext(nh, q->hdr, q->cs, q->label, q->backing, q->backing_format,
 				   NULL, type, ext, len);
-	if (rc == 0)
-		rc = qc_bwrite(q, nh, q->cs, 0);
+	if (rc < 0) {
+		free(nh);
+		return rc;
+	}
+	/* From here the disk may hold either header, even if this fails. */
+	*issued = true;
+	rc = qc_bwrite(q, nh, q->cs, 0);
 	if (rc == 0)
 		rc = vsm_bdev_flush(q->bdev);
-	if (rc == 0) {
+	if (rc == 0)
 		q->unflushed = false;
-		memcpy(q->hdr, nh, q->cs);
-	}
+	memcpy(q->hdr, nh, q->cs);
 	free(nh);
 	return rc;
 }

@@ -188,6 +188,11 @@ static int load_bits(struct qcow2 *q, struct qc_bitmap *b)
 
 		if (!off && !(e & 1))
 			continue;
+		/* All ones: shared, except a last chunk whose tail is masked. */
+		if (!off && (i + 1 < b->nchunks || !(b->nbits % (q->cs * 8)))) {
+			b->chunk[i] = QC_BM_ONES;
+			continue;
+		}
 		b->chunk[i] = malloc(q->cs);
 		if (!b->chunk[i])
 			return vsm_err(VSM_ENOMEM, "out of memory");
@@ -433,7 +438,7 @@ static int write_bitmap(struct qcow2 *q, struct qc_bitmap *b, struct newtab *nt)
 
 		if (!c || qc_bm_chunk_empty(q, c))
 			continue;
-		if (all_ones(q, c) && !(i == n - 1 && b->nbits % (q->cs * 8))) {
+		if (c == QC_BM_ONES || all_ones(q, c)) {
 			nt->table[i] = 1;
 			continue;
 		}
@@ -461,7 +466,7 @@ int qc_bm_store(struct qcow2 *q, bool writing)
 	struct newtab *nt = NULL;
 	uint64_t dsize = 0, doff = 0, p = 0, dclusters = 0;
 	uint8_t ext[24], *dir = NULL;
-	bool any_inuse = false;
+	bool any_inuse = false, issued = false, uncertain;
 	uint32_t i;
 	int rc;
 
@@ -531,11 +536,18 @@ int qc_bm_store(struct qcow2 *q, bool writing)
 		q->autoclear |= QC_AUTOCLEAR_BITMAPS;
 	else
 		q->autoclear &= ~QC_AUTOCLEAR_BITMAPS;
-	rc = qc_write_header_ext(q, QC_EXT_BITMAPS, q->nbm ? ext : NULL, 24);
-	if (rc < 0)
+	rc = qc_write_header_ext(q, QC_EXT_BITMAPS, q->nbm ? ext : NULL, 24, &issued);
+	if (rc < 0 && !issued)
 		goto undo;
-	/* Switched: the old directory and replaced tables can go. */
-	if (q->bm_dir_off)
+	/*
+	 * Switched, or (after a failed header write) maybe switched: then
+	 * the disk may name the old directory or the new one. Memory goes on
+	 * with the new one and nothing is freed (the loser leaks, which check
+	 * reports); in_use must be stored again before the next write, since
+	 * the disk may say the bitmaps are clean.
+	 */
+	uncertain = rc < 0;
+	if (q->bm_dir_off && !uncertain)
 		rc = qc_defer_free(q, q->bm_dir_off, q->bm_dir_size);
 	q->bm_dir_off = doff;
 	q->bm_dir_size = dsize;
@@ -544,7 +556,7 @@ int qc_bm_store(struct qcow2 *q, bool writing)
 
 		if (!nt[i].write)
 			continue;
-		if (rc == 0)
+		if (rc == 0 && !uncertain)
 			rc = free_table(q, b->table_off, b->table, b->table_size);
 		free(b->table);
 		b->table = nt[i].table;
@@ -553,8 +565,8 @@ int qc_bm_store(struct qcow2 *q, bool writing)
 		b->table_size = (uint32_t)b->nchunks;
 		b->changed = false;
 	}
-	q->bm_inuse_stored = any_inuse;
-	q->bm_changed = false;
+	q->bm_inuse_stored = any_inuse && !uncertain;
+	q->bm_changed = uncertain;
 	for (i = 0; i < q->nbm; i++)
 		if (q->bm[i].changed)
 			q->bm_changed = true;

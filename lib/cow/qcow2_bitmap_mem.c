@@ -13,6 +13,8 @@
 
 #include "cow_int.h"
 
+const uint8_t qc_bm_ones_marker = 0xff;
+
 static uint64_t chunk_bits(const struct qcow2 *q)
 {
 	return q->cs * 8;
@@ -43,7 +45,8 @@ void qc_bm_free_bits(struct qc_bitmap *b)
 	uint64_t i;
 
 	for (i = 0; b->chunk && i < b->nchunks; i++)
-		free(b->chunk[i]);
+		if (b->chunk[i] != QC_BM_ONES)
+			free(b->chunk[i]);
 	free(b->chunk);
 	b->chunk = NULL;
 	b->nchunks = 0;
@@ -53,6 +56,8 @@ bool qc_bm_chunk_empty(const struct qcow2 *q, const uint8_t *chunk)
 {
 	uint64_t i;
 
+	if (chunk == QC_BM_ONES)
+		return false;
 	for (i = 0; i < q->cs; i += 8)
 		if (vsm__get_le64(chunk + i))
 			return false;
@@ -65,6 +70,8 @@ static int set_in_chunk(struct qcow2 *q, struct qc_bitmap *b, uint64_t ci,
 {
 	uint8_t *c = b->chunk[ci];
 
+	if (c == QC_BM_ONES)
+		return 0;
 	if (!c) {
 		c = calloc(1, q->cs);
 		if (!c)
@@ -205,6 +212,10 @@ int qc_bm_walk(struct qcow2 *q, struct qc_bitmap *b, uint64_t off, uint64_t len,
 
 		if (!c)
 			continue;  /* all zeros: nothing read */
+		if (c == QC_BM_ONES) {
+			rs = i;
+			i = stop;
+		}
 		while (i < stop) {
 			uint64_t word = vsm__get_le64(c + ((i >> 6) << 3));
 			uint64_t wbase = i & ~63ull;

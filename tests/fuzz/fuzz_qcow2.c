@@ -3,8 +3,11 @@
  * image file. A read-only pass opens it, reads a few ranges, checks it
  * and maps it; a read-write pass (no backing) writes a few small ranges
  * derived from the input, flushes, checks, maps and closes; a repair
- * pass opens it with VSM_IMAGE_OPEN_REPAIR and repairs it.
+ * pass opens it with VSM_IMAGE_OPEN_REPAIR and repairs it. Every pass
+ * lists the persistent bitmaps and walks their extents; the read-write
+ * pass also adds one and merges into it.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,22 @@ static void check_map(vsm_image *img, unsigned int flags)
 		vsm_image_info_free(info);
 }
 
+static void bitmaps(vsm_image *img, bool rw)
+{
+	vsm_image_bitmap_info *l = NULL;
+	vsm_image_extent *ext = NULL;
+	size_t n = 0, i, ne = 0;
+
+	if (vsm_image_bitmap_list(&l, &n, img) < 0)
+		return;
+	for (i = 0; i < n; i++)
+		if (vsm_image_bitmap_extents(&ext, &ne, img, l[i].name) == 0)
+			vsm_image_extent_list_free(ext);
+	if (rw && vsm_image_bitmap_add(img, "fuzz", NULL, 0) == 0 && n)
+		fz_debug("merge", vsm_image_bitmap_merge(img, "fuzz", img, l[0].name, 0));
+	vsm_image_bitmap_list_free(l, n);
+}
+
 static void pass(const char *path, unsigned int oflags, uint64_t seed, const uint8_t *data,
 		 size_t size, uint8_t *buf)
 {
@@ -63,6 +82,7 @@ static void pass(const char *path, unsigned int oflags, uint64_t seed, const uin
 		return;
 	}
 	read_some(img, &seed, buf);
+	bitmaps(img, !(oflags & VSM_IMAGE_OPEN_RDONLY));
 	vsize = vsm_image_size(img);
 	if (!(oflags & VSM_IMAGE_OPEN_RDONLY) && vsize) {
 		for (i = 0; i < 4; i++) {

@@ -72,6 +72,27 @@ mk snapshot.qcow2 1M $Q && io snapshot.qcow2 'write -P 0x66 0 4k' &&
 # A persistent dirty bitmap.
 mk bitmap.qcow2 1M $Q && qemu-img bitmap --add "$T/bitmap.qcow2" b0 &&
 	io bitmap.qcow2 'write -P 0x88 0 4k' && keep bitmap.qcow2
+# Several bitmaps (granularities 512 B, 4 KiB, 64 KiB; one disabled, one
+# merged), with bits in more than one bitmap-table entry.
+mk bitmaps-multi.qcow2 8M -o cluster_size=512 &&
+	qemu-img bitmap --add -g 512 "$T/bitmaps-multi.qcow2" fine &&
+	qemu-img bitmap --add -g 4096 "$T/bitmaps-multi.qcow2" mid &&
+	io bitmaps-multi.qcow2 'write -P 0x12 0 1k' && io bitmaps-multi.qcow2 'write -P 0x13 5M 4k' &&
+	qemu-img bitmap --add -g 65536 --merge fine "$T/bitmaps-multi.qcow2" coarse &&
+	qemu-img bitmap --disable "$T/bitmaps-multi.qcow2" mid && keep bitmaps-multi.qcow2
+# A bitmap left in_use (as by a writer that was killed): flags = in_use|auto.
+mk bitmap-inuse.qcow2 1M $Q && qemu-img bitmap --add "$T/bitmap-inuse.qcow2" b0 &&
+	io bitmap-inuse.qcow2 'write -P 0x21 0 4k' &&
+	p=$(getbe "$T/bitmap-inuse.qcow2" 100 4) &&
+	while [ "$(getbe "$T/bitmap-inuse.qcow2" "$p" 4)" != $((0x23852875)) ]; do
+		p=$((p + 8 + ($(getbe "$T/bitmap-inuse.qcow2" $((p + 4)) 4) + 7) / 8 * 8)); done &&
+	d=$(getbe "$T/bitmap-inuse.qcow2" $((p + 24)) 8) &&
+	be "$T/bitmap-inuse.qcow2" $((d + 12)) 4 3 && keep bitmap-inuse.qcow2
+# Bitmaps written by libvsm (vsmctl), with data.
+mk bitmap-vsm.qcow2 1M $Q && "$V" image bitmap add "$T/bitmap-vsm.qcow2" b0 --granularity 4K >/dev/null &&
+	"$V" image bitmap add "$T/bitmap-vsm.qcow2" b1 --granularity 64K >/dev/null &&
+	printf 'libvsm' | "$V" image write "$T/bitmap-vsm.qcow2" 70000 >/dev/null &&
+	keep bitmap-vsm.qcow2
 # Lazy refcounts (clean).
 mk lazy.qcow2 1M $Q,lazy_refcounts=on && io lazy.qcow2 'write -P 0x99 0 4k' && keep lazy.qcow2
 # Extended L2 entries (refused by the library with ENOTSUP; 16 KiB is the

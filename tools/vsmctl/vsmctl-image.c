@@ -27,7 +27,9 @@ static const char usage_text[] =
 	"       vsmctl image map IMAGE [--json]\n"
 	"       vsmctl image check IMAGE [--repair]\n"
 	"       vsmctl image commit PATH | flatten PATH | resize PATH SIZE\n"
-	"       vsmctl image convert SRC DST --format raw|qcow2\n"
+	"       vsmctl image convert SRC DST --format raw|qcow2 [--bitmaps]\n"
+	"       vsmctl image bitmap add|remove|clear|enable|disable IMAGE NAME [--granularity N]\n"
+	"       vsmctl image bitmap list IMAGE [--json]\n"
 	"       vsmctl image import DS NAME FILE [--format raw|qcow2]\n"
 	"       vsmctl image export DS NAME FILE [--format raw|qcow2]\n"
 	"IMAGE is a local path, DS/CONTAINER:DEVICE (a container's device) or DS:NAME\n"
@@ -87,8 +89,8 @@ static int parse_size(const char *s, uint64_t *out)
 struct args {
 	const char *pos[4];
 	int npos;
-	int json, repair;
-	const char *cluster_size, *backing, *backing_format, *format;
+	int json, repair, bitmaps;
+	const char *cluster_size, *backing, *backing_format, *format, *granularity;
 };
 
 static int parse_args(struct args *a, int argc, char **argv)
@@ -103,6 +105,10 @@ static int parse_args(struct args *a, int argc, char **argv)
 			a->json = 1;
 		else if (!strcmp(s, "--repair"))
 			a->repair = 1;
+		else if (!strcmp(s, "--bitmaps"))
+			a->bitmaps = 1;
+		else if (!strcmp(s, "--granularity"))
+			val = &a->granularity;
 		else if (!strcmp(s, "--cluster-size"))
 			val = &a->cluster_size;
 		else if (!strcmp(s, "--backing"))
@@ -603,7 +609,84 @@ static int cmd_convert(struct args *a)
 	if (a->npos != 2 || !a->format)
 		return usage("image convert needs SRC, DST and --format raw|qcow2");
 	o.format = a->format;
+	if (a->bitmaps)
+		o.flags |= VSM_IMAGE_CONVERT_BITMAPS;
 	if (vsm_image_convert(a->pos[0], a->pos[1], &o) < 0)
+		return fail();
+	return 0;
+}
+
+static int bitmap_list(vsm_image *img, int json)
+{
+	vsm_image_bitmap_info *l = NULL;
+	json_object *arr;
+	size_t n = 0, i;
+
+	if (vsm_image_bitmap_list(&l, &n, img) < 0)
+		return fail();
+	if (json) {
+		arr = json_object_new_array();
+		for (i = 0; i < n; i++) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "name", json_object_new_string(l[i].name));
+			json_object_object_add(o, "granularity",
+					       json_object_new_uint64(l[i].granularity));
+			json_object_object_add(o, "enabled", json_object_new_boolean(l[i].enabled));
+			json_object_object_add(o, "in-use", json_object_new_boolean(l[i].in_use));
+			json_object_array_add(arr, o);
+		}
+		print_json(arr);
+	} else {
+		for (i = 0; i < n; i++)
+			printf("%s granularity=%u %s%s\n", l[i].name, l[i].granularity,
+			       l[i].enabled ? "enabled" : "disabled",
+			       l[i].in_use ? " in-use" : "");
+	}
+	vsm_image_bitmap_list_free(l, n);
+	return 0;
+}
+
+/* bitmap add|remove|clear|enable|disable IMAGE NAME, bitmap list IMAGE */
+static int cmd_bitmap(struct args *a)
+{
+	vsm_image_bitmap_opts bo = VSM_IMAGE_BITMAP_OPTS_INIT;
+	const char *sub = a->npos ? a->pos[0] : "";
+	int list = !strcmp(sub, "list"), rc;
+	vsm_image *img;
+	uint64_t g;
+
+	if (!list && strcmp(sub, "add") && strcmp(sub, "remove") && strcmp(sub, "clear") &&
+	    strcmp(sub, "enable") && strcmp(sub, "disable"))
+		return usage("image bitmap needs add, remove, clear, enable, disable or list");
+	if (a->npos != (list ? 2 : 3))
+		return usage(list ? "image bitmap list needs IMAGE" :
+			     "image bitmap needs IMAGE and NAME");
+	if (a->granularity) {
+		if (strcmp(sub, "add"))
+			return usage("--granularity goes with image bitmap add");
+		if (parse_size(a->granularity, &g) < 0 || g > UINT32_MAX)
+			return usage("bad --granularity");
+		bo.granularity = (uint32_t)g;
+	}
+	if ((rc = open_image(&img, a->pos[1], list, 0)) < 0)
+		return open_fail(rc);
+	if (list)
+		rc = bitmap_list(img, a->json);
+	else if (!strcmp(sub, "add"))
+		rc = vsm_image_bitmap_add(img, a->pos[2], &bo, 0);
+	else if (!strcmp(sub, "remove"))
+		rc = vsm_image_bitmap_remove(img, a->pos[2], 0);
+	else if (!strcmp(sub, "clear"))
+		rc = vsm_image_bitmap_clear(img, a->pos[2], 0);
+	else
+		rc = vsm_image_bitmap_enable(img, a->pos[2], !strcmp(sub, "enable"), 0);
+	if (rc < 0) {
+		rc = list ? rc : fail();
+		vsm_image_close(img);
+		return list ? 1 : rc;
+	}
+	if (vsm_image_close(img) < 0)
 		return fail();
 	return 0;
 }
@@ -649,6 +732,8 @@ static int image_main(int argc, char **argv, int json)
 		return cmd_simple(&a, cmd);
 	if (!strcmp(cmd, "convert"))
 		return cmd_convert(&a);
+	if (!strcmp(cmd, "bitmap"))
+		return cmd_bitmap(&a);
 	if (!strcmp(cmd, "import") || !strcmp(cmd, "export"))
 		return cmd_golden(&a, !strcmp(cmd, "import"));
 	fprintf(stderr, "vsmctl: unknown image command '%s'\n", cmd);
