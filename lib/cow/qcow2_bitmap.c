@@ -209,10 +209,14 @@ static int load_bits(struct qcow2 *q, struct qc_bitmap *b)
 	last_bits = b->nbits % (q->cs * 8);
 	if (last_bits && b->nchunks && b->chunk[b->nchunks - 1]) {
 		uint8_t *c = b->chunk[b->nchunks - 1];
-		uint64_t j;
+		uint64_t byte = last_bits >> 3;
 
-		for (j = last_bits; j < q->cs * 8; j++)
-			c[j >> 3] &= (uint8_t)~(1u << (j & 7));
+		/* Bit j is bit (j & 7) of byte j >> 3: keep the low bits of
+		 * the byte the end falls in, zero the bytes after it (a loop
+		 * per bit cost half a million steps per open of a 1 GiB disk). */
+		if (last_bits & 7)
+			c[byte++] &= (uint8_t)((1u << (last_bits & 7)) - 1);
+		memset(c + byte, 0, q->cs - byte);
 	}
 	return 0;
 }
