@@ -15,6 +15,7 @@
 #include <vsm/vsm.h>
 #include <vsm/backup.h>
 
+#include "vsmctl-util.h"
 #include "vsmctl-backup.h"
 
 static const char usage_text[] =
@@ -34,73 +35,6 @@ static int usage(const char *why, const char *arg)
 	fprintf(stderr, why, arg);
 	fprintf(stderr, "\n%s", usage_text);
 	return 2;
-}
-
-static int fail(void)
-{
-	const vsm_error *e = vsm_error_last();
-
-	fprintf(stderr, "vsmctl: %s\n", e && e->message ? e->message : "unknown error");
-	return 1;
-}
-
-static void print_json(json_object *o)
-{
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-	json_object_put(o);
-}
-
-/* CONTAINER or DATASTORE/CONTAINER. */
-static int find(vsm_container **out, vsm_ctx *ctx, const char *spec)
-{
-	const char *slash = strchr(spec, '/');
-	char ds[128];
-
-	if (!slash)
-		return vsm_container_lookup(out, ctx, NULL, spec);
-	snprintf(ds, sizeof(ds), "%.*s", (int)(slash - spec), spec);
-	return vsm_container_lookup(out, ctx, ds, slash + 1);
-}
-
-static void human(char *buf, size_t size, uint64_t n)
-{
-	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
-/* A bar on a terminal; nothing otherwise. */
-static int progress(uint64_t done, uint64_t total, void *payload)
-{
-	static time_t last;
-	char a[32], b[32], bar[41];
-	int width = 40, fill;
-	time_t now = time(NULL);
-
-	if (!isatty(STDERR_FILENO))
-		return 0;
-	if (done < total && now == last)
-		return 0;
-	last = now;
-	if (done > total)
-		done = total;
-	fill = total ? (int)((double)done / (double)total * width) : width;
-	memset(bar, '#', (size_t)fill);
-	memset(bar + fill, '.', (size_t)(width - fill));
-	bar[width] = '\0';
-	human(a, sizeof(a), done);
-	human(b, sizeof(b), total);
-	fprintf(stderr, "\r%s [%s] %3d%% %s / %s ", (const char *)payload, bar,
-		total ? (int)(done * 100 / total) : 100, a, b);
-	if (done >= total)
-		fputc('\n', stderr);
-	return 0;
 }
 
 int vsmctl_changes_main(vsm_ctx *ctx, int argc, char **argv, int json)
@@ -126,8 +60,9 @@ int vsmctl_changes_main(vsm_ctx *ctx, int argc, char **argv, int json)
 	}
 	if (!since)
 		return usage("changes needs --since CHECKPOINT%s", "");
-	if (find(&c, ctx, argv[1]) < 0 || vsm_changes(&v, &n, c, argv[2], since, until) < 0) {
-		rc = fail();
+	if (vsmctl_find_container(&c, ctx, argv[1]) < 0 ||
+	    vsm_changes(&v, &n, c, argv[2], since, until) < 0) {
+		rc = vsmctl_fail();
 	} else if (json) {
 		json_object *j = json_object_new_object(), *arr = json_object_new_array();
 
@@ -144,7 +79,7 @@ int vsmctl_changes_main(vsm_ctx *ctx, int argc, char **argv, int json)
 		json_object_object_add(j, "until", until ? json_object_new_string(until) : NULL);
 		json_object_object_add(j, "bytes", json_object_new_uint64(total));
 		json_object_object_add(j, "extents", arr);
-		print_json(j);
+		vsmctl_print_json(j);
 	} else {
 		printf("%-20s %-20s\n", "OFFSET", "LENGTH");
 		for (i = 0; i < n; i++) {
@@ -182,11 +117,11 @@ int vsmctl_backup_main(vsm_ctx *ctx, int argc, char **argv, int json)
 			return usage("unknown option '%s'", argv[a]);
 	}
 	o.checkpoint_opts = &co;
-	o.progress = progress;
+	o.progress = vsmctl_progress;
 	o.payload = "backup";
 	o.stats = &st;
-	if (find(&c, ctx, argv[1]) < 0 || vsm_backup(c, argv[2], &o) < 0) {
-		rc = fail();
+	if (vsmctl_find_container(&c, ctx, argv[1]) < 0 || vsm_backup(c, argv[2], &o) < 0) {
+		rc = vsmctl_fail();
 	} else if (json) {
 		json_object *j = json_object_new_object();
 
@@ -196,10 +131,10 @@ int vsmctl_backup_main(vsm_ctx *ctx, int argc, char **argv, int json)
 		json_object_object_add(j, "data_bytes", json_object_new_uint64(st.data_bytes));
 		json_object_object_add(j, "extents", json_object_new_uint64(st.extents));
 		json_object_object_add(j, "file_bytes", json_object_new_uint64(st.file_bytes));
-		print_json(j);
+		vsmctl_print_json(j);
 	} else {
-		human(a1, sizeof(a1), st.data_bytes);
-		human(a2, sizeof(a2), st.file_bytes);
+		vsmctl_human(a1, sizeof(a1), st.data_bytes);
+		vsmctl_human(a2, sizeof(a2), st.file_bytes);
 		printf("%s backup of '%s' at checkpoint '%s'%s%s written to '%s': %s of data, "
 		       "file %s\n", o.incremental_from ? "incremental" : "full", argv[1],
 		       st.checkpoint, o.incremental_from ? " since " : "",
@@ -220,7 +155,7 @@ int vsmctl_restore_main(vsm_ctx *ctx, int argc, char **argv, int json)
 	int a, rc = 0;
 
 	if (!(files = calloc((size_t)argc, sizeof(*files))))
-		return fail();
+		return vsmctl_fail();
 	for (a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "--datastore") && a + 1 < argc) {
 			ds = argv[++a];
@@ -239,11 +174,11 @@ int vsmctl_restore_main(vsm_ctx *ctx, int argc, char **argv, int json)
 		free(files);
 		return usage("restore needs FILE... and --datastore DS%s", "");
 	}
-	o.progress = progress;
+	o.progress = vsmctl_progress;
 	o.payload = "restore";
 	o.stats = &st;
 	if (vsm_restore(&c, ctx, files, n, ds, &o) < 0) {
-		rc = fail();
+		rc = vsmctl_fail();
 	} else if (json) {
 		json_object *j = json_object_new_object();
 
@@ -251,9 +186,9 @@ int vsmctl_restore_main(vsm_ctx *ctx, int argc, char **argv, int json)
 		json_object_object_add(j, "checkpoint", json_object_new_string(st.checkpoint));
 		json_object_object_add(j, "files", json_object_new_uint64(n));
 		json_object_object_add(j, "data_bytes", json_object_new_uint64(st.data_bytes));
-		print_json(j);
+		vsmctl_print_json(j);
 	} else {
-		human(a1, sizeof(a1), st.data_bytes);
+		vsmctl_human(a1, sizeof(a1), st.data_bytes);
 		printf("restored container '%s' into datastore '%s' from %zu backup file(s), at "
 		       "checkpoint '%s': %s written\n", vsm_container_name(c), ds, n,
 		       st.checkpoint, a1);

@@ -17,6 +17,7 @@
 #include <vsm/vsm.h>
 #include <vsm/checkpoint.h>
 
+#include "vsmctl-util.h"
 #include "vsmctl-checkpoint.h"
 
 static const char usage_text[] =
@@ -36,72 +37,6 @@ static int usage(const char *why, const char *arg)
 	fprintf(stderr, why, arg);
 	fprintf(stderr, "\n%s", usage_text);
 	return 2;
-}
-
-static int fail(void)
-{
-	const vsm_error *e = vsm_error_last();
-
-	fprintf(stderr, "vsmctl: %s\n", e && e->message ? e->message : "unknown error");
-	return 1;
-}
-
-static void print_json(json_object *o)
-{
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-	json_object_put(o);
-}
-
-/* CONTAINER or DATASTORE/CONTAINER. */
-static int find(vsm_container **out, vsm_ctx *ctx, const char *spec)
-{
-	const char *slash = strchr(spec, '/');
-	char ds[128];
-
-	if (!slash)
-		return vsm_container_lookup(out, ctx, NULL, spec);
-	snprintf(ds, sizeof(ds), "%.*s", (int)(slash - spec), spec);
-	return vsm_container_lookup(out, ctx, ds, slash + 1);
-}
-
-static void human(char *buf, size_t size, uint64_t n)
-{
-	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
-/* A bar on a terminal; nothing otherwise. */
-static int progress(uint64_t done, uint64_t total, void *payload)
-{
-	static time_t last;
-	char a[32], b[32], bar[41];
-	const char *what = payload;
-	int width = 40, fill;
-	time_t now = time(NULL);
-
-	if (!isatty(STDERR_FILENO))
-		return 0;
-	if (done < total && now == last)
-		return 0;
-	last = now;
-	fill = total ? (int)((double)done / (double)total * width) : width;
-	memset(bar, '#', (size_t)fill);
-	memset(bar + fill, '.', (size_t)(width - fill));
-	bar[width] = '\0';
-	human(a, sizeof(a), done);
-	human(b, sizeof(b), total);
-	fprintf(stderr, "\r%s [%s] %3d%% %s / %s ", what, bar,
-		total ? (int)(done * 100 / total) : 100, a, b);
-	if (done >= total)
-		fputc('\n', stderr);
-	return 0;
 }
 
 static int cmd_create(vsm_ctx *ctx, int argc, char **argv, int json)
@@ -124,12 +59,12 @@ static int cmd_create(vsm_ctx *ctx, int argc, char **argv, int json)
 		fprintf(stderr, "vsmctl: cannot open state file '%s'\n", state);
 		return 1;
 	}
-	if (find(&c, ctx, argv[2]) < 0) {
-		rc = fail();
+	if (vsmctl_find_container(&c, ctx, argv[2]) < 0) {
+		rc = vsmctl_fail();
 		goto out;
 	}
 	if (vsm_checkpoint_create(&cp, c, argv[3], &o) < 0) {
-		rc = fail();
+		rc = vsmctl_fail();
 		goto out;
 	}
 	rc = 0;
@@ -139,7 +74,7 @@ static int cmd_create(vsm_ctx *ctx, int argc, char **argv, int json)
 		json_object_object_add(j, "name", json_object_new_string(vsm_checkpoint_name(cp)));
 		json_object_object_add(j, "state_size",
 				       json_object_new_uint64(vsm_checkpoint_state_size(cp)));
-		print_json(j);
+		vsmctl_print_json(j);
 	} else {
 		printf("checkpoint '%s' of container '%s' created\n", argv[3], argv[2]);
 	}
@@ -169,8 +104,8 @@ static void print_tree(vsm_checkpoint **list, size_t n, const char *parent, int 
 			bytes += vsm_checkpoint_layer_size(list[i], j);
 		localtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-		human(size, sizeof(size), bytes);
-		human(state, sizeof(state), vsm_checkpoint_state_size(list[i]));
+		vsmctl_human(size, sizeof(size), bytes);
+		vsmctl_human(state, sizeof(state), vsm_checkpoint_state_size(list[i]));
 		printf("%*s%s%-*s %s  layers %-10s state %-10s%s\n", depth * 2, "",
 		       depth ? "`- " : "", 24 - depth * 2, vsm_checkpoint_name(list[i]), when,
 		       size, state, vsm_checkpoint_is_current(list[i]) ? "  <- current" : "");
@@ -184,9 +119,9 @@ static int cmd_list(vsm_ctx *ctx, const char *container, int json)
 	vsm_checkpoint **list = NULL;
 	size_t n, i, j;
 
-	if (find(&c, ctx, container) < 0 || vsm_checkpoint_list(&list, &n, c) < 0) {
+	if (vsmctl_find_container(&c, ctx, container) < 0 || vsm_checkpoint_list(&list, &n, c) < 0) {
 		vsm_container_free(c);
-		return fail();
+		return vsmctl_fail();
 	}
 	if (json) {
 		json_object *arr = json_object_new_array();
@@ -218,7 +153,7 @@ static int cmd_list(vsm_ctx *ctx, const char *container, int json)
 			json_object_object_add(e, "layers", lays);
 			json_object_array_add(arr, e);
 		}
-		print_json(arr);
+		vsmctl_print_json(arr);
 	} else if (n == 0) {
 		printf("container '%s' has no checkpoints\n", container);
 	} else {
@@ -249,10 +184,10 @@ static int cmd_revert(vsm_ctx *ctx, int argc, char **argv, int json)
 		fprintf(stderr, "vsmctl: cannot create state file '%s'\n", state);
 		return 1;
 	}
-	if (find(&c, ctx, argv[2]) < 0 || vsm_checkpoint_revert(c, argv[3], &o) < 0)
-		rc = fail();
+	if (vsmctl_find_container(&c, ctx, argv[2]) < 0 || vsm_checkpoint_revert(c, argv[3], &o) < 0)
+		rc = vsmctl_fail();
 	else if (json)
-		print_json(json_object_new_object());
+		vsmctl_print_json(json_object_new_object());
 	else
 		printf("container '%s' reverted to checkpoint '%s'\n", argv[2], argv[3]);
 	if (o.state_fd >= 0)
@@ -273,10 +208,10 @@ static int cmd_delete(vsm_ctx *ctx, int argc, char **argv, int json)
 		else
 			return usage("unknown option '%s'", argv[a]);
 	}
-	if (find(&c, ctx, argv[2]) < 0 || vsm_checkpoint_delete(c, argv[3], flags) < 0)
-		rc = fail();
+	if (vsmctl_find_container(&c, ctx, argv[2]) < 0 || vsm_checkpoint_delete(c, argv[3], flags) < 0)
+		rc = vsmctl_fail();
 	else if (json)
-		print_json(json_object_new_object());
+		vsmctl_print_json(json_object_new_object());
 	else
 		printf("checkpoint '%s' of container '%s' deleted\n", argv[3], argv[2]);
 	vsm_container_free(c);
@@ -315,11 +250,11 @@ int vsmctl_clone_main(vsm_ctx *ctx, int argc, char **argv, int json)
 	}
 	if (!checkpoint)
 		return usage("container clone needs --checkpoint NAME%s", "");
-	if (find(&src, ctx, argv[2]) < 0 ||
+	if (vsmctl_find_container(&src, ctx, argv[2]) < 0 ||
 	    vsm_checkpoint_clone(&clone, src, checkpoint, argv[3], flags) < 0)
-		rc = fail();
+		rc = vsmctl_fail();
 	else if (json)
-		print_json(json_object_new_object());
+		vsmctl_print_json(json_object_new_object());
 	else
 		printf("container '%s' is a %s clone of '%s' at checkpoint '%s'\n", argv[3],
 		       flags ? "full" : "linked", argv[2], checkpoint);
@@ -345,19 +280,20 @@ int vsmctl_export_main(vsm_ctx *ctx, int argc, char **argv, int json)
 		else
 			return usage("unknown option '%s'", argv[a]);
 	}
-	o.progress = progress;
+	o.progress = vsmctl_progress;
 	o.payload = "export";
 	o.stats = &st;
-	if (find(&c, ctx, argv[1]) < 0 || vsm_bundle_export(c, checkpoint, argv[2], &o) < 0) {
-		rc = fail();
+	if (vsmctl_find_container(&c, ctx, argv[1]) < 0 ||
+	    vsm_bundle_export(c, checkpoint, argv[2], &o) < 0) {
+		rc = vsmctl_fail();
 	} else if (json) {
 		json_object *j = json_object_new_object();
 
 		json_object_object_add(j, "layers", json_object_new_uint64(st.layers));
 		json_object_object_add(j, "bytes", json_object_new_uint64(st.bundle_bytes));
-		print_json(j);
+		vsmctl_print_json(j);
 	} else {
-		human(size, sizeof(size), st.bundle_bytes);
+		vsmctl_human(size, sizeof(size), st.bundle_bytes);
 		printf("exported %s%s%s to '%s': %" PRIu64 " layers, %s\n", argv[1],
 		       checkpoint ? " at checkpoint " : "", checkpoint ? checkpoint : "", argv[2],
 		       st.layers, size);
@@ -387,11 +323,11 @@ int vsmctl_import_main(vsm_ctx *ctx, int argc, char **argv, int json)
 	}
 	if (!ds)
 		return usage("import needs --datastore DS%s", "");
-	o.progress = progress;
+	o.progress = vsmctl_progress;
 	o.payload = "import";
 	o.stats = &st;
 	if (vsm_bundle_import(&c, ctx, argv[1], ds, name, &o) < 0) {
-		rc = fail();
+		rc = vsmctl_fail();
 	} else if (json) {
 		json_object *j = json_object_new_object();
 
@@ -399,9 +335,9 @@ int vsmctl_import_main(vsm_ctx *ctx, int argc, char **argv, int json)
 		json_object_object_add(j, "layers", json_object_new_uint64(st.layers));
 		json_object_object_add(j, "layers_skipped", json_object_new_uint64(st.layers_skipped));
 		json_object_object_add(j, "bytes_written", json_object_new_uint64(st.bytes_written));
-		print_json(j);
+		vsmctl_print_json(j);
 	} else {
-		human(size, sizeof(size), st.bytes_written);
+		vsmctl_human(size, sizeof(size), st.bytes_written);
 		printf("imported container '%s' into datastore '%s': %" PRIu64 " layers (%" PRIu64
 		       " already there), %s written\n", vsm_container_name(c), ds, st.layers,
 		       st.layers_skipped, size);

@@ -12,6 +12,7 @@
 
 #include <vsm/vsm.h>
 
+#include "vsmctl-util.h"
 #include "vsmctl-group.h"
 
 static const char usage_text[] =
@@ -36,14 +37,6 @@ static int usage(const char *why, const char *arg)
 	fprintf(stderr, why, arg);
 	fprintf(stderr, "\n%s", usage_text);
 	return 2;
-}
-
-static int fail(void)
-{
-	const vsm_error *e = vsm_error_last();
-
-	fprintf(stderr, "vsmctl: %s\n", e && e->message ? e->message : "unknown error");
-	return 1;
 }
 
 static void split(const char *spec, char *ds, size_t size, const char **name)
@@ -96,7 +89,7 @@ static int cmd_create(vsm_ctx *ctx, int argc, char **argv)
 		} else if (!name) {
 			name = argv[a];
 		} else if (container_find(&cs[n++], ctx, argv[a]) < 0) {
-			rc = fail();
+			rc = vsmctl_fail();
 			goto out;
 		}
 	}
@@ -105,7 +98,7 @@ static int cmd_create(vsm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (vsm_group_create(&g, ctx, name, cs, n, &o) < 0) {
-		rc = fail();
+		rc = vsmctl_fail();
 		goto out;
 	}
 	printf("group '%s' created on datastore '%s' with %zu member(s)\n", vsm_group_name(g),
@@ -129,14 +122,14 @@ static int cmd_member(vsm_ctx *ctx, int argc, char **argv, bool add)
 	if (argc != 4)
 		return usage("group %s needs GROUP CONTAINER", add ? "add" : "remove");
 	if (group_find(&g, ctx, argv[2]) < 0)
-		return fail();
+		return vsmctl_fail();
 	if (add) {
 		if (container_find(&c, ctx, argv[3]) < 0 || vsm_group_member_add(g, c, 0) < 0)
-			rc = fail();
+			rc = vsmctl_fail();
 	} else {
 		split(argv[3], ds, sizeof(ds), &name);
 		if (vsm_group_member_remove(g, name, 0) < 0)
-			rc = fail();
+			rc = vsmctl_fail();
 	}
 	if (rc == 0)
 		printf("group '%s': member '%s' %s\n", vsm_group_name(g), argv[3],
@@ -214,12 +207,6 @@ static json_object *group_json(const vsm_group *g)
 	return o;
 }
 
-static void print_json(json_object *o)
-{
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-	json_object_put(o);
-}
-
 static const char *member_name_of(const vsm_group *g, const char *uuid)
 {
 	size_t i;
@@ -282,9 +269,9 @@ static int cmd_show(vsm_ctx *ctx, int argc, char **argv, int json)
 	if (!name)
 		return usage("group show needs GROUP%s", "");
 	if (group_find(&g, ctx, name) < 0)
-		return fail();
+		return vsmctl_fail();
 	if (json)
-		print_json(group_json(g));
+		vsmctl_print_json(group_json(g));
 	else
 		group_print(g);
 	vsm_group_free(g);
@@ -304,13 +291,13 @@ static int cmd_list(vsm_ctx *ctx, int argc, char **argv, int json)
 			return usage("unexpected argument '%s'", argv[a]);
 	}
 	if (vsm_group_list(&list, &n, ctx) < 0)
-		return fail();
+		return vsmctl_fail();
 	if (json) {
 		json_object *arr = json_object_new_array();
 
 		for (i = 0; i < n; i++)
 			json_object_array_add(arr, group_json(list[i]));
-		print_json(arr);
+		vsmctl_print_json(arr);
 	} else {
 		for (i = 0; i < n; i++)
 			printf("%-12s %-20s %zu member(s), %zu checkpoint(s)\n",
@@ -350,9 +337,9 @@ static int cmd_checkpoint(vsm_ctx *ctx, int argc, char **argv)
 	if (np != 2)
 		return usage("group checkpoint needs GROUP NAME%s", "");
 	if (group_find(&g, ctx, pos[0]) < 0)
-		return fail();
+		return vsmctl_fail();
 	if (vsm_group_checkpoint_create(g, pos[1], &o) < 0)
-		rc = fail();
+		rc = vsmctl_fail();
 	else
 		printf("group '%s': checkpoint '%s' created in %zu member(s)\n", vsm_group_name(g),
 		       pos[1], vsm_group_member_count(g));
@@ -368,10 +355,10 @@ static int cmd_ckpt_op(vsm_ctx *ctx, int argc, char **argv, bool revert)
 	if (argc != 4)
 		return usage("group %s needs GROUP NAME", revert ? "revert" : "delete-checkpoint");
 	if (group_find(&g, ctx, argv[2]) < 0)
-		return fail();
+		return vsmctl_fail();
 	if ((revert ? vsm_group_checkpoint_revert(g, argv[3], 0)
 		    : vsm_group_checkpoint_delete(g, argv[3], 0)) < 0)
-		rc = fail();
+		rc = vsmctl_fail();
 	else
 		printf("group '%s': %s checkpoint '%s'\n", vsm_group_name(g),
 		       revert ? "reverted to" : "deleted", argv[3]);
@@ -387,9 +374,9 @@ static int cmd_clone(vsm_ctx *ctx, int argc, char **argv)
 	if (argc != 5)
 		return usage("group clone needs GROUP CHECKPOINT NEW%s", "");
 	if (group_find(&g, ctx, argv[2]) < 0)
-		return fail();
+		return vsmctl_fail();
 	if (vsm_group_clone(&ng, g, argv[3], argv[4], 0) < 0)
-		rc = fail();
+		rc = vsmctl_fail();
 	else
 		printf("group '%s' cloned from checkpoint '%s' of group '%s' (%zu member(s))\n",
 		       argv[4], argv[3], vsm_group_name(g), ng ? vsm_group_member_count(ng) : 0);
@@ -406,9 +393,9 @@ static int cmd_destroy(vsm_ctx *ctx, int argc, char **argv)
 	if (argc != 3)
 		return usage("group destroy needs GROUP%s", "");
 	if (group_find(&g, ctx, argv[2]) < 0)
-		return fail();
+		return vsmctl_fail();
 	if (vsm_group_destroy(g, 0) < 0)
-		rc = fail();
+		rc = vsmctl_fail();
 	else
 		printf("group '%s' destroyed\n", vsm_group_name(g));
 	vsm_group_free(g);
@@ -552,7 +539,7 @@ static int cmd_plan(vsm_ctx *ctx, int argc, char **argv)
 	if (argc < 3 || argv[2][0] == '-')
 		return usage("group plan needs GROUP%s", "");
 	if (group_find(&g, ctx, argv[2]) < 0)
-		return fail();
+		return vsmctl_fail();
 	n = vsm_group_member_count(g);
 	if (!(v = calloc(n + 1, sizeof(*v))) || !(out = calloc(n + 1, sizeof(*out)))) {
 		rc = 1;
@@ -583,7 +570,7 @@ static int cmd_plan(vsm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (vsm_group_plan_set(g, out, k, 0) < 0) {
-		rc = fail();
+		rc = vsmctl_fail();
 		goto out;
 	}
 	printf("group '%s': plan set for %zu member(s)\n", vsm_group_name(g), k);

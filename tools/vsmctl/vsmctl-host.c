@@ -9,15 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vsmctl-util.h"
 #include "vsmctl-host.h"
-
-static int fail(void)
-{
-	const vsm_error *e = vsm_error_last();
-
-	fprintf(stderr, "vsmctl: %s\n", e && e->message ? e->message : "unknown error");
-	return 1;
-}
 
 static int bad_usage(const char *what)
 {
@@ -72,7 +65,7 @@ static int host_show(vsm_ctx *ctx, const char *name, int json)
 	size_t i;
 
 	if (vsm_host_lookup(&h, ctx, name) < 0)
-		return fail();
+		return vsmctl_fail();
 	if (json) {
 		json_object *o = json_object_new_object(), *arr = json_object_new_array();
 		const char *hv = vsm_host_hypervisor_uri(h);
@@ -117,7 +110,7 @@ int vsmctl_host_main(vsm_ctx *ctx, int argc, char **argv, int json)
 		if (argc != 4)
 			return bad_usage("tag needs: HOST TAG[=VALUE]");
 		if (vsm_host_tag_add(ctx, argv[2], argv[3]) < 0)
-			return fail();
+			return vsmctl_fail();
 		done(json, "host '%s' tagged '%s'\n", argv[2], argv[3]);
 		return 0;
 	}
@@ -125,7 +118,7 @@ int vsmctl_host_main(vsm_ctx *ctx, int argc, char **argv, int json)
 		if (argc != 4)
 			return bad_usage("untag needs: HOST TAG");
 		if (vsm_host_tag_remove(ctx, argv[2], argv[3]) < 0)
-			return fail();
+			return vsmctl_fail();
 		done(json, "host '%s' untagged '%s'\n", argv[2], argv[3]);
 		return 0;
 	}
@@ -140,7 +133,7 @@ int vsmctl_host_main(vsm_ctx *ctx, int argc, char **argv, int json)
 		if (errno || end == argv[4] || *end || argv[4][0] == '-' || n > SIZE_MAX)
 			return bad_usage("limit: --max-containers wants a number");
 		if (vsm_host_set_max_containers(ctx, argv[2], (size_t)n) < 0)
-			return fail();
+			return vsmctl_fail();
 		done(json, "host '%s': max containers %s\n", argv[2], argv[4]);
 		return 0;
 	}

@@ -17,6 +17,7 @@
 #include <vsm/vsm.h>
 #include <vsm/image.h>
 
+#include "vsmctl-util.h"
 #include "vsmctl-image.h"
 
 static const char usage_text[] =
@@ -43,14 +44,6 @@ static int usage(const char *why)
 	if (why)
 		fprintf(stderr, "vsmctl: %s\n", why);
 	fputs(usage_text, stderr);
-	return 1;
-}
-
-static int fail(void)
-{
-	const vsm_error *e = vsm_error_last();
-
-	fprintf(stderr, "vsmctl: %s\n", e && e->message ? e->message : "unknown error");
 	return 1;
 }
 
@@ -222,7 +215,7 @@ static int address_parse(struct address *a, const char *arg)
 }
 
 /* Open a local path, a container's device or a golden image; returns 0,
- * or -1 with the message printed (by fail() when the library said it).
+ * or -1 with the message printed (by vsmctl_fail() when the library said it).
  * @repair lets a dirty lazy-refcounts image open read-write (check
  * --repair repairs it). */
 static int open_image(vsm_image **img, const char *arg, int rdonly, int repair)
@@ -246,17 +239,10 @@ static int open_image(vsm_image **img, const char *arg, int rdonly, int repair)
 	return vsm_image_open_golden(img, ctx, a.ds, a.container, &o);
 }
 
-/* fail() for open_image(): its own message was printed already. */
+/* vsmctl_fail() for open_image(): its own message was printed already. */
 static int open_fail(int rc)
 {
-	return rc == -2 ? 1 : fail();
-}
-
-static void print_json(json_object *o)
-{
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-						       JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
+	return rc == -2 ? 1 : vsmctl_fail();
 }
 
 static int cmd_create(struct args *a)
@@ -278,7 +264,7 @@ static int cmd_create(struct args *a)
 	co.backing = a->backing;
 	co.backing_format = a->backing_format;
 	if (vsm_image_create(a->pos[0], &co, 0) < 0)
-		return fail();
+		return vsmctl_fail();
 	return 0;
 }
 
@@ -305,7 +291,7 @@ static int cmd_info(struct args *a)
 			break;
 		}
 		if (rc < 0) {
-			rc = fail();
+			rc = vsmctl_fail();
 			break;
 		}
 		fmt = inf->format == VSM_IMAGE_FORMAT_QCOW2 ? "qcow2" : "raw";
@@ -364,7 +350,7 @@ static int cmd_info(struct args *a)
 	}
 	if (arr) {
 		if (rc == 0)
-			print_json(arr);
+			vsmctl_print_json(arr);
 		else
 			json_object_put(arr);
 	}
@@ -413,10 +399,10 @@ static int cmd_write(struct args *a)
 		return open_fail(rc);
 	}
 	if (vsm_image_write(img, buf, len, off, 0) < 0 || vsm_image_flush(img) < 0)
-		rc = fail();
+		rc = vsmctl_fail();
 	free(buf);
 	if (vsm_image_close(img) < 0 && rc == 0)
-		rc = fail();
+		rc = vsmctl_fail();
 	return rc;
 }
 
@@ -436,7 +422,7 @@ static int cmd_read(struct args *a)
 		size_t n = len < (1u << 20) ? (size_t)len : (1u << 20);
 
 		if (vsm_image_read(img, buf, n, off) < 0) {
-			rc = fail();
+			rc = vsmctl_fail();
 			break;
 		}
 		if (fwrite(buf, 1, n, stdout) != n) {
@@ -465,7 +451,7 @@ static int cmd_map(struct args *a)
 	if ((rc = open_image(&img, a->pos[0], 1, 0)) < 0)
 		return open_fail(rc);
 	if (vsm_image_map(&map, &n, img) < 0) {
-		rc = fail();
+		rc = vsmctl_fail();
 
 		vsm_image_close(img);
 		return rc;
@@ -488,7 +474,7 @@ static int cmd_map(struct args *a)
 				json_object_object_add(o, "offset", json_object_new_uint64(map[i].offset));
 			json_object_array_add(arr, o);
 		}
-		print_json(arr);
+		vsmctl_print_json(arr);
 	} else {
 		printf("%-20s %-20s %-5s %s\n", "start", "length", "depth", "kind");
 		for (i = 0; i < n; i++)
@@ -517,12 +503,12 @@ static int cmd_check(struct args *a)
 	}
 	rc = vsm_image_check(&r, img, a->repair ? VSM_IMAGE_CHECK_REPAIR : 0);
 	if (rc < 0) {
-		fail();
+		vsmctl_fail();
 		vsm_image_close(img);
 		return rc == -VSM_ECORRUPT ? 2 : 1;
 	}
 	if (vsm_image_close(img) < 0)
-		return fail();
+		return vsmctl_fail();
 	corrupt = r.corruptions - r.corruptions_fixed;
 	leaks = r.leaks - r.leaks_fixed;
 	if (a->json) {
@@ -535,7 +521,7 @@ static int cmd_check(struct args *a)
 		json_object_object_add(o, "leaks-fixed", json_object_new_uint64(r.leaks_fixed));
 		json_object_object_add(o, "allocated-clusters", json_object_new_uint64(r.allocated_clusters));
 		json_object_object_add(o, "image-end-offset", json_object_new_uint64(r.image_end));
-		print_json(o);
+		vsmctl_print_json(o);
 	} else {
 		if (r.corruptions_fixed || r.leaks_fixed)
 			printf("repaired: %" PRIu64 " corruptions, %" PRIu64 " leaked clusters\n",
@@ -573,12 +559,12 @@ static int cmd_simple(struct args *a, const char *what)
 	else
 		rc = vsm_image_resize(img, size, 0);
 	if (rc < 0) {
-		rc = fail();
+		rc = vsmctl_fail();
 		vsm_image_close(img);
 		return rc;
 	}
 	if (vsm_image_close(img) < 0)
-		return fail();
+		return vsmctl_fail();
 	return 0;
 }
 
@@ -596,10 +582,10 @@ static int cmd_golden(struct args *a, int import)
 		return usage("DS, NAME and FILE may not be empty");
 	o.format = a->format; /* NULL: keep the source's */
 	if (get_ctx(&ctx) < 0)
-		return fail();
+		return vsmctl_fail();
 	rc = import ? vsm_image_import(ctx, a->pos[0], a->pos[1], a->pos[2], &o, 0) :
 		      vsm_image_export(ctx, a->pos[0], a->pos[1], a->pos[2], &o, 0);
-	return rc < 0 ? fail() : 0;
+	return rc < 0 ? vsmctl_fail() : 0;
 }
 
 static int cmd_convert(struct args *a)
@@ -612,7 +598,7 @@ static int cmd_convert(struct args *a)
 	if (a->bitmaps)
 		o.flags |= VSM_IMAGE_CONVERT_BITMAPS;
 	if (vsm_image_convert(a->pos[0], a->pos[1], &o) < 0)
-		return fail();
+		return vsmctl_fail();
 	return 0;
 }
 
@@ -623,7 +609,7 @@ static int bitmap_list(vsm_image *img, int json)
 	size_t n = 0, i;
 
 	if (vsm_image_bitmap_list(&l, &n, img) < 0)
-		return fail();
+		return vsmctl_fail();
 	if (json) {
 		arr = json_object_new_array();
 		for (i = 0; i < n; i++) {
@@ -636,7 +622,7 @@ static int bitmap_list(vsm_image *img, int json)
 			json_object_object_add(o, "in-use", json_object_new_boolean(l[i].in_use));
 			json_object_array_add(arr, o);
 		}
-		print_json(arr);
+		vsmctl_print_json(arr);
 	} else {
 		for (i = 0; i < n; i++)
 			printf("%s granularity=%u %s%s\n", l[i].name, l[i].granularity,
@@ -682,12 +668,12 @@ static int cmd_bitmap(struct args *a)
 	else
 		rc = vsm_image_bitmap_enable(img, a->pos[2], !strcmp(sub, "enable"), 0);
 	if (rc < 0) {
-		rc = list ? rc : fail();
+		rc = list ? rc : vsmctl_fail();
 		vsm_image_close(img);
 		return list ? 1 : rc;
 	}
 	if (vsm_image_close(img) < 0)
-		return fail();
+		return vsmctl_fail();
 	return 0;
 }
 

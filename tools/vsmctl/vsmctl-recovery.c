@@ -14,6 +14,7 @@
 #include <vsm/vsm.h>
 #include <vsm/recovery.h>
 
+#include "vsmctl-util.h"
 #include "vsmctl-recovery.h"
 
 static const char usage_text[] =
@@ -33,14 +34,6 @@ static int usage(const char *why, const char *arg)
 	fprintf(stderr, why, arg);
 	fprintf(stderr, "\n%s", usage_text);
 	return 2;
-}
-
-static int fail(void)
-{
-	const vsm_error *e = vsm_error_last();
-
-	fprintf(stderr, "vsmctl: %s\n", e && e->message ? e->message : "unknown error");
-	return 1;
 }
 
 /* GROUP or DATASTORE/GROUP. */
@@ -76,7 +69,7 @@ static int backup(vsm_ctx *ctx, int argc, char **argv, int json)
 			return usage("unknown option '%s'", argv[a]);
 	}
 	if (find(&g, ctx, argv[2]) < 0 || vsm_group_backup(g, argv[3], &o) < 0) {
-		rc = fail();
+		rc = vsmctl_fail();
 	} else if (json) {
 		json_object *j = json_object_new_object();
 
@@ -140,7 +133,7 @@ static int recover(vsm_ctx *ctx, int argc, char **argv, int json)
 	o.step = print_step;
 	o.payload = &json;
 	if (vsm_group_recover(&g, ctx, argv[2], &o) < 0)
-		rc = fail();
+		rc = vsmctl_fail();
 	else if (!json)
 		printf("group '%s' recovered onto datastore '%s' (%zu members)\n", vsm_group_name(g),
 		       o.datastore, vsm_group_member_count(g));

@@ -21,6 +21,7 @@
 
 #include <vsm/vsm.h>
 
+#include "vsmctl-util.h"
 #ifdef VSMCTL_HAVE_IMAGE
 #include "vsmctl-image.h"
 #endif
@@ -73,8 +74,10 @@ static const char usage[] =
 	"  group show GROUP [--json] | group checkpoint GROUP NAME [--timeout SEC]\n"
 	"  group revert GROUP NAME | group delete-checkpoint GROUP NAME\n"
 	"  group clone GROUP CHECKPOINT NEW | group destroy GROUP\n"
-	"  group plan GROUP --boot CONTAINER:PRIORITY[:AFTER=C2] ... [--net CONTAINER:MAC,NETWORK[,IP/PREFIX,GW,DNS]]\n"
-	"  group backup GROUP DIR [--incremental-from NAME] | group recover DIR --datastore DS [--host HOST] [--start]\n"
+	"  group plan GROUP --boot CONTAINER:PRIORITY[:AFTER=C2] ...\n"
+	"             [--net CONTAINER:MAC,NETWORK[,IP/PREFIX,GW,DNS]]\n"
+	"  group backup GROUP DIR [--incremental-from NAME]\n"
+	"  group recover DIR --datastore DS [--host HOST] [--start]\n"
 	"  export CONTAINER FILE [--checkpoint NAME] | import FILE --datastore DS [--name NEW]\n"
 	"  changes CONTAINER DEVICE --since CHECKPOINT [--until CHECKPOINT]\n"
 	"  backup CONTAINER FILE [--incremental-from CHECKPOINT] [--checkpoint NAME] [--stopped]\n"
@@ -83,14 +86,6 @@ static const char usage[] =
 	"  version\n"
 	"CONTAINER may be written DATASTORE/NAME when the name exists on several.\n"
 	"DIR defaults to $VSM_STATE_DIR, else ~/.local/state/vsm.\n";
-
-static int fail(void)
-{
-	const vsm_error *e = vsm_error_last();
-
-	fprintf(stderr, "vsmctl: %s\n", e && e->message ? e->message : "unknown error");
-	return 1;
-}
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -128,13 +123,6 @@ static int parse_size(const char *s, uint64_t *out)
 		return -1;
 	*out = (uint64_t)v << shift;
 	return 0;
-}
-
-static void print_json(json_object *o)
-{
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-						      JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
 }
 
 static json_object *jstr(const char *s)
@@ -188,7 +176,7 @@ static int cmd_datastore_check(vsm_ctx *ctx, int argc, char **argv)
 		}
 	}
 	if (vsm_datastore_check(&rep, ctx, argv[2], &opts) < 0)
-		return fail();
+		return vsmctl_fail();
 	n = vsm_check_report_orphan_count(rep);
 	remaining = vsm_check_report_remaining(rep);
 	if (as_json) {
@@ -217,7 +205,7 @@ static int cmd_datastore_check(vsm_ctx *ctx, int argc, char **argv)
 			json_object_array_add(arr, j);
 		}
 		json_object_object_add(o, "orphans", arr);
-		print_json(o);
+		vsmctl_print_json(o);
 	} else {
 		printf("datastore '%s': %zu devices, %zu referenced, %zu not made by libvsm, "
 		       "%zu orphans\n", vsm_check_report_datastore(rep),
@@ -258,13 +246,13 @@ static int cmd_datastore(vsm_ctx *ctx, int argc, char **argv)
 				return usage_error("unknown option '%s'", argv[a]);
 		}
 		if (vsm_datastore_add(ctx, argv[2], argv[3], flags) < 0)
-			return fail();
+			return vsmctl_fail();
 		if (json_out) {
 			vsm_datastore *ds;
 
 			if (vsm_datastore_lookup(&ds, ctx, argv[2]) < 0)
-				return fail();
-			print_json(datastore_json(ctx, ds));
+				return vsmctl_fail();
+			vsmctl_print_json(datastore_json(ctx, ds));
 			vsm_datastore_free(ds);
 		} else {
 			printf("datastore '%s' added\n", argv[2]);
@@ -276,11 +264,11 @@ static int cmd_datastore(vsm_ctx *ctx, int argc, char **argv)
 				     VSM_DATASTORE_REMOVE_FORCE : 0;
 
 		if (vsm_datastore_remove(ctx, argv[2], flags) < 0)
-			return fail();
+			return vsmctl_fail();
 		if (!json_out)
 			printf("datastore '%s' removed\n", argv[2]);
 		else
-			print_json(json_object_new_object());
+			vsmctl_print_json(json_object_new_object());
 		return 0;
 	}
 	if (argc >= 2 && !strcmp(argv[1], "list")) {
@@ -290,7 +278,7 @@ static int cmd_datastore(vsm_ctx *ctx, int argc, char **argv)
 
 		if (vsm_datastore_list(&list, &n, ctx) < 0) {
 			json_object_put(arr);
-			return fail();
+			return vsmctl_fail();
 		}
 		for (i = 0; i < n; i++) {
 			if (json_out)
@@ -300,7 +288,7 @@ static int cmd_datastore(vsm_ctx *ctx, int argc, char **argv)
 				       vsm_datastore_uri(list[i]));
 		}
 		if (json_out)
-			print_json(arr);
+			vsmctl_print_json(arr);
 		else
 			json_object_put(arr);
 		vsm_datastore_list_free(list, n);
@@ -311,10 +299,10 @@ static int cmd_datastore(vsm_ctx *ctx, int argc, char **argv)
 		json_object *o;
 
 		if (vsm_datastore_lookup(&ds, ctx, argv[2]) < 0)
-			return fail();
+			return vsmctl_fail();
 		o = datastore_json(ctx, ds);
 		if (json_out) {
-			print_json(o);
+			vsmctl_print_json(o);
 		} else {
 			json_object *v;
 
@@ -363,13 +351,13 @@ static int cmd_host(vsm_ctx *ctx, int argc, char **argv)
 				return usage_error("unknown option '%s'", argv[i]);
 		}
 		if (vsm_host_add(ctx, argv[2], &opts) < 0)
-			return fail();
+			return vsmctl_fail();
 		if (json_out) {
 			vsm_host *h;
 
 			if (vsm_host_lookup(&h, ctx, argv[2]) < 0)
-				return fail();
-			print_json(host_json(h));
+				return vsmctl_fail();
+			vsmctl_print_json(host_json(h));
 			vsm_host_free(h);
 		} else {
 			printf("host '%s' added\n", argv[2]);
@@ -381,9 +369,9 @@ static int cmd_host(vsm_ctx *ctx, int argc, char **argv)
 
 		if ((link ? vsm_host_link(ctx, argv[2], argv[3], 0)
 			  : vsm_host_unlink(ctx, argv[2], argv[3], 0)) < 0)
-			return fail();
+			return vsmctl_fail();
 		if (json_out)
-			print_json(json_object_new_object());
+			vsmctl_print_json(json_object_new_object());
 		else
 			printf("host '%s' %s datastore '%s'\n", argv[2],
 			       link ? "linked to" : "unlinked from", argv[3]);
@@ -391,9 +379,9 @@ static int cmd_host(vsm_ctx *ctx, int argc, char **argv)
 	}
 	if (argc >= 3 && !strcmp(argv[1], "remove")) {
 		if (vsm_host_remove(ctx, argv[2], 0) < 0)
-			return fail();
+			return vsmctl_fail();
 		if (json_out)
-			print_json(json_object_new_object());
+			vsmctl_print_json(json_object_new_object());
 		else
 			printf("host '%s' removed\n", argv[2]);
 		return 0;
@@ -405,7 +393,7 @@ static int cmd_host(vsm_ctx *ctx, int argc, char **argv)
 
 		if (vsm_host_list(&list, &n, ctx) < 0) {
 			json_object_put(arr);
-			return fail();
+			return vsmctl_fail();
 		}
 		for (i = 0; i < n; i++) {
 			if (json_out) {
@@ -421,7 +409,7 @@ static int cmd_host(vsm_ctx *ctx, int argc, char **argv)
 			printf("\n");
 		}
 		if (json_out)
-			print_json(arr);
+			vsmctl_print_json(arr);
 		else
 			json_object_put(arr);
 		vsm_host_list_free(list, n);
@@ -590,11 +578,11 @@ static int cmd_container_create(vsm_ctx *ctx, int argc, char **argv)
 		datastore = NULL;
 	}
 	if (vsm_container_create(&c, ctx, datastore, argv[2], &opts) < 0) {
-		rc = fail();
+		rc = vsmctl_fail();
 		goto out;
 	}
 	if (json_out)
-		print_json(container_json(c));
+		vsmctl_print_json(container_json(c));
 	else
 		printf("container '%s' created on datastore '%s' (%s)\n", argv[2],
 		       vsm_container_datastore(c), vsm_container_uuid(c));
@@ -659,7 +647,7 @@ static int cmd_container(vsm_ctx *ctx, int argc, char **argv)
 		if ((ds && (missing = not_loaded(ctx, ds)) != 0) ||
 		    vsm_container_list(&list, &n, ctx, ds) < 0) {
 			json_object_put(arr);
-			return missing > 0 ? 1 : fail();
+			return missing > 0 ? 1 : vsmctl_fail();
 		}
 		for (i = 0; i < n; i++) {
 			if (json_out)
@@ -674,10 +662,10 @@ static int cmd_container(vsm_ctx *ctx, int argc, char **argv)
 		if (!ds && (missing = not_loaded(ctx, NULL)) < 0) {
 			json_object_put(arr);
 			vsm_container_list_free(list, n);
-			return fail();
+			return vsmctl_fail();
 		}
 		if (json_out)
-			print_json(arr);
+			vsmctl_print_json(arr);
 		else
 			json_object_put(arr);
 		vsm_container_list_free(list, n);
@@ -685,9 +673,9 @@ static int cmd_container(vsm_ctx *ctx, int argc, char **argv)
 	}
 	if (argc >= 3 && !strcmp(argv[1], "show")) {
 		if (container_find(&c, ctx, argv[2]) < 0)
-			return fail();
+			return vsmctl_fail();
 		if (json_out)
-			print_json(container_json(c));
+			vsmctl_print_json(container_json(c));
 		else
 			container_print(c);
 		vsm_container_free(c);
@@ -698,13 +686,13 @@ static int cmd_container(vsm_ctx *ctx, int argc, char **argv)
 				     VSM_CONTAINER_DESTROY_FORCE : 0;
 
 		if (container_find(&c, ctx, argv[2]) < 0)
-			return fail();
+			return vsmctl_fail();
 		rc = vsm_container_destroy(c, flags);
 		vsm_container_free(c);
 		if (rc < 0)
-			return fail();
+			return vsmctl_fail();
 		if (json_out)
-			print_json(json_object_new_object());
+			vsmctl_print_json(json_object_new_object());
 		else
 			printf("container '%s' destroyed\n", argv[2]);
 		return 0;
@@ -724,7 +712,7 @@ static int cmd_attach(vsm_ctx *ctx, int argc, char **argv, bool attach)
 	if (argc < (attach ? 3 : 2))
 		return usage_error("%s needs its arguments", argv[0]);
 	if (container_find(&c, ctx, argv[1]) < 0)
-		return fail();
+		return vsmctl_fail();
 	if (attach)
 		/* --takeover: wait out a stopped holder's timeout and take over;
 		 * "auto": placement phase 2 chooses the host. */
@@ -735,10 +723,10 @@ static int cmd_attach(vsm_ctx *ctx, int argc, char **argv, bool attach)
 		rc = vsm_detach(c, argc >= 3 && !strcmp(argv[2], "--force") ? VSM_DETACH_FORCE : 0);
 	if (rc < 0) {
 		vsm_container_free(c);
-		return fail();
+		return vsmctl_fail();
 	}
 	if (json_out)
-		print_json(container_json(c));
+		vsmctl_print_json(container_json(c));
 	else if (attach)
 		printf("container '%s' attached to host '%s'\n", vsm_container_name(c),
 		       vsm_container_attached_host(c));
@@ -770,7 +758,7 @@ static int cmd_lease(vsm_ctx *ctx, int argc, char **argv)
 		return usage_error("lease needs: status DATASTORE%s", "");
 	/* A fresh process has watched nobody yet: watch one renewal. */
 	if (vsm_lease_status(&list, &n, ctx, argv[2], VSM_LEASE_STATUS_WATCH) < 0)
-		return fail();
+		return vsmctl_fail();
 	arr = json_object_new_array();
 	if (!as_json && n)
 		printf("%-24s %-16s %-8s %-8s %-21s %s\n", "CONTAINER", "HOST", "STATE", "VERSION",
@@ -804,7 +792,7 @@ static int cmd_lease(vsm_ctx *ctx, int argc, char **argv)
 		}
 	}
 	if (as_json)
-		print_json(arr);
+		vsmctl_print_json(arr);
 	else
 		json_object_put(arr);
 	vsm_lease_list_free(list, n);
@@ -842,11 +830,11 @@ static int cmd_agent(vsm_ctx *ctx, int argc, char **argv)
 	/* Also blocked in main() before the context (and its threads) exist. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (vsm_event_register(ctx, agent_event, NULL, NULL) < 0)
-		return fail();
+		return vsmctl_fail();
 	for (a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "--host") && a + 1 < argc) {
 			if (vsm_lease_keep(ctx, argv[++a], 0) < 0)
-				return fail();
+				return vsmctl_fail();
 			kept++;
 		} else {
 			return usage_error("agent: unknown argument '%s'", argv[a]);
@@ -854,13 +842,13 @@ static int cmd_agent(vsm_ctx *ctx, int argc, char **argv)
 	}
 	if (!kept) {
 		if (vsm_host_list(&hosts, &n, ctx) < 0)
-			return fail();
+			return vsmctl_fail();
 		for (i = 0; i < n; i++) {
 			if (!vsm_host_datastore_count(hosts[i]))
 				continue;
 			if (vsm_lease_keep(ctx, vsm_host_name(hosts[i]), 0) < 0) {
 				vsm_host_list_free(hosts, n);
-				return fail();
+				return vsmctl_fail();
 			}
 			kept++;
 		}
@@ -894,10 +882,10 @@ static int cmd_deploy(vsm_ctx *ctx, int argc, char **argv)
 			return usage_error("unknown option '%s'", argv[a]);
 	}
 	if (container_find(&c, ctx, argv[1]) < 0)
-		return fail();
+		return vsmctl_fail();
 	if (vsm_device_deploy(&loc, c, argv[2], &opts) < 0) {
 		vsm_container_free(c);
-		return fail();
+		return vsmctl_fail();
 	}
 	if (json_out) {
 		json_object *o = json_object_new_object();
@@ -908,7 +896,7 @@ static int cmd_deploy(vsm_ctx *ctx, int argc, char **argv)
 		json_object_object_add(o, "locator", jstr(vsm_locator_uri(loc)));
 		json_object_object_add(o, "path", jstr(vsm_locator_path(loc)));
 		json_object_object_add(o, "disk_xml", jstr(vsm_locator_disk_xml(loc)));
-		print_json(o);
+		vsmctl_print_json(o);
 	} else {
 		printf("%s\n", vsm_locator_uri(loc));
 	}
@@ -925,13 +913,13 @@ static int cmd_undeploy(vsm_ctx *ctx, int argc, char **argv)
 	if (argc < 3)
 		return usage_error("undeploy needs CONTAINER DEVICE%s", "");
 	if (container_find(&c, ctx, argv[1]) < 0)
-		return fail();
+		return vsmctl_fail();
 	rc = vsm_device_undeploy(c, argv[2], 0);
 	vsm_container_free(c);
 	if (rc < 0)
-		return fail();
+		return vsmctl_fail();
 	if (json_out)
-		print_json(json_object_new_object());
+		vsmctl_print_json(json_object_new_object());
 	else
 		printf("device '%s' of container '%s' undeployed\n", argv[2], argv[1]);
 	return 0;
@@ -940,7 +928,7 @@ static int cmd_undeploy(vsm_ctx *ctx, int argc, char **argv)
 /* --- demo: the library's main job, end to end, on a file datastore --- */
 
 #define STEP(...) do { printf("==> " __VA_ARGS__); printf("\n"); fflush(stdout); } while (0)
-#define CHECK(call) do { if ((call) < 0) { rc = fail(); goto out; } } while (0)
+#define CHECK(call) do { if ((call) < 0) { rc = vsmctl_fail(); goto out; } } while (0)
 
 static int cmd_demo(int argc, char **argv)
 {
@@ -1067,7 +1055,7 @@ int main(int argc, char **argv)
 		pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	}
 	if (vsm_ctx_open(&ctx, &opts) < 0)
-		return fail();
+		return vsmctl_fail();
 	if (!strcmp(argv[0], "datastore"))
 		rc = cmd_datastore(ctx, argc, argv);
 	else if (!strcmp(argv[0], "host"))

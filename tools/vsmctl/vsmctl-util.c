@@ -1,0 +1,75 @@
+/*
+ * Helpers shared by vsmctl's command files (vsmctl-util.h).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vsmctl-util.h"
+
+int vsmctl_fail(void)
+{
+	const vsm_error *e = vsm_error_last();
+
+	fprintf(stderr, "vsmctl: %s\n", e && e->message ? e->message : "unknown error");
+	return 1;
+}
+
+void vsmctl_print_json(json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+int vsmctl_find_container(vsm_container **out, vsm_ctx *ctx, const char *spec)
+{
+	const char *slash = strchr(spec, '/');
+	char ds[128];
+
+	if (!slash)
+		return vsm_container_lookup(out, ctx, NULL, spec);
+	snprintf(ds, sizeof(ds), "%.*s", (int)(slash - spec), spec);
+	return vsm_container_lookup(out, ctx, ds, slash + 1);
+}
+
+void vsmctl_human(char *buf, size_t size, uint64_t n)
+{
+	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+int vsmctl_progress(uint64_t done, uint64_t total, void *payload)
+{
+	static time_t last;
+	char a[32], b[32], bar[41];
+	int width = 40, fill;
+	time_t now = time(NULL);
+
+	if (!isatty(STDERR_FILENO))
+		return 0;
+	if (done < total && now == last)
+		return 0;
+	last = now;
+	if (done > total)
+		done = total;
+	fill = total ? (int)((double)done / (double)total * width) : width;
+	memset(bar, '#', (size_t)fill);
+	memset(bar + fill, '.', (size_t)(width - fill));
+	bar[width] = '\0';
+	vsmctl_human(a, sizeof(a), done);
+	vsmctl_human(b, sizeof(b), total);
+	fprintf(stderr, "\r%s [%s] %3d%% %s / %s ", (const char *)payload, bar,
+		total ? (int)(done * 100 / total) : 100, a, b);
+	if (done >= total)
+		fputc('\n', stderr);
+	return 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * What every vsmctl command file shares: the error exit, JSON output,
+ * container lookup by "NAME" or "DATASTORE/NAME", sizes for people and the
+ * progress bar of long copies. Public API only.
+ */
+#ifndef VSMCTL_UTIL_H
+#define VSMCTL_UTIL_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vsm/vsm.h>
+
+/* Print "vsmctl: <the library's last message>" on stderr; returns 1, the
+ * exit status of a failed command. */
+int vsmctl_fail(void);
+/* Print @o pretty (slashes unescaped) on stdout and free it. */
+void vsmctl_print_json(json_object *o);
+/* Container CONTAINER or DATASTORE/CONTAINER. */
+int vsmctl_find_container(vsm_container **out, vsm_ctx *ctx, const char *spec);
+/* @n bytes as "1.5 GiB". */
+void vsmctl_human(char *buf, size_t size, uint64_t n);
+/* vsm_progress_fn drawing a bar on stderr when it is a terminal (nothing
+ * otherwise); @payload is the operation's name, a const char *. */
+int vsmctl_progress(uint64_t done, uint64_t total, void *payload);
+
+#endif
