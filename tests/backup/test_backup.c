@@ -633,6 +633,39 @@ START_TEST(backup_existing_checkpoint)
 }
 END_TEST
 
+static int cancel_at_half(uint64_t done, uint64_t total, void *payload)
+{
+	(void)payload;
+	return total && done * 2 >= total ? -VSM_EINVAL : 0;
+}
+
+/* A backup cancelled by its progress callback leaves neither the file
+ * nor the checkpoint it took. */
+START_TEST(backup_cancelled)
+{
+	vsm_container *c = make("vm");
+	vsm_backup_opts o = VSM_BACKUP_OPTS_INIT;
+	char *f = in_tmp("cancel.bk");
+	size_t n = 0;
+	vsm_checkpoint **list = NULL;
+	model m;
+
+	model_init(&m);
+	srand(9);
+	scribble(&m, "vm", 30);
+	o.checkpoint = "half";
+	o.progress = cancel_at_half;
+	ck_vsm_refused(vsm_backup(c, f, &o), VSM_EINVAL, "cancelled");
+	ck_assert(!tu_exists(f));
+	ck_vsm(vsm_checkpoint_list(&list, &n, c));
+	ck_assert_uint_eq(n, 0);
+	vsm_checkpoint_list_free(list, n);
+	free(f);
+	model_free(&m);
+	vsm_container_free(c);
+}
+END_TEST
+
 /* Copy @src to @dst with the byte at @at XORed (or cut at @at). */
 static void damage(const char *src, const char *dst, off_t at, bool cut)
 {
@@ -784,6 +817,7 @@ int main(void)
 	tcase_add_test(t, backup_chain_restores);
 	tcase_add_test(t, bad_chains_refused);
 	tcase_add_test(t, backup_existing_checkpoint);
+	tcase_add_test(t, backup_cancelled);
 	tcase_add_test(t, damaged_files_refused);
 	tcase_add_test(t, restore_crash_rolls_back);
 	suite_add_tcase(s, t);
