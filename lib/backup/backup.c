@@ -210,6 +210,7 @@ static int write_backup(bfile *f, vsm_dstore *ds, const vsm_record *r,
 		goto out;
 	for (i = 0; i < n; i++) {
 		bk_mdev *d = &m.devs[i];
+		const vsm_rec_frozen *l;
 		size_t j;
 
 		m.n_devs = i + 1;
@@ -217,7 +218,12 @@ static int write_backup(bfile *f, vsm_dstore *ds, const vsm_record *r,
 			rc = vsm_err(VSM_ENOMEM, "out of memory");
 			goto out;
 		}
-		if ((rc = ck_cow_open(&views[i], ds, cp->layers[i].key, true, false)) < 0)
+		if (!(l = ck_layer(r, cp->layers[i].key))) {
+			rc = vsm_err(VSM_ECORRUPT, "container '%s': layer '%s' is in no layer table",
+				     r->name, cp->layers[i].key);
+			goto out;
+		}
+		if ((rc = ck_cow_open(&views[i], ds, l->key, l->format, true, false)) < 0)
 			goto out;
 		d->size = vsm_cow_size(views[i]);
 		rc = base ? bk_changes(ds, r, d->name, base->name, cp->name, &ext[i]) :

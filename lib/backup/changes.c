@@ -124,12 +124,12 @@ static int layer_allocation(vsm_cow *c, bk_extents *out)
 	return 0;
 }
 
-static int layer_changes(vsm_dstore *ds, const char *key, bk_extents *out)
+static int layer_changes(vsm_dstore *ds, const char *key, int format, bk_extents *out)
 {
 	vsm_cow *c = NULL;
 	int rc;
 
-	if ((rc = ck_cow_open(&c, ds, key, true, true)) < 0)
+	if ((rc = ck_cow_open(&c, ds, key, format, true, true)) < 0)
 		return rc;
 	if (vsm_cow_format(c) != VSM_COW_QCOW2)
 		/* A raw layer above a checkpoint cannot be; all of it, then. */
@@ -141,17 +141,22 @@ static int layer_changes(vsm_dstore *ds, const char *key, bk_extents *out)
 }
 
 /* The layer @key stands on, from the record (device chains and the
- * layer table); NULL for a bottom layer. */
-static const char *below(const vsm_record *r, const char *key)
+ * layer table), NULL for a bottom layer; and @key's own format. */
+static const char *below(const vsm_record *r, const char *key, int *format)
 {
 	const vsm_rec_frozen *l;
 	size_t i;
 
+	*format = 0;
 	for (i = 0; i < r->n_devices; i++)
-		if (!strcmp(r->devices[i].key, key))
+		if (!strcmp(r->devices[i].key, key)) {
+			*format = r->devices[i].format;
 			return r->devices[i].chain_len ? r->devices[i].chain[0].key : NULL;
-	l = ck_layer(r, key);
-	return l ? l->backing : NULL;
+		}
+	if (!(l = ck_layer(r, key)))
+		return NULL;
+	*format = l->format;
+	return l->backing;
 }
 
 int bk_changes(vsm_dstore *ds, const vsm_record *r, const char *device, const char *since,
@@ -160,7 +165,7 @@ int bk_changes(vsm_dstore *ds, const vsm_record *r, const char *device, const ch
 	const vsm_rec_checkpoint *a, *b = NULL;
 	const char *stop, *key = NULL;
 	size_t i, guard;
-	int rc;
+	int rc, format;
 
 	if (!(a = ck_find(r, since)))
 		return vsm_err(VSM_ENOTFOUND, "container '%s' has no checkpoint '%s'", r->name,
@@ -187,9 +192,11 @@ int bk_changes(vsm_dstore *ds, const vsm_record *r, const char *device, const ch
 		if (guard > r->n_layers + r->n_devices)
 			return vsm_err(VSM_ECORRUPT, "container '%s': the layer chain of device "
 				       "'%s' loops", r->name, device);
-		if ((rc = layer_changes(ds, key, out)) < 0)
+		const char *next = below(r, key, &format);
+
+		if ((rc = layer_changes(ds, key, format, out)) < 0)
 			return rc;
-		if (!(key = below(r, key)))
+		if (!(key = next))
 			return vsm_err(VSM_EINVAL, "container '%s': checkpoint '%s' is not an "
 				       "ancestor of %s%s%s", r->name, since,
 				       b ? "checkpoint '" : "the current state",

@@ -74,7 +74,7 @@ static int xadd(xlayers *l, vsm_dstore *ds, const vsm_record *r, const char *key
 	    (!top && f && f->cid && !(l->v[l->n].cid = vsm__strdup(f->cid))))
 		return -VSM_ENOMEM;
 	l->n++;
-	if ((rc = ck_cow_open(&c, ds, key, true, true)) < 0)
+	if ((rc = ck_cow_open(&c, ds, key, format, true, true)) < 0)
 		return rc;
 	rc = vsm_cow_get_info(c, &info);
 	vsm_cow_close(c);

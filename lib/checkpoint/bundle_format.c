@@ -146,7 +146,7 @@ int ck_export_layer(bfile *f, vsm_dstore *ds, xlayer *l, bool dry)
 
 	if (!buf)
 		return vsm_err(VSM_ENOMEM, "out of memory");
-	if ((rc = ck_cow_open(&c, ds, l->key, true, true)) < 0) {
+	if ((rc = ck_cow_open(&c, ds, l->key, l->format, true, true)) < 0) {
 		free(buf);
 		return rc;
 	}
@@ -254,7 +254,7 @@ int ck_import_layer(bfile *f, vsm_dstore *ds, ilayer *l, bool write, uint64_t *w
 
 	if (!buf)
 		return vsm_err(VSM_ENOMEM, "out of memory");
-	if (write && (rc = ck_cow_open(&c, ds, l->key, false, false)) < 0) {
+	if (write && (rc = ck_cow_open(&c, ds, l->key, l->format, false, false)) < 0) {
 		free(buf);
 		return rc;
 	}

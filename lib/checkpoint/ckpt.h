@@ -86,12 +86,15 @@ int ck_device_create(vsm_wf *wf, vsm_dstore *ds, const char *name, uint64_t size
 		     char key[VSM_BACKEND_KEY_MAX]);
 /* Delete @key unless referenced (see CK_WF_DELETE_UNREF). */
 int ck_delete_unref(vsm_ctx *ctx, vsm_dstore *ds, const char *key);
-/* Allocated bytes stored in the layer @key itself. */
-int ck_layer_alloc(vsm_dstore *ds, const char *key, uint64_t *out);
-/* Open @key with its chain on @ds. */
+/* Allocated bytes stored in the layer @key (of vsm_format @format) itself. */
+int ck_layer_alloc(vsm_dstore *ds, const char *key, int format, uint64_t *out);
+/* Open @key with its chain on @ds, as the vsm_format @format the record
+ * gives it: a raw layer holds a guest's bytes, which must never be
+ * probed for an image format (a guest could write a qcow2 header into
+ * its raw disk). */
 struct vsm_cow;
-int ck_cow_open(struct vsm_cow **out, vsm_dstore *ds, const char *key, bool rdonly,
-		bool no_backing);
+int ck_cow_open(struct vsm_cow **out, vsm_dstore *ds, const char *key, int format,
+		bool rdonly, bool no_backing);
 /* The copy unit of ck_copy_view and of merges. */
 #define CK_CHUNK (1u << 20)
 /* Are the @n bytes at @p all zero? */

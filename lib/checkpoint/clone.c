@@ -42,14 +42,16 @@ out:
 	return rc;
 }
 
-static int full_copy(vsm_dstore *ds, const char *src, const char *dst)
+/* Copy what layer @src (of vsm_format @format, with its chain) reads
+ * into the new qcow2 device @dst. */
+static int full_copy(vsm_dstore *ds, const char *src, int format, const char *dst)
 {
 	vsm_cow *s = NULL, *d = NULL;
 	int rc;
 
-	if ((rc = ck_cow_open(&s, ds, src, true, false)) < 0)
+	if ((rc = ck_cow_open(&s, ds, src, format, true, false)) < 0)
 		return rc;
-	if ((rc = ck_cow_open(&d, ds, dst, false, false)) == 0) {
+	if ((rc = ck_cow_open(&d, ds, dst, VSM_FORMAT_QCOW2, false, false)) == 0) {
 		rc = ck_copy_view(s, d, NULL);
 		if (vsm_cow_close(d) < 0 && rc == 0)
 			rc = -vsm__error_code();
@@ -132,7 +134,7 @@ VSM_API int vsm_checkpoint_clone(vsm_container **out, vsm_container *src,
 				rc = -VSM_ENOMEM;
 				goto abort;
 			}
-			if ((rc = full_copy(ds, base, key)) < 0)
+			if ((rc = full_copy(ds, base, l->format, key)) < 0)
 				goto abort;
 		} else if ((rc = ck_set_top(r, d, key, base)) < 0 ||
 			   (rc = ck_table_copy(n, r, base)) < 0) {

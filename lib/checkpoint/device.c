@@ -71,13 +71,17 @@ out:
 	return rc;
 }
 
-int ck_cow_open(vsm_cow **out, vsm_dstore *ds, const char *key, bool rdonly, bool no_backing)
+int ck_cow_open(vsm_cow **out, vsm_dstore *ds, const char *key, int format, bool rdonly,
+		bool no_backing)
 {
 	vsm_cow_open_opts o = {0};
 	vsm_bdev *b = NULL;
 	char label[VSM_BACKEND_KEY_MAX + 64];
 	int rc;
 
+	if (!(o.format = vsm_format_name(format)))
+		return vsm_err(VSM_EINTERNAL, "datastore '%s' layer '%s': no format given",
+			       ds->name, key);
 	if ((rc = vsm__ds_backing_open(&b, key, rdonly, ds)) < 0)
 		return rc;
 	snprintf(label, sizeof(label), "datastore '%s' layer '%s'", ds->name, key);
@@ -87,13 +91,13 @@ int ck_cow_open(vsm_cow **out, vsm_dstore *ds, const char *key, bool rdonly, boo
 	return vsm_cow_open(out, b, label, &o);
 }
 
-int ck_layer_alloc(vsm_dstore *ds, const char *key, uint64_t *out)
+int ck_layer_alloc(vsm_dstore *ds, const char *key, int format, uint64_t *out)
 {
 	vsm_cow *c = NULL;
 	vsm_cow_info info;
 	int rc;
 
-	if ((rc = ck_cow_open(&c, ds, key, true, true)) < 0)
+	if ((rc = ck_cow_open(&c, ds, key, format, true, true)) < 0)
 		return rc;
 	rc = vsm_cow_get_info(c, &info);
 	vsm_cow_close(c);

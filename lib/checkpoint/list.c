@@ -81,7 +81,12 @@ int ck_handle_new(vsm_checkpoint **out, vsm_dstore *ds, const vsm_record *r,
 			vsm_checkpoint_free(cp);
 			return -VSM_ENOMEM;
 		}
-		if ((rc = ck_layer_alloc(ds, c->layers[i].key, &cp->size[i])) < 0) {
+		if (!l) {
+			vsm_checkpoint_free(cp);
+			return vsm_err(VSM_ECORRUPT, "container '%s': layer '%s' is in no layer table",
+				       r->name, c->layers[i].key);
+		}
+		if ((rc = ck_layer_alloc(ds, l->key, l->format, &cp->size[i])) < 0) {
 			vsm_checkpoint_free(cp);
 			return rc;
 		}

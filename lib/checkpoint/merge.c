@@ -237,7 +237,8 @@ int ck_merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,
 			     ds->name, t);
 		goto out;
 	}
-	if ((rc = ck_cow_open(&c, ds, x, false, false)) < 0)
+	/* X stands on T: an overlay, so qcow2. */
+	if ((rc = ck_cow_open(&c, ds, x, VSM_FORMAT_QCOW2, false, false)) < 0)
 		goto out;
 	if ((rc = backing_is(c, t, &on)) == 0 && on)
 		rc = commit ? vsm_cow_commit(c) : stream_one(c, lt->backing == NULL);
@@ -464,8 +465,8 @@ int ck_compact_rounds(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopp
 		stream = false;
 		/* A failed estimate fails the round: a guess would journal a
 		 * direction that another merge of the pair may not take. */
-		if ((rc = ck_layer_alloc(ds, x, &cost_commit)) == 0 && lt &&
-		    (rc = ck_layer_alloc(ds, t, &cost_stream)) == 0)
+		if ((rc = ck_layer_alloc(ds, x, VSM_FORMAT_QCOW2, &cost_commit)) == 0 && lt &&
+		    (rc = ck_layer_alloc(ds, t, lt->format, &cost_stream)) == 0)
 			stream = cost_stream < cost_commit;
 		ck_recs_free(&rs);
 		if (rc < 0) {

@@ -673,6 +673,57 @@ START_TEST(backup_cancelled)
 }
 END_TEST
 
+/* A raw disk whose guest wrote a qcow2 header (naming another
+ * container's device as its backing) is backed up as the bytes it holds:
+ * the layer is opened as the record's format, never probed. */
+START_TEST(raw_layer_never_probed)
+{
+	vsm_container *c = make("vm"), *other = NULL;
+	vsm_image_open_opts o = VSM_IMAGE_OPEN_OPTS_INIT;
+	vsm_image *img = NULL;
+	char *fake = in_tmp("fake.qcow2"), *f = in_tmp("vm.bk");
+	uint8_t *want = calloc(1, DEV_SIZE), *got, s[65536];
+	vsm_restore_opts ro = VSM_RESTORE_OPTS_INIT;
+	const char *files[1] = { f };
+	FILE *fp;
+	size_t n;
+
+	ck_assert(want != NULL);
+	/* The secret: another container's raw device full of 'S'. */
+	ck_vsm(tu_create(&other, ctx, "ds1", "other", 1, DEV_SIZE));
+	memset(s, 'S', sizeof(s));
+	o.flags = VSM_IMAGE_OPEN_RDWR;
+	ck_vsm(vsm_image_open_device(&img, ctx, "ds1", "other", "d0", &o));
+	ck_vsm(vsm_image_write(img, s, sizeof(s), 0, 0));
+	ck_vsm(vsm_image_close(img));
+	ck_assert_int_eq(sh("qemu-img create -q -f qcow2 -u -F raw -b '%s' '%s' 8M",
+			    vsm_device_key(vsm_container_device(other, 0)), fake), 0);
+	ck_assert((fp = fopen(fake, "rb")) != NULL);
+	n = fread(want, 1, DEV_SIZE, fp);
+	fclose(fp);
+	ck_assert(n > 0 && !memcmp(want, "QFI\xfb", 4));
+	/* The guest of vm writes it into its raw disk d1. */
+	ck_vsm(vsm_image_open_device(&img, ctx, "ds1", "vm", "d1", &o));
+	ck_vsm(vsm_image_write(img, want, n, 0, 0));
+	ck_vsm(vsm_image_close(img));
+	ck_vsm(vsm_backup(c, f, NULL));
+	ro.name = "copy";
+	ck_vsm(vsm_restore(NULL, ctx, files, 1, "ds1", &ro));
+	ck_vsm(vsm_image_open_device(&img, ctx, "ds1", "copy", "d1", NULL));
+	ck_assert((got = malloc(DEV_SIZE)) != NULL);
+	ck_vsm(vsm_image_read(img, got, DEV_SIZE, 0));
+	ck_vsm(vsm_image_close(img));
+	ck_assert_msg(!memcmp(got, want, DEV_SIZE), "the raw disk's bytes were not backed up "
+		      "as they are (read through as a qcow2 image?)");
+	free(got);
+	free(want);
+	free(fake);
+	free(f);
+	vsm_container_free(other);
+	vsm_container_free(c);
+}
+END_TEST
+
 /* Copy @src to @dst with the byte at @at XORed (or cut at @at). */
 static void damage(const char *src, const char *dst, off_t at, bool cut)
 {
@@ -829,6 +880,7 @@ int main(void)
 	tcase_add_test(t, bad_chains_refused);
 	tcase_add_test(t, backup_existing_checkpoint);
 	tcase_add_test(t, backup_cancelled);
+	tcase_add_test(t, raw_layer_never_probed);
 	tcase_add_test(t, damaged_files_refused);
 	tcase_add_test(t, restore_crash_rolls_back);
 	suite_add_tcase(s, t);
