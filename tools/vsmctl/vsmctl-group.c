@@ -317,15 +317,9 @@ static int cmd_checkpoint(vsm_ctx *ctx, int argc, char **argv)
 
 	for (a = 2; a < argc; a++) {
 		if (!strcmp(argv[a], "--timeout") && a + 1 < argc) {
-			char *end;
-			double s = strtod(argv[++a], &end);
-
-			if (*end || s <= 0 || s > 3600)
+			if (vsmctl_timeout_ms(argv[++a], &o.timeout_ms) < 0)
 				return usage("--timeout '%s' is not a number of seconds (0-3600]",
 					     argv[a]);
-			o.timeout_ms = (unsigned int)(s * 1000 + 0.5);
-			if (!o.timeout_ms)
-				o.timeout_ms = 1;
 		} else if (!strcmp(argv[a], "--freeze")) {
 			o.flags |= VSM_GROUP_CHECKPOINT_FREEZE;
 		} else if (argv[a][0] != '-' && np < 2) {

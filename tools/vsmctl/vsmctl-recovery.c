@@ -61,9 +61,11 @@ static int backup(vsm_ctx *ctx, int argc, char **argv, int json)
 			o.incremental_from = argv[++a];
 		else if (!strcmp(argv[a], "--checkpoint") && a + 1 < argc)
 			o.checkpoint = argv[++a];
-		else if (!strcmp(argv[a], "--timeout") && a + 1 < argc)
-			o.timeout_ms = (unsigned int)(atof(argv[++a]) * 1000);
-		else if (!strcmp(argv[a], "--json"))
+		else if (!strcmp(argv[a], "--timeout") && a + 1 < argc) {
+			if (vsmctl_timeout_ms(argv[++a], &o.timeout_ms) < 0)
+				return usage("--timeout '%s' is not a number of seconds (0-3600]",
+					     argv[a]);
+		} else if (!strcmp(argv[a], "--json"))
 			json = 1;
 		else
 			return usage("unknown option '%s'", argv[a]);

@@ -2,6 +2,7 @@
  * Helpers shared by vsmctl's command files (vsmctl-util.h).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,19 @@ void vsmctl_human(char *buf, size_t size, uint64_t n)
 		u++;
 	}
 	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+int vsmctl_timeout_ms(const char *s, unsigned int *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v > 0) || v > 3600)
+		return -1;
+	*out = (unsigned int)(v * 1000 + 0.5);
+	if (!*out)
+		*out = 1;
+	return 0;
 }
 
 int vsmctl_progress(uint64_t done, uint64_t total, void *payload)

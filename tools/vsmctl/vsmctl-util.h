@@ -21,6 +21,9 @@ void vsmctl_print_json(json_object *o);
 int vsmctl_find_container(vsm_container **out, vsm_ctx *ctx, const char *spec);
 /* @n bytes as "1.5 GiB". */
 void vsmctl_human(char *buf, size_t size, uint64_t n);
+/* A --timeout in seconds (0 < s <= 3600, fractions allowed) as
+ * milliseconds (at least 1); -1 when @s is not such a number. */
+int vsmctl_timeout_ms(const char *s, unsigned int *out);
 /* vsm_progress_fn drawing a bar on stderr when it is a terminal (nothing
  * otherwise); @payload is the operation's name, a const char *. */
 int vsmctl_progress(uint64_t done, uint64_t total, void *payload);
