@@ -119,9 +119,10 @@ int ck_compact_rounds(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopp
  * and left in the journal after a failure (logged when some cannot). */
 void ck_finish_left(vsm_ctx *ctx, vsm_dstore *ds);
 /* One merge of layer @t and its only child @x (@dir "commit" or
- * "stream"), idempotent: the journal action reruns it after a crash. */
+ * "stream"), idempotent: the journal action reruns it after a crash,
+ * with @again (clusters the cut-short copy leaked are freed first). */
 int ck_merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,
-	     const char *dir, const char *cid);
+	     const char *dir, const char *cid, bool again);
 /* Next field of a merge step's argument (*@p), unescaped into @out. */
 bool ck_merge_arg_get(const char **p, char *out, size_t size);
 

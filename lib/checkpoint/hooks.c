@@ -27,7 +27,7 @@ int vsm__ckpt_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const 
 		    !ck_merge_arg_get(&p, cid, sizeof(cid)) || *p ||
 		    (strcmp(dir, "commit") && strcmp(dir, "stream")) || !vsm__uuid_valid(cid))
 			return vsm_err(VSM_ECORRUPT, "journal step argument '%s' is malformed", arg);
-		return ck_merge(ctx, ds, t, x, dir, cid);
+		return ck_merge(ctx, ds, t, x, dir, cid, true);
 	}
 	return vsm_err(VSM_ECORRUPT, "journal names unknown action '%s'", action);
 }

@@ -203,13 +203,46 @@ static int backing_is(vsm_cow *c, const char *on, bool *out)
 }
 
 /*
+ * A merge cut short (a crash, a failed write) may have allocated
+ * clusters in the layer it was copying into and never linked them: the
+ * qcow2 engine orders its writes so that this is all a crash leaves.
+ * Before the copy is run again, those leaks are given back, or every
+ * interrupted merge would keep its share of the datastore for good.
+ */
+static int repair_leaks(vsm_ctx *ctx, vsm_dstore *ds, const char *key, int format)
+{
+	vsm_cow_check_result res;
+	vsm_cow *c = NULL;
+	int rc;
+
+	if (format != VSM_FORMAT_QCOW2)
+		return 0;
+	if ((rc = ck_cow_open(&c, ds, key, format, false, true)) < 0)
+		return rc;
+	rc = vsm_cow_check(c, &res, true);
+	if (rc == 0 && res.corruptions > res.corruptions_fixed)
+		rc = vsm_err(VSM_ECORRUPT, "datastore '%s': layer '%s' is damaged (%llu "
+			     "problems check cannot fix)", ds->name, key,
+			     (unsigned long long)(res.corruptions - res.corruptions_fixed));
+	if (rc == 0 && res.leaks_fixed)
+		vsm__log(ctx, VSM_LOG_INFO, "datastore '%s': layer '%s': %llu cluster(s) an "
+			 "interrupted merge left allocated are free again", ds->name, key,
+			 (unsigned long long)res.leaks_fixed);
+	if (rc == 0)
+		return vsm_cow_close(c);
+	vsm_cow_close(c);
+	return rc;
+}
+
+/*
  * One merge, idempotent: run again after a crash at any point, it ends
- * in the same place. Images change first (the data copy, then the
+ * in the same place. @again: this merge was begun before (the journal
+ * replays it), so the layer it copies into may hold leaked clusters. Images change first (the data copy, then the
  * backing references of the layers above), records next, and the layer
  * that went away is deleted last, once no record names it.
  */
 int ck_merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,
-	     const char *dir, const char *cid)
+	     const char *dir, const char *cid, bool again)
 {
 	ck_recs rs;
 	vsm_cow *c = NULL;
@@ -240,7 +273,19 @@ int ck_merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,
 	/* X stands on T: an overlay, so qcow2. */
 	if ((rc = ck_cow_open(&c, ds, x, VSM_FORMAT_QCOW2, false, false)) < 0)
 		goto out;
-	if ((rc = backing_is(c, t, &on)) == 0 && on)
+	if ((rc = backing_is(c, t, &on)) == 0 && on && again) {
+		/* The copy is still to do (again): first the leaks of the
+		 * one cut short, with X closed (a commit writes T). */
+		vsm_cow_close(c);
+		c = NULL;
+		rc = commit ? repair_leaks(ctx, ds, t, lt->format) :
+			      repair_leaks(ctx, ds, x, VSM_FORMAT_QCOW2);
+		if (rc == 0)
+			rc = ck_cow_open(&c, ds, x, VSM_FORMAT_QCOW2, false, false);
+		if (rc < 0)
+			goto out;
+	}
+	if (rc == 0 && on)
 		rc = commit ? vsm_cow_commit(c) : stream_one(c, lt->backing == NULL);
 	if (rc == 0)
 		rc = vsm_cow_close(c);
@@ -487,7 +532,7 @@ int ck_compact_rounds(vsm_ctx *ctx, vsm_dstore *ds, const char *self, bool stopp
 			 ds->name, stream ? t : x, stream ? x : t);
 		if ((rc = vsm__wf_begin(&wf, ctx, "checkpoint-merge", ds->name, t)) < 0 ||
 		    (rc = vsm__wf_redo(&wf, CK_WF_MERGE, arg)) < 0 ||
-		    (rc = ck_merge(ctx, ds, t, x, stream ? "stream" : "commit", cid)) < 0 ||
+		    (rc = ck_merge(ctx, ds, t, x, stream ? "stream" : "commit", cid, false)) < 0 ||
 		    (rc = vsm__wf_end(&wf)) < 0) {
 			/* Stays in the journal: the next open finishes it. */
 			free(t);

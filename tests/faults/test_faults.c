@@ -184,18 +184,25 @@ static void file_reads(const char *path, const uint8_t *want, const char *run)
 	free(buf);
 }
 
-/* qemu-img check: rc 0 (clean) or 3 (leaks only) on every qcow2 of @dir
- * (one shell for all of them: qemu-img is most of a run's time). */
-static void all_clean(const char *dir, const char *run)
+/* qemu-img check: rc 0 (clean) or, unless @no_leaks, 3 (leaks only) on
+ * every qcow2 of @dir (one shell for all of them: qemu-img is most of a
+ * run's time). */
+static void clean_in(const char *dir, const char *run, bool no_leaks)
 {
 	int rc = sh("cd '%s' && for f in *.qcow2; do [ -e \"$f\" ] || continue; "
 		    "qemu-img check -f qcow2 \"$f\" >/dev/null 2>&1; r=$?; "
-		    "[ $r = 0 ] || [ $r = 3 ] || { echo \"$f: qemu-img check says $r\" >&2; "
-		    "exit 1; }; done", dir);
+		    "[ $r = 0 ] || { [ $r = 3 ] && [ %d = 0 ]; } || "
+		    "{ echo \"$f: qemu-img check says $r\" >&2; exit 1; }; done", dir, no_leaks);
 
 	if (rc != 0)
 		sh("cd '%s' && for f in *.qcow2; do qemu-img check \"$f\" 1>&2; done", dir);
-	ck_assert_msg(rc == 0, "%s: a qcow2 file of '%s' is corrupt (qemu-img check)", run, dir);
+	ck_assert_msg(rc == 0, "%s: a qcow2 file of '%s' is %s (qemu-img check)", run, dir,
+		      no_leaks ? "corrupt or leaks clusters" : "corrupt");
+}
+
+static void all_clean(const char *dir, const char *run)
+{
+	clean_in(dir, run, false);
 }
 
 static size_t n_ckpts(world *w)
@@ -499,7 +506,9 @@ static void delete_verify(world *w, const char *run)
 	dev_reads(w, "vm", w->at2, run);
 	ck_vsm(vsm_checkpoint_delete(w->c, "c2", 0));
 	ck_assert_uint_eq(n_ckpts(w), 0);
-	all_clean(w->dsdir, run);
+	/* A merge the fault cut short was run again by a later delete,
+	 * which first gave back the clusters the first try leaked. */
+	clean_in(w->dsdir, run, true);
 	dev_reads(w, "vm", w->at2, run);
 	/* Only the top and the state area are left: every merge finished. */
 	if (getenv("VSM_FAULTS_DEBUG"))
