@@ -36,6 +36,7 @@ typedef enum {
 	VSM_ESTALE = 14,    /**< this host's lease was lost; write fenced off */
 	VSM_EPERM = 15,     /**< permission denied by the storage */
 	VSM_EINTERNAL = 16, /**< a bug in libvsm */
+	VSM_ECANCELED = 17, /**< the caller cancelled it; its work was undone (since 0.2) */
 } vsm_error_code;
 
 /** The last error of the calling thread. Since: 0.1 */

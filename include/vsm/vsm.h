@@ -23,5 +23,6 @@
 #include "backup.h"
 #include "group.h"
 #include "recovery.h"
+#include "workflow.h"
 
 #endif /* VSM_VSM_H */

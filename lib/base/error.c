@@ -153,6 +153,7 @@ VSM_API const char *vsm_strerror(int code)
 	case VSM_ESTALE: return "lease lost";
 	case VSM_EPERM: return "permission denied";
 	case VSM_EINTERNAL: return "internal error";
+	case VSM_ECANCELED: return "cancelled";
 	}
 	return "unknown error";
 }

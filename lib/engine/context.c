@@ -192,6 +192,8 @@ VSM_API void vsm_ctx_free(vsm_ctx *ctx)
 	free(ctx->backends);
 	free(ctx->wf_actions);
 	free(ctx->destroy_hooks);
+	if (ctx->flow_free)
+		ctx->flow_free(ctx->flow);
 	vsm__hv_list_free(&ctx->hv);
 	vsm__modules_free(ctx->modules); /* nothing may call into one now */
 	free(ctx->state_dir);

@@ -124,6 +124,10 @@ struct vsm_ctx {
 	 * asks it before the destroy begins; a negative code (with the
 	 * error set) refuses the destroy (a member of a consistency group). */
 	int (*destroy_check)(struct vsm_ctx *ctx, const char *ds_name, const vsm_record *r);
+	/* Workflow templates (lib/flow): the ops a program registered, and
+	 * how to free them (the engine does not know their shape). */
+	void *flow;
+	void (*flow_free)(void *flow);
 };
 
 struct vsm_locator {

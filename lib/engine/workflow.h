@@ -5,8 +5,8 @@
  * crash leaves it in the catalog, and the next context that opens the
  * datastore runs it.
  */
-#ifndef VSM_WORKFLOW_H
-#define VSM_WORKFLOW_H
+#ifndef VSM_ENGINE_WORKFLOW_H
+#define VSM_ENGINE_WORKFLOW_H
 
 #include <stdint.h>
 
@@ -66,4 +66,4 @@ bool vsm__wf_owner_alive(const char *owner);
  * the step's action (used to simulate crashes between steps). */
 extern void (*vsm__wf_test_hook)(const char *action);
 
-#endif /* VSM_WORKFLOW_H */
+#endif /* VSM_ENGINE_WORKFLOW_H */

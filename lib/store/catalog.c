@@ -70,7 +70,20 @@ static const char *const host_schema =
 	"CREATE INDEX IF NOT EXISTS links_by_datastore ON links(datastore);"
 	"CREATE INDEX IF NOT EXISTS records_by_host ON"
 	"  records(json_extract(record, '$.attached_host')) WHERE state = 1;"
-	"CREATE INDEX IF NOT EXISTS records_by_name ON records(name) WHERE state = 1;";
+	"CREATE INDEX IF NOT EXISTS records_by_name ON records(name) WHERE state = 1;"
+	/* Workflow template runs (lib/flow, doc/workflows.md): the template
+	 * and parameters a run was started with, and each step's resolved
+	 * arguments, what undo needs (pre), result and state, written before
+	 * and after the step runs. Tables of their own, as host_tags. */
+	"CREATE TABLE IF NOT EXISTS flow_runs("
+	"  id TEXT PRIMARY KEY, seq INTEGER NOT NULL, template TEXT NOT NULL,"
+	"  doc TEXT NOT NULL, params TEXT NOT NULL, state TEXT NOT NULL,"
+	"  owner TEXT NOT NULL, started INTEGER NOT NULL, ended INTEGER NOT NULL DEFAULT 0,"
+	"  error TEXT, cancel INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE IF NOT EXISTS flow_steps("
+	"  run TEXT NOT NULL, idx INTEGER NOT NULL, id TEXT NOT NULL, op TEXT NOT NULL,"
+	"  state TEXT NOT NULL, args TEXT, pre TEXT, result TEXT, error TEXT,"
+	"  PRIMARY KEY(run, idx));";
 
 static int db_error(vsm_catalog *cat, const char *what)
 {

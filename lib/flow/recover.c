@@ -1,0 +1,3 @@
+/* placeholder */
+#include "flow.h"
+typedef int flow_placeholder_recover;
