@@ -108,4 +108,9 @@ json_object *flow_result(const char *key, ...);
  * left, or a negative code. */
 int flow_recover(vsm_ctx *ctx, const char *only_id);
 
+/* Tests only: called with @phase "before" (the step is logged as
+ * running, its op has not run) and "after" (the op succeeded, its result
+ * is not logged yet); a negative return fails the step with that code. */
+extern int (*vsm__flow_test_fail)(const char *run_id, size_t step, const char *phase);
+
 #endif /* VSM_FLOW_H */
