@@ -74,3 +74,14 @@ bool flow_device_deployed(const vsm_container *c, const char *name)
 
 	return d && vsm_device_locator(d);
 }
+
+bool flow_pre_has(vsm_ctx *ctx, const flow_op *op, json_object *pre, const char *field)
+{
+	json_object *v = NULL;
+
+	if (json_object_object_get_ex(pre, field, &v) && json_object_is_type(v, json_type_boolean))
+		return true;
+	vsm__log(ctx, VSM_LOG_WARN, "%s: the step left no note of '%s'; nothing undone",
+		 op->name, field);
+	return false;
+}

@@ -34,6 +34,11 @@ int flow_obj_int(json_object *o, const char *key, int64_t val);
 /* Add @v (NULL: out of memory) to @o, which takes it over. */
 int flow_obj_add(json_object *o, const char *key, json_object *v);
 
+/* Whether @pre has the boolean @field an undo cannot do without. A
+ * missing one (no pre logged) is logged as a warning, and the undo leaves
+ * things as they are rather than remove what may not be the step's. */
+bool flow_pre_has(vsm_ctx *ctx, const flow_op *op, json_object *pre, const char *field);
+
 /* Set the error for a failed allocation; returns -VSM_ENOMEM. */
 int flow_nomem(void);
 

@@ -612,8 +612,9 @@ static int deployed_restore(vsm_ctx *ctx, json_object *args, bool want)
 static int deployed_undo(const flow_op *op, vsm_ctx *ctx, json_object *args, json_object *pre,
 			 json_object *result)
 {
-	(void)op;
 	(void)result; /* pre says what to go back to, whether the step ran or not */
+	if (!flow_pre_has(ctx, op, pre, "deployed"))
+		return 0;
 	return deployed_restore(ctx, args, flow_bool(pre, "deployed", false));
 }
 
