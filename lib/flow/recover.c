@@ -186,8 +186,17 @@ static int finish(vsm_ctx *ctx, const vsm_run *r)
 	long pivot = -1;
 	int rc;
 
+	bool got = false;
+
+	/* Parsed before it is claimed: a run whose ops are not registered
+	 * yet stays its dead owner's, for whoever registers them. */
 	if ((rc = vsm_workflow_parse(&wf, ctx, r->doc, r->template)) < 0)
 		return rc;
+	if ((rc = claim(ctx, r, &got)) < 0 || !got) {
+		vsm_workflow_free(wf);
+		vsm__error_reset();
+		return 0;
+	}
 	if (wf->n_steps != r->n_steps) {
 		vsm_workflow_free(wf);
 		return vsm_err(VSM_ECORRUPT, "run '%s': its log has %zu steps, its template %zu",
@@ -268,16 +277,11 @@ int flow_recover(vsm_ctx *ctx, const char *only_id)
 		return rc;
 	for (i = 0; i < l.n; i++) {
 		vsm_run *r = l.v[i];
-		bool got = false;
 
 		/* A live process runs it still; so may another call of this
 		 * one, unless the call ended with its rollback unfinished. */
 		if (vsm__wf_owner_alive(r->owner) && !(!strcmp(r->owner, mine) && r->ended))
 			continue;
-		if ((rc = claim(ctx, r, &got)) < 0 || !got) {
-			vsm__error_reset();
-			continue;
-		}
 		if ((rc = finish(ctx, r)) < 0) {
 			vsm__log(ctx, VSM_LOG_WARN, "run '%s' of template '%s' cannot be finished "
 				 "yet: %s", r->id, r->template, vsm_error_last() &&
