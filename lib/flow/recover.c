@@ -155,7 +155,7 @@ static json_object *parse_or_null(const char *s)
 
 /* Take the run over from its dead owner, unless another process got
  * there first. */
-static int claim(vsm_ctx *ctx, const vsm_run *r, bool *got)
+static int claim_locked(vsm_ctx *ctx, const vsm_run *r, bool *got)
 {
 	char mine[128];
 	int64_t n = 0;
@@ -175,6 +175,18 @@ static int claim(vsm_ctx *ctx, const vsm_run *r, bool *got)
 	}
 	*got = n > 0;
 	return vsm_catalog_commit(ctx->cat);
+}
+
+/* Under the context's lock: a transaction on the catalog's connection
+ * would take in the statements of another thread of this context. */
+static int claim(vsm_ctx *ctx, const vsm_run *r, bool *got)
+{
+	int rc;
+
+	vsm__ctx_lock(ctx);
+	rc = claim_locked(ctx, r, got);
+	vsm__ctx_unlock(ctx);
+	return rc;
 }
 
 /* Finish one run from its log. */

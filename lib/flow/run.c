@@ -293,7 +293,7 @@ int flow_exec_rollback(flow_exec *x, const char *final)
 }
 
 /* The run row and a pending row per step, in one transaction. */
-static int log_start(flow_exec *x, const char *params)
+static int log_start_locked(flow_exec *x, const char *params)
 {
 	char owner[128];
 	size_t i;
@@ -315,6 +315,18 @@ static int log_start(flow_exec *x, const char *params)
 		return rc;
 	}
 	return vsm_catalog_commit(x->ctx->cat);
+}
+
+/* Under the context's lock: a transaction on the catalog's connection
+ * would take in the statements of another thread of this context. */
+static int log_start(flow_exec *x, const char *params)
+{
+	int rc;
+
+	vsm__ctx_lock(x->ctx);
+	rc = log_start_locked(x, params);
+	vsm__ctx_unlock(x->ctx);
+	return rc;
 }
 
 VSM_API int vsm_workflow_run(vsm_workflow *wf, const vsm_workflow_run_opts *opts, char *run_id)
