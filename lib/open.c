@@ -10,6 +10,7 @@
 #include "vsm-config.h"
 
 #include "ckpt.h"
+#include "flow.h"
 #include "group_int.h"
 #include "modules.h"
 #include "ops.h"
@@ -88,6 +89,10 @@ VSM_API int vsm_ctx_open(vsm_ctx **out, const vsm_ctx_opts *opts)
 	/* A previous process may have died mid-workflow: finish its work on
 	 * every datastore whose backend is known now. */
 	vsm__wf_recover(ctx, NULL, false);
+	/* Then the template runs it left (each of their steps is one of the
+	 * operations just finished or rolled back): runs whose ops a program
+	 * registers wait for its vsm_workflow_recover(). */
+	flow_recover(ctx, NULL);
 	vsm__error_reset();
 	*out = ctx;
 	return 0;
@@ -106,6 +111,11 @@ VSM_API int vsm_ctx_recover(vsm_ctx *ctx, const char *datastore, unsigned int fl
 	/* Under the context's lock no call of this context is running, so
 	 * what it began and left after a failure can be finished too. */
 	rc = vsm__wf_recover(ctx, datastore, true);
+	if (rc >= 0 && !datastore) {
+		int left = flow_recover(ctx, NULL);
+
+		rc = left < 0 ? left : rc + left;
+	}
 	vsm__ctx_unlock(ctx);
 	return rc;
 }

@@ -35,7 +35,8 @@ typedef struct vsm_workflow vsm_workflow;
  * declared parameter or a result field of an earlier step, and that a
  * step that cannot be undone is followed only by steps with
  * "on_error": "continue". A refusal's message starts with the path of
- * the offending field ("steps[1].args.container: ...").
+ * the offending field ("steps[1].args.container: ..."), after
+ * "@origin: " when @origin is given.
  *
  * @origin: names the text in messages (a file name); may be NULL
  * Returns 0, -VSM_EINVAL (the message says what and where), -VSM_ENOMEM.

@@ -78,6 +78,53 @@ struct flow_op {
 	vsm_workflow_op user;
 };
 
+/* --- template.c: a parsed template --- */
+
+typedef struct {
+	char *name;
+	flow_type type;
+	json_object *dflt;  /* NULL: required; owned */
+	char *dflt_text;
+} flow_param;
+
+typedef struct {
+	char *id;
+	char *op_name;
+	const flow_op *op;
+	json_object *args;       /* as written (borrowed from the document) */
+	bool keep_going;         /* "on_error": "continue" */
+	char *comp_name;         /* "compensate": op and args, or NULL */
+	const flow_op *comp;
+	json_object *comp_args;
+} flow_step;
+
+struct vsm_workflow {
+	vsm_ctx *ctx;
+	json_object *doc;        /* the whole document */
+	char *text;              /* as kept in the run log */
+	char *name;
+	flow_param *params;
+	size_t n_params;
+	flow_step *steps;
+	size_t n_steps;
+};
+
+/* Can step @s be undone (its op's undo, or a compensate step)? */
+bool flow_step_undoable(const flow_step *s);
+
+/* The parameter values of a run: each declared one from "KEY=VALUE"
+ * @kv or its default, typed (sizes as integers). *@out: an object. */
+int flow_params_resolve(const vsm_workflow *wf, const char *const *kv, size_t n,
+			json_object **out);
+
+/* @v (a step's args or a compensate's) with every reference replaced:
+ * parameters from @params, step results from @results (indexed like the
+ * steps; NULL where there are none); then coerced to @op's schema (sizes
+ * to integers). @where names it in messages ("steps[2].args"). */
+int flow_args_resolve(const vsm_workflow *wf, const flow_op *op, json_object *v,
+		      json_object *params, json_object *const *results, const char *where,
+		      json_object **out);
+
 /* --- ops.c --- */
 
 /* The op called @name: built in, or registered on @ctx; NULL if none. */
@@ -101,7 +148,48 @@ int flow_parse_size(json_object *v, uint64_t *out);
  * (key, value) ending with NULL. */
 json_object *flow_result(const char *key, ...);
 
-/* --- run.c / recover.c --- */
+/* --- run.c: the executor, shared with recovery --- */
+
+typedef enum {
+	FLOW_S_PENDING,
+	FLOW_S_RUNNING, /* logged before the op runs: in flight if found later */
+	FLOW_S_DONE,
+	FLOW_S_FAILED,  /* the op failed (it undoes itself): nothing to undo */
+	FLOW_S_UNDONE,
+	FLOW_S_SKIPPED,
+} flow_state;
+
+extern const char *const flow_state_names[];
+int flow_state_parse(const char *s);
+
+typedef struct {
+	vsm_ctx *ctx;
+	vsm_workflow *wf;
+	char id[VSM_WORKFLOW_RUN_ID_LEN + 1];
+	json_object *params;
+	/* Per step: resolved args, pre, results (NULL: none), state. */
+	json_object **args;
+	json_object **pre;
+	json_object **results;
+	flow_state *state;
+	vsm_workflow_progress_fn progress;
+	void *opaque;
+} flow_exec;
+
+/* Arrays for @wf's steps; x->ctx, x->wf set. */
+int flow_exec_init(flow_exec *x, vsm_ctx *ctx, vsm_workflow *wf);
+void flow_exec_free(flow_exec *x);
+/* Run steps @from.. to the end; the first with @again (recovery re-runs
+ * a step that cannot be undone). On a failure of an "abort" step (or a
+ * cancel) the run is rolled back. Returns 0 or the failure's code. */
+int flow_exec_forward(flow_exec *x, size_t from, bool again);
+/* Undo the done and in-flight steps, newest first; the run ends in
+ * @final ("rolled-back" or "cancelled"). */
+int flow_exec_rollback(flow_exec *x, const char *final);
+/* Record the run's state (and error, ended time when @end). */
+int flow_log_run(flow_exec *x, const char *state, const char *error, bool end);
+
+/* --- recover.c --- */
 
 /* Roll back (or finish forward) the runs of dead owners; @only_id: the
  * one run to act on now (a cancel), NULL for all. Returns how many are
