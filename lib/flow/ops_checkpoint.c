@@ -257,18 +257,25 @@ static int backup_run(const flow_op *op, vsm_ctx *ctx, json_object *args, json_o
 	vsm_backup_opts opts = VSM_BACKUP_OPTS_INIT;
 	vsm_backup_stats stats;
 	vsm_container *c = NULL;
+	bool existed;
 	int rc;
 
 	(void)again;
 	memset(&stats, 0, sizeof(stats));
+	if ((rc = flow_container_get(&c, ctx, args)) < 0)
+		return rc;
+	/* Without pre (as a compensate step) the args and the state decide. */
 	if (!(opts.checkpoint = flow_str(pre, "checkpoint")))
-		return vsm_err(VSM_EINTERNAL, "%s: pre chose no checkpoint name", op->name);
+		opts.checkpoint = flow_str(args, "checkpoint");
+	if (flow_pre_has(NULL, NULL, pre, "checkpoint_existed"))
+		existed = flow_bool(pre, "checkpoint_existed", false);
+	else
+		existed = opts.checkpoint && has_checkpoint(c, opts.checkpoint);
+	if (existed)
+		opts.flags |= VSM_BACKUP_AT_CHECKPOINT;
 	opts.incremental_from = flow_str(args, "incremental_from");
 	opts.stats = &stats;
-	if (flow_bool(pre, "checkpoint_existed", false))
-		opts.flags |= VSM_BACKUP_AT_CHECKPOINT;
-	if ((rc = flow_container_get(&c, ctx, args)) < 0 ||
-	    (rc = vsm_backup(c, flow_str(args, "path"), &opts)) < 0)
+	if ((rc = vsm_backup(c, flow_str(args, "path"), &opts)) < 0)
 		goto out;
 	if ((rc = flow_obj_new(result)) < 0 ||
 	    (rc = flow_obj_str(*result, "container", vsm_container_name(c))) < 0 ||
@@ -279,7 +286,8 @@ static int backup_run(const flow_op *op, vsm_ctx *ctx, json_object *args, json_o
 		/* A failed step changes nothing. */
 		json_object_put(*result);
 		*result = NULL;
-		backup_remove(op, ctx, args, pre);
+		if (pre)
+			backup_remove(op, ctx, args, pre);
 		rc = flow_nomem();
 	}
 out:

@@ -81,7 +81,8 @@ bool flow_pre_has(vsm_ctx *ctx, const flow_op *op, json_object *pre, const char 
 
 	if (json_object_object_get_ex(pre, field, &v) && json_object_is_type(v, json_type_boolean))
 		return true;
-	vsm__log(ctx, VSM_LOG_WARN, "%s: the step left no note of '%s'; nothing undone",
-		 op->name, field);
+	if (op)
+		vsm__log(ctx, VSM_LOG_WARN, "%s: the step left no note of '%s'; nothing undone",
+			 op->name, field);
 	return false;
 }

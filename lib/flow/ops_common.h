@@ -36,7 +36,8 @@ int flow_obj_add(json_object *o, const char *key, json_object *v);
 
 /* Whether @pre has the boolean @field an undo cannot do without. A
  * missing one (no pre logged) is logged as a warning, and the undo leaves
- * things as they are rather than remove what may not be the step's. */
+ * things as they are rather than remove what may not be the step's.
+ * @op NULL: only ask, log nothing. */
 bool flow_pre_has(vsm_ctx *ctx, const flow_op *op, json_object *pre, const char *field);
 
 /* Set the error for a failed allocation; returns -VSM_ENOMEM. */
