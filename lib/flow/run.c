@@ -171,6 +171,21 @@ static int run_step(flow_exec *x, size_t i, bool again, bool *in_flight)
 	return log_step(x, i, NULL);
 }
 
+/* Roll the run back as cancelled (by vsm_run_cancel() or the progress
+ * callback), @when "before" or "after" step @s. */
+static int cancel(flow_exec *x, const char *when, const flow_step *s)
+{
+	vsm__saved_error saved;
+	int rc;
+
+	rc = vsm_err(VSM_ECANCELED, "run '%s' of template '%s' was cancelled %s step '%s'",
+		     x->id, x->wf->name, when, s->id);
+	vsm__error_save(&saved);
+	flow_exec_rollback(x, "cancelled");
+	vsm__error_restore(&saved);
+	return rc;
+}
+
 int flow_exec_forward(flow_exec *x, size_t from, bool again)
 {
 	vsm__saved_error saved;
@@ -182,16 +197,13 @@ int flow_exec_forward(flow_exec *x, size_t from, bool again)
 		bool in_flight = false;
 		char msg[1024];
 
-		if (!past_no_return(x) && (cancel_asked(x) || progress(x, i, "step"))) {
-			rc = vsm_err(VSM_ECANCELED, "run '%s' of template '%s' was cancelled before "
-				     "step '%s'", x->id, x->wf->name, s->id);
-			vsm__error_save(&saved);
-			flow_exec_rollback(x, "cancelled");
-			vsm__error_restore(&saved);
-			return rc;
-		}
+		if (!past_no_return(x) && (cancel_asked(x) || progress(x, i, "step")))
+			return cancel(x, "before", s);
 		if ((rc = run_step(x, i, again && i == from, &in_flight)) == 0) {
-			progress(x, i, "done");
+			/* A cancel from the callback after the last step still
+			 * rolls back: the run is not "done" until logged so. */
+			if (progress(x, i, "done") && !past_no_return(x))
+				return cancel(x, "after", s);
 			continue;
 		}
 		snprintf(msg, sizeof(msg), "%s", vsm_error_last() && vsm_error_last()->message ?
@@ -199,7 +211,8 @@ int flow_exec_forward(flow_exec *x, size_t from, bool again)
 		if (!in_flight)
 			x->state[i] = FLOW_S_FAILED;
 		log_step(x, i, msg);
-		progress(x, i, "failed");
+		if (progress(x, i, "failed") && s->keep_going && !past_no_return(x))
+			return cancel(x, "after", s);
 		if (s->keep_going) {
 			/* Allowed to fail: the run goes on, the log keeps why. */
 			vsm__log(x->ctx, VSM_LOG_WARN, "run '%s': step '%s' (%s) failed and the run "
@@ -226,7 +239,7 @@ int flow_exec_forward(flow_exec *x, size_t from, bool again)
 }
 
 /* Undo step @i (done, or in flight when its result is NULL). */
-static int undo_step(flow_exec *x, size_t i)
+static int undo_step_once(flow_exec *x, size_t i)
 {
 	const flow_step *s = &x->wf->steps[i];
 	json_object *cargs = NULL, *res = NULL;
@@ -251,6 +264,28 @@ static int undo_step(flow_exec *x, size_t i)
 	return 0;
 }
 
+/*
+ * An undo that met a record another process (or this context's own
+ * lease work) changed between its read and its write is refused with
+ * -VSM_EBUSY and "try again": it is, a few times. Undos are written to
+ * be run twice, so a retry is safe.
+ */
+static int undo_step(flow_exec *x, size_t i)
+{
+	int rc, tries;
+
+	for (tries = 0;; tries++) {
+		rc = undo_step_once(x, i);
+		if (rc != -VSM_EBUSY || tries >= 4)
+			return rc;
+		vsm__log(x->ctx, VSM_LOG_INFO, "run '%s': undo of step '%s' meets a busy object; "
+			 "trying again: %s", x->id, x->wf->steps[i].id,
+			 vsm_error_last() && vsm_error_last()->message ?
+			 vsm_error_last()->message : vsm_strerror(rc));
+		vsm__error_reset();
+	}
+}
+
 int flow_exec_rollback(flow_exec *x, const char *final)
 {
 	vsm__saved_error saved;
@@ -273,9 +308,12 @@ int flow_exec_rollback(flow_exec *x, const char *final)
 			vsm__log(x->ctx, VSM_LOG_ERROR, "run '%s': undo of step '%s' failed; the "
 				 "run stays rolling-back for vsm_workflow_recover(): %s", x->id,
 				 x->wf->steps[i].id, msg);
-			/* Ended: this call is done with it, recovery may retry. */
+			/* Ended: this call is done with it, recovery may retry.
+			 * The undo's error is the one to report (recovery logs
+			 * it); the one before the rollback is dropped. */
 			flow_log_run(x, "rolling-back", NULL, true);
 			vsm__error_restore(&saved);
+			vsm_err(-rc, "%s", msg);
 			return rc;
 		}
 		x->state[i] = FLOW_S_UNDONE;
