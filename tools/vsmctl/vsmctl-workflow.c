@@ -387,10 +387,20 @@ static int cmd_list(vsm_ctx *ctx, int argc, char **argv, int json)
 	return 0;
 }
 
+/* A step's JSON field on one line, slashes as they were. */
 static void print_field(const char *label, const char *value)
 {
-	if (value)
+	json_object *o;
+
+	if (!value)
+		return;
+	if ((o = json_tokener_parse(value)) != NULL) {
+		printf("      %-7s %s\n", label, json_object_to_json_string_ext(o,
+		       JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else {
 		printf("      %-7s %s\n", label, value);
+	}
 }
 
 static int cmd_show(vsm_ctx *ctx, int argc, char **argv, int json)
