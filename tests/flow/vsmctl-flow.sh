@@ -39,7 +39,7 @@ expect() { if [ "$1" = "$2" ]; then ok "$3"; else bad "$3: got '$1', want '$2'";
 lines_parse() {
 	python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin]' <<<"$out" 2>"$tmp/perr"
 }
-# Each container's state in the catalog, as JSON (for show RUN-ID).
+# show RUN-ID: the run as `workflow show --json` gives it, in $out
 show() { out=$("$vsmctl" --json workflow show "$1" 2>"$tmp/err"); }
 ds_files() { ls "$tmp/ds" | sort; }
 
@@ -243,7 +243,8 @@ import fcntl, json, os, signal, subprocess, sys, time
 vsmctl, action, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 r, w = os.pipe()
 size = fcntl.fcntl(w, getattr(fcntl, "F_GETPIPE_SZ", 1032))
-os.write(w, b"#" * (size - 400))
+# Room for a dozen lines (about six steps) of the 61-step template.
+os.write(w, b"#" * (size - 1500))
 p = subprocess.Popen([vsmctl] + args, stdout=w, stderr=subprocess.PIPE)
 os.close(w)
 rid = None
@@ -251,7 +252,12 @@ res = {"run": None, "rc": None, "out": "", "aux_rc": None, "aux_err": ""}
 def q(*a):
     c = subprocess.run([vsmctl, "--json"] + list(a), capture_output=True, text=True)
     return json.loads(c.stdout) if c.returncode == 0 else None
+polls = 0
 while p.poll() is None:
+    polls += 1
+    if polls > 6000:  # a hang guard, not a timing assertion
+        res["aux_err"] = "the run never got two steps done"
+        break
     runs = [x for x in (q("workflow", "list") or []) if x["state"] == "running"]
     if runs:
         rid = runs[-1]["id"]
@@ -260,7 +266,7 @@ while p.poll() is None:
             break
     time.sleep(0.05)
 res["run"] = rid
-if p.poll() is None:
+if p.poll() is None and polls <= 6000:
     if action == "int":
         os.kill(p.pid, signal.SIGINT)
     elif action == "kill":
