@@ -233,14 +233,15 @@ run workflow validate "$tmp/slow.json"
 
 # held ACTION ARGS...: run `vsmctl ARGS...` with its stdout a pipe filled
 # to within a few lines of full and not read, so the run stops in its
-# progress callback a few steps in; once the catalog shows two steps done,
-# do ACTION (int: SIGINT; cancel: `workflow cancel` from this process;
+# progress callback a few steps in; once the catalog shows two steps done
+# ($min_done, if set), do ACTION (int: SIGINT; cancel: `workflow cancel` from this process;
 # kill: SIGKILL), then read the pipe. Prints a JSON object: run, rc (the
 # run's exit status, negative for a signal), out, aux_rc, aux_err.
 held() {
-	python3 - "$vsmctl" "$@" <<'EOF'
+	MIN_DONE=${min_done:-2} python3 - "$vsmctl" "$@" <<'EOF'
 import fcntl, json, os, signal, subprocess, sys, time
 vsmctl, action, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+min_done = int(os.environ["MIN_DONE"])
 r, w = os.pipe()
 size = fcntl.fcntl(w, getattr(fcntl, "F_GETPIPE_SZ", 1032))
 # Room for a dozen lines (about six steps) of the 61-step template.
@@ -256,13 +257,13 @@ polls = 0
 while p.poll() is None:
     polls += 1
     if polls > 6000:  # a hang guard, not a timing assertion
-        res["aux_err"] = "the run never got two steps done"
+        res["aux_err"] = "the run never got %d steps done" % min_done
         break
     runs = [x for x in (q("workflow", "list") or []) if x["state"] == "running"]
     if runs:
         rid = runs[-1]["id"]
         s = q("workflow", "show", rid)
-        if s and sum(st["state"] == "done" for st in s["steps"]) >= 2:
+        if s and sum(st["state"] == "done" for st in s["steps"]) >= min_done:
             break
     time.sleep(0.05)
 res["run"] = rid
@@ -332,6 +333,23 @@ expect "$(jget '"died" in (j["error"] or "")')" "True" "its error says its proce
 expect "$(jget 'sorted(set(s["state"] for s in j["steps"]))')" "['skipped', 'undone']" \
 	"after SIGKILL: done steps undone, the rest skipped"
 expect "$(ds_files)" "$before" "SIGKILL: no file left on the datastore"
+
+# Ctrl-C past a step that cannot be undone: the run goes on to the end.
+python3 - "$tmp/no-return.json" <<'EOF'
+import json, sys
+steps = [{"id": "create", "op": "container.create",
+          "args": {"name": "nr", "datastore": "ds", "devices": [{"name": "root", "size": "4M"}]}},
+         {"id": "cp", "op": "checkpoint.create", "args": {"container": "nr", "name": "a"}},
+         {"id": "del", "op": "checkpoint.delete", "args": {"container": "nr", "name": "a"}}]
+steps += [{"id": "cp%d" % i, "op": "checkpoint.create", "on_error": "continue",
+           "args": {"container": "nr", "name": "cp%d" % i}} for i in range(1, 41)]
+json.dump({"name": "no-return", "steps": steps}, open(sys.argv[1], "w"))
+EOF
+out=$(min_done=3 held int workflow run "$tmp/no-return.json")
+expect "$(jget 'j["rc"], j["out"].splitlines()[-1] == "run %s: done" % j["run"]')" "0 True" \
+	"SIGINT past the point of no return: the run finishes, exit 0 ($(jget 'j["aux_err"]'))"
+expect "$(jget '"too late to cancel" in j["err"]')" "True" "and vsmctl says it was too late"
+run container destroy nr
 
 echo "$checks checks, $failures failures"
 [ "$failures" -eq 0 ]

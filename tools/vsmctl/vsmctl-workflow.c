@@ -205,8 +205,7 @@ static int run_progress(const char *run_id, size_t step, size_t n_steps, const c
 	 * was written is seen here, not a step later. */
 	if (interrupted) {
 		if (!st->cancelling) {
-			fprintf(stderr, "vsmctl: interrupted: cancelling run %s (it is rolled "
-				"back)\n", run_id);
+			fprintf(stderr, "vsmctl: interrupted: cancelling run %s\n", run_id);
 			st->cancelling = true;
 		}
 		return 1;
@@ -305,10 +304,15 @@ static int cmd_run(vsm_ctx *ctx, int argc, char **argv, int json)
 	}
 	if (rc < 0)
 		fprintf(stderr, "vsmctl: %s\n", msg);
-	else if (strcmp(vsm_run_state(run), "done"))
+	if (rc == 0 && interrupted && strcmp(vsm_run_state(run), "done") == 0)
+		/* The library honours a cancel only before a step, and not
+		 * past a step that cannot be undone. */
+		fprintf(stderr, "vsmctl: interrupted too late to cancel (during the last "
+			"step, or past a step that cannot be undone): run %s is done\n", st.run_id);
+	if (rc == 0 && strcmp(vsm_run_state(run), "done"))
 		/* Not expected from the library: say it rather than exit 0. */
 		fprintf(stderr, "vsmctl: run %s ended '%s'\n", st.run_id, vsm_run_state(run));
-	else
+	else if (rc == 0)
 		status = 0;
 out:
 	vsm_run_free(run);
