@@ -33,6 +33,7 @@
 #include "vsmctl-group.h"
 #include "vsmctl-recovery.h"
 #include "vsmctl-host.h"
+#include "vsmctl-workflow.h"
 
 static int json_out;
 
@@ -83,6 +84,10 @@ static const char usage[] =
 	"  backup CONTAINER FILE [--incremental-from CHECKPOINT] [--checkpoint NAME] [--stopped]\n"
 	"  restore FILE [FILE...] --datastore DS [--name NEW]\n"
 #endif
+	"  workflow validate FILE | workflow run FILE [--param KEY=VALUE ...] [--json]\n"
+	"                   (prints the run ID, each step, the outcome; exit 0 only when\n"
+	"                   the run is done; Ctrl-C cancels it and rolls it back)\n"
+	"  workflow list [--json] | workflow show RUN-ID | workflow cancel RUN-ID\n"
 	"  version\n"
 	"CONTAINER may be written DATASTORE/NAME when the name exists on several.\n"
 	"DIR defaults to $VSM_STATE_DIR, else ~/.local/state/vsm.\n";
@@ -1091,6 +1096,8 @@ int main(int argc, char **argv)
 		rc = vsmctl_group_main(ctx, argc, argv, json_out);
 	else if (!strcmp(argv[0], "place"))
 		rc = vsmctl_place_main(ctx, argc, argv, json_out);
+	else if (!strcmp(argv[0], "workflow"))
+		rc = vsmctl_workflow_main(ctx, argc, argv, json_out);
 	else if (!strcmp(argv[0], "lease"))
 		rc = cmd_lease(ctx, argc, argv);
 	else if (!strcmp(argv[0], "agent"))
