@@ -194,10 +194,13 @@ int flow_exec_forward(flow_exec *x, size_t from, bool again)
 
 	for (i = from; i < x->wf->n_steps; i++) {
 		const flow_step *s = &x->wf->steps[i];
-		bool in_flight = false;
+		bool in_flight = false, stop;
 		char msg[1024];
 
-		if (!past_no_return(x) && (cancel_asked(x) || progress(x, i, "step")))
+		/* Every step is announced; past a step that cannot be undone
+		 * a cancel is not honoured (the run can only go forward). */
+		stop = progress(x, i, "step") != 0;
+		if (!past_no_return(x) && (stop || cancel_asked(x)))
 			return cancel(x, "before", s);
 		if ((rc = run_step(x, i, again && i == from, &in_flight)) == 0) {
 			/* A cancel from the callback after the last step still
