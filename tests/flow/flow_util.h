@@ -59,6 +59,20 @@ int flow_leases_held(vsm_ctx *ctx);
 /* Runs in the catalog. */
 size_t flow_run_count(vsm_ctx *ctx);
 
+/* --- the six-step template (flow_six.c) --- */
+extern const char *const six_ids[6];
+extern const char six_tpl[];
+/* Run it for container @name, backup file @bk, attached to @host (NULL:
+ * "h"); @o may be NULL. No Check calls (children use it). */
+int six_run(vsm_ctx *ctx, const char *name, const char *bk, const char *host,
+	    vsm_workflow_run_opts *o, char *id);
+/* The backup path of @name (malloc'd). */
+char *six_bk(const fx *f, const char *name);
+/* NULL when @name is all there (attached to @host) / has left no trace
+ * (and the datastore has @files files); else why not (malloc'd). */
+char *six_problem_done(vsm_ctx *ctx, const fx *f, const char *name, const char *host);
+char *six_problem_gone(vsm_ctx *ctx, const fx *f, const char *name, int files);
+
 /* The test cases of the other files. */
 TCase *flow_ops_tcase(void);
 TCase *flow_tx_tcase(void);

@@ -47,6 +47,7 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, example_runs);
 		suite_add_tcase(s, tc);
 		suite_add_tcase(s, flow_ops_tcase());
+		suite_add_tcase(s, flow_tx_tcase());
 	}
 	rc = tu_run(s);
 	tu_root_teardown();
