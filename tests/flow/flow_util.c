@@ -204,6 +204,15 @@ size_t flow_run_count(vsm_ctx *ctx)
 	return n;
 }
 
+size_t flow_run_count_at(const char *state)
+{
+	vsm_ctx *ctx = tu_ctx(state);
+	size_t n = flow_run_count(ctx);
+
+	vsm_ctx_free(ctx);
+	return n;
+}
+
 /* --- the world --- */
 
 static int by_name(const void *a, const void *b)

@@ -58,6 +58,8 @@ char *flow_world(vsm_ctx *ctx, const fx *f);
 int flow_leases_held(vsm_ctx *ctx);
 /* Runs in the catalog. */
 size_t flow_run_count(vsm_ctx *ctx);
+/* Runs in the catalog of state directory @state (a context of its own). */
+size_t flow_run_count_at(const char *state);
 
 /* --- the six-step template (flow_six.c) --- */
 extern const char *const six_ids[6];
