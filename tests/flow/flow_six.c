@@ -97,7 +97,7 @@ out:
 
 /* Why container @name left a trace (NULL: none). Only @name is looked
  * at, and the datastore's files must number @files. */
-char *six_problem_gone(vsm_ctx *ctx, const fx *f, const char *name, int files)
+char *six_problem_gone(vsm_ctx *ctx, const fx *f, const char *name, int files, int leases)
 {
 	vsm_container *c = NULL;
 	char *bk = six_bk(f, name), *why = NULL;
@@ -109,8 +109,8 @@ char *six_problem_gone(vsm_ctx *ctx, const fx *f, const char *name, int files)
 	} else if ((n = tu_count_files(f->dsdir)) != files) {
 		if (asprintf(&why, "%d files on the datastore, expected %d", n, files) < 0)
 			abort();
-	} else if ((held = flow_leases_held(ctx)) != 0) {
-		if (asprintf(&why, "%d leases held", held) < 0)
+	} else if ((held = flow_leases_held(ctx)) != leases) {
+		if (asprintf(&why, "%d leases held, expected %d", held, leases) < 0)
 			abort();
 	} else if (tu_exists(bk)) {
 		why = strdup("backup file left");

@@ -75,7 +75,7 @@ START_TEST(six_injected)
 	 * back: "undone"; before it, nothing happened: "failed". */
 	expect_states(want, sizeof(want), fail_step, _i % 2 ? "undone" : "failed");
 	ck_run_states(f.ctx, id, "rolled-back", want);
-	why = six_problem_gone(f.ctx, &f, "vm", 0);
+	why = six_problem_gone(f.ctx, &f, "vm", 0, 0);
 	ck_assert_msg(!why, "failure %s step %zu: %s", fail_phase, fail_step, why);
 	after = flow_world(f.ctx, &f);
 	ck_assert_msg(!strcmp(before, after), "failure %s step %zu: before:\n%s\nafter:\n%s",
@@ -142,7 +142,7 @@ static void cancel_case(size_t k, const char *event, bool other)
 		      event, rc, tu_msg());
 	expect_states(want, sizeof(want), ran, "skipped");
 	ck_run_states(f.ctx, id, "cancelled", want);
-	why = six_problem_gone(f.ctx, &f, "vm", 0);
+	why = six_problem_gone(f.ctx, &f, "vm", 0, 0);
 	ck_assert_msg(!why, "%s", why);
 	after = flow_world(f.ctx, &f);
 	ck_assert_str_eq(before, after);

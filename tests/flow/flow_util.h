@@ -71,9 +71,10 @@ int six_run(vsm_ctx *ctx, const char *name, const char *bk, const char *host,
 /* The backup path of @name (malloc'd). */
 char *six_bk(const fx *f, const char *name);
 /* NULL when @name is all there (attached to @host) / has left no trace
- * (and the datastore has @files files); else why not (malloc'd). */
+ * (and the datastore has @files files, @leases leases held); else why
+ * not (malloc'd). */
 char *six_problem_done(vsm_ctx *ctx, const fx *f, const char *name, const char *host);
-char *six_problem_gone(vsm_ctx *ctx, const fx *f, const char *name, int files);
+char *six_problem_gone(vsm_ctx *ctx, const fx *f, const char *name, int files, int leases);
 
 /* The test cases of the other files. */
 TCase *flow_ops_tcase(void);
