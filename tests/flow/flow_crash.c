@@ -234,3 +234,74 @@ TCase *flow_crash_tcase(void)
 	tcase_add_test(tc, sigkill_runs);
 	return tc;
 }
+
+/*
+ * A run of registered ops whose process died waits for a program that
+ * registers them: vsm_ctx_open leaves it "running", a cancel cannot roll
+ * it back yet (-VSM_ESTATE), and vsm_workflow_recover() after the
+ * registration undoes it, the step in flight with NULL results. _i = 1:
+ * cancelled first (it then ends "cancelled").
+ */
+START_TEST(dead_registered)
+{
+	static const char tpl[] = "{\"name\": \"dead\", \"steps\": ["
+		"{\"id\": \"a\", \"op\": \"test.count\"}, {\"id\": \"b\", \"op\": \"test.count\"},"
+		"{\"id\": \"c\", \"op\": \"test.count\"}]}";
+	char *state = tu_dir("state");
+	vsm_run **l = NULL;
+	vsm_ctx *ctx;
+	size_t n = 0;
+	char id[VSM_WORKFLOW_RUN_ID_LEN + 1];
+	pid_t pid;
+	int st;
+
+	pid = fork();
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		vsm_ctx_opts o = VSM_CTX_OPTS_INIT;
+		vsm_workflow *wf = NULL;
+		vsm_ctx *c = NULL;
+
+		o.state_dir = state;
+		if (vsm_ctx_open(&c, &o) < 0)
+			_exit(2);
+		flow_ops_register(c);
+		if (vsm_workflow_parse(&wf, c, tpl, NULL) < 0)
+			_exit(3);
+		kill_step = 1;
+		kill_phase = "after";
+		vsm__flow_test_fail = kill_hook;
+		vsm_workflow_run(wf, NULL, id);
+		_exit(4); /* not reached: killed */
+	}
+	ck_assert(waitpid(pid, &st, 0) == pid);
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "child status %d", st);
+	ctx = tu_ctx(state);
+	ck_vsm(vsm_run_list(&l, &n, ctx));
+	ck_assert_uint_eq(n, 1);
+	snprintf(id, sizeof(id), "%s", vsm_run_id(l[0]));
+	vsm_run_list_free(l, n);
+	ck_run_states(ctx, id, "running", "done running pending");
+	if (_i)
+		ck_vsm_refused(vsm_run_cancel(ctx, id), VSM_ESTATE, "cannot be rolled back yet");
+	ck_assert_int_eq(vsm_workflow_recover(ctx), 1);
+	flow_count_undos = flow_count_undo_null = 0;
+	flow_ops_register(ctx);
+	ck_assert_int_eq(vsm_workflow_recover(ctx), 0);
+	ck_run_states(ctx, id, _i ? "cancelled" : "rolled-back", "undone undone skipped");
+	ck_assert_int_eq(flow_count_undos, 2);
+	ck_assert_int_eq(flow_count_undo_null, 1);
+	ck_assert_int_eq(vsm_run_cancel(ctx, id), -VSM_ESTATE);
+	vsm_ctx_free(ctx);
+	free(state);
+}
+END_TEST
+
+TCase *flow_dead_tcase(void)
+{
+	TCase *tc = tcase_create("dead");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, dead_registered, 0, 2);
+	return tc;
+}

@@ -80,5 +80,6 @@ char *six_problem_gone(vsm_ctx *ctx, const fx *f, const char *name, int files, i
 TCase *flow_ops_tcase(void);
 TCase *flow_tx_tcase(void);
 TCase *flow_crash_tcase(void);
+TCase *flow_dead_tcase(void);
 
 #endif

@@ -381,6 +381,7 @@ int main(int argc, char **argv)
 		suite_add_tcase(s, tc);
 		suite_add_tcase(s, flow_ops_tcase());
 		suite_add_tcase(s, flow_tx_tcase());
+		suite_add_tcase(s, flow_dead_tcase());
 	}
 	rc = tu_run(s);
 	tu_root_teardown();
