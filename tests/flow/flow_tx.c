@@ -5,6 +5,7 @@
  * context; runs in parallel on one datastore (two hosts, and two
  * processes of one host), with distinct names and with the same one.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,6 +384,63 @@ START_TEST(parallel_same_name)
 }
 END_TEST
 
+/* Two threads of one process, one context, distinct names. */
+typedef struct {
+	const fx *f;
+	const char *prefix, *host;
+	int failed;
+} thr_arg;
+
+static void *thr_main(void *p)
+{
+	thr_arg *a = p;
+	char id[VSM_WORKFLOW_RUN_ID_LEN + 1], name[32], *bk;
+	int i;
+
+	for (i = 0; i < PAR_RUNS; i++) {
+		snprintf(name, sizeof(name), "%s-%d", a->prefix, i);
+		bk = six_bk(a->f, name);
+		if (six_run(a->f->ctx, name, bk, a->host, NULL, id) < 0)
+			a->failed++;
+		free(bk);
+	}
+	return NULL;
+}
+
+START_TEST(parallel_threads)
+{
+	thr_arg a[2] = { { NULL, "t", "h", 0 }, { NULL, "u", "h2", 0 } };
+	pthread_t t[2];
+	char name[32], *why;
+	vsm_run **l = NULL;
+	size_t n = 0;
+	int i, k;
+	fx f;
+
+	fx_init(&f);
+	for (k = 0; k < 2; k++) {
+		a[k].f = &f;
+		ck_assert_int_eq(pthread_create(&t[k], NULL, thr_main, &a[k]), 0);
+	}
+	for (k = 0; k < 2; k++)
+		ck_assert_int_eq(pthread_join(t[k], NULL), 0);
+	ck_assert_msg(a[0].failed == 0 && a[1].failed == 0, "%d and %d runs failed",
+		      a[0].failed, a[1].failed);
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < PAR_RUNS; i++) {
+			snprintf(name, sizeof(name), "%s-%d", a[k].prefix, i);
+			why = six_problem_done(f.ctx, &f, name, a[k].host);
+			ck_assert_msg(!why, "%s: %s", name, why);
+		}
+	ck_vsm(vsm_run_list(&l, &n, f.ctx));
+	ck_assert_uint_eq(n, 2 * PAR_RUNS);
+	for (i = 0; i < (int)n; i++)
+		ck_assert_str_eq(vsm_run_state(l[i]), "done");
+	vsm_run_list_free(l, n);
+	fx_free(&f);
+}
+END_TEST
+
 TCase *flow_tx_tcase(void)
 {
 	TCase *tc = tcase_create("tx");
@@ -397,5 +455,6 @@ TCase *flow_tx_tcase(void)
 	tcase_add_test(tc, parallel_two_hosts);
 	tcase_add_test(tc, parallel_one_host);
 	tcase_add_test(tc, parallel_same_name);
+	tcase_add_test(tc, parallel_threads);
 	return tc;
 }
