@@ -103,15 +103,22 @@ static void round_check(const fx *f, int round, const char *name, size_t runs_be
 		if (!strcmp(vsm_run_state(l[i]), "running") ||
 		    !strcmp(vsm_run_state(l[i]), "rolling-back")) {
 			char msg[1024];
+			const char *step_err = "-";
+			size_t j;
 			int left;
+
+			for (j = 0; j < vsm_run_step_count(l[i]); j++)
+				if (vsm_run_step_error(l[i], j))
+					step_err = vsm_run_step_error(l[i], j);
 
 			/* What vsm_ctx_open should have done; try again so the
 			 * report says whether a retry finishes it, and so that
 			 * the next rounds start clean. */
 			left = vsm_workflow_recover(ctx);
-			snprintf(msg, sizeof(msg), "run left '%s' after vsm_ctx_open (error: %s); "
-				 "vsm_workflow_recover() then leaves %d", vsm_run_state(l[i]),
-				 vsm_run_error(l[i]) ? vsm_run_error(l[i]) : "-", left);
+			snprintf(msg, sizeof(msg), "run left '%s' after vsm_ctx_open (error: %s; "
+				 "step: %s); vsm_workflow_recover() then leaves %d",
+				 vsm_run_state(l[i]), vsm_run_error(l[i]) ? vsm_run_error(l[i]) : "-",
+				 step_err, left);
 			note_bad(t, round, how, msg);
 			vsm_run_list_free(l, n);
 			ck_vsm(vsm_run_list(&l, &n, ctx));
