@@ -3,8 +3,9 @@
  * API. This file: the entry point, the example of issue 19, validation
  * messages, registered ops, run listing and getters. flow_ops.c: every
  * built-in op done and undone. flow_tx.c: failures at every step,
- * cancel, parallel runs. flow_crash.c (argument "crash"): SIGKILL at
- * random points.
+ * cancel, parallel runs. flow_crash.c: SIGKILL at random points
+ * (argument "crash", test "flow-crash"), and a dead run of registered ops
+ * (case "dead", in the ordinary run).
  */
 #include <stdio.h>
 #include <stdlib.h>
