@@ -1,8 +1,8 @@
 /*
  * Suite "backup": changed-block tracking (vsm_changes) against a
  * reference model of every write, across checkpoint create, delete
- * (merges) and revert; backup chains restored byte-identical (qemu-img
- * compare); chains with a gap, out of order or from another container
+ * (merges), revert, and in linked and full clones; backup chains
+ * restored byte-identical (qemu-img compare); chains with a gap, out of order or from another container
  * refused; damaged files refused with nothing left behind; a restore
  * killed at each journal step rolled back by the next context.
  */
@@ -265,6 +265,66 @@ START_TEST(changes_after_revert)
 	}
 	ck_vsm_refused(vsm_changes(&(vsm_change_extent *){0}, &(size_t){0}, c, "d0", "b", NULL),
 		       VSM_EINVAL, "not an ancestor of the current state");
+	model_free(&m);
+	vsm_container_free(c);
+}
+END_TEST
+
+/* A clone (linked, then full) tracks its own writes from its own
+ * checkpoints; the source's answers do not see them, and deleting the
+ * source's checkpoint under a linked clone changes neither side. */
+START_TEST(changes_in_clones)
+{
+	static const unsigned int kinds[2] = { 0, VSM_CLONE_FULL };
+	vsm_container *c = make("vm");
+	model m;
+	int d, k;
+
+	model_init(&m);
+	srand(3);
+	scribble(&m, "vm", 10);
+	ckpt(c, &m, "a");
+	for (k = 0; k < 2; k++) {
+		const char *name = kinds[k] ? "full" : "linked";
+		vsm_container *cl = NULL;
+		model mc;
+
+		ck_vsm(vsm_checkpoint_clone(&cl, c, "a", name, kinds[k]));
+		model_init(&mc);
+		scribble(&mc, name, 8);         /* the clone's segment 0 */
+		ckpt(cl, &mc, "x");
+		scribble(&mc, name, 8);         /* 1 */
+		ckpt(cl, &mc, "y");
+		scribble(&mc, name, 8);         /* 2: now */
+		for (d = 0; d < NDEV; d++) {
+			check_changes(&mc, cl, d, "x", "y", 1, 1);
+			check_changes(&mc, cl, d, "x", NULL, 1, 2);
+			check_changes(&mc, cl, d, "y", NULL, 2, 2);
+		}
+		ck_vsm_refused(vsm_changes(&(vsm_change_extent *){0}, &(size_t){0}, cl, "d0", "a",
+					   NULL), VSM_ENOTFOUND, "no checkpoint 'a'");
+		model_free(&mc);
+		vsm_container_free(cl);
+	}
+	scribble(&m, "vm", 10);         /* the source's segment 1 */
+	for (d = 0; d < NDEV; d++)
+		check_changes(&m, c, d, "a", NULL, 1, 1);
+	/* The linked clone still reads a's layer once a is gone from vm. */
+	ckpt(c, &m, "b");
+	ck_vsm(vsm_checkpoint_delete(c, "a", 0));
+	{
+		vsm_container *cl = NULL;
+		model mc;
+
+		ck_vsm(vsm_container_lookup(&cl, ctx, "ds1", "linked"));
+		model_init(&mc);
+		ckpt(cl, &mc, "z");
+		scribble(&mc, "linked", 5);     /* the clone's segment 1 since z */
+		for (d = 0; d < NDEV; d++)
+			check_changes(&mc, cl, d, "z", NULL, 1, 1);
+		model_free(&mc);
+		vsm_container_free(cl);
+	}
 	model_free(&m);
 	vsm_container_free(c);
 }
@@ -875,6 +935,7 @@ int main(void)
 	tcase_set_timeout(t, 240);
 	tcase_add_test(t, changes_follow_writes);
 	tcase_add_test(t, changes_after_revert);
+	tcase_add_test(t, changes_in_clones);
 	tcase_add_test(t, killed_writer_recovered);
 	tcase_add_test(t, backup_chain_restores);
 	tcase_add_test(t, bad_chains_refused);
