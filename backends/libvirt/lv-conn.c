@@ -290,6 +290,45 @@ void lv_loop_unref(void)
 	pthread_mutex_unlock(&loop_lock);
 }
 
+/* libvirt's test driver keeps its domains only while a connection to it
+ * is open, and each call here opens and closes its own: a domain that one
+ * call defines would be gone for the next (vsmctl's `group recover
+ * --start` defines, then starts). So the first connection to a test URI
+ * stays open for the life of the process and every later one is a new
+ * reference to it; the caller's virConnectClose drops only that
+ * reference. Any other driver keeps its state itself. */
+static pthread_mutex_t test_lock = PTHREAD_MUTEX_INITIALIZER;
+static virConnectPtr test_conn;
+static char *test_uri;
+
+static int test_connect(virConnectPtr *out, const char *uri, const char *who)
+{
+	pthread_mutex_lock(&test_lock);
+	if (!test_conn) {
+		if (!(test_uri = strdup(uri))) {
+			pthread_mutex_unlock(&test_lock);
+			return vsm_error_set(VSM_ENOMEM, "%s: out of memory", who);
+		}
+		if (!(test_conn = virConnectOpen(uri))) {
+			free(test_uri);
+			test_uri = NULL;
+			pthread_mutex_unlock(&test_lock);
+			return lv_error("%s: cannot connect to '%s'", who, uri);
+		}
+	}
+	if (strcmp(test_uri, uri) != 0) {
+		/* Another test URI (a driver file): no sharing, as before. */
+		pthread_mutex_unlock(&test_lock);
+		if (!(*out = virConnectOpen(uri)))
+			return lv_error("%s: cannot connect to '%s'", who, uri);
+		return 0;
+	}
+	virConnectRef(test_conn);
+	*out = test_conn;
+	pthread_mutex_unlock(&test_lock);
+	return 0;
+}
+
 int lv_connect(virConnectPtr *out, const char *uri, const char *who)
 {
 	int rc;
@@ -298,6 +337,8 @@ int lv_connect(virConnectPtr *out, const char *uri, const char *who)
 	 * delivers events when a loop was registered before it connected. */
 	if ((rc = lv_init()) < 0)
 		return rc;
+	if (strncmp(uri, "test:", 5) == 0)
+		return test_connect(out, uri, who);
 	*out = virConnectOpen(uri);
 	if (!*out)
 		return lv_error("%s: cannot connect to '%s'", who, uri);

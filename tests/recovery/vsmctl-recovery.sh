@@ -3,14 +3,15 @@
 # plan, a full and an incremental group backup, recovery onto another
 # datastore (data compared with qemu-img, the plan shown again), steps as
 # JSON lines, a recovery into a datastore that already holds the names
-# refused with nothing left behind.
+# refused with nothing left behind; recovery with --host and --start onto
+# libvirt's test driver, domains started in the plan's boot order.
 # usage: vsmctl-recovery.sh VSMCTL
 set -uo pipefail
 V=$1
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export VSM_STATE_DIR=$T/state
-mkdir -p "$T/ds" "$T/ds2"
+mkdir -p "$T/ds" "$T/ds2" "$T/ds3"
 checks=0
 failures=0
 check() { # check NAME COMMAND...: the command must succeed
@@ -48,6 +49,16 @@ check "the plan came back" bash -c "$V group show ds2/g2 | grep -q '52:54:00:aa:
 n=$(ls "$T/ds2" | wc -l)
 check "names taken: refused" bash -c "! $V --json group recover '$T/bk' --datastore ds2 --name g3 >'$T/out' 2>'$T/err' && grep -q 'exists' '$T/err' && head -1 '$T/out' | python3 -c 'import json,sys; assert json.loads(sys.stdin.readline())[\"step\"] == \"chain\"'"
 check "nothing left behind" bash -c "[ \$(ls '$T/ds2' | wc -l) = $n ]"
+# With a host whose hypervisor is libvirt's test driver: deployed, defined
+# and started tier by tier (db, then web after it), in one vsmctl call.
+$V datastore add ds3 "file://$T/ds3" >/dev/null
+$V host add h1 --hypervisor test:///default >/dev/null
+$V host link h1 ds3 >/dev/null
+check "recover --host --start" bash -c "$V group recover '$T/bk' --datastore ds3 --name g4 --host h1 --start >'$T/start'"
+at() { grep -n "^$1 *$2 " "$T/start" | head -1 | cut -d: -f1; }
+check "started in boot order" bash -c "[ -n '$(at running db)' ] && [ '$(at running db)' -lt '$(at start web)' ] && [ -n '$(at running web)' ]"
+check "deployed before defined" bash -c "[ '$(at deploy web)' -lt '$(at define web)' ]"
+check "web's NIC from the plan" grep -q "^define *web .*52:54:00:aa:bb:cc" "$T/start"
 check "usage error exits 2" bash -c "$V group recover '$T/bk' 2>/dev/null; [ \$? = 2 ]"
 echo "$checks checks, $failures failures"
 [ "$failures" = 0 ]
