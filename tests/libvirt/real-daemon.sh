@@ -8,7 +8,8 @@
 #     by the pool's timestamps and removes it once old;
 #   - test-libvirt runs its real-daemon cases (qcow2 through libvirt
 #     checked by qemu-img and virsh, block I/O, hot-attach of a qcow2
-#     overlay, events over the remote driver);
+#     overlay, events over the remote driver, a consistency group with
+#     one member on a pool of the daemon and one on a file datastore);
 #   - test-hyper (when given) defines, starts, pauses, resumes and
 #     removes a TCG domain through the built-in hypervisor driver.
 # Everything it started is stopped by pid and the temp dir removed, in a

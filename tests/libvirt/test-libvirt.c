@@ -1306,6 +1306,109 @@ static Suite *test_driver_suite(void)
 	return s;
 }
 
+/* Write @len bytes of @byte at @off of @ds/@name:root, or check them. */
+static void stamp(vsm_ctx *ctx, const char *ds, const char *name, uint64_t off, int byte,
+		  bool check)
+{
+	vsm_image_open_opts o = VSM_IMAGE_OPEN_OPTS_INIT;
+	vsm_image *img = NULL;
+	unsigned char buf[65536], want[65536];
+
+	memset(want, byte, sizeof(want));
+	o.flags = check ? 0 : VSM_IMAGE_OPEN_RDWR;
+	ck_assert_rc(vsm_image_open_device(&img, ctx, ds, name, "root", &o), 0);
+	if (check) {
+		ck_assert_rc(vsm_image_read(img, buf, sizeof(buf), off), 0);
+		ck_assert_msg(!memcmp(buf, want, sizeof(buf)), "%s/%s at %llu: not 0x%02x",
+			      ds, name, (unsigned long long)off, byte);
+	} else {
+		ck_assert_rc(vsm_image_write(img, want, sizeof(want), off, 0), 0);
+	}
+	ck_assert_rc(vsm_image_close(img), 0);
+}
+
+/* A consistency group across two backends: "gweb" on a pool of the daemon
+ * (raw, so a checkpoint's overlay is a qcow2 volume libvirt makes) and
+ * "gdb" on a file datastore. A group checkpoint, writes to both, the
+ * changes since it on each, a group revert (both read as at the
+ * checkpoint), a group checkpoint delete, and only libvsm's meta volume
+ * left on the pool once the members are gone. */
+START_TEST(real_group_across_backends)
+{
+	vsm_device_spec root = VSM_DEVICE_SPEC_INIT;
+	const vsm_device_spec *devs[] = { &root };
+	vsm_container_opts co = VSM_CONTAINER_OPTS_INIT;
+	vsm_container *m[2] = { NULL, NULL };
+	vsm_change_extent *ext = NULL;
+	vsm_group *g = NULL;
+	char uri[400], fd[400], fduri[420], pool[400];
+	virStoragePoolPtr p;
+	size_t n = 0;
+	vsm_ctx *ctx;
+	int i;
+
+	wrap_init();
+	/* A pool of its own: the other real cases leave volumes behind. */
+	snprintf(pool, sizeof(pool), "%s/gpool", tmpdir);
+	ck_assert_int_eq(mkdir(pool, 0755), 0);
+	test_pool("vsmgpool", "dir", pool);
+	snprintf(uri, sizeof(uri), "libvirt:///vsmgpool?connect=%s", real_uri());
+	snprintf(fd, sizeof(fd), "%s/fd", tmpdir);
+	ck_assert_int_eq(mkdir(fd, 0700), 0);
+	snprintf(fduri, sizeof(fduri), "file://%s", fd);
+	ctx = ctx_new("gstate");
+	ck_assert_rc(vsm_datastore_add(ctx, "lv1", uri, 0), 0);
+	ck_assert_rc(vsm_datastore_add(ctx, "fd", fduri, 0), 0);
+	root.name = "root";
+	root.size = 8 * MiB;
+	co.devices = devs;
+	co.n_devices = 1;
+	co.flags = VSM_CONTAINER_CREATE_THIN;
+	ck_assert_rc(vsm_container_create(&m[0], ctx, "lv1", "gweb", &co), 0);
+	root.format = VSM_FORMAT_QCOW2;
+	co.flags = 0;
+	ck_assert_rc(vsm_container_create(&m[1], ctx, "fd", "gdb", &co), 0);
+	stamp(ctx, "lv1", "gweb", 0, 0xa1, false);
+	stamp(ctx, "fd", "gdb", MiB, 0xa2, false);
+
+	ck_assert_rc(vsm_group_create(&g, ctx, "g", m, 2, NULL), 0);
+	ck_assert_str_eq(vsm_group_member_datastore(g, 0), "lv1");
+	ck_assert_str_eq(vsm_group_member_datastore(g, 1), "fd");
+	ck_assert_rc(vsm_group_checkpoint_create(g, "gc", NULL), 0);
+	stamp(ctx, "lv1", "gweb", 0, 0xb1, false);
+	stamp(ctx, "fd", "gdb", MiB, 0xb2, false);
+	for (i = 0; i < 2; i++) {
+		ck_assert_rc(vsm_container_refresh(m[i]), 0);
+		ck_assert_rc(vsm_changes(&ext, &n, m[i], "root", "gc", NULL), 0);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_uint_eq(ext[0].offset, i ? MiB : 0);
+		vsm_change_extents_free(ext);
+	}
+	ck_assert_rc(vsm_group_checkpoint_revert(g, "gc", 0), 0);
+	stamp(ctx, "lv1", "gweb", 0, 0xa1, true);
+	stamp(ctx, "fd", "gdb", MiB, 0xa2, true);
+	ck_assert_rc(vsm_group_checkpoint_delete(g, "gc", 0), 0);
+	ck_assert_rc(vsm_group_refresh(g), 0);
+	ck_assert_uint_eq(vsm_group_checkpoint_count(g), 0);
+	stamp(ctx, "lv1", "gweb", 0, 0xa1, true);
+	stamp(ctx, "fd", "gdb", MiB, 0xa2, true);
+
+	ck_assert_rc(vsm_group_destroy(g, 0), 0);
+	vsm_group_free(g);
+	for (i = 0; i < 2; i++) {
+		ck_assert_rc(vsm_container_refresh(m[i]), 0);
+		ck_assert_rc(vsm_container_destroy(m[i], 0), 0);
+		vsm_container_free(m[i]);
+	}
+	ck_assert_int_eq(pool_vol_count("vsmgpool"), 1); /* the meta volume */
+	vsm_ctx_free(ctx);
+	p = virStoragePoolLookupByName(tc, "vsmgpool");
+	ck_assert_ptr_nonnull(p);
+	virStoragePoolDestroy(p);
+	virStoragePoolFree(p);
+}
+END_TEST
+
 static Suite *real_suite(void)
 {
 	Suite *s = suite_create("libvirt-real-daemon");
@@ -1317,6 +1420,7 @@ static Suite *real_suite(void)
 	tcase_add_test(t, real_qcow2);
 	tcase_add_test(t, real_hot_attach_qcow2);
 	tcase_add_test(t, real_events);
+	tcase_add_test(t, real_group_across_backends);
 	suite_add_tcase(s, t);
 	return s;
 }
