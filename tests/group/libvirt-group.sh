@@ -3,8 +3,9 @@
 # libvirtd (doc/groups.md): two TCG domains, each with a member's device
 # hot-plugged; `vsmctl group checkpoint` pauses both, checkpoints both
 # members and resumes both. A blocked group checkpoint (the time bound
-# exceeded; a member whose domain cannot be paused) leaves no checkpoint
-# in any member and every domain that was running, running.
+# exceeded; --freeze with no guest agent to answer; a member whose domain
+# cannot be paused) leaves no checkpoint in any member and every domain
+# that was running, running.
 # The daemon is started as in tests/libvirt/real-daemon.sh and stopped by
 # its pid in the trap.
 # usage: libvirt-group.sh VSMCTL
@@ -147,6 +148,19 @@ for i in 0 1; do
 	has_ckpt "${M[$i]}" c2 && fail "member ${M[$i]} kept checkpoint c2"
 done
 vsm group show grp | grep -q "^  c2 " && fail "group lists c2"
+
+echo "== --freeze without a guest agent in the domains: refused, nothing made"
+# The domains have no agent channel, so libvirt refuses the freeze: the
+# group checkpoint fails naming the domain, thaws what it froze, and no
+# member keeps the checkpoint.
+if vsm group checkpoint grp c5 --freeze 2>"$T/err"; then fail "freeze without an agent succeeded"; fi
+grep -qE "${DOMS[0]}|${DOMS[1]}" "$T/err" || fail "freeze message: $(cat "$T/err")"
+cat "$T/err"
+for i in 0 1; do
+	running "${DOMS[$i]}" "after the refused freeze"
+	has_ckpt "${M[$i]}" c5 && fail "member ${M[$i]} kept checkpoint c5"
+done
+vsm group show grp | grep -q "^  c5 " && fail "group lists c5"
 
 echo "== a member whose domain cannot be paused: refused, nothing made"
 virsh_u destroy "${DOMS[1]}" >/dev/null
