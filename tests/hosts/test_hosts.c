@@ -628,8 +628,12 @@ START_TEST(test_attach_place_concurrent)
 	int p, go[2], attached = 0, refused = 0, on_h1 = 0, on_h2 = 0;
 	pid_t pids[ATTACHERS];
 
-	host(ctx, "h1", false, true);
-	host(ctx, "h2", false, true);
+	/* No thread may run here when the attachers are forked: a child can
+	 * inherit a lock the lease renewer held at that moment (ASan's
+	 * allocator's, for one) and hang in malloc. The context (and its
+	 * renewer) is closed before the forks and opened again after. */
+	host(ctx, "h1", false, false);
+	host(ctx, "h2", false, false);
 	ck_vsm(vsm_host_set_max_containers(ctx, "h1", 4));
 	ck_vsm(vsm_host_set_max_containers(ctx, "h2", 4));
 	for (p = 0; p < ATTACHERS * PER_PROC; p++) {
@@ -641,6 +645,7 @@ START_TEST(test_attach_place_concurrent)
 		vsm_container_free(c);
 	}
 	ck_assert_int_eq(pipe(go), 0);
+	vsm_ctx_free(ctx);
 	for (p = 0; p < ATTACHERS; p++) {
 		pids[p] = fork();
 		ck_assert_int_ge(pids[p], 0);
@@ -673,6 +678,9 @@ START_TEST(test_attach_place_concurrent)
 		}
 	}
 	close(go[0]);
+	ctx = tu_ctx(state);
+	ck_vsm(vsm_lease_keep(ctx, "h1", 0));
+	ck_vsm(vsm_lease_keep(ctx, "h2", 0));
 	close(go[1]);
 	for (p = 0; p < ATTACHERS; p++) {
 		int st = 0;
