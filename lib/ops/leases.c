@@ -101,7 +101,8 @@ VSM_API int vsm_lease_status(vsm_lease ***out, size_t *count, vsm_ctx *ctx,
 	}
 	if (rc < 0)
 		goto out;
-	qsort(list, n, sizeof(*list), by_container);
+	if (n > 1)
+		qsort(list, n, sizeof(*list), by_container);
 	*out = list;
 	*count = n;
 	list = NULL;

@@ -251,7 +251,8 @@ static void list_files(FILE *out, const char *top, const char *rel)
 		}
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), by_str);
+	if (n) /* qsort wants a non-NULL array even for none */
+		qsort(names, n, sizeof(*names), by_str);
 	for (i = 0; i < n; i++) {
 		fprintf(out, "  file %s\n", names[i]);
 		free(names[i]);
@@ -272,7 +273,8 @@ char *flow_world(vsm_ctx *ctx, const fx *f)
 
 	ck_assert_ptr_nonnull(out);
 	ck_vsm(vsm_container_list(&cs, &n, ctx, "ds"));
-	qsort(cs, n, sizeof(*cs), by_name);
+	if (n)
+		qsort(cs, n, sizeof(*cs), by_name);
 	for (i = 0; i < n; i++) {
 		vsm_checkpoint **cps = NULL;
 		size_t ncp = 0;
