@@ -255,7 +255,9 @@ static int scan_reuse_dir(struct job *j)
 }
 
 /* Parent @i is already in the target directory: its own name there if
- * that is the same file or a match, else the first matching candidate. */
+ * that is the same file or a match, else the first matching candidate
+ * (another name; plan() then refuses a different file of its own name
+ * only if it has to be copied). */
 static int find_in_place(struct job *j, size_t i, const char **name)
 {
 	struct stat a, b;
@@ -271,10 +273,10 @@ static int find_in_place(struct job *j, size_t i, const char **name)
 			*name = j->L[i].base;
 		else if (j->o->reuse_dir && chain_match(j, p, i))
 			*name = j->L[i].base;
-		free(p);
-		return 0;
 	}
 	free(p);
+	if (*name)
+		return 0;
 	for (k = 0; j->o->reuse_dir && j->L[i].has_cid && k < j->ncand; k++) {
 		if (memcmp(j->cand[k].cid, j->L[i].cid, VSM_COW_CID_LEN))
 			continue;

@@ -348,6 +348,124 @@ START_TEST(wrong_chain_below_not_reused)
 }
 END_TEST
 
+/* l1's own name in the target is taken by another layer (other IDs), but
+ * a copy of l1 (with l1's IDs down the chain) is there under another
+ * name: that one is used. */
+START_TEST(own_name_taken_other_found)
+{
+	vsm_image_copy_opts o = VSM_IMAGE_COPY_OPTS_INIT;
+	vsm_image_copy_stats st = VSM_IMAGE_COPY_STATS_INIT;
+	char src[PATH_MAX], dst[PATH_MAX], bdir[PATH_MAX], p[PATH_MAX], q[PATH_MAX];
+
+	scope("own_name_taken_other_found", _i);
+	make_chain("a", 0);
+	make_chain("b", 0);
+	sub(p, "b", "l2.qcow2");
+	ck_assert_int_eq(remove(p), 0);
+	sub(p, "b", "top.qcow2");
+	ck_assert_int_eq(remove(p), 0);
+	dpath(bdir, "b");
+	o.reuse_dir = bdir;
+	/* A chain of one: the copied top keeps base's ID. */
+	sub(p, "a", "base.qcow2");
+	sub(q, "b", "alt-base.qcow2");
+	CT_OK(vsm_image_copy(p, q, NULL, &st));
+	ck_assert_uint_eq(st.layers_copied, 1);
+	sub(p, "a", "l1.qcow2");
+	sub(q, "b", "alt-l1.qcow2");
+	CT_OK(vsm_image_copy(p, q, &o, &st));
+	ck_assert_uint_eq(st.layers_copied, 1);
+	ck_assert_uint_eq(st.layers_reused, 1);
+	ck_assert_int_eq(ct_sh("%s info '%s' | grep -Eq '^backing file: alt-base.qcow2( |$)'",
+			       ct_qemu_img(), q), 0);
+
+	sub(src, "a", "top.qcow2");
+	sub(dst, "b", "copy.qcow2");
+	CT_OK(vsm_image_copy(src, dst, &o, &st));
+	ck_assert_uint_eq(st.layers_copied, 2);
+	ck_assert_uint_eq(st.layers_reused, 2);
+	ck_assert_int_eq(qcompare(src, dst), 0);
+	sub(p, "b", "l2.qcow2");
+	ck_assert_int_eq(ct_sh("%s info '%s' | grep -Eq '^backing file: alt-l1.qcow2( |$)'",
+			       ct_qemu_img(), p), 0);
+}
+END_TEST
+
+/* A copy within the source's own directory stands on the same parents. */
+START_TEST(copy_within_dir)
+{
+	vsm_image_copy_stats st = VSM_IMAGE_COPY_STATS_INIT;
+	char src[PATH_MAX], dst[PATH_MAX];
+
+	scope("copy_within_dir", _i);
+	make_chain("a", 0);
+	sub(src, "a", "top.qcow2");
+	sub(dst, "a", "top2.qcow2");
+	CT_OK(vsm_image_copy(src, dst, NULL, &st));
+	ck_assert_uint_eq(st.layers_copied, 1);
+	ck_assert_uint_eq(st.layers_reused, 3);
+	ck_assert_uint_eq(st.bytes_copied, layer[3].n * CS);
+	ck_assert_int_eq(qcompare(src, dst), 0);
+	ck_assert_int_eq(ct_qemu_check(dst), 0);
+}
+END_TEST
+
+/* A raw base is copied as a sparse raw file; having no ID, it (and what
+ * stands on it) is never reused. */
+START_TEST(raw_base)
+{
+	vsm_image_create_opts co = VSM_IMAGE_CREATE_OPTS_INIT;
+	vsm_image_copy_opts o = VSM_IMAGE_COPY_OPTS_INIT;
+	vsm_image_copy_stats st = VSM_IMAGE_COPY_STATS_INIT;
+	char base[PATH_MAX], l1[PATH_MAX], dst[PATH_MAX], bdir[PATH_MAX], p[PATH_MAX];
+	vsm_image_open_opts oo = VSM_IMAGE_OPEN_OPTS_INIT;
+	vsm_image *img;
+	struct stat sb;
+	FILE *f;
+	uint8_t blk[8192];
+
+	scope("raw_base", _i);
+	sub(base, "a", "base.raw");
+	f = fopen(base, "wb");
+	ck_assert_ptr_nonnull(f);
+	memset(blk, 0x5a, sizeof(blk));
+	ck_assert_int_eq(fseek(f, 1 << 20, SEEK_SET), 0);
+	ck_assert_uint_eq(fwrite(blk, 1, sizeof(blk), f), sizeof(blk));
+	ck_assert_int_eq(ftruncate(fileno(f), SIZE), 0);
+	fclose(f);
+	sub(l1, "a", "l1.qcow2");
+	co.cluster_size = CS;
+	co.backing = "base.raw";
+	co.backing_format = "raw";
+	CT_OK(vsm_image_create(l1, &co, 0));
+	CT_OK(vsm_image_open(&img, l1, NULL));
+	fill(img, 3, 4, 2);
+	CT_OK(vsm_image_freeze(img, 0));
+	CT_OK(vsm_image_close(img));
+
+	sub(dst, "b", "l1.qcow2");
+	CT_OK(vsm_image_copy(l1, dst, NULL, &st));
+	ck_assert_uint_eq(st.layers_copied, 2);
+	ck_assert_uint_eq(st.bytes_copied, sizeof(blk) + 2 * CS);
+	ck_assert_int_eq(qcompare(l1, dst), 0);
+	ck_assert_int_eq(ct_qemu_check(dst), 0);
+	sub(p, "b", "base.raw");
+	ck_assert_int_eq(stat(p, &sb), 0);
+	ck_assert_uint_eq((uint64_t)sb.st_size, SIZE);
+	ck_assert_uint_lt((uint64_t)sb.st_blocks * 512, SIZE / 2); /* sparse */
+	oo.flags = VSM_IMAGE_OPEN_RDONLY;
+	oo.format = "raw";
+	CT_OK(vsm_image_open(&img, p, &oo));
+	vsm_image_close(img);
+
+	dpath(bdir, "b");
+	o.reuse_dir = bdir;
+	sub(dst, "b", "again.qcow2");
+	ck_assert_int_eq(vsm_image_copy(l1, dst, &o, &st), -VSM_EEXISTS);
+	ck_assert_int_ne(access(dst, F_OK), 0);
+}
+END_TEST
+
 struct cancel { int at; int calls; uint64_t last_total; };
 
 static int cancel_cb(uint64_t done, uint64_t total, void *payload)
@@ -509,6 +627,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, reuse_other_name);
 	tcase_add_test(tc, other_cid_not_reused);
 	tcase_add_test(tc, wrong_chain_below_not_reused);
+	tcase_add_test(tc, own_name_taken_other_found);
+	tcase_add_test(tc, copy_within_dir);
+	tcase_add_test(tc, raw_base);
 	tcase_add_loop_test(tc, cancel_leaves_nothing, 0, 3);
 	tcase_add_loop_test(tc, damaged_source_refused, 0, 2);
 	tcase_add_test(tc, cid_rules);
