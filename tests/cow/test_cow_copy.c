@@ -62,7 +62,9 @@ static void fill(vsm_image *img, int id, uint64_t first, uint64_t n)
 }
 
 /* The chain in @dir; base, l1 and l2 frozen, the top not. l1 also makes
- * base's first cluster read as zeros (a zero cluster that must survive). */
+ * base's first cluster read as zeros (a zero cluster that must survive)
+ * and writes a cluster of zero bytes over base's second one (data that
+ * reads as zeros: it must still hide base's data in the copy). */
 static void make_chain(const char *dir, int seed)
 {
 	char p[PATH_MAX];
@@ -80,8 +82,14 @@ static void make_chain(const char *dir, int seed)
 		CT_OK(vsm_image_create(p, &co, 0));
 		CT_OK(vsm_image_open(&img, p, NULL));
 		fill(img, i + seed, layer[i].first, layer[i].n);
-		if (i == 1)
+		if (i == 1) {
+			uint8_t *z = calloc(1, CS);
+
+			ck_assert_ptr_nonnull(z);
 			CT_OK(vsm_image_write_zeroes(img, 0, CS, 0));
+			CT_OK(vsm_image_write(img, z, CS, CS, 0));
+			free(z);
+		}
 		if (i < 3)
 			CT_OK(vsm_image_freeze(img, 0));
 		CT_OK(vsm_image_close(img));
@@ -173,14 +181,19 @@ START_TEST(copy_whole_chain)
 		CT_OK(cid_of(a, c1));
 		CT_OK(cid_of(b, c2));
 		ck_assert_str_eq(c1, c2);
-		ck_assert_uint_eq(allocated(a), allocated(b));
+		ck_assert_uint_eq(allocated(b), layer[i].n * CS);
 	}
 	/* The top was never frozen: its copy has no ID either. */
 	ck_assert_int_eq(cid_of(dst, c2), -VSM_ENOTFOUND);
-	/* The zero cluster l1 put over base's data is still there. */
+	/* The zero cluster l1 put over base's data is still there, and its
+	 * cluster of zero bytes became one. */
+	sub(a, "a", "l1.qcow2");
 	sub(b, "b", "l1.qcow2");
 	ck_assert_int_eq(ct_sh("%s map --output=json '%s' | grep -q "
-			       "'\"start\": 0, \"length\": 65536, \"depth\": 0, \"present\": true, "
+			       "'\"start\": 65536, \"length\": 65536, \"depth\": 0, \"present\": true, "
+			       "\"zero\": false, \"data\": true'", ct_qemu_img(), a), 0);
+	ck_assert_int_eq(ct_sh("%s map --output=json '%s' | grep -q "
+			       "'\"start\": 0, \"length\": 131072, \"depth\": 0, \"present\": true, "
 			       "\"zero\": true'", ct_qemu_img(), b), 0);
 	/* The target is refused once it exists. */
 	ck_assert_int_eq(vsm_image_copy(src, dst, NULL, NULL), -VSM_EEXISTS);
@@ -499,7 +512,7 @@ START_TEST(cancel_leaves_nothing)
 	ck_assert_int_eq(vsm_error_last()->code, VSM_ECANCELED);
 	listing("b", now, sizeof(now));
 	ck_assert_str_eq(before, now);
-	ck_assert_uint_eq(c.last_total, 17 * CS);
+	ck_assert_uint_eq(c.last_total, 18 * CS); /* data read, zero bytes included */
 	/* Without the cancel it goes through. */
 	o.progress = NULL;
 	CT_OK(vsm_image_copy(src, dst, &o, NULL));
