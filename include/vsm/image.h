@@ -531,8 +531,8 @@ VSM_API int vsm_image_export(vsm_ctx *ctx, const char *datastore, const char *na
  * keeps and ignores. The rule: two layers with the same content ID read
  * the same bytes. A layer has none until it is frozen
  * (vsm_image_freeze()); the first change through libvsm of what it reads
- * (write, zeroes, discard, commit, flatten, resize) removes it, so a
- * writable top normally has none. A layer written by another program
+ * (write, zeroes, discard, commit, resize, a flatten that copies data
+ * up) removes it, so a writable top normally has none. A layer written by another program
  * (QEMU) after it was frozen breaks the rule: freeze only layers that
  * nothing writes any more, as backing images are. See doc/chain-copy.md.
  */

@@ -52,7 +52,7 @@ bool vsm_cow_cid(vsm_cow *c, uint8_t out[VSM_COW_CID_LEN])
 int vsm_cow_set_cid(vsm_cow *c, const uint8_t cid[VSM_COW_CID_LEN])
 {
 	struct qcow2 *q = c->q;
-	bool issued;
+	bool issued = false;
 	int rc;
 
 	if (c->format != VSM_COW_QCOW2)
