@@ -276,8 +276,9 @@ static int run(struct copy_job *j)
 		return rc;
 	/* Bottom up: each new layer is created on the one below it. */
 	for (i = j->ncopy; i-- > 0;) {
-		const char *below = i + 1 < j->ncopy ? vsm__image_copy_base(j->target[i + 1]) : j->below;
-		int fmt = i + 1 < j->ncopy ? vsm_cow_format(j->L[i + 1].c) : j->below_fmt;
+		bool lowest = i + 1 == j->ncopy;
+		const char *below = lowest ? j->below : vsm__image_copy_base(j->target[i + 1]);
+		int fmt = lowest ? j->below_fmt : vsm_cow_format(j->L[i + 1].c);
 
 		if ((rc = copy_layer(j, i, below, fmt)) < 0)
 			return rc;
