@@ -525,6 +525,119 @@ VSM_API int vsm_image_export(vsm_ctx *ctx, const char *datastore, const char *na
 			     const char *path, const vsm_image_convert_opts *opts,
 			     unsigned int flags);
 
+/*
+ * Content IDs and chain copy (Since: 0.2). A qcow2 layer may carry a
+ * content ID: 128 bits in a header extension of libvsm's own, which QEMU
+ * keeps and ignores. The rule: two layers with the same content ID read
+ * the same bytes. A layer has none until it is frozen
+ * (vsm_image_freeze()); the first change through libvsm of what it reads
+ * (write, zeroes, discard, commit, resize, a flatten that copies data
+ * up) removes it, so a writable top normally has none. A layer written by another program
+ * (QEMU) after it was frozen breaks the rule: freeze only layers that
+ * nothing writes any more, as backing images are. See doc/chain-copy.md.
+ */
+
+/** Length of a content ID in text form (a UUID), without the NUL. Since: 0.2 */
+#define VSM_IMAGE_CID_STRLEN 36
+
+/**
+ * The content ID of @img itself (not of its backing images), as 36
+ * lower-case characters and a NUL in @out.
+ * Returns 0, or -VSM_ENOTFOUND when it has none (never frozen, changed
+ * since, or raw).
+ * Since: 0.2
+ */
+VSM_API int vsm_image_cid_get(vsm_image *img, char out[VSM_IMAGE_CID_STRLEN + 1]);
+
+/**
+ * Freeze @img (qcow2, open read-write): give it a new random content ID,
+ * unless it already has one, which it keeps. Its data is flushed first.
+ * @flags: 0
+ * Returns 0, -VSM_ENOTSUP (raw), -VSM_EPERM (read-only), or the flush's
+ * error.
+ * Since: 0.2
+ */
+VSM_API int vsm_image_freeze(vsm_image *img, unsigned int flags);
+
+/**
+ * Called by vsm_image_copy() as it copies: @done of @total data bytes of
+ * the layers being copied have been handled (@total does not change
+ * during one copy; the last call has @done == @total). A non-zero return
+ * cancels the copy, which then undoes its work and answers
+ * -VSM_ECANCELED.
+ * Since: 0.2
+ */
+typedef int (*vsm_image_copy_progress_fn)(uint64_t done, uint64_t total, void *payload);
+
+/** Version of vsm_image_copy_opts. Since: 0.2 */
+#define VSM_IMAGE_COPY_OPTS_VERSION 1
+
+/** How vsm_image_copy() copies a chain. Since: 0.2 */
+typedef struct {
+	unsigned int version;                /**< VSM_IMAGE_COPY_OPTS_VERSION */
+	unsigned int flags;                  /**< 0 */
+	const char *reuse_dir;               /**< where parents may already be, by content
+	                                      *   ID; must be the directory of the target
+	                                      *   (a chain of path images stays in one
+	                                      *   directory); NULL: copy every parent */
+	vsm_image_copy_progress_fn progress; /**< NULL for none */
+	void *payload;                       /**< handed to @progress */
+} vsm_image_copy_opts;
+
+/** Initializer for vsm_image_copy_opts. Since: 0.2 */
+#define VSM_IMAGE_COPY_OPTS_INIT { VSM_IMAGE_COPY_OPTS_VERSION, 0, NULL, NULL, NULL }
+
+/** Version of vsm_image_copy_stats. Since: 0.2 */
+#define VSM_IMAGE_COPY_STATS_VERSION 1
+
+/** What vsm_image_copy() did. Since: 0.2 */
+typedef struct {
+	unsigned int version;       /**< VSM_IMAGE_COPY_STATS_VERSION, set by the caller */
+	uint64_t bytes_copied;      /**< data bytes written into the new layers */
+	unsigned int layers_copied; /**< new layers, the top included */
+	unsigned int layers_reused; /**< parents found in place (the first one found
+	                             *   and the layers below it) */
+} vsm_image_copy_stats;
+
+/** Initializer for vsm_image_copy_stats. Since: 0.2 */
+#define VSM_IMAGE_COPY_STATS_INIT { VSM_IMAGE_COPY_STATS_VERSION, 0, 0, 0 }
+
+/**
+ * Copy the image chain whose top is @src to a new top @dst, which must
+ * not exist, layer by layer (not flattened): each new layer has the
+ * format, virtual size, cluster size, data and zero clusters of its
+ * source layer, and keeps its content ID.
+ *
+ * The top is always copied. Going down the chain, each parent is looked
+ * for in @opts->reuse_dir: a qcow2 image there whose content ID, and the
+ * content IDs of the whole chain below it, equal those of the parent and
+ * the chain below the parent (same virtual sizes too) is used instead:
+ * that parent and the layers below it are not copied, and the layer above
+ * is created on the image found. A parent that is not found is copied
+ * next to @dst under its own file name (its last path component). A file
+ * of that name that is the parent itself (the same file) is used in
+ * place; any other existing file there is refused with -VSM_EEXISTS and
+ * left as it was. Layers without a content ID are never matched.
+ *
+ * Every layer about to be copied is checked first: one with corruptions
+ * is refused with -VSM_ECORRUPT. Unallocated clusters are not written;
+ * zero clusters stay zero clusters; data clusters that read as zeros
+ * become zero clusters. The new files are flushed (and their directory)
+ * before the call returns. On any failure, and on cancel through
+ * @opts->progress (-VSM_ECANCELED), every file the call created is
+ * removed; existing files are never written. A process that dies during
+ * the copy may leave the files it had created.
+ *
+ * @opts: NULL for defaults (no reuse, no progress)
+ * @stats: NULL, or filled in (its version set by the caller)
+ * Returns 0, -VSM_EEXISTS, -VSM_EINVAL (bad options, a reuse directory
+ * that is not @dst's, two layers of the same file name), -VSM_ECANCELED,
+ * -VSM_ECORRUPT, or what opening @src answers.
+ * Since: 0.2
+ */
+VSM_API int vsm_image_copy(const char *src, const char *dst, const vsm_image_copy_opts *opts,
+			   vsm_image_copy_stats *stats);
+
 VSM_END_DECL
 
 #endif /* VSM_IMAGE_H */

@@ -189,4 +189,16 @@ int  vsm_cow_bitmap_extents(vsm_cow *c, const char *name, uint64_t off, uint64_t
 int vsm_cow_rebase_header(vsm_bdev *b, const char *label, const char *backing,
 			  const char *fmt);
 
+/*
+ * Content IDs (qcow2_cid.c): a 128-bit ID in libvsm's header extension.
+ * A change through the engine of what the layer reads (write, zero,
+ * discard, commit into it or out of it, resize) removes the ID first.
+ * vsm_cow_cid is true and fills @out when @c itself has one (always false
+ * for raw). vsm_cow_set_cid flushes @c's data, then stores @cid; qcow2
+ * open read-write only.
+ */
+#define VSM_COW_CID_LEN 16
+bool vsm_cow_cid(vsm_cow *c, uint8_t out[VSM_COW_CID_LEN]);
+int vsm_cow_set_cid(vsm_cow *c, const uint8_t cid[VSM_COW_CID_LEN]);
+
 #endif /* VSM_COW_H */

@@ -44,6 +44,10 @@
 #define QC_EXT_BITMAPS      0x23852875u
 #define QC_EXT_CRYPTO       0x0537be77u
 #define QC_EXT_DATA_FILE    0x44415441u
+/* libvsm's own: the layer's content ID (qcow2_cid.c). Not an incompatible
+ * feature: QEMU keeps unknown extensions and ignores them. */
+#define QC_EXT_VSM_CID      0x76736d63u
+#define QC_CID_LEN          16
 
 #define QC_OFLAG_COPIED     (1ull << 63)
 #define QC_OFLAG_COMPRESSED (1ull << 62)
@@ -159,6 +163,8 @@ struct qcow2 {
 	                           * any change (VSM_COW_REPAIR) */
 	bool zero_extent;         /* file must end at file_end */
 	bool meta_verified;       /* qc_meta_verify passed since open */
+	bool has_cid;             /* the content-ID extension is present */
+	uint8_t cid[QC_CID_LEN];
 	char *inconsistent;       /* why no change is allowed (overlap), or NULL */
 
 	struct qc_bitmap *bm;     /* persistent bitmaps (consistent ones) */
@@ -215,6 +221,11 @@ int qc_drop_backing(struct qcow2 *q);
 int qc_write_header_ext(struct qcow2 *q, uint32_t type, const uint8_t *ext, uint32_t len,
 			bool *issued);
 int qc_create(vsm_bdev *bdev, const char *label, const vsm_cow_create_opts *o);
+
+/* qcow2_cid.c: qc_mark_dirty() for a change of what the layer reads; the
+ * content ID goes (on disk) before the first such change. */
+int qc_content_change(struct qcow2 *q);
+void qc_cid_parse(struct qcow2 *q, const uint8_t *ext, uint32_t len);
 
 /*
  * qcow2_header.c: build the header cluster @out (@cs bytes) from the

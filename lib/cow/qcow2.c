@@ -78,6 +78,9 @@ static int parse_extensions(struct qcow2 *q)
 		case QC_EXT_CRYPTO:
 			return vsm_err(VSM_ENOTSUP, "%s: encryption is not supported",
 				       q->label);
+		case QC_EXT_VSM_CID:
+			qc_cid_parse(q, q->hdr + p + 8, len);
+			break;
 		default:
 			break;
 		}
@@ -544,7 +547,7 @@ int qc_resize(struct qcow2 *q, uint64_t size)
 			       q->label, (unsigned long long)size, QC_MAX_L1_BYTES >> 20);
 	rc = qc_bm_resize_check(q, size);
 	if (rc == 0)
-		rc = qc_mark_dirty(q);
+		rc = qc_content_change(q);
 	if (rc < 0)
 		return rc;
 	if (need > q->l1_size) {

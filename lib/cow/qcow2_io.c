@@ -395,7 +395,7 @@ int qc_write(vsm_cow *c, const uint8_t *buf, uint64_t len, uint64_t off)
 {
 	struct qcow2 *q = c->q;
 	struct wlog w = { NULL, 0, 0 };
-	int rc = qc_mark_dirty(q);
+	int rc = qc_content_change(q);
 
 	if (rc < 0)
 		return rc;
@@ -528,7 +528,7 @@ int qc_zero(vsm_cow *c, uint64_t off, uint64_t len, bool unmap)
 	int rc;
 
 	(void)unmap;
-	rc = qc_mark_dirty(q);
+	rc = qc_content_change(q);
 	if (rc < 0)
 		return rc;
 	q->cbuf_valid = false;
@@ -649,7 +649,7 @@ int qc_make_empty(vsm_cow *c)
 	struct cow_slot *slot;
 	int rc;
 
-	rc = qc_mark_dirty(q);
+	rc = qc_content_change(q);
 	if (rc < 0)
 		return rc;
 	q->cbuf_valid = false;

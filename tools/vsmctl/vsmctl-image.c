@@ -1,7 +1,7 @@
 /*
  * `vsmctl image ...`: create, inspect, read, write, map, check, commit,
  * flatten, convert and resize disk images through the public
- * <vsm/image.h> API only, local files or images on a datastore
+ * <vsm/image.h> API only (copy, freeze and cid: vsmctl-image-copy.c), local files or images on a datastore
  * (see address_parse() for how an argument is told apart), and import and
  * export golden images. Errors print "vsmctl: <message>" and exit 1;
  * check exits 0 clean, 2 corrupt, 3 leaks only.
@@ -29,6 +29,8 @@ static const char usage_text[] =
 	"       vsmctl image check IMAGE [--repair]\n"
 	"       vsmctl image commit PATH | flatten PATH | resize PATH SIZE\n"
 	"       vsmctl image convert SRC DST --format raw|qcow2 [--bitmaps]\n"
+	"       vsmctl image copy SRC DST [--reuse-parents DIR] [--json]\n"
+	"       vsmctl image freeze PATH | cid PATH     (content IDs)\n"
 	"       vsmctl image bitmap add|remove|clear|enable|disable IMAGE NAME [--granularity N]\n"
 	"       vsmctl image bitmap list IMAGE [--json]\n"
 	"       vsmctl image import DS NAME FILE [--format raw|qcow2]\n"
@@ -699,6 +701,8 @@ static int image_main(int argc, char **argv, int json)
 	if (argc < 2)
 		return usage(NULL);
 	cmd = argv[1];
+	if (!strcmp(cmd, "copy") || !strcmp(cmd, "freeze") || !strcmp(cmd, "cid"))
+		return vsmctl_image_copy_main(argc, argv, json);
 	if (parse_args(&a, argc, argv) < 0)
 		return usage(NULL);
 	a.json |= json;

@@ -11,4 +11,7 @@
  * only for images on a datastore. Returns the process exit status. */
 int vsmctl_image_main(int argc, char **argv, int json, const vsm_ctx_opts *ctx_opts);
 
+/* `image copy|freeze|cid` (vsmctl-image-copy.c); argv as above. */
+int vsmctl_image_copy_main(int argc, char **argv, int json);
+
 #endif
