@@ -11,6 +11,14 @@
 
 #include "migrate_int.h"
 
+/* Lets the tests kill the process between the steps of the committed
+ * half, which writes no journal step of its own. */
+static void point(const char *what)
+{
+	if (vsm__wf_test_hook)
+		vsm__wf_test_hook(what);
+}
+
 int mig_bundle_path(vsm_ctx *ctx, const char *uuid, char **out)
 {
 	if (asprintf(out, "%s/migrate-%s.vsmb", ctx->state_dir, uuid) < 0) {
@@ -63,16 +71,20 @@ int mig_finish(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *sour
 		return vsm_err(VSM_ESTATE, "migration of container %s to datastore '%s': the "
 			       "target copy is gone; the source is kept", uuid, tds->name);
 	/* Hide the source before the target shows: never two copies. */
-	if ((rc = set_state(ctx, sds, uuid, VSM_REC_MIG_NONE, VSM_REC_MIG_OUTGOING)) < 0 ||
-	    (rc = set_state(ctx, tds, uuid, VSM_REC_MIG_INCOMING, VSM_REC_MIG_NONE)) < 0)
-		return rc;
 	(void)t;
+	if ((rc = set_state(ctx, sds, uuid, VSM_REC_MIG_NONE, VSM_REC_MIG_OUTGOING)) < 0)
+		return rc;
+	point("mig_finish: source hidden");
+	if ((rc = set_state(ctx, tds, uuid, VSM_REC_MIG_INCOMING, VSM_REC_MIG_NONE)) < 0)
+		return rc;
+	point("mig_finish: target shown");
 	if ((rc = vsm__ds_refresh(ctx, sds)) < 0)
 		return rc;
 	s = vsm__ds_find(sds, NULL, uuid);
 	if (s && s->migration == VSM_REC_MIG_OUTGOING &&
 	    (rc = vsm__container_finish_destroy(ctx, sds, s->slot, uuid)) < 0)
 		return rc;
+	point("mig_finish: source destroyed");
 	if ((rc = mig_bundle_path(ctx, uuid, &path)) < 0)
 		return rc;
 	unlink(path);

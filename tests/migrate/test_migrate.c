@@ -20,7 +20,7 @@
 
 #define DEV_SIZE (4u << 20)
 #define NDEV 2
-#define KILL_ROUNDS 30
+#define KILL_ROUNDS 40
 
 static char *state, *ds1dir, *ds2dir, *refdir;
 static vsm_ctx *ctx;
@@ -440,14 +440,35 @@ static bool migrate_killed(const char *name, const char *to)
 	return false;
 }
 
+static int counted;
+
+static void count_hook(const char *action)
+{
+	(void)action;
+	counted++;
+}
+
 START_TEST(sigkill_rounds)
 {
 	unsigned int seed = (unsigned int)getpid();
-	int round, killed = 0, on_target = 0;
+	int round, killed = 0, on_target = 0, steps;
 	char name[32];
 
 	srand(seed);
-	fprintf(stderr, "sigkill_rounds: seed %u\n", seed);
+	/* How many kill points (journal steps and the points of the
+	 * committed half) one migration passes, counted on a first one. */
+	{
+		vsm_container *c = make_full("probe", 7);
+
+		counted = 0;
+		vsm__wf_test_hook = count_hook;
+		ck_vsm(vsm_container_migrate(c, "ds2", NULL));
+		vsm__wf_test_hook = NULL;
+		steps = counted;
+		vsm_container_free(c);
+		ck_assert_int_ge(steps, 6);
+	}
+	fprintf(stderr, "sigkill_rounds: seed %u, %d kill points\n", seed, steps);
 	for (round = 0; round < KILL_ROUNDS; round++) {
 		vsm_container *c, *l = NULL;
 		vsm_container **all = NULL;
@@ -459,11 +480,12 @@ START_TEST(sigkill_rounds)
 		c = make_full(name, 20u + (unsigned)round * 3u);
 		snprintf(uuid, sizeof(uuid), "%s", vsm_container_uuid(c));
 		vsm_container_free(c);
-		/* Half the rounds die at a journal step, half at a progress
-		 * report; a point past the end lets the migration finish. */
+		/* Even rounds die at each kill point in turn (one past the
+		 * last lets the migration finish), odd ones at a random
+		 * progress report. */
 		kill_step = kill_tick = 0;
-		if (rand() % 2)
-			kill_step = 1 + rand() % 14;
+		if (round % 2 == 0)
+			kill_step = 1 + (round / 2) % (steps + 1);
 		else
 			kill_tick = 1 + rand() % 12;
 		killed += migrate_killed(name, "ds2");
