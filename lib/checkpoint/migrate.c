@@ -272,21 +272,27 @@ VSM_API int vsm_container_migrate(vsm_container *c, const char *datastore,
 	}
 	if ((rc = verify(sds, s, tds, t, &prog, &verified)) < 0)
 		goto cancel_or_abort;
-	/* The source must still be what was copied. */
-	if ((rc = vsm__ds_refresh(ctx, sds)) < 0)
+	/* The source must still be what was copied: checked, committed and
+	 * hidden under the source's metadata lock, so no change of it from
+	 * another process slips in between. */
+	if ((rc = vsm__ds_change_begin(ctx, sds)) < 0)
 		goto abort;
 	if (!(cur = vsm__ds_find(sds, NULL, s->uuid)) || cur->seq != seq) {
+		vsm__ds_change_end(ctx, sds);
 		rc = vsm_err(VSM_EBUSY, "container '%s' was changed by another process meanwhile; "
 			     "try again", s->name);
 		goto abort;
 	}
-
 	/* Commit point: from here the journal finishes the move. */
 	snprintf(arg, sizeof(arg), "%s %s", s->uuid, src);
-	if ((rc = vsm__wf_redo(&wf, MIG_WF_FINISH, arg)) < 0)
+	if ((rc = vsm__wf_redo(&wf, MIG_WF_FINISH, arg)) < 0) {
+		vsm__ds_change_end(ctx, sds);
 		goto abort;
+	}
 	began = false;
-	if ((rc = mig_finish(ctx, tds, s->uuid, src)) < 0) {
+	rc = mig_hide_source(ctx, sds, s->uuid);
+	vsm__ds_change_end(ctx, sds);
+	if (rc < 0 || (rc = mig_finish(ctx, tds, s->uuid, src)) < 0) {
 		vsm__log(ctx, VSM_LOG_WARN, "container '%s' moved to datastore '%s', but the rest "
 			 "is left to the journal: %s", s->name, datastore,
 			 vsm_error_last() ? vsm_error_last()->message : "?");

@@ -56,6 +56,11 @@ static int set_state(vsm_ctx *ctx, vsm_dstore *ds, const char *uuid, int from, i
 	return rc;
 }
 
+int mig_hide_source(vsm_ctx *ctx, vsm_dstore *sds, const char *uuid)
+{
+	return set_state(ctx, sds, uuid, VSM_REC_MIG_NONE, VSM_REC_MIG_OUTGOING);
+}
+
 int mig_finish(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *source)
 {
 	const vsm_record *t, *s;
