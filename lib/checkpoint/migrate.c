@@ -235,7 +235,7 @@ VSM_API int vsm_container_migrate(vsm_container *c, const char *datastore,
 			     s->name);
 		goto out;
 	}
-	if ((rc = mig_bundle_path(ctx, s->uuid, &path)) < 0)
+	if ((rc = ck_mig_bundle_path(ctx, s->uuid, &path)) < 0)
 		goto out;
 	unlink(path); /* a leftover no journal entry owns any more */
 	if ((rc = vsm__wf_begin(&wf, ctx, "migrate", datastore, s->name)) < 0)
@@ -290,9 +290,9 @@ VSM_API int vsm_container_migrate(vsm_container *c, const char *datastore,
 		goto abort;
 	}
 	began = false;
-	rc = mig_hide_source(ctx, sds, s->uuid);
+	rc = ck_mig_hide_source(ctx, sds, s->uuid);
 	vsm__ds_change_end(ctx, sds);
-	if (rc < 0 || (rc = mig_finish(ctx, tds, s->uuid, src)) < 0) {
+	if (rc < 0 || (rc = ck_mig_finish(ctx, tds, s->uuid, src)) < 0) {
 		vsm__log(ctx, VSM_LOG_WARN, "container '%s' moved to datastore '%s', but the rest "
 			 "is left to the journal: %s", s->name, datastore,
 			 vsm_error_last() ? vsm_error_last()->message : "?");

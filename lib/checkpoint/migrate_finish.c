@@ -19,7 +19,7 @@ static void point(const char *what)
 		vsm__wf_test_hook(what);
 }
 
-int mig_bundle_path(vsm_ctx *ctx, const char *uuid, char **out)
+int ck_mig_bundle_path(vsm_ctx *ctx, const char *uuid, char **out)
 {
 	if (asprintf(out, "%s/migrate-%s.vsmb", ctx->state_dir, uuid) < 0) {
 		*out = NULL;
@@ -56,12 +56,12 @@ static int set_state(vsm_ctx *ctx, vsm_dstore *ds, const char *uuid, int from, i
 	return rc;
 }
 
-int mig_hide_source(vsm_ctx *ctx, vsm_dstore *sds, const char *uuid)
+int ck_mig_hide_source(vsm_ctx *ctx, vsm_dstore *sds, const char *uuid)
 {
 	return set_state(ctx, sds, uuid, VSM_REC_MIG_NONE, VSM_REC_MIG_OUTGOING);
 }
 
-int mig_finish(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *source)
+int ck_mig_finish(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *source)
 {
 	const vsm_record *t, *s;
 	vsm_dstore *sds;
@@ -90,7 +90,7 @@ int mig_finish(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *sour
 	    (rc = vsm__container_finish_destroy(ctx, sds, s->slot, uuid)) < 0)
 		return rc;
 	point("mig_finish: source destroyed");
-	if ((rc = mig_bundle_path(ctx, uuid, &path)) < 0)
+	if ((rc = ck_mig_bundle_path(ctx, uuid, &path)) < 0)
 		return rc;
 	unlink(path);
 	free(path);
@@ -109,13 +109,13 @@ int vsm__migrate_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, con
 	if (!vsm__uuid_valid(uuid))
 		return vsm_err(VSM_ECORRUPT, "journal step argument '%s' is malformed", arg);
 	if (!strcmp(action, MIG_WF_UNLINK)) {
-		if ((rc = mig_bundle_path(ctx, uuid, &path)) < 0)
+		if ((rc = ck_mig_bundle_path(ctx, uuid, &path)) < 0)
 			return rc;
 		unlink(path);
 		free(path);
 		return 0;
 	}
 	if (!strcmp(action, MIG_WF_FINISH) && arg[VSM_UUID_STRLEN] == ' ')
-		return mig_finish(ctx, ds, uuid, arg + VSM_UUID_STRLEN + 1);
+		return ck_mig_finish(ctx, ds, uuid, arg + VSM_UUID_STRLEN + 1);
 	return vsm_err(VSM_ECORRUPT, "journal names unknown action '%s'", action);
 }

@@ -17,12 +17,12 @@
 #define MIG_WF_FINISH "mig_finish"
 
 /* The temporary bundle of the migration of container @uuid. */
-int mig_bundle_path(vsm_ctx *ctx, const char *uuid, char **out);
+int ck_mig_bundle_path(vsm_ctx *ctx, const char *uuid, char **out);
 /* Mark the source record of @uuid on @sds outgoing (hidden, destroying);
  * done already is no error. */
-int mig_hide_source(vsm_ctx *ctx, vsm_dstore *sds, const char *uuid);
+int ck_mig_hide_source(vsm_ctx *ctx, vsm_dstore *sds, const char *uuid);
 /* MIG_WF_FINISH's work on target @tds. */
-int mig_finish(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *source);
+int ck_mig_finish(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *source);
 
 /* What lib/open.c registers: the "mig_" journal actions. */
 int vsm__migrate_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const char *arg);
