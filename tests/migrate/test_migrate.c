@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -454,6 +455,8 @@ START_TEST(sigkill_rounds)
 	int round, killed = 0, on_target = 0, steps;
 	char name[32];
 
+	time_t t0 = time(NULL);
+
 	srand(seed);
 	/* How many kill points (journal steps and the points of the
 	 * committed half) one migration passes, counted on a first one. */
@@ -511,6 +514,9 @@ START_TEST(sigkill_rounds)
 		no_orphans("ds2");
 		ck_assert_msg(sh("ls '%s'/migrate-* 2>/dev/null | grep -q .", state) != 0,
 			      "round %d: a temporary bundle was left", round);
+		if (round % 10 == 9)
+			fprintf(stderr, "sigkill_rounds: %d rounds done, %ld s\n", round + 1,
+				(long)(time(NULL) - t0));
 	}
 	fprintf(stderr, "sigkill_rounds: %d of %d killed, %d ended on the target\n", killed,
 		KILL_ROUNDS, on_target);
@@ -534,6 +540,13 @@ static Suite *suite(void)
 	tcase_add_test(tc, file_to_file);
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, cancel_each_point);
+	suite_add_tcase(s, tc);
+	/* Many child processes and new contexts: a case of its own, with
+	 * room for slow builds (sanitizers). */
+	tc = tcase_create("kill");
+	tcase_add_unchecked_fixture(tc, tu_root_setup, tu_root_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 2400);
 	tcase_add_test(tc, sigkill_rounds);
 	suite_add_tcase(s, tc);
 	return s;
