@@ -18,6 +18,7 @@
 #include "image.h"
 #include "lease.h"
 #include "checkpoint.h"
+#include "migrate.h"
 #include "check.h"
 #include "placement.h"
 #include "backup.h"

@@ -76,4 +76,19 @@ int ck_import_layer(bfile *f, vsm_dstore *ds, ilayer *l, bool write, uint64_t *w
 int ck_import_blob(bfile *f, vsm_dstore *ds, const char *key, uint64_t size,
 		   uint64_t *sum_out, uint64_t *written);
 
+/* How ck_import differs from vsm_bundle_import (NULL: not at all): the
+ * steps go into the caller's workflow @wf (begun on the target; the
+ * caller ends or aborts it), the record gets @uuid and the migration
+ * state @migration, the creation time @ctime and the @thick flag of the
+ * container it came from (lib/checkpoint/migrate.c). */
+typedef struct {
+	vsm_wf *wf;
+	const char *uuid;
+	int migration;
+	int64_t ctime;
+	bool thick;
+} ck_import_how;
+int ck_import(vsm_container **out, vsm_ctx *ctx, const char *path, const char *datastore,
+	      const char *name, const vsm_bundle_opts *opts, const ck_import_how *how);
+
 #endif /* VSM_CKPT_BUNDLE_H */

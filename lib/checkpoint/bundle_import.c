@@ -259,9 +259,8 @@ static int set_chain(vsm_rec_device *d, ilayer *L, int top)
 	return 0;
 }
 
-VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *path,
-			      const char *datastore, const char *name,
-			      const vsm_bundle_opts *opts)
+int ck_import(vsm_container **out, vsm_ctx *ctx, const char *path, const char *datastore,
+	      const char *name, const vsm_bundle_opts *opts, const ck_import_how *how)
 {
 	vsm_bundle_opts defaults = VSM_BUNDLE_OPTS_INIT;
 	uint8_t hdr[B_HDR], trailer[24], extra;
@@ -277,7 +276,7 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 	vsm_container *h = NULL;
 	vsm_record *r = NULL;
 	vsm_dstore *ds;
-	vsm_wf wf = {0};
+	vsm_wf own = {0}, *wf = how && how->wf ? how->wf : &own;
 	bool began = false;
 
 	vsm__error_reset();
@@ -541,14 +540,27 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 		f.total += blob_sizes[i];
 	vsm__uuid_new(r->uuid);
 	r->ctime = (int64_t)time(NULL);
-	if ((rc = vsm__wf_begin(&wf, ctx, "bundle-import", datastore, name)) < 0)
-		goto out;
-	began = true;
+	if (how && how->uuid) {
+		memcpy(r->uuid, how->uuid, sizeof(r->uuid));
+		r->migration = how->migration;
+		r->ctime = how->ctime;
+		r->thick = how->thick;
+		if (vsm__ds_find(ds, NULL, r->uuid)) {
+			rc = vsm_err(VSM_EEXISTS, "datastore '%s': container %s is already there",
+				     datastore, r->uuid);
+			goto out;
+		}
+	}
+	if (wf == &own) {
+		if ((rc = vsm__wf_begin(wf, ctx, "bundle-import", datastore, name)) < 0)
+			goto out;
+		began = true;
+	}
 	for (i = 0; i < nl; i++) {
 		if (!L[i].have) {
 			ck_name(dev_name, sizeof(dev_name), r->uuid, L[i].top ? "top" : "layer",
 				vsm_format_name(L[i].format));
-			if ((rc = ck_device_create(&wf, ds, dev_name, L[i].size,
+			if ((rc = ck_device_create(wf, ds, dev_name, L[i].size,
 						   vsm_format_name(L[i].format),
 						   L[i].backing >= 0 ? L[L[i].backing].key : NULL,
 						   L[i].backing >= 0 ? L[L[i].backing].format : 0,
@@ -569,7 +581,7 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 
 		ck_name(dev_name, sizeof(dev_name), r->uuid, (int)i == state_area ? "state" : "blob",
 			"raw");
-		if ((rc = ck_device_create(&wf, ds, dev_name, blob_sizes[i] ? blob_sizes[i] : 1, "raw",
+		if ((rc = ck_device_create(wf, ds, dev_name, blob_sizes[i] ? blob_sizes[i] : 1, "raw",
 					   NULL, 0, key)) < 0 ||
 		    !(blob_keys[i] = vsm__strdup(key))) {
 			rc = rc < 0 ? rc : -VSM_ENOMEM;
@@ -687,7 +699,7 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 				goto abort;
 			}
 			ck_name(dev_name, sizeof(dev_name), r->uuid, d->name, "qcow2");
-			if ((rc = ck_device_create(&wf, ds, dev_name, d->size, "qcow2", base,
+			if ((rc = ck_device_create(wf, ds, dev_name, d->size, "qcow2", base,
 						   L[bi].format, key)) < 0)
 				goto abort;
 			d->format = VSM_FORMAT_QCOW2;
@@ -721,7 +733,7 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 		r->state_size = blob_sizes[state_area];
 	} else {
 		ck_name(dev_name, sizeof(dev_name), r->uuid, "state", "raw");
-		if ((rc = ck_device_create(&wf, ds, dev_name, r->state_size, "raw", NULL, 0,
+		if ((rc = ck_device_create(wf, ds, dev_name, r->state_size, "raw", NULL, 0,
 					   key)) < 0 || !(r->state_key = vsm__strdup(key))) {
 			rc = rc < 0 ? rc : -VSM_ENOMEM;
 			goto abort;
@@ -742,10 +754,10 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 	}
 	/* As for a clone: the name is claimed under the metadata lock, and
 	 * the import is committed once the journal forgets the step. */
-	if ((rc = vsm__wf_undo(&wf, VSM_WF_UUID_FREE, r->uuid)) < 0 ||
+	if ((rc = vsm__wf_undo(wf, VSM_WF_UUID_FREE, r->uuid)) < 0 ||
 	    (rc = vsm__ds_insert_record(ctx, ds, r)) < 0 ||
 	    (out && (rc = vsm__container_new(&h, ctx, datastore, r)) < 0) ||
-	    (rc = vsm__wf_end(&wf)) < 0)
+	    (wf == &own && (rc = vsm__wf_end(wf)) < 0))
 		goto abort;
 	began = false;
 	if (f.progress && f.done < f.total)
@@ -767,7 +779,7 @@ VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *pat
 	goto out;
 abort:
 	if (began)
-		vsm__wf_abort(&wf);
+		vsm__wf_abort(wf);
 out:
 	vsm_container_free(h);
 	if (r) {
@@ -795,4 +807,11 @@ out:
 	close(f.fd);
 	vsm__ctx_unlock(ctx);
 	return rc;
+}
+
+VSM_API int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *path,
+			      const char *datastore, const char *name,
+			      const vsm_bundle_opts *opts)
+{
+	return ck_import(out, ctx, path, datastore, name, opts, NULL);
 }

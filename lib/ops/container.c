@@ -90,7 +90,7 @@ static int lookup(vsm_container **out, vsm_ctx *ctx, const char *datastore,
 		vsm__error_reset();
 		/* A reservation (lib/ops/reserve.c) holds a name but is no
 		 * container yet. */
-		if ((r = vsm__ds_find(ds, name, uuid)) && !r->resv && !r->group) {
+		if ((r = vsm__ds_find(ds, name, uuid)) && !r->resv && !r->group && !r->migration) {
 			if (found) {
 				rc = vsm_err(VSM_EINVAL, "container name '%s' is ambiguous: it exists "
 					     "on datastores '%s' and '%s'", name, found_ds, names[i]);
@@ -203,8 +203,8 @@ VSM_API int vsm_container_list(vsm_container ***out, size_t *count, vsm_ctx *ctx
 		}
 		list = grown;
 		for (j = 0; j < ds->n_recs; j++) {
-			if (ds->recs[j]->resv || ds->recs[j]->group)
-				continue; /* a placement in progress or a group */
+			if (ds->recs[j]->resv || ds->recs[j]->group || ds->recs[j]->migration)
+				continue; /* a placement in progress, a group, a migration's copy */
 			if ((rc = vsm__handle_new(&list[total], ctx, ds->name, ds->recs[j])) < 0)
 				goto fail;
 			total++;
@@ -235,7 +235,7 @@ int vsm__container_fresh(vsm_container *c, vsm_dstore **ds_out, vsm_record **out
 	    (rc = vsm__ds_refresh(c->ctx, *ds_out)) < 0)
 		return rc;
 	r = vsm__ds_find(*ds_out, NULL, c->rec->uuid);
-	if (!r || r->resv || r->group)
+	if (!r || r->resv || r->group || r->migration)
 		return vsm_err(VSM_ENOTFOUND, "datastore '%s': container '%s' no longer exists",
 			       c->datastore, c->rec->name);
 	if (!(*out = vsm_record_dup(r)))

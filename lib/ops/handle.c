@@ -408,3 +408,26 @@ VSM_API int vsm_locator_set(vsm_locator *loc, const char *uri, const char *path,
 	loc->xml = x;
 	return 0;
 }
+
+int vsm__container_move(vsm_container *c, const char *datastore, const vsm_record *r)
+{
+	vsm__handle_stage *st = NULL;
+	char *name, **v;
+	int rc;
+
+	if ((rc = vsm__container_stage(&st, c, r)) < 0)
+		return rc;
+	if (!(v = room(c->strs, c->n_strs, &c->cap_strs, sizeof(*v))) ||
+	    !(name = vsm__strdup(datastore))) {
+		if (v)
+			c->strs = v;
+		vsm__container_unstage(st);
+		return -VSM_ENOMEM;
+	}
+	/* The old name stays valid for whoever holds it, until the free. */
+	c->strs = v;
+	c->strs[c->n_strs++] = c->datastore;
+	c->datastore = name;
+	vsm__container_apply(c, st);
+	return 0;
+}

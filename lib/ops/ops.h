@@ -24,6 +24,11 @@ int vsm__container_stage(vsm__handle_stage **out, vsm_container *c, const vsm_re
 void vsm__container_apply(vsm_container *c, vsm__handle_stage *st); /* frees @st */
 void vsm__container_unstage(vsm__handle_stage *st);                 /* NULL ignored */
 
+/* Point handle @c at its container on @datastore, now described by @r
+ * (an offline migration's end). The old datastore name, which
+ * vsm_container_datastore() handed out, stays valid until the free. */
+int vsm__container_move(vsm_container *c, const char *datastore, const vsm_record *r);
+
 /* Container destroy's tail, also run by journal recovery: 1 if this call
  * removed the record, 0 if another had already. */
 int vsm__container_finish_destroy(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot,

@@ -343,6 +343,9 @@ int vsm_record_encode(char **out, const vsm_record *r)
 	/* Optional fields only when set, so older records stay as they were. */
 	if (r->thick)
 		json_object_object_add(o, "thick", json_object_new_boolean(1));
+	if (r->migration)
+		json_object_object_add(o, "migration", json_object_new_string(
+			r->migration == VSM_REC_MIG_INCOMING ? "incoming" : "outgoing"));
 	if (r->resv) {
 		json_object *jr = json_object_new_object();
 
@@ -730,6 +733,19 @@ static int decode_optional(vsm_record *r, json_object *o, const char *what)
 		if ((rc = get_field(&v, o, "thick", json_type_boolean, false, what)) < 0)
 			return rc;
 		r->thick = json_object_get_boolean(v);
+	}
+	if (json_object_object_get_ex(o, "migration", &v)) {
+		const char *m;
+
+		if ((rc = get_field(&v, o, "migration", json_type_string, false, what)) < 0)
+			return rc;
+		m = json_object_get_string(v);
+		if (!strcmp(m, "incoming"))
+			r->migration = VSM_REC_MIG_INCOMING;
+		else if (!strcmp(m, "outgoing"))
+			r->migration = VSM_REC_MIG_OUTGOING;
+		else
+			return vsm_err(VSM_ECORRUPT, "%s: migration state '%s' is unknown", what, m);
 	}
 	if (json_object_object_get_ex(o, "group", &jr)) {
 		if ((rc = get_field(&jr, o, "group", json_type_object, false, what)) < 0 ||

@@ -172,7 +172,17 @@ typedef struct vsm_record {
 	/* Non-NULL: not a container but a consistency group (then
 	 * n_devices == 0 and name is "group:NAME"). */
 	vsm_rec_group *group;
+	/* Offline migration (lib/checkpoint/migrate.c, doc/migration.md):
+	 * VSM_REC_MIG_INCOMING on the target's copy while it is being
+	 * written, VSM_REC_MIG_OUTGOING on the source's once the migration
+	 * is committed. Either hides the record from lookups and listings;
+	 * the name stays taken. Optional in the JSON ("migration"). */
+	int migration;
 } vsm_record;
+
+#define VSM_REC_MIG_NONE 0
+#define VSM_REC_MIG_INCOMING 1
+#define VSM_REC_MIG_OUTGOING 2
 
 /* Group record codec (grouprec.c), used by the record codec. */
 struct json_object;

@@ -33,6 +33,7 @@
 #include "vsmctl-group.h"
 #include "vsmctl-recovery.h"
 #include "vsmctl-host.h"
+#include "vsmctl-migrate.h"
 #include "vsmctl-workflow.h"
 
 static int json_out;
@@ -80,6 +81,7 @@ static const char usage[] =
 	"  group backup GROUP DIR [--incremental-from NAME]\n"
 	"  group recover DIR --datastore DS [--host HOST] [--start]\n"
 	"  export CONTAINER FILE [--checkpoint NAME] | import FILE --datastore DS [--name NEW]\n"
+	"  migrate CONTAINER --datastore DS [--json]   move a detached container offline\n"
 	"  changes CONTAINER DEVICE --since CHECKPOINT [--until CHECKPOINT]\n"
 	"  backup CONTAINER FILE [--incremental-from CHECKPOINT] [--checkpoint NAME] [--stopped]\n"
 	"  restore FILE [FILE...] --datastore DS [--name NEW]\n"
@@ -1088,6 +1090,8 @@ int main(int argc, char **argv)
 		rc = vsmctl_backup_main(ctx, argc, argv, json_out);
 	else if (!strcmp(argv[0], "restore"))
 		rc = vsmctl_restore_main(ctx, argc, argv, json_out);
+	else if (!strcmp(argv[0], "migrate"))
+		rc = vsmctl_migrate_main(ctx, argc, argv, json_out);
 #endif
 	else if (!strcmp(argv[0], "group") && argc > 1 &&
 		 (!strcmp(argv[1], "backup") || !strcmp(argv[1], "recover")))
