@@ -408,12 +408,14 @@ END_TEST
 
 #define PER_PROC 12
 
-static void adder(const char *st, const char *furi, const char *prefix)
+/* Add PER_PROC devices called PREFIX0...; with @race, another process
+ * adds the same names, and the exit status is how many this one got. */
+static void adder(const char *st, const char *furi, const char *prefix, bool race)
 {
 	vsm_ctx *ctx = tu_ctx(st);
 	vsm_container *c = NULL;
 	char name[32];
-	int i, rc, tries;
+	int i, rc, tries, got = 0;
 
 	if (((rc = vsm_datastore_add(ctx, "ds1", furi, 0)) < 0 && rc != -VSM_EEXISTS) ||
 	    vsm_container_lookup(&c, ctx, "ds1", "web") < 0)
@@ -427,23 +429,26 @@ static void adder(const char *st, const char *furi, const char *prefix)
 		for (tries = 0; (rc = vsm_device_add(c, &s, 0)) == -VSM_EBUSY && tries < 50;
 		     tries++)
 			usleep(1000);
+		if (race && rc == -VSM_EEXISTS)
+			continue; /* the other one got it */
 		if (rc < 0) {
 			fprintf(stderr, "%s: %s\n", name, tu_msg());
-			_exit(3);
+			_exit(100);
 		}
+		got++;
 	}
 	vsm_container_free(c);
 	vsm_ctx_free(ctx);
-	_exit(0);
+	_exit(race ? got : 0);
 }
 
-START_TEST(two_hosts_add_at_once)
+static void two_hosts(bool race)
 {
 	char *furi = tu_uri(dsdir), *st2 = tu_dir("state2"), *st3 = tu_dir("state3");
 	vsm_ctx *ctx = tu_ctx(state);
 	vsm_container *c = NULL;
 	pid_t pids[2];
-	int status;
+	int status, got = 0;
 
 	ck_vsm(vsm_datastore_add(ctx, "ds1", furi, 0));
 	ck_vsm(tu_create(NULL, ctx, "ds1", "web", 1, 1 << 20));
@@ -451,31 +456,49 @@ START_TEST(two_hosts_add_at_once)
 	for (int p = 0; p < 2; p++) {
 		ck_assert_int_ge(pids[p] = fork(), 0);
 		if (pids[p] == 0)
-			adder(p ? st2 : state, furi, p ? "b" : "a");
+			adder(p ? st2 : state, furi, race || !p ? "a" : "b", race);
 	}
 	for (int p = 0; p < 2; p++) {
 		ck_assert_int_eq(waitpid(pids[p], &status, 0), pids[p]);
-		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "adder %d: 0x%x", p,
-			      status);
+		ck_assert_msg(WIFEXITED(status) && (race ? WEXITSTATUS(status) <= PER_PROC :
+						    WEXITSTATUS(status) == 0),
+			      "adder %d: 0x%x", p, status);
+		got += WEXITSTATUS(status);
 	}
+	/* Of two adds of one name, exactly one got it. */
+	if (race)
+		ck_assert_int_eq(got, PER_PROC);
 	/* A third host counts: nothing lost, every device has its file, and
 	 * no file is left without a device. */
 	ctx = tu_ctx(st3);
 	ck_vsm(vsm_datastore_add(ctx, "ds1", furi, 0));
 	ck_vsm(vsm_container_lookup(&c, ctx, "ds1", "web"));
-	ck_assert_uint_eq(vsm_container_device_count(c), 1 + 2 * PER_PROC);
+	ck_assert_uint_eq(vsm_container_device_count(c), 1 + (race ? 1 : 2) * PER_PROC);
 	for (size_t i = 0; i < vsm_container_device_count(c); i++) {
 		char *p = dev_path(c, vsm_device_name(vsm_container_device(c, i)));
 
 		ck_assert_msg(tu_exists(p), "%s missing", p);
 		free(p);
 	}
-	ck_assert_int_eq(tu_count_files(dsdir), 1 + 2 * PER_PROC + 1);
+	ck_assert_int_eq(tu_count_files(dsdir), 1 + (race ? 1 : 2) * PER_PROC + 1);
 	vsm_container_free(c);
 	vsm_ctx_free(ctx);
 	free(furi);
 	free(st2);
 	free(st3);
+}
+
+START_TEST(two_hosts_add_at_once)
+{
+	two_hosts(false);
+}
+END_TEST
+
+/* Both add the same names: each goes to one, the loser's device is
+ * deleted again, nothing is left over. */
+START_TEST(two_hosts_add_same_names)
+{
+	two_hosts(true);
 }
 END_TEST
 
@@ -699,6 +722,7 @@ static Suite *devices_suite(void)
 	tcase_add_test(tc, remove_and_refusals);
 	tcase_add_test(tc, resize_and_refusals);
 	tcase_add_test(tc, two_hosts_add_at_once);
+	tcase_add_test(tc, two_hosts_add_same_names);
 	tcase_add_test(tc, kill_add_after_device_made);
 	tcase_add_test(tc, kill_add_at_journal_step);
 	tcase_add_test(tc, kill_remove_before_record);
