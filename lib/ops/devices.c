@@ -448,16 +448,41 @@ out:
 
 /* --- resize --- */
 
+/* Under the lock: device @d of @r (checked before the lock) is still
+ * resizable and unchanged in the datastore's record. */
+static int still_same(vsm_dstore *ds, const vsm_record *r, const vsm_rec_device *d,
+		      const char *name)
+{
+	const vsm_record *cur = vsm__ds_find(ds, NULL, r->uuid);
+	vsm_rec_device *now;
+	vsm_record *copy;
+	int rc = 0;
+
+	if (!cur || cur->resv || cur->group)
+		return vsm_err(VSM_ENOTFOUND, "datastore '%s': container '%s' no longer exists",
+			       ds->name, r->name);
+	if (!(copy = vsm_record_dup(cur)))
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	if (!(now = changeable(copy, name, "resized")))
+		rc = -vsm_error_last()->code;
+	else if (strcmp(now->key, d->key) || now->size != d->size || now->format != d->format)
+		rc = vsm_err(VSM_EBUSY, "container '%s': device '%s' was changed by another "
+			     "process meanwhile; try again", r->name, name);
+	vsm_record_free(copy);
+	return rc;
+}
+
 VSM_API int vsm_device_resize(vsm_container *c, const char *name, uint64_t size,
 			      unsigned int flags)
 {
 	char action[64], arg[VSM_BACKEND_KEY_MAX + 48];
 	vsm__handle_stage *st = NULL;
-	vsm_record *r = NULL, *nr = NULL;
+	vsm_record *r = NULL;
 	vsm_rec_device *d;
 	vsm_dstore *ds;
 	vsm_wf wf = {0};
 	uint64_t free_bytes = 0;
+	bool locked = false;
 	int rc;
 
 	vsm__error_reset();
@@ -503,6 +528,14 @@ VSM_API int vsm_device_resize(vsm_container *c, const char *name, uint64_t size,
 			goto out;
 		}
 	}
+	/* The device grows under the metadata lock, checked again there, so
+	 * that no other host deploys it, removes it or takes a checkpoint
+	 * between the check and the record. */
+	if ((rc = vsm__ds_change_begin(c->ctx, ds)) < 0)
+		goto out;
+	locked = true;
+	if ((rc = still_same(ds, r, d, name)) < 0)
+		goto out;
 	/* Forward only from here: the journal grows the device and writes
 	 * the record again if this process dies on the way. */
 	snprintf(action, sizeof(action), "%s%s", DEV_WF_SIZE, r->uuid);
@@ -534,6 +567,8 @@ VSM_API int vsm_device_resize(vsm_container *c, const char *name, uint64_t size,
 		vsm__log(c->ctx, VSM_LOG_WARN, "%s", vsm_error_last()->message);
 		vsm__error_reset();
 	}
+	vsm__ds_change_end(c->ctx, ds);
+	locked = false;
 	vsm__log(c->ctx, VSM_LOG_INFO, "datastore '%s': container '%s': device '%s' grown to "
 		 "%" PRIu64 " bytes", ds->name, r->name, name, size);
 	vsm_record_free(r);
@@ -545,8 +580,9 @@ VSM_API int vsm_device_resize(vsm_container *c, const char *name, uint64_t size,
 	vsm__error_reset();
 	rc = 0;
 out:
+	if (locked)
+		vsm__ds_change_end(c->ctx, ds);
 	vsm__container_unstage(st);
-	vsm_record_free(nr);
 	vsm_record_free(r);
 	vsm__ctx_unlock(c->ctx);
 	return rc;
