@@ -313,7 +313,8 @@ out:
 /* --- remove, resize: the checks they share --- */
 
 /* Device @name of @r, or NULL with the error set: it must exist and be
- * undeployed, and the container have no checkpoints. @what: "removed"... */
+ * undeployed, and the container have no checkpoints. @what: "removed" or
+ * "resized", for the message. */
 static vsm_rec_device *changeable(vsm_record *r, const char *name, const char *what)
 {
 	vsm_rec_device *d = NULL;
@@ -331,9 +332,9 @@ static vsm_rec_device *changeable(vsm_record *r, const char *name, const char *w
 		return NULL;
 	}
 	if (vsm_record_deploy(r, name)) {
-		vsm_err(VSM_EBUSY, "container '%s': device '%s' is deployed on host '%s', so it "
-			"cannot be %s; undeploy it first", r->name, name,
-			vsm_record_deploy(r, name)->host, what);
+		vsm_err(VSM_EBUSY, "container '%s': device '%s' is deployed on host '%s', where "
+			"the hypervisor may have it open, so it cannot be %s; undeploy it first",
+			r->name, name, vsm_record_deploy(r, name)->host, what);
 		return NULL;
 	}
 	if (r->n_ckpts) {
