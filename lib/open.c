@@ -52,6 +52,7 @@ static int register_modules(vsm_ctx *ctx)
 
 	if ((rc = vsm__wf_register_action(ctx, VSM_WF_CONTAINER_DESTROY,
 					  vsm__container_destroy_action)) < 0 ||
+	    (rc = vsm__wf_register_action(ctx, VSM__DEV_WF_PREFIX, vsm__device_wf_action)) < 0 ||
 	    (rc = vsm__wf_register_action(ctx, "ckpt_", vsm__ckpt_wf_action)) < 0 ||
 	    (rc = vsm__wf_register_action(ctx, "mig_", vsm__migrate_wf_action)) < 0 ||
 	    (rc = vsm__destroy_hook_register(ctx, vsm__ckpt_destroy_hook)) < 0 ||

@@ -21,7 +21,8 @@ VSM_BEGIN_DECL
  * valid, with the value it had, until vsm_container_free(), also across
  * calls that update the handle (vsm_attach(), vsm_detach(),
  * vsm_device_deploy(), vsm_device_undeploy(), vsm_container_refresh(),
- * vsm_container_destroy(), the checkpoint calls). Such a call swaps in
+ * vsm_container_destroy(), the checkpoint calls, vsm_device_add(),
+ * vsm_device_remove(), vsm_device_resize()). Such a call swaps in
  * the new state, so a getter called again gives the new value, but it
  * frees nothing handed out before. Passing the handle's own strings back
  * into a call on it is therefore always safe, e.g.
@@ -211,6 +212,78 @@ VSM_API const char *vsm_device_key(const vsm_device *d);
  *  handle, valid (and unchanged) until vsm_container_free(), also after
  *  an undeploy. Since: 0.1 */
 VSM_API const vsm_locator *vsm_device_locator(const vsm_device *d);
+
+/** Flag for vsm_device_add(): allow the device to be larger than the
+ *  datastore's free space. Since: 0.2 */
+#define VSM_DEVICE_ADD_THIN (1u << 0)
+
+/**
+ * Add a device to an existing container, attached or detached. The new
+ * device starts undeployed. @spec is checked as vsm_container_create()
+ * checks each device: a valid name (1-64 chars of [A-Za-z0-9._-]) not
+ * already used in the container (-VSM_EEXISTS), a size > 0 (or 0 with
+ * @spec->base), a known format, qcow2 when it has a golden @spec->base.
+ * Without VSM_DEVICE_ADD_THIN the datastore's free space must hold the
+ * whole size (-VSM_ENOSPC). A container has at most 64 devices.
+ *
+ * The device is made under the journal first; the container's record
+ * is then changed under the datastore's metadata lock against the record
+ * as it is on the datastore at that moment, so that adds by several
+ * processes or hosts at once all land (a device name two of them add at
+ * once goes to one; the other gets -VSM_EEXISTS). The record write is the
+ * commit point: a call that fails before it, or a process that dies
+ * before it (rolled back by the next vsm_ctx_open() on the same state
+ * directory), leaves neither the device's storage nor a change to the
+ * record. Updates @c (what its getters returned stays valid: see
+ * vsm_container).
+ *
+ * Returns 0, -VSM_EINVAL, -VSM_EEXISTS, -VSM_ENOSPC, -VSM_ENOTFOUND (the
+ * container is gone), -VSM_ESTATE (being destroyed), -VSM_EIO, ...
+ * Since: 0.2
+ */
+VSM_API int vsm_device_add(vsm_container *c, const vsm_device_spec *spec,
+			   unsigned int flags);
+
+/**
+ * Remove device @name from a container and delete its storage (a golden
+ * base image it was a linked clone of is kept). Refused, with nothing
+ * changed:
+ * - -VSM_ENOTFOUND when the container has no such device;
+ * - -VSM_EBUSY while the device is deployed (undeploy it first);
+ * - -VSM_EBUSY when the container has checkpoints: their frozen layers
+ *   reference the device (delete the checkpoints first);
+ * - -VSM_ESTATE for the container's last device: a container keeps at
+ *   least one (destroy the container instead).
+ * The record write (under the datastore's metadata lock) is the point of
+ * no return; the storage is deleted after it, and a process that dies in
+ * between has it deleted by the next vsm_ctx_open(). @flags: 0. Updates
+ * @c (what its getters returned, the removed device included, stays
+ * valid: see vsm_container).
+ * Since: 0.2
+ */
+VSM_API int vsm_device_remove(vsm_container *c, const char *name, unsigned int flags);
+
+/**
+ * Grow device @name to @size bytes of virtual size. Only growing is
+ * allowed: a @size below the current one is refused with -VSM_EINVAL
+ * (shrinking would cut off guest data); the same size is a no-op.
+ * Refused with -VSM_EBUSY while the device is deployed (the hypervisor
+ * holds it open at its old size), and with -VSM_EBUSY when the container
+ * has checkpoints (their layers keep the old size, and a revert would
+ * bring it back). A qcow2 device that is a linked clone of a golden base
+ * may grow: the base reads as zeros past its end. A raw device needs a
+ * backend that can resize devices (-VSM_ENOTSUP otherwise). A container
+ * created thick (without VSM_CONTAINER_CREATE_THIN) needs the growth in
+ * free space (-VSM_ENOSPC).
+ *
+ * Not undoable: the device grows first, under the journal, then the
+ * record says the new size; a process that dies in between has the
+ * record finished by the next vsm_ctx_open(). @flags: 0. Updates @c (what
+ * its getters returned stays valid: see vsm_container).
+ * Since: 0.2
+ */
+VSM_API int vsm_device_resize(vsm_container *c, const char *name, uint64_t size,
+			      unsigned int flags);
 
 /** Flag for vsm_attach(): reserved for lease takeover. Since: 0.1 */
 #define VSM_ATTACH_TAKEOVER (1u << 0)

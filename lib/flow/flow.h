@@ -134,6 +134,7 @@ const flow_op *flow_op_find(vsm_ctx *ctx, const char *name);
 extern const flow_op *const flow_container_ops[];
 extern const flow_op *const flow_checkpoint_ops[];
 extern const flow_op *const flow_other_ops[];
+extern const flow_op *const flow_device_ops[];
 
 /* --- helpers for the ops (ops.c) --- */
 

@@ -53,6 +53,21 @@ int vsm__container_fresh(vsm_container *c, vsm_dstore **ds_out, vsm_record **out
 /* The hypervisor URI registered for @host, or NULL (deploy.c). */
 char *vsm__host_uri(vsm_ctx *ctx, const char *host);
 
+/* The per-device checks of create, also those of vsm_device_add: the
+ * error names @container (create.c). */
+int vsm__device_spec_check(const char *container, const vsm_device_spec *d);
+
+/* A device's size and backing chain, resolved before anything is made:
+ * with a base image the chain is the base and whatever it stands on
+ * (create.c; free the chain with vsm__layers_free). */
+typedef struct {
+	uint64_t size;
+	vsm_rec_layer *chain;
+	size_t chain_len;
+} vsm__planned_device;
+int vsm__device_plan(vsm_dstore *ds, const char *container, const vsm_device_spec *d,
+		     vsm__planned_device *p);
+
 /* Undeploy @device of @r on its host and clear its deployment in @r
  * (deploy.c); detach @r from its host, @force past backend failures
  * (attach.c). */

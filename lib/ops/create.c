@@ -17,6 +17,32 @@
 
 /* --- validation --- */
 
+int vsm__device_spec_check(const char *container, const vsm_device_spec *d)
+{
+	int rc;
+
+	if (d->version == 0 || d->version > VSM_DEVICE_SPEC_VERSION)
+		return vsm_err(VSM_EVERSION, "container '%s': vsm_device_spec version %u "
+			       "is not supported", container, d->version);
+	if ((rc = vsm__name_check("device", d->name)) < 0) {
+		vsm__error_prefix("container '%s'", container);
+		return rc;
+	}
+	if (d->size == 0 && !d->base)
+		return vsm_err(VSM_EINVAL, "container '%s': device '%s' has size 0", container,
+			       d->name);
+	if (d->size > (UINT64_C(1) << 56))
+		return vsm_err(VSM_EINVAL, "container '%s': device '%s' is larger than "
+			       "64 PiB", container, d->name);
+	if (!vsm_format_name(d->format))
+		return vsm_err(VSM_EINVAL, "container '%s': device '%s' has unknown "
+			       "format %d", container, d->name, d->format);
+	if (d->base && d->format != VSM_FORMAT_QCOW2)
+		return vsm_err(VSM_EINVAL, "container '%s': device '%s' has a base image, "
+			       "so it must be qcow2", container, d->name);
+	return 0;
+}
+
 static int check_opts(const vsm_container_opts *o, const char *name)
 {
 	size_t i, j;
@@ -37,25 +63,8 @@ static int check_opts(const vsm_container_opts *o, const char *name)
 
 		if (!d)
 			return vsm_err(VSM_EINVAL, "container '%s': device %zu is NULL", name, i);
-		if (d->version == 0 || d->version > VSM_DEVICE_SPEC_VERSION)
-			return vsm_err(VSM_EVERSION, "container '%s': vsm_device_spec version %u "
-				       "is not supported", name, d->version);
-		if ((rc = vsm__name_check("device", d->name)) < 0) {
-			vsm__error_prefix("container '%s'", name);
+		if ((rc = vsm__device_spec_check(name, d)) < 0)
 			return rc;
-		}
-		if (d->size == 0 && !d->base)
-			return vsm_err(VSM_EINVAL, "container '%s': device '%s' has size 0", name,
-				       d->name);
-		if (d->size > (UINT64_C(1) << 56))
-			return vsm_err(VSM_EINVAL, "container '%s': device '%s' is larger than "
-				       "64 PiB", name, d->name);
-		if (!vsm_format_name(d->format))
-			return vsm_err(VSM_EINVAL, "container '%s': device '%s' has unknown "
-				       "format %d", name, d->name, d->format);
-		if (d->base && d->format != VSM_FORMAT_QCOW2)
-			return vsm_err(VSM_EINVAL, "container '%s': device '%s' has a base image, "
-				       "so it must be qcow2", name, d->name);
 		for (j = 0; j < i; j++)
 			if (!strcmp(o->devices[j]->name, d->name))
 				return vsm_err(VSM_EEXISTS, "container '%s': device '%s' is given "
@@ -77,16 +86,8 @@ static int create_device(vsm_wf *wf, vsm_dstore *ds, const char *dev_name,
 			       base ? vsm_format_name(base->format) : NULL, flags, key);
 }
 
-/* A device's size and backing chain, resolved before anything is made:
- * with a base image the chain is the base and whatever it stands on. */
-typedef struct {
-	uint64_t size;
-	vsm_rec_layer *chain;
-	size_t chain_len;
-} planned_device;
-
-static int plan_device(vsm_dstore *ds, const char *container, const vsm_device_spec *d,
-		       planned_device *p)
+int vsm__device_plan(vsm_dstore *ds, const char *container, const vsm_device_spec *d,
+		       vsm__planned_device *p)
 {
 	vsm_rec_layer *below = NULL;
 	uint64_t base_size = 0;
@@ -124,7 +125,7 @@ static int plan_device(vsm_dstore *ds, const char *container, const vsm_device_s
 
 /* The record takes over @p's chain. */
 static int rec_add_device(vsm_record *r, const char *name, const char *key, int format,
-			  planned_device *p)
+			  vsm__planned_device *p)
 {
 	vsm_rec_device *d = &r->devices[r->n_devices];
 
@@ -186,7 +187,7 @@ static int create(vsm_container **out, vsm_ctx *ctx, const char *datastore, cons
 		  const vsm_container_opts *opts, vsm_reservation *res)
 {
 	char key[VSM_BACKEND_KEY_MAX], dev_name[160], a[32], b[32];
-	planned_device plan[64];
+	vsm__planned_device plan[64];
 	uint64_t sizes[64];
 	vsm_record *r = NULL, *held;
 	vsm_container *h = NULL;
@@ -208,7 +209,7 @@ static int create(vsm_container **out, vsm_ctx *ctx, const char *datastore, cons
 	}
 	need = opts->state_size ? opts->state_size : DEFAULT_STATE_SIZE;
 	for (i = 0; i < opts->n_devices; i++) {
-		rc = plan_device(ds, name, opts->devices[i], &plan[i]);
+		rc = vsm__device_plan(ds, name, opts->devices[i], &plan[i]);
 		planned = i + 1;
 		if (rc < 0)
 			goto out;

@@ -114,6 +114,7 @@ static bool ends_with(const char *s, const char *tail)
  * (lower case, as vsm__uuid_new writes it):
  *   <uuid>.state                          a container's VM-state area
  *   <uuid>-<device>.<raw|qcow2>           a container's device
+ *   <uuid>-<device>-<8 hex>.<raw|qcow2>   a device added later (devices.c)
  *   <uuid>-<what>.<8 hex>.<raw|qcow2>     checkpoint layers, blobs, bundles
  * Only such names can be orphans; anything else on a datastore is a
  * user's (a golden image, a file put there by hand) and is never touched.

@@ -39,6 +39,11 @@ int vsm__container_finish_destroy(vsm_ctx *ctx, vsm_dstore *ds, uint32_t slot,
 int vsm__container_destroy_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action,
 				  const char *arg);
 
+/* The journal actions of device add, remove and resize (devices.c),
+ * registered by lib/open.c under this prefix. */
+#define VSM__DEV_WF_PREFIX "dev_"
+int vsm__device_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const char *arg);
+
 /* Host tags (inventory.c): check that @tag is "KEY" or "KEY=VALUE" (KEY
  * 1-64 of [A-Za-z0-9._-], VALUE 0-128 of the same); 0 with the length of
  * KEY in *@key_len, else -VSM_EINVAL naming @tag. */

@@ -37,6 +37,15 @@ static void setup_src(fx *f)
 	vsm_container_free(c);
 }
 
+/* device.remove wants a device that is not the container's last. */
+static void setup_two(fx *f)
+{
+	vsm_container *c = NULL;
+
+	ck_vsm(tu_create(&c, f->ctx, "ds", "src", 2, MIB));
+	vsm_container_free(c);
+}
+
 static void setup_cp(fx *f)
 {
 	vsm_container *c;
@@ -122,6 +131,10 @@ static const undo_case undo_cases[] = {
 	  "device", "d0" },
 	{ "device.undeploy", setup_deployed, "{\"container\": \"src\", \"device\": \"d0\"}",
 	  true, "device", "d0" },
+	{ "device.add", setup_src, "{\"container\": \"src\", \"name\": \"d1\", \"size\": "
+	  "\"2M\", \"format\": \"qcow2\"}", true, "device", "d1" },
+	{ "device.add", setup_attached, "{\"container\": \"src\", \"name\": \"d1\", \"size\": "
+	  "1048576, \"thin\": true}", true, "device", "d1" },
 	{ "checkpoint.create", setup_src, "{\"container\": \"src\", \"name\": \"c1\"}", true,
 	  "checkpoint", "c1" },
 	{ "backup.create", setup_src, "{\"container\": \"src\", \"path\": \"%s/b1\"}", true,
@@ -186,6 +199,10 @@ typedef struct {
 
 static const final_case final_cases[] = {
 	{ "container.destroy", setup_src, "{\"container\": \"src\"}", "name", "src" },
+	{ "device.resize", setup_src, "{\"container\": \"src\", \"name\": \"d0\", \"size\": "
+	  "\"4M\"}", "device", "d0" },
+	{ "device.remove", setup_two, "{\"container\": \"src\", \"name\": \"d1\"}", "device",
+	  "d1" },
 	{ "checkpoint.delete", setup_cp, "{\"container\": \"src\", \"name\": \"c0\"}",
 	  "checkpoint", "c0" },
 	{ "checkpoint.revert", setup_cp, "{\"container\": \"src\", \"name\": \"c0\"}",
@@ -204,6 +221,14 @@ static void final_effect(const fx *f, const char *op)
 	if (!strcmp(op, "container.destroy")) {
 		ck_assert_int_eq(vsm_container_lookup(&c, f->ctx, "ds", "src"), -VSM_ENOTFOUND);
 		ck_assert_int_eq(tu_count_files(f->dsdir), 0);
+	} else if (!strcmp(op, "device.resize")) {
+		c = get(f->ctx, "src");
+		ck_assert_uint_eq(vsm_device_size(vsm_container_device_by_name(c, "d0")), 4 * MIB);
+	} else if (!strcmp(op, "device.remove")) {
+		c = get(f->ctx, "src");
+		ck_assert_ptr_null(vsm_container_device_by_name(c, "d1"));
+		ck_assert_uint_eq(vsm_container_device_count(c), 1);
+		ck_assert_int_eq(tu_count_files(f->dsdir), 2);
 	} else if (!strcmp(op, "checkpoint.delete")) {
 		c = get(f->ctx, "src");
 		ck_assert_int_eq(vsm_checkpoint_lookup(&cp, c, "c0"), -VSM_ENOTFOUND);

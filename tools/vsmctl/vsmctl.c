@@ -32,6 +32,7 @@
 #include "vsmctl-place.h"
 #include "vsmctl-group.h"
 #include "vsmctl-recovery.h"
+#include "vsmctl-device.h"
 #include "vsmctl-host.h"
 #include "vsmctl-migrate.h"
 #include "vsmctl-workflow.h"
@@ -62,6 +63,8 @@ static const char usage[] =
 	"                   (auto: the best host by placement phase 2)\n"
 	"  deploy CONTAINER DEVICE [--domain NAME] [--target DEV] [--bus BUS]\n"
 	"  undeploy CONTAINER DEVICE\n"
+	"  device add CONTAINER NAME:SIZE[:FORMAT] [--thin] | device remove CONTAINER NAME\n"
+	"  device resize CONTAINER NAME SIZE   (grow only; the device undeployed)\n"
 	"  lease status DATASTORE [--json]\n"
 	"  agent [--host HOST ...]   keep heartbeats alive, print events as JSON lines\n"
 	"  demo [DIR]\n"
@@ -1077,6 +1080,8 @@ int main(int argc, char **argv)
 		rc = cmd_deploy(ctx, argc, argv);
 	else if (!strcmp(argv[0], "undeploy"))
 		rc = cmd_undeploy(ctx, argc, argv);
+	else if (!strcmp(argv[0], "device"))
+		rc = vsmctl_device_main(ctx, argc, argv, json_out);
 #ifdef VSMCTL_HAVE_CHECKPOINT
 	else if (!strcmp(argv[0], "checkpoint"))
 		rc = vsmctl_checkpoint_main(ctx, argc, argv, json_out);
