@@ -135,6 +135,7 @@ extern const flow_op *const flow_container_ops[];
 extern const flow_op *const flow_checkpoint_ops[];
 extern const flow_op *const flow_other_ops[];
 extern const flow_op *const flow_device_ops[];
+extern const flow_op *const flow_migrate_ops[];
 
 /* --- helpers for the ops (ops.c) --- */
 

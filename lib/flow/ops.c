@@ -18,7 +18,8 @@ typedef struct {
 } flow_registry;
 
 static const flow_op *const *const builtin_tables[] = {
-	flow_container_ops, flow_device_ops, flow_checkpoint_ops, flow_other_ops,
+	flow_container_ops, flow_device_ops, flow_migrate_ops, flow_checkpoint_ops,
+	flow_other_ops,
 };
 
 static const char *const builtin_namespaces[] = {
