@@ -1,6 +1,7 @@
 #!/bin/bash
 # vsmctl migrate end to end on two file datastores: the data (qemu-img
-# compare against copies taken before), the checkpoints, --json output,
+# compare against copies taken before), the checkpoints, the changed
+# extents between them (vsmctl changes), --json output,
 # the refusals, and a revert on the target.
 # usage: vsmctl-migrate.sh VSMCTL
 set -euo pipefail
@@ -63,6 +64,12 @@ grep -q "attached" "$T/err" || fail "attached message: $(cat "$T/err")"
 $V detach vm >/dev/null
 [ "$(ls "$T/ds" | sort | md5sum)" = "$before" ] || fail "a refusal changed ds1"
 
+# Changed-block answers before the move, compared after it.
+for d in d0 d1; do
+	$V --json changes vm "$d" --since c1 >"$T/chg.$d.c1"
+	$V --json changes vm "$d" --since c1 --until c2 >"$T/chg.$d.c1c2"
+done
+
 # The move.
 $V --json migrate vm --datastore ds2 >"$T/out" || fail "migrate: $(cat "$T/out")"
 grep -q '"event":"progress"' "$T/out" || fail "no progress lines"
@@ -75,6 +82,13 @@ grep -q '"event":"progress"' "$T/out" || fail "no progress lines"
 same vm d0 "$T/ref/top.d0"; same vm d1 "$T/ref/top.d1"
 [ "$($V --json checkpoint list vm | grep -c '"name"')" = 2 ] || fail "checkpoints"
 for f in "$T"/ds2/*.qcow2; do qemu-img check -q "$f" || fail "qemu-img check $f"; done
+for d in d0 d1; do
+	[ "$($V --json changes vm "$d" --since c1)" = "$(cat "$T/chg.$d.c1")" ] ||
+		fail "changes of $d since c1 differ after the move"
+	[ "$($V --json changes vm "$d" --since c1 --until c2)" = "$(cat "$T/chg.$d.c1c2")" ] ||
+		fail "changes of $d c1..c2 differ after the move"
+done
+grep -q '"offset"' "$T/chg.d0.c1" || fail "no change of d0 since c1 to compare"
 $V checkpoint revert vm c1 >/dev/null
 same vm d0 "$T/ref/c1.d0"; same vm d1 "$T/ref/c1.d1"
 $V datastore check ds2 --grace 0 >/dev/null || fail "orphans on ds2"
