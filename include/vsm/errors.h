@@ -37,6 +37,7 @@ typedef enum {
 	VSM_EPERM = 15,     /**< permission denied by the storage */
 	VSM_EINTERNAL = 16, /**< a bug in libvsm */
 	VSM_ECANCELED = 17, /**< the caller cancelled it; its work was undone (since 0.2) */
+	VSM_ETIMEDOUT = 18, /**< a deadline the caller set passed; its work was undone (since 0.2) */
 } vsm_error_code;
 
 /** The last error of the calling thread. Since: 0.1 */

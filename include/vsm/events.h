@@ -21,6 +21,16 @@ typedef enum {
 	VSM_EVENT_LEASE_LOST = 2,
 	/** A datastore became unreachable. */
 	VSM_EVENT_DATASTORE_LOST = 3,
+	/**
+	 * A migration of a container moved on (since 0.2). vsm_event_detail()
+	 * starts with the phase: "start", "pass N BYTES" (pass N copied
+	 * BYTES), "switchover PAUSE_US" (writes were paused PAUSE_US
+	 * microseconds), "sync" (escalated to synchronous mirroring),
+	 * "complete", "abort REASON"; further words may follow.
+	 * vsm_event_datastore() is the target datastore, vsm_event_host()
+	 * the target host of a host migration.
+	 */
+	VSM_EVENT_MIGRATION = 4,
 } vsm_event_type;
 
 /** One event, valid only during the callback. Since: 0.1 */
@@ -45,7 +55,7 @@ VSM_API int vsm_event_unregister(vsm_ctx *ctx, int id);
 
 /** The kind, a vsm_event_type. Since: 0.1 */
 VSM_API int vsm_event_type_of(const vsm_event *ev);
-/** "datastore-changed", "lease-lost", "datastore-lost". Since: 0.1 */
+/** "datastore-changed", "lease-lost", "datastore-lost", "migration". Since: 0.1 */
 VSM_API const char *vsm_event_type_name(int type);
 /** Datastore concerned (owned by @ev, valid during the callback), or NULL. Since: 0.1 */
 VSM_API const char *vsm_event_datastore(const vsm_event *ev);

@@ -154,6 +154,7 @@ VSM_API const char *vsm_strerror(int code)
 	case VSM_EPERM: return "permission denied";
 	case VSM_EINTERNAL: return "internal error";
 	case VSM_ECANCELED: return "cancelled";
+	case VSM_ETIMEDOUT: return "deadline passed";
 	}
 	return "unknown error";
 }

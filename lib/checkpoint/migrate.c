@@ -6,6 +6,7 @@
  * sides back and compare, then commit (migrate_finish.c). One journalled
  * workflow on the target datastore covers it all.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,10 +178,11 @@ static int refuse(vsm_ctx *ctx, vsm_dstore *sds, const vsm_record *r)
 	return 0;
 }
 
-VSM_API int vsm_container_migrate(vsm_container *c, const char *datastore,
-				  const vsm_migrate_opts *opts)
+/* The migration of a detached container (the only kind before 0.2's
+ * live migration); @opts is checked by the caller. */
+static int migrate_offline(vsm_container *c, const char *datastore,
+			   const vsm_migrate_opts *opts)
 {
-	vsm_migrate_opts defaults = VSM_MIGRATE_OPTS_INIT;
 	vsm_bundle_opts bo = VSM_BUNDLE_OPTS_INIT;
 	vsm_bundle_stats bs;
 	mig_prog prog = {0};
@@ -194,16 +196,6 @@ VSM_API int vsm_container_migrate(vsm_container *c, const char *datastore,
 	vsm_ctx *ctx;
 	int rc;
 
-	vsm__error_reset();
-	if (!c || !datastore)
-		return vsm_err(VSM_EINVAL, "vsm_container_migrate: NULL argument");
-	if (!opts)
-		opts = &defaults;
-	if (opts->version == 0 || opts->version > VSM_MIGRATE_OPTS_VERSION)
-		return vsm_err(VSM_EVERSION, "vsm_migrate_opts version %u is not supported",
-			       opts->version);
-	if (opts->flags)
-		return vsm_err(VSM_EINVAL, "vsm_container_migrate: unknown flags 0x%x", opts->flags);
 	ctx = vsm__container_ctx(c);
 	vsm__ctx_lock(ctx);
 	if (!(src = vsm__strdup(vsm_container_datastore(c)))) {
@@ -306,7 +298,7 @@ VSM_API int vsm_container_migrate(vsm_container *c, const char *datastore,
 		vsm__container_move(c, datastore, cur);
 	vsm__error_reset();
 	if (opts->stats) {
-		memset(opts->stats, 0, sizeof(*opts->stats));
+		ck_mig_stats_clear(opts);
 		opts->stats->layers = bs.layers;
 		opts->stats->layers_reused = bs.layers_skipped;
 		opts->stats->bytes_written = bs.bytes_written;
@@ -331,4 +323,44 @@ out:
 	vsm_record_free(t);
 	vsm__ctx_unlock(ctx);
 	return rc;
+}
+
+void ck_mig_stats_clear(const vsm_migrate_opts *opts)
+{
+	/* A caller built against version 1 has the shorter struct. */
+	if (opts->version >= 2)
+		memset(opts->stats, 0, sizeof(*opts->stats));
+	else
+		memset(opts->stats, 0, offsetof(vsm_migrate_stats, passes));
+}
+
+VSM_API int vsm_container_migrate(vsm_container *c, const char *datastore,
+				  const vsm_migrate_opts *opts)
+{
+	vsm_migrate_opts defaults = VSM_MIGRATE_OPTS_INIT;
+	unsigned int known = VSM_MIGRATE_LIVE;
+
+	vsm__error_reset();
+	if (!c || !datastore)
+		return vsm_err(VSM_EINVAL, "vsm_container_migrate: NULL argument");
+	if (!opts)
+		opts = &defaults;
+	if (opts->version == 0 || opts->version > VSM_MIGRATE_OPTS_VERSION)
+		return vsm_err(VSM_EVERSION, "vsm_migrate_opts version %u is not supported",
+			       opts->version);
+	if (opts->version < 2)
+		known = 0;
+	if (opts->flags & ~known)
+		return vsm_err(VSM_EINVAL, "vsm_container_migrate: unknown flags 0x%x", opts->flags);
+	if ((opts->flags & VSM_MIGRATE_LIVE) &&
+	    opts->on_no_converge != VSM_MIGRATE_NO_CONVERGE_SYNC &&
+	    opts->on_no_converge != VSM_MIGRATE_NO_CONVERGE_ABORT)
+		return vsm_err(VSM_EINVAL, "vsm_container_migrate: unknown on_no_converge %d",
+			       opts->on_no_converge);
+	if ((opts->flags & VSM_MIGRATE_LIVE) && vsm_container_attached_host(c)) {
+		if (ck_mig_has_deployment(c))
+			return ck_mig_live_domain(c, datastore, opts);
+		return ck_mig_live_image(c, datastore, opts);
+	}
+	return migrate_offline(c, datastore, opts);
 }

@@ -7,6 +7,7 @@
 #define VSM_CKPT_MIGRATE_INT_H
 
 #include "ckpt.h"
+#include "vsm/migrate.h"
 
 /* Journal action (undo): "UUID" delete the migration's temporary bundle
  * file in the state directory. */
@@ -23,6 +24,18 @@ int ck_mig_bundle_path(vsm_ctx *ctx, const char *uuid, char **out);
 int ck_mig_hide_source(vsm_ctx *ctx, vsm_dstore *sds, const char *uuid);
 /* MIG_WF_FINISH's work on target @tds. */
 int ck_mig_finish(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *source);
+
+/* Clear what @opts->stats has room for (its version decides). */
+void ck_mig_stats_clear(const vsm_migrate_opts *opts);
+
+/* Live migration (VSM_MIGRATE_LIVE) of an attached container whose
+ * devices are written through this context's vsm_image handles
+ * (migrate_live.c). */
+int ck_mig_live_image(vsm_container *c, const char *datastore, const vsm_migrate_opts *opts);
+/* True when a device of @c is deployed: live migration then goes through
+ * the hypervisor's block copy (migrate_domain.c). */
+bool ck_mig_has_deployment(vsm_container *c);
+int ck_mig_live_domain(vsm_container *c, const char *datastore, const vsm_migrate_opts *opts);
 
 /* What lib/open.c registers: the "mig_" journal actions. */
 int vsm__migrate_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const char *arg);

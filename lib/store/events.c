@@ -248,6 +248,7 @@ VSM_API const char *vsm_event_type_name(int type)
 	case VSM_EVENT_DATASTORE_CHANGED: return "datastore-changed";
 	case VSM_EVENT_LEASE_LOST: return "lease-lost";
 	case VSM_EVENT_DATASTORE_LOST: return "datastore-lost";
+	case VSM_EVENT_MIGRATION: return "migration";
 	}
 	return NULL;
 }
