@@ -41,6 +41,8 @@
 #include <unistd.h>
 
 #include <vsm/vsm.h>
+
+#include "bench_util.h"
 #include <vsm/backup.h>
 #include <vsm/checkpoint.h>
 #include <vsm/image.h>
@@ -56,71 +58,6 @@ static double changed_pct = 1.0;
 static int reps = 11;
 static int quick;
 static uint64_t rng = 88172645463325252ull;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	const vsm_error *e = vsm_error_last();
-
-	fprintf(stderr, "bench_backup: %s: %s\n", what, e && e->message ? e->message : "?");
-	exit(1);
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[16384];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static void fill_random(void *buf, size_t len)
-{
-	uint64_t *p = buf;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		p[i] = next();
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return v[n / 2];
-}
-
-static uint64_t file_size(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-}
 
 /* Bytes the file takes on disk (qemu-img leaves holes). */
 static uint64_t file_alloc(const char *path)
@@ -171,7 +108,7 @@ static vsm_container *make(vsm_ctx *ctx, const char *name, uint64_t size)
 	o.n_devices = 1;
 	o.flags = VSM_CONTAINER_CREATE_THIN;
 	if (vsm_container_create(&c, ctx, "ds1", name, &o) < 0)
-		die("container create");
+		bench_die("container create");
 	return c;
 }
 
@@ -182,20 +119,20 @@ static vsm_image *open_dev(vsm_ctx *ctx, const char *container)
 
 	io.flags = VSM_IMAGE_OPEN_RDWR;
 	if (vsm_image_open_device(&img, ctx, "ds1", container, "d0", &io) < 0)
-		die("image open device");
+		bench_die("image open device");
 	return img;
 }
 
 static void close_dev(vsm_image *img)
 {
 	if (vsm_image_close(img) < 0)
-		die("image close");
+		bench_die("image close");
 }
 
 static void ckpt(vsm_container *c, const char *name)
 {
 	if (vsm_checkpoint_create(NULL, c, name, NULL) < 0)
-		die("checkpoint create");
+		bench_die("checkpoint create");
 }
 
 /* ---- part 1: backup ---------------------------------------------------- */
@@ -219,14 +156,14 @@ static double qemu_convert(const char *opts, const char *src, const char *dst)
 {
 	double t0;
 
-	run("sync");
-	t0 = now();
-	if (run("qemu-img convert %s -O qcow2 '%s' '%s'", opts, src, dst) != 0) {
+	bench_run("sync");
+	t0 = bench_now();
+	if (bench_run("qemu-img convert %s -O qcow2 '%s' '%s'", opts, src, dst) != 0) {
 		fprintf(stderr, "bench_backup: qemu-img convert %s failed\n", opts);
 		exit(1);
 	}
 	fsync_path(dst);
-	return now() - t0;
+	return bench_now() - t0;
 }
 
 static void bench_backup(vsm_ctx *ctx, const char *ds1, const char *outdir)
@@ -251,7 +188,7 @@ static void bench_backup(vsm_ctx *ctx, const char *ds1, const char *outdir)
 	int best, i;
 
 	if (!map || !buf)
-		die("out of memory");
+		bench_die("out of memory");
 	snprintf(full0, sizeof(full0), "%s/full0.vbk", outdir);
 	snprintf(inc, sizeof(inc), "%s/inc1.vbk", outdir);
 	snprintf(full, sizeof(full), "%s/full2.vbk", outdir);
@@ -261,26 +198,26 @@ static void bench_backup(vsm_ctx *ctx, const char *ds1, const char *outdir)
 	snprintf(qback, sizeof(qback), "%s/qemu-back.qcow2", outdir);
 
 	/* Setup: every byte of the device, incompressible, 1 MiB at a time. */
-	t0 = now();
+	t0 = bench_now();
 	c = make(ctx, "src", disk_size);
 	img = open_dev(ctx, "src");
 	for (off = 0; off < disk_size; off += MIB) {
 		size_t len = disk_size - off < MIB ? (size_t)(disk_size - off) : (size_t)MIB;
 
-		fill_random(buf, len);
+		bench_fill_random(&rng, buf, len);
 		if (vsm_image_write(img, buf, len, off, 0) < 0)
-			die("image write");
+			bench_die("image write");
 	}
 	close_dev(img);
-	t_setup = now() - t0;
+	t_setup = bench_now() - t0;
 
-	run("sync");
-	t0 = now();
+	bench_run("sync");
+	t0 = bench_now();
 	bo.checkpoint = "full0";
 	bo.stats = &st_full0;
 	if (vsm_backup(c, full0, &bo) < 0)
-		die("full backup (base)");
-	t_full0 = now() - t0;
+		bench_die("full backup (base)");
+	t_full0 = bench_now() - t0;
 
 	/* Change changed_pct % of the disk: random 64 KiB-aligned writes of
 	 * 64 KiB..1 MiB, until that many distinct bytes differ. */
@@ -289,13 +226,13 @@ static void bench_backup(vsm_ctx *ctx, const char *ds1, const char *outdir)
 		target = K64;
 	img = open_dev(ctx, "src");
 	while (changed < target) {
-		uint64_t n = 1 + next() % 16, u = next() % units, k;
+		uint64_t n = 1 + bench_next(&rng) % 16, u = bench_next(&rng) % units, k;
 
 		if (u + n > units)
 			n = units - u;
-		fill_random(buf, (size_t)(n * K64));
+		bench_fill_random(&rng, buf, (size_t)(n * K64));
 		if (vsm_image_write(img, buf, (size_t)(n * K64), u * K64, 0) < 0)
-			die("image write (change)");
+			bench_die("image write (change)");
 		writes++;
 		for (k = u; k < u + n; k++)
 			if (!(map[k / 8] & (1u << (k % 8)))) {
@@ -306,72 +243,72 @@ static void bench_backup(vsm_ctx *ctx, const char *ds1, const char *outdir)
 	close_dev(img);
 
 	/* (a) incremental */
-	run("sync");
+	bench_run("sync");
 	bo = (vsm_backup_opts)VSM_BACKUP_OPTS_INIT;
 	bo.incremental_from = "full0";
 	bo.checkpoint = "inc1";
 	bo.stats = &st_inc;
-	t0 = now();
+	t0 = bench_now();
 	if (vsm_backup(c, inc, &bo) < 0)
-		die("incremental backup");
-	t_inc = now() - t0;
+		bench_die("incremental backup");
+	t_inc = bench_now() - t0;
 
 	/* (b) full, same data */
-	run("sync");
+	bench_run("sync");
 	bo = (vsm_backup_opts)VSM_BACKUP_OPTS_INIT;
 	bo.checkpoint = "full2";
 	bo.stats = &st_full;
-	t0 = now();
+	t0 = bench_now();
 	if (vsm_backup(c, full, &bo) < 0)
-		die("full backup");
-	t_full = now() - t0;
-	rs[1] = (result){ "(b) vsm_backup full", t_full, file_size(full), file_alloc(full) };
+		bench_die("full backup");
+	t_full = bench_now() - t0;
+	rs[1] = (result){ "(b) vsm_backup full", t_full, bench_file_size(full), file_alloc(full) };
 	unlink(full);
 
 	/* (c) bundle export of the container */
-	run("sync");
+	bench_run("sync");
 	bdo.stats = &st_bundle;
-	t0 = now();
+	t0 = bench_now();
 	if (vsm_bundle_export(c, NULL, bundle, &bdo) < 0)
-		die("bundle export");
-	t_bundle = now() - t0;
-	rs[2] = (result){ "(c) vsm_bundle_export (container)", t_bundle, file_size(bundle),
+		bench_die("bundle export");
+	t_bundle = bench_now() - t0;
+	rs[2] = (result){ "(c) vsm_bundle_export (container)", t_bundle, bench_file_size(bundle),
 			  file_alloc(bundle) };
 	unlink(bundle);
 
 	/* (d) qemu-img convert of the chain at inc1 */
 	if (vsm_checkpoint_lookup(&cp, c, "inc1") < 0)
-		die("checkpoint lookup");
+		bench_die("checkpoint lookup");
 	snprintf(chain, sizeof(chain), "%s/%s", ds1, vsm_checkpoint_layer_key(cp, 0));
 	vsm_checkpoint_free(cp);
 	for (i = 0; i < 2; i++)
 		t_q[i] = qemu_convert(qopts[i], chain, qout[i]);
 	best = t_q[1] < t_q[0];
 	snprintf(label, sizeof(label), "(d) qemu-img convert %s + fsync", qopts[0]);
-	rs[3] = (result){ strdup(label), t_q[0], file_size(qout[0]), file_alloc(qout[0]) };
+	rs[3] = (result){ strdup(label), t_q[0], bench_file_size(qout[0]), file_alloc(qout[0]) };
 	snprintf(label, sizeof(label), "(d) qemu-img convert %s + fsync", qopts[1]);
-	rs[4] = (result){ strdup(label), t_q[1], file_size(qout[1]), file_alloc(qout[1]) };
+	rs[4] = (result){ strdup(label), t_q[1], bench_file_size(qout[1]), file_alloc(qout[1]) };
 	unlink(qout[!best]);
-	rs[0] = (result){ "(a) vsm_backup incremental", t_inc, file_size(inc), file_alloc(inc) };
+	rs[0] = (result){ "(a) vsm_backup incremental", t_inc, bench_file_size(inc), file_alloc(inc) };
 
 	/* (e) restore full + incremental vs qemu-img convert back */
 	paths[0] = full0;
 	paths[1] = inc;
 	ro.name = "restored";
 	ro.stats = &st_res;
-	run("sync");
-	t0 = now();
+	bench_run("sync");
+	t0 = bench_now();
 	if (vsm_restore(&restored, ctx, paths, 2, "ds2", &ro) < 0)
-		die("restore");
-	t_res = now() - t0;
+		bench_die("restore");
+	t_res = bench_now() - t0;
 	if (vsm_container_destroy(restored, 0) < 0)
-		die("destroy restored");
+		bench_die("destroy restored");
 	vsm_container_free(restored);
 	t_qback = qemu_convert(qopts[best], qout[best], qback);
 	rs[5] = (result){ "(e) vsm_restore full + incremental", t_res, st_res.file_bytes,
 			  st_res.data_bytes };
 	snprintf(label, sizeof(label), "(e) qemu-img convert back %s + fsync", qopts[best]);
-	rs[6] = (result){ strdup(label), t_qback, file_size(qback), file_alloc(qback) };
+	rs[6] = (result){ strdup(label), t_qback, bench_file_size(qback), file_alloc(qback) };
 	unlink(qback);
 	unlink(qout[best]);
 
@@ -380,7 +317,7 @@ static void bench_backup(vsm_ctx *ctx, const char *ds1, const char *outdir)
 	       disk_size / MIB, changed_pct);
 	printf("setup (not a result): fill %" PRIu64 " MiB in %.1f s; base full backup %.1f s "
 	       "(%" PRIu64 " bytes); change: %" PRIu64 " writes, %" PRIu64 " distinct bytes\n",
-	       disk_size / MIB, t_setup, t_full0, file_size(full0), writes, changed);
+	       disk_size / MIB, t_setup, t_full0, bench_file_size(full0), writes, changed);
 	printf("\n| %-58s | %11s | %15s | %15s | %8s |\n", "operation", "time", "file bytes",
 	       "allocated", "MB/s");
 	printf("|------------------------------------------------------------|-------------|"
@@ -411,7 +348,7 @@ static void bench_backup(vsm_ctx *ctx, const char *ds1, const char *outdir)
 	unlink(full0);
 	unlink(inc);
 	if (vsm_container_destroy(c, 0) < 0)
-		die("destroy");
+		bench_die("destroy");
 	vsm_container_free(c);
 	free(map);
 	free(buf);
@@ -444,28 +381,28 @@ static double query_case(vsm_ctx *ctx, uint64_t size, unsigned int n, size_t *go
 	ckpt(c, "c0");
 	img = open_dev(ctx, name);
 	for (i = 0; i < n; i++) {
-		fill_random(buf, K64);
-		if (vsm_image_write(img, buf, K64, (i * slot + next() % (slot - 1)) * K64, 0) < 0)
-			die("image write (query)");
+		bench_fill_random(&rng, buf, K64);
+		if (vsm_image_write(img, buf, K64, (i * slot + bench_next(&rng) % (slot - 1)) * K64, 0) < 0)
+			bench_die("image write (query)");
 	}
 	close_dev(img);
 	ckpt(c, "c1");
 	/* One untimed call first: the median is of warm calls. */
 	for (r = -1; r < reps; r++) {
 		vsm_change_extent *ext = NULL;
-		double t0 = now();
+		double t0 = bench_now();
 
 		if (vsm_changes(&ext, got, c, "d0", "c0", "c1") < 0)
-			die("vsm_changes");
+			bench_die("vsm_changes");
 		if (r >= 0)
-			t[r] = now() - t0;
+			t[r] = bench_now() - t0;
 		vsm_change_extents_free(ext);
 	}
 	if (vsm_container_destroy(c, 0) < 0)
-		die("destroy");
+		bench_die("destroy");
 	vsm_container_free(c);
 	free(buf);
-	return median(t, reps);
+	return bench_median(t, reps);
 }
 
 static void bench_query(vsm_ctx *ctx)
@@ -510,7 +447,7 @@ int main(int argc, char **argv)
 	vsm_ctx *ctx = NULL;
 	char state[4200], ds1[4200], ds2[4200], outdir[4200], uri[4300];
 	int a, size_given = 0, reps_given = 0;
-	double t0 = now();
+	double t0 = bench_now();
 
 	for (a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "--dir") && a + 1 < argc) {
@@ -555,20 +492,20 @@ int main(int argc, char **argv)
 	mkdir(outdir, 0755);
 	co.state_dir = state;
 	if (vsm_ctx_open(&ctx, &co) < 0)
-		die("ctx open");
+		bench_die("ctx open");
 	snprintf(uri, sizeof(uri), "file://%s", ds1);
 	if (vsm_datastore_add(ctx, "ds1", uri, 0) < 0)
-		die("datastore add");
+		bench_die("datastore add");
 	snprintf(uri, sizeof(uri), "file://%s", ds2);
 	if (vsm_datastore_add(ctx, "ds2", uri, 0) < 0)
-		die("datastore add");
+		bench_die("datastore add");
 
 	printf("bench_backup: %s\n", root);
 	bench_backup(ctx, ds1, outdir);
 	bench_query(ctx);
-	printf("\ntotal run time %.0f s\n", now() - t0);
+	printf("\ntotal run time %.0f s\n", bench_now() - t0);
 
 	vsm_ctx_free(ctx);
-	run("rm -rf '%s'", root);
+	bench_run("rm -rf '%s'", root);
 	return 0;
 }

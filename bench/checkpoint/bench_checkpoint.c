@@ -33,6 +33,8 @@
 #include <unistd.h>
 
 #include <vsm/vsm.h>
+
+#include "bench_util.h"
 #include <vsm/checkpoint.h>
 #include <vsm/image.h>
 
@@ -40,47 +42,6 @@ static const char *dir = "/tmp";
 static char root[4096];
 static int reps = 9, big_reps = 3;
 static uint64_t layer_mib = 1024;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	const vsm_error *e = vsm_error_last();
-
-	fprintf(stderr, "bench_checkpoint: %s: %s\n", what, e && e->message ? e->message : "?");
-	exit(1);
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return v[n / 2];
-}
 
 static vsm_container *make(vsm_ctx *ctx, const char *name, int n, uint64_t size)
 {
@@ -104,7 +65,7 @@ static vsm_container *make(vsm_ctx *ctx, const char *name, int n, uint64_t size)
 	o.n_devices = (size_t)n;
 	o.flags = VSM_CONTAINER_CREATE_THIN;
 	if (vsm_container_create(&c, ctx, "ds1", name, &o) < 0)
-		die("container create");
+		bench_die("container create");
 	return c;
 }
 
@@ -116,10 +77,10 @@ static void fill(vsm_container *c, const char *dsdir, uint64_t mib, unsigned int
 	uint64_t *buf = malloc(1 << 20), x = 88172645463325252ull ^ seed, i, j;
 
 	if (vsm_container_refresh(c) < 0)
-		die("refresh");
+		bench_die("refresh");
 	snprintf(path, sizeof(path), "%s/%s", dsdir, vsm_device_key(vsm_container_device(c, 0)));
 	if (vsm_image_open(&img, path, NULL) < 0)
-		die("image open");
+		bench_die("image open");
 	for (i = 0; i < mib; i++) {
 		for (j = 0; j < (1 << 20) / 8; j++) {
 			x ^= x << 13;
@@ -128,10 +89,10 @@ static void fill(vsm_container *c, const char *dsdir, uint64_t mib, unsigned int
 			buf[j] = x;
 		}
 		if (vsm_image_write(img, buf, 1 << 20, i << 20, 0) < 0)
-			die("image write");
+			bench_die("image write");
 	}
 	if (vsm_image_close(img) < 0)
-		die("image close");
+		bench_die("image close");
 	free(buf);
 }
 
@@ -150,13 +111,13 @@ static void ckpt_latency(vsm_ctx *ctx, double *big, double *small)
 			double t0;
 
 			snprintf(cp, sizeof(cp), "c%d", i);
-			t0 = now();
+			t0 = bench_now();
 			if (vsm_checkpoint_create(NULL, c[(i + k) % 2], cp, NULL) < 0)
-				die("checkpoint create");
-			t[(i + k) % 2][i] = now() - t0;
+				bench_die("checkpoint create");
+			t[(i + k) % 2][i] = bench_now() - t0;
 		}
-	*big = median(t[0], reps);
-	*small = median(t[1], reps);
+	*big = bench_median(t[0], reps);
+	*small = bench_median(t[1], reps);
 	vsm_container_free(c[0]);
 	vsm_container_free(c[1]);
 }
@@ -218,13 +179,13 @@ int main(int argc, char **argv)
 	mkdir(qdir, 0755);
 	co.state_dir = state;
 	if (vsm_ctx_open(&ctx, &co) < 0)
-		die("ctx open");
+		bench_die("ctx open");
 	snprintf(uri, sizeof(uri), "file://%s", ds1);
 	if (vsm_datastore_add(ctx, "ds1", uri, 0) < 0)
-		die("datastore add");
+		bench_die("datastore add");
 	snprintf(uri, sizeof(uri), "file://%s", ds2);
 	if (vsm_datastore_add(ctx, "ds2", uri, 0) < 0)
-		die("datastore add");
+		bench_die("datastore add");
 
 	ckpt_latency(ctx, &lat_big, &lat_small);
 
@@ -236,17 +197,17 @@ int main(int argc, char **argv)
 		m = make(ctx, name, 1, bytes);
 		fill(m, ds1, layer_mib, 1);
 		if (vsm_checkpoint_create(NULL, m, "base", NULL) < 0)
-			die("checkpoint");
+			bench_die("checkpoint");
 		fill(m, ds1, layer_mib, 2);
 		if (vsm_checkpoint_create(NULL, m, "child", NULL) < 0)
-			die("checkpoint");
+			bench_die("checkpoint");
 		{
 			vsm_checkpoint *b = NULL, *c = NULL;
 
 			if (vsm_checkpoint_lookup(&b, m, "base") < 0 ||
 			    vsm_checkpoint_lookup(&c, m, "child") < 0)
-				die("lookup");
-			run("cp --sparse=always '%s/%s' '%s/base.qcow2' && cp --sparse=always '%s/%s' "
+				bench_die("lookup");
+			bench_run("cp --sparse=always '%s/%s' '%s/base.qcow2' && cp --sparse=always '%s/%s' "
 			    "'%s/over.qcow2' && qemu-img rebase -u -F qcow2 -b base.qcow2 "
 			    "'%s/over.qcow2'", ds1, vsm_checkpoint_layer_key(b, 0), qdir, ds1,
 			    vsm_checkpoint_layer_key(c, 0), qdir, qdir);
@@ -255,59 +216,59 @@ int main(int argc, char **argv)
 		}
 		/* Alternate who goes first. */
 		for (k = 0; k < 2; k++) {
-			run("sync");
-			t0 = now();
+			bench_run("sync");
+			t0 = bench_now();
 			if ((k + r) % 2 == 0) {
 				if (vsm_checkpoint_delete(m, "base", 0) < 0)
-					die("checkpoint delete");
-				t_merge[r] = now() - t0;
+					bench_die("checkpoint delete");
+				t_merge[r] = bench_now() - t0;
 			} else {
-				if (run("cd '%s' && qemu-img commit -q -t writeback over.qcow2", qdir) != 0)
-					die("qemu-img commit");
-				t_commit[r] = now() - t0;
+				if (bench_run("cd '%s' && qemu-img commit -q -t writeback over.qcow2", qdir) != 0)
+					bench_die("qemu-img commit");
+				t_commit[r] = bench_now() - t0;
 			}
 		}
 		if (vsm_container_destroy(m, 0) < 0)
-			die("destroy");
+			bench_die("destroy");
 		vsm_container_free(m);
-		run("rm -f '%s'/*.qcow2", qdir);
+		bench_run("rm -f '%s'/*.qcow2", qdir);
 
 		/* Export / import of one layer of layer_mib MiB. */
 		snprintf(name, sizeof(name), "exp%d", r);
 		e = make(ctx, name, 1, bytes);
 		fill(e, ds1, layer_mib, 3);
 		if (vsm_checkpoint_create(NULL, e, "c1", NULL) < 0)
-			die("checkpoint");
+			bench_die("checkpoint");
 		snprintf(bundle, sizeof(bundle), "%s/exp.bundle", root);
-		run("sync");
-		t0 = now();
+		bench_run("sync");
+		t0 = bench_now();
 		if (vsm_bundle_export(e, "c1", bundle, NULL) < 0)
-			die("export");
-		t_export[r] = now() - t0;
-		run("sync");
-		t0 = now();
+			bench_die("export");
+		t_export[r] = bench_now() - t0;
+		bench_run("sync");
+		t0 = bench_now();
 		if (vsm_bundle_import(&imported, ctx, bundle, "ds2", NULL, NULL) < 0)
-			die("import");
-		t_import[r] = now() - t0;
+			bench_die("import");
+		t_import[r] = bench_now() - t0;
 		{
 			vsm_checkpoint *c = NULL;
 
 			if (vsm_checkpoint_lookup(&c, e, "c1") < 0)
-				die("lookup");
-			run("sync");
-			t0 = now();
-			if (run("qemu-img convert -t writeback -O qcow2 '%s/%s' '%s/conv.qcow2'", ds1,
+				bench_die("lookup");
+			bench_run("sync");
+			t0 = bench_now();
+			if (bench_run("qemu-img convert -t writeback -O qcow2 '%s/%s' '%s/conv.qcow2'", ds1,
 				vsm_checkpoint_layer_key(c, 0), qdir) != 0)
-				die("qemu-img convert");
-			t_convert[r] = now() - t0;
+				bench_die("qemu-img convert");
+			t_convert[r] = bench_now() - t0;
 			vsm_checkpoint_free(c);
 		}
 		if (vsm_container_destroy(imported, 0) < 0 || vsm_container_destroy(e, 0) < 0)
-			die("destroy");
+			bench_die("destroy");
 		vsm_container_free(imported);
 		vsm_container_free(e);
 		imported = NULL;
-		run("rm -f '%s' '%s'/*.qcow2", bundle, qdir);
+		bench_run("rm -f '%s' '%s'/*.qcow2", bundle, qdir);
 	}
 
 	printf("\nbench_checkpoint: %s, median of %d (latencies) and %d (copies), layer %" PRIu64
@@ -318,15 +279,15 @@ int main(int argc, char **argv)
 	       "--------------", "----------------", "--------------", "----------------", "-------");
 	row("checkpoint create, 4 x 100 GiB devices", lat_big, 0, 0);
 	row("checkpoint create, 4 x 1 GiB devices", lat_small, 0, 0);
-	row("delete-merge 1 GiB layer vs qemu-img commit", median(t_merge, big_reps),
-	    median(t_commit, big_reps), bytes);
-	row("export 1 GiB layer vs qemu-img convert", median(t_export, big_reps),
-	    median(t_convert, big_reps), bytes);
-	row("import 1 GiB layer vs qemu-img convert", median(t_import, big_reps),
-	    median(t_convert, big_reps), bytes);
+	row("delete-merge 1 GiB layer vs qemu-img commit", bench_median(t_merge, big_reps),
+	    bench_median(t_commit, big_reps), bytes);
+	row("export 1 GiB layer vs qemu-img convert", bench_median(t_export, big_reps),
+	    bench_median(t_convert, big_reps), bytes);
+	row("import 1 GiB layer vs qemu-img convert", bench_median(t_import, big_reps),
+	    bench_median(t_convert, big_reps), bytes);
 	printf("\nratio = qemu-img time / libvsm time (> 1: libvsm is faster)\n");
 
 	vsm_ctx_free(ctx);
-	run("rm -rf '%s'", root);
+	bench_run("rm -rf '%s'", root);
 	return 0;
 }

@@ -38,6 +38,8 @@
 #include <unistd.h>
 
 #include <vsm/vsm.h>
+
+#include "bench_util.h"
 #include <vsm/checkpoint.h>
 #include <vsm/image.h>
 #include <vsm/migrate.h>
@@ -51,58 +53,6 @@ static char root[PATH_MAX];
 static uint64_t disk_size = 2 * GIB;
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static const char *qopts[] = { "-W -m 8", "-W -m 8 -T none -t none" };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	const vsm_error *e = vsm_error_last();
-
-	fprintf(stderr, "bench_migrate: %s: %s\n", what, e && e->message ? e->message : "?");
-	exit(1);
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[16384];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static void fill_random(void *buf, size_t len)
-{
-	uint64_t *p = buf;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		p[i] = next();
-}
-
-static uint64_t file_size(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-}
 
 static void fsync_path(const char *path)
 {
@@ -167,9 +117,9 @@ static uint64_t fill(vsm_image *img, void *buf, uint64_t off, uint64_t len, uint
 	for (o = off; o < off + len; o += stride) {
 		size_t l = off + len - o < MIB ? (size_t)(off + len - o) : (size_t)MIB;
 
-		fill_random(buf, l);
+		bench_fill_random(&rng, buf, l);
 		if (vsm_image_write(img, buf, l, o, 0) < 0)
-			die("image write");
+			bench_die("image write");
 		n += l;
 	}
 	return n;
@@ -181,14 +131,14 @@ static double qemu_convert(const char *opts, const char *src, const char *dst)
 {
 	double t0;
 
-	run("sync");
-	t0 = now();
-	if (run("qemu-img convert %s -O qcow2 '%s' '%s'", opts, src, dst) != 0) {
+	bench_run("sync");
+	t0 = bench_now();
+	if (bench_run("qemu-img convert %s -O qcow2 '%s' '%s'", opts, src, dst) != 0) {
 		fprintf(stderr, "bench_migrate: qemu-img convert %s failed\n", opts);
 		exit(1);
 	}
 	fsync_path(dst);
-	return now() - t0;
+	return bench_now() - t0;
 }
 
 static void row(const char *what, double secs, uint64_t bytes)
@@ -215,7 +165,7 @@ static double qemu_peer(const char *src, const char *outdir, const char *tag, do
 	for (i = 0; i < 2; i++) {
 		snprintf(out[i], sizeof(out[i]), "%s/%s-q%d.qcow2", outdir, tag, i);
 		t[i] = qemu_convert(qopts[i], src, out[i]);
-		bytes[i] = file_size(out[i]);
+		bytes[i] = bench_file_size(out[i]);
 		unlink(out[i]);
 	}
 	*best = t[1] < t[0];
@@ -241,7 +191,7 @@ static void bench_migrate(vsm_ctx *ctx, const char *ds1, const char *ds2, const 
 	int best;
 
 	if (!buf)
-		die("out of memory");
+		bench_die("out of memory");
 	d.name = "d0";
 	d.size = disk_size;
 	d.format = VSM_FORMAT_QCOW2;
@@ -249,29 +199,29 @@ static void bench_migrate(vsm_ctx *ctx, const char *ds1, const char *ds2, const 
 	o.n_devices = 1;
 	o.flags = VSM_CONTAINER_CREATE_THIN;
 	if (vsm_container_create(&c, ctx, "ds1", "src", &o) < 0)
-		die("container create");
+		bench_die("container create");
 
-	t0 = now();
+	t0 = bench_now();
 	io.flags = VSM_IMAGE_OPEN_RDWR;
 	if (vsm_image_open_device(&img, ctx, "ds1", "src", "d0", &io) < 0)
-		die("image open device");
+		bench_die("image open device");
 	data = fill(img, buf, 0, disk_size, MIB);
 	if (vsm_image_close(img) < 0)
-		die("image close");
+		bench_die("image close");
 	if (vsm_checkpoint_create(NULL, c, "c1", NULL) < 0)
-		die("checkpoint create");
+		bench_die("checkpoint create");
 	if (vsm_image_open_device(&img, ctx, "ds1", "src", "d0", &io) < 0)
-		die("image open device");
+		bench_die("image open device");
 	more = fill(img, buf, 0, disk_size, 10 * MIB);
 	if (vsm_image_close(img) < 0)
-		die("image close");
-	t_fill = now() - t0;
+		bench_die("image close");
+	t_fill = bench_now() - t0;
 
 	/* The device's current top (its key is a file in ds1, its backing
 	 * reference the checkpoint layer's key, resolved by qemu-img in the
 	 * same directory). */
 	if (vsm_container_refresh(c) < 0)
-		die("container refresh");
+		bench_die("container refresh");
 	snprintf(top, sizeof(top), "%s/%s", ds1,
 		 vsm_device_key(vsm_container_device_by_name(c, "d0")));
 
@@ -280,12 +230,12 @@ static void bench_migrate(vsm_ctx *ctx, const char *ds1, const char *ds2, const 
 
 	/* (b) migrate, then fsync what the target datastore holds */
 	mo.stats = &ms;
-	run("sync");
-	t0 = now();
+	bench_run("sync");
+	t0 = bench_now();
 	if (vsm_container_migrate(c, "ds2", &mo) < 0)
-		die("container migrate");
+		bench_die("container migrate");
 	target_bytes = fsync_dir(ds2);
-	t_mig = now() - t0;
+	t_mig = bench_now() - t0;
 
 	printf("\n== migration: %s, device %" PRIu64 " MiB qcow2, checkpoint + %" PRIu64
 	       " MiB rewritten ==\n", dir, disk_size / MIB, more / MIB);
@@ -312,7 +262,7 @@ static void bench_migrate(vsm_ctx *ctx, const char *ds1, const char *ds2, const 
 	       qbytes[best], ms.bytes_written);
 
 	if (vsm_container_destroy(c, 0) < 0)
-		die("destroy");
+		bench_die("destroy");
 	vsm_container_free(c);
 	free(buf);
 }
@@ -336,8 +286,8 @@ static void bench_copy(const char *chaindir, const char *full_dir, const char *r
 	int i, best;
 
 	if (!buf)
-		die("out of memory");
-	t0 = now();
+		bench_die("out of memory");
+	t0 = bench_now();
 	io.flags = VSM_IMAGE_OPEN_RDWR;
 	for (i = 0; i < 4; i++) {
 		vsm_image_create_opts cr = VSM_IMAGE_CREATE_OPTS_INIT;
@@ -350,41 +300,41 @@ static void bench_copy(const char *chaindir, const char *full_dir, const char *r
 			cr.backing_format = "qcow2";
 		}
 		if (vsm_image_create(path, &cr, 0) < 0)
-			die("image create");
+			bench_die("image create");
 		if (vsm_image_open(&img, path, &io) < 0)
-			die("image open");
+			bench_die("image open");
 		data += fill(img, buf, (uint64_t)i * quarter, quarter, MIB);
 		if (vsm_image_freeze(img, 0) < 0)
-			die("image freeze");
+			bench_die("image freeze");
 		if (vsm_image_close(img) < 0)
-			die("image close");
+			bench_die("image close");
 	}
-	t_fill = now() - t0;
+	t_fill = bench_now() - t0;
 	snprintf(src, sizeof(src), "%s/%s", chaindir, layer_names[3]);
 
 	/* (c) full copy, no reuse */
 	snprintf(dst, sizeof(dst), "%s/%s", full_dir, layer_names[3]);
-	run("sync");
-	t0 = now();
+	bench_run("sync");
+	t0 = bench_now();
 	if (vsm_image_copy(src, dst, NULL, &st_full) < 0)
-		die("image copy (full)");
-	t_full = now() - t0;
-	run("rm -f '%s'/*.qcow2", full_dir);
+		bench_die("image copy (full)");
+	t_full = bench_now() - t0;
+	bench_run("rm -f '%s'/*.qcow2", full_dir);
 
 	/* (d) base and l1 already there (copied untimed), then the top with
 	 * reuse_dir = the target directory */
 	snprintf(path, sizeof(path), "%s/%s", chaindir, layer_names[1]);
 	snprintf(dst, sizeof(dst), "%s/%s", reuse_dir, layer_names[1]);
 	if (vsm_image_copy(path, dst, NULL, &st_pre) < 0)
-		die("image copy (lower layers)");
+		bench_die("image copy (lower layers)");
 	snprintf(dst, sizeof(dst), "%s/%s", reuse_dir, layer_names[3]);
 	co.reuse_dir = reuse_dir;
-	run("sync");
-	t0 = now();
+	bench_run("sync");
+	t0 = bench_now();
 	if (vsm_image_copy(src, dst, &co, &st_reuse) < 0)
-		die("image copy (reuse)");
-	t_reuse = now() - t0;
-	run("rm -f '%s'/*.qcow2", reuse_dir);
+		bench_die("image copy (reuse)");
+	t_reuse = bench_now() - t0;
+	bench_run("rm -f '%s'/*.qcow2", reuse_dir);
 
 	/* (e) the peer: the whole chain, flattened */
 	t_peer = qemu_peer(src, outdir, "chain", t_q, qbytes, &best);
@@ -429,7 +379,7 @@ int main(int argc, char **argv)
 	char state[PATH_MAX + 16], ds1[PATH_MAX + 16], ds2[PATH_MAX + 16], outdir[PATH_MAX + 16],
 	     chain[PATH_MAX + 16], full[PATH_MAX + 16], reuse[PATH_MAX + 16], uri[PATH_MAX + 32];
 	int a, size_given = 0, quick = 0;
-	double t0 = now();
+	double t0 = bench_now();
 
 	for (a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "--dir") && a + 1 < argc) {
@@ -472,20 +422,20 @@ int main(int argc, char **argv)
 	mkdir(reuse, 0755);
 	co.state_dir = state;
 	if (vsm_ctx_open(&ctx, &co) < 0)
-		die("ctx open");
+		bench_die("ctx open");
 	snprintf(uri, sizeof(uri), "file://%s", ds1);
 	if (vsm_datastore_add(ctx, "ds1", uri, 0) < 0)
-		die("datastore add");
+		bench_die("datastore add");
 	snprintf(uri, sizeof(uri), "file://%s", ds2);
 	if (vsm_datastore_add(ctx, "ds2", uri, 0) < 0)
-		die("datastore add");
+		bench_die("datastore add");
 
 	printf("bench_migrate: %s\n", root);
 	bench_migrate(ctx, ds1, ds2, outdir);
 	bench_copy(chain, full, reuse, outdir);
-	printf("\ntotal run time %.0f s\n", now() - t0);
+	printf("\ntotal run time %.0f s\n", bench_now() - t0);
 
 	vsm_ctx_free(ctx);
-	run("rm -rf '%s'", root);
+	bench_run("rm -rf '%s'", root);
 	return 0;
 }
