@@ -12,6 +12,8 @@
 #     one member on a pool of the daemon and one on a file datastore);
 #   - test-hyper (when given) defines, starts, pauses, resumes and
 #     removes a TCG domain through the built-in hypervisor driver.
+#   - examples/provision (when EXAMPLE_PROVISION names it) clones a VM disk
+#     from a golden image and plugs it into the domain.
 # Everything it started is stopped by pid and the temp dir removed, in a
 # trap, on success and failure alike. A step that cannot run fails.
 #
@@ -45,7 +47,8 @@ DAEMON_PID=
 # The unprivileged user may not reach the build tree (a clone under
 # /root), so it runs copies: vsmctl with the libvsm it was linked with,
 # and the statically linked test program.
-cp "$VSMCTL_BUILD" "$TESTBIN_BUILD" ${HYPERBIN_BUILD:+"$HYPERBIN_BUILD"} "$T/bin/"
+cp "$VSMCTL_BUILD" "$TESTBIN_BUILD" ${HYPERBIN_BUILD:+"$HYPERBIN_BUILD"} \
+	${EXAMPLE_PROVISION:+"$EXAMPLE_PROVISION"} "$T/bin/"
 LIBVSM=$(ldd "$VSMCTL_BUILD" | awk '/libvsm\.so/ {print $3}')
 [ -n "$LIBVSM" ] || fail "cannot find the libvsm that $VSMCTL_BUILD uses"
 cp -L "$LIBVSM" "$T/bin/$(basename "$LIBVSM")"
@@ -246,6 +249,27 @@ grep -q "^$ORPH .* removed " "$T/check2.txt" || fail "repair output: $(cat "$T/c
 if virsh_u vol-info --pool vsmpool "$ORPH" >/dev/null 2>&1; then fail "orphan volume still in the pool"; fi
 virsh_u vol-info --pool vsmpool golden.raw >/dev/null || fail "the repair removed the golden image"
 virsh_u vol-info --pool vsmpool vsm-meta >/dev/null || fail "the repair removed the metadata volume"
+
+if [ -n "${EXAMPLE_PROVISION:-}" ]; then
+	echo "== examples/provision: a VM's disk cloned from a golden image, plugged into the domain"
+	head -c 4M /dev/urandom >"$T/golden.img"
+	chmod 644 "$T/golden.img"
+	as_user "$T/bin/$(basename "$EXAMPLE_PROVISION")" "$T/state3" "$DS" "$URI" "$DOM" \
+		"$T/golden.img" ex1 >"$T/provision.out" || fail "provision: $(cat "$T/provision.out")"
+	EXPATH=$(virsh_u vol-list vsmpool | awk '/-root\.qcow2/ {print $2}')
+	[ -n "$EXPATH" ] || fail "provision made no overlay volume: $(virsh_u vol-list vsmpool)"
+	grep -q "file://$EXPATH" "$T/provision.out" || fail "provision output: $(cat "$T/provision.out")"
+	virsh_u dumpxml "$DOM" | grep -q "<source file='$EXPATH'" || fail "the clone is not in the live XML"
+	# -U: the running QEMU holds the image's write lock.
+	as_user qemu-img compare -U "$EXPATH" "$T/golden.img" >"$T/cmp.out" 2>&1 ||
+		fail "the clone does not read as the golden image: $(cat "$T/cmp.out"; as_user qemu-img info -U --backing-chain "$EXPATH")"
+	# What the example left is ordinary state: vsmctl takes it down.
+	ex() { as_user "$VSMCTL" --state "$T/state3" "$@"; }
+	ex undeploy ex1 root
+	ex detach ex1
+	ex container destroy ex1
+	if virsh_u dumpxml "$DOM" | grep -q "$EXPATH"; then fail "the clone is still plugged in"; fi
+fi
 
 echo "== backend cases against the daemon (qcow2, block I/O, hot-attach, events)"
 as_user env LV_REAL=1 LV_CONNECT="$URI" LV_POOL=vsmpool2 LV_DOMAIN="$DOM" "$TESTBIN"
