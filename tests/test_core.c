@@ -85,6 +85,23 @@ START_TEST(strerror_covers_codes)
 }
 END_TEST
 
+START_TEST(error_names_cover_codes)
+{
+	int c;
+
+	for (c = VSM_EINVAL; c <= VSM_ETIMEDOUT; c++) {
+		ck_assert_ptr_nonnull(vsm_error_name(c));
+		ck_assert_str_eq(vsm_error_name(c), vsm_error_name(-c));
+		ck_assert_int_eq(vsm_error_name(c)[0], 'E');
+	}
+	ck_assert_str_eq(vsm_error_name(VSM_ELEASE), "ELEASE");
+	ck_assert_str_eq(vsm_error_name(-VSM_ETIMEDOUT), "ETIMEDOUT");
+	ck_assert_str_eq(vsm_error_name(0), "OK");
+	ck_assert_ptr_null(vsm_error_name(VSM_ETIMEDOUT + 1));
+	ck_assert_ptr_null(vsm_error_name(-9999));
+}
+END_TEST
+
 START_TEST(version_matches_headers)
 {
 	int major = -1, minor = -1, patch = -1;
@@ -184,6 +201,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, error_is_thread_local);
 	tcase_add_test(tc, error_prefix_not_repeated);
 	tcase_add_test(tc, strerror_covers_codes);
+	tcase_add_test(tc, error_names_cover_codes);
 	tcase_add_test(tc, version_matches_headers);
 	tcase_add_test(tc, name_rules);
 	tcase_add_test(tc, ctx_opts_version_checked);

@@ -123,7 +123,7 @@ typedef struct {
 	 *  own thread, and it never calls back into the backend. Valid from
 	 *  open() until close() begins; not after close() returns. */
 	void (*notify)(void *cookie, int event, const char *detail);
-	void *notify_cookie;
+	void *notify_cookie; /**< passed back to @notify */
 	/** VSM_BACKEND_OPEN_* (version >= 2 only; treat as 0 below that).
 	 *  Since: 0.2 */
 	unsigned int flags;
@@ -181,8 +181,8 @@ typedef struct {
 	/** Backing chain below the device, nearest first (keys on this
 	 *  datastore and their formats); empty for raw devices. */
 	const char *const *chain_keys;
-	const char *const *chain_formats;
-	size_t chain_len;
+	const char *const *chain_formats; /**< format of each chain_keys entry */
+	size_t chain_len;                 /**< entries in chain_keys and chain_formats */
 } vsm_backend_deploy_req;
 
 /** Version of vsm_backend_device_info. Since: 0.2 */

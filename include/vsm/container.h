@@ -98,7 +98,7 @@ typedef struct {
 typedef struct {
 	unsigned int version;                  /**< VSM_CONTAINER_OPTS_VERSION */
 	const vsm_device_spec *const *devices; /**< at least one */
-	size_t n_devices;
+	size_t n_devices;                      /**< entries in @devices */
 	uint64_t state_size; /**< size of the VM-state area; 0 = default (4 MiB) */
 	unsigned int flags;  /**< VSM_CONTAINER_CREATE_* */
 } vsm_container_opts;

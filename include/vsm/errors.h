@@ -65,6 +65,16 @@ VSM_API void vsm_error_clear(void);
  */
 VSM_API const char *vsm_strerror(int code);
 
+/**
+ * The code's symbolic name without the prefix ("ELEASE" for
+ * VSM_ELEASE, "OK" for 0), for scripts and bindings that key on it;
+ * accepts the code negated or not; NULL for a code this library does
+ * not know.
+ *
+ * Since: 0.2
+ */
+VSM_API const char *vsm_error_name(int code);
+
 VSM_END_DECL
 
 #endif /* VSM_ERRORS_H */

@@ -236,7 +236,7 @@ typedef struct {
 	const char *member;      /**< member (container) name */
 	unsigned int priority;   /**< 0..1000000 */
 	const char *const *after; /**< member names booting first */
-	size_t n_after;
+	size_t n_after;          /**< entries in @after */
 	const char *mac;         /**< "52:54:00:xx:xx:xx"; NULL: no network settings */
 	const char *network;     /**< network or bridge name (needed with @mac) */
 	const char *ip;          /**< NULL: none (DHCP) */

@@ -40,7 +40,7 @@ typedef struct {
 	/** The disks, as libvirt <disk> elements (vsm_locator_disk_xml()),
 	 *  each with its <target>. */
 	const char *const *disks_xml;
-	size_t n_disks;
+	size_t n_disks;               /**< entries in @disks_xml */
 	const char *mac;              /**< interface MAC; NULL: no interface */
 	/** Network to plug the interface into: a network name, or
 	 *  "bridge:NAME" for a host bridge. */
@@ -81,8 +81,9 @@ typedef struct vsm_hypervisor_ops {
 	int (*domain_start)(const char *uri, const char *name);
 	/** The state of domain @name: VSM_HV_*. */
 	int (*domain_state)(const char *uri, const char *name);
-	/** Pause (suspend) a running domain / resume a paused one. */
+	/** Pause (suspend) running domain @name. */
 	int (*domain_pause)(const char *uri, const char *name);
+	/** Resume paused domain @name. */
 	int (*domain_resume)(const char *uri, const char *name);
 	/** Stop it if it runs and undefine it (undoing define + start); a
 	 *  domain that does not exist is not an error. */

@@ -237,9 +237,9 @@ typedef struct {
 	unsigned int version;        /**< VSM_IMAGE_CHECK_RESULT_VERSION, set by the caller */
 	uint64_t corruptions;        /**< refcounts too low, wrong COPIED flags, bad offsets */
 	uint64_t leaks;              /**< clusters counted but not referenced */
-	uint64_t corruptions_fixed;
-	uint64_t leaks_fixed;
-	uint64_t allocated_clusters;
+	uint64_t corruptions_fixed;  /**< corruptions a repair fixed */
+	uint64_t leaks_fixed;        /**< leaks a repair fixed */
+	uint64_t allocated_clusters; /**< clusters in use (metadata and data) */
 	uint64_t image_end;          /**< bytes: end of the last cluster in use */
 } vsm_image_check_result;
 

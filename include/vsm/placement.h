@@ -35,8 +35,8 @@ VSM_BEGIN_DECL
  */
 typedef struct {
 	unsigned int version;   /**< VSM_PLACE_DS_INFO_VERSION */
-	const char *name;
-	const char *uri;
+	const char *name;       /**< the datastore's registered name */
+	const char *uri;        /**< its URI */
 	uint64_t total;         /**< bytes the storage has */
 	uint64_t free_bytes;    /**< bytes the storage reports free */
 	uint64_t reserved;      /**< held by live reservations */
@@ -58,9 +58,9 @@ typedef struct {
  *  callback only). Since: 0.2 */
 typedef struct {
 	unsigned int version;   /**< VSM_PLACE_HOST_INFO_VERSION */
-	const char *name;
+	const char *name;       /**< the host's registered name */
 	const char *const *tags; /**< "KEY" or "KEY=VALUE", sorted */
-	size_t n_tags;
+	size_t n_tags;          /**< entries in @tags */
 	size_t containers;      /**< containers attached to it now */
 	size_t max_containers;  /**< its limit; 0 = none */
 	int live;               /**< its heartbeat is live on every datastore
@@ -82,11 +82,13 @@ typedef struct {
 typedef struct {
 	unsigned int version; /**< VSM_PLACE_FILTER_VERSION */
 	const char *name;     /**< shown in rejections: "NAME: REASON" */
+	/** 1 keeps datastore @ds, 0 rejects it with @reason; NULL: keeps all. */
 	int (*datastore)(const vsm_place_ds_info *ds, char *reason, size_t reason_size,
 			 void *payload);
+	/** 1 keeps host @host, 0 rejects it with @reason; NULL: keeps all. */
 	int (*host)(const vsm_place_host_info *host, char *reason, size_t reason_size,
 		    void *payload);
-	void *payload;
+	void *payload;        /**< passed to both callbacks */
 } vsm_place_filter;
 
 /** Version of vsm_place_weigher. Since: 0.2 */
@@ -101,11 +103,13 @@ typedef struct {
  */
 typedef struct {
 	unsigned int version; /**< VSM_PLACE_WEIGHER_VERSION */
-	const char *name;
+	const char *name;     /**< shown in the ranking's explanation */
+	/** The score of datastore @ds (higher is better); NULL: 0 for all. */
 	double (*datastore)(const vsm_place_ds_info *ds, void *payload);
+	/** The score of host @host (higher is better); NULL: 0 for all. */
 	double (*host)(const vsm_place_host_info *host, void *payload);
 	double multiplier;    /**< 0 is taken as 1 */
-	void *payload;
+	void *payload;        /**< passed to both callbacks */
 } vsm_place_weigher;
 
 /* --------------------------------------------------------------- phase 1 */
@@ -135,17 +139,17 @@ typedef struct {
 typedef struct {
 	unsigned int version;                  /**< VSM_PLACE_REQUEST_VERSION */
 	const vsm_device_spec *const *devices; /**< at least one */
-	size_t n_devices;
+	size_t n_devices;                      /**< entries in @devices */
 	uint64_t state_size;  /**< 0 = the default VM-state size */
 	unsigned int flags;   /**< VSM_PLACE_* */
 	const char *weigher;  /**< built-in weigher; NULL = "free" */
 	/** Consider only these datastores (NULL = every registered one). */
 	const char *const *datastores;
-	size_t n_datastores;
-	const vsm_place_filter *const *filters;
-	size_t n_filters;
-	const vsm_place_weigher *const *weighers;
-	size_t n_weighers;
+	size_t n_datastores;  /**< entries in @datastores */
+	const vsm_place_filter *const *filters; /**< the caller's filters, after the built-in ones */
+	size_t n_filters;     /**< entries in @filters */
+	const vsm_place_weigher *const *weighers; /**< the caller's weighers, added to the built-in one */
+	size_t n_weighers;    /**< entries in @weighers */
 	/** How long a reservation lives unless committed or aborted, in ms;
 	 *  0 = 10 minutes. */
 	int64_t reservation_ttl_ms;
@@ -272,16 +276,16 @@ typedef struct {
 	unsigned int flags;     /**< VSM_PLACE_HOST_* */
 	/** Required tags: "KEY" (any value) or "KEY=VALUE". */
 	const char *const *tags;
-	size_t n_tags;
+	size_t n_tags;          /**< entries in @tags */
 	/** Containers (names, on any registered datastore) that must not
 	 *  share a host with this one. */
 	const char *const *anti_affinity;
-	size_t n_anti_affinity;
+	size_t n_anti_affinity; /**< entries in @anti_affinity */
 	const char *weigher;    /**< NULL = "spread" */
-	const vsm_place_filter *const *filters;
-	size_t n_filters;
-	const vsm_place_weigher *const *weighers;
-	size_t n_weighers;
+	const vsm_place_filter *const *filters; /**< the caller's filters, after the built-in ones */
+	size_t n_filters;       /**< entries in @filters */
+	const vsm_place_weigher *const *weighers; /**< the caller's weighers, added to the built-in one */
+	size_t n_weighers;      /**< entries in @weighers */
 } vsm_host_request;
 
 /** Default host request. Since: 0.2 */

@@ -16,7 +16,7 @@ VSM_BEGIN_DECL
 #define VSM_VERSION_MINOR 1
 #define VSM_VERSION_PATCH 0
 #define VSM_VERSION_STRING "0.1.0"
-/** MAJOR*10000 + MINOR*100 + PATCH, for #if comparisons. Since: 0.1 */
+/** MAJOR*10000 + MINOR*100 + PATCH, for preprocessor comparisons. Since: 0.1 */
 #define VSM_VERSION_NUMBER \
 	(VSM_VERSION_MAJOR * 10000 + VSM_VERSION_MINOR * 100 + VSM_VERSION_PATCH)
 

@@ -55,6 +55,7 @@ VSM_API void vsm_workflow_free(vsm_workflow *wf);
 VSM_API const char *vsm_workflow_name(const vsm_workflow *wf);
 /** Its parameters, in the order the template declares them. Since: 0.2 */
 VSM_API size_t vsm_workflow_param_count(const vsm_workflow *wf);
+/** The name of parameter @i. Since: 0.2 */
 VSM_API const char *vsm_workflow_param_name(const vsm_workflow *wf, size_t i);
 /** "string", "integer", "size" or "boolean". Since: 0.2 */
 VSM_API const char *vsm_workflow_param_type(const vsm_workflow *wf, size_t i);
@@ -62,7 +63,9 @@ VSM_API const char *vsm_workflow_param_type(const vsm_workflow *wf, size_t i);
 VSM_API const char *vsm_workflow_param_default(const vsm_workflow *wf, size_t i);
 /** Its steps, in order. Since: 0.2 */
 VSM_API size_t vsm_workflow_step_count(const vsm_workflow *wf);
+/** The id of step @i. Since: 0.2 */
 VSM_API const char *vsm_workflow_step_id(const vsm_workflow *wf, size_t i);
+/** The op step @i runs. Since: 0.2 */
 VSM_API const char *vsm_workflow_step_op(const vsm_workflow *wf, size_t i);
 
 /**
@@ -84,7 +87,7 @@ typedef struct {
 	/** Parameter values as "KEY=VALUE" (VALUE is read as the declared
 	 *  type: "16M" for a size, "true"/"false" for a boolean). */
 	const char *const *params;
-	size_t n_params;
+	size_t n_params;                    /**< entries in @params */
 	vsm_workflow_progress_fn progress;  /**< NULL: none */
 	void *opaque;                       /**< handed to @progress */
 	unsigned int flags;                 /**< 0 */
@@ -137,7 +140,9 @@ typedef struct vsm_run vsm_run;
 VSM_API int vsm_run_lookup(vsm_run **out, vsm_ctx *ctx, const char *id);
 /** Every run in the catalog, oldest first. Since: 0.2 */
 VSM_API int vsm_run_list(vsm_run ***out, size_t *count, vsm_ctx *ctx);
+/** Free a list from vsm_run_list(); NULL is ignored. Since: 0.2 */
 VSM_API void vsm_run_list_free(vsm_run **list, size_t count);
+/** Free a run handle; NULL is ignored. Since: 0.2 */
 VSM_API void vsm_run_free(vsm_run *run);
 
 /**
@@ -149,7 +154,9 @@ VSM_API void vsm_run_free(vsm_run *run);
  */
 VSM_API int vsm_run_cancel(vsm_ctx *ctx, const char *id);
 
+/** The run's ID. Since: 0.2 */
 VSM_API const char *vsm_run_id(const vsm_run *run);
+/** The name of the template it runs. Since: 0.2 */
 VSM_API const char *vsm_run_template(const vsm_run *run);
 /** "running", "rolling-back", "done", "rolled-back" (after a failure),
  *  or "cancelled" (rolled back on request). Since: 0.2 */
@@ -158,11 +165,15 @@ VSM_API const char *vsm_run_state(const vsm_run *run);
 VSM_API const char *vsm_run_params(const vsm_run *run);
 /** Why it failed, or NULL. Since: 0.2 */
 VSM_API const char *vsm_run_error(const vsm_run *run);
+/** When it started (seconds since the epoch). Since: 0.2 */
 VSM_API int64_t vsm_run_started(const vsm_run *run);
 /** When it ended (seconds since the epoch), or 0 while it runs. Since: 0.2 */
 VSM_API int64_t vsm_run_ended(const vsm_run *run);
+/** Its steps, in the template's order. Since: 0.2 */
 VSM_API size_t vsm_run_step_count(const vsm_run *run);
+/** The id of step @i. Since: 0.2 */
 VSM_API const char *vsm_run_step_id(const vsm_run *run, size_t i);
+/** The op step @i runs. Since: 0.2 */
 VSM_API const char *vsm_run_step_op(const vsm_run *run, size_t i);
 /** "pending", "running", "done", "failed" (on_error continue),
  *  "undone", or "skipped". Since: 0.2 */
@@ -211,7 +222,7 @@ typedef struct {
 	vsm_workflow_do_fn run;    /**< required */
 	/** NULL: the step cannot be undone (see vsm_workflow_parse()). */
 	vsm_workflow_undo_fn undo;
-	void *opaque;
+	void *opaque;              /**< passed to @run and @undo */
 } vsm_workflow_op;
 
 /**

@@ -158,3 +158,19 @@ VSM_API const char *vsm_strerror(int code)
 	}
 	return "unknown error";
 }
+
+VSM_API const char *vsm_error_name(int code)
+{
+	static const char *const names[] = {
+		[VSM_OK] = "OK", [VSM_EINVAL] = "EINVAL", [VSM_ENOMEM] = "ENOMEM",
+		[VSM_ENOTFOUND] = "ENOTFOUND", [VSM_EEXISTS] = "EEXISTS", [VSM_EBUSY] = "EBUSY",
+		[VSM_ENOSPC] = "ENOSPC", [VSM_EIO] = "EIO", [VSM_ECORRUPT] = "ECORRUPT",
+		[VSM_ENOTSUP] = "ENOTSUP", [VSM_EVERSION] = "EVERSION", [VSM_ESTATE] = "ESTATE",
+		[VSM_EMISMATCH] = "EMISMATCH", [VSM_ELEASE] = "ELEASE", [VSM_ESTALE] = "ESTALE",
+		[VSM_EPERM] = "EPERM", [VSM_EINTERNAL] = "EINTERNAL",
+		[VSM_ECANCELED] = "ECANCELED", [VSM_ETIMEDOUT] = "ETIMEDOUT",
+	};
+	unsigned int c = code < 0 ? (unsigned int)-(long)code : (unsigned int)code;
+
+	return c < sizeof(names) / sizeof(names[0]) ? names[c] : NULL;
+}

@@ -9,12 +9,47 @@
 
 #include "vsmctl-util.h"
 
+static int json_errors, quiet;
+
+void vsmctl_set_output(int json, int be_quiet)
+{
+	json_errors = json;
+	quiet = be_quiet;
+}
+
+/* {"error":{"code":N,"name":"E...","message":"..."}} on stdout, where a
+ * script that asked for --json reads the answer. */
+static void print_json_error(int code, const char *message)
+{
+	json_object *o = json_object_new_object(), *e = json_object_new_object();
+	const char *name = vsm_error_name(code);
+
+	json_object_object_add(e, "code", json_object_new_int(code));
+	json_object_object_add(e, "name", json_object_new_string(name ? name : "EUNKNOWN"));
+	json_object_object_add(e, "message", json_object_new_string(message));
+	json_object_object_add(o, "error", e);
+	vsmctl_print_json(o);
+}
+
 int vsmctl_fail(void)
 {
 	const vsm_error *e = vsm_error_last();
+	const char *msg = e && e->message ? e->message : "unknown error";
 
-	fprintf(stderr, "vsmctl: %s\n", e && e->message ? e->message : "unknown error");
+	fprintf(stderr, "vsmctl: %s\n", msg);
+	if (json_errors)
+		print_json_error(e ? e->code : VSM_EINTERNAL, msg);
 	return 1;
+}
+
+int vsmctl_usage_fail(const char *message, const char *usage)
+{
+	fprintf(stderr, "vsmctl: %s\n", message);
+	if (json_errors)
+		print_json_error(VSM_EINVAL, message);
+	else
+		fputs(usage, stderr);
+	return 2;
 }
 
 void vsmctl_print_json(json_object *o)
@@ -68,7 +103,7 @@ int vsmctl_progress(uint64_t done, uint64_t total, void *payload)
 	int width = 40, fill;
 	time_t now = time(NULL);
 
-	if (!isatty(STDERR_FILENO))
+	if (quiet || !isatty(STDERR_FILENO))
 		return 0;
 	if (done < total && now == last)
 		return 0;

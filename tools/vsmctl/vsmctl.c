@@ -21,6 +21,7 @@
 
 #include <vsm/vsm.h>
 
+#include "vsmctl-args.h"
 #include "vsmctl-util.h"
 #ifdef VSMCTL_HAVE_IMAGE
 #include "vsmctl-image.h"
@@ -99,10 +100,10 @@ static const char usage[] =
 
 static int usage_error(const char *fmt, const char *arg)
 {
-	fprintf(stderr, "vsmctl: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s", usage);
-	return 2;
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), fmt, arg);
+	return vsmctl_usage_fail(msg, usage);
 }
 
 /* Sizes: an integer with an optional K/M/G/T/P suffix (powers of 1024). */
@@ -1023,31 +1024,26 @@ out:
 int main(int argc, char **argv)
 {
 	vsm_ctx_opts opts = VSM_CTX_OPTS_INIT;
+	vsmctl_globals g;
 	vsm_ctx *ctx = NULL;
-	int a = 1, rc;
+	int rc;
 
-	while (a < argc && argv[a][0] == '-') {
-		if (!strcmp(argv[a], "--json")) {
-			json_out = 1;
-			a++;
-		} else if (!strcmp(argv[a], "--state") && a + 1 < argc) {
-			opts.state_dir = argv[a + 1];
-			a += 2;
-		} else if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
-			fputs(usage, stdout);
-			return 0;
-		} else {
-			return usage_error("unknown option '%s'", argv[a]);
-		}
-	}
-	if (a >= argc)
-		return usage_error("no command given%s", "");
-	argc -= a;
-	argv += a;
-	if (!strcmp(argv[0], "version")) {
-		printf("vsmctl %s (libvsm %d)\n", VSM_VERSION_STRING, vsm_version(NULL, NULL, NULL));
+	/* Options anywhere on the line, as in virsh and qemu-img. */
+	if ((argc = vsmctl_take_globals(argc, argv, &g)) < 0)
+		return 2;
+	json_out = g.json;
+	vsmctl_set_output(g.json, g.quiet);
+	opts.state_dir = g.state_dir;
+	if (g.version || (argc > 0 && !strcmp(argv[0], "version"))) {
+		vsmctl_print_version(stdout);
 		return 0;
 	}
+	if (argc > 0 && !strcmp(argv[0], "help"))
+		return vsmctl_help(stdout, usage, argc > 1 ? argv[1] : NULL);
+	if (g.help)
+		return vsmctl_help(stdout, usage, argc > 0 ? argv[0] : NULL);
+	if (argc == 0)
+		return usage_error("no command given%s", "");
 	if (!strcmp(argv[0], "demo"))
 		return cmd_demo(argc, argv);
 #ifdef VSMCTL_HAVE_IMAGE
