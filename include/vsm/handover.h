@@ -91,7 +91,9 @@ VSM_API int vsm_handover_accept(vsm_container *c, const char *host, unsigned int
  * "complete" (and the source's context raises it too within a renewal
  * interval). Exactly one of a complete and a cancel (or the source's
  * fall-back) succeeds. Calling it again after success finishes a record
- * write that failed and is otherwise a no-op. @flags: 0.
+ * write that failed; when the container is attached to a host whose
+ * lease this context holds and no handover is under way, it does
+ * nothing and returns 0. @flags: 0.
  *
  * Returns 0, -VSM_ESTALE when the handover was cancelled or fell back to
  * the source, -VSM_ESTATE when it was not accepted by this context, or

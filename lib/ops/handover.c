@@ -222,6 +222,11 @@ static int complete_locked(vsm_container *c)
 		rc = state;
 		goto unlock;
 	}
+	if (state == VSM_HANDOVER_NONE && !strcmp(source, cur->attached_host) &&
+	    vsm__lease_held(ds->lease, cur, source, &lver)) {
+		rc = 0; /* attached to a host whose lease we hold: nothing to do */
+		goto unlock;
+	}
 	if (state == VSM_HANDOVER_NONE && strcmp(source, cur->attached_host) &&
 	    vsm__lease_acts_for(c->ctx->leases, source)) {
 		/* Completed before, its record write failed: finish it. */
@@ -282,6 +287,13 @@ static int cancel_locked(vsm_container *c, const char *why)
 
 	if ((rc = vsm__container_fresh(c, &ds, &r)) < 0 || (rc = attached(r)) < 0)
 		goto out;
+	/* Only the source cancels; after a complete the record names the
+	 * target, which this context must not start acting for. */
+	if (!vsm__lease_acts_for(c->ctx->leases, r->attached_host)) {
+		rc = vsm_err(VSM_ESTALE, "container '%s' is attached to host '%s', which this "
+			     "context does not act for", r->name, r->attached_host);
+		goto out;
+	}
 	if ((rc = vsm__lease_handover(ds->lease, r, r->attached_host, VSM__HO_CANCEL, NULL,
 				      &lver, target, sizeof(target))) < 0)
 		goto out;
