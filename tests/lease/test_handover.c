@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h"
+#include "lease/sector.h"
 #include "leasetest.h"
 
 static bool plain;
@@ -412,7 +414,22 @@ START_TEST(source_killed_target_completes)
 	ck_cmd(&s, "write web 0");
 	ck_cmd(&s, "begin web dst");
 	ck_cmd(&t, "accept web");
-	host_kill(&s);
+	/* A third host that watched the source die may not take the lease
+	 * over while the admitted target lives. */
+	{
+		char *dir = tu_dir("third");
+		vsm_ctx *x = lt_host_ctx(dir, dsuri, "third");
+		vsm_container *c = NULL;
+
+		ck_vsm(vsm_container_lookup(&c, x, "ds", "web"));
+		ck_vsm(vsm_lease_keep(x, "third", 0));
+		host_kill(&s);
+		lt_sleep_ms(3 * LT_TIMEOUT_MS);
+		ck_vsm_refused(vsm_attach(c, "third", 0), VSM_ELEASE, "being handed over");
+		vsm_container_free(c);
+		vsm_ctx_free(x);
+		free(dir);
+	}
 	ck_cmd(&t, "write web 1");
 	ck_cmd(&t, "complete web");
 	ck_cmd(&t, "write web 2");
@@ -489,6 +506,71 @@ START_TEST(racing_targets_one_winner)
 }
 END_TEST
 
+/* Version 2 sectors only for a lease in a handover; version 1 ones (what
+ * 0.1 wrote) still read; anything newer, or a bad state, is refused. */
+START_TEST(sector_versions)
+{
+	uint8_t b[LS_SECTOR];
+	vsm_lv v, back;
+	vsm_ballot bl, blb;
+	vsm_lhdr h = { .format = 2, .mode = LS_MODE_PLAIN, .timeout_ms = 400, .renew_ms = 50 };
+
+	memset(&v, 0, sizeof(v));
+	v.lver = 7;
+	v.owner_slot = 1;
+	v.owner_gen = 3;
+	snprintf(v.owner, sizeof(v.owner), "src");
+	snprintf(v.uuid, sizeof(v.uuid), "0b9e6a3c-8f0e-4c57-9a3e-2d7b1c6f5e41");
+	ls_owner_encode(b, &v);
+	ck_assert(!memcmp(b, "VSMLO001", 8));
+	ck_assert_int_eq(ls_owner_decode(b, &back), 1);
+	ck_assert_uint_eq(back.ho_state, LV_HO_NONE);
+	v.ho_state = LV_HO_ACCEPTED;
+	v.ho_slot = 4;
+	v.ho_gen = 9;
+	snprintf(v.ho_host, sizeof(v.ho_host), "dst");
+	ls_owner_encode(b, &v);
+	ck_assert(!memcmp(b, "VSMLO002", 8));
+	ck_assert_int_eq(ls_owner_decode(b, &back), 1);
+	ck_assert_uint_eq(back.ho_state, LV_HO_ACCEPTED);
+	ck_assert_uint_eq(back.ho_slot, 4);
+	ck_assert_uint_eq(back.ho_gen, 9);
+	ck_assert_str_eq(back.ho_host, "dst");
+	/* A bad handover state, or a version from the future, is refused. */
+	vsm__put_le32(b + 8 + 144, 3);
+	vsm__put_le32(b + LS_SECTOR - 4, vsm__crc32(b, LS_SECTOR - 4));
+	ck_assert_int_eq(ls_owner_decode(b, &back), -1);
+	ls_owner_encode(b, &v);
+	b[7] = '3';
+	vsm__put_le32(b + LS_SECTOR - 4, vsm__crc32(b, LS_SECTOR - 4));
+	ck_assert_int_eq(ls_owner_decode(b, &back), -1);
+
+	memset(&bl, 0, sizeof(bl));
+	bl.lver = 8;
+	bl.inp = v;
+	bl.dec = v;
+	bl.dec.ho_state = LV_HO_NONE;
+	bl.dec.ho_slot = 0;
+	bl.dec.ho_gen = 0;
+	bl.dec.ho_host[0] = '\0';
+	ls_ballot_encode(b, &bl);
+	ck_assert(!memcmp(b, "VSMBL002", 8));
+	ck_assert_int_eq(ls_ballot_decode(b, &blb), 1);
+	ck_assert_str_eq(blb.inp.ho_host, "dst");
+	ck_assert_uint_eq(blb.dec.ho_state, LV_HO_NONE);
+	bl.inp = bl.dec;
+	ls_ballot_encode(b, &bl);
+	ck_assert(!memcmp(b, "VSMBL001", 8));
+
+	ls_hdr_encode(b, &h);
+	ck_assert_int_eq(ls_hdr_decode(b, &h), 1);
+	ck_assert_uint_eq(h.format, 2);
+	vsm__put_le32(b + 8, 3);
+	vsm__put_le32(b + LS_SECTOR - 4, vsm__crc32(b, LS_SECTOR - 4));
+	ck_assert_int_eq(ls_hdr_decode(b, &h), -1);
+}
+END_TEST
+
 static TCase *cases(const char *name, void (*setup)(void))
 {
 	TCase *tc = tcase_create(name);
@@ -507,6 +589,10 @@ int main(void)
 {
 	Suite *s = suite_create("handover");
 
+	TCase *tc = tcase_create("format");
+
+	tcase_add_test(tc, sector_versions);
+	suite_add_tcase(s, tc);
 	suite_add_tcase(s, cases("caw", setup_caw));
 	suite_add_tcase(s, cases("plain", setup_plain));
 	return tu_run(s);
