@@ -44,6 +44,17 @@ static int host_here(vsm_ctx *ctx, const vsm_dstore *ds, const char *host, bool 
 	return 0;
 }
 
+int vsm__handover_refuse(vsm_dstore *ds, const vsm_record *r)
+{
+	char target[72] = "";
+	int ho = vsm__lease_handover_state(ds->lease, r, NULL, target, sizeof(target));
+
+	if (ho <= 0)
+		return ho;
+	return vsm_err(VSM_ESTATE, "container '%s' is being handed over to host '%s'; complete "
+		       "or cancel the handover first", r->name, target);
+}
+
 static int begin_locked(vsm_container *c, const char *target)
 {
 	vsm_record *r = NULL;
