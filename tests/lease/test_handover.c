@@ -48,6 +48,7 @@ typedef struct {
 static vsm_ctx *child_ctx;
 static const char *child_host;
 static int mig_events[4]; /* start, switchover, complete, abort */
+static int wrong_host_events; /* MIGRATION events whose host is not "dst" */
 
 static void on_event(const vsm_event *ev, void *payload)
 {
@@ -56,6 +57,8 @@ static void on_event(const vsm_event *ev, void *payload)
 	(void)payload;
 	if (vsm_event_type_of(ev) != VSM_EVENT_MIGRATION || !d)
 		return;
+	if (!vsm_event_host(ev) || strcmp(vsm_event_host(ev), "dst"))
+		__atomic_add_fetch(&wrong_host_events, 1, __ATOMIC_SEQ_CST);
 	if (!strncmp(d, "start", 5))
 		__atomic_add_fetch(&mig_events[0], 1, __ATOMIC_SEQ_CST);
 	else if (!strncmp(d, "switchover", 10))
@@ -478,6 +481,8 @@ START_TEST(racing_targets_one_winner)
 		ck_cmd_rc(r_1 == 0 ? &s : &t1, -VSM_ESTALE, "deploy %s", names[i]);
 	}
 	ck_assert_int_eq(won_t1 + won_src, RACE_ROUNDS);
+	fprintf(stderr, "race (%s): target won %d, source's cancel won %d of %d\n",
+		plain ? "plain" : "caw", won_t1, won_src, RACE_ROUNDS);
 	host_stop(&s);
 	host_stop(&t1);
 	host_stop(&t2);
@@ -503,6 +508,58 @@ START_TEST(racing_targets_one_winner)
 		vsm_ctx_free(o);
 		free(dir);
 	}
+}
+END_TEST
+
+/* One context acting for both hosts: vsm_container_migrate_host does
+ * the whole handover; to a host it does not know, it only begins. */
+START_TEST(migrate_host_one_context)
+{
+	const char *names[] = { "web" };
+	char *dir = NULL, *target = NULL;
+	vsm_container *c = NULL;
+	vsm_handover_opts o = VSM_HANDOVER_OPTS_INIT;
+	vsm_ctx *a;
+	int64_t until;
+
+	fresh(names, 1);
+	dir = tu_dir("both");
+	a = lt_host_ctx(dir, dsuri, "src");
+	ck_vsm(vsm_host_add(a, "dst", NULL));
+	ck_vsm(vsm_host_link(a, "dst", "ds", 0));
+	memset(mig_events, 0, sizeof(mig_events));
+	wrong_host_events = 0;
+	ck_vsm(vsm_event_register(a, on_event, NULL, NULL));
+	ck_vsm(vsm_container_lookup(&c, a, "ds", "web"));
+	ck_vsm_refused(vsm_container_migrate_host(c, "dst", NULL), VSM_ESTATE, "not attached");
+	ck_vsm(vsm_attach(c, "src", 0));
+	o.flags = 1u << 7;
+	ck_vsm_refused(vsm_container_migrate_host(c, "dst", &o), VSM_EINVAL, "flags");
+	ck_vsm(vsm_container_migrate_host(c, "dst", NULL));
+	ck_assert_str_eq(vsm_container_attached_host(c), "dst");
+	ck_assert_int_eq(vsm_handover_state_of(c, &target), VSM_HANDOVER_NONE);
+	ck_assert_ptr_null(target);
+	until = lt_now_ms() + 5000;
+	while (!__atomic_load_n(&mig_events[2], __ATOMIC_SEQ_CST) && lt_now_ms() < until)
+		lt_sleep_ms(5);
+	ck_assert_int_ge(mig_events[0], 1);
+	ck_assert_int_ge(mig_events[1], 1);
+	ck_assert_int_ge(mig_events[2], 1);
+	ck_assert_int_eq(mig_events[3], 0);
+	ck_assert_int_eq(wrong_host_events, 0);
+	ck_vsm(vsm_device_deploy(NULL, c, "d0", NULL));
+	/* A target this context does not know: begun only. */
+	ck_assert_int_eq(vsm_container_migrate_host(c, "far", NULL), VSM_HANDOVER_BEGUN);
+	ck_assert_int_eq(vsm_handover_state_of(c, &target), VSM_HANDOVER_BEGUN);
+	ck_assert_str_eq(target, "far");
+	free(target);
+	ck_vsm_refused(vsm_container_migrate_host(c, "other", NULL), VSM_ESTATE,
+		       "already being handed over to host 'far'");
+	ck_vsm(vsm_handover_cancel(c, 0));
+	ck_vsm(vsm_detach(c, VSM_DETACH_FORCE));
+	vsm_container_free(c);
+	vsm_ctx_free(a);
+	free(dir);
 }
 END_TEST
 
@@ -582,6 +639,7 @@ static TCase *cases(const char *name, void (*setup)(void))
 	tcase_add_test(tc, target_killed_falls_back);
 	tcase_add_test(tc, source_killed_target_completes);
 	tcase_add_test(tc, racing_targets_one_winner);
+	tcase_add_test(tc, migrate_host_one_context);
 	return tc;
 }
 
