@@ -16,6 +16,7 @@
 #include "container.h"
 #include "events.h"
 #include "image.h"
+#include "handover.h"
 #include "lease.h"
 #include "checkpoint.h"
 #include "migrate.h"

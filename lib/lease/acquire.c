@@ -7,7 +7,7 @@
 
 /* -------------------------------------------------------------- acquire */
 
-static lease_held *held_find(vsm_lease_ds *l, uint32_t slot, const char *uuid)
+lease_held *ls_held_find(vsm_lease_ds *l, uint32_t slot, const char *uuid)
 {
 	lease_held *e;
 
@@ -32,9 +32,9 @@ static void held_drop(vsm_lease_ds *l, lease_held *gone)
 	}
 }
 
-static int held_set(vsm_lease_ds *l, const vsm_record *r, lease_hb *hb, uint64_t lver)
+int ls_held_set(vsm_lease_ds *l, const vsm_record *r, lease_hb *hb, uint64_t lver)
 {
-	lease_held *e = held_find(l, r->slot, r->uuid);
+	lease_held *e = ls_held_find(l, r->slot, r->uuid);
 
 	if (!e) {
 		if (!(e = vsm__calloc(1, sizeof(*e))) || !(e->container = vsm__strdup(r->name))) {
@@ -164,6 +164,12 @@ static int acquire_locked(vsm_lease_ds *l, const vsm_record *r, const char *host
 				continue;
 			}
 		}
+		if ((j == J_LIVE || j == J_STOPPED) && cur.ho_state == LV_HO_ACCEPTED) {
+			free(raw);
+			return vsm_err(VSM_ELEASE, "container '%s' is being handed over from host "
+				       "'%s' to host '%s'; complete or cancel the handover",
+				       r->name, cur.owner, cur.ho_host);
+		}
 		if (j == J_LIVE || j == J_STOPPED) {
 			free(raw);
 			return held_by_error(VSM_ELEASE, r, &cur, j, stopped, l->timeout);
@@ -175,6 +181,14 @@ static int acquire_locked(vsm_lease_ds *l, const vsm_record *r, const char *host
 		want.since_ms = ls_wall_ms();
 		snprintf(want.owner, sizeof(want.owner), "%s", host);
 		memcpy(want.uuid, r->uuid, sizeof(want.uuid));
+		/* Taking our own lease up again keeps a handover it is in; a
+		 * takeover (holder and target dead) ends it. */
+		if (j == J_OURS && cur.ho_state != LV_HO_NONE) {
+			want.ho_state = cur.ho_state;
+			want.ho_slot = cur.ho_slot;
+			want.ho_gen = cur.ho_gen;
+			memcpy(want.ho_host, cur.ho_host, sizeof(want.ho_host));
+		}
 		if (!l->plain) {
 			uint8_t *buf = ls_sector_buf(l);
 
@@ -210,11 +224,11 @@ static int acquire_locked(vsm_lease_ds *l, const vsm_record *r, const char *host
 				continue; /* someone else's value: judge it afresh */
 			}
 		}
-		if ((rc = held_set(l, r, me, chosen.lver)) < 0) {
+		if ((rc = ls_held_set(l, r, me, chosen.lver)) < 0) {
 			free(mine);
 			return rc;
 		}
-		e = held_find(l, r->slot, r->uuid);
+		e = ls_held_find(l, r->slot, r->uuid);
 		free(e->mine);
 		e->mine = mine;
 		*lver = chosen.lver;
@@ -249,7 +263,7 @@ int vsm__lease_release(vsm_lease_ds *l, const vsm_record *r)
 	if (!l)
 		return 0;
 	pthread_mutex_lock(&l->mgr->lock);
-	if (!(e = held_find(l, r->slot, r->uuid)))
+	if (!(e = ls_held_find(l, r->slot, r->uuid)))
 		goto out;
 	if (!l->plain && e->mine) {
 		/* Still exactly what we wrote? Then one compare-and-write frees it. */
@@ -341,7 +355,7 @@ bool vsm__lease_held(vsm_lease_ds *l, const vsm_record *r, const char *host, uin
 	if (!l)
 		return false;
 	pthread_mutex_lock(&l->mgr->lock);
-	e = held_find(l, r->slot, r->uuid);
+	e = ls_held_find(l, r->slot, r->uuid);
 	ok = e && !e->lost && !strcmp(e->hb->host, host) && ls_mono_ms() < e->hb->deadline;
 	if (ok)
 		*lver = e->lver;
@@ -363,11 +377,14 @@ int vsm__lease_fence(vsm_lease_ds *l, const vsm_record *cur, uint64_t *lver)
 	if (!l || !host)
 		return vsm_err(VSM_EINTERNAL, "lease fence on a detached container");
 	pthread_mutex_lock(&l->mgr->lock);
-	e = held_find(l, cur->slot, cur->uuid);
+	e = ls_held_find(l, cur->slot, cur->uuid);
 	/* A newer token on disk means someone acquired after us (another
 	 * process of this host, or a takeover): ours is no good any more. */
+	/* A source in a handover checks the lease itself: a complete moves
+	 * it without telling us (doc/host-migration.md). */
 	if (e && !e->lost && !strcmp(e->hb->host, host) && ls_mono_ms() < e->hb->deadline &&
-	    cur->lease_version <= e->lver) {
+	    cur->lease_version <= e->lver &&
+	    (e->ho != HO_SOURCE || ls_handover_source_holds(l, e))) {
 		*lver = e->lver;
 		pthread_mutex_unlock(&l->mgr->lock);
 		return 0;
@@ -423,7 +440,7 @@ int vsm__lease_status(vsm_lease_ds *l, const vsm_record *const *recs, size_t n, 
 		snprintf(x->owner, sizeof(x->owner), "%s", cur.owner);
 		x->state = j == J_LIVE ? VSM_LEASE_LIVE : j == J_DEAD ? VSM_LEASE_DEAD :
 			   VSM_LEASE_STOPPED;
-		e = held_find(l, r->slot, r->uuid);
+		e = ls_held_find(l, r->slot, r->uuid);
 		x->mine = e && !e->lost && e->lver == cur.lver && ls_mono_ms() < e->hb->deadline;
 		if (x->mine)
 			x->state = VSM_LEASE_LIVE;

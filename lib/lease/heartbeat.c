@@ -276,6 +276,7 @@ static void tick(vsm_lease_ds *l)
 		if (hb_write(l, hb) < 0)
 			vsm__error_reset();
 	}
+	ls_handover_tick(l);
 	vsm__error_reset();
 }
 
@@ -457,6 +458,8 @@ static int header_load(vsm_lease_ds *l, const vsm_meta_geom *g)
 		goto out;
 	st = ls_hdr_decode(buf, &h);
 	if (st == 0) {
+		memset(&h, 0, sizeof(h));
+		h.format = 1;
 		h.mode = caw && want_plain != 1 ? LS_MODE_CAW : LS_MODE_PLAIN;
 		h.timeout_ms = env_ms("VSM_LEASE_TIMEOUT_MS", g->lease_timeout_ms);
 		h.renew_ms = env_ms("VSM_LEASE_RENEW_MS", h.timeout_ms == g->lease_timeout_ms ?
@@ -495,6 +498,7 @@ static int header_load(vsm_lease_ds *l, const vsm_meta_geom *g)
 		goto out;
 	}
 	l->plain = h.mode == LS_MODE_PLAIN;
+	l->format = h.format;
 	l->timeout = h.timeout_ms;
 	l->renew = h.renew_ms;
 	l->margin = l->timeout / 16;

@@ -8,6 +8,7 @@
 #define VSM_LEASE_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vsm/lease.h"
@@ -57,6 +58,23 @@ bool vsm__lease_held(vsm_lease_ds *l, const struct vsm_record *r, const char *ho
 bool vsm__lease_acts_for(const vsm_lease_mgr *m, const char *host);
 int vsm__lease_release(vsm_lease_ds *l, const struct vsm_record *r); /* @l NULL: 0 */
 int vsm__lease_fence(vsm_lease_ds *l, const struct vsm_record *cur, uint64_t *lver);
+
+/* Host migration (lease/handover.c, doc/host-migration.md): the steps,
+ * run by @host (the source for BEGIN and CANCEL, the target for ACCEPT
+ * and COMPLETE). *lver: the lease version after the step. @peer (may be
+ * NULL) receives the other host's name. */
+enum { VSM__HO_BEGIN = 1, VSM__HO_ACCEPT, VSM__HO_COMPLETE, VSM__HO_CANCEL };
+int vsm__lease_handover(vsm_lease_ds *l, const struct vsm_record *r, const char *host, int op,
+			const char *target, uint64_t *lver, char *peer, size_t peer_size);
+/* 0 no handover (or a free lease), 1 begun, 2 accepted; the holder and the
+ * target in @source and @target (either may be NULL); < 0 error. */
+int vsm__lease_handover_state(vsm_lease_ds *l, const struct vsm_record *r, char *source,
+			      char *target, size_t size);
+/* This context is the admitted target of @r's handover, with a valid
+ * heartbeat: it may write the container's devices (not its record). */
+bool vsm__lease_admitted(vsm_lease_ds *l, const struct vsm_record *r);
+/* This context held @r's lease and lost it (handed over, taken over). */
+bool vsm__lease_was_held(vsm_lease_ds *l, const struct vsm_record *r);
 
 typedef struct {
 	uint64_t lver;      /* instance of the value in force (0: never used) */

@@ -6,6 +6,7 @@
  *   heartbeat.c  heartbeats, the renewal thread, opening a lease area
  *   paxos.c      Disk Paxos rounds; the metadata lock's register
  *   acquire.c    container leases: acquire, release, fence, status
+ *   handover.c   host migration: handing a lease over to another host
  */
 #ifndef VSM_LEASE_PRIV_H
 #define VSM_LEASE_PRIV_H
@@ -56,6 +57,7 @@ typedef struct lease_held {
 	lease_hb *hb;
 	uint64_t lver;
 	bool lost;
+	int ho;          /* HO_* : our part in a handover of this lease */
 	uint8_t *mine;   /* owner sector as we wrote it (compare-and-write) */
 	struct lease_held *next;
 } lease_held;
@@ -76,6 +78,7 @@ struct vsm_lease_ds {
 	vsm_meta *meta;
 	vsm_bdev *bdev;
 	bool plain;
+	uint32_t format;    /* of the lease area header (LS_FORMAT_MAX) */
 	uint32_t timeout, renew, margin;
 	uint32_t max_hosts, lb;
 	uint64_t gen_off, hb_off, areas_off, area_bytes;
@@ -101,6 +104,7 @@ struct vsm_lease_mgr {
 };
 
 enum { J_FREE, J_OURS, J_LIVE, J_STOPPED, J_DEAD };
+enum { HO_NONE, HO_SOURCE, HO_TARGET };
 enum { PX_OK = 0, PX_AGAIN = 1 };
 
 /* observe.c */
@@ -119,6 +123,16 @@ int ls_judge(const vsm_lease_ds *l, const vsm_lv *v, const char *uuid,
 int ls_lease_read(vsm_lease_ds *l, uint32_t idx, vsm_lv *cur, uint8_t **raw,
 		      uint64_t *inst_max);
 bool ls_lv_same(const vsm_lv *a, const vsm_lv *b);
+
+int ls_judge_slot(const vsm_lease_ds *l, uint32_t slot, uint64_t gen, const char *name,
+		  int64_t *stopped_ms);
+
+/* handover.c: the renewal pass's look at handovers this context is in */
+void ls_handover_tick(vsm_lease_ds *l);
+bool ls_handover_source_holds(vsm_lease_ds *l, lease_held *e);
+/* acquire.c, shared with handover.c */
+lease_held *ls_held_find(vsm_lease_ds *l, uint32_t slot, const char *uuid);
+int ls_held_set(vsm_lease_ds *l, const struct vsm_record *r, lease_hb *hb, uint64_t lver);
 
 /* heartbeat.c */
 bool ls_state_host_known(const vsm_lease_mgr *m, const char *host);

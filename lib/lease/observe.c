@@ -170,22 +170,18 @@ out:
 }
 
 
-/* Judge the holder of @v from our observations; @me: our heartbeat. */
-int ls_judge(const vsm_lease_ds *l, const vsm_lv *v, const char *uuid,
-		 const lease_hb *me, int64_t *stopped_ms)
+/* Judge the host on heartbeat @slot, incarnation @gen, named @name. */
+int ls_judge_slot(const vsm_lease_ds *l, uint32_t slot, uint64_t gen, const char *name,
+		  int64_t *stopped_ms)
 {
 	const hb_obs *o;
 
 	*stopped_ms = 0;
-	if (v->lver == 0 || (v->flags & LV_FREE) || strcmp(v->uuid, uuid))
-		return J_FREE;
-	if (me && v->owner_slot == me->slot && v->owner_gen == me->gen)
-		return J_OURS;
-	if (v->owner_slot >= l->max_hosts)
+	if (slot >= l->max_hosts)
 		return J_DEAD;
-	o = &l->obs[v->owner_slot];
+	o = &l->obs[slot];
 	/* The slot now belongs to another incarnation: the holder is gone. */
-	if (o->state != 1 || o->rec.gen != v->owner_gen || strcmp(o->rec.name, v->owner))
+	if (o->state != 1 || o->rec.gen != gen || strcmp(o->rec.name, name))
 		return o->state < 0 ? J_STOPPED : J_DEAD;
 	*stopped_ms = o->last_start - o->first_seen;
 	if (*stopped_ms < 0)
@@ -197,6 +193,34 @@ int ls_judge(const vsm_lease_ds *l, const vsm_lv *v, const char *uuid,
 	if (o->moved && ls_mono_ms() - o->first_seen < 3 * (int64_t)l->renew)
 		return J_LIVE;
 	return J_STOPPED;
+}
+
+/* Judge the holder of @v from our observations; @me: our heartbeat. A
+ * lease whose target was admitted in a handover is dead only when both
+ * its holder and its target are (doc/host-migration.md). */
+int ls_judge(const vsm_lease_ds *l, const vsm_lv *v, const char *uuid,
+		 const lease_hb *me, int64_t *stopped_ms)
+{
+	int64_t t_stopped = 0;
+	int j, jt;
+
+	*stopped_ms = 0;
+	if (v->lver == 0 || (v->flags & LV_FREE) || strcmp(v->uuid, uuid))
+		return J_FREE;
+	if (me && v->owner_slot == me->slot && v->owner_gen == me->gen)
+		return J_OURS;
+	j = ls_judge_slot(l, v->owner_slot, v->owner_gen, v->owner, stopped_ms);
+	if (v->ho_state != LV_HO_ACCEPTED)
+		return j;
+	if (me && v->ho_slot == me->slot && v->ho_gen == me->gen)
+		jt = J_LIVE; /* the admitted target is us: not ours to take */
+	else
+		jt = ls_judge_slot(l, v->ho_slot, v->ho_gen, v->ho_host, &t_stopped);
+	if (jt == J_LIVE || (jt == J_STOPPED && j == J_DEAD)) {
+		*stopped_ms = t_stopped;
+		return jt;
+	}
+	return j;
 }
 
 /* ------------------------------------------------- the lease value now */
@@ -253,5 +277,7 @@ bool ls_lv_same(const vsm_lv *a, const vsm_lv *b)
 {
 	return a->lver == b->lver && a->flags == b->flags && a->owner_slot == b->owner_slot &&
 	       a->owner_gen == b->owner_gen && a->since_ms == b->since_ms &&
-	       !strcmp(a->owner, b->owner) && !strcmp(a->uuid, b->uuid);
+	       !strcmp(a->owner, b->owner) && !strcmp(a->uuid, b->uuid) &&
+	       a->ho_state == b->ho_state && a->ho_slot == b->ho_slot && a->ho_gen == b->ho_gen &&
+	       !strcmp(a->ho_host, b->ho_host);
 }

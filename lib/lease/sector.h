@@ -20,8 +20,12 @@
 #define LS_MODE_CAW 1
 #define LS_MODE_PLAIN 2
 
-/* A lease's value: who holds it since when, at which version. */
+/* A lease's value: who holds it since when, at which version; and the
+ * host migration under way, if any (doc/host-migration.md). */
 #define LV_FREE 1u
+#define LV_HO_NONE 0u     /* no handover */
+#define LV_HO_BEGUN 1u    /* the holder named a target; only the holder writes */
+#define LV_HO_ACCEPTED 2u /* the target is admitted too (ho_slot, ho_gen) */
 typedef struct {
 	uint64_t lver;       /* version (Paxos instance) this value belongs to */
 	uint32_t flags;      /* LV_FREE */
@@ -30,9 +34,17 @@ typedef struct {
 	int64_t since_ms;    /* holder's wall clock at acquisition */
 	char owner[LS_NAME_MAX + 1];
 	char uuid[VSM_UUID_STRLEN + 1]; /* container the lease is for */
+	uint32_t ho_state;   /* LV_HO_*; the fields below are zero without one */
+	uint32_t ho_slot;    /* target's heartbeat slot once accepted */
+	uint64_t ho_gen;     /* its generation when it accepted */
+	char ho_host[LS_NAME_MAX + 1]; /* target host */
 } vsm_lv;
 
+/* Lease area format: 2 once a handover has been begun on the datastore
+ * (sectors may then be version 2, which 0.1 readers refuse). */
+#define LS_FORMAT_MAX 2
 typedef struct {
+	uint32_t format;     /* 1 or 2; 0 encodes as 1 */
 	uint32_t mode;       /* LS_MODE_* */
 	uint32_t timeout_ms;
 	uint32_t renew_ms;

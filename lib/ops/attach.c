@@ -220,6 +220,8 @@ VSM_API int vsm_detach(vsm_container *c, unsigned int flags)
 	/* Only the lease holder touches the host's side. */
 	if ((rc = vsm__lease_fence(ds->lease, r, &lver)) < 0)
 		goto out;
+	if ((rc = vsm__handover_refuse(ds, r)) < 0)
+		goto out;
 	if ((rc = vsm__detach_record(c->ctx, ds, r, flags & VSM_DETACH_FORCE)) < 0 ||
 	    (rc = vsm__container_stage(&st, c, r)) < 0 ||
 	    (rc = vsm__ds_put_record(c->ctx, ds, r)) < 0)

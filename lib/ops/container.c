@@ -353,6 +353,7 @@ VSM_API int vsm_container_destroy(vsm_container *c, unsigned int flags)
 			}
 			/* Only the lease holder may undeploy and detach it. */
 			if ((rc = vsm__lease_fence(ds->lease, r, &lver)) < 0 ||
+			    (rc = vsm__handover_refuse(ds, r)) < 0 ||
 			    (rc = vsm__detach_record(c->ctx, ds, r, true)) < 0)
 				goto out;
 		}

@@ -151,6 +151,19 @@ static int open_device_rw_ok(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r,
 	if (!r->attached_host)
 		return 0;
 	if ((rc = vsm__lease_fence(ds->lease, r, &lver)) < 0) {
+		/* The admitted target of a handover writes too, until it
+		 * completes or is cancelled (doc/host-migration.md). */
+		if (vsm__lease_admitted(ds->lease, r)) {
+			vsm__error_reset();
+			return 0;
+		}
+		/* A context that held the lease and lost it (a source that
+		 * handed the container over, a holder taken over) is fenced. */
+		if (rc == -VSM_ESTALE && vsm__lease_was_held(ds->lease, r))
+			return vsm_err(VSM_ESTALE, "datastore '%s': container '%s' is now attached "
+				       "to host '%s' under a lease this context lost; refusing to "
+				       "open device '%s' read-write", ds->name, r->name,
+				       r->attached_host, device);
 		/* The fence's own message names the container again; say it once. */
 		return vsm_err(VSM_EBUSY, "datastore '%s': container '%s' is attached to host "
 			       "'%s', whose lease this context does not hold; refusing to open "

@@ -49,4 +49,8 @@ int vsm__device_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, cons
  * KEY in *@key_len, else -VSM_EINVAL naming @tag. */
 int vsm__host_tag_check(const char *tag, size_t *key_len);
 
+/* -VSM_ESTATE while @r's lease is in a host migration's handover
+ * (handover.c): the source may not detach or destroy it meanwhile. */
+int vsm__handover_refuse(vsm_dstore *ds, const vsm_record *r);
+
 #endif /* VSM_OPS_H */

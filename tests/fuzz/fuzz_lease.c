@@ -4,7 +4,8 @@
  * as it is and again with its CRC set right (so the field checks after
  * the CRC are reached, whatever the magic), and on the generation-block
  * layout. A sector that decodes is encoded again: the encoding must
- * decode to the same values (decode(encode(decode(s))) == decode(s)).
+ * decode to the same values (decode(encode(decode(s))) == decode(s)),
+ * the handover fields of version 2 sectors included.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,9 @@ static void lv_same(const vsm_lv *a, const vsm_lv *b)
 {
 	if (a->lver != b->lver || a->flags != b->flags || a->owner_slot != b->owner_slot ||
 	    a->owner_gen != b->owner_gen || a->since_ms != b->since_ms ||
-	    strcmp(a->owner, b->owner) || strcmp(a->uuid, b->uuid))
+	    strcmp(a->owner, b->owner) || strcmp(a->uuid, b->uuid) ||
+	    a->ho_state != b->ho_state || a->ho_slot != b->ho_slot || a->ho_gen != b->ho_gen ||
+	    strcmp(a->ho_host, b->ho_host))
 		abort();
 }
 
@@ -38,7 +41,7 @@ static void all_decoders(const uint8_t *s)
 	memset(&bl, 0, sizeof(bl));
 	if (ls_hdr_decode(s, &h) == 1) {
 		ls_hdr_encode(e, &h);
-		if (ls_hdr_decode(e, &h2) != 1 || h2.mode != h.mode ||
+		if (ls_hdr_decode(e, &h2) != 1 || h2.format != h.format || h2.mode != h.mode ||
 		    h2.timeout_ms != h.timeout_ms || h2.renew_ms != h.renew_ms)
 			abort();
 	}

@@ -24,10 +24,11 @@ static void out(const char *dir, const char *name, const void *b, size_t n)
 static void lease(const char *dir)
 {
 	uint8_t s[LS_SECTOR];
-	vsm_lhdr h = { LS_MODE_CAW, 10000, 2000 };
+	vsm_lhdr h = { .format = 1, .mode = LS_MODE_CAW, .timeout_ms = 10000, .renew_ms = 2000 };
 	vsm_hbrec hb = { 3, 7, 1234, 0x1122334455667788ull, 1767225600000, "host-a" };
-	vsm_lv lv = { 5, 0, 3, 7, 1767225600000, "host-a/4242:99/ctx",
-		      "0b9e6a3c-8f0e-4c57-9a3e-2d7b1c6f5e41" };
+	vsm_lv lv = { .lver = 5, .owner_slot = 3, .owner_gen = 7, .since_ms = 1767225600000,
+		      .owner = "host-a/4242:99/ctx",
+		      .uuid = "0b9e6a3c-8f0e-4c57-9a3e-2d7b1c6f5e41" };
 	vsm_ballot b;
 
 	ls_hdr_encode(s, &h);
@@ -53,6 +54,22 @@ static void lease(const char *dir)
 	b.dec = lv;
 	ls_ballot_encode(s, &b);
 	out(dir, "ballot", s, sizeof(s));
+	/* Format 2: a lease in a handover (doc/host-migration.md). */
+	h.format = 2;
+	ls_hdr_encode(s, &h);
+	out(dir, "hdr-v2", s, sizeof(s));
+	lv.flags = 0;
+	lv.ho_state = LV_HO_ACCEPTED;
+	lv.ho_slot = 4;
+	lv.ho_gen = 2;
+	snprintf(lv.ho_host, sizeof(lv.ho_host), "host-b");
+	ls_owner_encode(s, &lv);
+	out(dir, "owner-handover", s, sizeof(s));
+	b.inp = lv;
+	b.dec = lv;
+	b.dec.ho_state = LV_HO_BEGUN;
+	ls_ballot_encode(s, &b);
+	out(dir, "ballot-handover", s, sizeof(s));
 	memset(s, 0, sizeof(s));
 	memcpy(s, "VSMGEN01", 8);
 	vsm__put_le64(s + 8, 42);

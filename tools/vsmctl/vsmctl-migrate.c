@@ -13,12 +13,14 @@
 #include <vsm/migrate.h>
 
 #include "vsmctl-util.h"
+#include "vsmctl-handover.h"
 #include "vsmctl-migrate.h"
 
 static const char usage_text[] =
 	"usage: vsmctl migrate CONTAINER --datastore DS [--json]\n"
 	"  moves a detached container, with its checkpoints, to datastore DS (offline);\n"
-	"  the copy is verified before the source is removed.\n";
+	"  the copy is verified before the source is removed.\n"
+	"       vsmctl migrate CONTAINER --host HOST [--json]   (host migration)\n";
 
 static int usage(const char *why, const char *arg)
 {
@@ -53,6 +55,10 @@ int vsmctl_migrate_main(vsm_ctx *ctx, int argc, char **argv, int json)
 
 	if (argc < 2 || argv[1][0] == '-')
 		return usage("migrate needs CONTAINER%s", "");
+	/* --host: a host migration (vsmctl-handover.c). */
+	for (a = 2; a < argc; a++)
+		if (!strcmp(argv[a], "--host"))
+			return vsmctl_migrate_host_main(ctx, argc, argv, json);
 	for (a = 2; a < argc; a++) {
 		if (!strcmp(argv[a], "--datastore") && a + 1 < argc)
 			ds = argv[++a];

@@ -34,6 +34,7 @@
 #include "vsmctl-group.h"
 #include "vsmctl-recovery.h"
 #include "vsmctl-device.h"
+#include "vsmctl-handover.h"
 #include "vsmctl-host.h"
 #include "vsmctl-migrate.h"
 #include "vsmctl-workflow.h"
@@ -86,6 +87,8 @@ static const char usage[] =
 	"  group recover DIR --datastore DS [--host HOST] [--start]\n"
 	"  export CONTAINER FILE [--checkpoint NAME] | import FILE --datastore DS [--name NEW]\n"
 	"  migrate CONTAINER --datastore DS [--json]   move a detached container offline\n"
+	"  migrate CONTAINER --host HOST [--begin-only] [--json]   host migration\n"
+	"  handover begin|accept CONTAINER HOST | handover complete|cancel|status CONTAINER\n"
 	"  changes CONTAINER DEVICE --since CHECKPOINT [--until CHECKPOINT]\n"
 	"  backup CONTAINER FILE [--incremental-from CHECKPOINT] [--checkpoint NAME] [--stopped]\n"
 	"  restore FILE [FILE...] --datastore DS [--name NEW]\n"
@@ -1105,6 +1108,8 @@ int main(int argc, char **argv)
 		rc = vsmctl_workflow_main(ctx, argc, argv, json_out);
 	else if (!strcmp(argv[0], "lease"))
 		rc = cmd_lease(ctx, argc, argv);
+	else if (!strcmp(argv[0], "handover"))
+		rc = vsmctl_handover_main(ctx, argc, argv, json_out);
 	else if (!strcmp(argv[0], "agent"))
 		rc = cmd_agent(ctx, argc, argv);
 	else
