@@ -49,6 +49,13 @@ def _format_num(fmt: Union[str, int]) -> int:
         raise InvalidArgumentError("unknown device format %r (raw or qcow2)" % fmt, 1) from None
 
 
+def _fileno(f: Any) -> Optional[int]:
+    try:
+        return int(f.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
 def _spec_struct(d: DeviceSpec, keep: List[Any]) -> Any:
     s = ffi.new("vsm_device_spec *")
     keep.append(s)
@@ -335,16 +342,23 @@ class Container(_Handle):
     # -- checkpoints
     def create_checkpoint(self, name: str, *, state: Optional[StateSource] = None,
                           stopped: bool = False) -> Checkpoint:
-        """Checkpoint every device, with an optional VM-state blob (bytes
-        or a binary file object read to its end)."""
+        """Checkpoint every device, with an optional VM-state blob: bytes,
+        or a binary file object read from its current offset to its end
+        (one with a file descriptor, a pipe too, is read by the library
+        itself)."""
         cbs = Callbacks()
         opts = ffi.new("vsm_checkpoint_opts *")
         opts.version = K.VSM_CHECKPOINT_OPTS_VERSION
         opts.state_fd = -1
-        if state is not None:
+        if isinstance(state, (bytes, bytearray, memoryview)):
             opts.state_read = cbs.state_reader(state)
-            if isinstance(state, (bytes, bytearray, memoryview)):
-                opts.state_size = len(state)
+            opts.state_size = len(state)
+        elif state is not None:
+            fd = _fileno(state)
+            if fd is not None:
+                opts.state_fd = fd  # read to its end by the library
+            else:
+                opts.state_read = cbs.state_reader(state)
         opts.flags = K.VSM_CHECKPOINT_STOPPED if stopped else 0
         out = ffi.new("vsm_checkpoint **")
         try:
