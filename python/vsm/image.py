@@ -188,6 +188,11 @@ class Image(_Handle):
         with self._lock:
             return call(fn, self._ptr(), *args)
 
+    def _call_out(self, fn: Any, *outs: Any) -> int:
+        # The calls whose output parameters come before the image.
+        with self._lock:
+            return call(fn, *outs, self._ptr())
+
     def close(self) -> None:
         """Flush, mark clean and close; raises the final flush's error."""
         owner = self._owner
@@ -235,7 +240,8 @@ class Image(_Handle):
     def info(self, depth: int = 0) -> ImageInfo:
         """The image at @depth of the chain (0: this one)."""
         out = ffi.new("vsm_image_info **")
-        self._call(lib.vsm_image_info_get, out, depth)
+        with self._lock:
+            call(lib.vsm_image_info_get, out, self._ptr(), depth)
         i = out[0]
         try:
             fmt = {FORMAT_RAW: "raw", FORMAT_QCOW2: "qcow2"}.get(i.format, str(i.format))
@@ -260,7 +266,7 @@ class Image(_Handle):
         """The guest disk as ranges of like status (like qemu-img map)."""
         out = ffi.new("vsm_image_extent **")
         n = ffi.new("size_t *")
-        self._call(lib.vsm_image_map, out, n)
+        self._call_out(lib.vsm_image_map, out, n)
         try:
             return [_extent(out[0][i]) for i in range(n[0])]
         finally:
@@ -327,7 +333,7 @@ class Image(_Handle):
         """The bitmaps of this image, in stored order."""
         out = ffi.new("vsm_image_bitmap_info **")
         n = ffi.new("size_t *")
-        self._call(lib.vsm_image_bitmap_list, out, n)
+        self._call_out(lib.vsm_image_bitmap_list, out, n)
         try:
             return [Bitmap(pystr(out[0][i].name) or "", int(out[0][i].granularity),
                            bool(out[0][i].enabled), bool(out[0][i].in_use)) for i in range(n[0])]
