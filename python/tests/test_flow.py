@@ -158,3 +158,19 @@ def test_readme_flow(tmp_path: pathlib.Path) -> None:
         exec(compile(code.group(1), "README.md", "exec"), {})
     finally:
         del os.environ["VSM_EXAMPLE_DIR"]
+
+
+def test_dropped_without_close(tmp_path: pathlib.Path) -> None:
+    import gc
+    for i in range(3):
+        s = Site(tmp_path / str(i))
+        c = s.ctx.create_container("ds1", "web", [("root", MiB, "qcow2")])
+        img = c.open_image("root")
+        c.me = c  # a cycle through the handle  # type: ignore[attr-defined]
+        del s, c, img
+        gc.collect()
+    # The frees queued by the collector run at the next call.
+    with vsm.Context(state_dir=tmp_path / "after") as ctx:
+        assert list(ctx.datastores()) == []
+    with vsm.Context(state_dir=tmp_path / "0" / "st") as ctx:
+        assert [c.name for c in ctx.containers()] == ["web"]

@@ -41,25 +41,29 @@ lib = _load()
 # would clear) and when a Context closes, never inside the garbage
 # collector, which may run between a failing call and vsm_error_last().
 _pending: "collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]]" = collections.deque()
+# Contexts go after every handle, which may need their context to close.
+_pending_last: "collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]]" = collections.deque()
 _pending_lock = threading.Lock()
 
 
-def defer_free(fn: Callable[..., Any], *args: Any) -> None:
-    """Queue fn(*args) to run outside the garbage collector."""
-    _pending.append((fn, args))
+def defer_free(fn: Callable[..., Any], *args: Any, last: bool = False) -> None:
+    """Queue fn(*args) to run outside the garbage collector; with @last,
+    after everything else queued."""
+    (_pending_last if last else _pending).append((fn, args))
 
 
 def run_pending() -> None:
-    """Run the frees that __del__ queued."""
-    if not _pending:
+    """Run the frees that __del__ queued: handles first, then contexts."""
+    if not _pending and not _pending_last:
         return
     with _pending_lock:
-        while True:
-            try:
-                fn, args = _pending.popleft()
-            except IndexError:
-                break
-            fn(*args)
+        for q in (_pending, _pending_last):
+            while True:
+                try:
+                    fn, args = q.popleft()
+                except IndexError:
+                    break
+                fn(*args)
 
 
 def cstr(s: Optional[str]) -> Any:

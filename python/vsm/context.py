@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _constants as K
-from ._ffi import call, cstr, ffi, lib, pystr, run_pending
+from ._ffi import call, cstr, defer_free, ffi, lib, pystr, run_pending
 from ._handle import Callbacks, ProgressFn, _Owner
 from .errors import ClosedError, Error
 
@@ -230,10 +230,20 @@ class Context:
         self.close()
 
     def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
+        # Dropped without close(): its handles are unreachable too, and
+        # their frees are queued; queue this one after them.
+        if getattr(self, "_cptr", None) is not None:
+            with self._children_lock:
+                children = list(self._children)
+            defer_free(self._free_late, children, self._cptr, self._log_cb, self._event_cbs,
+                       last=True)
+            self._cptr = None
+
+    @staticmethod
+    def _free_late(children: List[_Owner], ptr: Any, *keep: Any) -> None:
+        for owner in children:
+            owner.release()
+        lib.vsm_ctx_free(ptr)
 
     def __repr__(self) -> str:
         if self._cptr is None:

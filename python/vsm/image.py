@@ -162,10 +162,13 @@ class Image(_Handle):
     def __init__(self, ptr: Any, owner: _Owner, what: str) -> None:
         super().__init__(ptr, owner)
         self._what = what
+        self.context: Optional["Context"] = None
 
     @classmethod
     def _own(cls, ctx: Optional["Context"], ptr: Any, what: str) -> "Image":
-        return cls(ptr, _Owner(ctx, "image", lib.vsm_image_close, ptr), what)
+        img = cls(ptr, _Owner(ctx, "image", lib.vsm_image_close, ptr), what)
+        img.context = ctx  # a device image needs its context open
+        return img
 
     @classmethod
     def open(cls, path: PathLike, *, readonly: bool = False, no_backing: bool = False,
