@@ -32,7 +32,9 @@ from .errors import (ERRORS, BusyError, CanceledError, ClosedError, CorruptError
                      MismatchError, NoMemoryError, NoSpaceError, NotFoundError,
                      NotSupportedError, PermissionDeniedError, StaleError, StateError,
                      StorageIOError, TimedOutError, VersionError, error_for, strerror)
+from .group import Group, GroupCheckpoint, Member
 from .image import Image
+from .placement import Candidate, Placement, Reservation
 
 __version__ = "0.1.0"
 
@@ -45,7 +47,7 @@ def library_version() -> Tuple[int, int, int]:
 
 
 __all__ = [
-    "BackupStats", "BundleStats", "BusyError", "CanceledError", "CheckReport",
+    "BackupStats", "Candidate", "Group", "GroupCheckpoint", "Member", "Placement", "Reservation", "BundleStats", "BusyError", "CanceledError", "CheckReport",
     "Checkpoint", "ClosedError", "Container", "Context", "CorruptError", "Datastore", "Device",
     "DeviceSpec", "ERRORS", "Error", "Event", "ExistsError", "Host", "Image", "InternalError",
     "InvalidArgumentError", "Layer", "Lease", "LeaseError", "Locator", "MigrateStats",

@@ -16,6 +16,7 @@ from .errors import Error, InvalidArgumentError
 if TYPE_CHECKING:
     from .context import Context
     from .image import Image
+    from .placement import Placement
 
 FORMAT_RAW = 0
 FORMAT_QCOW2 = 1
@@ -504,3 +505,14 @@ class Container(_Handle):
             cbs.reraise(e)
             raise
         return MigrateStats._of(stats)
+
+    # -- placement
+    def place_host(self, **kw: Any) -> "Placement":
+        """Phase 2: rank the hosts for this container (keywords: tags,
+        anti_affinity, weigher, migrate, watch)."""
+        from .placement import Placement, host_request
+        keep: List[Any] = []
+        req = host_request(keep, **kw)
+        out = ffi.new("vsm_placement **")
+        self._call(lib.vsm_place_host, out, self._ptr(), req)
+        return Placement._take(out[0])

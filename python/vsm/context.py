@@ -120,11 +120,24 @@ class Host:
     datastores it is linked to."""
 
     def __init__(self, ctx: "Context", name: str, hypervisor_uri: Optional[str],
-                 datastores: Tuple[str, ...]) -> None:
+                 datastores: Tuple[str, ...], tags: Tuple[str, ...] = (),
+                 max_containers: int = 0) -> None:
         self.context = ctx
         self.name = name
         self.hypervisor_uri = hypervisor_uri
         self.datastores = datastores
+        self.tags = tags
+        """"KEY" or "KEY=VALUE", sorted."""
+        self.max_containers = max_containers
+        """Its limit of attached containers; 0 = none."""
+
+    def tag(self, tag: str) -> None:
+        """Add (or replace) tag "KEY" or "KEY=VALUE"."""
+        self.context.tag_host(self.name, tag)
+
+    def untag(self, key: str) -> None:
+        """Remove the tag with KEY."""
+        self.context.untag_host(self.name, key)
 
     def __repr__(self) -> str:
         return "<vsm.Host %r>" % self.name
@@ -334,7 +347,91 @@ class Context:
         n = lib.vsm_host_datastore_count(p)
         return Host(self, pystr(lib.vsm_host_name(p)) or "",
                     pystr(lib.vsm_host_hypervisor_uri(p)),
-                    tuple(pystr(lib.vsm_host_datastore(p, i)) or "" for i in range(n)))
+                    tuple(pystr(lib.vsm_host_datastore(p, i)) or "" for i in range(n)),
+                    tuple(pystr(lib.vsm_host_tag(p, i)) or ""
+                          for i in range(lib.vsm_host_tag_count(p))),
+                    int(lib.vsm_host_max_containers(p)))
+
+    def tag_host(self, host: str, tag: str) -> None:
+        """Give @host tag "KEY" or "KEY=VALUE" (replacing KEY's value)."""
+        call(lib.vsm_host_tag_add, self._ptr(), cstr(host), cstr(tag))
+
+    def untag_host(self, host: str, key: str) -> None:
+        """Remove @host's tag KEY."""
+        call(lib.vsm_host_tag_remove, self._ptr(), cstr(host), cstr(key))
+
+    def set_host_limit(self, host: str, max_containers: int) -> None:
+        """Limit how many containers attach to @host (0: no limit)."""
+        call(lib.vsm_host_set_max_containers, self._ptr(), cstr(host), max_containers)
+
+    # -- placement
+    def place_datastore(self, devices: Sequence["DeviceSpec"], **kw: Any) -> "Placement":
+        """Phase 1: rank the datastores for a container of @devices
+        (keywords: state_size, thin, require_caw, cached, weigher,
+        datastores)."""
+        from .placement import Placement, place_request
+        keep: List[Any] = []
+        req = place_request(devices, keep, **kw)
+        out = ffi.new("vsm_placement **")
+        call(lib.vsm_place_datastore, out, self._ptr(), req)
+        return Placement._take(out[0])
+
+    def reserve(self, name: str, devices: Sequence["DeviceSpec"], **kw: Any) -> "Reservation":
+        """Phase 1, then reserve the space on the best datastore for
+        container @name (keywords as place_datastore, and
+        reservation_ttl_ms)."""
+        from .placement import Reservation, place_request
+        keep: List[Any] = []
+        req = place_request(devices, keep, **kw)
+        out = ffi.new("vsm_reservation **")
+        call(lib.vsm_place_reserve, out, self._ptr(), cstr(name), req)
+        return Reservation(self, out[0])
+
+    def place_host_for(self, datastores: Sequence[str], **kw: Any) -> "Placement":
+        """Phase 2 for a container not made yet, whose devices are on
+        @datastores (keywords: tags, anti_affinity, weigher, watch)."""
+        from .placement import Placement, _strv, host_request
+        keep: List[Any] = []
+        req = host_request(keep, **kw)
+        arr, n = _strv(datastores, keep)
+        out = ffi.new("vsm_placement **")
+        call(lib.vsm_place_host_for, out, self._ptr(), arr, n, req)
+        return Placement._take(out[0])
+
+    # -- groups
+    def create_group(self, name: str, members: Sequence["Container"], *,
+                     datastore: Optional[str] = None) -> "Group":
+        """Make consistency group @name of @members (its record on
+        @datastore, or on the first member's)."""
+        from .group import Group
+        ptrs = [m._ptr() for m in members]
+        arr = ffi.new("vsm_container *[]", ptrs)
+        opts = ffi.new("vsm_group_opts *")
+        opts.version = K.VSM_GROUP_OPTS_VERSION
+        ds = cstr(datastore)
+        opts.datastore = ds
+        out = ffi.new("vsm_group **")
+        call(lib.vsm_group_create, out, self._ptr(), cstr(name), arr, len(ptrs), opts)
+        return Group._own(self, out[0])
+
+    def group(self, name: str, datastore: Optional[str] = None) -> "Group":
+        """Group @name (on @datastore, or wherever it is)."""
+        from .group import Group
+        out = ffi.new("vsm_group **")
+        call(lib.vsm_group_lookup, out, self._ptr(), cstr(datastore), cstr(name))
+        return Group._own(self, out[0])
+
+    def groups(self) -> Iterator["Group"]:
+        """Every group, sorted by datastore then name."""
+        from .group import Group
+        out = ffi.new("vsm_group ***")
+        n = ffi.new("size_t *")
+        call(lib.vsm_group_list, out, n, self._ptr())
+        count = int(n[0])
+        owner = _Owner(self, "group list", lib.vsm_group_list_free, out[0], count)
+        items = [Group(self, out[0][i], owner) for i in range(count)]
+        del owner
+        return iter(items)
 
     def host(self, name: str) -> Host:
         """Host @name; NotFoundError if none."""
@@ -580,4 +677,6 @@ class Context:
 
 if TYPE_CHECKING:
     from .container import BackupStats, BundleStats, Container, DeviceSpec  # noqa: F401
+    from .group import Group  # noqa: F401
     from .image import Image  # noqa: F401
+    from .placement import Placement, Reservation  # noqa: F401

@@ -1,0 +1,69 @@
+"""The calls of later issues: placement, host tags, consistency groups."""
+
+from __future__ import annotations
+
+import pytest
+
+import vsm
+from conftest import MiB, Site
+
+
+def test_host_tags_and_limits(site: Site) -> None:
+    site.ctx.tag_host("host1", "ssd")
+    site.host.tag("zone=a")
+    site.ctx.set_host_limit("host1", 5)
+    h = site.ctx.host("host1")
+    assert h.tags == ("ssd", "zone=a") and h.max_containers == 5
+    h.untag("ssd")
+    assert site.ctx.host("host1").tags == ("zone=a",)
+
+
+def test_placement(site: Site) -> None:
+    site.ctx.add_datastore("ds2", "file://" + str(site.tmp / "ds2"), create=True)
+    p = site.ctx.place_datastore([("root", MiB)])
+    assert {c.name for c in p.candidates} == {"ds1", "ds2"} and p.best in ("ds1", "ds2")
+    p = site.ctx.place_datastore([("root", 1 << 50)])
+    assert p.best is None and {name for name, _ in p.rejected} == {"ds1", "ds2"}
+    with site.ctx.reserve("web", [("root", MiB)], datastores=["ds2"]) as r:
+        assert r.datastore == "ds2" and r.name == "web" and r.bytes >= MiB
+        c = r.create_container([("root", MiB)])
+    assert c.datastore == "ds2"
+    site.ctx.add_host("host2")
+    site.ctx.link("host2", "ds2")
+    site.ctx.tag_host("host2", "gpu")
+    hp = c.place_host(tags=["gpu"])
+    assert hp.best is None and hp.rejected[0][0] == "host2" and hp.rejected[0][1]
+    site.ctx.keep_leases("host2")  # this context now acts for host2
+    hp = c.place_host(tags=["gpu"], watch=True)
+    assert hp.best == "host2", hp
+    site.ctx.keep_leases("host1")
+    assert site.ctx.place_host_for(["ds1"], watch=True).best == "host1"
+    r2 = site.ctx.reserve("other", [("root", MiB)])
+    r2.abort()
+    with pytest.raises(vsm.Error):
+        r2.create_container([("root", MiB)])
+
+
+def test_group_checkpoint_round_trip(site: Site) -> None:
+    a = site.ctx.create_container("ds1", "a", [("root", MiB, "qcow2")])
+    b = site.ctx.create_container("ds1", "b", [("root", MiB, "qcow2")])
+    with a.open_image("root", writable=True) as img:
+        img.write(b"a1" * 256, 0)
+    with site.ctx.create_group("app", [a, b]) as g:
+        assert [m.name for m in g.members] == ["a", "b"] and g.datastore == "ds1"
+        g.checkpoint("g1")
+        with a.open_image("root", writable=True) as img:
+            img.write(b"a2" * 256, 0)
+        g.revert("g1")
+        with a.open_image("root") as img:
+            assert img.read(512, 0) == b"a1" * 256
+        assert [cp.name for cp in g.checkpoints] == ["g1"]
+        assert len(g.checkpoints[0].members) == 2
+    assert [x.name for x in site.ctx.groups()] == ["app"]
+    g = site.ctx.group("app")
+    g.delete_checkpoint("g1")
+    g.remove("b")
+    assert [m.name for m in g.members] == ["a"]
+    g.destroy()
+    with pytest.raises(vsm.NotFoundError):
+        site.ctx.group("app")

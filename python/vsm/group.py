@@ -1,0 +1,134 @@
+"""vsm.Group: consistency groups (doc/groups.md): checkpoints taken at one
+crash-consistent cut across containers and datastores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, List, Tuple
+
+from . import _constants as K
+from ._ffi import call, cstr, ffi, lib, pystr
+from ._handle import _Handle, _Owner
+
+if TYPE_CHECKING:
+    from .container import Container
+    from .context import Context
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member container of a group."""
+    name: str
+    uuid: str
+    datastore: str
+
+
+@dataclass(frozen=True)
+class GroupCheckpoint:
+    """A group checkpoint: the member checkpoint of each member, by UUID."""
+    name: str
+    ctime: int
+    members: Tuple[Tuple[str, str], ...]
+
+
+class Group(_Handle):
+    """A consistency group handle (a snapshot its calls update)."""
+
+    def __init__(self, ctx: "Context", ptr: Any, owner: _Owner) -> None:
+        super().__init__(ptr, owner)
+        self.context = ctx
+
+    @classmethod
+    def _own(cls, ctx: "Context", ptr: Any) -> "Group":
+        return cls(ctx, ptr, _Owner(ctx, "group", lib.vsm_group_free, ptr))
+
+    def _describe(self) -> str:
+        return "vsm.Group"
+
+    def __repr__(self) -> str:
+        return "<vsm.Group%s>" % (" closed" if self.closed else " %r" % self.name)
+
+    def _call(self, fn: Any, *args: Any) -> int:
+        with self._lock:
+            return call(fn, self._ptr(), *args)
+
+    @property
+    def name(self) -> str:
+        """Group name."""
+        return pystr(lib.vsm_group_name(self._ptr())) or ""
+
+    @property
+    def uuid(self) -> str:
+        """Group UUID."""
+        return pystr(lib.vsm_group_uuid(self._ptr())) or ""
+
+    @property
+    def datastore(self) -> str:
+        """Datastore keeping the group record."""
+        return pystr(lib.vsm_group_datastore(self._ptr())) or ""
+
+    @property
+    def ctime(self) -> int:
+        """Creation time, seconds since the epoch."""
+        return int(lib.vsm_group_ctime(self._ptr()))
+
+    @property
+    def members(self) -> List[Member]:
+        """The member containers."""
+        p = self._ptr()
+        return [Member(pystr(lib.vsm_group_member_name(p, i)) or "",
+                       pystr(lib.vsm_group_member_uuid(p, i)) or "",
+                       pystr(lib.vsm_group_member_datastore(p, i)) or "")
+                for i in range(lib.vsm_group_member_count(p))]
+
+    @property
+    def checkpoints(self) -> List[GroupCheckpoint]:
+        """The group checkpoints."""
+        p = self._ptr()
+        out = []
+        for i in range(lib.vsm_group_checkpoint_count(p)):
+            mem = tuple((pystr(lib.vsm_group_checkpoint_member_uuid(p, i, j)) or "",
+                         pystr(lib.vsm_group_checkpoint_member_checkpoint(p, i, j)) or "")
+                        for j in range(lib.vsm_group_checkpoint_member_count(p, i)))
+            out.append(GroupCheckpoint(pystr(lib.vsm_group_checkpoint_name(p, i)) or "",
+                                       int(lib.vsm_group_checkpoint_ctime(p, i)), mem))
+        return out
+
+    def refresh(self) -> None:
+        """Re-read the group record."""
+        self._call(lib.vsm_group_refresh)
+
+    def destroy(self) -> None:
+        """Destroy the group record (members and their checkpoints stay)."""
+        self._call(lib.vsm_group_destroy, 0)
+
+    def add(self, member: "Container") -> None:
+        """Add a container to the group."""
+        self._call(lib.vsm_group_member_add, member._ptr(), 0)
+
+    def remove(self, name: str) -> None:
+        """Remove member @name from the group."""
+        self._call(lib.vsm_group_member_remove, cstr(name), 0)
+
+    def checkpoint(self, name: str, *, timeout_ms: int = 0, freeze: bool = False) -> None:
+        """Checkpoint every member at one crash-consistent cut."""
+        opts = ffi.new("vsm_group_checkpoint_opts *")
+        opts.version = K.VSM_GROUP_CHECKPOINT_OPTS_VERSION
+        opts.timeout_ms = timeout_ms
+        opts.flags = K.VSM_GROUP_CHECKPOINT_FREEZE if freeze else 0
+        self._call(lib.vsm_group_checkpoint_create, cstr(name), opts)
+
+    def revert(self, name: str) -> None:
+        """Revert every member to group checkpoint @name."""
+        self._call(lib.vsm_group_checkpoint_revert, cstr(name), 0)
+
+    def delete_checkpoint(self, name: str) -> None:
+        """Delete group checkpoint @name."""
+        self._call(lib.vsm_group_checkpoint_delete, cstr(name), 0)
+
+    def clone(self, checkpoint: str, new_name: str) -> "Group":
+        """Clone the group from @checkpoint into group @new_name."""
+        out = ffi.new("vsm_group **")
+        with self._lock:
+            call(lib.vsm_group_clone, out, self._ptr(), cstr(checkpoint), cstr(new_name), 0)
+        return Group._own(self.context, out[0])
