@@ -67,3 +67,47 @@ def test_group_checkpoint_round_trip(site: Site) -> None:
     g.destroy()
     with pytest.raises(vsm.NotFoundError):
         site.ctx.group("app")
+
+
+def test_group_backup_and_recover(site: Site) -> None:
+    a = site.ctx.create_container("ds1", "a", [("root", MiB, "qcow2")])
+    with a.open_image("root", writable=True) as img:
+        img.write(b"a1" * 256, 0)
+    g = site.ctx.create_group("app", [a])
+    seen = []
+    g.backup(site.tmp / "sets", checkpoint="p1", progress=lambda d, t: seen.append(d))
+    site.ctx.add_datastore("ds2", "file://" + str(site.tmp / "ds2"), create=True)
+    g2 = site.ctx.recover_group(site.tmp / "sets", "ds2", name="app2")
+    assert g2.name == "app2" and [m.datastore for m in g2.members] == ["ds2"]
+    with site.ctx.container(g2.members[0].name, "ds2").open_image("root") as img:
+        assert img.read(512, 0) == b"a1" * 256
+
+
+WF = """{"name": "mk", "params": {"name": {"type": "string"}, "size": {"type": "size", "default": "1M"}},
+ "steps": [{"id": "create", "op": "container.create",
+            "args": {"name": "${param.name}", "datastore": "ds1",
+                     "devices": [{"name": "root", "size": "${param.size}", "format": "qcow2"}]}},
+           {"id": "attach", "op": "container.attach",
+            "args": {"container": "${param.name}", "datastore": "ds1", "host": "host1"}}]}"""
+
+
+def test_workflow_run_cancel_and_log(site: Site) -> None:
+    wf = site.ctx.parse_workflow(WF, "test")
+    assert wf.name == "mk" and [s[0] for s in wf.steps] == ["create", "attach"]
+    assert [(p.name, p.default) for p in wf.params] == [("name", None), ("size", '"1M"')] or \
+        [p.name for p in wf.params] == ["name", "size"]
+    events = []
+    run_id = wf.run({"name": "vm1"}, progress=lambda *a: events.append(a[4]))
+    assert "done" in events and len(run_id) == 36
+    assert site.ctx.container("vm1").attached_host == "host1"
+    run = site.ctx.workflow_run(run_id)
+    assert run.template == "mk" and [s.id for s in run.steps] == ["create", "attach"]
+    # Cancelled after the first step: rolled back, nothing left.
+    with pytest.raises(vsm.CanceledError) as ei:
+        wf.run({"name": "vm2"}, progress=lambda rid, i, n, sid, ev: ev == "done")
+    assert len(ei.value.run_id) == 36  # type: ignore[attr-defined]
+    with pytest.raises(vsm.NotFoundError):
+        site.ctx.container("vm2")
+    assert len(list(site.ctx.workflow_runs())) == 2
+    with pytest.raises(vsm.InvalidArgumentError):
+        site.ctx.parse_workflow('{"name": "bad", "steps": [{"id": "x", "op": "no.such"}]}')

@@ -35,6 +35,7 @@ from .errors import (ERRORS, BusyError, CanceledError, ClosedError, CorruptError
 from .group import Group, GroupCheckpoint, Member
 from .image import Image
 from .placement import Candidate, Placement, Reservation
+from .workflow import Param, Run, RunStep, Workflow
 
 __version__ = "0.1.0"
 
@@ -47,7 +48,7 @@ def library_version() -> Tuple[int, int, int]:
 
 
 __all__ = [
-    "BackupStats", "Candidate", "Group", "GroupCheckpoint", "Member", "Placement", "Reservation", "BundleStats", "BusyError", "CanceledError", "CheckReport",
+    "BackupStats", "Param", "Run", "RunStep", "Workflow", "Candidate", "Group", "GroupCheckpoint", "Member", "Placement", "Reservation", "BundleStats", "BusyError", "CanceledError", "CheckReport",
     "Checkpoint", "ClosedError", "Container", "Context", "CorruptError", "Datastore", "Device",
     "DeviceSpec", "ERRORS", "Error", "Event", "ExistsError", "Host", "Image", "InternalError",
     "InvalidArgumentError", "Layer", "Lease", "LeaseError", "Locator", "MigrateStats",

@@ -398,6 +398,48 @@ class Context:
         call(lib.vsm_place_host_for, out, self._ptr(), arr, n, req)
         return Placement._take(out[0])
 
+    # -- workflows
+    def parse_workflow(self, text: str, origin: Optional[str] = None) -> "Workflow":
+        """Parse a workflow template from JSON text."""
+        from . import workflow
+        return workflow.parse(self, text, origin)
+
+    def load_workflow(self, path: PathLike) -> "Workflow":
+        """Parse the workflow template in file @path."""
+        from . import workflow
+        return workflow.load(self, os.fspath(path))
+
+    def workflow_runs(self) -> Iterator["Run"]:
+        """Every workflow run the catalog keeps."""
+        from . import workflow
+        return iter(workflow.runs(self))
+
+    def workflow_run(self, run_id: str) -> "Run":
+        """Workflow run @run_id."""
+        from . import workflow
+        return workflow.lookup_run(self, run_id)
+
+    def cancel_run(self, run_id: str) -> None:
+        """Ask run @run_id (in this or another process) to stop and roll back."""
+        call(lib.vsm_run_cancel, self._ptr(), cstr(run_id))
+
+    def recover_workflows(self) -> int:
+        """Roll back runs that dead processes left; returns what it answers."""
+        return call(lib.vsm_workflow_recover, self._ptr())
+
+    def recover_group(self, directory: PathLike, datastore: str, *, name: Optional[str] = None,
+                      point: Optional[str] = None, host: Optional[str] = None) -> "Group":
+        """Rebuild a group from the backup sets in @directory onto
+        @datastore (attached to @host and deployed when given)."""
+        from .group import Group
+        opts = ffi.new("vsm_group_recover_opts *")
+        opts.version = K.VSM_GROUP_RECOVER_OPTS_VERSION
+        keep = [cstr(datastore), cstr(name), cstr(point), cstr(host)]
+        opts.datastore, opts.name, opts.point, opts.host = keep
+        out = ffi.new("vsm_group **")
+        call(lib.vsm_group_recover, out, self._ptr(), cstr(os.fspath(directory)), opts)
+        return Group._own(self, out[0])
+
     # -- groups
     def create_group(self, name: str, members: Sequence["Container"], *,
                      datastore: Optional[str] = None) -> "Group":
@@ -680,3 +722,4 @@ if TYPE_CHECKING:
     from .group import Group  # noqa: F401
     from .image import Image  # noqa: F401
     from .placement import Placement, Reservation  # noqa: F401
+    from .workflow import Run, Workflow  # noqa: F401

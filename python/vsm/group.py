@@ -4,11 +4,13 @@ crash-consistent cut across containers and datastores."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, List, Tuple
+import os
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
 from . import _constants as K
 from ._ffi import call, cstr, ffi, lib, pystr
-from ._handle import _Handle, _Owner
+from ._handle import Callbacks, ProgressFn, _Handle, _Owner
+from .errors import Error
 
 if TYPE_CHECKING:
     from .container import Container
@@ -132,3 +134,21 @@ class Group(_Handle):
         with self._lock:
             call(lib.vsm_group_clone, out, self._ptr(), cstr(checkpoint), cstr(new_name), 0)
         return Group._own(self.context, out[0])
+
+    def backup(self, directory: Union[str, "os.PathLike[str]"], *, incremental_from: Optional[str] = None,
+               checkpoint: Optional[str] = None, timeout_ms: int = 0,
+               progress: Optional[ProgressFn] = None) -> None:
+        """Take a group checkpoint and write the backup set into @directory
+        (full, or incremental from an earlier backup's group checkpoint)."""
+        cbs = Callbacks()
+        opts = ffi.new("vsm_group_backup_opts *")
+        opts.version = K.VSM_GROUP_BACKUP_OPTS_VERSION
+        keep = [cstr(incremental_from), cstr(checkpoint)]
+        opts.incremental_from, opts.checkpoint = keep
+        opts.timeout_ms = timeout_ms
+        opts.progress = cbs.progress(progress, -17)
+        try:
+            self._call(lib.vsm_group_backup, cstr(os.fspath(directory)), opts)
+        except Error as e:
+            cbs.reraise(e)
+            raise
