@@ -58,7 +58,7 @@ def generate() -> Tuple[str, Dict[str, int], List[str]]:
     names of everything checked."""
     ast = _parse()
     out = ["#include <stddef.h>", "#include <stdint.h>", "#include <vsm/vsm.h>",
-           '#include <vsm/migrate.h>', "",
+           "#include <vsm/migrate.h>", "#include <vsm/backend.h>", "",
            "#define SAME(a, b) __builtin_types_compatible_p(__typeof__(a), b)", ""]
     checked: List[str] = []
     probes: List[Tuple[str, str]] = []

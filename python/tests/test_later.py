@@ -111,3 +111,40 @@ def test_workflow_run_cancel_and_log(site: Site) -> None:
     assert len(list(site.ctx.workflow_runs())) == 2
     with pytest.raises(vsm.InvalidArgumentError):
         site.ctx.parse_workflow('{"name": "bad", "steps": [{"id": "x", "op": "no.such"}]}')
+
+
+def test_group_plan(site: Site) -> None:
+    a = site.ctx.create_container("ds1", "a", [("root", MiB)])
+    b = site.ctx.create_container("ds1", "b", [("root", MiB)])
+    g = site.ctx.create_group("app", [a, b])
+    g.set_plan([vsm.PlanEntry("a", priority=10),
+                vsm.PlanEntry("b", priority=20, after=("a",), mac="52:54:00:00:00:01",
+                              network="br0", ip="10.0.0.2", prefix=24)])
+    plan = {e.member: e for e in g.plan}
+    assert plan["b"].after == ("a",) and plan["b"].ip == "10.0.0.2" and plan["b"].prefix == 24
+    assert plan["a"].priority == 10 and plan["a"].mac is None
+    with pytest.raises(vsm.InvalidArgumentError):
+        g.set_plan([vsm.PlanEntry("a", after=("b",)), vsm.PlanEntry("b", after=("a",))])
+
+
+def test_workflow_op_in_python(site: Site) -> None:
+    made = []
+
+    def run(ctx: vsm.Context, args: dict) -> dict:
+        if args["what"] == "boom-2":
+            raise vsm.NoSpaceError("no room for " + args["what"])
+        made.append(args["what"])
+        return {"made": args["what"]}
+
+    def undo(ctx: vsm.Context, args: dict, result: dict) -> None:
+        made.remove(result["made"])
+    site.ctx.register_workflow_op("py.make", {"args": {"what": {"type": "string", "required": True}},
+                                              "results": ["made"]}, run, undo)
+    wf = site.ctx.parse_workflow("""{"name": "t", "params": {"w": {"type": "string"}},
+      "steps": [{"id": "one", "op": "py.make", "args": {"what": "${param.w}"}},
+                {"id": "two", "op": "py.make", "args": {"what": "${steps.one.made}-2"}}]}""")
+    wf.run({"w": "x"})
+    assert made == ["x", "x-2"]
+    with pytest.raises(vsm.NoSpaceError, match="no room for boom-2"):
+        wf.run({"w": "boom"})
+    assert made == ["x", "x-2"]  # step one was undone by the rollback

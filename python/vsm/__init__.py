@@ -20,7 +20,7 @@ from typing import Tuple
 
 from . import image
 from ._constants import *  # noqa: F401,F403  (VSM_* flags and versions)
-from ._ffi import ffi, lib, pystr
+from ._ffi import ffi, lib
 from ._handle import ProgressFn
 from .container import (BackupStats, BundleStats, Checkpoint, Container, Device, DeviceSpec,
                         Layer, Locator, MigrateStats)
@@ -32,7 +32,7 @@ from .errors import (ERRORS, BusyError, CanceledError, ClosedError, CorruptError
                      MismatchError, NoMemoryError, NoSpaceError, NotFoundError,
                      NotSupportedError, PermissionDeniedError, StaleError, StateError,
                      StorageIOError, TimedOutError, VersionError, error_for, strerror)
-from .group import Group, GroupCheckpoint, Member
+from .group import Group, GroupCheckpoint, Member, PlanEntry
 from .image import Image
 from .placement import Candidate, Placement, Reservation
 from .workflow import Param, Run, RunStep, Workflow
@@ -48,7 +48,7 @@ def library_version() -> Tuple[int, int, int]:
 
 
 __all__ = [
-    "BackupStats", "Param", "Run", "RunStep", "Workflow", "Candidate", "Group", "GroupCheckpoint", "Member", "Placement", "Reservation", "BundleStats", "BusyError", "CanceledError", "CheckReport",
+    "BackupStats", "PlanEntry", "Param", "Run", "RunStep", "Workflow", "Candidate", "Group", "GroupCheckpoint", "Member", "Placement", "Reservation", "BundleStats", "BusyError", "CanceledError", "CheckReport",
     "Checkpoint", "ClosedError", "Container", "Context", "CorruptError", "Datastore", "Device",
     "DeviceSpec", "ERRORS", "Error", "Event", "ExistsError", "Host", "Image", "InternalError",
     "InvalidArgumentError", "Layer", "Lease", "LeaseError", "Locator", "MigrateStats",
@@ -56,5 +56,5 @@ __all__ = [
     "Orphan", "PermissionDeniedError", "ProgressFn", "StaleError", "StateError",
     "StorageIOError", "TimedOutError", "VersionError", "error_for", "image", "library_version",
     "strerror", "EVENT_DATASTORE_CHANGED", "EVENT_DATASTORE_LOST", "EVENT_LEASE_LOST",
-    "EVENT_MIGRATION", "LOG_DEBUG", "LOG_ERROR", "LOG_INFO", "LOG_WARN", "pystr",
+    "EVENT_MIGRATION", "LOG_DEBUG", "LOG_ERROR", "LOG_INFO", "LOG_WARN"
 ]

@@ -15,6 +15,10 @@ HEADERS = (
     "workflow.h",
 )
 
+# Declared from backend.h (not covered whole: it is the southbound API):
+# what a workflow operation written in Python needs to report an error.
+BACKEND_CALLS = ("vsm_error_set",)
+
 CDEFS = r"""
 /* vsm/errors.h */
 typedef enum {
@@ -793,4 +797,6 @@ typedef struct {
 } vsm_workflow_op;
 int vsm_workflow_op_register(vsm_ctx *ctx, const vsm_workflow_op *op);
 
+/* backend.h (only what BACKEND_CALLS names) */
+int vsm_error_set(int code, const char *fmt, ...);
 """

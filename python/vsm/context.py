@@ -179,6 +179,7 @@ class Context:
         self._children: "weakref.WeakSet[_Owner]" = weakref.WeakSet()
         self._children_lock = threading.Lock()
         self._event_cbs: Dict[int, Any] = {}
+        self._kept: List[Any] = []  # callbacks the library holds until it is freed
         self.callback_errors: List[BaseException] = []
         """Exceptions raised by event or log callbacks (which run on library
         threads, where nothing could catch them)."""
@@ -235,6 +236,7 @@ class Context:
         _open_contexts.discard(self)
         lib.vsm_ctx_free(ptr)  # joins the event thread; the GIL is released
         self._event_cbs.clear()
+        self._kept.clear()
 
     def __enter__(self) -> "Context":
         return self
@@ -249,7 +251,7 @@ class Context:
             with self._children_lock:
                 children = list(self._children)
             defer_free(self._free_late, children, self._cptr, self._log_cb, self._event_cbs,
-                       last=True)
+                       self._kept, last=True)
             self._cptr = None
 
     @staticmethod
@@ -422,6 +424,16 @@ class Context:
     def cancel_run(self, run_id: str) -> None:
         """Ask run @run_id (in this or another process) to stop and roll back."""
         call(lib.vsm_run_cancel, self._ptr(), cstr(run_id))
+
+    def register_workflow_op(self, name: str, schema: Any, run: Callable[..., Any],
+                             undo: Optional[Callable[..., Any]] = None) -> None:
+        """Add workflow operation @name written in Python (see
+        vsm.workflow.register_op)."""
+        from . import workflow
+        workflow.register_op(self, name, schema, run, undo)
+
+    def _keep_callbacks(self, cbs: List[Any]) -> None:
+        self._kept.extend(cbs)
 
     def recover_workflows(self) -> int:
         """Roll back runs that dead processes left; returns what it answers."""

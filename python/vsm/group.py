@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import os
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple, Union
 
 from . import _constants as K
 from ._ffi import call, cstr, ffi, lib, pystr
@@ -31,6 +31,21 @@ class GroupCheckpoint:
     name: str
     ctime: int
     members: Tuple[Tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """The recovery plan of one member: boot priority (lower boots
+    first), members that must be up before it, network settings."""
+    member: str
+    priority: int = 0
+    after: Tuple[str, ...] = ()
+    mac: Optional[str] = None
+    network: Optional[str] = None
+    ip: Optional[str] = None
+    prefix: int = -1
+    gateway: Optional[str] = None
+    dns: Optional[str] = None
 
 
 class Group(_Handle):
@@ -152,3 +167,43 @@ class Group(_Handle):
         except Error as e:
             cbs.reraise(e)
             raise
+
+    def set_plan(self, entries: Sequence[PlanEntry]) -> None:
+        """Set the recovery plan of the members @entries name."""
+        keep: List[Any] = []
+        arr = ffi.new("vsm_group_plan_entry[]", len(entries))
+        for i, e in enumerate(entries):
+            a = arr[i]
+            a.version = K.VSM_GROUP_PLAN_ENTRY_VERSION
+            strs = [cstr(e.member), cstr(e.mac), cstr(e.network), cstr(e.ip), cstr(e.gateway),
+                    cstr(e.dns)]
+            after = [cstr(x) for x in e.after]
+            aarr = ffi.new("char *[]", after) if after else ffi.NULL
+            keep += [strs, after, aarr]
+            a.member, a.mac, a.network, a.ip, a.gateway, a.dns = strs
+            a.priority = e.priority
+            a.after = aarr
+            a.n_after = len(after)
+            a.prefix = e.prefix
+        self._call(lib.vsm_group_plan_set, arr, len(entries), 0)
+
+    @property
+    def plan(self) -> List[PlanEntry]:
+        """The recovery plan, one entry per member."""
+        from .errors import NotFoundError
+        out = []
+        e = ffi.new("vsm_group_plan_entry *")
+        with self._lock:
+            p = self._ptr()
+            i = 0
+            while True:
+                e.version = K.VSM_GROUP_PLAN_ENTRY_VERSION
+                try:
+                    call(lib.vsm_group_plan_get, p, i, e)
+                except NotFoundError:
+                    return out
+                out.append(PlanEntry(pystr(e.member) or "", int(e.priority),
+                                     tuple(pystr(e.after[j]) or "" for j in range(e.n_after)),
+                                     pystr(e.mac), pystr(e.network), pystr(e.ip), int(e.prefix),
+                                     pystr(e.gateway), pystr(e.dns)))
+                i += 1

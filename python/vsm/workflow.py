@@ -4,8 +4,10 @@ operations run as one transaction, and the log of their runs."""
 from __future__ import annotations
 
 import json
+
+import cffi
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import _constants as K
 from ._ffi import call, cstr, ffi, lib, pystr
@@ -145,6 +147,70 @@ def _param_text(v: Any) -> str:
     return json.dumps(v)
 
 
+_libc_ffi = cffi.FFI()
+_libc_ffi.cdef("void *malloc(size_t size);")
+_libc = _libc_ffi.dlopen(None)
+
+
+def _malloc_str(text: str) -> Any:
+    """A malloc'd copy of @text, as the library frees a step's result."""
+    data = text.encode()
+    p = _libc.malloc(len(data) + 1)
+    if p == _libc_ffi.NULL:
+        raise MemoryError
+    c = ffi.cast("char *", int(_libc_ffi.cast("uintptr_t", p)))
+    ffi.memmove(c, data + b"\0", len(data) + 1)
+    return c
+
+
+OpRun = Callable[["Context", Dict[str, Any]], Optional[Dict[str, Any]]]
+OpUndo = Callable[["Context", Dict[str, Any], Optional[Dict[str, Any]]], None]
+
+
+def _fail(name: str, e: BaseException) -> int:
+    code = e.code if isinstance(e, Error) and e.code else 7  # VSM_EIO
+    msg = "workflow op '%s': %s: %s" % (name, type(e).__name__, e)
+    return int(lib.vsm_error_set(code, cstr("%s"), cstr(msg)))
+
+
+def register_op(ctx: "Context", name: str, schema: Union[str, Mapping[str, Any]], run: OpRun,
+                undo: Optional[OpUndo] = None) -> None:
+    """Make operation @name ("NAMESPACE.VERB") available to templates
+    parsed on @ctx. run(ctx, args) returns the results (a dict) or None;
+    undo(ctx, args, results) undoes it (None: the step cannot be undone).
+    An exception fails the step (its vsm.Error code, else VSM_EIO) with
+    its text as the message. The callbacks live as long as @ctx."""
+    def do_tramp(cctx: Any, args: Any, result: Any, opaque: Any) -> int:
+        try:
+            out = run(ctx, json.loads(pystr(args) or "{}"))
+            if out is not None:
+                result[0] = _malloc_str(json.dumps(out))
+            return 0
+        except BaseException as e:
+            return _fail(name, e)
+
+    def undo_tramp(cctx: Any, args: Any, result: Any, opaque: Any) -> int:
+        try:
+            res = pystr(result)
+            assert undo is not None
+            undo(ctx, json.loads(pystr(args) or "{}"), json.loads(res) if res else None)
+            return 0
+        except BaseException as e:
+            return _fail(name, e)
+
+    keep = [ffi.callback("vsm_workflow_do_fn", do_tramp)]
+    op = ffi.new("vsm_workflow_op *")
+    op.version = K.VSM_WORKFLOW_OP_VERSION
+    strs = [cstr(name), cstr(schema if isinstance(schema, str) else json.dumps(schema))]
+    op.name, op.schema = strs
+    op.run = keep[0]
+    if undo is not None:
+        keep.append(ffi.callback("vsm_workflow_undo_fn", undo_tramp))
+        op.undo = keep[1]
+    call(lib.vsm_workflow_op_register, ctx._ptr(), op)
+    ctx._keep_callbacks(keep)
+
+
 def parse(ctx: "Context", text: str, origin: Optional[str] = None) -> Workflow:
     """Parse a template from JSON text (@origin names it in messages)."""
     out = ffi.new("vsm_workflow **")
@@ -180,4 +246,4 @@ def lookup_run(ctx: "Context", run_id: str) -> Run:
         lib.vsm_run_free(out[0])
 
 
-__all__: List[str] = ["Param", "Run", "RunStep", "Workflow", "parse", "load", "runs", "lookup_run"]
+__all__: List[str] = ["register_op", "Param", "Run", "RunStep", "Workflow", "parse", "load", "runs", "lookup_run"]
