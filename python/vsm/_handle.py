@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import threading
-import weakref
 from typing import Any, Callable, List, Optional
 
 from ._ffi import defer_free, ffi
