@@ -51,10 +51,17 @@ def test_group_checkpoint_round_trip(site: Site) -> None:
         img.write(b"a1" * 256, 0)
     with site.ctx.create_group("app", [a, b]) as g:
         assert [m.name for m in g.members] == ["a", "b"] and g.datastore == "ds1"
-        g.checkpoint("g1")
+        with g.open_image("b", "root") as gi:
+            gi.write(b"b1" * 256, 0)
+            gi.flush()
+            g.checkpoint("g1")
+            gi.write(b"b2" * 256, 0)
+            assert gi.read(512, 0) == b"b2" * 256
         with a.open_image("root", writable=True) as img:
             img.write(b"a2" * 256, 0)
         g.revert("g1")
+        with b.open_image("root") as img:
+            assert img.read(512, 0) == b"b1" * 256
         with a.open_image("root") as img:
             assert img.read(512, 0) == b"a1" * 256
         assert [cp.name for cp in g.checkpoints] == ["g1"]
@@ -148,3 +155,15 @@ def test_workflow_op_in_python(site: Site) -> None:
     with pytest.raises(vsm.NoSpaceError, match="no room for boom-2"):
         wf.run({"w": "boom"})
     assert made == ["x", "x-2"]  # step one was undone by the rollback
+
+
+def test_group_image_open_when_context_closes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    site = Site(tmp_path)
+    a = site.ctx.create_container("ds1", "a", [("root", MiB, "qcow2")])
+    g = site.ctx.create_group("app", [a])
+    gi = g.open_image("a", "root")
+    g.close()  # the image keeps the group handle
+    gi.write(b"x" * 512, 0)
+    site.ctx.close()  # closes the image, then the group
+    with pytest.raises(vsm.ClosedError):
+        gi.read(512)

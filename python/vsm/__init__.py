@@ -32,7 +32,7 @@ from .errors import (ERRORS, BusyError, CanceledError, ClosedError, CorruptError
                      MismatchError, NoMemoryError, NoSpaceError, NotFoundError,
                      NotSupportedError, PermissionDeniedError, StaleError, StateError,
                      StorageIOError, TimedOutError, VersionError, error_for, strerror)
-from .group import Group, GroupCheckpoint, Member, PlanEntry
+from .group import Group, GroupCheckpoint, GroupImage, Member, PlanEntry
 from .image import Image
 from .placement import Candidate, Placement, Reservation
 from .workflow import Param, Run, RunStep, Workflow
@@ -48,7 +48,7 @@ def library_version() -> Tuple[int, int, int]:
 
 
 __all__ = [
-    "BackupStats", "PlanEntry", "Param", "Run", "RunStep", "Workflow", "Candidate", "Group", "GroupCheckpoint", "Member", "Placement", "Reservation", "BundleStats", "BusyError", "CanceledError", "CheckReport",
+    "BackupStats", "GroupImage", "PlanEntry", "Param", "Run", "RunStep", "Workflow", "Candidate", "Group", "GroupCheckpoint", "Member", "Placement", "Reservation", "BundleStats", "BusyError", "CanceledError", "CheckReport",
     "Checkpoint", "ClosedError", "Container", "Context", "CorruptError", "Datastore", "Device",
     "DeviceSpec", "ERRORS", "Error", "Event", "ExistsError", "Host", "Image", "InternalError",
     "InvalidArgumentError", "Layer", "Lease", "LeaseError", "Locator", "MigrateStats",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Deque, Optional, Tuple
 
 import cffi
 
@@ -40,24 +40,26 @@ lib = _load()
 # call() (after it has read the thread's last error, which any libvsm call
 # would clear) and when a Context closes, never inside the garbage
 # collector, which may run between a failing call and vsm_error_last().
-_pending: "collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]]" = collections.deque()
-# Contexts go after every handle, which may need their context to close.
-_pending_last: "collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]]" = collections.deque()
+# Three ranks, run in order: images (which need their group, container
+# or context open), then other handles, then contexts.
+_Free = Tuple[Callable[..., Any], Tuple[Any, ...]]
+_pending: Tuple[Deque[_Free], ...] = tuple(collections.deque() for _ in range(3))
 _pending_lock = threading.Lock()
+RANK_IMAGE, RANK_HANDLE, RANK_CONTEXT = 0, 1, 2
 
 
-def defer_free(fn: Callable[..., Any], *args: Any, last: bool = False) -> None:
-    """Queue fn(*args) to run outside the garbage collector; with @last,
-    after everything else queued."""
-    (_pending_last if last else _pending).append((fn, args))
+def defer_free(fn: Callable[..., Any], *args: Any, rank: int = RANK_HANDLE) -> None:
+    """Queue fn(*args) to run outside the garbage collector, after the
+    frees of lower rank."""
+    _pending[rank].append((fn, args))
 
 
 def run_pending() -> None:
-    """Run the frees that __del__ queued: handles first, then contexts."""
-    if not _pending and not _pending_last:
+    """Run the frees that __del__ queued, by rank."""
+    if not any(_pending):
         return
     with _pending_lock:
-        for q in (_pending, _pending_last):
+        for q in _pending:
             while True:
                 try:
                     fn, args = q.popleft()

@@ -13,7 +13,7 @@ import io
 import threading
 from typing import Any, Callable, List, Optional
 
-from ._ffi import defer_free, ffi
+from ._ffi import RANK_HANDLE, defer_free, ffi
 from .errors import ClosedError, Error
 
 ProgressFn = Callable[[int, int], Any]
@@ -25,13 +25,15 @@ is raised again once the call has returned."""
 class _Owner:
     """Frees a C resource once: fn(*args)."""
 
-    __slots__ = ("_free", "_args", "released", "what", "__weakref__")
+    __slots__ = ("_free", "_args", "released", "what", "rank", "__weakref__")
 
-    def __init__(self, ctx: Any, what: str, free: Callable[..., Any], *args: Any) -> None:
+    def __init__(self, ctx: Any, what: str, free: Callable[..., Any], *args: Any,
+                 rank: int = RANK_HANDLE) -> None:
         self._free = free
         self._args = args
         self.released = False
         self.what = what
+        self.rank = rank
         if ctx is not None:
             ctx._adopt(self)
 
@@ -43,7 +45,7 @@ class _Owner:
     def __del__(self) -> None:
         if not getattr(self, "released", True):
             self.released = True
-            defer_free(self._free, *self._args)
+            defer_free(self._free, *self._args, rank=self.rank)
 
 
 class _Handle:

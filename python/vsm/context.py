@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _constants as K
-from ._ffi import call, cstr, defer_free, ffi, lib, pystr, run_pending
+from ._ffi import RANK_CONTEXT, call, cstr, defer_free, ffi, lib, pystr, run_pending
 from ._handle import Callbacks, ProgressFn, _Owner
 from .errors import ClosedError, Error
 
@@ -230,7 +230,7 @@ class Context:
             children = list(self._children)
             self._children = weakref.WeakSet()
         run_pending()
-        for owner in children:
+        for owner in sorted(children, key=lambda o: o.rank):  # images first
             owner.release()
         ptr, self._cptr = self._cptr, None
         _open_contexts.discard(self)
@@ -251,12 +251,12 @@ class Context:
             with self._children_lock:
                 children = list(self._children)
             defer_free(self._free_late, children, self._cptr, self._log_cb, self._event_cbs,
-                       self._kept, last=True)
+                       self._kept, rank=RANK_CONTEXT)
             self._cptr = None
 
     @staticmethod
     def _free_late(children: List[_Owner], ptr: Any, *keep: Any) -> None:
-        for owner in children:
+        for owner in sorted(children, key=lambda o: o.rank):
             owner.release()
         lib.vsm_ctx_free(ptr)
 

@@ -8,7 +8,7 @@ import os
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple, Union
 
 from . import _constants as K
-from ._ffi import call, cstr, ffi, lib, pystr
+from ._ffi import RANK_IMAGE, call, cstr, ffi, lib, pystr
 from ._handle import Callbacks, ProgressFn, _Handle, _Owner
 from .errors import Error
 
@@ -207,3 +207,53 @@ class Group(_Handle):
                                      pystr(e.mac), pystr(e.network), pystr(e.ip), int(e.prefix),
                                      pystr(e.gateway), pystr(e.dns)))
                 i += 1
+
+    def open_image(self, member: str, device: str) -> "GroupImage":
+        """Open a member's device read-write through the group, so that a
+        group checkpoint or revert holds its writes."""
+        out = ffi.new("vsm_group_image **")
+        with self._lock:
+            call(lib.vsm_group_image_open, out, self._ptr(), cstr(member), cstr(device), 0)
+        assert self._owner is not None
+        return GroupImage(out[0], self, "%s:%s" % (member, device))
+
+
+class GroupImage(_Handle):
+    """A member's device opened through its group (read, write, flush).
+    It keeps the group handle alive; close it (or use ``with``)."""
+
+    def __init__(self, ptr: Any, group: Group, what: str) -> None:
+        super().__init__(ptr, _Owner(group.context, "group image", lib.vsm_group_image_close, ptr,
+                                     rank=RANK_IMAGE))
+        self._group_owner = group._owner  # freed only after this image
+        self._what = what
+
+    def _describe(self) -> str:
+        return "vsm.GroupImage %r" % self._what
+
+    def read(self, length: int, offset: int = 0) -> bytes:
+        """@length bytes at @offset."""
+        buf = ffi.new("char[]", length)
+        with self._lock:
+            call(lib.vsm_group_image_read, self._ptr(), buf, length, offset)
+        return ffi.buffer(buf, length)[:]
+
+    def write(self, data: Union[bytes, bytearray, memoryview], offset: int = 0) -> None:
+        """Write @data at @offset (waits while a group checkpoint holds writes)."""
+        cbuf = ffi.from_buffer(data)
+        with self._lock:
+            call(lib.vsm_group_image_write, self._ptr(), cbuf, len(cbuf), offset)
+
+    def flush(self) -> None:
+        """Flush."""
+        with self._lock:
+            call(lib.vsm_group_image_flush, self._ptr())
+
+    def close(self) -> None:
+        """Close (flushing); raises the flush's error."""
+        owner, self._owner = self._owner, None
+        if owner is None or owner.released:
+            return
+        owner.released = True
+        with self._lock:
+            call(lib.vsm_group_image_close, self._cptr)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
 from . import _constants as K
-from ._ffi import call, cstr, ffi, lib, pystr
+from ._ffi import RANK_IMAGE, call, cstr, ffi, lib, pystr
 from ._handle import Callbacks, ProgressFn, _Handle, _Owner
 from .errors import Error
 
@@ -166,7 +166,7 @@ class Image(_Handle):
 
     @classmethod
     def _own(cls, ctx: Optional["Context"], ptr: Any, what: str) -> "Image":
-        img = cls(ptr, _Owner(ctx, "image", lib.vsm_image_close, ptr), what)
+        img = cls(ptr, _Owner(ctx, "image", lib.vsm_image_close, ptr, rank=RANK_IMAGE), what)
         img.context = ctx  # a device image needs its context open
         return img
 
