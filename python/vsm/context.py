@@ -178,6 +178,7 @@ class Context:
         self._cptr: Any = None
         self._children: "weakref.WeakSet[_Owner]" = weakref.WeakSet()
         self._children_lock = threading.Lock()
+        self._close_lock = threading.Lock()
         self._event_cbs: Dict[int, Any] = {}
         self._kept: List[Any] = []  # callbacks the library holds until it is freed
         self.callback_errors: List[BaseException] = []
@@ -223,20 +224,22 @@ class Context:
 
     def close(self) -> None:
         """Free every handle still open from this context, then the
-        context. Safe to call twice."""
-        if self._cptr is None:
-            return
-        with self._children_lock:
-            children = list(self._children)
-            self._children = weakref.WeakSet()
-        run_pending()
-        for owner in sorted(children, key=lambda o: o.rank):  # images first
-            owner.release()
-        ptr, self._cptr = self._cptr, None
-        _open_contexts.discard(self)
-        lib.vsm_ctx_free(ptr)  # joins the event thread; the GIL is released
-        self._event_cbs.clear()
-        self._kept.clear()
+        context. Safe to call twice; must not race with calls that other
+        threads make on this context or its objects."""
+        with self._close_lock:
+            if self._cptr is None:
+                return
+            with self._children_lock:
+                children = list(self._children)
+                self._children = weakref.WeakSet()
+            run_pending()
+            for owner in sorted(children, key=lambda o: o.rank):  # images first
+                owner.release()
+            ptr, self._cptr = self._cptr, None
+            _open_contexts.discard(self)
+            lib.vsm_ctx_free(ptr)  # joins the event thread; the GIL is released
+            self._event_cbs.clear()
+            self._kept.clear()
 
     def __enter__(self) -> "Context":
         return self
