@@ -41,3 +41,13 @@ def test_pip_install_and_readme_flow(tmp_path: pathlib.Path) -> None:
                        env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "<disk" in r.stdout and "web" in r.stdout
+    # Without VSM_LIBRARY the package loads libvsm.so.0 by its soname, as
+    # after `meson install`; here the build directory stands in for libdir.
+    lib = os.environ.get("VSM_LIBRARY")
+    if lib:
+        env2 = dict(env, LD_LIBRARY_PATH=os.path.dirname(os.path.abspath(lib)))
+        env2.pop("VSM_LIBRARY")
+        r = subprocess.run([sys.executable, "-c", "import vsm; print(vsm.library_version())"],
+                           capture_output=True, text=True, env=env2, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert r.stdout.startswith("(0, ")
