@@ -167,3 +167,28 @@ def test_group_image_open_when_context_closes(tmp_path) -> None:  # type: ignore
     site.ctx.close()  # closes the image, then the group
     with pytest.raises(vsm.ClosedError):
         gi.read(512)
+
+
+def test_placement_filters_and_weighers_in_python(site: Site) -> None:
+    site.ctx.add_datastore("ds2", "file://" + str(site.tmp / "ds2"), create=True)
+    seen = []
+
+    def no_ds1(info: vsm.DatastoreInfo) -> "str | None":
+        seen.append(info)
+        return "not this one" if info.name == "ds1" else None
+    p = site.ctx.place_datastore([("root", MiB)], filters=[vsm.Filter("mine", datastore=no_ds1)])
+    assert p.best == "ds2" and ("ds1", "mine: not this one") in p.rejected
+    assert {i.name for i in seen} == {"ds1", "ds2"} and all(i.need > 0 for i in seen)
+    # A weigher that prefers ds1 by name, strongly.
+    w = vsm.Weigher("byname", datastore=lambda i: 1.0 if i.name == "ds1" else 0.0, multiplier=100)
+    assert site.ctx.place_datastore([("root", MiB)], weighers=[w]).best == "ds1"
+
+    def broken(info: vsm.HostInfo) -> None:
+        raise OSError("filter bug")
+    site.ctx.keep_leases("host1")  # live, so that the caller's filters run
+    hosts: list = []
+    p = site.ctx.place_host_for(["ds1"], watch=True,
+                                filters=[vsm.Filter("see", host=lambda h: hosts.append(h))])
+    assert p.best == "host1" and hosts[0].name == "host1" and hosts[0].live
+    with pytest.raises(OSError, match="filter bug"):
+        site.ctx.place_host_for(["ds1"], filters=[vsm.Filter("broken", host=broken)])

@@ -34,7 +34,8 @@ from .errors import (ERRORS, BusyError, CanceledError, ClosedError, CorruptError
                      StorageIOError, TimedOutError, VersionError, error_for, strerror)
 from .group import Group, GroupCheckpoint, GroupImage, Member, PlanEntry
 from .image import Image
-from .placement import Candidate, Placement, Reservation
+from .placement import (Candidate, DatastoreInfo, Filter, HostInfo, Placement, Reservation,
+                        Weigher)
 from .workflow import Param, Run, RunStep, Workflow
 
 __version__ = "0.1.0"
@@ -48,7 +49,7 @@ def library_version() -> Tuple[int, int, int]:
 
 
 __all__ = [
-    "BackupStats", "GroupImage", "PlanEntry", "Param", "Run", "RunStep", "Workflow", "Candidate", "Group", "GroupCheckpoint", "Member", "Placement", "Reservation", "BundleStats", "BusyError", "CanceledError", "CheckReport",
+    "BackupStats", "DatastoreInfo", "Filter", "HostInfo", "Weigher", "GroupImage", "PlanEntry", "Param", "Run", "RunStep", "Workflow", "Candidate", "Group", "GroupCheckpoint", "Member", "Placement", "Reservation", "BundleStats", "BusyError", "CanceledError", "CheckReport",
     "Checkpoint", "ClosedError", "Container", "Context", "CorruptError", "Datastore", "Device",
     "DeviceSpec", "ERRORS", "Error", "Event", "ExistsError", "Host", "Image", "InternalError",
     "InvalidArgumentError", "Layer", "Lease", "LeaseError", "Locator", "MigrateStats",

@@ -509,10 +509,12 @@ class Container(_Handle):
     # -- placement
     def place_host(self, **kw: Any) -> "Placement":
         """Phase 2: rank the hosts for this container (keywords: tags,
-        anti_affinity, weigher, migrate, watch)."""
-        from .placement import Placement, host_request
+        anti_affinity, weigher, migrate, watch, filters, weighers)."""
+        from .placement import Placement, host_request, run_placement
         keep: List[Any] = []
-        req = host_request(keep, **kw)
+        cbs = Callbacks()
+        req = host_request(keep, cbs, **kw)
         out = ffi.new("vsm_placement **")
-        self._call(lib.vsm_place_host, out, self._ptr(), req)
+        with self._lock:
+            run_placement(cbs, lib.vsm_place_host, out, self._ptr(), req)
         return Placement._take(out[0])

@@ -373,34 +373,38 @@ class Context:
     def place_datastore(self, devices: Sequence["DeviceSpec"], **kw: Any) -> "Placement":
         """Phase 1: rank the datastores for a container of @devices
         (keywords: state_size, thin, require_caw, cached, weigher,
-        datastores)."""
-        from .placement import Placement, place_request
+        datastores, filters=[vsm.Filter], weighers=[vsm.Weigher])."""
+        from .placement import Placement, place_request, run_placement
         keep: List[Any] = []
-        req = place_request(devices, keep, **kw)
+        cbs = Callbacks()
+        req = place_request(devices, keep, cbs, **kw)
         out = ffi.new("vsm_placement **")
-        call(lib.vsm_place_datastore, out, self._ptr(), req)
+        run_placement(cbs, lib.vsm_place_datastore, out, self._ptr(), req)
         return Placement._take(out[0])
 
     def reserve(self, name: str, devices: Sequence["DeviceSpec"], **kw: Any) -> "Reservation":
         """Phase 1, then reserve the space on the best datastore for
         container @name (keywords as place_datastore, and
         reservation_ttl_ms)."""
-        from .placement import Reservation, place_request
+        from .placement import Reservation, place_request, run_placement
         keep: List[Any] = []
-        req = place_request(devices, keep, **kw)
+        cbs = Callbacks()
+        req = place_request(devices, keep, cbs, **kw)
         out = ffi.new("vsm_reservation **")
-        call(lib.vsm_place_reserve, out, self._ptr(), cstr(name), req)
+        run_placement(cbs, lib.vsm_place_reserve, out, self._ptr(), cstr(name), req)
         return Reservation(self, out[0])
 
     def place_host_for(self, datastores: Sequence[str], **kw: Any) -> "Placement":
         """Phase 2 for a container not made yet, whose devices are on
-        @datastores (keywords: tags, anti_affinity, weigher, watch)."""
-        from .placement import Placement, _strv, host_request
+        @datastores (keywords: tags, anti_affinity, weigher, watch,
+        filters, weighers)."""
+        from .placement import Placement, _strv, host_request, run_placement
         keep: List[Any] = []
-        req = host_request(keep, **kw)
+        cbs = Callbacks()
+        req = host_request(keep, cbs, **kw)
         arr, n = _strv(datastores, keep)
         out = ffi.new("vsm_placement **")
-        call(lib.vsm_place_host_for, out, self._ptr(), arr, n, req)
+        run_placement(cbs, lib.vsm_place_host_for, out, self._ptr(), arr, n, req)
         return Placement._take(out[0])
 
     # -- workflows

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
 from . import _constants as K
 from ._ffi import call, cstr, ffi, lib, pystr
-from ._handle import _Handle, _Owner
+from ._handle import Callbacks, _Handle, _Owner
+from .errors import Error
 
 if TYPE_CHECKING:
     from .container import Container, DeviceSpec
@@ -50,6 +51,144 @@ class Placement:
             lib.vsm_placement_free(p)
 
 
+@dataclass(frozen=True)
+class DatastoreInfo:
+    """What phase 1 knows of one datastore, handed to a Filter or Weigher."""
+    name: str
+    uri: str
+    total: int
+    free_bytes: int
+    reserved: int
+    committed: int
+    provisioned: int
+    available: int
+    containers: int
+    has_compare_and_write: bool
+    holds_base: bool
+    need: int
+
+    @classmethod
+    def _of(cls, d: Any) -> "DatastoreInfo":
+        return cls(pystr(d.name) or "", pystr(d.uri) or "", int(d.total), int(d.free_bytes),
+                   int(d.reserved), int(d.committed), int(d.provisioned), int(d.available),
+                   int(d.containers), bool(d.has_compare_and_write), bool(d.holds_base),
+                   int(d.need))
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """What phase 2 knows of one host, handed to a Filter or Weigher."""
+    name: str
+    tags: Tuple[str, ...]
+    containers: int
+    max_containers: int
+    live: bool
+
+    @classmethod
+    def _of(cls, h: Any) -> "HostInfo":
+        return cls(pystr(h.name) or "", tuple(pystr(h.tags[i]) or "" for i in range(h.n_tags)),
+                   int(h.containers), int(h.max_containers), bool(h.live))
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A caller's placement filter: datastore(DatastoreInfo) and
+    host(HostInfo) return None (or "") to keep the candidate, or the
+    reason to reject it. They run with the context's lock held and must
+    not call libvsm; an exception rejects the candidate and is raised
+    again after the placement call."""
+    name: str
+    datastore: Optional[Callable[[DatastoreInfo], Optional[str]]] = None
+    host: Optional[Callable[[HostInfo], Optional[str]]] = None
+
+
+@dataclass(frozen=True)
+class Weigher:
+    """A caller's weigher: datastore(info) / host(info) return a score
+    (higher ranks first), scaled over the candidates and multiplied."""
+    name: str
+    datastore: Optional[Callable[[DatastoreInfo], float]] = None
+    host: Optional[Callable[[HostInfo], float]] = None
+    multiplier: float = 1.0
+
+
+def _filter_struct(f: Filter, keep: List[Any], cbs: Callbacks) -> Any:
+    s = ffi.new("vsm_place_filter *")
+    s.version = K.VSM_PLACE_FILTER_VERSION
+    name = cstr(f.name)
+    s.name = name
+    keep += [s, name]
+
+    def judge(fn: Callable[[Any], Any], info: Any, reason: Any, size: int) -> int:
+        if cbs.exc is not None:
+            why = "an earlier filter call raised"
+        else:
+            try:
+                why = fn(info)
+            except BaseException as e:
+                cbs.exc = e
+                why = "%s: %s" % (type(e).__name__, e)
+        if not why:
+            return 0
+        text = str(why).encode()[: max(0, size - 1)]
+        ffi.memmove(reason, text + b"\0", len(text) + 1)
+        return 1
+    if f.datastore is not None:
+        fd = f.datastore
+        cb = ffi.callback("int(vsm_place_ds_info *, char *, size_t, void *)",
+                          lambda d, r, n, p: judge(fd, DatastoreInfo._of(d), r, n))
+        keep.append(cb)
+        s.datastore = cb
+    if f.host is not None:
+        fh = f.host
+        cb = ffi.callback("int(vsm_place_host_info *, char *, size_t, void *)",
+                          lambda h, r, n, p: judge(fh, HostInfo._of(h), r, n))
+        keep.append(cb)
+        s.host = cb
+    return s
+
+
+def _weigher_struct(w: Weigher, keep: List[Any], cbs: Callbacks) -> Any:
+    s = ffi.new("vsm_place_weigher *")
+    s.version = K.VSM_PLACE_WEIGHER_VERSION
+    name = cstr(w.name)
+    s.name = name
+    s.multiplier = w.multiplier
+    keep += [s, name]
+
+    def score(fn: Callable[[Any], float], info: Any) -> float:
+        if cbs.exc is not None:
+            return 0.0
+        try:
+            return float(fn(info))
+        except BaseException as e:
+            cbs.exc = e
+            return 0.0
+    if w.datastore is not None:
+        wd = w.datastore
+        cb = ffi.callback("double(vsm_place_ds_info *, void *)",
+                          lambda d, p: score(wd, DatastoreInfo._of(d)))
+        keep.append(cb)
+        s.datastore = cb
+    if w.host is not None:
+        wh = w.host
+        cb = ffi.callback("double(vsm_place_host_info *, void *)",
+                          lambda h, p: score(wh, HostInfo._of(h)))
+        keep.append(cb)
+        s.host = cb
+    return s
+
+
+def _callers(filters: Optional[Sequence[Filter]], weighers: Optional[Sequence[Weigher]],
+             keep: List[Any], cbs: Callbacks) -> Tuple[Any, int, Any, int]:
+    fl = [_filter_struct(f, keep, cbs) for f in filters or ()]
+    wl = [_weigher_struct(w, keep, cbs) for w in weighers or ()]
+    fa = ffi.new("vsm_place_filter *[]", fl) if fl else ffi.NULL
+    wa = ffi.new("vsm_place_weigher *[]", wl) if wl else ffi.NULL
+    keep += [fa, wa]
+    return fa, len(fl), wa, len(wl)
+
+
 def _strv(items: Optional[Sequence[str]], keep: List[Any]) -> Tuple[Any, int]:
     if not items:
         return ffi.NULL, 0
@@ -59,10 +198,11 @@ def _strv(items: Optional[Sequence[str]], keep: List[Any]) -> Tuple[Any, int]:
     return arr, len(strs)
 
 
-def place_request(devices: Sequence[Any], keep: List[Any], *, state_size: int = 0,
+def place_request(devices: Sequence[Any], keep: List[Any], cbs: Callbacks, *, state_size: int = 0,
                   thin: bool = False, require_caw: bool = False, cached: bool = False,
                   weigher: Optional[str] = None, datastores: Optional[Sequence[str]] = None,
-                  reservation_ttl_ms: int = 0) -> Any:
+                  reservation_ttl_ms: int = 0, filters: Optional[Sequence[Filter]] = None,
+                  weighers: Optional[Sequence[Weigher]] = None) -> Any:
     """A vsm_place_request (its memory kept alive by @keep)."""
     from .container import DeviceSpec, _spec_struct
     specs = [_spec_struct(DeviceSpec.of(d), keep) for d in devices]
@@ -80,12 +220,15 @@ def place_request(devices: Sequence[Any], keep: List[Any], *, state_size: int = 
     req.weigher = w
     req.datastores, req.n_datastores = _strv(datastores, keep)
     req.reservation_ttl_ms = reservation_ttl_ms
+    req.filters, req.n_filters, req.weighers, req.n_weighers = _callers(filters, weighers, keep, cbs)
     return req
 
 
-def host_request(keep: List[Any], *, tags: Optional[Sequence[str]] = None,
+def host_request(keep: List[Any], cbs: Callbacks, *, tags: Optional[Sequence[str]] = None,
                  anti_affinity: Optional[Sequence[str]] = None, weigher: Optional[str] = None,
-                 migrate: bool = False, watch: bool = False) -> Any:
+                 migrate: bool = False, watch: bool = False,
+                 filters: Optional[Sequence[Filter]] = None,
+                 weighers: Optional[Sequence[Weigher]] = None) -> Any:
     """A vsm_host_request (its memory kept alive by @keep)."""
     req = ffi.new("vsm_host_request *")
     keep.append(req)
@@ -97,7 +240,20 @@ def host_request(keep: List[Any], *, tags: Optional[Sequence[str]] = None,
     w = cstr(weigher)
     keep.append(w)
     req.weigher = w
+    req.filters, req.n_filters, req.weighers, req.n_weighers = _callers(filters, weighers, keep, cbs)
     return req
+
+
+def run_placement(cbs: Callbacks, fn: Any, *args: Any) -> None:
+    """Call a placement function; raise what a caller's filter or weigher
+    raised (after the call, also when it succeeded)."""
+    try:
+        call(fn, *args)
+    except Error as e:
+        cbs.reraise(e)
+        raise
+    if cbs.exc is not None:
+        raise cbs.exc
 
 
 class Reservation(_Handle):
