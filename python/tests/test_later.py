@@ -84,7 +84,10 @@ def test_group_backup_and_recover(site: Site) -> None:
     seen = []
     g.backup(site.tmp / "sets", checkpoint="p1", progress=lambda d, t: seen.append(d))
     site.ctx.add_datastore("ds2", "file://" + str(site.tmp / "ds2"), create=True)
-    g2 = site.ctx.recover_group(site.tmp / "sets", "ds2", name="app2")
+    steps: list = []
+    g2 = site.ctx.recover_group(site.tmp / "sets", "ds2", name="app2",
+                                step=lambda m, st, d: steps.append((m, st)))
+    assert ("a", "restore") in steps and (None, "group") in steps
     assert g2.name == "app2" and [m.datastore for m in g2.members] == ["ds2"]
     with site.ctx.container(g2.members[0].name, "ds2").open_image("root") as img:
         assert img.read(512, 0) == b"a1" * 256

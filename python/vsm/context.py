@@ -447,17 +447,45 @@ class Context:
         return call(lib.vsm_workflow_recover, self._ptr())
 
     def recover_group(self, directory: PathLike, datastore: str, *, name: Optional[str] = None,
-                      point: Optional[str] = None, host: Optional[str] = None) -> "Group":
+                      point: Optional[str] = None, host: Optional[str] = None,
+                      start: bool = False, tier_timeout_ms: int = 0,
+                      step: Optional[Callable[[Optional[str], str, Optional[str]], Any]] = None
+                      ) -> "Group":
         """Rebuild a group from the backup sets in @directory onto
-        @datastore (attached to @host and deployed when given)."""
+        @datastore (attached to @host and deployed when given; start=True
+        also starts the domains in boot order). step(member, step, detail)
+        is told each step (member None for the group's own); what it
+        raises is raised after the call."""
         from .group import Group
         opts = ffi.new("vsm_group_recover_opts *")
         opts.version = K.VSM_GROUP_RECOVER_OPTS_VERSION
         keep = [cstr(datastore), cstr(name), cstr(point), cstr(host)]
         opts.datastore, opts.name, opts.point, opts.host = keep
+        opts.flags = K.VSM_GROUP_RECOVER_START if start else 0
+        opts.tier_timeout_ms = tier_timeout_ms
+        raised: List[BaseException] = []
+        if step is not None:
+            def tramp(member: Any, what: Any, detail: Any, payload: Any) -> None:
+                if raised:
+                    return
+                try:
+                    step(pystr(member), pystr(what) or "", pystr(detail))
+                except BaseException as e:
+                    raised.append(e)
+            cb = ffi.callback("vsm_group_recover_step_fn", tramp)
+            keep.append(cb)
+            opts.step = cb
         out = ffi.new("vsm_group **")
-        call(lib.vsm_group_recover, out, self._ptr(), cstr(os.fspath(directory)), opts)
-        return Group._own(self, out[0])
+        try:
+            call(lib.vsm_group_recover, out, self._ptr(), cstr(os.fspath(directory)), opts)
+        except Error as e:
+            if raised:
+                raise raised[0] from e
+            raise
+        g = Group._own(self, out[0])
+        if raised:
+            raise raised[0]
+        return g
 
     # -- groups
     def create_group(self, name: str, members: Sequence["Container"], *,
