@@ -20,7 +20,7 @@ HEADERS = (
 BACKEND_CALLS = ("vsm_error_set",)
 
 CDEFS = r"""
-/* vsm/errors.h */
+/* errors.h */
 typedef enum {
 	VSM_OK = 0,
 	VSM_EINVAL = 1,
@@ -50,10 +50,10 @@ const vsm_error *vsm_error_last(void);
 void vsm_error_clear(void);
 const char *vsm_strerror(int code);
 
-/* vsm/version.h */
+/* version.h */
 int vsm_version(int *major, int *minor, int *patch);
 
-/* vsm/context.h */
+/* context.h */
 typedef struct vsm_ctx vsm_ctx;
 typedef enum {
 	VSM_LOG_DEBUG = 0,
@@ -77,7 +77,7 @@ void vsm_ctx_free(vsm_ctx *ctx);
 const char *vsm_ctx_state_dir(const vsm_ctx *ctx);
 int vsm_backend_lookup(vsm_ctx *ctx, const char *uri);
 
-/* vsm/inventory.h */
+/* inventory.h */
 typedef struct vsm_datastore vsm_datastore;
 typedef struct vsm_host vsm_host;
 int vsm_datastore_add(vsm_ctx *ctx, const char *name, const char *uri,
@@ -116,7 +116,7 @@ const char *vsm_host_hypervisor_uri(const vsm_host *host);
 size_t vsm_host_datastore_count(const vsm_host *host);
 const char *vsm_host_datastore(const vsm_host *host, size_t i);
 
-/* vsm/container.h */
+/* container.h */
 typedef struct vsm_container vsm_container;
 typedef struct vsm_device vsm_device;
 typedef struct vsm_locator vsm_locator;
@@ -192,7 +192,7 @@ const char *vsm_locator_disk_xml(const vsm_locator *loc);
 const char *vsm_locator_host(const vsm_locator *loc);
 void vsm_locator_free(vsm_locator *loc);
 
-/* vsm/events.h */
+/* events.h */
 typedef enum {
 	VSM_EVENT_DATASTORE_CHANGED = 1,
 	VSM_EVENT_LEASE_LOST = 2,
@@ -211,7 +211,7 @@ const char *vsm_event_host(const vsm_event *ev);
 const char *vsm_event_detail(const vsm_event *ev);
 uint64_t vsm_event_generation(const vsm_event *ev);
 
-/* vsm/lease.h */
+/* lease.h */
 typedef struct vsm_lease vsm_lease;
 typedef enum {
 	VSM_LEASE_FREE = 0,
@@ -233,7 +233,7 @@ int vsm_lease_is_mine(const vsm_lease *l);
 int vsm_lease_keep(vsm_ctx *ctx, const char *host, unsigned int flags);
 int vsm_lease_renew(vsm_ctx *ctx, unsigned int flags);
 
-/* vsm/checkpoint.h */
+/* checkpoint.h */
 typedef struct vsm_checkpoint vsm_checkpoint;
 typedef int (*vsm_state_read_fn)(void *buf, size_t len, size_t *got, void *payload);
 typedef int (*vsm_state_write_fn)(const void *buf, size_t len, void *payload);
@@ -296,7 +296,7 @@ int vsm_bundle_import(vsm_container **out, vsm_ctx *ctx, const char *path,
 			      const char *datastore, const char *name,
 			      const vsm_bundle_opts *opts);
 
-/* vsm/image.h */
+/* image.h */
 typedef struct vsm_image vsm_image;
 typedef struct {
 	unsigned int version;
@@ -437,7 +437,7 @@ typedef struct {
 int vsm_image_copy(const char *src, const char *dst, const vsm_image_copy_opts *opts,
 			   vsm_image_copy_stats *stats);
 
-/* vsm/migrate.h */
+/* migrate.h */
 typedef struct {
 	uint64_t layers;
 	uint64_t layers_reused;
@@ -466,7 +466,7 @@ typedef struct {
 int vsm_container_migrate(vsm_container *c, const char *datastore,
 				  const vsm_migrate_opts *opts);
 
-/* vsm/check.h */
+/* check.h */
 typedef struct {
 	unsigned int version;
 	unsigned int flags;
@@ -500,7 +500,7 @@ int vsm_orphan_state_of(const vsm_orphan *o);
 const char *vsm_orphan_reason(const vsm_orphan *o);
 const char *vsm_orphan_state_name(int state);
 
-/* vsm/backup.h */
+/* backup.h */
 typedef struct {
 	uint64_t offset;
 	uint64_t length;
@@ -535,7 +535,7 @@ typedef struct {
 int vsm_restore(vsm_container **out, vsm_ctx *ctx, const char *const *paths,
 			size_t n_paths, const char *datastore, const vsm_restore_opts *opts);
 
-/* vsm/placement.h */
+/* placement.h */
 typedef struct {
 	unsigned int version;
 	const char *name;
@@ -639,7 +639,7 @@ size_t vsm_host_tag_count(const vsm_host *host);
 const char *vsm_host_tag(const vsm_host *host, size_t i);
 size_t vsm_host_max_containers(const vsm_host *host);
 
-/* vsm/group.h */
+/* group.h */
 typedef struct vsm_group vsm_group;
 typedef struct {
 	unsigned int version;
@@ -709,7 +709,7 @@ int vsm_group_image_write(vsm_group_image *gi, const void *buf, size_t len,
 int vsm_group_image_flush(vsm_group_image *gi);
 int vsm_group_image_close(vsm_group_image *gi);
 
-/* vsm/recovery.h */
+/* recovery.h */
 typedef struct {
 	unsigned int version;
 	const char *incremental_from;
@@ -736,7 +736,7 @@ typedef struct {
 int vsm_group_recover(vsm_group **out, vsm_ctx *ctx, const char *dir,
 			      const vsm_group_recover_opts *opts);
 
-/* vsm/workflow.h */
+/* workflow.h */
 typedef struct vsm_workflow vsm_workflow;
 int vsm_workflow_parse(vsm_workflow **out, vsm_ctx *ctx, const char *json,
 			       const char *origin);

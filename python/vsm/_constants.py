@@ -1,7 +1,6 @@
 """Integer constants that include/vsm/*.h give with #define (flags, struct
 versions, limits). Checked against the headers by tests/test_drift.py."""
 
-
 # version.h
 VSM_VERSION_MAJOR = 0
 VSM_VERSION_MINOR = 1
