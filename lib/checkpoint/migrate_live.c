@@ -329,8 +329,6 @@ static int switch_over(lmig *m)
 	int rc = 0;
 
 	vsm__ctx_lock(m->ctx); /* no handle opens on the container meanwhile */
-	if ((rc = ck_live_extra_cows(m)) < 0)
-		goto fail_unlocked;
 	vsm__imgreg_lock(m->ctx);
 	t0 = ck_live_now_us();
 	ck_live_hold_all(m, true);
@@ -387,8 +385,6 @@ static int switch_over(lmig *m)
 	return 0;
 fail:
 	set_mirrors(m, false);
-fail_unlocked:
-	ck_live_extra_cows_drop(m);
 	vsm__ctx_unlock(m->ctx);
 	return rc;
 }

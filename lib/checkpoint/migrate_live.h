@@ -26,14 +26,8 @@ typedef struct {
 	vsm_cow *tcow;           /* the target top, written by the passes */
 	vsm_cow *own;            /* our view of the source top when no handle has one */
 	bool own_stale;          /* a handle wrote through its own view since */
-	vsm_image *tcow_img;     /* the handle that gets @tcow at the switch */
-	bool handed;
+	bool handed;             /* @tcow went to a handle at the switch */
 } ldev;
-
-typedef struct {
-	vsm_image *img;
-	vsm_cow *cow;
-} lextra;
 
 typedef struct {
 	vsm_ctx *ctx;
@@ -52,8 +46,6 @@ typedef struct {
 	vsm__imgreg_mig reg;
 	bool registered, began, attached, committed, cancelled, sync;
 	vsm_wf wf;
-	lextra *extra;           /* engines for the handles beyond the first writer */
-	size_t n_extra;
 	/* progress */
 	uint64_t done, total, frozen_unit, frozen_base;
 	/* measured */
@@ -74,11 +66,6 @@ int ck_live_full_pass(lmig *m, ldev *d, uint64_t *bytes);
  * pass, with the context's lock, the registry's lock and every handle
  * held by the caller (no progress is reported then). */
 int ck_live_dirty_pass(lmig *m, ldev *d, bool held, uint64_t *bytes);
-/* Context locked: engines on the target for the handles open now (the
- * first writer of each device gets the pass's own); dropped again when
- * the switch does not happen. */
-int ck_live_extra_cows(lmig *m);
-void ck_live_extra_cows_drop(lmig *m);
 /* Committed, context locked: every handle of the container re-pointed
  * to the target, unwatched; the time it held them is added to the pause. */
 void ck_live_repoint(lmig *m);

@@ -194,55 +194,6 @@ static ldev *dev_of(lmig *m, const char *device)
 	return NULL;
 }
 
-int ck_live_extra_cows(lmig *m)
-{
-	vsm__imgreg_ent *e;
-	size_t cap = 0;
-	ldev *d;
-	int rc = 0;
-
-	vsm__imgreg_lock(m->ctx);
-	for (e = vsm__imgreg_first(m->ctx); e && rc == 0; e = e->next) {
-		bool rw;
-		lextra *grown;
-
-		if (strcmp(e->uuid, m->s->uuid) || !(d = dev_of(m, e->device)))
-			continue;
-		rw = vsm__image_writable(e->img);
-		if (rw && !d->tcow_img) {
-			d->tcow_img = e->img;
-			continue;
-		}
-		if (m->n_extra == cap) {
-			cap = cap ? 2 * cap : 4;
-			if (!(grown = realloc(m->extra, cap * sizeof(*grown)))) {
-				rc = vsm_err(VSM_ENOMEM, "out of memory");
-				break;
-			}
-			m->extra = grown;
-		}
-		m->extra[m->n_extra].img = e->img;
-		if ((rc = ck_cow_open(&m->extra[m->n_extra].cow, m->tds, d->tkey, d->format, !rw,
-				      false)) == 0)
-			m->n_extra++;
-	}
-	vsm__imgreg_unlock(m->ctx);
-	return rc;
-}
-
-void ck_live_extra_cows_drop(lmig *m)
-{
-	size_t i;
-
-	for (i = 0; i < m->n_extra; i++)
-		vsm_cow_close(m->extra[i].cow);
-	free(m->extra);
-	m->extra = NULL;
-	m->n_extra = 0;
-	for (i = 0; i < m->n; i++)
-		m->d[i].tcow_img = NULL;
-}
-
 void ck_live_repoint(lmig *m)
 {
 	vsm__imgreg_ent *e;
@@ -257,29 +208,33 @@ void ck_live_repoint(lmig *m)
 	vsm__imgreg_lock(m->ctx);
 	t0 = ck_live_now_us();
 	ck_live_hold_all(m, true);
+	/* What the passes and the mirrors wrote is on the device before
+	 * another engine opens it. */
+	for (i = 0; i < m->n; i++)
+		if (vsm_cow_flush(m->d[i].tcow) < 0)
+			vsm__error_reset(); /* the open below says what is wrong */
 	for (e = vsm__imgreg_first(m->ctx); e; e = e->next) {
 		vsm_cow *cow = NULL;
 		char *name = NULL, *ds;
+		bool rw;
 
 		if (strcmp(e->uuid, m->s->uuid) || !(d = dev_of(m, e->device)))
 			continue;
-		if (e->img == d->tcow_img && !d->handed) {
+		rw = vsm__image_writable(e->img);
+		vsm__image_set_live(e->img, NULL);
+		/* The first writer takes the passes' engine; any other handle
+		 * (a reader, mostly) gets one of its own. */
+		if (rw && !d->handed) {
 			cow = d->tcow;
 			d->handed = true;
+		} else if (ck_cow_open(&cow, m->tds, d->tkey, d->format, !rw, false) < 0) {
+			cow = NULL;
 		}
-		for (i = 0; !cow && i < m->n_extra; i++) {
-			if (m->extra[i].img == e->img && m->extra[i].cow) {
-				cow = m->extra[i].cow;
-				m->extra[i].cow = NULL;
-			}
-		}
-		vsm__image_set_live(e->img, NULL);
 		if (!cow || !old) {
-			/* Not possible while the context's lock is held (no
-			 * handle opened since the engines were made). */
-			vsm__log(m->ctx, VSM_LOG_WARN, "container '%s' device '%s': a handle "
-				 "could not be moved to datastore '%s'", m->s->name, e->device,
-				 m->dst);
+			vsm__log(m->ctx, VSM_LOG_WARN, "container '%s' device '%s': a handle could "
+				 "not be moved to datastore '%s': %s", m->s->name, e->device, m->dst,
+				 vsm_error_last() ? vsm_error_last()->message : "out of memory");
+			vsm_cow_close(cow);
 			continue;
 		}
 		if (asprintf(&name, "%s/%s:%s", m->dst, m->s->name, e->device) < 0)
@@ -305,6 +260,5 @@ void ck_live_repoint(lmig *m)
 			vsm_cow_close(m->d[i].tcow);
 		m->d[i].tcow = NULL;
 	}
-	ck_live_extra_cows_drop(m);
 	vsm__error_reset();
 }
