@@ -601,9 +601,7 @@ vsm_cow *vsm__image_swap(vsm_image *img, vsm_cow *cow, char *name)
 
 bool vsm__image_writable(vsm_image *img)
 {
-	vsm_cow_info ci;
-
-	return vsm_cow_get_info(img->cow, &ci) == 0 && !ci.readonly;
+	return !img->cow->readonly;
 }
 
 void vsm__image_set_close_hook(vsm_image *img, vsm__image_close_fn fn, void *payload)
