@@ -348,6 +348,7 @@ static int switch_over(lmig *m)
 	t1 = ck_live_now_us();
 	vsm__imgreg_unlock(m->ctx);
 	m->pause_us += t1 - t0;
+	m->pass_bytes += bytes;
 	m->passes++;
 	if (rc < 0)
 		goto fail;
@@ -362,6 +363,19 @@ static int switch_over(lmig *m)
 		rc = vsm_err(VSM_EBUSY, "container '%s' was changed meanwhile; try again",
 			     m->s->name);
 		goto fail;
+	}
+	/* A write the mirror failed to copy since the pause was refused to
+	 * its writer; the target then lacks what the source holds. */
+	for (i = 0; i < m->n; i++) {
+		pthread_mutex_lock(&m->d[i].live.mu);
+		rc = m->d[i].live.mirror_rc;
+		pthread_mutex_unlock(&m->d[i].live.mu);
+		if (rc < 0) {
+			vsm__ds_change_end(m->ctx, m->sds);
+			rc = vsm_err(VSM_EIO, "container '%s' device '%s': a write mirrored to "
+				     "datastore '%s' failed", m->s->name, m->d[i].name, m->dst);
+			goto fail;
+		}
 	}
 	snprintf(arg, sizeof(arg), "%s %s", m->s->uuid, m->src);
 	if ((rc = vsm__wf_redo(&m->wf, MIG_WF_FINISH, arg)) < 0) {
@@ -500,7 +514,7 @@ int ck_mig_live_image(vsm_container *c, const char *datastore, const vsm_migrate
 		ck_mig_stats_clear(opts);
 		opts->stats->layers = m.layers;
 		opts->stats->layers_reused = m.layers_reused;
-		opts->stats->bytes_written = m.written;
+		opts->stats->bytes_written = m.written + m.pass_bytes;
 		opts->stats->bytes_verified = m.verified;
 		opts->stats->passes = m.passes;
 		opts->stats->pause_us = m.pause_us;

@@ -50,6 +50,7 @@ typedef struct {
 	uint64_t done, total, frozen_unit, frozen_base;
 	/* measured */
 	uint64_t start_us, copied, copy_us, passes, pause_us;
+	uint64_t pass_bytes;     /* written to the target tops by the passes */
 	uint64_t layers, layers_reused, written, verified;
 } lmig;
 

@@ -128,6 +128,7 @@ int ck_live_full_pass(lmig *m, ldev *d, uint64_t *bytes)
 	free(buf);
 	m->copied += copied;
 	m->copy_us += ck_live_now_us() - t0;
+	m->pass_bytes += copied;
 	*bytes += copied;
 	return rc;
 }
@@ -179,6 +180,7 @@ int ck_live_dirty_pass(lmig *m, ldev *d, bool held, uint64_t *bytes)
 	if (!held) {
 		m->copied += copied;
 		m->copy_us += ck_live_now_us() - t0;
+		m->pass_bytes += copied;
 	}
 	*bytes += copied;
 	return rc;

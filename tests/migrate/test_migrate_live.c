@@ -13,11 +13,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
+#include "workflow.h"
 #include <vsm/migrate.h>
 
 #define DEV_SIZE (16u << 20)
@@ -522,6 +524,178 @@ START_TEST(detached_goes_offline)
 }
 END_TEST
 
+
+/* --- SIGKILL during live migrations --- */
+
+#define KILL_ROUNDS 14
+
+static int kill_step, kill_tick, seen_steps, seen_ticks, counted, counted_ticks;
+
+static void kill_hook(const char *action)
+{
+	(void)action;
+	if (++seen_steps == kill_step)
+		raise(SIGKILL);
+}
+
+static void count_hook(const char *action)
+{
+	(void)action;
+	counted++;
+}
+
+static int kill_cb(uint64_t done, uint64_t total, void *payload)
+{
+	(void)done;
+	(void)total;
+	(void)payload;
+	counted_ticks++;
+	if (++seen_ticks == kill_tick)
+		raise(SIGKILL);
+	return 0;
+}
+
+/* In a child with its own context: open the writer's handles and
+ * migrate @name live, killed at journal step kill_step or progress
+ * report kill_tick (0: never). Returns whether it was killed. */
+static bool live_killed(const char *name)
+{
+	pid_t pid;
+	int st;
+
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		vsm_image_open_opts rw = VSM_IMAGE_OPEN_OPTS_INIT;
+		vsm_migrate_opts o = VSM_MIGRATE_OPTS_INIT;
+		vsm_ctx_opts co = VSM_CTX_OPTS_INIT;
+		vsm_image *img[NDEV];
+		vsm_container *c = NULL;
+		vsm_ctx *child;
+		size_t i;
+
+		co.state_dir = state;
+		if (vsm_ctx_open(&child, &co) < 0 || vsm_container_lookup(&c, child, NULL, name) < 0)
+			_exit(3);
+		rw.flags = VSM_IMAGE_OPEN_RDWR;
+		for (i = 0; i < NDEV; i++)
+			if (vsm_image_open_device(&img[i], child, "ds1", name, names[i], &rw) < 0)
+				_exit(5);
+		seen_steps = seen_ticks = 0;
+		vsm__wf_test_hook = kill_step ? kill_hook : count_hook;
+		o.flags = VSM_MIGRATE_LIVE;
+		o.progress = kill_cb;
+		_exit(vsm_container_migrate(c, "ds2", &o) == 0 ? 0 : 4);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	if (WIFSIGNALED(st)) {
+		ck_assert_int_eq(WTERMSIG(st), SIGKILL);
+		return true;
+	}
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child exit %d",
+		      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	return false;
+}
+
+START_TEST(sigkill_rounds)
+{
+	unsigned int seed = (unsigned int)getpid();
+	int round, killed = 0, on_target = 0, steps, ticks;
+	char name[32];
+
+	srand(seed);
+	/* How many journal steps and progress reports one live migration
+	 * passes, counted on a first one. */
+	{
+		vsm_migrate_opts o = VSM_MIGRATE_OPTS_INIT;
+		vsm_container *c;
+		writer w;
+
+		c = make(&w, "probe");
+		counted = counted_ticks = 0;
+		kill_tick = 0;
+		vsm__wf_test_hook = count_hook;
+		o.flags = VSM_MIGRATE_LIVE;
+		o.progress = kill_cb;
+		ck_vsm(vsm_container_migrate(c, "ds2", &o));
+		vsm__wf_test_hook = NULL;
+		steps = counted;
+		ticks = counted_ticks;
+		free_model(&w);
+		ck_vsm(vsm_detach(c, 0));
+		vsm_container_free(c);
+		ck_assert_int_ge(steps, 6);
+		fprintf(stderr, "sigkill_rounds (live): seed %u, %d journal steps, %d reports\n",
+			seed, steps, ticks);
+	}
+	for (round = 0; round < KILL_ROUNDS; round++) {
+		vsm_image_open_opts ro = VSM_IMAGE_OPEN_OPTS_INIT;
+		vsm_container *c, *l = NULL;
+		vsm_container **all = NULL;
+		uint8_t *buf = malloc(DEV_SIZE);
+		size_t n, i, found = 0;
+		char uuid[64];
+		writer w;
+
+		ck_assert_ptr_nonnull(buf);
+		snprintf(name, sizeof(name), "vm%d", round);
+		c = make(&w, name);
+		snprintf(uuid, sizeof(uuid), "%s", vsm_container_uuid(c));
+		for (i = 0; i < NDEV; i++) {
+			ck_vsm(vsm_image_close(w.img[i]));
+			w.img[i] = NULL;
+		}
+		vsm_container_free(c);
+		vsm_ctx_free(ctx);
+		ctx = NULL;
+		/* Even rounds die at each journal step in turn (past the last
+		 * the migration finishes), odd ones at a random report. */
+		kill_step = kill_tick = 0;
+		if (round % 2 == 0)
+			kill_step = 1 + rand() % (steps + 1);
+		else
+			kill_tick = 1 + rand() % (ticks + ticks / 4 + 1);
+		killed += live_killed(name);
+		/* A new context: recovery finishes or rolls back. */
+		ctx = tu_ctx(state);
+		ck_vsm(vsm_container_list(&all, &n, ctx, NULL));
+		for (i = 0; i < n; i++)
+			if (!strcmp(vsm_container_uuid(all[i]), uuid))
+				found++;
+		vsm_container_list_free(all, n);
+		ck_assert_msg(found == 1, "round %d (step %d, tick %d): container listed %zu times",
+			      round, kill_step, kill_tick, found);
+		ck_vsm(vsm_container_lookup(&l, ctx, NULL, name));
+		on_target += !strcmp(vsm_container_datastore(l), "ds2");
+		ck_assert_str_eq(vsm_container_attached_host(l), "h1");
+		for (i = 0; i < NDEV; i++) {
+			vsm_image *img = NULL;
+
+			ck_vsm(vsm_image_open_device(&img, ctx, vsm_container_datastore(l), name,
+						     names[i], &ro));
+			ck_vsm(vsm_image_read(img, buf, DEV_SIZE, 0));
+			ck_assert_msg(memcmp(buf, w.model[i], DEV_SIZE) == 0,
+				      "round %d (step %d, tick %d): device %s differs", round,
+				      kill_step, kill_tick, names[i]);
+			ck_vsm(vsm_image_close(img));
+		}
+		ck_vsm(vsm_detach(l, 0));
+		vsm_container_free(l);
+		no_orphans("ds1");
+		no_orphans("ds2");
+		ck_assert_msg(sh("ls '%s'/migrate-* 2>/dev/null | grep -q .", state) != 0,
+			      "round %d: a temporary bundle was left", round);
+		free_model(&w);
+		free(buf);
+	}
+	fprintf(stderr, "sigkill_rounds (live): seed %u, %d of %d killed, %d ended on the "
+		"target\n", seed, killed, KILL_ROUNDS, on_target);
+	ck_assert_int_gt(killed, 0);
+	ck_assert_int_gt(on_target, 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("migrate-live");
@@ -536,6 +710,7 @@ static Suite *suite(void)
 	tcase_add_test(t, cancel_through_progress);
 	tcase_add_test(t, refusals);
 	tcase_add_test(t, detached_goes_offline);
+	tcase_add_test(t, sigkill_rounds);
 	suite_add_tcase(s, t);
 	return s;
 }
