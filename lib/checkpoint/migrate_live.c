@@ -445,10 +445,11 @@ static int passes(lmig *m)
 		     1000u)) {
 			if (o->on_no_converge == VSM_MIGRATE_NO_CONVERGE_ABORT)
 				return vsm_err(VSM_ETIMEDOUT, "container '%s': live migration to "
-					       "datastore '%s' did not converge after %llu passes "
+					       "datastore '%s' did not converge after %llu pass%s "
 					       "and %llu ms (%llu bytes left, about %llu ms to copy; "
 					       "%u ms allowed); aborted, it stays on datastore '%s'",
 					       m->s->name, m->dst, (unsigned long long)m->passes,
+					       m->passes == 1 ? "" : "es",
 					       (unsigned long long)((ck_live_now_us() - m->start_us) /
 								    1000),
 					       (unsigned long long)left,
