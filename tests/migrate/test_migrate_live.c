@@ -297,11 +297,23 @@ static void print_stats(const char *what, const vsm_migrate_stats *st)
 	       st->synchronous, (unsigned long long)st->bytes_written);
 }
 
+/* Opens a reader handle on d0 in the middle of the migration. */
+static int open_reader(uint64_t done, uint64_t total, void *payload)
+{
+	vsm_image **ro = payload;
+
+	(void)total;
+	if (!*ro && done > 0)
+		ck_vsm(vsm_image_open_device(ro, ctx, "ds1", "vm", "d0", NULL));
+	return 0;
+}
+
 START_TEST(converges)
 {
 	vsm_migrate_opts o = VSM_MIGRATE_OPTS_INIT;
 	vsm_migrate_stats st;
 	events ev = { PTHREAD_MUTEX_INITIALIZER, "" };
+	vsm_image *reader = NULL;
 	vsm_container *c;
 	unsigned long before;
 	int id = 0;
@@ -312,8 +324,23 @@ START_TEST(converges)
 	start(&w, 500); /* about 2000 writes a second */
 	o.flags = VSM_MIGRATE_LIVE;
 	o.stats = &st;
+	o.progress = open_reader;
+	o.payload = &reader;
 	ck_vsm(vsm_container_migrate(c, "ds2", &o));
 	print_stats("converges", &st);
+	/* The reader opened meanwhile was moved too. */
+	ck_assert_ptr_nonnull(reader);
+	{
+		vsm_image_info *inf = NULL;
+		uint8_t b[BLK];
+
+		ck_vsm(vsm_image_info_get(&inf, reader, 0));
+		ck_assert_msg(!strncmp(inf->filename, "ds2/", 4), "reader on '%s'", inf->filename);
+		vsm_image_info_free(inf);
+		ck_vsm(vsm_image_read(reader, b, sizeof(b), 0));
+		ck_vsm(vsm_image_close(reader));
+	}
+	o.progress = NULL;
 	ck_assert_str_eq(vsm_container_datastore(c), "ds2");
 	ck_assert_uint_ge(st.passes, 2);
 	ck_assert_uint_eq(st.synchronous, 0);
