@@ -41,6 +41,7 @@ typedef struct {
 	bool top;
 	char *cid;     /* may be NULL */
 	uint64_t size, alloc;
+	bool empty;    /* carried without its data (a live top, copied apart) */
 	char digest[B_DIGEST_HEX + 1];
 } xlayer;
 
@@ -88,6 +89,11 @@ typedef struct {
 	int64_t ctime;
 	bool thick;
 } ck_import_how;
+/* vsm_bundle_export of the whole container @c, with @empty_tops: the
+ * device tops carried as empty layers (a live migration copies what
+ * they hold itself, while they are written). */
+int ck_export(vsm_container *c, const char *path, const vsm_bundle_opts *opts,
+	      bool empty_tops);
 int ck_import(vsm_container **out, vsm_ctx *ctx, const char *path, const char *datastore,
 	      const char *name, const vsm_bundle_opts *opts, const ck_import_how *how);
 

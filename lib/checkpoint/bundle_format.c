@@ -153,6 +153,8 @@ int ck_export_layer(bfile *f, vsm_dstore *ds, xlayer *l, bool dry)
 	start = f->sum;
 	size = vsm_cow_size(c);
 	digest_begin(&d, l->cid, l->format, l->size);
+	if (l->empty)
+		size = 0;
 	while (off < size && rc == 0) {
 		vsm_cow_status st;
 		uint64_t len = size - off < B_CHUNK ? size - off : B_CHUNK, p;

@@ -52,5 +52,12 @@ int vsm__host_tag_check(const char *tag, size_t *key_len);
 /* -VSM_ESTATE while @r's lease is in a host migration's handover
  * (handover.c): the source may not detach or destroy it meanwhile. */
 int vsm__handover_refuse(vsm_dstore *ds, const vsm_record *r);
+/* Live migration (attach_live.c): attach the record of container @uuid
+ * on @tds (a hidden migration target) to @host, taking its lease there
+ * for this context; nothing is changed when it fails. */
+int vsm__attach_incoming(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *host);
+/* Let go of @r's host side and lease on @ds (a migrated source or a
+ * target rolled back); failures are logged, the thread's error kept. */
+void vsm__attach_let_go(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r);
 
 #endif /* VSM_OPS_H */
