@@ -137,7 +137,7 @@ VSM_API int vsm_bundle_export(vsm_container *c, const char *checkpoint, const ch
 		rc = vsm_err(VSM_ENOTFOUND, "container '%s' no longer exists", vsm_container_name(c));
 		goto out;
 	}
-	if (!(r = vsm_record_dup(cached)) || (rc = ck_table_fill(r)) < 0) {
+	if (!(r = vsm_record_dup(cached)) || (rc = ck_table_fill(ds, r)) < 0) {
 		rc = rc < 0 ? rc : -VSM_ENOMEM;
 		goto out;
 	}
