@@ -73,6 +73,7 @@ static int xadd(xlayers *l, vsm_dstore *ds, const vsm_record *r, const char *key
 	if (!(l->v[l->n].key = vsm__strdup(key)) ||
 	    (!top && f && f->cid && !(l->v[l->n].cid = vsm__strdup(f->cid))))
 		return -VSM_ENOMEM;
+	l->v[l->n].golden = !top && f && !f->managed;
 	l->n++;
 	if ((rc = ck_cow_open(&c, ds, key, format, true, true)) < 0)
 		return rc;
@@ -194,6 +195,13 @@ VSM_API int vsm_bundle_export(vsm_container *c, const char *checkpoint, const ch
 		json_object_object_add(e, "top", json_object_new_boolean(L.v[i].top));
 		json_object_object_add(e, "allocated", json_object_new_uint64(L.v[i].alloc));
 		json_object_object_add(e, "digest", jstr(L.v[i].digest));
+		if (L.v[i].golden) {
+			/* Optional (readers before 0.2 ignore it): the name an
+			 * import looks for first (doc/chain-copy.md). */
+			const char *slash = strrchr(L.v[i].key, '/');
+
+			json_object_object_add(e, "golden", jstr(slash ? slash + 1 : L.v[i].key));
+		}
 		json_object_array_add(arr, e);
 		f.total += L.v[i].alloc;
 	}
