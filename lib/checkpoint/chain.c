@@ -47,7 +47,9 @@ static int fill(vsm_layer_info *li, vsm_dstore *ds, const vsm_record *r, const c
 	li->version = VSM_LAYER_INFO_VERSION;
 	li->format = format;
 	li->writable = top;
-	li->golden = l && !l->managed;
+	/* A chain layer outside the table is from before any checkpoint:
+	 * the base given at create, and what stands below it. */
+	li->golden = !top && (!l || !l->managed);
 	if (l && l->cid) {
 		snprintf(cid, sizeof(cid), "%s", l->cid);
 	} else if (!top) {
