@@ -145,8 +145,14 @@ int ck_table_fill(vsm_dstore *ds, vsm_record *r)
 
 		if (l->managed || l->cid || l->format != VSM_FORMAT_QCOW2)
 			continue;
-		if ((rc = ck_header_cid(ds, l->key, l->format, cid)) < 0)
-			return rc;
+		/* Unreadable here: the entry stays without, as before 0.2;
+		 * whoever reads the layer for real reports the error. */
+		if ((rc = ck_header_cid(ds, l->key, l->format, cid)) < 0) {
+			if (rc == -VSM_ENOMEM)
+				return rc;
+			vsm__error_reset();
+			continue;
+		}
 		if (rc == 1 && !(l->cid = vsm__strdup(cid)))
 			return -VSM_ENOMEM;
 	}
