@@ -73,7 +73,7 @@ static int xadd(xlayers *l, vsm_dstore *ds, const vsm_record *r, const char *key
 	if (!(l->v[l->n].key = vsm__strdup(key)) ||
 	    (!top && f && f->cid && !(l->v[l->n].cid = vsm__strdup(f->cid))))
 		return -VSM_ENOMEM;
-	l->v[l->n].golden = !top && f && !f->managed;
+	l->v[l->n].golden = !top && f && !f->managed && below < 0;
 	l->n++;
 	if ((rc = ck_cow_open(&c, ds, key, format, true, true)) < 0)
 		return rc;

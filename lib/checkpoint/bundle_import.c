@@ -88,6 +88,21 @@ static const char *jstrv(json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
+/* The rule of golden image names (lib/ops/imageds.c): 1-64 characters
+ * of [A-Za-z0-9._-], not "." or "..". */
+static bool golden_name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 64 || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
 /* A layer on the datastore that bundle layer @i may be replaced by: the
  * same content ID, a recorded digest equal to the manifest's (verified
  * against the data when the section is read), the same format, and the
@@ -475,9 +490,20 @@ int ck_import(vsm_container **out, vsm_ctx *ctx, const char *path, const char *d
 			L[i].content = cid && L[i].backing < 0 && !L[i].top &&
 				       vsm_cow_cid_parse(cid, bin) && vsm_cow_cid_is_content(bin);
 		}
-		if (jstrv(e, "golden") && !(L[i].golden = vsm__strdup(jstrv(e, "golden")))) {
-			rc = -VSM_ENOMEM;
-			goto out;
+		if (json_object_object_get_ex(e, "golden", NULL)) {
+			const char *gn = jstrv(e, "golden");
+
+			/* Only a bottom layer is a golden image, and its name is
+			 * one vsm_image_import accepts: never a path. */
+			if (!gn || !golden_name_ok(gn) || L[i].backing >= 0 || L[i].top) {
+				rc = badf(path, "layer %zu: 'golden' is not a golden image name of a "
+					  "bottom layer", i);
+				goto out;
+			}
+			if (!(L[i].golden = vsm__strdup(gn))) {
+				rc = -VSM_ENOMEM;
+				goto out;
+			}
 		}
 	}
 	for (i = 0; i < nb; i++) {
