@@ -517,7 +517,8 @@ START_TEST(golden_cid_field)
 		"\"ctime\":1,\"state_key\":null,\"state_size\":0,\"devices\":[{\"name\":\"d0\","
 		"\"key\":\"top\",\"size\":1048576,\"format\":\"qcow2\",\"chain\":[{\"key\":\"gold\","
 		"\"format\":\"qcow2\"}]}],\"attached_host\":null,\"deployments\":[],"
-		"\"destroying\":false,\"lease_version\":0,\"layers\":[{\"key\":\"gold\","
+		"\"destroying\":false,\"lease_version\":0,\"checkpoints\":[],"
+		"\"current_checkpoint\":null,\"layers\":[{\"key\":\"gold\","
 		"\"format\":\"qcow2\",\"backing\":null,\"backing_format\":null,\"cid\":%s,"
 		"\"managed\":false}]}";
 	const char *const bad[] = { "\"df24f07e-ff74-802a-a68d-1c93f4f99cdX\"", "\"\"", "7",
