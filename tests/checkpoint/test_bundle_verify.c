@@ -783,6 +783,49 @@ START_TEST(golden_layer_relinked_or_refused)
 }
 END_TEST
 
+/* vsm_checkpoint_clone_to: to another datastore, the chain is copied
+ * (nothing to reuse on an empty ds2) and reads the same; bad settings
+ * are refused before anything is made. */
+START_TEST(clone_to_other_datastore)
+{
+	uint64_t size = 4 * MiB;
+	uint8_t *c1 = malloc(size), *c2 = malloc(size);
+	vsm_container *c = three_states(c1, c2, size), *k = NULL;
+	vsm_clone_opts o = VSM_CLONE_OPTS_INIT;
+	vsm_clone_stats st;
+	int files = tu_count_files(ds2dir);
+
+	o.datastore = "ds2";
+	o.flags = VSM_CLONE_FULL;
+	ck_vsm_refused(vsm_checkpoint_clone_to(&k, c, "c2", "k", &o), VSM_EINVAL,
+		       "same datastore");
+	o.flags = 0;
+	o.version = 0;
+	ck_vsm_refused(vsm_checkpoint_clone_to(&k, c, "c2", "k", &o), VSM_EVERSION, "version");
+	o.version = VSM_CLONE_OPTS_VERSION;
+	ck_vsm_refused(vsm_checkpoint_clone_to(&k, c, "nope", "k", &o), VSM_ENOTFOUND, "nope");
+	ck_assert_int_eq(tu_count_files(ds2dir), files);
+	o.stats = &st;
+	ck_vsm(vsm_checkpoint_clone_to(&k, c, "c2", "k", &o));
+	ck_assert_str_eq(vsm_container_datastore(k), "ds2");
+	ck_assert_uint_eq(st.layers_copied, 2);
+	ck_assert_uint_eq(st.layers_reused, 0);
+	ck_assert_uint_ge(st.bytes_copied, 3 * 65536);
+	reads_as("ds2", "k", "d0", c2, size);
+	/* Again: both layers are on ds2 now, with their digests. */
+	vsm_container_free(k);
+	k = NULL;
+	ck_vsm(vsm_checkpoint_clone_to(&k, c, "c2", "k2", &o));
+	ck_assert_uint_eq(st.layers_copied, 0);
+	ck_assert_uint_eq(st.layers_reused, 2);
+	reads_as("ds2", "k2", "d0", c2, size);
+	vsm_container_free(k);
+	vsm_container_free(c);
+	free(c1);
+	free(c2);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("bundle-verify");
@@ -800,6 +843,7 @@ int main(void)
 	tcase_add_test(t, device_size_beyond_its_layer);
 	tcase_add_test(t, checkpoint_references);
 	tcase_add_test(t, golden_layer_relinked_or_refused);
+	tcase_add_test(t, clone_to_other_datastore);
 	suite_add_tcase(s, t);
 	return tu_run(s);
 }
