@@ -507,6 +507,50 @@ START_TEST(backup_point_field)
 }
 END_TEST
 
+/* A golden image's content ID in its unmanaged layer-table entry (0.2):
+ * absent in older records, kept through a rewrite, and a damaged one
+ * refused. */
+START_TEST(golden_cid_field)
+{
+	static const char *const fmt =
+		"{\"version\":1,\"name\":\"web\",\"uuid\":\"7c1e2d3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f\","
+		"\"ctime\":1,\"state_key\":null,\"state_size\":0,\"devices\":[{\"name\":\"d0\","
+		"\"key\":\"top\",\"size\":1048576,\"format\":\"qcow2\",\"chain\":[{\"key\":\"gold\","
+		"\"format\":\"qcow2\"}]}],\"attached_host\":null,\"deployments\":[],"
+		"\"destroying\":false,\"lease_version\":0,\"checkpoints\":[],"
+		"\"current_checkpoint\":null,\"layers\":[{\"key\":\"gold\","
+		"\"format\":\"qcow2\",\"backing\":null,\"backing_format\":null,\"cid\":%s,"
+		"\"managed\":false}]}";
+	const char *const bad[] = { "\"df24f07e-ff74-802a-a68d-1c93f4f99cdX\"", "\"\"", "7",
+				    "\"df24f07e-ff74-802a-a68d-1c93f4f99cd4-\"" };
+	char json[2048], *out = NULL;
+	vsm_record *r = NULL, *again = NULL;
+	size_t i;
+
+	snprintf(json, sizeof(json), fmt, "null");
+	ck_vsm(vsm_record_decode(&r, json, strlen(json), "old"));
+	ck_assert_ptr_null(r->layers[0].cid);
+	vsm_record_free(r);
+	r = NULL;
+	snprintf(json, sizeof(json), fmt, "\"df24f07e-ff74-802a-a68d-1c93f4f99cd4\"");
+	ck_vsm(vsm_record_decode(&r, json, strlen(json), "new"));
+	ck_assert_str_eq(r->layers[0].cid, "df24f07e-ff74-802a-a68d-1c93f4f99cd4");
+	ck_assert(!r->layers[0].managed);
+	ck_vsm(vsm_record_encode(&out, r));
+	ck_vsm(vsm_record_decode(&again, out, strlen(out), "rewritten"));
+	ck_assert_str_eq(again->layers[0].cid, r->layers[0].cid);
+	free(out);
+	vsm_record_free(again);
+	vsm_record_free(r);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = NULL;
+		snprintf(json, sizeof(json), fmt, bad[i]);
+		ck_assert_int_eq(vsm_record_decode(&r, json, strlen(json), "bad"), -VSM_ECORRUPT);
+		ck_assert_ptr_null(r);
+	}
+}
+END_TEST
+
 static Suite *records_suite(void)
 {
 	Suite *s = suite_create("records");
@@ -522,6 +566,7 @@ static Suite *records_suite(void)
 	tcase_add_test(tc, torn_write_reads_old_version);
 	tcase_add_test(tc, damaged_slot_refused_and_kept);
 	tcase_add_test(tc, backup_point_field);
+	tcase_add_test(tc, golden_cid_field);
 	tcase_add_test(tc, record_continues_in_other_slots);
 	tcase_add_test(tc, record_copy_is_whole);
 	tcase_add_test(tc, superblock_one_copy_damaged_survives);

@@ -155,6 +155,42 @@ VSM_API uint64_t vsm_checkpoint_layer_size(const vsm_checkpoint *cp, size_t i);
 VSM_API int vsm_checkpoint_state_read(vsm_container *c, const char *name, int fd,
 				      vsm_state_write_fn write, void *payload);
 
+/** Version of vsm_layer_info. Since: 0.2 */
+#define VSM_LAYER_INFO_VERSION 1
+
+/**
+ * One layer of a device's backing chain, as vsm_device_chain() reports
+ * it. Strings belong to the list and live until it is freed. Since: 0.2
+ */
+typedef struct {
+	unsigned int version;   /**< VSM_LAYER_INFO_VERSION of the library that filled it */
+	const char *key;        /**< backend key of the layer's device */
+	int format;             /**< vsm_format of the layer */
+	/** Content ID (a UUID's 36 characters): two layers with the same one
+	 *  hold the same bytes (doc/chain-copy.md). NULL when the layer has
+	 *  none: a writable top never has one, nor does a raw golden image or
+	 *  one imported before 0.2. */
+	const char *cid;
+	/** Checkpoint whose frozen layer this is, NULL for none (a top, a
+	 *  golden image, a layer whose checkpoint was deleted). */
+	const char *checkpoint;
+	int writable;           /**< non-zero for the device's top */
+	int golden;             /**< non-zero for a golden image (never deleted by libvsm) */
+} vsm_layer_info;
+
+/**
+ * The chain of device @device of @c, top first, down to its bottom
+ * layer, read from the container's record on its datastore (and, for a
+ * layer whose record entry has no content ID, from the layer's qcow2
+ * header). @out is an array of @out_count entries; free it with
+ * vsm_layer_info_list_free(). @flags: 0. -VSM_ENOTFOUND for an unknown
+ * device. Since: 0.2
+ */
+VSM_API int vsm_device_chain(vsm_layer_info **out, size_t *out_count, vsm_container *c,
+			     const char *device, unsigned int flags);
+/** Free a list from vsm_device_chain(); NULL is ignored. Since: 0.2 */
+VSM_API void vsm_layer_info_list_free(vsm_layer_info *list, size_t count);
+
 /** Version of vsm_revert_opts understood by this header. Since: 0.1 */
 #define VSM_REVERT_OPTS_VERSION 1
 
@@ -219,6 +255,46 @@ VSM_API int vsm_checkpoint_delete(vsm_container *c, const char *name, unsigned i
  */
 VSM_API int vsm_checkpoint_clone(vsm_container **out, vsm_container *src,
 				 const char *checkpoint, const char *name, unsigned int flags);
+
+/** Version of vsm_clone_opts understood by this header. Since: 0.2 */
+#define VSM_CLONE_OPTS_VERSION 1
+
+/** What vsm_checkpoint_clone_to() copied (filled when it succeeds). Since: 0.2 */
+typedef struct {
+	uint64_t bytes_copied;    /**< guest and state bytes written on the target */
+	uint64_t layers_copied;   /**< frozen layers copied to the target */
+	uint64_t layers_reused;   /**< layers the target held already (same content ID) */
+} vsm_clone_stats;
+
+/** Settings for vsm_checkpoint_clone_to(). Since: 0.2 */
+typedef struct {
+	unsigned int version;     /**< VSM_CLONE_OPTS_VERSION */
+	unsigned int flags;       /**< VSM_CLONE_FULL (same datastore only) */
+	/** Target datastore; NULL or the source's: a clone on the same
+	 *  datastore, as vsm_checkpoint_clone(). */
+	const char *datastore;
+	vsm_progress_fn progress; /**< NULL: none */
+	void *payload;            /**< for @progress */
+	vsm_clone_stats *stats;   /**< receives the counts; may be NULL */
+} vsm_clone_opts;
+
+/** Default clone settings. Since: 0.2 */
+#define VSM_CLONE_OPTS_INIT { VSM_CLONE_OPTS_VERSION, 0, NULL, NULL, NULL, NULL }
+
+/**
+ * vsm_checkpoint_clone() with settings, among them a target datastore.
+ * On another datastore the clone is a chain copy (doc/chain-copy.md):
+ * each layer of the checkpoint's chains that the target already holds
+ * with the same content ID (a layer a bundle brought, or a golden image
+ * imported there too, verified against its ID) is relinked to, and only
+ * the others are copied. The new container has the checkpoint as its
+ * only one, current, under its name, with fresh empty tops; its layers
+ * are its own (or shared on the target), independent of the source.
+ * All or nothing, like an import. Since: 0.2
+ */
+VSM_API int vsm_checkpoint_clone_to(vsm_container **out, vsm_container *src,
+				    const char *checkpoint, const char *name,
+				    const vsm_clone_opts *opts);
 
 /** Version of vsm_bundle_opts understood by this header. Since: 0.1 */
 #define VSM_BUNDLE_OPTS_VERSION 1

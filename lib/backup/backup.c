@@ -357,7 +357,7 @@ VSM_API int vsm_backup(vsm_container *c, const char *path, const vsm_backup_opts
 	}
 	vsm_record_free(r);
 	r = NULL;
-	if ((rc = ck_fresh(c, &ds, &r)) < 0 || (rc = ck_table_fill(r)) < 0)
+	if ((rc = ck_fresh(c, &ds, &r)) < 0 || (rc = ck_table_fill(NULL, r)) < 0)
 		goto out;
 	if (!(cp = ck_find(r, name)) || strcmp(cp->point, point) ||
 	    (opts->incremental_from && !(base = ck_find(r, opts->incremental_from)))) {

@@ -222,7 +222,7 @@ VSM_API int vsm_changes(vsm_change_extent **out, size_t *count, vsm_container *c
 	*count = 0;
 	ctx = vsm__container_ctx(c);
 	vsm__ctx_lock(ctx);
-	if ((rc = ck_fresh(c, &ds, &r)) == 0 && (rc = ck_table_fill(r)) == 0)
+	if ((rc = ck_fresh(c, &ds, &r)) == 0 && (rc = ck_table_fill(NULL, r)) == 0)
 		rc = bk_changes(ds, r, device, since, until, &e);
 	vsm__ctx_unlock(ctx);
 	vsm_record_free(r);

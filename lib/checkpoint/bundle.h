@@ -43,6 +43,7 @@ typedef struct {
 	uint64_t size, alloc;
 	bool empty;    /* carried without its data (a live top, copied apart) */
 	char digest[B_DIGEST_HEX + 1];
+	bool golden;   /* an unmanaged layer: a golden image, named by its key */
 } xlayer;
 
 typedef struct {
@@ -56,6 +57,12 @@ typedef struct {
 	char from[VSM_UUID_STRLEN + 1]; /* the record whose table describes it */
 	char digest[B_DIGEST_HEX + 1]; /* the manifest's; "" in a version 1 bundle */
 	char got[B_DIGEST_HEX + 1];    /* of what the section held */
+	/* A bottom layer with a content-derived ID (a golden image's): the
+	 * ID is checked against what the section holds (content_ok). */
+	bool content;
+	bool content_ok;
+	char *golden;  /* the manifest's golden image name, or NULL */
+	bool reused_golden; /* @key is a golden image of the target */
 } ilayer;
 
 /* Write @n bytes to the bundle, adding them to its running checksum. */

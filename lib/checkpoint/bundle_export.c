@@ -73,6 +73,7 @@ static int xadd(xlayers *l, vsm_dstore *ds, const vsm_record *r, const char *key
 	if (!(l->v[l->n].key = vsm__strdup(key)) ||
 	    (!top && f && f->cid && !(l->v[l->n].cid = vsm__strdup(f->cid))))
 		return -VSM_ENOMEM;
+	l->v[l->n].golden = !top && f && !f->managed && below < 0;
 	l->n++;
 	if ((rc = ck_cow_open(&c, ds, key, format, true, true)) < 0)
 		return rc;
@@ -138,7 +139,7 @@ static int export(vsm_container *c, const char *checkpoint, const char *path,
 		rc = vsm_err(VSM_ENOTFOUND, "container '%s' no longer exists", vsm_container_name(c));
 		goto out;
 	}
-	if (!(r = vsm_record_dup(cached)) || (rc = ck_table_fill(r)) < 0) {
+	if (!(r = vsm_record_dup(cached)) || (rc = ck_table_fill(ds, r)) < 0) {
 		rc = rc < 0 ? rc : -VSM_ENOMEM;
 		goto out;
 	}
@@ -196,6 +197,13 @@ static int export(vsm_container *c, const char *checkpoint, const char *path,
 		json_object_object_add(e, "top", json_object_new_boolean(L.v[i].top));
 		json_object_object_add(e, "allocated", json_object_new_uint64(L.v[i].alloc));
 		json_object_object_add(e, "digest", jstr(L.v[i].digest));
+		if (L.v[i].golden) {
+			/* Optional (readers before 0.2 ignore it): the name an
+			 * import looks for first (doc/chain-copy.md). */
+			const char *slash = strrchr(L.v[i].key, '/');
+
+			json_object_object_add(e, "golden", jstr(slash ? slash + 1 : L.v[i].key));
+		}
 		json_object_array_add(arr, e);
 		f.total += L.v[i].alloc;
 	}

@@ -250,6 +250,7 @@ int ck_import_layer(bfile *f, vsm_dstore *ds, ilayer *l, bool write, uint64_t *w
 {
 	uint8_t h[24], tail[8], *buf = malloc(B_CHUNK);
 	struct sha256_ctx d;
+	vsm_cow_chash ch;
 	vsm_cow *c = NULL;
 	uint64_t data = 0;
 	int rc = 0;
@@ -261,6 +262,8 @@ int ck_import_layer(bfile *f, vsm_dstore *ds, ilayer *l, bool write, uint64_t *w
 		return rc;
 	}
 	digest_begin(&d, l->cid, l->format, l->size);
+	if (l->content)
+		vsm_cow_chash_begin(&ch, l->size);
 	for (;;) {
 		uint32_t kind;
 		uint64_t off, len;
@@ -279,6 +282,13 @@ int ck_import_layer(bfile *f, vsm_dstore *ds, ilayer *l, bool write, uint64_t *w
 				rc = vsm_err(VSM_ECORRUPT, "bundle '%s': a layer section fails its "
 					     "checksum", f->path);
 			digest_end(&d, l->got);
+			if (l->content) {
+				uint8_t got[VSM_COW_CID_LEN], want[VSM_COW_CID_LEN];
+
+				vsm_cow_chash_end(&ch, got);
+				l->content_ok = vsm_cow_cid_parse(l->cid, want) &&
+						!memcmp(got, want, sizeof(got));
+			}
 			break;
 		}
 		if ((kind != REC_DATA && kind != REC_ZERO) || off > l->size || len > l->size - off ||
@@ -295,6 +305,8 @@ int ck_import_layer(bfile *f, vsm_dstore *ds, ilayer *l, bool write, uint64_t *w
 			if ((rc = ck_bundle_read(f, buf, (size_t)len)) < 0)
 				break;
 			sha256_update(&d, (size_t)len, buf);
+			if (l->content)
+				vsm_cow_chash_data(&ch, off, buf, (size_t)len);
 			data += len;
 			if (write) {
 				rc = vsm_cow_write(c, buf, (size_t)len, off);

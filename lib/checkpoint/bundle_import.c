@@ -88,6 +88,21 @@ static const char *jstrv(json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
+/* The rule of golden image names (lib/ops/imageds.c): 1-64 characters
+ * of [A-Za-z0-9._-], not "." or "..". */
+static bool golden_name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 64 || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
 /* A layer on the datastore that bundle layer @i may be replaced by: the
  * same content ID, a recorded digest equal to the manifest's (verified
  * against the data when the section is read), the same format, and the
@@ -122,6 +137,70 @@ static const vsm_record *reusable(vsm_dstore *ds, const ilayer *L, size_t i, con
 		}
 	}
 	return NULL;
+}
+
+/* Does golden image @key of @ds hold exactly what content ID @cid names?
+ * Its header must carry @cid and what it reads must hash to it: a
+ * golden image written after its import (QEMU keeps the header
+ * extension) is caught here, and is not reused. */
+static bool golden_holds(vsm_ctx *ctx, vsm_dstore *ds, const char *key, const char *cid)
+{
+	uint8_t want[VSM_COW_CID_LEN], got[VSM_COW_CID_LEN];
+	char had[VSM_UUID_STRLEN + 1];
+	vsm_cow *c = NULL;
+	int rc;
+
+	if (ck_header_cid(ds, key, VSM_FORMAT_QCOW2, had) != 1 || strcmp(had, cid)) {
+		vsm__error_reset();
+		return false;
+	}
+	if (!vsm_cow_cid_parse(cid, want) ||
+	    (rc = ck_cow_open(&c, ds, key, VSM_FORMAT_QCOW2, true, false)) < 0) {
+		vsm__error_reset();
+		return false;
+	}
+	rc = vsm_cow_content_cid(c, got);
+	vsm_cow_close(c);
+	if (rc < 0 || memcmp(got, want, sizeof(got))) {
+		vsm__error_reset();
+		vsm__log(ctx, VSM_LOG_WARN, "datastore '%s': golden image '%s' carries content ID "
+			 "%s but does not read what it names (written since its import?); not "
+			 "reused, the bundle's copy is imported", ds->name, key, cid);
+		return false;
+	}
+	return true;
+}
+
+/* A golden image on @ds that bundle layer @l (a bottom with a
+ * content-derived ID) can be relinked to: the one of the manifest's
+ * name first, then any golden image a record's layer table lists under
+ * that ID. */
+static bool golden_found(vsm_ctx *ctx, vsm_dstore *ds, const ilayer *l, char *key, size_t ksize)
+{
+	size_t r, j;
+
+	if (!l->content || l->format != VSM_FORMAT_QCOW2)
+		return false;
+	if (l->golden && golden_holds(ctx, ds, l->golden, l->cid)) {
+		snprintf(key, ksize, "%s", l->golden);
+		return true;
+	}
+	for (r = 0; r < ds->n_recs; r++) {
+		const vsm_record *rec = ds->recs[r];
+
+		for (j = 0; j < rec->n_layers; j++) {
+			const vsm_rec_frozen *e = &rec->layers[j];
+
+			if (e->managed || !e->cid || strcmp(e->cid, l->cid) || e->backing ||
+			    e->format != VSM_FORMAT_QCOW2)
+				continue;
+			if (golden_holds(ctx, ds, e->key, l->cid)) {
+				snprintf(key, ksize, "%s", e->key);
+				return true;
+			}
+		}
+	}
+	return false;
 }
 
 /* What the manifest means, checked before anything is made: chains
@@ -402,6 +481,30 @@ int ck_import(vsm_container **out, vsm_ctx *ctx, const char *path, const char *d
 			rc = -VSM_ENOMEM;
 			goto out;
 		}
+		/* A bottom layer whose ID is derived from its content: the
+		 * section must hash to it, and a golden image of the target
+		 * with that ID may stand in for it. */
+		{
+			uint8_t bin[VSM_COW_CID_LEN];
+
+			L[i].content = cid && L[i].backing < 0 && !L[i].top &&
+				       vsm_cow_cid_parse(cid, bin) && vsm_cow_cid_is_content(bin);
+		}
+		if (json_object_object_get_ex(e, "golden", NULL)) {
+			const char *gn = jstrv(e, "golden");
+
+			/* Only a bottom layer is a golden image, and its name is
+			 * one vsm_image_import accepts: never a path. */
+			if (!gn || !golden_name_ok(gn) || L[i].backing >= 0 || L[i].top) {
+				rc = badf(path, "layer %zu: 'golden' is not a golden image name of a "
+					  "bottom layer", i);
+				goto out;
+			}
+			if (!(L[i].golden = vsm__strdup(gn))) {
+				rc = -VSM_ENOMEM;
+				goto out;
+			}
+		}
 	}
 	for (i = 0; i < nb; i++) {
 		json_object *e = json_object_array_get_idx(jb, i);
@@ -531,6 +634,9 @@ int ck_import(vsm_container **out, vsm_ctx *ctx, const char *path, const char *d
 			L[i].have = true;
 			snprintf(L[i].key, sizeof(L[i].key), "%s", k);
 			memcpy(L[i].from, holder->uuid, sizeof(L[i].from));
+		} else if (golden_found(ctx, ds, &L[i], L[i].key, sizeof(L[i].key))) {
+			L[i].have = true;
+			L[i].reused_golden = true;
 		}
 		if (json_object_object_get_ex(e, "allocated", &v) && v &&
 		    json_object_is_type(v, json_type_int))
@@ -575,6 +681,16 @@ int ck_import(vsm_container **out, vsm_ctx *ctx, const char *path, const char *d
 				     "match its digest", path, i, L[i].cid ? L[i].cid : "none");
 			goto abort;
 		}
+		if (L[i].content && !L[i].content_ok) {
+			rc = vsm_err(VSM_ECORRUPT, "bundle '%s': layer %zu claims the content-derived "
+				     "ID %s, which its data does not hash to", path, i, L[i].cid);
+			goto abort;
+		}
+		/* A new device, deleted if the import fails: its header may
+		 * take the ID now. */
+		if (!L[i].have && !L[i].top && L[i].cid &&
+		    (rc = ck_stamp_cid(ds, L[i].key, L[i].format, L[i].cid)) < 0)
+			goto abort;
 	}
 	for (i = 0; i < nb; i++) {
 		uint64_t sum = 0;
@@ -616,6 +732,16 @@ int ck_import(vsm_container **out, vsm_ctx *ctx, const char *path, const char *d
 
 		if (L[i].top)
 			continue;
+		if (L[i].reused_golden) {
+			/* The target's own golden image, as any container on it
+			 * records one: unmanaged, never deleted by libvsm. */
+			fl.key = L[i].key;
+			fl.format = VSM_FORMAT_QCOW2;
+			fl.cid = L[i].cid;
+			if ((rc = ck_layer_put(r, &fl)) < 0)
+				goto abort;
+			continue;
+		}
 		if (L[i].have) {
 			const vsm_record *holder = vsm__ds_find(ds, NULL, L[i].from);
 
@@ -793,8 +919,10 @@ out:
 		}
 		vsm_record_free(r);
 	}
-	for (i = 0; i < nl && L; i++)
+	for (i = 0; i < nl && L; i++) {
 		free(L[i].cid);
+		free(L[i].golden);
+	}
 	free(L);
 	for (i = 0; i < nb && blob_keys; i++)
 		free(blob_keys[i]);

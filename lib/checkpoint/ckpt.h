@@ -58,8 +58,9 @@ void ck_layer_remove(vsm_record *r, const char *key);
  * including @key). Free with vsm__layers_free. */
 int ck_chain_of(const vsm_record *r, const char *key, vsm_rec_layer **chain, size_t *n);
 /* Make sure every layer of every device chain is in the layer table
- * (records from before checkpoints have none). */
-int ck_table_fill(vsm_record *r);
+ * (records from before checkpoints have none), and, with @ds, that
+ * every golden image's entry has the content ID its header holds. */
+int ck_table_fill(vsm_dstore *ds, vsm_record *r);
 /* Copy @key's table entry and those below it from @from into @to. */
 int ck_table_copy(vsm_record *to, const vsm_record *from, const char *key);
 
@@ -95,6 +96,18 @@ int ck_layer_alloc(vsm_dstore *ds, const char *key, int format, uint64_t *out);
 struct vsm_cow;
 int ck_cow_open(struct vsm_cow **out, vsm_dstore *ds, const char *key, int format,
 		bool rdonly, bool no_backing);
+/* Write content ID @cid (text) into qcow2 layer @key's header (raw:
+ * nothing), unless it holds it already. */
+int ck_stamp_cid(vsm_dstore *ds, const char *key, int format, const char *cid);
+/* The content ID in @key's header into @out: 1, or 0 when it has none
+ * ("" in @out; always for raw). */
+int ck_header_cid(vsm_dstore *ds, const char *key, int format, char out[VSM_UUID_STRLEN + 1]);
+/* After a commit point: give every managed qcow2 layer of @r's table
+ * whose header lacks it the record's content ID; a failure is logged
+ * (the record stays the truth; the layer is then copied, never reused). */
+void ck_stamp_layers(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r);
+/* The same for the one layer @key. */
+void ck_stamp_layer(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, const char *key);
 /* The copy unit of ck_copy_view and of merges. */
 #define CK_CHUNK (1u << 20)
 /* Are the @n bytes at @p all zero? */

@@ -152,7 +152,7 @@ int ck_create(vsm_checkpoint **out, vsm_container *c, const char *name,
 	vsm_record_free(r);
 	r = NULL;
 	if ((rc = ck_undeploy_for(c, opts->flags, &saved, &n_saved)) < 0 ||
-	    (rc = ck_fresh(c, &ds, &r)) < 0 || (rc = ck_table_fill(r)) < 0)
+	    (rc = ck_fresh(c, &ds, &r)) < 0 || (rc = ck_table_fill(ds, r)) < 0)
 		goto out;
 	if ((rc = vsm__wf_begin(&wf, ctx, "checkpoint-create", ds->name, r->name)) < 0)
 		goto out;
@@ -185,6 +185,10 @@ int ck_create(vsm_checkpoint **out, vsm_container *c, const char *name,
 	    (rc = ck_commit_record(ctx, ds, r)) < 0)
 		goto abort;
 	ck_wf_finish(ctx, &wf, true);
+	/* After the commit point (no writer holds the old tops: they were
+	 * undeployed): the frozen layers carry the record's content IDs. */
+	for (i = 0; i < r->n_devices; i++)
+		ck_stamp_layer(ctx, ds, r, frozen[i]);
 	vsm__log(ctx, VSM_LOG_INFO, "container '%s': checkpoint '%s' created", r->name, name);
 	vsm__container_apply(c, st);
 	st = NULL;

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "becall.h"
 #include "ckpt.h"
@@ -89,6 +90,71 @@ int ck_cow_open(vsm_cow **out, vsm_dstore *ds, const char *key, int format, bool
 	o.open_backing = vsm__ds_backing_open;
 	o.payload = ds;
 	return vsm_cow_open(out, b, label, &o);
+}
+
+int ck_stamp_cid(vsm_dstore *ds, const char *key, int format, const char *cid)
+{
+	uint8_t bin[VSM_COW_CID_LEN], had[VSM_COW_CID_LEN];
+	vsm_cow *c = NULL;
+	int rc;
+
+	if (format != VSM_FORMAT_QCOW2 || !cid)
+		return 0;
+	if (!vsm_cow_cid_parse(cid, bin))
+		return vsm_err(VSM_EINTERNAL, "datastore '%s' layer '%s': bad content ID '%s'",
+			       ds->name, key, cid);
+	if ((rc = ck_cow_open(&c, ds, key, format, false, true)) < 0)
+		return rc;
+	if (!vsm_cow_cid(c, had) || memcmp(had, bin, sizeof(bin)))
+		rc = vsm_cow_set_cid(c, bin);
+	if (rc == 0)
+		rc = vsm_cow_close(c);
+	else
+		vsm_cow_close(c);
+	return rc;
+}
+
+int ck_header_cid(vsm_dstore *ds, const char *key, int format, char out[VSM_UUID_STRLEN + 1])
+{
+	uint8_t bin[VSM_COW_CID_LEN];
+	vsm_cow *c = NULL;
+	bool has;
+	int rc;
+
+	out[0] = '\0';
+	if (format != VSM_FORMAT_QCOW2)
+		return 0;
+	if ((rc = ck_cow_open(&c, ds, key, format, true, true)) < 0)
+		return rc;
+	has = vsm_cow_cid(c, bin);
+	vsm_cow_close(c);
+	if (has)
+		vsm_cow_cid_text(bin, out);
+	return has ? 1 : 0;
+}
+
+void ck_stamp_layer(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r, const char *key)
+{
+	const vsm_rec_frozen *l = ck_layer(r, key);
+	char had[VSM_UUID_STRLEN + 1];
+
+	if (!l || !l->managed || !l->cid || l->format != VSM_FORMAT_QCOW2)
+		return;
+	if (ck_header_cid(ds, l->key, l->format, had) == 1 && !strcmp(had, l->cid))
+		return;
+	if (ck_stamp_cid(ds, l->key, l->format, l->cid) < 0) {
+		vsm__log(ctx, VSM_LOG_WARN, "%s (its header keeps no content ID; chain copies "
+			 "will copy it)", vsm_error_last()->message);
+		vsm__error_reset();
+	}
+}
+
+void ck_stamp_layers(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_layers; i++)
+		ck_stamp_layer(ctx, ds, r, r->layers[i].key);
 }
 
 int ck_layer_alloc(vsm_dstore *ds, const char *key, int format, uint64_t *out)

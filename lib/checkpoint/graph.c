@@ -112,7 +112,7 @@ int ck_chain_of(const vsm_record *r, const char *key, vsm_rec_layer **chain, siz
 	return 0;
 }
 
-int ck_table_fill(vsm_record *r)
+int ck_table_fill(vsm_dstore *ds, vsm_record *r)
 {
 	size_t i, j;
 	int rc;
@@ -134,6 +134,27 @@ int ck_table_fill(vsm_record *r)
 			if ((rc = ck_layer_put(r, &l)) < 0)
 				return rc;
 		}
+	}
+	/* A golden image (unmanaged, read-only while anything stands on
+	 * it) keeps its content ID in its header since import; the record
+	 * keeps a copy. One whose header has none (raw, or imported by an
+	 * older libvsm) stays without. */
+	for (i = 0; ds && i < r->n_layers; i++) {
+		vsm_rec_frozen *l = &r->layers[i];
+		char cid[VSM_UUID_STRLEN + 1];
+
+		if (l->managed || l->cid || l->format != VSM_FORMAT_QCOW2)
+			continue;
+		/* Unreadable here: the entry stays without, as before 0.2;
+		 * whoever reads the layer for real reports the error. */
+		if ((rc = ck_header_cid(ds, l->key, l->format, cid)) < 0) {
+			if (rc == -VSM_ENOMEM)
+				return rc;
+			vsm__error_reset();
+			continue;
+		}
+		if (rc == 1 && !(l->cid = vsm__strdup(cid)))
+			return -VSM_ENOMEM;
 	}
 	return 0;
 }

@@ -251,7 +251,7 @@ int ck_merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,
 	const char **kids = NULL;
 	const vsm_rec_frozen *lt;
 	size_t n, i;
-	int rc;
+	int rc, t_format;
 
 	if ((rc = ck_recs_load(&rs, ctx, ds)) < 0)
 		return rc;
@@ -312,11 +312,19 @@ int ck_merge(vsm_ctx *ctx, vsm_dstore *ds, const char *t, const char *x,
 				  commit ? x : t, commit ? t : x);
 		goto out;
 	}
+	t_format = lt->format;
 	rc = commit ? rename_child(&rs, t, x, cid) : drop_streamed(&rs, t, x, cid);
 	if (rc == 0)
 		rc = ck_recs_store(&rs, ctx, ds);
 	if (rc < 0)
 		goto out;
+	/* The merged layer's header takes the records' new content ID (the
+	 * copy removed the old one before it wrote). */
+	if (ck_stamp_cid(ds, commit ? t : x, commit ? t_format : VSM_FORMAT_QCOW2, cid) < 0) {
+		vsm__log(ctx, VSM_LOG_WARN, "%s (its header keeps no content ID)",
+			 vsm_error_last()->message);
+		vsm__error_reset();
+	}
 done:
 	free(kids);
 	ck_recs_free(&rs);

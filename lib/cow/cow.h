@@ -201,4 +201,32 @@ int vsm_cow_rebase_header(vsm_bdev *b, const char *label, const char *backing,
 bool vsm_cow_cid(vsm_cow *c, uint8_t out[VSM_COW_CID_LEN]);
 int vsm_cow_set_cid(vsm_cow *c, const uint8_t cid[VSM_COW_CID_LEN]);
 
+/*
+ * Content-derived IDs (content_cid.c), for layers without a backing
+ * image (golden images): the first 16 bytes of a SHA-256 over the
+ * virtual size and every 4 KiB grain of the guest view that is not all
+ * zeros, with its offset, stamped as a version 8 UUID. Two bottom layers
+ * of the same size that read the same bytes get the same ID, however
+ * their clusters are laid out and wherever they were imported.
+ * Feed data in ascending, non-overlapping order; ranges not fed read as
+ * zeros.
+ */
+#include <nettle/sha2.h>
+#define VSM_COW_GRAIN 4096u
+typedef struct {
+	struct sha256_ctx sha;
+	uint64_t grain;      /* offset of the grain in buf, UINT64_MAX: none */
+	uint8_t buf[VSM_COW_GRAIN];
+} vsm_cow_chash;
+void vsm_cow_chash_begin(vsm_cow_chash *h, uint64_t size);
+void vsm_cow_chash_data(vsm_cow_chash *h, uint64_t off, const uint8_t *p, size_t n);
+void vsm_cow_chash_end(vsm_cow_chash *h, uint8_t cid[VSM_COW_CID_LEN]);
+/* Whether @cid is a content-derived ID (its version nibble is 8). */
+bool vsm_cow_cid_is_content(const uint8_t cid[VSM_COW_CID_LEN]);
+/* The content-derived ID of what @c reads (through its chain). */
+int vsm_cow_content_cid(vsm_cow *c, uint8_t cid[VSM_COW_CID_LEN]);
+/* An ID as the 36 characters of a UUID, and back (false: not one). */
+void vsm_cow_cid_text(const uint8_t cid[VSM_COW_CID_LEN], char out[37]);
+bool vsm_cow_cid_parse(const char *s, uint8_t cid[VSM_COW_CID_LEN]);
+
 #endif /* VSM_COW_H */

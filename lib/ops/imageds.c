@@ -509,6 +509,17 @@ VSM_API int vsm_image_import(vsm_ctx *ctx, const char *datastore, const char *na
 	if ((rc = copy_image(vsm__image_cow(src), vsm__image_cow(dst), 4096,
 			     !strcmp(format, "raw"))) < 0)
 		goto out;
+	/* A golden image is frozen: its content ID is derived from what it
+	 * reads, so the same image imported elsewhere gets the same one and
+	 * a chain copy finds it there (doc/chain-copy.md). A raw device has
+	 * no place for one. */
+	if (!strcmp(format, "qcow2")) {
+		uint8_t cid[VSM_COW_CID_LEN];
+
+		if ((rc = vsm_cow_content_cid(vsm__image_cow(dst), cid)) < 0 ||
+		    (rc = vsm_cow_set_cid(vsm__image_cow(dst), cid)) < 0)
+			goto out;
+	}
 	rc = vsm_image_close(dst);
 	dst = NULL;
 	if (rc == 0)
@@ -581,6 +592,13 @@ VSM_API int vsm_image_export(vsm_ctx *ctx, const char *datastore, const char *na
 	if (rc == 0)
 		rc = copy_image(vsm__image_cow(src), vsm__image_cow(dst),
 				cluster ? cluster : 65536, false);
+	if (rc == 0 && !strcmp(format, "qcow2")) {
+		/* Same bytes, same ID: the file keeps the golden image's. */
+		uint8_t cid[VSM_COW_CID_LEN];
+
+		if (vsm_cow_cid(vsm__image_cow(src), cid))
+			rc = vsm_cow_set_cid(vsm__image_cow(dst), cid);
+	}
 	if (dst) {
 		if (rc == 0)
 			rc = vsm_image_close(dst);

@@ -698,6 +698,134 @@ START_TEST(checkpoint_references)
 }
 END_TEST
 
+/* A golden image "gold" made of @ref (@size bytes) on datastore @ds. */
+static void golden(const char *ds, const uint8_t *ref, uint64_t size)
+{
+	vsm_image_create_opts co = VSM_IMAGE_CREATE_OPTS_INIT;
+	vsm_image *img = NULL;
+	char *p = NULL;
+
+	ck_assert(asprintf(&p, "%s/gold-%s.qcow2", refdir, ds) > 0);
+	co.size = size;
+	ck_vsm(vsm_image_create(p, &co, 0));
+	ck_vsm(vsm_image_open(&img, p, NULL));
+	ck_vsm(vsm_image_write(img, ref, (size_t)size, 0, 0));
+	ck_vsm(vsm_image_close(img));
+	ck_vsm(vsm_image_import(ctx, ds, "gold", p, NULL, 0));
+	free(p);
+}
+
+/* A container on a golden image, exported and imported onto a datastore
+ * with the same golden image, relinks to it; a bundle whose golden layer
+ * was edited (digests and checksums sealed again) no longer hashes to its
+ * content-derived ID and is refused. */
+START_TEST(golden_layer_relinked_or_refused)
+{
+	uint64_t size = 4 * MiB;
+	uint8_t *base = calloc(1, size), *ref;
+	vsm_container_opts opts = VSM_CONTAINER_OPTS_INIT;
+	vsm_device_spec d = VSM_DEVICE_SPEC_INIT;
+	const vsm_device_spec *ptrs[1] = { &d };
+	vsm_bundle_opts bo = VSM_BUNDLE_OPTS_INIT;
+	vsm_bundle_stats st;
+	vsm_container *c = NULL, *in = NULL;
+	vsm_layer_info *l = NULL;
+	char *f = file_in("golden.bundle"), *g = file_in("golden-edited.bundle");
+	size_t i, n = 0;
+	bun *b;
+
+	for (i = 0; i < 3 * MiB; i++)
+		base[i] = (uint8_t)(i * 13 + (i >> 12));
+	golden("ds1", base, size);
+	golden("ds2", base, size);
+	ref = malloc(size);
+	memcpy(ref, base, size);
+	d.name = "d0";
+	d.format = VSM_FORMAT_QCOW2;
+	d.base = "gold";
+	opts.devices = ptrs;
+	opts.n_devices = 1;
+	opts.flags = VSM_CONTAINER_CREATE_THIN;
+	ck_vsm(vsm_container_create(&c, ctx, "ds1", "vm", &opts));
+	put("vm", "d0", MiB, 5, ref);
+	ckpt(c, "c1");
+	ck_vsm(vsm_bundle_export(c, "c1", f, NULL));
+
+	bo.stats = &st;
+	ck_vsm(vsm_bundle_import(&in, ctx, f, "ds2", "a", &bo));
+	ck_assert_uint_eq(st.layers, 2);
+	ck_assert_uint_eq(st.layers_skipped, 1);
+	ck_assert_uint_lt(st.bytes_written, MiB);
+	reads_as("ds2", "a", "d0", ref, size);
+	ck_vsm(vsm_device_chain(&l, &n, in, "d0", 0));
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(l[2].key, "gold");
+	ck_assert(l[2].golden && l[2].cid && !l[0].cid && l[0].writable);
+	ck_assert_str_eq(l[1].checkpoint, "c1");
+	vsm_layer_info_list_free(l, n);
+	vsm_container_free(in);
+
+	b = bun_load(f);
+	ck_assert_uint_eq(b->nl, 2);
+	ck_assert(sfield(layer(b, 0), "golden") && !strcmp(sfield(layer(b, 0), "golden"), "gold"));
+	ck_assert_int_eq(b->sec[0][0], 1);
+	b->sec[0][24 + 100] ^= 0x55;
+	bun_redigest(b);
+	bun_save(b, g);
+	bun_free(b);
+	refused(g, VSM_ECORRUPT, "content-derived");
+
+	vsm_container_free(c);
+	free(base);
+	free(ref);
+	free(f);
+	free(g);
+}
+END_TEST
+
+/* vsm_checkpoint_clone_to: to another datastore, the chain is copied
+ * (nothing to reuse on an empty ds2) and reads the same; bad settings
+ * are refused before anything is made. */
+START_TEST(clone_to_other_datastore)
+{
+	uint64_t size = 4 * MiB;
+	uint8_t *c1 = malloc(size), *c2 = malloc(size);
+	vsm_container *c = three_states(c1, c2, size), *k = NULL;
+	vsm_clone_opts o = VSM_CLONE_OPTS_INIT;
+	vsm_clone_stats st;
+	int files = tu_count_files(ds2dir);
+
+	o.datastore = "ds2";
+	o.flags = VSM_CLONE_FULL;
+	ck_vsm_refused(vsm_checkpoint_clone_to(&k, c, "c2", "k", &o), VSM_EINVAL,
+		       "same datastore");
+	o.flags = 0;
+	o.version = 0;
+	ck_vsm_refused(vsm_checkpoint_clone_to(&k, c, "c2", "k", &o), VSM_EVERSION, "version");
+	o.version = VSM_CLONE_OPTS_VERSION;
+	ck_vsm_refused(vsm_checkpoint_clone_to(&k, c, "nope", "k", &o), VSM_ENOTFOUND, "nope");
+	ck_assert_int_eq(tu_count_files(ds2dir), files);
+	o.stats = &st;
+	ck_vsm(vsm_checkpoint_clone_to(&k, c, "c2", "k", &o));
+	ck_assert_str_eq(vsm_container_datastore(k), "ds2");
+	ck_assert_uint_eq(st.layers_copied, 2);
+	ck_assert_uint_eq(st.layers_reused, 0);
+	ck_assert_uint_ge(st.bytes_copied, 3 * 65536);
+	reads_as("ds2", "k", "d0", c2, size);
+	/* Again: both layers are on ds2 now, with their digests. */
+	vsm_container_free(k);
+	k = NULL;
+	ck_vsm(vsm_checkpoint_clone_to(&k, c, "c2", "k2", &o));
+	ck_assert_uint_eq(st.layers_copied, 0);
+	ck_assert_uint_eq(st.layers_reused, 2);
+	reads_as("ds2", "k2", "d0", c2, size);
+	vsm_container_free(k);
+	vsm_container_free(c);
+	free(c1);
+	free(c2);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("bundle-verify");
@@ -714,6 +842,8 @@ int main(void)
 	tcase_add_test(t, devices_share_a_top);
 	tcase_add_test(t, device_size_beyond_its_layer);
 	tcase_add_test(t, checkpoint_references);
+	tcase_add_test(t, golden_layer_relinked_or_refused);
+	tcase_add_test(t, clone_to_other_datastore);
 	suite_add_tcase(s, t);
 	return tu_run(s);
 }

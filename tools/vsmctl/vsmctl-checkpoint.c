@@ -233,9 +233,10 @@ int vsmctl_checkpoint_main(vsm_ctx *ctx, int argc, char **argv, int json)
 
 int vsmctl_clone_main(vsm_ctx *ctx, int argc, char **argv, int json)
 {
+	vsm_clone_opts o = VSM_CLONE_OPTS_INIT;
+	vsm_clone_stats st;
 	vsm_container *src = NULL, *clone = NULL;
 	const char *checkpoint = NULL;
-	unsigned int flags = 0;
 	int a, rc = 0;
 
 	if (argc < 4)
@@ -243,21 +244,43 @@ int vsmctl_clone_main(vsm_ctx *ctx, int argc, char **argv, int json)
 	for (a = 4; a < argc; a++) {
 		if (!strcmp(argv[a], "--checkpoint") && a + 1 < argc)
 			checkpoint = argv[++a];
+		else if (!strcmp(argv[a], "--datastore") && a + 1 < argc)
+			o.datastore = argv[++a];
 		else if (!strcmp(argv[a], "--full"))
-			flags |= VSM_CLONE_FULL;
+			o.flags |= VSM_CLONE_FULL;
 		else
 			return usage("unknown option '%s'", argv[a]);
 	}
 	if (!checkpoint)
 		return usage("container clone needs --checkpoint NAME%s", "");
+	o.stats = &st;
+	if (o.datastore) {
+		o.progress = vsmctl_progress;
+		o.payload = "clone";
+	}
 	if (vsmctl_find_container(&src, ctx, argv[2]) < 0 ||
-	    vsm_checkpoint_clone(&clone, src, checkpoint, argv[3], flags) < 0)
+	    vsm_checkpoint_clone_to(&clone, src, checkpoint, argv[3], &o) < 0) {
 		rc = vsmctl_fail();
-	else if (json)
-		vsmctl_print_json(json_object_new_object());
-	else
+	} else if (json) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "datastore",
+				       json_object_new_string(vsm_container_datastore(clone)));
+		json_object_object_add(j, "bytes-copied", json_object_new_uint64(st.bytes_copied));
+		json_object_object_add(j, "layers-copied",
+				       json_object_new_uint64(st.layers_copied));
+		json_object_object_add(j, "layers-reused",
+				       json_object_new_uint64(st.layers_reused));
+		vsmctl_print_json(j);
+	} else if (o.datastore && strcmp(o.datastore, vsm_container_datastore(src))) {
+		printf("container '%s' on datastore '%s' is a clone of '%s' at checkpoint '%s': "
+		       "%llu layer(s) copied, %llu reused, %llu bytes copied\n", argv[3],
+		       o.datastore, argv[2], checkpoint, (unsigned long long)st.layers_copied,
+		       (unsigned long long)st.layers_reused, (unsigned long long)st.bytes_copied);
+	} else {
 		printf("container '%s' is a %s clone of '%s' at checkpoint '%s'\n", argv[3],
-		       flags ? "full" : "linked", argv[2], checkpoint);
+		       o.flags ? "full" : "linked", argv[2], checkpoint);
+	}
 	vsm_container_free(clone);
 	vsm_container_free(src);
 	return rc;

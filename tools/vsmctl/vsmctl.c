@@ -57,7 +57,7 @@ static const char usage[] =
 	"                   (auto: placement chooses the datastore and reserves there)\n"
 	"  place --disk DEV:SIZE[:FORMAT] [--disk ...] [--base DEV=IMAGE] [--thin]\n"
 	"                   [--host-tag TAG] [--json]   the datastore, then the host\n"
-	"  container list [--datastore DS] | container show NAME\n"
+	"  container list [--datastore DS] | container show NAME [--json]\n"
 	"                   (a datastore whose backend is not loaded is named, and\n"
 	"                   the exit status is 1)\n"
 	"  container destroy NAME [--force]\n"
@@ -76,7 +76,7 @@ static const char usage[] =
 #endif
 #ifdef VSMCTL_HAVE_CHECKPOINT
 	"  checkpoint create|list|revert|delete CONTAINER [NAME] [--state-file F] [--stopped]\n"
-	"  container clone SRC NEW --checkpoint NAME [--full]\n"
+	"  container clone SRC NEW --checkpoint NAME [--full | --datastore DS]\n"
 	"  group create GROUP CONTAINER... | group add|remove GROUP CONTAINER | group list\n"
 	"  group show GROUP [--json] | group checkpoint GROUP NAME [--timeout SEC]\n"
 	"  group revert GROUP NAME | group delete-checkpoint GROUP NAME\n"
@@ -435,7 +435,68 @@ static int cmd_host(vsm_ctx *ctx, int argc, char **argv)
 
 /* --- containers --- */
 
-static json_object *container_json(const vsm_container *c)
+#ifdef VSMCTL_HAVE_CHECKPOINT
+/* A device's chain, top first: key, format, content ID, checkpoint; null
+ * when it cannot be read (the error is printed). */
+static json_object *chain_json(vsm_container *c, const char *device)
+{
+	vsm_layer_info *l = NULL;
+	json_object *arr;
+	size_t n = 0, i;
+
+	if (vsm_device_chain(&l, &n, c, device, 0) < 0) {
+		fprintf(stderr, "vsmctl: %s\n", vsm_error_last()->message);
+		return NULL;
+	}
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "key", jstr(l[i].key));
+		json_object_object_add(e, "format", jstr(vsm_format_name(l[i].format)));
+		json_object_object_add(e, "cid", jstr(l[i].cid));
+		json_object_object_add(e, "checkpoint", jstr(l[i].checkpoint));
+		json_object_object_add(e, "writable", json_object_new_boolean(l[i].writable));
+		json_object_object_add(e, "golden", json_object_new_boolean(l[i].golden));
+		json_object_array_add(arr, e);
+	}
+	vsm_layer_info_list_free(l, n);
+	return arr;
+}
+
+static void chain_print(vsm_container *c, const char *device)
+{
+	vsm_layer_info *l = NULL;
+	size_t n = 0, i;
+
+	if (vsm_device_chain(&l, &n, c, device, 0) < 0) {
+		fprintf(stderr, "vsmctl: %s\n", vsm_error_last()->message);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		printf("    %s %-6s %-36s %s%s%s\n", i ? "<-" : "  ", vsm_format_name(l[i].format),
+		       l[i].cid ? l[i].cid : "-", l[i].key,
+		       l[i].checkpoint ? " checkpoint " : l[i].golden ? " golden" :
+		       l[i].writable ? " (top)" : "",
+		       l[i].checkpoint ? l[i].checkpoint : "");
+	vsm_layer_info_list_free(l, n);
+}
+#else
+static json_object *chain_json(vsm_container *c, const char *device)
+{
+	(void)c;
+	(void)device;
+	return NULL;
+}
+
+static void chain_print(vsm_container *c, const char *device)
+{
+	(void)c;
+	(void)device;
+}
+#endif
+
+static json_object *container_json_full(const vsm_container *c, bool with_chain)
 {
 	json_object *o = json_object_new_object(), *devs = json_object_new_array();
 	size_t i;
@@ -457,10 +518,18 @@ static json_object *container_json(const vsm_container *c)
 		json_object_object_add(jd, "locator", jstr(loc ? vsm_locator_uri(loc) : NULL));
 		if (loc)
 			json_object_object_add(jd, "disk_xml", jstr(vsm_locator_disk_xml(loc)));
+		if (with_chain)
+			json_object_object_add(jd, "chain", chain_json((vsm_container *)c,
+								       vsm_device_name(d)));
 		json_object_array_add(devs, jd);
 	}
 	json_object_object_add(o, "devices", devs);
 	return o;
+}
+
+static json_object *container_json(const vsm_container *c)
+{
+	return container_json_full(c, false);
 }
 
 static void container_print(const vsm_container *c)
@@ -477,6 +546,7 @@ static void container_print(const vsm_container *c)
 
 		printf("  %-12s %14" PRIu64 " %-6s %s\n", vsm_device_name(d), vsm_device_size(d),
 		       vsm_format_name(vsm_device_format(d)), loc ? vsm_locator_uri(loc) : "-");
+		chain_print((vsm_container *)c, vsm_device_name(d));
 	}
 }
 
@@ -689,8 +759,8 @@ static int cmd_container(vsm_ctx *ctx, int argc, char **argv)
 	if (argc >= 3 && !strcmp(argv[1], "show")) {
 		if (container_find(&c, ctx, argv[2]) < 0)
 			return vsmctl_fail();
-		if (json_out)
-			vsmctl_print_json(container_json(c));
+		if (json_out || (argc >= 4 && !strcmp(argv[3], "--json")))
+			vsmctl_print_json(container_json_full(c, true));
 		else
 			container_print(c);
 		vsm_container_free(c);
