@@ -39,6 +39,7 @@ typedef struct {
 	int format;
 	int backing;   /* index, or -1 */
 	bool top;
+	bool empty;    /* carried without its data (a live top) */
 	char *cid;     /* may be NULL */
 	uint64_t size, alloc;
 	char digest[B_DIGEST_HEX + 1];
@@ -90,5 +91,11 @@ typedef struct {
 } ck_import_how;
 int ck_import(vsm_container **out, vsm_ctx *ctx, const char *path, const char *datastore,
 	      const char *name, const vsm_bundle_opts *opts, const ck_import_how *how);
+
+/* vsm_bundle_export; with @live_tops a container with deployed devices
+ * is exported too, the tops of its deployed devices empty (a live
+ * migration's block copy fills them on the target). */
+int ck_export(vsm_container *c, const char *checkpoint, const char *path,
+	      const vsm_bundle_opts *opts, bool live_tops);
 
 #endif /* VSM_CKPT_BUNDLE_H */

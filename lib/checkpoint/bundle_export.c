@@ -103,6 +103,12 @@ typedef struct {
 VSM_API int vsm_bundle_export(vsm_container *c, const char *checkpoint, const char *path,
 			      const vsm_bundle_opts *opts)
 {
+	return ck_export(c, checkpoint, path, opts, false);
+}
+
+int ck_export(vsm_container *c, const char *checkpoint, const char *path,
+	      const vsm_bundle_opts *opts, bool live_tops)
+{
 	vsm_bundle_opts defaults = VSM_BUNDLE_OPTS_INIT;
 	xlayers L = {NULL, 0};
 	xblob blobs[1024];
@@ -146,7 +152,7 @@ VSM_API int vsm_bundle_export(vsm_container *c, const char *checkpoint, const ch
 			     checkpoint);
 		goto out;
 	}
-	if (r->n_deploys && !only) {
+	if (r->n_deploys && !only && !live_tops) {
 		rc = vsm_err(VSM_EBUSY, "container '%s': device '%s' is deployed; undeploy it "
 			     "before exporting the container", r->name, r->deploys[0].device);
 		goto out;
@@ -162,9 +168,19 @@ VSM_API int vsm_bundle_export(vsm_container *c, const char *checkpoint, const ch
 	for (i = 0; !only && i < r->n_devices; i++) {
 		const vsm_rec_device *d = &r->devices[i];
 
-		if ((rc = xadd(&L, ds, r, d->key, d->format,
-			       d->chain_len ? d->chain[0].key : NULL, true)) < 0)
+		int k;
+
+		if ((k = xadd(&L, ds, r, d->key, d->format,
+			      d->chain_len ? d->chain[0].key : NULL, true)) < 0) {
+			rc = k;
 			goto out;
+		}
+		/* A deployed top that a running domain writes is carried
+		 * empty: the hypervisor's block copy fills it. */
+		if (live_tops && vsm_record_deploy(r, d->name)) {
+			L.v[k].empty = true;
+			L.v[k].alloc = 0;
+		}
 	}
 	if (r->n_ckpts + 1 > 1024) {
 		rc = vsm_err(VSM_EINVAL, "container '%s' has too many checkpoints", r->name);

@@ -151,7 +151,7 @@ int ck_export_layer(bfile *f, vsm_dstore *ds, xlayer *l, bool dry)
 		return rc;
 	}
 	start = f->sum;
-	size = vsm_cow_size(c);
+	size = l->empty ? 0 : vsm_cow_size(c);
 	digest_begin(&d, l->cid, l->format, l->size);
 	while (off < size && rc == 0) {
 		vsm_cow_status st;
