@@ -275,14 +275,19 @@ static int start_jobs(vsm_ctx *ctx, const char *hv, dd *v, size_t n, bool sync)
 static int wait_ready(dd *v, size_t n, dprog *p, uint64_t deadline)
 {
 	for (;;) {
-		uint64_t cur = 0, end = 0, t;
+		uint64_t cur = 0, end = 0, t = now_ms();
+		unsigned int slice = n == 1 ? WAIT_SLICE_MS : WAIT_SLICE_MS / 4;
 		size_t i, ready = 0;
 		int rc;
 
+		/* Never past the deadline (a copy not ready in time must not
+		 * finish because one wait was long). */
+		if (deadline)
+			slice = t >= deadline ? 0 : (unsigned int)(deadline - t < slice ?
+								   deadline - t : slice);
 		for (i = 0; i < n; i++) {
 			if (!v[i].ready) {
-				if ((rc = vsm__hv_copy_wait(v[i].job, n == 1 ? WAIT_SLICE_MS :
-							    WAIT_SLICE_MS / 4, &v[i].cur,
+				if ((rc = vsm__hv_copy_wait(v[i].job, slice, &v[i].cur,
 							    &v[i].end)) < 0)
 					return rc;
 				v[i].ready = rc == 1;
@@ -297,8 +302,7 @@ static int wait_ready(dd *v, size_t n, dprog *p, uint64_t deadline)
 			return rc;
 		if (ready == n)
 			return 1;
-		t = now_ms();
-		if (deadline && t >= deadline)
+		if (deadline && now_ms() >= deadline)
 			return 0;
 	}
 }
