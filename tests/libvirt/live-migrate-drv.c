@@ -24,7 +24,7 @@ static int cancel_at(uint64_t done, uint64_t total, void *payload)
 
 	(void)total;
 	/* Past two thirds (export, import): in the block copy. */
-	return ++*calls > 0 && done * 3 >= total * 2 ? 1 : 0;
+	return ++*calls > 0 && done * 3 > total * 2 ? 1 : 0;
 }
 
 static void on_event(const vsm_event *ev, void *payload)
