@@ -340,6 +340,129 @@ static int prepare_target(vsm_ctx *ctx, vsm_dstore *tds, vsm_record *t, const ch
 	return vsm__ds_put_record(ctx, tds, t);
 }
 
+/* --- the committed half: which side the domain reads decides --- */
+
+/* How many deployed disks of the target copy @t the domains read from
+ * the target (*@on_t) and from the source @s (*@on_s); a disk reading
+ * neither is an error (the caller then leaves the work to the journal). */
+static int sides(vsm_ctx *ctx, const vsm_record *t, const vsm_record *s, size_t *on_t,
+		 size_t *on_s)
+{
+	char *hv = t->attached_host ? host_uri(ctx, t->attached_host) : NULL;
+	size_t i;
+	int rc = 0;
+
+	*on_t = *on_s = 0;
+	for (i = 0; i < t->n_deploys && rc == 0; i++) {
+		const vsm_rec_deploy *d = &t->deploys[i];
+		const vsm_rec_deploy *sd = s ? vsm_record_deploy(s, d->device) : NULL;
+		char disk[40], *src = NULL;
+
+		xml_attr(d->xml, "target", "dev", disk, sizeof(disk));
+		if (!hv || !d->domain || !disk[0] || !d->path) {
+			rc = vsm_err(VSM_ESTATE, "container '%s': the deployment of device '%s' "
+				     "on the target names no domain disk", t->name, d->device);
+			break;
+		}
+		if ((rc = vsm__hv_disk_source(ctx, hv, d->domain, disk, &src)) < 0)
+			break;
+		if (!strcmp(src, d->path))
+			(*on_t)++;
+		else if (sd && sd->path && !strcmp(src, sd->path))
+			(*on_s)++;
+		else
+			rc = vsm_err(VSM_ESTATE, "container '%s': disk '%s' of domain '%s' reads "
+				     "'%s', neither side of the migration", t->name, disk,
+				     d->domain, src);
+		free(src);
+	}
+	free(hv);
+	return rc;
+}
+
+/* Finish a live domain migration of @uuid from @source to @tds after its
+ * redo step was written: forward when some disk reads the target (hide
+ * and destroy the source, as mig_finish), back when every disk still
+ * reads the source (abort what copy jobs run, destroy the hidden
+ * target copy). *@forward says which; done already is done. */
+static int settle(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *source,
+		  bool *forward)
+{
+	const vsm_record *t, *s;
+	vsm_record *tc = NULL, *sc = NULL;
+	vsm_dstore *sds;
+	size_t on_t = 0, on_s = 0, i;
+	int rc;
+
+	*forward = true;
+	if ((rc = vsm__ds_get(&sds, ctx, source)) < 0 || (rc = vsm__ds_refresh(ctx, sds)) < 0 ||
+	    (rc = vsm__ds_refresh(ctx, tds)) < 0)
+		return rc;
+	t = vsm__ds_find(tds, NULL, uuid);
+	s = vsm__ds_find(sds, NULL, uuid);
+	if (!t) {
+		*forward = false; /* rolled back already */
+		return 0;
+	}
+	/* Revealed, or the source hidden or gone: it went forward. */
+	if (t->migration != VSM_REC_MIG_INCOMING || !s || s->migration == VSM_REC_MIG_OUTGOING)
+		return ck_mig_finish(ctx, tds, uuid, source);
+	if (!(tc = vsm_record_dup(t)) || !(sc = vsm_record_dup(s))) {
+		rc = -VSM_ENOMEM;
+		goto out;
+	}
+	if ((rc = sides(ctx, tc, sc, &on_t, &on_s)) < 0)
+		goto out;
+	if (on_t) {
+		if ((rc = vsm__ds_change_begin(ctx, sds)) < 0)
+			goto out;
+		rc = ck_mig_hide_source(ctx, sds, uuid);
+		vsm__ds_change_end(ctx, sds);
+		if (rc < 0 || (rc = ck_mig_finish(ctx, tds, uuid, source)) < 0)
+			goto out;
+		if (vsm__lease_release(sds->lease, sc) < 0)
+			vsm__error_reset();
+		goto out;
+	}
+	/* Every disk reads the source: the switchover never happened. */
+	*forward = false;
+	for (i = 0; i < tc->n_deploys; i++) {
+		char disk[40], *hv = host_uri(ctx, tc->attached_host);
+
+		xml_attr(tc->deploys[i].xml, "target", "dev", disk, sizeof(disk));
+		rc = hv && disk[0] ? vsm__hv_copy_cancel(ctx, hv, tc->deploys[i].domain, disk) : 0;
+		free(hv);
+		if (rc < 0)
+			goto out;
+	}
+	if (vsm__lease_release(tds->lease, tc) < 0)
+		vsm__error_reset();
+	rc = vsm__container_finish_destroy(ctx, tds, tc->slot, uuid);
+	if (rc > 0)
+		rc = 0;
+out:
+	vsm_record_free(tc);
+	vsm_record_free(sc);
+	return rc;
+}
+
+int vsm__migrate_domain_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action,
+				  const char *arg)
+{
+	char uuid[VSM_UUID_STRLEN + 1];
+	bool forward;
+
+	if (strcmp(action, MIG_WF_DOMAIN) != 0)
+		return vsm_err(VSM_ECORRUPT, "journal names unknown action '%s'", action);
+	if (strlen(arg) < VSM_UUID_STRLEN + 2 || arg[VSM_UUID_STRLEN] != ' ')
+		return vsm_err(VSM_ECORRUPT, "journal step argument '%s' is malformed", arg);
+	memcpy(uuid, arg, VSM_UUID_STRLEN);
+	uuid[VSM_UUID_STRLEN] = '\0';
+	if (!vsm__uuid_valid(uuid))
+		return vsm_err(VSM_ECORRUPT, "journal step argument '%s' is malformed", arg);
+	return settle(ctx, ds, uuid, arg + VSM_UUID_STRLEN + 1, &forward);
+}
+
 int ck_mig_live_domain(vsm_container *c, const char *datastore, const vsm_migrate_opts *opts)
 {
 	vsm_bundle_opts bo = VSM_BUNDLE_OPTS_INIT;
@@ -350,8 +473,9 @@ int ck_mig_live_domain(vsm_container *c, const char *datastore, const vsm_migrat
 	vsm_dstore *sds, *tds;
 	char *src = NULL, *path = NULL, *hv = NULL, arg[VSM_UUID_STRLEN + 256];
 	uint64_t seq, deadline = 0, t0, pause_us = 0, mirrored = 0;
+	vsm__saved_error pivot_err = {0, NULL};
 	vsm_wf wf = {0};
-	bool began = false, leased = false, sync = false;
+	bool began = false, leased = false, sync = false, forward = false;
 	dd *v = NULL;
 	size_t n = 0, i;
 	vsm_ctx *ctx;
@@ -514,50 +638,52 @@ int ck_mig_live_domain(vsm_container *c, const char *datastore, const vsm_migrat
 		goto jobs_abort;
 	}
 
-	/* 5. Pivot. The first switch-over decides: if it fails, all is
-	 * undone and the domain stays on the source. */
+	/* 5. Commit point: from here the journal settles the move by what
+	 * the domain reads (settle()), whatever happens to this process. */
+	snprintf(arg, sizeof(arg), "%s %s", s->uuid, src);
+	if ((rc = vsm__wf_redo(&wf, MIG_WF_DOMAIN, arg)) < 0)
+		goto jobs_abort;
+	began = false;
+	leased = false; /* settle() releases what it must */
+
+	/* 6. Pivot. A disk that cannot switch over keeps reading the
+	 * source; if none switched, the move is undone. */
 	t0 = now_ms();
 	for (i = 0; i < n; i++) {
 		vsm__hv_job *j = v[i].job;
 
 		v[i].job = NULL;
-		if ((rc = vsm__hv_copy_end(j, true)) < 0) {
-			if (i == 0)
-				goto jobs_abort;
-			/* Some disks read the target already: go on forward and
-			 * say which disk is left behind. */
+		if (vsm__hv_copy_end(j, true) < 0) {
+			if (!pivot_err.code)
+				vsm__error_save(&pivot_err);
 			vsm__log(ctx, VSM_LOG_ERROR, "container '%s': disk '%s' of domain '%s' "
-				 "could not switch over and still reads datastore '%s': %s",
-				 s->name, v[i].disk, v[i].dep->domain, src,
-				 vsm_error_last() ? vsm_error_last()->message : "?");
+				 "could not switch over: %s", s->name, v[i].disk,
+				 v[i].dep->domain, pivot_err.message ? pivot_err.message : "?");
 			vsm__error_reset();
+			if (i == 0) {
+				abort_jobs(v, n);
+				break;
+			}
 		}
 	}
 	pause_us = (now_ms() - t0) * 1000u;
-	event(ctx, datastore, s->name, "switchover %llu", (unsigned long long)pause_us);
-
-	/* Commit: the domain reads the target; the journal finishes it. */
-	snprintf(arg, sizeof(arg), "%s %s", s->uuid, src);
-	if ((rc = vsm__ds_change_begin(ctx, sds)) == 0) {
-		if ((rc = vsm__wf_redo(&wf, MIG_WF_FINISH, arg)) == 0) {
-			began = false;
-			rc = ck_mig_hide_source(ctx, sds, s->uuid);
-		}
-		vsm__ds_change_end(ctx, sds);
-	}
-	if (rc < 0 || began || (rc = ck_mig_finish(ctx, tds, s->uuid, src)) < 0) {
-		vsm__log(ctx, VSM_LOG_WARN, "container '%s' moved to datastore '%s' (its domain "
-			 "reads it there), but the rest is left to the journal: %s", s->name,
-			 datastore, vsm_error_last() ? vsm_error_last()->message : "?");
+	if ((rc = settle(ctx, tds, s->uuid, src, &forward)) < 0) {
+		vsm__log(ctx, VSM_LOG_WARN, "container '%s': the migration to datastore '%s' is "
+			 "left to the journal: %s", s->name, datastore,
+			 vsm_error_last() ? vsm_error_last()->message : "?");
 	} else if (vsm__wf_end(&wf) < 0) {
-		vsm__log(ctx, VSM_LOG_WARN, "container '%s' moved; its journal entry stays",
-			 s->name);
+		vsm__log(ctx, VSM_LOG_WARN, "container '%s': its journal entry stays", s->name);
 	}
-	began = false;
-	/* The source's lease goes with its record. */
-	if (vsm__lease_release(sds->lease, s) < 0)
-		vsm__error_reset();
 	vsm__error_reset();
+	if (!forward || (rc < 0 && pivot_err.code)) {
+		event(ctx, datastore, s->name, "abort error %d", -pivot_err.code);
+		vsm__error_restore(&pivot_err);
+		rc = pivot_err.code ? -pivot_err.code : rc;
+		goto out;
+	}
+	free(pivot_err.message);
+	pivot_err.message = NULL;
+	event(ctx, datastore, s->name, "switchover %llu", (unsigned long long)pause_us);
 	rc = 0;
 	if (vsm__ds_refresh(ctx, tds) == 0 && (cur = vsm__ds_find(tds, NULL, s->uuid)))
 		vsm__container_move(c, datastore, cur);
@@ -608,6 +734,7 @@ abort:
 	if (began)
 		vsm__wf_abort(&wf);
 out:
+	free(pivot_err.message);
 	for (i = 0; v && i < n; i++) {
 		if (v[i].job)
 			vsm__hv_copy_end(v[i].job, false);

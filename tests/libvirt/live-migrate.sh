@@ -129,7 +129,7 @@ vsm datastore add ds2 "file://$T/ds2" >/dev/null
 vsm host add h1 --hypervisor "$URI" >/dev/null
 vsm host link h1 ds1 >/dev/null
 vsm host link h1 ds2 >/dev/null
-vsm container create web --datastore ds1 --thin --disk root:16M:qcow2 --disk data:8M >/dev/null
+vsm container create web --datastore ds1 --thin --disk root:160M:qcow2 --disk data:8M >/dev/null
 top_file() { ls -t "$T/$1"/*-"$2"[.-]* 2>/dev/null | head -1; }
 ROOT=$(top_file ds1 root)
 DATA=$(top_file ds1 data)
@@ -139,7 +139,10 @@ vsm checkpoint create web c1 >/dev/null
 # The checkpoint froze the top; the new top is the newest root file.
 ROOT=$(ls -t "$T"/ds1/*-root* | head -1)
 as_user qemu-img info -U "$ROOT" | grep -q "^backing file:" || fail "$ROOT stands on no checkpoint layer"
-as_user qemu-io -f qcow2 -c "write -P 0x33 1M 3M" -c "write -z 6M 64k" "$ROOT" >/dev/null
+# Enough data in the top that its copy cannot be ready within 1 ms
+# (the ABORT and SYNC cases below rely on that).
+as_user qemu-io -f qcow2 -c "write -P 0x33 1M 3M" -c "write -z 6M 64k" \
+	-c "write -P 0x77 16M 128M" "$ROOT" >/dev/null
 DATA=$(ls -t "$T"/ds1/*-data* | head -1)
 as_user qemu-io -f qcow2 -c "write -P 0x44 0 1M" -c "write -P 0x55 7M 512k" "$DATA" >/dev/null
 # A raw device with no chain, in a container of its own (its copy is a
