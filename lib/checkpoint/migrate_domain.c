@@ -413,6 +413,14 @@ static int settle(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *s
 	}
 	if ((rc = sides(ctx, tc, sc, &on_t, &on_s)) < 0)
 		goto out;
+	/* Some disks switched, some not: destroying either side would take
+	 * data a running disk reads. Left to the journal (and the log). */
+	if (on_t && on_s) {
+		rc = vsm_err(VSM_ESTATE, "container '%s': %zu disk(s) of its domain read "
+			     "datastore '%s' and %zu still read '%s'; both copies are kept",
+			     tc->name, on_t, tds->name, on_s, source);
+		goto out;
+	}
 	if (on_t) {
 		if ((rc = vsm__ds_change_begin(ctx, sds)) < 0)
 			goto out;
