@@ -13,7 +13,9 @@
 #     -VSM_ETIMEDOUT, one cancelled by its progress callback fails with
 #     -VSM_ECANCELED: each time the domain still reads ds1, the container
 #     is listed on ds1 only and ds2 holds no device;
-#   - a live migration to ds2: the live domain XML names the ds2 files,
+#   - a live migration to ds2 while QEMU writes the disk (qemu-io through
+#     the monitor, before, during and after the copy; every write must
+#     land on ds2): the live domain XML names the ds2 files,
 #     they read as the source did (qemu-img compare), qemu-img check is
 #     clean, the record is on ds2 and nothing of it is left on ds1;
 #   - back to ds1 with a 1 ms deadline and the SYNC rule: the copy
@@ -88,7 +90,7 @@ cleanup() {
 		[ -f "$T/cache/libvirt/qemu/log/$DOM.log" ] && qlog="$T/cache/libvirt/qemu/log/$DOM.log"
 		[ -f "$qlog" ] && { echo "--- qemu log ---" >&2; tail -20 "$qlog" >&2; }
 	fi
-	rm -rf "$T"
+	[ -n "${VSM_KEEP:-}" ] && echo "kept $T" >&2 || rm -rf "$T"
 	exit $rc
 }
 trap cleanup EXIT
@@ -198,9 +200,32 @@ drv web ds2 cancel >"$T/cancel.out" 2>&1 || fail "cancel case: $(cat "$T/cancel.
 cat "$T/cancel.out"
 on_ds1 "after the cancelled migration"
 
-echo "== live migration to ds2"
-drv web ds2 live >"$T/live.out" 2>&1 || fail "live migration: $(cat "$T/live.out")"
+echo "== live migration to ds2, the domain's disk written meanwhile"
+# QEMU itself writes sda (qemu-io through the monitor) before, during and
+# after the copy: every write must be on ds2 afterwards.
+QDEV=$(virsh_u dumpxml "$DOM" | awk '/<target dev=.sda./ {f=1} f && /<alias name=/ {
+	sub(/.*<alias name=./, ""); sub(/[\x27"].*/, ""); print; exit}')
+[ -n "$QDEV" ] || fail "no alias for sda in the live XML"
+hmp_write() { # PATTERN OFFSET
+	virsh_u qemu-monitor-command "$DOM" --hmp "qemu-io -d $QDEV \"write -P $1 $2 64k\"" \
+		>"$T/hmp.out" 2>&1 || return 1
+	! grep -qi "error\|fail" "$T/hmp.out"
+}
+hmp_write 0x90 4M || fail "cannot write through the monitor: $(cat "$T/hmp.out")"
+(
+	for i in $(seq 1 24); do
+		hmp_write $((0x90 + i)) $((4096 + i * 64))k || { echo "write $i failed" >"$T/writer.err"; exit 1; }
+	done
+) &
+WRITER=$!
+drv web ds2 live >"$T/live.out" 2>&1 || { wait "$WRITER" || true; fail "live migration: $(cat "$T/live.out")"; }
+wait "$WRITER" || fail "the writer failed: $(cat "$T/writer.err" "$T/hmp.out" 2>/dev/null)"
+# QEMU keeps qcow2 metadata in its cache: flushed, the files say it all.
+virsh_u qemu-monitor-command "$DOM" --hmp "qemu-io -d $QDEV flush" >/dev/null
 cat "$T/live.out"
+WR=(-c "write -P 0x90 4M 64k")
+for i in $(seq 1 24); do WR+=(-c "write -P $((0x90 + i)) $((4096 + i * 64))k 64k"); done
+as_user qemu-io -f raw "${WR[@]}" "$T/ref-root.raw" >/dev/null
 drv flat ds2 live >"$T/flat.out" 2>&1 || fail "live migration of flat: $(cat "$T/flat.out")"
 cat "$T/flat.out"
 grep -q "^event: start" "$T/live.out" && grep -q "^event: switchover" "$T/live.out" &&
@@ -232,6 +257,7 @@ drv web ds1 sync >"$T/sync.out" 2>&1 || fail "sync migration: $(cat "$T/sync.out
 cat "$T/sync.out"
 drv flat ds1 sync >"$T/flat2.out" 2>&1 || fail "sync migration of flat: $(cat "$T/flat2.out")"
 grep -q "^event: sync" "$T/sync.out" || fail "no sync event: $(cat "$T/sync.out")"
+virsh_u qemu-monitor-command "$DOM" --hmp "qemu-io -d $QDEV flush" >/dev/null
 R3=$(src_of sda)
 D3=$(src_of sdb)
 case "$R3" in "$T/ds1/"*) ;; *) fail "sda reads $R3, not a file of ds1";; esac
