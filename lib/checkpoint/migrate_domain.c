@@ -454,21 +454,55 @@ out:
 	return rc;
 }
 
+/* Undo of the copy jobs' start: abort whatever copy job runs on the
+ * deployed disks of @uuid's source record (a process that died while
+ * they ran left them mirroring into files the rest of the undo
+ * deletes). No job is no error. */
+static int cancel_jobs(vsm_ctx *ctx, const char *uuid, const char *source)
+{
+	const vsm_record *s;
+	vsm_record *sc;
+	vsm_dstore *sds;
+	char *hv;
+	size_t i;
+	int rc;
+
+	if ((rc = vsm__ds_get(&sds, ctx, source)) < 0 || (rc = vsm__ds_refresh(ctx, sds)) < 0)
+		return rc;
+	if (!(s = vsm__ds_find(sds, NULL, uuid)) || !s->attached_host)
+		return 0;
+	if (!(sc = vsm_record_dup(s)))
+		return -VSM_ENOMEM;
+	hv = host_uri(ctx, sc->attached_host);
+	for (i = 0; hv && i < sc->n_deploys && rc == 0; i++) {
+		char disk[40];
+
+		xml_attr(sc->deploys[i].xml, "target", "dev", disk, sizeof(disk));
+		if (sc->deploys[i].domain && disk[0])
+			rc = vsm__hv_copy_cancel(ctx, hv, sc->deploys[i].domain, disk);
+	}
+	free(hv);
+	vsm_record_free(sc);
+	return rc;
+}
+
 int vsm__migrate_domain_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action,
 				  const char *arg)
 {
 	char uuid[VSM_UUID_STRLEN + 1];
 	bool forward;
 
-	if (strcmp(action, MIG_WF_DOMAIN) != 0)
-		return vsm_err(VSM_ECORRUPT, "journal names unknown action '%s'", action);
 	if (strlen(arg) < VSM_UUID_STRLEN + 2 || arg[VSM_UUID_STRLEN] != ' ')
 		return vsm_err(VSM_ECORRUPT, "journal step argument '%s' is malformed", arg);
 	memcpy(uuid, arg, VSM_UUID_STRLEN);
 	uuid[VSM_UUID_STRLEN] = '\0';
 	if (!vsm__uuid_valid(uuid))
 		return vsm_err(VSM_ECORRUPT, "journal step argument '%s' is malformed", arg);
-	return settle(ctx, ds, uuid, arg + VSM_UUID_STRLEN + 1, &forward);
+	if (!strcmp(action, MIG_WF_DOMAIN))
+		return settle(ctx, ds, uuid, arg + VSM_UUID_STRLEN + 1, &forward);
+	if (!strcmp(action, MIG_WF_DOMAIN_CANCEL))
+		return cancel_jobs(ctx, uuid, arg + VSM_UUID_STRLEN + 1);
+	return vsm_err(VSM_ECORRUPT, "journal names unknown action '%s'", action);
 }
 
 int ck_mig_live_domain(vsm_container *c, const char *datastore, const vsm_migrate_opts *opts)
@@ -594,7 +628,12 @@ int ck_mig_live_domain(vsm_container *c, const char *datastore, const vsm_migrat
 			goto abort;
 	}
 
-	/* 3. The block copies, until libvirt says they are ready. */
+	/* 3. The block copies, until libvirt says they are ready. Should
+	 * this process die, recovery aborts them before it deletes what
+	 * they write into. */
+	snprintf(arg, sizeof(arg), "%s %s", s->uuid, src);
+	if ((rc = vsm__wf_undo(&wf, MIG_WF_DOMAIN_CANCEL, arg)) < 0)
+		goto abort;
 	t0 = now_ms();
 	if (opts->deadline_ms)
 		deadline = t0 + opts->deadline_ms;

@@ -41,6 +41,9 @@ int ck_mig_live_domain(vsm_container *c, const char *datastore, const vsm_migrat
  * target copy, else abort the copy jobs and drop the target copy
  * (migrate_domain.c; lib/open.c registers the "mig_dom_" prefix). */
 #define MIG_WF_DOMAIN "mig_dom_settle"
+/* Journal action (undo): "UUID SOURCE-DATASTORE" abort the block copy
+ * jobs on the deployed disks of the source record's domains. */
+#define MIG_WF_DOMAIN_CANCEL "mig_dom_cancel"
 int vsm__migrate_domain_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action,
 				  const char *arg);
 

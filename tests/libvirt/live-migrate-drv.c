@@ -8,9 +8,14 @@
  *   sync    a 1 ms deadline with the SYNC rule: restarts synchronous
  *   abort   a 1 ms deadline with the ABORT rule: must fail -VSM_ETIMEDOUT
  *   cancel  the progress callback cancels at its first call in the copy
+ *   crash   the progress callback kills the process (SIGKILL) there
+ *   recover only opens a context (which recovers what a dead process
+ *           left in the journal) and finds the container
+ *   refuse  must fail (any error), printing the message
  * Prints "rc=N" and the stats; exits 0 when the outcome is the expected
  * one for MODE, 1 otherwise.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,23 @@ static int cancel_at(uint64_t done, uint64_t total, void *payload)
 	(void)total;
 	/* Past two thirds (export, import): in the block copy. */
 	return ++*calls > 0 && done * 3 > total * 2 ? 1 : 0;
+}
+
+static int crash_at(uint64_t done, uint64_t total, void *payload)
+{
+	(void)payload;
+	if (done * 3 > total * 2) {
+		fflush(stdout);
+		raise(SIGKILL);
+	}
+	return 0;
+}
+
+static void on_log(int level, const char *message, void *payload)
+{
+	(void)payload;
+	if (level >= VSM_LOG_WARN)
+		printf("log: %s\n", message);
 }
 
 static void on_event(const vsm_event *ev, void *payload)
@@ -45,12 +67,13 @@ int main(int argc, char **argv)
 	int rc, calls = 0, ok;
 
 	if (argc != 5) {
-		fprintf(stderr, "usage: %s STATE CONTAINER DATASTORE live|sync|abort|cancel\n",
+		fprintf(stderr, "usage: %s STATE CONTAINER DATASTORE live|sync|abort|cancel|crash|recover|refuse\n",
 			argv[0]);
 		return 2;
 	}
 	mode = argv[4];
 	co.state_dir = argv[1];
+	co.log_cb = on_log;
 	if ((rc = vsm_ctx_open(&ctx, &co)) < 0) {
 		fprintf(stderr, "open: %s\n", vsm_error_last()->message);
 		return 1;
@@ -61,6 +84,12 @@ int main(int argc, char **argv)
 		vsm_ctx_free(ctx);
 		return 1;
 	}
+	if (!strcmp(mode, "recover")) {
+		printf("found on %s\n", vsm_container_datastore(c));
+		vsm_container_free(c);
+		vsm_ctx_free(ctx);
+		return 0;
+	}
 	o.flags = VSM_MIGRATE_LIVE;
 	o.stats = &st;
 	if (!strcmp(mode, "sync") || !strcmp(mode, "abort")) {
@@ -70,7 +99,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "cancel")) {
 		o.progress = cancel_at;
 		o.payload = &calls;
-	} else if (strcmp(mode, "live") != 0) {
+	} else if (!strcmp(mode, "crash")) {
+		o.progress = crash_at;
+	} else if (strcmp(mode, "live") != 0 && strcmp(mode, "refuse") != 0) {
 		fprintf(stderr, "unknown mode '%s'\n", mode);
 		return 2;
 	}
@@ -87,6 +118,8 @@ int main(int argc, char **argv)
 		ok = rc == -VSM_ETIMEDOUT;
 	else if (!strcmp(mode, "cancel"))
 		ok = rc == -VSM_ECANCELED;
+	else if (!strcmp(mode, "refuse"))
+		ok = rc < 0;
 	else
 		ok = rc == 0 && !strcmp(vsm_container_datastore(c), argv[3]) &&
 		     (strcmp(mode, "sync") != 0 || st.synchronous == 1);

@@ -13,6 +13,10 @@
 #     -VSM_ETIMEDOUT, one cancelled by its progress callback fails with
 #     -VSM_ECANCELED: each time the domain still reads ds1, the container
 #     is listed on ds1 only and ds2 holds no device;
+#   - the migrating process SIGKILLed during the block copy: a new
+#     context's recovery aborts the copy job and removes the target copy;
+#     refusals (a target not linked to the host, a deployment without a
+#     domain) change nothing;
 #   - a live migration to ds2 while QEMU writes the disk (qemu-io through
 #     the monitor, before, during and after the copy; every write must
 #     land on ds2): the live domain XML names the ds2 files,
@@ -199,6 +203,29 @@ echo "== cancelled by the progress callback: -VSM_ECANCELED, the domain stays on
 drv web ds2 cancel >"$T/cancel.out" 2>&1 || fail "cancel case: $(cat "$T/cancel.out")"
 cat "$T/cancel.out"
 on_ds1 "after the cancelled migration"
+
+echo "== the migrating process killed during the block copy; a new context recovers"
+if drv web ds2 crash >"$T/crash.out" 2>&1; then fail "the crash case did not crash: $(cat "$T/crash.out")"; fi
+grep -q "^event: pass 1" "$T/crash.out" || fail "not killed in the copy: $(cat "$T/crash.out")"
+drv web ds2 recover >"$T/recover.out" 2>&1 || fail "recovery: $(cat "$T/recover.out")"
+grep -q "found on ds1" "$T/recover.out" || fail "after recovery: $(cat "$T/recover.out")"
+on_ds1 "after the recovery of a killed migration"
+
+echo "== refused: a target its host is not linked to; a deployment without a domain"
+mkdir -p "$T/ds3"
+[ "$(id -u)" = 0 ] && chown nobody:nogroup "$T/ds3"
+vsm datastore add ds3 "file://$T/ds3" >/dev/null
+drv web ds3 refuse >"$T/refuse.out" 2>&1 || fail "unlinked target: $(cat "$T/refuse.out")"
+grep -q "not linked" "$T/refuse.out" || fail "unlinked target: $(cat "$T/refuse.out")"
+vsm container create nodom --datastore ds1 --thin --disk d:1M >/dev/null
+vsm attach nodom h1 >/dev/null
+vsm deploy nodom d >/dev/null
+drv nodom ds2 refuse >"$T/refuse2.out" 2>&1 || fail "no domain: $(cat "$T/refuse2.out")"
+grep -q "not into a domain" "$T/refuse2.out" || fail "no domain: $(cat "$T/refuse2.out")"
+vsm undeploy nodom d >/dev/null
+vsm detach nodom >/dev/null
+vsm container destroy nodom >/dev/null
+on_ds1 "after the refusals"
 
 echo "== live migration to ds2, the domain's disk written meanwhile"
 # QEMU itself writes sda (qemu-io through the monitor) before, during and
