@@ -39,9 +39,9 @@ typedef struct {
 	int format;
 	int backing;   /* index, or -1 */
 	bool top;
-	bool empty;    /* carried without its data (a live top) */
 	char *cid;     /* may be NULL */
 	uint64_t size, alloc;
+	bool empty;    /* carried without its data (a live top, copied apart) */
 	char digest[B_DIGEST_HEX + 1];
 } xlayer;
 
@@ -89,13 +89,16 @@ typedef struct {
 	int64_t ctime;
 	bool thick;
 } ck_import_how;
+/* vsm_bundle_export of the whole container @c, with @empty_tops: the
+ * device tops carried as empty layers (a live migration copies what
+ * they hold itself, while they are written). */
+int ck_export(vsm_container *c, const char *path, const vsm_bundle_opts *opts,
+	      int empty_tops);
+/* ck_export()'s @empty_tops: every device top (true), or only those of
+ * deployed devices (a running domain's block copy fills them). */
+#define CK_EXPORT_EMPTY_TOPS 1
+#define CK_EXPORT_EMPTY_DEPLOYED 2
 int ck_import(vsm_container **out, vsm_ctx *ctx, const char *path, const char *datastore,
 	      const char *name, const vsm_bundle_opts *opts, const ck_import_how *how);
-
-/* vsm_bundle_export; with @live_tops a container with deployed devices
- * is exported too, the tops of its deployed devices empty (a live
- * migration's block copy fills them on the target). */
-int ck_export(vsm_container *c, const char *checkpoint, const char *path,
-	      const vsm_bundle_opts *opts, bool live_tops);
 
 #endif /* VSM_CKPT_BUNDLE_H */

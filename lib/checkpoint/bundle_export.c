@@ -46,7 +46,7 @@ static int xfind(const xlayers *l, const char *key)
 
 /* Add @key after everything below it; returns its index. */
 static int xadd(xlayers *l, vsm_dstore *ds, const vsm_record *r, const char *key, int format,
-		const char *backing, bool top)
+		const char *backing, bool top, bool empty)
 {
 	const vsm_rec_frozen *f = ck_layer(r, key);
 	int below = -1, i = xfind(l, key);
@@ -61,7 +61,7 @@ static int xadd(xlayers *l, vsm_dstore *ds, const vsm_record *r, const char *key
 		format = f->format;
 		backing = f->backing;
 	}
-	if (backing && (below = xadd(l, ds, r, backing, 0, NULL, false)) < 0)
+	if (backing && (below = xadd(l, ds, r, backing, 0, NULL, false, false)) < 0)
 		return below;
 	if (!(grown = realloc(l->v, (l->n + 1) * sizeof(*grown))))
 		return vsm_err(VSM_ENOMEM, "out of memory");
@@ -81,7 +81,8 @@ static int xadd(xlayers *l, vsm_dstore *ds, const vsm_record *r, const char *key
 	if (rc < 0)
 		return rc;
 	l->v[l->n - 1].size = info.virtual_size;
-	l->v[l->n - 1].alloc = info.allocated_bytes;
+	l->v[l->n - 1].alloc = empty ? 0 : info.allocated_bytes;
+	l->v[l->n - 1].empty = empty;
 	return (int)(l->n - 1);
 }
 
@@ -100,14 +101,8 @@ typedef struct {
 	uint64_t size;
 } xblob;
 
-VSM_API int vsm_bundle_export(vsm_container *c, const char *checkpoint, const char *path,
-			      const vsm_bundle_opts *opts)
-{
-	return ck_export(c, checkpoint, path, opts, false);
-}
-
-int ck_export(vsm_container *c, const char *checkpoint, const char *path,
-	      const vsm_bundle_opts *opts, bool live_tops)
+static int export(vsm_container *c, const char *checkpoint, const char *path,
+		  const vsm_bundle_opts *opts, int empty_tops)
 {
 	vsm_bundle_opts defaults = VSM_BUNDLE_OPTS_INIT;
 	xlayers L = {NULL, 0};
@@ -152,7 +147,7 @@ int ck_export(vsm_container *c, const char *checkpoint, const char *path,
 			     checkpoint);
 		goto out;
 	}
-	if (r->n_deploys && !only && !live_tops) {
+	if (r->n_deploys && !only && !empty_tops) {
 		rc = vsm_err(VSM_EBUSY, "container '%s': device '%s' is deployed; undeploy it "
 			     "before exporting the container", r->name, r->deploys[0].device);
 		goto out;
@@ -162,25 +157,20 @@ int ck_export(vsm_container *c, const char *checkpoint, const char *path,
 		if (only && only != &r->ckpts[i])
 			continue;
 		for (j = 0; j < r->ckpts[i].n_layers; j++)
-			if ((rc = xadd(&L, ds, r, r->ckpts[i].layers[j].key, 0, NULL, false)) < 0)
+			if ((rc = xadd(&L, ds, r, r->ckpts[i].layers[j].key, 0, NULL, false,
+				       false)) < 0)
 				goto out;
 	}
 	for (i = 0; !only && i < r->n_devices; i++) {
 		const vsm_rec_device *d = &r->devices[i];
 
-		int k;
+		bool empty = empty_tops == CK_EXPORT_EMPTY_TOPS ||
+			     (empty_tops == CK_EXPORT_EMPTY_DEPLOYED &&
+			      vsm_record_deploy(r, d->name));
 
-		if ((k = xadd(&L, ds, r, d->key, d->format,
-			      d->chain_len ? d->chain[0].key : NULL, true)) < 0) {
-			rc = k;
+		if ((rc = xadd(&L, ds, r, d->key, d->format,
+			       d->chain_len ? d->chain[0].key : NULL, true, empty)) < 0)
 			goto out;
-		}
-		/* A deployed top that a running domain writes is carried
-		 * empty: the hypervisor's block copy fills it. */
-		if (live_tops && vsm_record_deploy(r, d->name)) {
-			L.v[k].empty = true;
-			L.v[k].alloc = 0;
-		}
 	}
 	if (r->n_ckpts + 1 > 1024) {
 		rc = vsm_err(VSM_EINVAL, "container '%s' has too many checkpoints", r->name);
@@ -335,4 +325,15 @@ out:
 	vsm_record_free(r);
 	vsm__ctx_unlock(ctx);
 	return rc;
+}
+
+VSM_API int vsm_bundle_export(vsm_container *c, const char *checkpoint, const char *path,
+			      const vsm_bundle_opts *opts)
+{
+	return export(c, checkpoint, path, opts, 0);
+}
+
+int ck_export(vsm_container *c, const char *path, const vsm_bundle_opts *opts, int empty_tops)
+{
+	return export(c, NULL, path, opts, empty_tops);
 }

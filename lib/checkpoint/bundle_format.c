@@ -151,8 +151,10 @@ int ck_export_layer(bfile *f, vsm_dstore *ds, xlayer *l, bool dry)
 		return rc;
 	}
 	start = f->sum;
-	size = l->empty ? 0 : vsm_cow_size(c);
+	size = vsm_cow_size(c);
 	digest_begin(&d, l->cid, l->format, l->size);
+	if (l->empty)
+		size = 0;
 	while (off < size && rc == 0) {
 		vsm_cow_status st;
 		uint64_t len = size - off < B_CHUNK ? size - off : B_CHUNK, p;

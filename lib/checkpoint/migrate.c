@@ -100,7 +100,7 @@ out:
  * checkpoint layer's view, the VM-state area (blobs were checked against
  * their sums by the import). */
 static int verify(vsm_dstore *sds, const vsm_record *s, vsm_dstore *tds, const vsm_record *t,
-		  mig_prog *p, uint64_t *bytes)
+		  mig_prog *p, uint64_t *bytes, bool tops)
 {
 	char what[512];
 	size_t i, j;
@@ -116,8 +116,8 @@ static int verify(vsm_dstore *sds, const vsm_record *s, vsm_dstore *tds, const v
 		if (!b || b->size != a->size)
 			return vsm_err(VSM_ECORRUPT, "%s: missing or resized on datastore '%s'",
 				       what, tds->name);
-		if ((rc = compare(sds, a->key, a->format, tds, b->key, b->format, a->size, what,
-				  bytes)) < 0)
+		if (tops && (rc = compare(sds, a->key, a->format, tds, b->key, b->format, a->size,
+					  what, bytes)) < 0)
 			return rc;
 		if ((rc = tick(p, (uint64_t)i + 1, s->n_devices + s->n_ckpts + 1)) < 0)
 			return rc;
@@ -155,12 +155,25 @@ static int verify(vsm_dstore *sds, const vsm_record *s, vsm_dstore *tds, const v
 	return tick(p, 1, 1);
 }
 
+int ck_mig_verify_frozen(vsm_dstore *sds, const vsm_record *s, vsm_dstore *tds,
+			 const vsm_record *t, uint64_t *bytes)
+{
+	mig_prog none = {0};
+
+	return verify(sds, s, tds, t, &none, bytes, false);
+}
+
 /* Why @r (on @sds) may not leave now, or 0. */
 static int refuse(vsm_ctx *ctx, vsm_dstore *sds, const vsm_record *r)
 {
+	return ck_mig_refuse(ctx, sds, r, false);
+}
+
+int ck_mig_refuse(vsm_ctx *ctx, vsm_dstore *sds, const vsm_record *r, bool live)
+{
 	if (r->migration)
 		return vsm_err(VSM_EBUSY, "container '%s' is being migrated already", r->name);
-	if (r->attached_host)
+	if (r->attached_host && !live)
 		return vsm_err(VSM_EBUSY, "container '%s' is attached to host '%s'; detach it "
 			       "before migrating it offline", r->name, r->attached_host);
 	if (r->n_deploys)
@@ -262,7 +275,7 @@ static int migrate_offline(vsm_container *c, const char *datastore,
 						 "container '%s' went away", datastore, s->name);
 		goto abort;
 	}
-	if ((rc = verify(sds, s, tds, t, &prog, &verified)) < 0)
+	if ((rc = verify(sds, s, tds, t, &prog, &verified, true)) < 0)
 		goto cancel_or_abort;
 	/* The source must still be what was copied: checked, committed and
 	 * hidden under the source's metadata lock, so no change of it from

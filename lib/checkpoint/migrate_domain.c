@@ -589,7 +589,7 @@ int ck_mig_live_domain(vsm_container *c, const char *datastore, const vsm_migrat
 	prog.payload = opts->payload;
 	bo.progress = bundle_tick;
 	bo.payload = &prog;
-	if ((rc = ck_export(c, NULL, path, &bo, true)) < 0)
+	if ((rc = ck_export(c, path, &bo, CK_EXPORT_EMPTY_DEPLOYED)) < 0)
 		goto cancel_or_abort;
 	prog.phase = 1;
 	bo.stats = &bs;

@@ -63,9 +63,17 @@ int ck_mig_hide_source(vsm_ctx *ctx, vsm_dstore *sds, const char *uuid)
 
 int ck_mig_finish(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *source)
 {
-	const vsm_record *t, *s;
+	int rc;
+
+	if ((rc = ck_mig_show_target(ctx, tds, uuid, source)) < 0)
+		return rc;
+	return ck_mig_drop_source(ctx, uuid, source);
+}
+
+int ck_mig_show_target(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *source)
+{
+	const vsm_record *t;
 	vsm_dstore *sds;
-	char *path = NULL;
 	int rc;
 
 	if ((rc = vsm__ds_get(&sds, ctx, source)) < 0 || (rc = vsm__ds_refresh(ctx, tds)) < 0)
@@ -83,7 +91,17 @@ int ck_mig_finish(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *s
 	if ((rc = set_state(ctx, tds, uuid, VSM_REC_MIG_INCOMING, VSM_REC_MIG_NONE)) < 0)
 		return rc;
 	point("mig_finish: target shown");
-	if ((rc = vsm__ds_refresh(ctx, sds)) < 0)
+	return 0;
+}
+
+int ck_mig_drop_source(vsm_ctx *ctx, const char *uuid, const char *source)
+{
+	const vsm_record *s;
+	vsm_dstore *sds;
+	char *path = NULL;
+	int rc;
+
+	if ((rc = vsm__ds_get(&sds, ctx, source)) < 0 || (rc = vsm__ds_refresh(ctx, sds)) < 0)
 		return rc;
 	s = vsm__ds_find(sds, NULL, uuid);
 	if (s && s->migration == VSM_REC_MIG_OUTGOING &&

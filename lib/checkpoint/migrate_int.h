@@ -22,8 +22,22 @@ int ck_mig_bundle_path(vsm_ctx *ctx, const char *uuid, char **out);
 /* Mark the source record of @uuid on @sds outgoing (hidden, destroying);
  * done already is no error. */
 int ck_mig_hide_source(vsm_ctx *ctx, vsm_dstore *sds, const char *uuid);
-/* MIG_WF_FINISH's work on target @tds. */
+/* MIG_WF_FINISH's work on target @tds: show_target (hide the source,
+ * reveal the target), then drop_source (destroy the source, delete the
+ * temporary bundle). A live migration runs the two apart, re-pointing
+ * its writers in between. */
 int ck_mig_finish(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *source);
+int ck_mig_show_target(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *source);
+int ck_mig_drop_source(vsm_ctx *ctx, const char *uuid, const char *source);
+
+/* Why @r (on @sds) may not leave now (a migration running, deployed,
+ * a group member; attached, unless @live), or 0. */
+int ck_mig_refuse(vsm_ctx *ctx, vsm_dstore *sds, const vsm_record *r, bool live);
+/* Compare the target copy @t with the source @s as the offline
+ * migration does, but for the device tops (a live migration's tops are
+ * compared by nobody while they are written). */
+int ck_mig_verify_frozen(vsm_dstore *sds, const vsm_record *s, vsm_dstore *tds,
+			 const vsm_record *t, uint64_t *bytes);
 
 /* Clear what @opts->stats has room for (its version decides). */
 void ck_mig_stats_clear(const vsm_migrate_opts *opts);

@@ -29,7 +29,26 @@ struct vsm_image {
 	char *path;
 	unsigned int refuse;  /* VSM__IMAGE_NO_*: wrapped handles (image_int.h) */
 	char *refuse_why;
+	/* Guest I/O holds @gate shared; a live migration holds it exclusive
+	 * to pause the handle, set @live or swap @cow (image_int.h). */
+	pthread_rwlock_t gate;
+	vsm__image_live *live;
+	vsm__image_close_fn on_close;
+	void *close_payload;
 };
+
+static int gate_init(vsm_image *img)
+{
+	pthread_rwlockattr_t a;
+	int rc;
+
+	/* A waiting pause must not starve behind a stream of writes. */
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	rc = pthread_rwlock_init(&img->gate, &a);
+	pthread_rwlockattr_destroy(&a);
+	return rc ? vsm_err(VSM_ENOMEM, "out of memory") : 0;
+}
 
 static void path_ctx_free(struct path_ctx *pc)
 {
@@ -208,6 +227,11 @@ static int image_open(vsm_image **out, const char *path, const char *format,
 		free(img);
 		return -VSM_ENOMEM;
 	}
+	if ((rc = gate_init(img)) < 0) {
+		free(img->path);
+		free(img);
+		return rc;
+	}
 	rc = path_ctx_new(&img->pc, path, true);
 	if (rc < 0)
 		goto fail;
@@ -229,6 +253,7 @@ static int image_open(vsm_image **out, const char *path, const char *format,
 	*out = img;
 	return 0;
 fail:
+	pthread_rwlock_destroy(&img->gate);
 	path_ctx_free(img->pc);
 	free(img->path);
 	free(img);
@@ -259,11 +284,23 @@ VSM_API int vsm_image_open(vsm_image **out, const char *path,
 
 static int image_free(vsm_image *img)
 {
-	int rc;
+	int rc = 0;
 
 	if (!img)
 		return 0;
-	rc = vsm_cow_close(img->cow);
+	/* Whoever watches the handle (a live migration) must see its data on
+	 * the device once it has let go of it. */
+	if (img->on_close) {
+		rc = vsm_cow_flush(img->cow);
+		img->on_close(img, img->close_payload);
+	}
+	{
+		int r2 = vsm_cow_close(img->cow);
+
+		if (r2 < 0 && rc == 0)
+			rc = r2;
+	}
+	pthread_rwlock_destroy(&img->gate);
 	path_ctx_free(img->pc);
 	free(img->path);
 	free(img->refuse_why);
@@ -285,6 +322,8 @@ int vsm__image_wrap(vsm_image **out, vsm_bdev *bdev, const vsm__image_wrap_opts 
 		goto fail;
 	}
 	sprintf(label, "image '%s'", o->name);
+	if ((rc = gate_init(img)) < 0)
+		goto fail_bdev;
 	img->refuse = o->refuse;
 	memset(&co, 0, sizeof(co));
 	co.format = o->format;
@@ -292,11 +331,15 @@ int vsm__image_wrap(vsm_image **out, vsm_bdev *bdev, const vsm__image_wrap_opts 
 	co.cache_max = o->cache_max;
 	co.open_backing = o->open_backing;
 	co.payload = o->payload;
-	if ((rc = vsm_cow_open(&img->cow, bdev, label, &co)) < 0)
+	if ((rc = vsm_cow_open(&img->cow, bdev, label, &co)) < 0) {
+		pthread_rwlock_destroy(&img->gate);
 		goto fail;
+	}
 	free(label);
 	*out = img;
 	return 0;
+fail_bdev:
+	vsm_bdev_close(bdev);
 fail:
 	if (rc == -VSM_ENOMEM)
 		vsm_err(VSM_ENOMEM, "out of memory");
@@ -350,11 +393,86 @@ VSM_API uint64_t vsm_image_size(vsm_image *img)
 
 #define NEED(img) do { if (!(img)) return vsm_err(VSM_EINVAL, "image handle is NULL"); } while (0)
 
+/* The guest's changes, done under the gate (see struct vsm_image). */
+enum { IO_WRITE, IO_ZERO, IO_DISCARD };
+
+static int io_do(vsm_cow *c, int op, const void *buf, uint64_t len, uint64_t off, bool unmap)
+{
+	switch (op) {
+	case IO_WRITE:
+		return vsm_cow_write(c, buf, (size_t)len, off);
+	case IO_ZERO:
+		return vsm_cow_write_zeroes(c, off, len, unmap);
+	default:
+		return vsm_cow_write_zeroes(c, off, len, true);
+	}
+}
+
+static void live_mark(vsm__image_live *lv, uint64_t off, uint64_t len)
+{
+	uint64_t b, last;
+
+	if (!len)
+		return;
+	b = off >> lv->gran_bits;
+	last = (off + len - 1) >> lv->gran_bits;
+	if (last >= lv->nbits)
+		last = lv->nbits - 1;
+	for (; b <= last && b < lv->nbits; b++) {
+		uint64_t m = 1ull << (b % 64);
+
+		if (!(lv->bits[b / 64] & m)) {
+			lv->bits[b / 64] |= m;
+			lv->ndirty++;
+		}
+	}
+}
+
+static int gated_change(vsm_image *img, int op, const void *buf, uint64_t len, uint64_t off,
+			bool unmap)
+{
+	vsm__image_live *lv;
+	int rc;
+
+	pthread_rwlock_rdlock(&img->gate);
+	lv = img->live;
+	if (lv && lv->mirror) {
+		/* Synchronous: both sides, serialized with the migration's
+		 * copy of the same device (which also holds lv->mu). */
+		pthread_mutex_lock(&lv->mu);
+		rc = io_do(img->cow, op, buf, len, off, unmap);
+		if (rc == 0) {
+			rc = io_do(lv->mirror, op, buf, len, off, unmap);
+			if (rc < 0 && lv->mirror_rc == 0)
+				lv->mirror_rc = rc;
+			else if (rc == 0)
+				lv->mirrored += len;
+		}
+		pthread_mutex_unlock(&lv->mu);
+	} else {
+		rc = io_do(img->cow, op, buf, len, off, unmap);
+		/* Marked after the change (also a failed one, which may have
+		 * changed part): a copy that read before it copies it again. */
+		if (lv) {
+			pthread_mutex_lock(&lv->mu);
+			live_mark(lv, off, len);
+			pthread_mutex_unlock(&lv->mu);
+		}
+	}
+	pthread_rwlock_unlock(&img->gate);
+	return rc;
+}
+
 VSM_API int vsm_image_read(vsm_image *img, void *buf, size_t len, uint64_t off)
 {
+	int rc;
+
 	vsm__error_reset();
 	NEED(img);
-	return vsm_cow_read(img->cow, buf, len, off);
+	pthread_rwlock_rdlock(&img->gate);
+	rc = vsm_cow_read(img->cow, buf, len, off);
+	pthread_rwlock_unlock(&img->gate);
+	return rc;
 }
 
 VSM_API int vsm_image_write(vsm_image *img, const void *buf, size_t len,
@@ -364,7 +482,7 @@ VSM_API int vsm_image_write(vsm_image *img, const void *buf, size_t len,
 	NEED(img);
 	if (flags)
 		return vsm_err(VSM_EINVAL, "image '%s': unknown write flags 0x%x", img->path, flags);
-	return vsm_cow_write(img->cow, buf, len, off);
+	return gated_change(img, IO_WRITE, buf, len, off, false);
 }
 
 VSM_API int vsm_image_write_zeroes(vsm_image *img, uint64_t off, uint64_t len,
@@ -374,7 +492,7 @@ VSM_API int vsm_image_write_zeroes(vsm_image *img, uint64_t off, uint64_t len,
 	NEED(img);
 	if (flags & ~VSM_IMAGE_ZERO_UNMAP)
 		return vsm_err(VSM_EINVAL, "image '%s': unknown zero flags 0x%x", img->path, flags);
-	return vsm_cow_write_zeroes(img->cow, off, len, (flags & VSM_IMAGE_ZERO_UNMAP) != 0);
+	return gated_change(img, IO_ZERO, NULL, len, off, (flags & VSM_IMAGE_ZERO_UNMAP) != 0);
 }
 
 VSM_API int vsm_image_discard(vsm_image *img, uint64_t off, uint64_t len,
@@ -384,14 +502,112 @@ VSM_API int vsm_image_discard(vsm_image *img, uint64_t off, uint64_t len,
 	NEED(img);
 	if (flags)
 		return vsm_err(VSM_EINVAL, "image '%s': unknown discard flags 0x%x", img->path, flags);
-	return vsm_cow_write_zeroes(img->cow, off, len, true);
+	return gated_change(img, IO_DISCARD, NULL, len, off, true);
 }
 
 VSM_API int vsm_image_flush(vsm_image *img)
 {
+	int rc;
+
 	vsm__error_reset();
 	NEED(img);
-	return vsm_cow_flush(img->cow);
+	pthread_rwlock_rdlock(&img->gate);
+	rc = vsm_cow_flush(img->cow);
+	if (rc == 0 && img->live && img->live->mirror)
+		rc = vsm_cow_flush(img->live->mirror);
+	pthread_rwlock_unlock(&img->gate);
+	return rc;
+}
+
+/* --- live migration hooks (image_int.h) --- */
+
+int vsm__image_live_init(vsm__image_live *lv, uint64_t size, uint32_t gran_bits)
+{
+	memset(lv, 0, sizeof(*lv));
+	lv->gran_bits = gran_bits;
+	lv->nbits = (size + (1ull << gran_bits) - 1) >> gran_bits;
+	if (!lv->nbits)
+		lv->nbits = 1;
+	if (!(lv->bits = vsm__calloc((lv->nbits + 63) / 64, sizeof(uint64_t))))
+		return -VSM_ENOMEM;
+	pthread_mutex_init(&lv->mu, NULL);
+	return 0;
+}
+
+void vsm__image_live_fini(vsm__image_live *lv)
+{
+	if (!lv->bits)
+		return;
+	free(lv->bits);
+	lv->bits = NULL;
+	pthread_mutex_destroy(&lv->mu);
+}
+
+uint64_t vsm__image_live_dirty(vsm__image_live *lv)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&lv->mu);
+	n = lv->ndirty;
+	pthread_mutex_unlock(&lv->mu);
+	return n;
+}
+
+int vsm__image_live_take(vsm__image_live *lv, uint64_t **out, uint64_t *ndirty)
+{
+	size_t words = (size_t)((lv->nbits + 63) / 64);
+	uint64_t *copy = vsm__calloc(words, sizeof(uint64_t));
+
+	if (!copy)
+		return -VSM_ENOMEM;
+	pthread_mutex_lock(&lv->mu);
+	memcpy(copy, lv->bits, words * sizeof(uint64_t));
+	memset(lv->bits, 0, words * sizeof(uint64_t));
+	*ndirty = lv->ndirty;
+	lv->ndirty = 0;
+	pthread_mutex_unlock(&lv->mu);
+	*out = copy;
+	return 0;
+}
+
+void vsm__image_hold(vsm_image *img)
+{
+	pthread_rwlock_wrlock(&img->gate);
+}
+
+void vsm__image_release(vsm_image *img)
+{
+	pthread_rwlock_unlock(&img->gate);
+}
+
+void vsm__image_set_live(vsm_image *img, vsm__image_live *lv)
+{
+	img->live = lv;
+}
+
+vsm_cow *vsm__image_swap(vsm_image *img, vsm_cow *cow, char *name)
+{
+	vsm_cow *old = img->cow;
+
+	img->cow = cow;
+	if (name) {
+		/* Nothing hands img->path out: it only names the image in
+		 * messages, which are built under the gate. */
+		free(img->path);
+		img->path = name;
+	}
+	return old;
+}
+
+bool vsm__image_writable(vsm_image *img)
+{
+	return !img->cow->readonly;
+}
+
+void vsm__image_set_close_hook(vsm_image *img, vsm__image_close_fn fn, void *payload)
+{
+	img->on_close = fn;
+	img->close_payload = payload;
 }
 
 VSM_API int vsm_image_info_get(vsm_image_info **out, vsm_image *img, unsigned int depth)
@@ -406,18 +622,21 @@ VSM_API int vsm_image_info_get(vsm_image_info **out, vsm_image *img, unsigned in
 	NEED(img);
 	if (!out)
 		return vsm_err(VSM_EINVAL, "image '%s': out is NULL", img->path);
+	pthread_rwlock_rdlock(&img->gate);
 	c = img->cow;
 	for (d = 0; d < depth && c; d++)
 		c = vsm_cow_backing(c);
-	if (!c)
+	if (!c) {
+		pthread_rwlock_unlock(&img->gate);
 		return vsm_err(VSM_ENOTFOUND, "image '%s': no image at depth %u of the chain",
 			       img->path, depth);
+	}
 	rc = vsm_cow_get_info(c, &ci);
-	if (rc < 0)
-		return rc;
-	inf = vsm__calloc(1, sizeof(*inf));
-	if (!inf)
-		return -VSM_ENOMEM;
+	inf = rc < 0 ? NULL : vsm__calloc(1, sizeof(*inf));
+	if (!inf) {
+		pthread_rwlock_unlock(&img->gate);
+		return rc < 0 ? rc : -VSM_ENOMEM;
+	}
 	inf->version = VSM_IMAGE_INFO_VERSION;
 	inf->filename = vsm__strdup(depth == 0 ? img->path : c->bdev->label);
 	inf->format = ci.format == VSM_COW_QCOW2 ? VSM_IMAGE_FORMAT_QCOW2 : VSM_IMAGE_FORMAT_RAW;
@@ -432,6 +651,7 @@ VSM_API int vsm_image_info_get(vsm_image_info **out, vsm_image *img, unsigned in
 	inf->allocated_bytes = ci.allocated_bytes;
 	inf->backing = ci.backing ? vsm__strdup(ci.backing) : NULL;
 	inf->backing_format = ci.backing_format ? vsm__strdup(ci.backing_format) : NULL;
+	pthread_rwlock_unlock(&img->gate);
 	if (!inf->filename || (ci.backing && !inf->backing) ||
 	    (ci.backing_format && !inf->backing_format)) {
 		vsm_image_info_free(inf);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "ctx.h"
+#include "imgreg.h"
 #include "lease.h"
 #include "modules.h"
 
@@ -140,7 +141,8 @@ int vsm__ctx_new(vsm_ctx **out, const vsm_ctx_opts *opts)
 		rc = -vsm__error_code();
 		goto fail;
 	}
-	if ((rc = mkdirs(ctx->state_dir)) < 0 || (rc = vsm__events_init(&ctx->events)) < 0)
+	if ((rc = mkdirs(ctx->state_dir)) < 0 || (rc = vsm__events_init(&ctx->events)) < 0 ||
+	    (rc = vsm__imgreg_new(&ctx->imgreg)) < 0)
 		goto fail;
 	lease_env.state_dir = ctx->state_dir;
 	lease_env.events = ctx->events;
@@ -179,6 +181,7 @@ VSM_API void vsm_ctx_free(vsm_ctx *ctx)
 		return;
 	/* No renewal may touch a datastore while it closes. */
 	vsm__lease_mgr_stop(ctx->leases);
+	vsm__imgreg_free(ctx->imgreg);
 	for (ds = ctx->open; ds; ds = next) {
 		next = ds->next;
 		vsm__ds_close(ds);

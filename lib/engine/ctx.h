@@ -128,6 +128,8 @@ struct vsm_ctx {
 	 * how to free them (the engine does not know their shape). */
 	void *flow;
 	void (*flow_free)(void *flow);
+	/* The device handles open through vsm_image_open_device (imgreg.h). */
+	struct vsm__imgreg *imgreg;
 };
 
 struct vsm_locator {

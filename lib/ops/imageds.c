@@ -18,6 +18,7 @@
 #include "becall.h"
 #include "ops.h"
 #include "devimage.h"
+#include "imgreg.h"
 #include "lease.h"
 #include "workflow.h"
 
@@ -212,6 +213,12 @@ VSM_API int vsm_image_open_device(vsm_image **out, vsm_ctx *ctx, const char *dat
 			vsm__image_drop(*out);
 			*out = NULL;
 		}
+	}
+	/* Known to the context, for a live migration of the container
+	 * (still under the context's lock: none can switch it meanwhile). */
+	if (rc == 0 && (rc = vsm__imgreg_add(ctx, *out, datastore, r->uuid, device)) < 0) {
+		vsm__image_drop(*out);
+		*out = NULL;
 	}
 out:
 	vsm__ctx_unlock(ctx);

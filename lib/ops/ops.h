@@ -49,4 +49,12 @@ int vsm__device_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, cons
  * KEY in *@key_len, else -VSM_EINVAL naming @tag. */
 int vsm__host_tag_check(const char *tag, size_t *key_len);
 
+/* Live migration (attach_live.c): attach the record of container @uuid
+ * on @tds (a hidden migration target) to @host, taking its lease there
+ * for this context; nothing is changed when it fails. */
+int vsm__attach_incoming(vsm_ctx *ctx, vsm_dstore *tds, const char *uuid, const char *host);
+/* Let go of @r's host side and lease on @ds (a migrated source or a
+ * target rolled back); failures are logged, the thread's error kept. */
+void vsm__attach_let_go(vsm_ctx *ctx, vsm_dstore *ds, const vsm_record *r);
+
 #endif /* VSM_OPS_H */
