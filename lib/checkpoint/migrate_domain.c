@@ -642,7 +642,7 @@ int ck_mig_live_domain(vsm_container *c, const char *datastore, const vsm_migrat
 	event(ctx, datastore, s->name, "pass 1 0");
 	rc = wait_ready(v, n, &prog, deadline);
 	if (rc == 0 && opts->on_no_converge == VSM_MIGRATE_NO_CONVERGE_ABORT) {
-		event(ctx, datastore, s->name, "abort deadline");
+		event(ctx, datastore, s->name, "abort timeout");
 		abort_jobs(v, n);
 		rc = vsm_err(VSM_ETIMEDOUT, "container '%s': the copy into datastore '%s' was "
 			     "not ready within %u ms; it stays on datastore '%s'", s->name,
@@ -747,7 +747,8 @@ int ck_mig_live_domain(vsm_container *c, const char *datastore, const vsm_migrat
 			opts->stats->synchronous = sync;
 		}
 	}
-	event(ctx, datastore, s->name, "complete");
+	event(ctx, datastore, s->name, "complete passes=%d%s", sync ? 2 : 1,
+	      sync ? " synchronous" : "");
 	vsm__log(ctx, VSM_LOG_INFO, "container '%s' migrated live from datastore '%s' to '%s' "
 		 "(domain '%s')", s->name, src, datastore, v[0].dep->domain);
 	goto out;
