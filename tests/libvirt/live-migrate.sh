@@ -23,7 +23,8 @@
 #     they read as the source did (qemu-img compare), qemu-img check is
 #     clean, the record is on ds2 and nothing of it is left on ds1;
 #   - back to ds1 with a 1 ms deadline and the SYNC rule: the copy
-#     restarts with synchronous writes and finishes, data equal again.
+#     restarts with synchronous writes and finishes, data equal again
+#     (the raw container moves back through `vsmctl migrate --live`).
 # Everything it started is stopped by pid and the temp dir removed, in a
 # trap, on success and failure alike.
 #
@@ -282,7 +283,9 @@ grep -q "\"$DOM\"" "$T/show.json" || grep -q "sda" "$T/show.json" ||
 echo "== back to ds1 with the SYNC rule and a 1 ms deadline"
 drv web ds1 sync >"$T/sync.out" 2>&1 || fail "sync migration: $(cat "$T/sync.out")"
 cat "$T/sync.out"
-drv flat ds1 sync >"$T/flat2.out" 2>&1 || fail "sync migration of flat: $(cat "$T/flat2.out")"
+# The CLI's --live takes the same path.
+vsm migrate flat --datastore ds1 --live >"$T/flat2.out" 2>&1 ||
+	fail "vsmctl migrate --live of flat: $(cat "$T/flat2.out")"
 grep -q "^event: sync" "$T/sync.out" || fail "no sync event: $(cat "$T/sync.out")"
 virsh_u qemu-monitor-command "$DOM" --hmp "qemu-io -d $QDEV flush" >/dev/null
 R3=$(src_of sda)
