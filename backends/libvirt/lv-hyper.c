@@ -540,6 +540,11 @@ static const vsm_hypervisor_ops hv_ops = {
 	.domain_resume = hv_resume,
 	.domain_remove = hv_remove,
 	.domain_xml = hv_xml,
+	.block_copy_start = lv_hv_copy_start,
+	.block_copy_wait = lv_hv_copy_wait,
+	.block_copy_end = lv_hv_copy_end,
+	.block_copy_cancel = lv_hv_copy_cancel,
+	.disk_source = lv_hv_disk_source,
 };
 
 const vsm_hypervisor_ops *vsm__libvirt_hypervisor_ops(void)

@@ -65,6 +65,15 @@ int lv_connect(virConnectPtr *out, const char *uri, const char *who);
 void lv_watch_start(vsm_backend_ds *ds, const vsm_backend_open_args *args);
 void lv_watch_stop(vsm_backend_ds *ds);
 
+/* --- lv-blockcopy.c: the hypervisor driver's version-2 ops --- */
+
+int lv_hv_copy_start(vsm_hv_copy **out, const char *uri, const char *domain, const char *disk,
+		     const char *dest, unsigned int flags);
+int lv_hv_copy_wait(vsm_hv_copy *j, unsigned int timeout_ms, uint64_t *cur, uint64_t *end);
+int lv_hv_copy_end(vsm_hv_copy *j, int pivot);
+int lv_hv_copy_cancel(const char *uri, const char *domain, const char *disk);
+int lv_hv_disk_source(const char *uri, const char *domain, const char *disk, char **source);
+
 /* --- lv-xml.c --- */
 
 /* One layer of a disk: the device itself or a backing layer. */

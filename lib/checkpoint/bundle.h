@@ -100,7 +100,11 @@ typedef struct {
  * device tops carried as empty layers (a live migration copies what
  * they hold itself, while they are written). */
 int ck_export(vsm_container *c, const char *path, const vsm_bundle_opts *opts,
-	      bool empty_tops);
+	      int empty_tops);
+/* ck_export()'s @empty_tops: every device top (true), or only those of
+ * deployed devices (a running domain's block copy fills them). */
+#define CK_EXPORT_EMPTY_TOPS 1
+#define CK_EXPORT_EMPTY_DEPLOYED 2
 int ck_import(vsm_container **out, vsm_ctx *ctx, const char *path, const char *datastore,
 	      const char *name, const vsm_bundle_opts *opts, const ck_import_how *how);
 

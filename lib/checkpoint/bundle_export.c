@@ -103,7 +103,7 @@ typedef struct {
 } xblob;
 
 static int export(vsm_container *c, const char *checkpoint, const char *path,
-		  const vsm_bundle_opts *opts, bool empty_tops)
+		  const vsm_bundle_opts *opts, int empty_tops)
 {
 	vsm_bundle_opts defaults = VSM_BUNDLE_OPTS_INIT;
 	xlayers L = {NULL, 0};
@@ -165,8 +165,12 @@ static int export(vsm_container *c, const char *checkpoint, const char *path,
 	for (i = 0; !only && i < r->n_devices; i++) {
 		const vsm_rec_device *d = &r->devices[i];
 
+		bool empty = empty_tops == CK_EXPORT_EMPTY_TOPS ||
+			     (empty_tops == CK_EXPORT_EMPTY_DEPLOYED &&
+			      vsm_record_deploy(r, d->name));
+
 		if ((rc = xadd(&L, ds, r, d->key, d->format,
-			       d->chain_len ? d->chain[0].key : NULL, true, empty_tops)) < 0)
+			       d->chain_len ? d->chain[0].key : NULL, true, empty)) < 0)
 			goto out;
 	}
 	if (r->n_ckpts + 1 > 1024) {
@@ -334,10 +338,10 @@ out:
 VSM_API int vsm_bundle_export(vsm_container *c, const char *checkpoint, const char *path,
 			      const vsm_bundle_opts *opts)
 {
-	return export(c, checkpoint, path, opts, false);
+	return export(c, checkpoint, path, opts, 0);
 }
 
-int ck_export(vsm_container *c, const char *path, const vsm_bundle_opts *opts, bool empty_tops)
+int ck_export(vsm_container *c, const char *path, const vsm_bundle_opts *opts, int empty_tops)
 {
 	return export(c, NULL, path, opts, empty_tops);
 }

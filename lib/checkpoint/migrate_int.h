@@ -50,6 +50,16 @@ int ck_mig_live_image(vsm_container *c, const char *datastore, const vsm_migrate
  * the hypervisor's block copy (migrate_domain.c). */
 bool ck_mig_has_deployment(vsm_container *c);
 int ck_mig_live_domain(vsm_container *c, const char *datastore, const vsm_migrate_opts *opts);
+/* Journal action (redo, the commit point of a live domain migration):
+ * "UUID SOURCE-DATASTORE" finish forward if a domain disk reads the
+ * target copy, else abort the copy jobs and drop the target copy
+ * (migrate_domain.c; lib/open.c registers the "mig_dom_" prefix). */
+#define MIG_WF_DOMAIN "mig_dom_settle"
+/* Journal action (undo): "UUID SOURCE-DATASTORE" abort the block copy
+ * jobs on the deployed disks of the source record's domains. */
+#define MIG_WF_DOMAIN_CANCEL "mig_dom_cancel"
+int vsm__migrate_domain_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action,
+				  const char *arg);
 
 /* What lib/open.c registers: the "mig_" journal actions. */
 int vsm__migrate_wf_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const char *arg);

@@ -179,3 +179,130 @@ int vsm__hv_xml(vsm_ctx *ctx, const char *uri, const char *name, char **xml)
 	}
 	return hv_fail(&saved, rc, uri, "xml", name);
 }
+
+/* --- block copy (ops version 2) --- */
+
+/* The version-2 op @field of @hv, or NULL: a version-1 table is shorter
+ * and must not be read past its end. */
+#define HV_OP2(hv, field) ((hv)->version >= 2 ? (hv)->field : NULL)
+
+struct vsm__hv_job {
+	const vsm_hypervisor_ops *hv;
+	vsm_hv_copy *job;
+	char *uri, *domain, *disk;
+};
+
+static int no_copy(const vsm_hypervisor_ops *hv, const char *uri)
+{
+	return vsm_err(VSM_ENOTSUP, "hypervisor '%s': driver '%s' cannot copy a running "
+		       "domain's disk", uri, hv->name);
+}
+
+int vsm__hv_copy_start(vsm__hv_job **out, vsm_ctx *ctx, const char *uri, const char *domain,
+		       const char *disk, const char *dest_xml, unsigned int flags)
+{
+	const vsm_hypervisor_ops *hv;
+	vsm__saved_error saved;
+	vsm__hv_job *j;
+	int rc;
+
+	*out = NULL;
+	if ((rc = name_given(uri, domain)) < 0)
+		return rc;
+	if (!disk || !disk[0] || !dest_xml)
+		return vsm_err(VSM_EINVAL, "hypervisor '%s': domain '%s': no disk or destination "
+			       "given", uri, domain);
+	HV_GET(ctx, uri, hv);
+	if (!HV_OP2(hv, block_copy_start) || !HV_OP2(hv, block_copy_wait) ||
+	    !HV_OP2(hv, block_copy_end))
+		return no_copy(hv, uri);
+	if (!(j = calloc(1, sizeof(*j))) || !(j->uri = vsm__strdup(uri)) ||
+	    !(j->domain = vsm__strdup(domain)) || !(j->disk = vsm__strdup(disk))) {
+		if (j) {
+			free(j->uri);
+			free(j->domain);
+		}
+		free(j);
+		return vsm_err(VSM_ENOMEM, "out of memory");
+	}
+	j->hv = hv;
+	hv_enter(&saved);
+	rc = hv->block_copy_start(&j->job, uri, domain, disk, dest_xml, flags);
+	if (rc < 0 || !j->job) {
+		if (rc >= 0)
+			rc = vsm_err(VSM_EINTERNAL, "domain '%s': disk '%s': the driver started "
+				     "no job", domain, disk);
+		free(j->uri);
+		free(j->domain);
+		free(j->disk);
+		free(j);
+		return hv_fail(&saved, rc, uri, "block copy", domain);
+	}
+	*out = j;
+	return hv_fail(&saved, 0, uri, "block copy", domain);
+}
+
+int vsm__hv_copy_wait(vsm__hv_job *j, unsigned int timeout_ms, uint64_t *cur, uint64_t *end)
+{
+	vsm__saved_error saved;
+
+	hv_enter(&saved);
+	return hv_fail(&saved, j->hv->block_copy_wait(j->job, timeout_ms, cur, end), j->uri,
+		       "block copy", j->domain);
+}
+
+int vsm__hv_copy_end(vsm__hv_job *j, bool pivot)
+{
+	vsm__saved_error saved;
+	int rc;
+
+	if (!j)
+		return 0;
+	hv_enter(&saved);
+	rc = hv_fail(&saved, j->hv->block_copy_end(j->job, pivot ? 1 : 0), j->uri,
+		     pivot ? "pivot" : "block copy abort", j->domain);
+	free(j->uri);
+	free(j->domain);
+	free(j->disk);
+	free(j);
+	return rc;
+}
+
+int vsm__hv_copy_cancel(vsm_ctx *ctx, const char *uri, const char *domain, const char *disk)
+{
+	const vsm_hypervisor_ops *hv;
+	vsm__saved_error saved;
+	int rc;
+
+	if ((rc = name_given(uri, domain)) < 0)
+		return rc;
+	HV_GET(ctx, uri, hv);
+	if (!HV_OP2(hv, block_copy_cancel))
+		return no_copy(hv, uri);
+	hv_enter(&saved);
+	return hv_fail(&saved, hv->block_copy_cancel(uri, domain, disk), uri,
+		       "block copy abort", domain);
+}
+
+int vsm__hv_disk_source(vsm_ctx *ctx, const char *uri, const char *domain, const char *disk,
+			char **source)
+{
+	const vsm_hypervisor_ops *hv;
+	vsm__saved_error saved;
+	int rc;
+
+	*source = NULL;
+	if ((rc = name_given(uri, domain)) < 0)
+		return rc;
+	HV_GET(ctx, uri, hv);
+	if (!HV_OP2(hv, disk_source))
+		return vsm_err(VSM_ENOTSUP, "hypervisor '%s': driver '%s' cannot tell a disk's "
+			       "source", uri, hv->name);
+	hv_enter(&saved);
+	rc = hv->disk_source(uri, domain, disk, source);
+	if (rc < 0) {
+		free(*source);
+		*source = NULL;
+	}
+	return hv_fail(&saved, rc, uri, "disk source", domain);
+}

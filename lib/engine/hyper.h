@@ -6,6 +6,9 @@
 #ifndef VSM_HYPER_H
 #define VSM_HYPER_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "vsm/hypervisor.h"
 
 struct vsm_ctx;
@@ -34,5 +37,23 @@ int vsm__hv_resume(struct vsm_ctx *ctx, const char *uri, const char *name);
 int vsm__hv_remove(struct vsm_ctx *ctx, const char *uri, const char *name);
 /* *@xml: malloc'd, the caller frees it. */
 int vsm__hv_xml(struct vsm_ctx *ctx, const char *uri, const char *name, char **xml);
+
+/* Block copy of a running domain's disk (ops version 2; a driver
+ * without them answers -VSM_ENOTSUP). A job holds its driver, URI,
+ * domain and disk; vsm__hv_copy_end() pivots (@pivot) or aborts it and
+ * frees it whatever it returns (NULL: nothing). _wait: 1 ready, 0 not
+ * yet after @timeout_ms, < 0 failed. */
+typedef struct vsm__hv_job vsm__hv_job;
+int vsm__hv_copy_start(vsm__hv_job **out, struct vsm_ctx *ctx, const char *uri,
+		       const char *domain, const char *disk, const char *dest_xml,
+		       unsigned int flags);
+int vsm__hv_copy_wait(vsm__hv_job *j, unsigned int timeout_ms, uint64_t *cur, uint64_t *end);
+int vsm__hv_copy_end(vsm__hv_job *j, bool pivot);
+/* Abort a copy job on @disk without its handle; none is 0. */
+int vsm__hv_copy_cancel(struct vsm_ctx *ctx, const char *uri, const char *domain,
+			const char *disk);
+/* *@source: malloc'd path (or name) disk @disk of @domain reads. */
+int vsm__hv_disk_source(struct vsm_ctx *ctx, const char *uri, const char *domain,
+			const char *disk, char **source);
 
 #endif /* VSM_HYPER_H */

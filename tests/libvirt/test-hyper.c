@@ -173,9 +173,11 @@ static int fake_xml(const char *uri, const char *name, char **xml)
 	return *xml ? 0 : -VSM_ENOMEM;
 }
 
+/* A version-1 table, as a driver built against the older header fills
+ * it: no block-copy ops. */
 static const vsm_hypervisor_ops fake = {
-	VSM_HYPERVISOR_OPS_VERSION, "fake", fake_handles, fake_define, fake_start, fake_state,
-	fake_pause, fake_resume, fake_remove, fake_xml,
+	1, "fake", fake_handles, fake_define, fake_start, fake_state,
+	fake_pause, fake_resume, fake_remove, fake_xml, NULL, NULL, NULL, NULL, NULL,
 };
 
 /* --- registration and lookup --- */
@@ -190,7 +192,7 @@ START_TEST(register_checks)
 	ck_assert_rc(vsm_hypervisor_register(ctx, &o), -VSM_EVERSION);
 	o.version = VSM_HYPERVISOR_OPS_VERSION + 1;
 	ck_assert_rc(vsm_hypervisor_register(ctx, &o), -VSM_EVERSION);
-	ck_assert_msg_has("ops version 2");
+	ck_assert_msg_has("ops version 3");
 	o = fake;
 	o.domain_xml = NULL;
 	ck_assert_rc(vsm_hypervisor_register(ctx, &o), -VSM_EINVAL);
@@ -466,6 +468,56 @@ START_TEST(missing_and_wrong_state)
 END_TEST
 
 /* The driver alone, as an out-of-tree caller of the table would use it. */
+/* A version-1 driver registers and serves its eight ops; the block
+ * copy is refused, without reading past its table. */
+START_TEST(v1_driver_no_copy)
+{
+	vsm__hv_job *j = NULL;
+	char *src = NULL;
+
+	ck_assert_rc(vsm_hypervisor_register(ctx, &fake), 0);
+	ck_assert_rc(vsm__hv_copy_start(&j, ctx, "fake://h1", "web", "vdb", "<disk/>", 0),
+		     -VSM_ENOTSUP);
+	ck_assert_ptr_null(j);
+	ck_assert_msg_has("cannot copy a running domain's disk");
+	ck_assert_rc(vsm__hv_copy_cancel(ctx, "fake://h1", "web", "vdb"), -VSM_ENOTSUP);
+	ck_assert_rc(vsm__hv_disk_source(ctx, "fake://h1", "web", "vdb", &src), -VSM_ENOTSUP);
+	ck_assert_ptr_null(src);
+	ck_assert_rc(vsm__hv_copy_start(&j, ctx, "fake://h1", "web", NULL, "<disk/>", 0),
+		     -VSM_EINVAL);
+	ck_assert_int_eq(vsm__hv_copy_end(NULL, false), 0);
+}
+END_TEST
+
+/* The built-in driver's version-2 ops against the test driver: a
+ * missing domain or disk is said so; a destination that is not one
+ * <disk> is refused before libvirt is asked. */
+START_TEST(copy_ops_test_driver)
+{
+	const vsm_hypervisor_ops *o = vsm__libvirt_hypervisor_ops();
+	vsm_hv_domain_spec s = spec_of("cp");
+	vsm_hv_copy *job = NULL;
+	vsm__hv_job *hj = NULL;
+	char *src = NULL;
+
+	ck_assert_ptr_nonnull(o->block_copy_start);
+	ck_assert_ptr_nonnull(o->disk_source);
+	ck_assert_rc(vsm__hv_copy_start(&hj, ctx, TEST_URI, "cp", "vda", "<domain/>", 0),
+		     -VSM_EINVAL);
+	ck_assert_ptr_null(hj);
+	ck_assert_msg_has("not one <disk> element");
+	ck_assert_rc(o->block_copy_start(&job, TEST_URI, "no-such", "vda",
+					  "<disk type='file'><source file='/x'/></disk>", 0),
+		     -VSM_ENOTFOUND);
+	ck_assert_ptr_null(job);
+	ck_assert_rc(vsm__hv_define(ctx, TEST_URI, &s), 0);
+	ck_assert_rc(vsm__hv_disk_source(ctx, TEST_URI, "cp", "vdz", &src), -VSM_ENOTFOUND);
+	ck_assert_msg_has("has no disk 'vdz'");
+	ck_assert_rc(vsm__hv_copy_cancel(ctx, TEST_URI, "gone", "vda"), 0);
+	ck_assert_rc(vsm__hv_remove(ctx, TEST_URI, "cp"), 0);
+}
+END_TEST
+
 START_TEST(driver_table)
 {
 	const vsm_hypervisor_ops *o = vsm__libvirt_hypervisor_ops();
@@ -572,6 +624,8 @@ static Suite *hyper_suite(void)
 	tcase_add_test(t, bad_input);
 	tcase_add_test(t, missing_and_wrong_state);
 	tcase_add_test(t, driver_table);
+	tcase_add_test(t, v1_driver_no_copy);
+	tcase_add_test(t, copy_ops_test_driver);
 	suite_add_tcase(s, t);
 	return s;
 }
