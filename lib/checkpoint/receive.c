@@ -271,6 +271,28 @@ out:
 	return rc;
 }
 
+/* Whether the datastore holds a layer with section @i's content ID (a
+ * section made again from it earlier counts as held, not resumed). */
+static bool held_here(recv_t *t, size_t i)
+{
+	const rsect *s = &t->s[i];
+	vsm_dstore *ds;
+	bool yes = false;
+	size_t r, j;
+
+	if (!s->layer || s->top || !s->cid[0])
+		return false;
+	vsm__ctx_lock(t->ctx);
+	if (vsm__ds_get(&ds, t->ctx, t->datastore) == 0)
+		for (r = 0; r < ds->n_recs && !yes; r++)
+			for (j = 0; j < ds->recs[r]->n_layers && !yes; j++)
+				yes = !ds->recs[r]->destroying && ds->recs[r]->layers[j].cid &&
+				      !strcmp(ds->recs[r]->layers[j].cid, s->cid);
+	vsm__ctx_unlock(t->ctx);
+	vsm__error_reset();
+	return yes;
+}
+
 /* Put the sections together as the bundle the sender has, checking each
  * against the SHA-256 the end frame gave, and the whole. */
 static int assemble(recv_t *t, const uint8_t *end, size_t n, const char *path)
@@ -589,6 +611,14 @@ VSM_API int vsm_container_receive(vsm_container **out, vsm_ctx *ctx, int in_fd, 
 	}
 	if ((rc = xs_header_get(&in, &flags)) < 0 || (rc = xs_frame_get(&in, &type, buf, &n)) < 0)
 		goto out;
+	/* A one-way sender reads no answers (and @out_fd may be a terminal). */
+	if (!(flags & 1)) {
+		ans.fd = -1;
+	} else if (out_fd < 0) {
+		rc = vsm_err(VSM_EINVAL, "stream: the sender expects answers, and this receive has "
+			     "no channel back");
+		goto out;
+	}
 	if (type != XF_MANIFEST) {
 		rc = vsm_err(VSM_ECORRUPT, "stream: it does not start with a manifest");
 		goto out;
@@ -624,10 +654,14 @@ VSM_API int vsm_container_receive(vsm_container **out, vsm_ctx *ctx, int in_fd, 
 			char p[4096];
 
 			path_of(&t, t.s[i].file, p, sizeof(p));
-			if (exists(p)) {
+			if (exists(p) && held_here(&t, i)) {
+				t.s[i].cached = t.s[i].held = true;
+				t.held++;
+				json_object_array_add(skip, json_object_new_int64((int64_t)i));
+			} else if (exists(p)) {
 				t.s[i].cached = true;
 				json_object_array_add(res, json_object_new_int64((int64_t)i));
-			} else if (out_fd >= 0 && remake(&t, i) == 0) {
+			} else if (ans.fd >= 0 && remake(&t, i) == 0) {
 				t.held++;
 				json_object_array_add(skip, json_object_new_int64((int64_t)i));
 			}

@@ -35,6 +35,7 @@
 #include "vsmctl-device.h"
 #include "vsmctl-host.h"
 #include "vsmctl-migrate.h"
+#include "vsmctl-send.h"
 #include "vsmctl-workflow.h"
 
 static int json_out;
@@ -85,6 +86,7 @@ static const char usage[] =
 	"  group recover DIR --datastore DS [--host HOST] [--start]\n"
 	"  export CONTAINER FILE [--checkpoint NAME] | import FILE --datastore DS [--name NEW]\n"
 	"  migrate CONTAINER --datastore DS [--json]   move a detached container offline\n"
+	"  send CONTAINER [--to CMD] | receive --datastore DS   cross-site transfer\n"
 	"  changes CONTAINER DEVICE --since CHECKPOINT [--until CHECKPOINT]\n"
 	"  backup CONTAINER FILE [--incremental-from CHECKPOINT] [--checkpoint NAME] [--stopped]\n"
 	"  restore FILE [FILE...] --datastore DS [--name NEW]\n"
@@ -1097,6 +1099,8 @@ int main(int argc, char **argv)
 		rc = vsmctl_restore_main(ctx, argc, argv, json_out);
 	else if (!strcmp(argv[0], "migrate"))
 		rc = vsmctl_migrate_main(ctx, argc, argv, json_out);
+	else if (!strcmp(argv[0], "send") || !strcmp(argv[0], "receive"))
+		rc = vsmctl_send_main(ctx, argc, argv, json_out);
 #endif
 	else if (!strcmp(argv[0], "group") && argc > 1 &&
 		 (!strcmp(argv[1], "backup") || !strcmp(argv[1], "recover")))
