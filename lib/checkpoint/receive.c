@@ -32,7 +32,8 @@ typedef struct {
 	char digest[B_DIGEST_HEX + 1];
 	char file[80];   /* in the receive directory */
 	bool cached;     /* complete in the directory */
-	bool held;       /* made again from a layer of the datastore */
+	bool held;       /* left out by the sender: the datastore has it */
+	bool resumed;    /* left out or ignored: an earlier transfer brought it */
 } rsect;
 
 typedef struct {
@@ -46,7 +47,6 @@ typedef struct {
 	char *dir;
 	rsect *s;
 	size_t n, nl;
-	uint64_t held, resumed;
 } recv_t;
 
 static const char *jstr(json_object *o, const char *k)
@@ -515,8 +515,11 @@ static int take_sections(recv_t *t, xs_chan *in, uint8_t *buf, uint8_t *end, siz
 			continue;
 		}
 		if (type == XF_SKIP) {
-			if (t->s[x].cached)
+			if (t->s[x].cached) {
+				if (!t->s[x].resumed)
+					t->s[x].held = true;
 				continue;
+			}
 			if ((rc = remake(t, x)) < 0) {
 				vsm__error_reset();
 				rc = vsm_err(VSM_ENOTFOUND, "stream: the sender left out layer %u "
@@ -525,7 +528,6 @@ static int take_sections(recv_t *t, xs_chan *in, uint8_t *buf, uint8_t *end, siz
 					     x, t->s[x].cid[0] ? t->s[x].cid : "none", t->datastore);
 				break;
 			}
-			t->held++;
 			continue;
 		}
 		/* XF_SECTION: the section is complete. */
@@ -538,7 +540,7 @@ static int take_sections(recv_t *t, xs_chan *in, uint8_t *buf, uint8_t *end, siz
 				break;
 			}
 			if (discard) {
-				t->resumed++;
+				t->s[x].resumed = true;
 			} else {
 				rc = fsync_close(fd, part);
 				fd = -1;
@@ -577,6 +579,7 @@ VSM_API int vsm_container_receive(vsm_container **out, vsm_ctx *ctx, int in_fd, 
 	recv_t t = {0};
 	uint8_t *buf = NULL, *end = NULL;
 	size_t n = 0, end_n = 0, i;
+	uint64_t held = 0, resumed = 0;
 	uint32_t type, flags;
 	char *bpath = NULL, ev[300];
 	bool started = false;
@@ -654,22 +657,23 @@ VSM_API int vsm_container_receive(vsm_container **out, vsm_ctx *ctx, int in_fd, 
 			char p[4096];
 
 			path_of(&t, t.s[i].file, p, sizeof(p));
-			if (exists(p) && held_here(&t, i)) {
-				t.s[i].cached = t.s[i].held = true;
-				t.held++;
-				json_object_array_add(skip, json_object_new_int64((int64_t)i));
-			} else if (exists(p)) {
+			if (exists(p))
 				t.s[i].cached = true;
+			if (ans.fd < 0) /* one-way: the frames will say */
+				continue;
+			if (t.s[i].cached && held_here(&t, i)) {
+				t.s[i].held = true;
+				json_object_array_add(skip, json_object_new_int64((int64_t)i));
+			} else if (t.s[i].cached) {
+				t.s[i].resumed = true;
 				json_object_array_add(res, json_object_new_int64((int64_t)i));
-			} else if (ans.fd >= 0 && remake(&t, i) == 0) {
-				t.held++;
+			} else if (remake(&t, i) == 0) {
 				json_object_array_add(skip, json_object_new_int64((int64_t)i));
 			}
 			vsm__error_reset();
 		}
 		json_object_object_add(j, "skip", skip);
 		json_object_object_add(j, "resumed", res);
-		t.resumed = json_object_array_length(res);
 	}
 	rc = answer(&ans, XF_HAVE, j);
 	json_object_put(j);
@@ -710,20 +714,24 @@ VSM_API int vsm_container_receive(vsm_container **out, vsm_ctx *ctx, int in_fd, 
 	}
 	json_object_put(j);
 	rc = 0;
+	for (i = 0; i < t.n; i++) {
+		held += t.s[i].held;
+		resumed += t.s[i].resumed;
+	}
 	if (opts->stats) {
 		memset(opts->stats, 0, sizeof(*opts->stats));
 		opts->stats->bytes = in.bytes;
 		opts->stats->layers = t.nl;
-		opts->stats->layers_skipped = t.held;
-		opts->stats->sections_resumed = t.resumed;
+		opts->stats->layers_skipped = held;
+		opts->stats->sections_resumed = resumed;
 		opts->stats->sections = t.n;
 		opts->stats->passes = 1;
 	}
 	xs_event(ctx, datastore, t.name, "complete");
 	vsm__log(ctx, VSM_LOG_INFO, "container '%s' received into datastore '%s' (%llu bytes, "
 		 "%llu layers held already, %llu sections resumed)", t.name, datastore,
-		 (unsigned long long)in.bytes, (unsigned long long)t.held,
-		 (unsigned long long)t.resumed);
+		 (unsigned long long)in.bytes, (unsigned long long)held,
+		 (unsigned long long)resumed);
 out:
 	if (rc < 0 && started) {
 		const vsm_error *e = vsm_error_last();
