@@ -6,13 +6,15 @@ import subprocess
 import sys
 
 n = int(sys.argv[1])
-p = subprocess.Popen(sys.argv[2:], stdin=subprocess.PIPE)
+p = subprocess.Popen(sys.argv[2:], stdin=subprocess.PIPE, bufsize=0)
 while n > 0:
     b = os.read(0, min(n, 65536))
     if not b:
         break
     try:
-        p.stdin.write(b)
+        v = memoryview(b)
+        while v:
+            v = v[os.write(p.stdin.fileno(), v):]
     except BrokenPipeError:
         break
     n -= len(b)
