@@ -18,6 +18,7 @@
 #include "common.h"
 #include "context.h"
 #include "container.h"
+#include "checkpoint.h" /* vsm_progress_fn */
 
 VSM_BEGIN_DECL
 
