@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -179,7 +180,8 @@ static int open_dir(recv_t *t)
 
 			if (e->d_name[0] == 'L' && e->d_name[1] == '-' && !strchr(e->d_name, '.'))
 				continue;
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+			    !strcmp(e->d_name, "lock"))
 				continue;
 			snprintf(q, sizeof(q), "%s/%s", t->dir, e->d_name);
 			unlink(q);
@@ -584,7 +586,7 @@ VSM_API int vsm_container_receive(vsm_container **out, vsm_ctx *ctx, int in_fd, 
 	char *bpath = NULL, ev[300];
 	bool started = false;
 	json_object *j;
-	int rc;
+	int rc, lockfd = -1;
 
 	vsm__error_reset();
 	if (out)
@@ -641,8 +643,28 @@ VSM_API int vsm_container_receive(vsm_container **out, vsm_ctx *ctx, int in_fd, 
 		answer_error(&ans, XF_HAVE);
 		goto out;
 	}
-	if ((rc = xs_recv_dir(ctx, t.uuid, &t.dir)) < 0 || (rc = open_dir(&t)) < 0 ||
-	    asprintf(&bpath, "%s/bundle.vsmb", t.dir) < 0) {
+	if ((rc = xs_recv_dir(ctx, t.uuid, &t.dir)) < 0 ||
+	    (mkdir(t.dir, 0700) < 0 && errno != EEXIST &&
+	     (rc = vsm_err(VSM_EIO, "'%s': %s", t.dir, strerror(errno))) < 0)) {
+		answer_error(&ans, XF_HAVE);
+		goto out;
+	}
+	/* One receive of a container at a time: two would write the same
+	 * sections. The lock goes with the process. */
+	{
+		char lp[4096];
+
+		path_of(&t, "lock", lp, sizeof(lp));
+		if ((lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
+		    flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+			rc = vsm_err(lockfd < 0 ? VSM_EIO : VSM_EBUSY, "container %s: another "
+				     "receive of it is running in state directory '%s'", t.uuid,
+				     ctx->state_dir);
+			answer_error(&ans, XF_HAVE);
+			goto out;
+		}
+	}
+	if ((rc = open_dir(&t)) < 0 || asprintf(&bpath, "%s/bundle.vsmb", t.dir) < 0) {
 		rc = rc < 0 ? rc : vsm_err(VSM_ENOMEM, "out of memory");
 		answer_error(&ans, XF_HAVE);
 		goto out;
@@ -739,6 +761,8 @@ out:
 		snprintf(ev, sizeof(ev), "abort %s", e && e->message ? e->message : "failed");
 		xs_event(ctx, datastore, t.name, ev);
 	}
+	if (lockfd >= 0)
+		close(lockfd);
 	free(bpath);
 	free(buf);
 	free(end);
@@ -823,8 +847,8 @@ VSM_API int vsm_receive_abort(vsm_ctx *ctx, const char *uuid, unsigned int flags
 {
 	DIR *d;
 	struct dirent *e;
-	char p[4096];
-	int found = 0, rc = 0;
+	char p[4200];
+	int found = 0, rc = 0, lfd;
 
 	vsm__error_reset();
 	if (!ctx)
@@ -839,8 +863,19 @@ VSM_API int vsm_receive_abort(vsm_ctx *ctx, const char *uuid, unsigned int flags
 		if (strncmp(e->d_name, "receive-", 8) || !vsm__uuid_valid(e->d_name + 8) ||
 		    (uuid && strcmp(e->d_name + 8, uuid)))
 			continue;
+		snprintf(p, sizeof(p), "%s/%s/lock", ctx->state_dir, e->d_name);
+		/* Not under a receive that is running. */
+		if ((lfd = open(p, O_RDWR | O_CLOEXEC)) >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+			close(lfd);
+			rc = vsm_err(VSM_EBUSY, "container %s: a receive of it is running",
+				     e->d_name + 8);
+			break;
+		}
 		snprintf(p, sizeof(p), "%s/%s", ctx->state_dir, e->d_name);
-		if ((rc = xs_rmdir(p)) < 0)
+		rc = xs_rmdir(p);
+		if (lfd >= 0)
+			close(lfd);
+		if (rc < 0)
 			break;
 		found++;
 	}
