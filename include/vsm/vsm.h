@@ -20,6 +20,7 @@
 #include "lease.h"
 #include "checkpoint.h"
 #include "migrate.h"
+#include "transfer.h"
 #include "check.h"
 #include "placement.h"
 #include "backup.h"

@@ -37,6 +37,7 @@
 #include "vsmctl-handover.h"
 #include "vsmctl-host.h"
 #include "vsmctl-migrate.h"
+#include "vsmctl-send.h"
 #include "vsmctl-workflow.h"
 
 static int json_out;
@@ -90,6 +91,7 @@ static const char usage[] =
 	"          [--on-no-converge sync|abort]] [--json]   move a container\n"
 	"  migrate CONTAINER --host HOST [--begin-only] [--json]   host migration\n"
 	"  handover begin|accept CONTAINER HOST | handover complete|cancel|status CONTAINER\n"
+	"  send CONTAINER [--to CMD] | receive --datastore DS   cross-site transfer\n"
 	"  changes CONTAINER DEVICE --since CHECKPOINT [--until CHECKPOINT]\n"
 	"  backup CONTAINER FILE [--incremental-from CHECKPOINT] [--checkpoint NAME] [--stopped]\n"
 	"  restore FILE [FILE...] --datastore DS [--name NEW]\n"
@@ -1167,6 +1169,8 @@ int main(int argc, char **argv)
 		rc = vsmctl_restore_main(ctx, argc, argv, json_out);
 	else if (!strcmp(argv[0], "migrate"))
 		rc = vsmctl_migrate_main(ctx, argc, argv, json_out);
+	else if (!strcmp(argv[0], "send") || !strcmp(argv[0], "receive"))
+		rc = vsmctl_send_main(ctx, argc, argv, json_out);
 #endif
 	else if (!strcmp(argv[0], "group") && argc > 1 &&
 		 (!strcmp(argv[1], "backup") || !strcmp(argv[1], "recover")))
