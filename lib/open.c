@@ -54,7 +54,7 @@ static int register_modules(vsm_ctx *ctx)
 					  vsm__container_destroy_action)) < 0 ||
 	    (rc = vsm__wf_register_action(ctx, VSM__DEV_WF_PREFIX, vsm__device_wf_action)) < 0 ||
 	    (rc = vsm__wf_register_action(ctx, "ckpt_", vsm__ckpt_wf_action)) < 0 ||
-	    /* Before "mig_": the first registered prefix that matches wins. */
+	    /* "mig_dom_" steps go to their own handler: the longest prefix wins. */
 	    (rc = vsm__wf_register_action(ctx, "mig_dom_", vsm__migrate_domain_wf_action)) < 0 ||
 	    (rc = vsm__wf_register_action(ctx, "mig_", vsm__migrate_wf_action)) < 0 ||
 	    (rc = vsm__destroy_hook_register(ctx, vsm__ckpt_destroy_hook)) < 0 ||

@@ -555,7 +555,8 @@ int ck_import(vsm_container **out, vsm_ctx *ctx, const char *path, const char *d
 		    !(v = jget(e, "ctime", json_type_int, false)) ||
 		    jindex(e, "state", (int)nb, &st) < 0 ||
 		    !(lays = jget(e, "layers", json_type_array, false)) ||
-		    json_object_array_length(lays) != nd) {
+		    /* A device added after the checkpoint has no layer in it. */
+		    json_object_array_length(lays) == 0 || json_object_array_length(lays) > nd) {
 			vsm__error_reset();
 			rc = bad(path, "a checkpoint entry is malformed");
 			goto out;
@@ -583,7 +584,7 @@ int ck_import(vsm_container **out, vsm_ctx *ctx, const char *path, const char *d
 			blob_sums[st] = k->state_sum;
 			k->state_key = (char *)(intptr_t)(st + 1); /* patched below */
 		}
-		for (j = 0; j < nd; j++) {
+		for (j = 0; j < json_object_array_length(lays); j++) {
 			json_object *le = json_object_array_get_idx(lays, j);
 			const char *dn = jstrv(le, "device");
 			int li;

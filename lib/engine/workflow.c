@@ -172,13 +172,24 @@ static int run_action(vsm_ctx *ctx, vsm_dstore *ds, const char *action, const ch
 			return vsm_err(VSM_ECORRUPT, "journal step argument '%s' is malformed", arg);
 		return vsm__ds_free_uuid(ctx, ds, arg);
 	}
-	for (size_t i = 0; i < ctx->n_wf_actions; i++) {
-		const char *name = ctx->wf_actions[i].name;
-		size_t len = strlen(name);
+	{
+		/* The exact name, else the longest prefix: "mig_dom_x" goes to
+		 * "mig_dom_" even when "mig_" was registered first. */
+		size_t i, best = ctx->n_wf_actions, best_len = 0;
 
-		if (!strcmp(action, name) ||
-		    (len > 0 && name[len - 1] == '_' && !strncmp(action, name, len)))
-			return ctx->wf_actions[i].fn(ctx, ds, action, arg);
+		for (i = 0; i < ctx->n_wf_actions; i++) {
+			const char *name = ctx->wf_actions[i].name;
+			size_t len = strlen(name);
+
+			if (!strcmp(action, name))
+				return ctx->wf_actions[i].fn(ctx, ds, action, arg);
+			if (len > best_len && name[len - 1] == '_' && !strncmp(action, name, len)) {
+				best = i;
+				best_len = len;
+			}
+		}
+		if (best < ctx->n_wf_actions)
+			return ctx->wf_actions[best].fn(ctx, ds, action, arg);
 	}
 	return vsm_err(VSM_ECORRUPT, "journal names unknown action '%s'", action);
 }

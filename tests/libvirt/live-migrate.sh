@@ -137,25 +137,34 @@ vsm host add h1 --hypervisor "$URI" >/dev/null
 vsm host link h1 ds1 >/dev/null
 vsm host link h1 ds2 >/dev/null
 vsm container create web --datastore ds1 --thin --disk root:160M:qcow2 --disk data:8M >/dev/null
-top_file() { ls -t "$T/$1"/*-"$2"[.-]* 2>/dev/null | head -1; }
-ROOT=$(top_file ds1 root)
-DATA=$(top_file ds1 data)
+# The file of a device's writable top, as container show names it (mtimes
+# do not tell: a checkpoint writes its frozen layer's content ID last).
+top_file() { # DATASTORE-DIR CONTAINER DEVICE
+	local key
+	key=$(vsm --json container show "$2" | python3 -c '
+import json, sys
+d = [d for d in json.load(sys.stdin)["devices"] if d["name"] == sys.argv[1]][0]
+print(d["chain"][0]["key"])' "$3") || return 1
+	echo "$T/$1/$key"
+}
+ROOT=$(top_file ds1 web root)
+DATA=$(top_file ds1 web data)
 [ -f "$ROOT" ] && [ -f "$DATA" ] || fail "device files not found in ds1: $(ls "$T/ds1")"
 as_user qemu-io -f qcow2 -c "write -P 0x11 0 2M" -c "write -P 0x22 6M 1M" "$ROOT" >/dev/null
 vsm checkpoint create web c1 >/dev/null
 # The checkpoint froze the top; the new top is the newest root file.
-ROOT=$(ls -t "$T"/ds1/*-root* | head -1)
+ROOT=$(top_file ds1 web root)
 as_user qemu-img info -U "$ROOT" | grep -q "^backing file:" || fail "$ROOT stands on no checkpoint layer"
 # Enough data in the top that its copy cannot be ready within 1 ms
 # (the ABORT and SYNC cases below rely on that).
 as_user qemu-io -f qcow2 -c "write -P 0x33 1M 3M" -c "write -z 6M 64k" \
 	-c "write -P 0x77 16M 128M" "$ROOT" >/dev/null
-DATA=$(ls -t "$T"/ds1/*-data* | head -1)
+DATA=$(top_file ds1 web data)
 as_user qemu-io -f qcow2 -c "write -P 0x44 0 1M" -c "write -P 0x55 7M 512k" "$DATA" >/dev/null
 # A raw device with no chain, in a container of its own (its copy is a
 # full one).
 vsm container create flat --datastore ds1 --thin --disk scratch:4M >/dev/null
-SCR=$(top_file ds1 scratch)
+SCR=$(top_file ds1 flat scratch)
 case "$SCR" in *.raw) ;; *) fail "scratch is not a raw file: $SCR";; esac
 as_user qemu-io -f raw -c "write -P 0x66 512k 1M" "$SCR" >/dev/null
 vsm attach web h1 >/dev/null

@@ -115,4 +115,19 @@ same vm d0 "$T/ref/c1.d0"; same vm d1 "$T/ref/c1.d1"
 [ -z "$(ls "$T/ds")" ] || fail "ds1 files left after the live move: $(ls "$T/ds")"
 $V datastore check ds2 --grace 0 >/dev/null || fail "orphans on ds2 after the live move"
 $V detach vm >/dev/null
+
+# A device added after the last checkpoint has no layer in it: the
+# container still moves (offline), and its bundle still imports.
+$V container create late --datastore ds1 --disk d0:8M:qcow2 --thin >/dev/null
+$V checkpoint create late k1 >/dev/null
+$V device add late extra:8M:qcow2 >/dev/null
+head -c 70000 /dev/urandom | $V image write ds1/late:extra 0 >/dev/null
+dump late extra "$T/ref/late.extra"
+$V migrate late --datastore ds2 >/dev/null || fail "migrate of a container with a device added after its checkpoint"
+same late extra "$T/ref/late.extra"
+$V checkpoint list late | grep -q k1 || fail "k1 lost in the move"
+$V export late "$T/late.vsmb" >/dev/null
+$V import "$T/late.vsmb" --datastore ds1 --name late2 >/dev/null || fail "import of that bundle"
+same late2 extra "$T/ref/late.extra"
+$V checkpoint list late2 | grep -q k1 || fail "k1 lost in the import"
 echo "ok: vsmctl migrate"
