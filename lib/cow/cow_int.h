@@ -159,6 +159,10 @@ struct qcow2 {
 
 	bool unflushed;           /* writes since the last bdev flush */
 	bool marked_dirty;        /* header dirty bit written by us */
+	/* A whole-cluster header write failed: the disk may hold the old
+	 * header or the new one (hdr). Until a whole-cluster write of hdr
+	 * succeeds, no write of the fixed fields alone may mix the two. */
+	bool hdr_uncertain;
 	bool need_repair;         /* dirty with lazy refcounts: repair before
 	                           * any change (VSM_COW_REPAIR) */
 	bool zero_extent;         /* file must end at file_end */

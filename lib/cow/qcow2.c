@@ -400,8 +400,14 @@ static void sync_fixed(struct qcow2 *q)
  * new header cluster is built by qc_header_compose, never here. */
 int qc_write_header(struct qcow2 *q, bool full)
 {
+	int rc;
+
 	sync_fixed(q);
-	return qc_bwrite(q, q->hdr, full ? q->cs : (q->version == 3 ? QCOW_V3_HEADER_LEN : 72), 0);
+	full = full || q->hdr_uncertain;
+	rc = qc_bwrite(q, q->hdr, full ? q->cs : (q->version == 3 ? QCOW_V3_HEADER_LEN : 72), 0);
+	if (rc == 0 && full)
+		q->hdr_uncertain = false;
+	return rc;
 }
 
 int qc_mark_dirty(struct qcow2 *q)
@@ -488,10 +494,14 @@ int qc_drop_backing(struct qcow2 *q)
 		return vsm_err(VSM_ENOMEM, "out of memory");
 	sync_fixed(q);
 	rc = qc_header_compose(nh, q->hdr, q->cs, q->label, NULL, NULL, NULL);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = qc_bwrite(q, nh, q->cs, 0);
-	if (rc == 0)
-		rc = vsm_bdev_flush(q->bdev);
+		if (rc == 0)
+			rc = vsm_bdev_flush(q->bdev);
+		/* Failed: the disk may hold either header; hdr (the old one)
+		 * goes out whole next time. */
+		q->hdr_uncertain = rc < 0;
+	}
 	if (rc == 0) {
 		q->unflushed = false;
 		memcpy(q->hdr, nh, q->cs);
@@ -526,6 +536,10 @@ int qc_write_header_ext(struct qcow2 *q, uint32_t type, const uint8_t *ext, uint
 		rc = vsm_bdev_flush(q->bdev);
 	if (rc == 0)
 		q->unflushed = false;
+	/* Failed: the next header write is of the whole cluster (hdr), so
+	 * that the fixed fields never land on the other header's
+	 * extensions and backing name. */
+	q->hdr_uncertain = rc < 0;
 	memcpy(q->hdr, nh, q->cs);
 	free(nh);
 	return rc;
