@@ -13,6 +13,8 @@ for h in vsm.h backend.h container.h; do
 	find "$tmp/root" -path "*/include/vsm/$h" | grep -q . || { echo "FAIL: $h not installed"; exit 1; }
 done
 find "$tmp/root" -name vsmctl -type f | grep -q . || { echo "FAIL: vsmctl not installed"; exit 1; }
+find "$tmp/root" -path '*/bash-completion/completions/vsmctl' | grep -q . ||
+	{ echo "FAIL: bash completion not installed"; exit 1; }
 man=$(find "$tmp/root" -path '*/man1/vsmctl.1' | head -n1)
 [ -n "$man" ] || { echo "FAIL: man page vsmctl.1 not installed"; exit 1; }
 if command -v man >/dev/null; then
@@ -28,4 +30,4 @@ asan=$(ldd "$libdir/libvsm.so.0" | awk '/libasan/ { print $3 }')
 LD_PRELOAD="$asan" LD_LIBRARY_PATH="$libdir" "$tmp/hello" "$tmp/state" "file://$tmp/ds" > "$tmp/out"
 grep -q "^file://$tmp/ds/" "$tmp/out" || { echo "FAIL: hello printed:"; cat "$tmp/out"; exit 1; }
 grep -q "<disk type='file'" "$tmp/out" || { echo "FAIL: no disk XML"; exit 1; }
-echo "ok: installed library, headers, vsm.pc and man page; an out-of-tree program builds and runs"
+echo "ok: installed library, headers, vsm.pc, man page and bash completion; an out-of-tree program builds and runs"

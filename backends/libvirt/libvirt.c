@@ -455,18 +455,23 @@ static int lv_host_attach(vsm_backend_ds *ds, const char *host, const char *host
 	virStoragePoolPtr p;
 	virConnectPtr conn;
 	bool owned;
-	int rc, active;
+	int rc = 0, active;
 
 	(void)flags;
 	if ((rc = host_conn(ds, host, host_uri, &conn, &owned)) < 0)
 		return rc;
-	if (!(p = virStoragePoolLookupByName(conn, ds->pool_name))) {
-		rc = lv_error("host '%s': pool '%s' on '%s'", host, ds->pool_name,
-			      conn_uri(ds, host_uri));
-		goto out;
+	if (owned) {
+		/* Another daemon: the pool may have to be made there. */
+		rc = lv_hostpool_attach(ds, conn, host, host_uri);
+		virConnectClose(conn);
+		return rc;
 	}
-	/* Start a stopped pool; refresh a running one so it sees volumes
-	 * made elsewhere. */
+	/* The datastore's own connection: its pool is there. Start a
+	 * stopped pool; refresh a running one so it sees volumes made
+	 * elsewhere. */
+	if (!(p = virStoragePoolLookupByName(conn, ds->pool_name)))
+		return lv_error("host '%s': pool '%s' on '%s'", host, ds->pool_name,
+				conn_uri(ds, host_uri));
 	if ((active = virStoragePoolIsActive(p)) < 0)
 		rc = lv_error("host '%s': pool '%s'", host, ds->pool_name);
 	else if (active == 0 && virStoragePoolCreate(p, 0) < 0)
@@ -476,18 +481,27 @@ static int lv_host_attach(vsm_backend_ds *ds, const char *host, const char *host
 		rc = lv_error("host '%s': cannot refresh pool '%s' on '%s'", host,
 			      ds->pool_name, conn_uri(ds, host_uri));
 	virStoragePoolFree(p);
-out:
-	if (owned)
-		virConnectClose(conn);
 	return rc;
 }
 
 static int lv_host_detach(vsm_backend_ds *ds, const char *host, const char *host_uri,
 			  unsigned int flags)
 {
-	/* The pool stays active: other datastores or guests may use it. */
-	(void)ds; (void)host; (void)host_uri; (void)flags;
-	return 0;
+	virConnectPtr conn;
+	bool owned;
+	int rc;
+
+	(void)flags;
+	/* On the datastore's own connection the pool stays active: other
+	 * datastores or guests may use it. */
+	if (!host_uri || !strcmp(host_uri, ds->connect_uri))
+		return 0;
+	if ((rc = host_conn(ds, host, host_uri, &conn, &owned)) < 0)
+		return rc;
+	rc = lv_hostpool_detach(ds, conn, host, host_uri);
+	if (owned)
+		virConnectClose(conn);
+	return rc;
 }
 
 /* --- deploy --- */

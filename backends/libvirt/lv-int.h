@@ -65,6 +65,18 @@ int lv_connect(virConnectPtr *out, const char *uri, const char *who);
 void lv_watch_start(vsm_backend_ds *ds, const vsm_backend_open_args *args);
 void lv_watch_stop(vsm_backend_ds *ds);
 
+/* --- lv-hostpool.c: the datastore's pool on another host's daemon --- */
+
+/* Make the pool usable on @conn (@host's, at @uri): start or refresh the
+ * pool there, or create it transiently from the datastore pool's XML and
+ * record the attachment. */
+int lv_hostpool_attach(vsm_backend_ds *ds, virConnectPtr conn, const char *host,
+		       const char *uri);
+/* Drop one attachment record; with the last, destroy the transient pool
+ * libvsm created on @conn. A pool libvsm did not create stays. */
+int lv_hostpool_detach(vsm_backend_ds *ds, virConnectPtr conn, const char *host,
+		       const char *uri);
+
 /* --- lv-blockcopy.c: the hypervisor driver's version-2 ops --- */
 
 int lv_hv_copy_start(vsm_hv_copy **out, const char *uri, const char *domain, const char *disk,

@@ -698,15 +698,18 @@ START_TEST(host_attach)
 END_TEST
 
 /* A host whose hypervisor is another libvirt (a second test-driver
- * instance from a config file) gets its own connection. */
+ * instance from a config file) gets its own connection, and the
+ * datastore's pool there when it has none. */
 START_TEST(host_other_connection)
 {
 	vsm_backend_deploy_req r = req_for("raw", NULL, NULL, 0);
 	vsm_backend_device_spec s = spec("o1", MiB, "raw", NULL, NULL);
 	char empty[400], other[400], uri_e[420], uri_o[420], key[VSM_BACKEND_KEY_MAX];
 	vsm_locator *loc = locator_new();
+	seen_list l = { .n = 0 };
 	vsm_backend_ds *ds;
 	unsigned int fl;
+	int nvol;
 	FILE *f;
 
 	snprintf(empty, sizeof(empty), "%s/empty.xml", tmpdir);
@@ -722,10 +725,21 @@ START_TEST(host_other_connection)
 	snprintf(uri_o, sizeof(uri_o), "test://%s", other);
 
 	ck_assert_rc(ds_open(&ds, "default-pool", TEST_URI, false), 0);
-	ck_assert_rc(O->host_attach(ds, "h3", uri_e, 0), -VSM_ENOTFOUND);
-	ck_assert_msg_has("host 'h3': pool 'default-pool' on 'test://");
-	ck_assert_msg_has("no storage pool with matching name");
+	/* A host without the pool gets it (transient; this test driver
+	 * instance forgets it with its connection) and each attachment is
+	 * recorded in the datastore as a marker volume, no device. */
+	nvol = pool_vol_count("default-pool");
+	ck_assert_rc(O->host_attach(ds, "h3", uri_e, 0), 0);
+	ck_assert_rc(O->host_attach(ds, "h3", uri_e, 0), 0);
+	ck_assert_int_eq(pool_vol_count("default-pool"), nvol + 2);
+	ck_assert_rc(O->device_list(ds, collect, &l), 0);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_rc(O->host_detach(ds, "h3", uri_e, 0), 0);
+	ck_assert_rc(O->host_detach(ds, "h3", uri_e, 0), 0);
+	ck_assert_int_eq(pool_vol_count("default-pool"), nvol);
+	/* A pool the host has already: used, never recorded. */
 	ck_assert_rc(O->host_attach(ds, "h4", uri_o, 0), 0);
+	ck_assert_int_eq(pool_vol_count("default-pool"), nvol);
 
 	ck_assert_rc(O->device_create(ds, &s, key, sizeof(key), &fl), 0);
 	r.host = "h4";

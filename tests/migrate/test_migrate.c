@@ -21,7 +21,7 @@
 
 #define DEV_SIZE (4u << 20)
 #define NDEV 2
-#define KILL_ROUNDS 40
+#define KILL_ROUNDS 50
 
 static char *state, *ds1dir, *ds2dir, *refdir;
 static vsm_ctx *ctx;
