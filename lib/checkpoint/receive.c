@@ -159,7 +159,7 @@ out:
 
 /* The receive directory of this container, for this manifest: sections
  * kept by place (blobs) belong to one manifest and go when it changes. */
-static int open_dir(recv_t *t)
+static int open_dir(recv_t *t, bool keep_blobs)
 {
 	char p[4096], want[2 * XS_SHA + 2], have[2 * XS_SHA + 2] = "";
 	uint8_t sha[XS_SHA];
@@ -187,6 +187,9 @@ static int open_dir(recv_t *t)
 			char q[4096];
 
 			if (e->d_name[0] == 'L' && e->d_name[1] == '-' && !strchr(e->d_name, '.'))
+				continue;
+			if (keep_blobs && e->d_name[0] == 'B' && e->d_name[1] == '-' &&
+			    !strchr(e->d_name, '.'))
 				continue;
 			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
 			    !strcmp(e->d_name, "lock"))
@@ -674,7 +677,10 @@ VSM_API int vsm_container_receive(vsm_container **out, vsm_ctx *ctx, int in_fd, 
 		}
 	}
 next_pass:
-	if ((rc = open_dir(&t)) < 0 || (!bpath && asprintf(&bpath, "%s/bundle.vsmb", t.dir) < 0)) {
+	/* The blobs of the pass before, in this same transfer, are what
+	 * the sender compares with: a stale one fails the end frame's
+	 * check and is dropped. */
+	if ((rc = open_dir(&t, t.pass > 1)) < 0 || (!bpath && asprintf(&bpath, "%s/bundle.vsmb", t.dir) < 0)) {
 		rc = rc < 0 ? rc : vsm_err(VSM_ENOMEM, "out of memory");
 		answer_error(&ans, XF_HAVE);
 		goto out;

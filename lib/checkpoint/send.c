@@ -263,6 +263,8 @@ typedef struct {
 	uint8_t *buf;
 	char (*sent)[B_DIGEST_HEX + 1];
 	size_t nsent, capsent;
+	uint8_t (*bsha)[XS_SHA]; /* the blobs the last pass ended with */
+	size_t nb;
 	uint64_t skipped, resumed, layers, sections;
 } sender;
 
@@ -283,7 +285,7 @@ static int send_pass(sender *sd)
 		rc = vsm_err(VSM_ENOMEM, "out of memory");
 		goto out;
 	}
-	sd->out->total = sd->out->bytes + k.data; /* over every pass */
+	sd->out->total = sd->out->bytes + k.data;
 	j = json_object_new_object();
 	json_object_object_add(j, "format", json_object_new_string("libvsm-stream"));
 	json_object_object_add(j, "uuid", json_object_new_string(sd->uuid));
@@ -317,6 +319,38 @@ static int send_pass(sender *sd)
 		for (x = 0; x < sd->nsent && !k.s[i].skip; x++)
 			if (k.s[i].digest[0] && !strcmp(sd->sent[x], k.s[i].digest))
 				k.s[i].skip = true;
+	/* So is a blob that reads as the last pass's at its place (the
+	 * receiver keeps blobs between the passes of one transfer). */
+	for (i = k.nl; sd->pass > 1 && i < k.n && i - k.nl < sd->nb; i++) {
+		struct sha256_ctx d;
+		uint8_t sha[XS_SHA];
+		uint64_t off;
+
+		if (k.s[i].skip)
+			continue;
+		sha256_init(&d);
+		for (off = 0; off < k.s[i].len;) {
+			size_t n = k.s[i].len - off < B_CHUNK ? (size_t)(k.s[i].len - off) : B_CHUNK;
+
+			if ((rc = pread_all(fd, buf, n, k.s[i].off + off, sd->path)) < 0)
+				goto out;
+			sha256_update(&d, n, buf);
+			off += n;
+		}
+		sha256_digest(&d, XS_SHA, sha);
+		if (!memcmp(sha, sd->bsha[i - k.nl], XS_SHA))
+			k.s[i].skip = true;
+	}
+	/* What this pass puts on the stream, frame by frame, for progress. */
+	{
+		uint64_t t = sd->out->bytes + XS_FRAME_HDR + 4 + k.n * XS_SHA + XS_SHA;
+
+		for (i = 0; i < k.n; i++)
+			t += k.s[i].skip ? XS_FRAME_HDR + 4 :
+			     XS_FRAME_HDR + 4 + XS_FRAME_HDR + 4 + 8 + XS_SHA + k.s[i].len +
+			     XS_FRAME_HDR * ((k.s[i].len + B_CHUNK - 1) / B_CHUNK);
+		sd->out->total = t;
+	}
 
 	for (i = 0; i < k.n; i++) {
 		sect *s = &k.s[i];
@@ -390,6 +424,14 @@ static int send_pass(sender *sd)
 	}
 	sd->layers = k.nl;
 	sd->sections = k.n;
+	free(sd->bsha);
+	sd->nb = 0;
+	if (!(sd->bsha = malloc((k.n - k.nl + 1) * XS_SHA))) {
+		rc = vsm_err(VSM_ENOMEM, "out of memory");
+		goto out;
+	}
+	sd->nb = k.n - k.nl;
+	memcpy(sd->bsha, shas[k.nl], sd->nb * XS_SHA);
 	snprintf(ev, sizeof(ev), "pass %u %llu", sd->pass, (unsigned long long)sd->out->bytes);
 	xs_event(sd->ctx, vsm_container_datastore(sd->c), sd->name, ev);
 out:
@@ -614,6 +656,7 @@ out:
 	}
 	free(sd.buf);
 	free(sd.sent);
+	free(sd.bsha);
 	free(path);
 	free(idpath);
 	free(name);
