@@ -403,6 +403,8 @@ START_TEST(passes)
 		ck_assert_int_eq(vsm_container_lookup(&x, c2, "ds2", "vm"), -VSM_ENOTFOUND);
 	}
 	ck_vsm(vsm_receive_abort(c2, vsm_container_uuid(c), 0));
+	/* The cancelled send's events are in before the next send's. */
+	ck_assert_msg(saw("abort "), "events: %s", ev_seen);
 
 	/* Three passes, the source written between them. */
 	memset(&w, 0, sizeof(w));
