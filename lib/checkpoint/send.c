@@ -286,6 +286,8 @@ static int send_pass(sender *sd)
 		goto out;
 	}
 	sd->out->total = sd->out->bytes + k.data;
+	/* The counts describe the last pass (the container as received). */
+	sd->skipped = sd->resumed = 0;
 	j = json_object_new_object();
 	json_object_object_add(j, "format", json_object_new_string("libvsm-stream"));
 	json_object_object_add(j, "uuid", json_object_new_string(sd->uuid));
