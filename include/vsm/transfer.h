@@ -53,8 +53,12 @@ typedef struct {
 	 *  NULL: send everything. Ignored on a two-way channel, where the
 	 *  receiver answers for itself. */
 	const char *have;
-	/** Copy passes; 0 or 1: one. More is refused with -VSM_ENOTSUP
-	 *  today (see doc/cross-site.md). */
+	/** Copy passes (at most 100); 0 or 1: one. With N > 1, passes
+	 *  1..N-1 each freeze a cut of the container as a temporary
+	 *  checkpoint ".xfer-K" and send what changed since the cut before;
+	 *  pass N sends the container as it is then. Both sides delete the
+	 *  temporary checkpoints at the end, the source also when the send
+	 *  fails. Not with @checkpoint. See doc/cross-site.md. */
 	unsigned int passes;
 	vsm_progress_fn progress;  /**< bytes of the stream; NULL: none; non-zero cancels */
 	void *payload;             /**< for @progress */

@@ -48,6 +48,7 @@ typedef struct {
 	char *dir;
 	rsect *s;
 	size_t n, nl;
+	unsigned int pass, passes; /* of an iterative send; 0: one pass */
 } recv_t;
 
 static const char *jstr(json_object *o, const char *k)
@@ -94,6 +95,13 @@ static int parse_manifest(recv_t *t, const uint8_t *buf, size_t n, const char *n
 	snprintf(t->uuid, sizeof(t->uuid), "%s", jstr(j, "uuid"));
 	t->ctime = json_object_object_get_ex(j, "ctime", &v) ? json_object_get_int64(v) : 0;
 	t->thick = json_object_object_get_ex(j, "thick", &v) && json_object_get_boolean(v);
+	t->pass = json_object_object_get_ex(j, "pass", &v) ? (unsigned int)json_object_get_uint64(v) : 0;
+	t->passes = json_object_object_get_ex(j, "passes", &v) ?
+			    (unsigned int)json_object_get_uint64(v) : 0;
+	if (t->passes > XS_PASSES_MAX || t->pass > t->passes || (t->passes && !t->pass)) {
+		rc = vsm_err(VSM_ECORRUPT, "stream: pass %u of %u is not valid", t->pass, t->passes);
+		goto out;
+	}
 	if (!(t->name = vsm__strdup(name ? name : jstr(j, "name"))) ||
 	    !(t->text = vsm__strdup(jstr(j, "manifest")))) {
 		rc = -VSM_ENOMEM;
@@ -151,7 +159,7 @@ out:
 
 /* The receive directory of this container, for this manifest: sections
  * kept by place (blobs) belong to one manifest and go when it changes. */
-static int open_dir(recv_t *t)
+static int open_dir(recv_t *t, bool keep_blobs)
 {
 	char p[4096], want[2 * XS_SHA + 2], have[2 * XS_SHA + 2] = "";
 	uint8_t sha[XS_SHA];
@@ -179,6 +187,9 @@ static int open_dir(recv_t *t)
 			char q[4096];
 
 			if (e->d_name[0] == 'L' && e->d_name[1] == '-' && !strchr(e->d_name, '.'))
+				continue;
+			if (keep_blobs && e->d_name[0] == 'B' && e->d_name[1] == '-' &&
+			    !strchr(e->d_name, '.'))
 				continue;
 			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
 			    !strcmp(e->d_name, "lock"))
@@ -575,6 +586,7 @@ VSM_API int vsm_container_receive(vsm_container **out, vsm_ctx *ctx, int in_fd, 
 				  const char *datastore, const vsm_receive_opts *opts)
 {
 	vsm_receive_opts defaults = VSM_RECEIVE_OPTS_INIT;
+	vsm_container *nc = NULL;
 	vsm_bundle_opts bo = VSM_BUNDLE_OPTS_INIT;
 	vsm_bundle_stats bs = {0};
 	xs_chan in = {0}, ans = {0};
@@ -664,7 +676,11 @@ VSM_API int vsm_container_receive(vsm_container **out, vsm_ctx *ctx, int in_fd, 
 			goto out;
 		}
 	}
-	if ((rc = open_dir(&t)) < 0 || asprintf(&bpath, "%s/bundle.vsmb", t.dir) < 0) {
+next_pass:
+	/* The blobs of the pass before, in this same transfer, are what
+	 * the sender compares with: a stale one fails the end frame's
+	 * check and is dropped. */
+	if ((rc = open_dir(&t, t.pass > 1)) < 0 || (!bpath && asprintf(&bpath, "%s/bundle.vsmb", t.dir) < 0)) {
 		rc = rc < 0 ? rc : vsm_err(VSM_ENOMEM, "out of memory");
 		answer_error(&ans, XF_HAVE);
 		goto out;
@@ -703,8 +719,44 @@ VSM_API int vsm_container_receive(vsm_container **out, vsm_ctx *ctx, int in_fd, 
 		goto out;
 	if ((rc = take_sections(&t, &in, buf, end, &end_n)) < 0)
 		goto out;
-	snprintf(ev, sizeof(ev), "pass 1 %llu", (unsigned long long)in.bytes);
+	snprintf(ev, sizeof(ev), "pass %u %llu", t.pass ? t.pass : 1, (unsigned long long)in.bytes);
 	xs_event(ctx, datastore, t.name, ev);
+	if (t.pass < t.passes) {
+		/* A cut of an iterative send: its layers stay in the
+		 * directory (by digest) for the passes that follow; the
+		 * next manifest is the next cut's. */
+		char want[VSM_UUID_STRLEN + 1];
+		unsigned int was = t.pass, of = t.passes;
+
+		memcpy(want, t.uuid, sizeof(want));
+		free(t.name);
+		free(t.text);
+		free(t.s);
+		t.name = t.text = NULL;
+		t.s = NULL;
+		if ((rc = xs_frame_get(&in, &type, buf, &n)) < 0)
+			goto out;
+		if (type != XF_MANIFEST) {
+			rc = vsm_err(VSM_ECORRUPT, "stream: pass %u is not followed by a manifest",
+				     was);
+			goto out;
+		}
+		if ((rc = parse_manifest(&t, buf, n, opts->name)) < 0)
+			goto out;
+		if (strcmp(want, t.uuid) || t.passes != of || t.pass != was + 1) {
+			rc = vsm_err(VSM_ECORRUPT, "stream: pass %u does not follow pass %u of "
+				     "container %s", t.pass, was, want);
+			goto out;
+		}
+		{
+			json_object *mj = json_tokener_parse((char *)(buf[n] = '\0', buf)), *v;
+
+			in.total = in.bytes + (mj && json_object_object_get_ex(mj, "bytes", &v) ?
+					       json_object_get_uint64(v) : 0);
+			json_object_put(mj);
+		}
+		goto next_pass;
+	}
 	if ((rc = assemble(&t, end, end_n, bpath)) < 0) {
 		answer_error(&ans, XF_DONE);
 		goto out;
@@ -713,9 +765,32 @@ VSM_API int vsm_container_receive(vsm_container **out, vsm_ctx *ctx, int in_fd, 
 	{
 		ck_import_how how = { NULL, t.uuid, 0, t.ctime, t.thick };
 
-		rc = ck_import(out, ctx, bpath, datastore, t.name, &bo, &how);
+		rc = ck_import(&nc, ctx, bpath, datastore, t.name, &bo, &how);
 	}
 	unlink(bpath);
+	/* After the commit point (the import): the temporary checkpoints
+	 * of the passes go, merged, so the container reads the same; one
+	 * that cannot go is logged, not an error. */
+	if (rc == 0 && t.passes > 1) {
+		unsigned int k;
+		char cp[32];
+
+		for (k = t.passes - 1; k >= 1; k--) {
+			snprintf(cp, sizeof(cp), XS_CUT "%u", k);
+			if (vsm_checkpoint_delete(nc, cp, 0) < 0)
+				vsm__log(ctx, VSM_LOG_WARN, "container '%s': temporary checkpoint "
+					 "'%s' stays: %s", t.name, cp, vsm_error_last() ?
+					 vsm_error_last()->message : "?");
+		}
+		vsm__error_reset();
+		vsm_container_refresh(nc);
+		vsm__error_reset();
+	}
+	if (out)
+		*out = nc;
+	else
+		vsm_container_free(nc);
+	nc = NULL;
 	if (rc < 0) {
 		/* Damage the checks above missed is not kept for a resume. */
 		if (rc == -VSM_ECORRUPT)
@@ -747,7 +822,7 @@ VSM_API int vsm_container_receive(vsm_container **out, vsm_ctx *ctx, int in_fd, 
 		opts->stats->layers_skipped = held;
 		opts->stats->sections_resumed = resumed;
 		opts->stats->sections = t.n;
-		opts->stats->passes = 1;
+		opts->stats->passes = t.passes ? t.passes : 1;
 	}
 	xs_event(ctx, datastore, t.name, "complete");
 	vsm__log(ctx, VSM_LOG_INFO, "container '%s' received into datastore '%s' (%llu bytes, "

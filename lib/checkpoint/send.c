@@ -247,21 +247,235 @@ static int snapshot(vsm_container *c, const char *checkpoint, const char *path,
 	return 0;
 }
 
+/* What one pass sends: the cut (bundle) at @path, framed after a
+ * manifest that says whether more passes follow. Sections whose digest
+ * an earlier pass of this call sent (@sent, @nsent) are announced, not
+ * sent again. */
+typedef struct {
+	vsm_ctx *ctx;
+	vsm_container *c;
+	const vsm_send_opts *opts;
+	const char *name, *uuid, *path;
+	int64_t ctime;
+	bool thick;
+	unsigned int pass, passes;
+	xs_chan *out, *in;
+	uint8_t *buf;
+	char (*sent)[B_DIGEST_HEX + 1];
+	size_t nsent, capsent;
+	uint8_t (*bsha)[XS_SHA]; /* the blobs the last pass ended with */
+	size_t nb;
+	uint64_t skipped, resumed, layers, sections;
+} sender;
+
+static int send_pass(sender *sd)
+{
+	cut k = {0};
+	uint8_t (*shas)[XS_SHA] = NULL, top[XS_SHA], *buf = sd->buf;
+	json_object *j = NULL;
+	char ev[128];
+	int fd, rc;
+	size_t i, x;
+
+	if ((fd = open(sd->path, O_RDONLY | O_CLOEXEC)) < 0)
+		return vsm_err(VSM_EIO, "bundle '%s': %s", sd->path, strerror(errno));
+	if ((rc = cut_bundle(&k, fd, sd->path)) < 0)
+		goto out;
+	if (!(shas = calloc(k.n ? k.n : 1, XS_SHA))) {
+		rc = vsm_err(VSM_ENOMEM, "out of memory");
+		goto out;
+	}
+	sd->out->total = sd->out->bytes + k.data;
+	/* The counts describe the last pass (the container as received). */
+	sd->skipped = sd->resumed = 0;
+	j = json_object_new_object();
+	json_object_object_add(j, "format", json_object_new_string("libvsm-stream"));
+	json_object_object_add(j, "uuid", json_object_new_string(sd->uuid));
+	json_object_object_add(j, "name", json_object_new_string(sd->name));
+	json_object_object_add(j, "ctime", json_object_new_int64(sd->ctime));
+	json_object_object_add(j, "thick", json_object_new_boolean(sd->thick));
+	json_object_object_add(j, "sections", json_object_new_uint64(k.n));
+	json_object_object_add(j, "bytes", json_object_new_uint64(k.data));
+	if (sd->passes > 1) {
+		json_object_object_add(j, "pass", json_object_new_uint64(sd->pass));
+		json_object_object_add(j, "passes", json_object_new_uint64(sd->passes));
+	}
+	json_object_object_add(j, "manifest", json_object_new_string(k.text));
+	{
+		const char *t = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
+
+		if ((rc = xs_frame_put(sd->out, XF_MANIFEST, t, strlen(t))) < 0)
+			goto out;
+	}
+	if (sd->in->fd >= 0) {
+		if ((rc = read_answer(&k, sd->in, buf, &sd->skipped, &sd->resumed)) < 0)
+			goto out;
+	} else if (sd->opts->have) {
+		if ((rc = read_have(&k, sd->opts->have)) < 0)
+			goto out;
+		for (i = 0; i < k.n; i++)
+			sd->skipped += k.s[i].skip;
+	}
+	/* A layer an earlier pass sent is at the receiver (one-way too). */
+	for (i = 0; i < k.nl; i++)
+		for (x = 0; x < sd->nsent && !k.s[i].skip; x++)
+			if (k.s[i].digest[0] && !strcmp(sd->sent[x], k.s[i].digest))
+				k.s[i].skip = true;
+	/* So is a blob that reads as the last pass's at its place (the
+	 * receiver keeps blobs between the passes of one transfer). */
+	for (i = k.nl; sd->pass > 1 && i < k.n && i - k.nl < sd->nb; i++) {
+		struct sha256_ctx d;
+		uint8_t sha[XS_SHA];
+		uint64_t off;
+
+		if (k.s[i].skip)
+			continue;
+		sha256_init(&d);
+		for (off = 0; off < k.s[i].len;) {
+			size_t n = k.s[i].len - off < B_CHUNK ? (size_t)(k.s[i].len - off) : B_CHUNK;
+
+			if ((rc = pread_all(fd, buf, n, k.s[i].off + off, sd->path)) < 0)
+				goto out;
+			sha256_update(&d, n, buf);
+			off += n;
+		}
+		sha256_digest(&d, XS_SHA, sha);
+		if (!memcmp(sha, sd->bsha[i - k.nl], XS_SHA))
+			k.s[i].skip = true;
+	}
+	/* What this pass puts on the stream, frame by frame, for progress. */
+	{
+		uint64_t t = sd->out->bytes + XS_FRAME_HDR + 4 + k.n * XS_SHA + XS_SHA;
+
+		for (i = 0; i < k.n; i++)
+			t += k.s[i].skip ? XS_FRAME_HDR + 4 :
+			     XS_FRAME_HDR + 4 + XS_FRAME_HDR + 4 + 8 + XS_SHA + k.s[i].len +
+			     XS_FRAME_HDR * ((k.s[i].len + B_CHUNK - 1) / B_CHUNK);
+		sd->out->total = t;
+	}
+
+	for (i = 0; i < k.n; i++) {
+		sect *s = &k.s[i];
+		struct sha256_ctx d;
+		uint64_t off;
+
+		sha256_init(&d);
+		if (!s->skip && (rc = put_u32_frame(sd->out, XF_BEGIN, (uint32_t)i)) < 0)
+			goto out;
+		for (off = 0; off < s->len;) {
+			size_t n = s->len - off < B_CHUNK ? (size_t)(s->len - off) : B_CHUNK;
+
+			if ((rc = pread_all(fd, buf, n, s->off + off, sd->path)) < 0)
+				goto out;
+			sha256_update(&d, n, buf);
+			if (!s->skip && ((rc = xs_frame_put(sd->out, XF_DATA, buf, n)) < 0 ||
+					 (rc = xs_tick(sd->out)) < 0))
+				goto out;
+			off += n;
+		}
+		sha256_digest(&d, XS_SHA, shas[i]);
+		if (s->skip) {
+			if ((rc = put_u32_frame(sd->out, XF_SKIP, (uint32_t)i)) < 0)
+				goto out;
+			continue;
+		}
+		{
+			uint8_t e[4 + 8 + XS_SHA];
+
+			vsm__put_le32(e, (uint32_t)i);
+			vsm__put_le64(e + 4, s->len);
+			memcpy(e + 12, shas[i], XS_SHA);
+			if ((rc = xs_frame_put(sd->out, XF_SECTION, e, sizeof(e))) < 0)
+				goto out;
+		}
+		if (s->layer && s->digest[0]) {
+			if (sd->nsent == sd->capsent) {
+				size_t nc = sd->capsent ? 2 * sd->capsent : 16;
+				void *p = realloc(sd->sent, nc * sizeof(*sd->sent));
+
+				if (!p) {
+					rc = vsm_err(VSM_ENOMEM, "out of memory");
+					goto out;
+				}
+				sd->sent = p;
+				sd->capsent = nc;
+			}
+			memcpy(sd->sent[sd->nsent++], s->digest, sizeof(s->digest));
+		}
+	}
+	/* The end: every section's SHA-256 and the container's (manifest,
+	 * then the sections' in order). */
+	{
+		struct sha256_ctx d;
+		size_t n = 4 + k.n * XS_SHA + XS_SHA;
+
+		if (n > XS_PAYLOAD_MAX) {
+			rc = vsm_err(VSM_EINVAL, "container '%s' has too many sections", sd->name);
+			goto out;
+		}
+		sha256_init(&d);
+		sha256_update(&d, strlen(k.text), (const uint8_t *)k.text);
+		for (i = 0; i < k.n; i++)
+			sha256_update(&d, XS_SHA, shas[i]);
+		sha256_digest(&d, XS_SHA, top);
+		vsm__put_le32(buf, (uint32_t)k.n);
+		memcpy(buf + 4, shas, k.n * XS_SHA);
+		memcpy(buf + 4 + k.n * XS_SHA, top, XS_SHA);
+		if ((rc = xs_frame_put(sd->out, XF_END, buf, n)) < 0)
+			goto out;
+	}
+	sd->layers = k.nl;
+	sd->sections = k.n;
+	free(sd->bsha);
+	sd->nb = 0;
+	if (!(sd->bsha = malloc((k.n - k.nl + 1) * XS_SHA))) {
+		rc = vsm_err(VSM_ENOMEM, "out of memory");
+		goto out;
+	}
+	sd->nb = k.n - k.nl;
+	memcpy(sd->bsha, shas[k.nl], sd->nb * XS_SHA);
+	snprintf(ev, sizeof(ev), "pass %u %llu", sd->pass, (unsigned long long)sd->out->bytes);
+	xs_event(sd->ctx, vsm_container_datastore(sd->c), sd->name, ev);
+out:
+	close(fd);
+	json_object_put(j);
+	cut_free(&k);
+	free(shas);
+	return rc;
+}
+
+/* Drop the temporary checkpoints of passes 1..@n (newest first): a merge
+ * each, so the source reads as before. A failure is logged: the data is
+ * whole either way, the name stays visible until deleted by hand. */
+static void drop_cuts(vsm_ctx *ctx, vsm_container *c, const char *name, unsigned int n)
+{
+	char cp[32];
+
+	while (n) {
+		snprintf(cp, sizeof(cp), XS_CUT "%u", n--);
+		if (vsm_checkpoint_delete(c, cp, 0) < 0) {
+			const vsm_error *e = vsm_error_last();
+
+			vsm__log(ctx, VSM_LOG_WARN, "container '%s': temporary checkpoint '%s' "
+				 "stays: %s", name, cp, e && e->message ? e->message : "?");
+		}
+	}
+	vsm__error_reset();
+}
+
 VSM_API int vsm_container_send(vsm_container *c, int out_fd, int in_fd, const vsm_send_opts *opts)
 {
 	vsm_send_opts defaults = VSM_SEND_OPTS_INIT;
 	xs_chan out = {0}, in = {0};
-	cut k = {0};
+	sender sd = {0};
 	vsm_dstore *ds;
 	const vsm_record *cur;
 	char uuid[VSM_UUID_STRLEN + 1], *name = NULL, *path = NULL, *idpath = NULL, ev[128];
-	uint8_t *buf = NULL, (*shas)[XS_SHA] = NULL, top[XS_SHA];
-	uint64_t seq, resumed = 0, skipped = 0;
+	unsigned int passes, cuts = 0;
+	uint64_t seq;
 	int64_t ctime;
 	bool thick, started = false;
-	json_object *j = NULL;
-	int fd = -1, rc;
-	size_t i;
+	int rc;
 	vsm_ctx *ctx;
 
 	vsm__error_reset();
@@ -277,9 +491,13 @@ VSM_API int vsm_container_send(vsm_container *c, int out_fd, int in_fd, const vs
 	if ((opts->flags & VSM_SEND_REMOVE_SOURCE) && in_fd < 0)
 		return vsm_err(VSM_EINVAL, "vsm_container_send: removing the source needs a two-way "
 			       "channel (the receiver's acknowledgement)");
-	if (opts->passes > 1)
-		return vsm_err(VSM_ENOTSUP, "vsm_container_send: %u passes: only one pass is "
-			       "supported yet", opts->passes);
+	passes = opts->passes ? opts->passes : 1;
+	if (passes > 1 && opts->checkpoint)
+		return vsm_err(VSM_EINVAL, "vsm_container_send: checkpoint '%s' does not change: "
+			       "it is sent in one pass, not %u", opts->checkpoint, passes);
+	if (passes > XS_PASSES_MAX)
+		return vsm_err(VSM_EINVAL, "vsm_container_send: %u passes: at most %u", passes,
+			       XS_PASSES_MAX);
 	ctx = vsm__container_ctx(c);
 	vsm__ctx_lock(ctx);
 	if ((rc = vsm__ds_get(&ds, ctx, vsm_container_datastore(c))) < 0 ||
@@ -297,7 +515,6 @@ VSM_API int vsm_container_send(vsm_container *c, int out_fd, int in_fd, const vs
 		return vsm_err(VSM_EBUSY, "container '%s' is being migrated", cur->name);
 	}
 	memcpy(uuid, cur->uuid, sizeof(uuid));
-	seq = cur->seq;
 	ctime = cur->ctime;
 	thick = cur->thick;
 	name = vsm__strdup(cur->name);
@@ -308,15 +525,7 @@ VSM_API int vsm_container_send(vsm_container *c, int out_fd, int in_fd, const vs
 	if ((rc = xs_send_path(ctx, uuid, ".vsmb", &path)) < 0 ||
 	    (rc = xs_send_path(ctx, uuid, ".id", &idpath)) < 0)
 		goto out;
-	if ((rc = snapshot(c, opts->checkpoint, path, idpath, seq)) < 0)
-		goto out;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		rc = vsm_err(VSM_EIO, "bundle '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if ((rc = cut_bundle(&k, fd, path)) < 0)
-		goto out;
-	if (!(buf = malloc(XS_PAYLOAD_MAX)) || !(shas = calloc(k.n ? k.n : 1, XS_SHA))) {
+	if (!(sd.buf = malloc(XS_PAYLOAD_MAX))) {
 		rc = vsm_err(VSM_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -324,107 +533,64 @@ VSM_API int vsm_container_send(vsm_container *c, int out_fd, int in_fd, const vs
 	out.what = "stream";
 	out.progress = opts->progress;
 	out.payload = opts->payload;
-	out.total = k.data;
 	in.fd = in_fd;
 	in.what = "answer channel";
+	sd.ctx = ctx;
+	sd.c = c;
+	sd.opts = opts;
+	sd.name = name;
+	sd.uuid = uuid;
+	sd.path = path;
+	sd.ctime = ctime;
+	sd.thick = thick;
+	sd.passes = passes;
+	sd.out = &out;
+	sd.in = &in;
 
-	snprintf(ev, sizeof(ev), "start");
-	xs_event(ctx, vsm_container_datastore(c), name, ev);
-	started = true;
-	if ((rc = xs_header_put(&out, in_fd >= 0 ? 1 : 0)) < 0)
-		goto out;
-	j = json_object_new_object();
-	json_object_object_add(j, "format", json_object_new_string("libvsm-stream"));
-	json_object_object_add(j, "uuid", json_object_new_string(uuid));
-	json_object_object_add(j, "name", json_object_new_string(name));
-	json_object_object_add(j, "ctime", json_object_new_int64(ctime));
-	json_object_object_add(j, "thick", json_object_new_boolean(thick));
-	json_object_object_add(j, "sections", json_object_new_uint64(k.n));
-	json_object_object_add(j, "bytes", json_object_new_uint64(k.data));
-	json_object_object_add(j, "manifest", json_object_new_string(k.text));
-	{
-		const char *t = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
+	for (sd.pass = 1; sd.pass <= passes; sd.pass++) {
+		/* A pass before the last freezes a cut: a temporary
+		 * checkpoint, whose layers do not change any more. */
+		if (sd.pass < passes) {
+			char cp[32];
 
-		if ((rc = xs_frame_put(&out, XF_MANIFEST, t, strlen(t))) < 0)
-			goto out;
-	}
-	if (in_fd >= 0) {
-		if ((rc = read_answer(&k, &in, buf, &skipped, &resumed)) < 0)
-			goto out;
-	} else if (opts->have) {
-		if ((rc = read_have(&k, opts->have)) < 0)
-			goto out;
-		for (i = 0; i < k.n; i++)
-			skipped += k.s[i].skip;
-	}
-
-	for (i = 0; i < k.n; i++) {
-		sect *s = &k.s[i];
-		struct sha256_ctx d;
-		uint64_t off;
-
-		sha256_init(&d);
-		if (!s->skip && (rc = put_u32_frame(&out, XF_BEGIN, (uint32_t)i)) < 0)
-			goto out;
-		for (off = 0; off < s->len;) {
-			size_t n = s->len - off < B_CHUNK ? (size_t)(s->len - off) : B_CHUNK;
-
-			if ((rc = pread_all(fd, buf, n, s->off + off, path)) < 0)
+			snprintf(cp, sizeof(cp), XS_CUT "%u", sd.pass);
+			if ((rc = vsm_checkpoint_create(NULL, c, cp, NULL)) < 0) {
+				vsm__error_prefix("container '%s': pass %u of %u", name, sd.pass,
+						  passes);
 				goto out;
-			sha256_update(&d, n, buf);
-			if (!s->skip && ((rc = xs_frame_put(&out, XF_DATA, buf, n)) < 0 ||
-					 (rc = xs_tick(&out)) < 0))
-				goto out;
-			off += n;
+			}
+			cuts = sd.pass;
 		}
-		sha256_digest(&d, XS_SHA, shas[i]);
-		if (s->skip) {
-			if ((rc = put_u32_frame(&out, XF_SKIP, (uint32_t)i)) < 0)
-				goto out;
-			continue;
-		}
-		{
-			uint8_t e[4 + 8 + XS_SHA];
-
-			vsm__put_le32(e, (uint32_t)i);
-			vsm__put_le64(e + 4, s->len);
-			memcpy(e + 12, shas[i], XS_SHA);
-			if ((rc = xs_frame_put(&out, XF_SECTION, e, sizeof(e))) < 0)
+		if ((rc = vsm_container_refresh(c)) < 0)
+			goto out;
+		vsm__ctx_lock(ctx);
+		cur = vsm__ds_find(ds, NULL, uuid);
+		seq = cur ? cur->seq : 0;
+		vsm__ctx_unlock(ctx);
+		/* Each pass reads the container anew: its tops may have
+		 * been written since the last cut without a record change. */
+		if (passes > 1)
+			unlink(idpath);
+		if ((rc = snapshot(c, opts->checkpoint, path, idpath, seq)) < 0)
+			goto out;
+		if (!started) {
+			xs_event(ctx, vsm_container_datastore(c), name, "start");
+			started = true;
+			if ((rc = xs_header_put(&out, in_fd >= 0 ? 1 : 0)) < 0)
 				goto out;
 		}
-	}
-	/* The end: every section's SHA-256 and the container's (manifest,
-	 * then the sections' in order). */
-	{
-		struct sha256_ctx d;
-		size_t n = 4 + k.n * XS_SHA + XS_SHA;
-
-		if (n > XS_PAYLOAD_MAX) {
-			rc = vsm_err(VSM_EINVAL, "container '%s' has too many sections", name);
-			goto out;
-		}
-		sha256_init(&d);
-		sha256_update(&d, strlen(k.text), (const uint8_t *)k.text);
-		for (i = 0; i < k.n; i++)
-			sha256_update(&d, XS_SHA, shas[i]);
-		sha256_digest(&d, XS_SHA, top);
-		vsm__put_le32(buf, (uint32_t)k.n);
-		memcpy(buf + 4, shas, k.n * XS_SHA);
-		memcpy(buf + 4 + k.n * XS_SHA, top, XS_SHA);
-		if ((rc = xs_frame_put(&out, XF_END, buf, n)) < 0)
+		if ((rc = send_pass(&sd)) < 0)
 			goto out;
 	}
-	snprintf(ev, sizeof(ev), "pass 1 %llu", (unsigned long long)out.bytes);
-	xs_event(ctx, vsm_container_datastore(c), name, ev);
 	if (in_fd >= 0) {
 		json_object *a;
 		uint32_t type;
 		size_t n;
 
-		if ((rc = xs_frame_get(&in, &type, buf, &n)) < 0)
+		if ((rc = xs_frame_get(&in, &type, sd.buf, &n)) < 0)
 			goto out;
-		buf[n < XS_PAYLOAD_MAX ? n : XS_PAYLOAD_MAX - 1] = '\0';
-		if (type != XF_DONE || !(a = json_tokener_parse((char *)buf))) {
+		sd.buf[n < XS_PAYLOAD_MAX ? n : XS_PAYLOAD_MAX - 1] = '\0';
+		if (type != XF_DONE || !(a = json_tokener_parse((char *)sd.buf))) {
 			rc = vsm_err(VSM_ECORRUPT, "answer channel: the receiver's last answer is "
 				     "not valid");
 			goto out;
@@ -439,6 +605,10 @@ VSM_API int vsm_container_send(vsm_container *c, int out_fd, int in_fd, const vs
 	/* Delivered: the snapshot is not needed for a resume any more. */
 	unlink(path);
 	unlink(idpath);
+	if (cuts) {
+		drop_cuts(ctx, c, name, cuts);
+		cuts = 0;
+	}
 	if (opts->flags & VSM_SEND_REMOVE_SOURCE) {
 		if ((rc = vsm_container_destroy(c, 0)) < 0) {
 			vsm__error_prefix("container '%s' was received, but the source stays",
@@ -449,15 +619,16 @@ VSM_API int vsm_container_send(vsm_container *c, int out_fd, int in_fd, const vs
 	if (opts->stats) {
 		memset(opts->stats, 0, sizeof(*opts->stats));
 		opts->stats->bytes = out.bytes;
-		opts->stats->layers = k.nl;
-		opts->stats->layers_skipped = skipped;
-		opts->stats->sections_resumed = resumed;
-		opts->stats->sections = k.n;
-		opts->stats->passes = 1;
+		opts->stats->layers = sd.layers;
+		opts->stats->layers_skipped = sd.skipped;
+		opts->stats->sections_resumed = sd.resumed;
+		opts->stats->sections = sd.sections;
+		opts->stats->passes = passes;
 	}
 	xs_event(ctx, vsm_container_datastore(c), name, "complete");
-	vsm__log(ctx, VSM_LOG_INFO, "container '%s': sent %llu bytes (%llu of %zu layers left "
-		 "out)", name, (unsigned long long)out.bytes, (unsigned long long)skipped, k.nl);
+	vsm__log(ctx, VSM_LOG_INFO, "container '%s': sent %llu bytes in %u pass%s (%llu layers "
+		 "left out)", name, (unsigned long long)out.bytes, passes, passes > 1 ? "es" : "",
+		 (unsigned long long)sd.skipped);
 out:
 	if (rc < 0 && started) {
 		const vsm_error *e;
@@ -472,12 +643,22 @@ out:
 		snprintf(ev, sizeof(ev), "abort %s", e && e->message ? e->message : "failed");
 		xs_event(ctx, vsm_container_datastore(c), name, ev);
 	}
-	if (fd >= 0)
-		close(fd);
-	json_object_put(j);
-	cut_free(&k);
-	free(shas);
-	free(buf);
+	if (rc < 0 && cuts) {
+		/* The source as it was: no temporary checkpoint. A pass
+		 * snapshot made of a cut is of no use to a resume either. */
+		const vsm_error *e = vsm_error_last();
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", e && e->message ? e->message : "");
+		drop_cuts(ctx, c, name, cuts);
+		unlink(path);
+		unlink(idpath);
+		vsm__error_reset();
+		rc = vsm_err(-rc, "%s", msg);
+	}
+	free(sd.buf);
+	free(sd.sent);
+	free(sd.bsha);
 	free(path);
 	free(idpath);
 	free(name);

@@ -33,6 +33,11 @@
 
 #define XS_SHA 32
 
+/* Iterative passes: pass k < N freezes a cut as temporary checkpoint
+ * XS_CUT "k" on the source; both sides delete them at the end. */
+#define XS_CUT ".xfer-"
+#define XS_PASSES_MAX 100
+
 typedef struct {
 	int fd;
 	const char *what;      /* "stream" or "answer channel", for messages */

@@ -225,9 +225,29 @@ grep -q "not a libvsm transfer stream" "$T/err" || fail "garbage message: $(cat 
 a send dmg 2>/dev/null | b receive --datastore ds2 2>/dev/null || fail "dmg after the damage"
 b container list | grep -q '^dmg ' || fail "dmg not received"; ok
 
+# --- Three passes one-way: the cuts are temporary checkpoints, gone on
+# both sides afterwards; the container arrives whole. (test_transfer.c
+# writes between the passes.) ---
+a container create its --datastore ds1 --disk d0:8M:qcow2 --thin >/dev/null
+head -c 3000000 /dev/urandom | a image write ds1/its:d0 0 >/dev/null
+a checkpoint create its k1 >/dev/null
+head -c 100000 /dev/urandom | a image write ds1/its:d0 4000000 >/dev/null
+dump a its d0 "$T/ref/its.d0"
+a send its --passes 3 --json 2>"$T/its.json" | b receive --datastore ds2 >/dev/null 2>&1 ||
+	fail "send --passes 3: $(cat "$T/its.json")"
+[ "$(jget '["passes"]' <"$T/its.json")" = 3 ] || fail "passes: $(cat "$T/its.json")"; ok
+same b its d0 "$T/ref/its.d0"
+same a its d0 "$T/ref/its.d0"
+for s in a b; do
+	$s checkpoint list its | grep -q '\.xfer-' && fail "site $s: a temporary checkpoint stays"
+	$s checkpoint list its | grep -q 'k1' || fail "site $s: k1 is missing"
+	ok
+done
+
 # --- Refusals on the sending side. ---
-a send vm --passes 3 2>"$T/err" | cat >/dev/null && fail "--passes 3 accepted"
-grep -q "pass" "$T/err" || fail "passes message: $(cat "$T/err")"; ok
+a send vm --passes 3 --checkpoint c1 2>"$T/err" | cat >/dev/null &&
+	fail "--passes 3 of a checkpoint accepted"
+grep -q "one pass" "$T/err" || fail "passes message: $(cat "$T/err")"; ok
 a send nope 2>"$T/err" | cat >/dev/null && fail "unknown container accepted"; ok
 # A completed send drops its snapshot (a failed one keeps it for a resume).
 for u in "$buuid" "$duuid"; do

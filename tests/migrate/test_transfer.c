@@ -262,12 +262,180 @@ START_TEST(refusals)
 	ck_vsm_refused(vsm_container_send(c, p[1], -1, &so), VSM_EINVAL, "two-way");
 	so.flags = 0;
 	so.passes = 2;
-	ck_vsm_refused(vsm_container_send(c, p[1], -1, &so), VSM_ENOTSUP, "pass");
+	so.checkpoint = "k1";
+	ck_vsm_refused(vsm_container_send(c, p[1], -1, &so), VSM_EINVAL, "one pass");
+	so.checkpoint = NULL;
+	so.passes = 101;
+	ck_vsm_refused(vsm_container_send(c, p[1], -1, &so), VSM_EINVAL, "at most");
 	ro.flags = 1;
 	ck_vsm_refused(vsm_container_receive(NULL, c2, p[0], -1, "ds2", &ro), VSM_EINVAL, "flags");
 	ck_vsm_refused(vsm_container_receive(NULL, c2, -1, -1, "ds2", NULL), VSM_EINVAL, "stream");
 	close(p[0]);
 	close(p[1]);
+	vsm_container_free(c);
+}
+END_TEST
+
+/* The writer between passes: at the first tick of each pass but the
+ * last (the cut of that pass is exported then), write new data to the
+ * source's tops through a vsm_image handle; it travels in the next pass.
+ * With @stop_in set, cancel in that pass instead. */
+typedef struct {
+	vsm_container *c;
+	unsigned int passes, pass, writes, stop_in;
+	uint64_t last_total;
+} writer;
+
+static int write_between(uint64_t done, uint64_t total, void *payload)
+{
+	writer *w = payload;
+
+	(void)done;
+	if (total == w->last_total)
+		return 0;
+	w->last_total = total;
+	w->pass++;
+	if (w->stop_in && w->pass == w->stop_in)
+		return 1;
+	if (!w->stop_in && w->pass < w->passes) {
+		ck_vsm(vsm_container_refresh(w->c));
+		fill(w->c, "ds1", 20 + w->pass);
+		w->writes++;
+	}
+	return 0;
+}
+
+/* Cumulative stream bytes after pass @k in the events seen. */
+static uint64_t pass_bytes(unsigned int k)
+{
+	char key[32], *p;
+
+	snprintf(key, sizeof(key), "pass %u ", k);
+	pthread_mutex_lock(&ev_lock);
+	p = strstr(ev_seen, key);
+	pthread_mutex_unlock(&ev_lock);
+	return p ? strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+static size_t count_ckpts(vsm_container *c, bool *temp)
+{
+	vsm_checkpoint **l = NULL;
+	size_t n = 0, i;
+
+	ck_vsm(vsm_checkpoint_list(&l, &n, c));
+	*temp = false;
+	for (i = 0; i < n; i++)
+		if (!strncmp(vsm_checkpoint_name(l[i]), ".xfer-", 6))
+			*temp = true;
+	vsm_checkpoint_list_free(l, n);
+	return n;
+}
+
+/* Raw copies of the source's devices, to find it unchanged later. */
+static void save_raw(vsm_container *c, const char *tag)
+{
+	size_t i;
+
+	ck_vsm(vsm_container_refresh(c));
+	for (i = 0; i < vsm_container_device_count(c); i++) {
+		char *cmd = NULL;
+		const vsm_device *x = vsm_container_device(c, i);
+
+		ck_assert(asprintf(&cmd, "qemu-img convert -O raw '%s/%s' '%s/%s-%zu.raw'", d1,
+				   vsm_device_key(x), st1, tag, i) > 0);
+		ck_assert_msg(system(cmd) == 0, "%s", cmd);
+		free(cmd);
+	}
+}
+
+static void same_raw(vsm_container *c, const char *tag)
+{
+	size_t i;
+
+	ck_vsm(vsm_container_refresh(c));
+	for (i = 0; i < vsm_container_device_count(c); i++) {
+		char *cmd = NULL;
+		const vsm_device *x = vsm_container_device(c, i);
+
+		ck_assert(asprintf(&cmd, "qemu-img compare -q -F raw '%s/%s' '%s/%s-%zu.raw'", d1,
+				   vsm_device_key(x), st1, tag, i) > 0);
+		ck_assert_msg(system(cmd) == 0, "device %zu changed: %s", i, cmd);
+		free(cmd);
+	}
+}
+
+START_TEST(passes)
+{
+	vsm_container *c = NULL;
+	vsm_send_opts so = VSM_SEND_OPTS_INIT;
+	vsm_transfer_stats st;
+	writer w = {0};
+	rx r = {0};
+	unsigned int seed;
+	uint64_t b1, b2, b3;
+	bool temp;
+	int id;
+
+	ev_seen[0] = '\0';
+	ck_vsm(vsm_event_register(c1, on_event, NULL, &id));
+	ck_vsm(tu_create(&c, c1, "ds1", "vm", 2, SIZE));
+	for (seed = 1; seed <= 8; seed++)
+		fill(c, "ds1", seed);
+	ck_vsm(vsm_checkpoint_create(NULL, c, "k1", NULL));
+	fill(c, "ds1", 9);
+
+	/* Cancelled in pass 2: the source as it was, no temporary
+	 * checkpoint, nothing on the receiver. */
+	save_raw(c, "before");
+	w.c = c;
+	w.passes = 3;
+	w.stop_in = 2;
+	so.passes = 3;
+	so.progress = write_between;
+	so.payload = &w;
+	ck_assert_int_eq(transfer(c, &so, &r), -VSM_ECANCELED);
+	ck_assert_uint_eq(count_ckpts(c, &temp), 1);
+	ck_assert(!temp);
+	same_raw(c, "before");
+	{
+		vsm_container *x = NULL;
+
+		ck_assert_int_eq(vsm_container_lookup(&x, c2, "ds2", "vm"), -VSM_ENOTFOUND);
+	}
+	ck_vsm(vsm_receive_abort(c2, vsm_container_uuid(c), 0));
+	/* The cancelled send's events are in before the next send's. */
+	ck_assert_msg(saw("abort "), "events: %s", ev_seen);
+
+	/* Three passes, the source written between them. */
+	memset(&w, 0, sizeof(w));
+	memset(&r, 0, sizeof(r));
+	w.c = c;
+	w.passes = 3;
+	so.stats = &st;
+	ev_seen[0] = '\0';
+	ck_vsm(transfer(c, &so, &r));
+	ck_assert_msg(r.rc == 0, "receive: %s", r.msg);
+	ck_assert_uint_eq(w.writes, 2);
+	ck_assert_uint_eq(st.passes, 3);
+	ck_assert_uint_eq(r.st.passes, 3);
+	ck_assert_uint_eq(st.bytes, r.st.bytes);
+	ck_assert_msg(saw("complete;"), "events: %s", ev_seen);
+	b1 = pass_bytes(1);
+	b2 = pass_bytes(2);
+	b3 = pass_bytes(3);
+	ck_assert_msg(b1 && b2 > b1 && b3 > b2 && b3 == st.bytes, "events: %s", ev_seen);
+	/* The last pass carries what was written after the last cut only. */
+	ck_assert_msg(b3 - b2 > 2 * 65536 && b3 - b2 < b1 / 4, "pass 1: %llu bytes, pass 3: %llu",
+		      (unsigned long long)b1, (unsigned long long)(b3 - b2));
+	fprintf(stderr, "passes: %llu %llu %llu bytes\n", (unsigned long long)b1,
+		(unsigned long long)(b2 - b1), (unsigned long long)(b3 - b2));
+	same(c, r.out);
+	ck_assert_uint_eq(count_ckpts(c, &temp), 1);
+	ck_assert(!temp);
+	ck_assert_uint_eq(count_ckpts(r.out, &temp), 1);
+	ck_assert(!temp);
+	vsm_container_free(r.out);
+	ck_vsm(vsm_event_unregister(c1, id));
 	vsm_container_free(c);
 }
 END_TEST
@@ -283,6 +451,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, two_way);
 	tcase_add_test(tc, cancel_and_abort);
 	tcase_add_test(tc, refusals);
+	tcase_add_test(tc, passes);
 	suite_add_tcase(s, tc);
 	return s;
 }
