@@ -10,7 +10,7 @@
 set -euo pipefail
 VSMCTL=$1
 T=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ROUNDS=${VSM_TEST_ROUNDS:-3}
 PER_HOST=3
