@@ -20,7 +20,7 @@
 #include "leasetest.h"
 
 static bool plain;
-static char *dsdir, *dsuri;
+static char *dsuri;
 
 static void setup_caw(void)
 {
@@ -245,12 +245,14 @@ static void host_kill(host_proc *h)
  * closed before any child starts). */
 static void fresh(const char *const *names, size_t n)
 {
-	char *dir;
+	char *dir, *dsdir;
 	vsm_ctx *a;
 	size_t i;
 
 	dsdir = tu_dir("ds");
+	free(dsuri);
 	dsuri = tu_uri(dsdir);
+	free(dsdir);
 	dir = tu_dir("maker");
 	a = lt_host_ctx(dir, dsuri, "maker");
 	for (i = 0; i < n; i++)
